@@ -1,0 +1,50 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# Apache License 2.0 (see LICENSE)
+"""Content owned by the collection inside a user's file, between two marker lines.
+
+Everything outside the markers is kept byte for byte, so the collection can
+update or remove its own lines without touching anything the user wrote.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class BlockError(Exception):
+    """The file's markers are damaged; the message says how to repair them."""
+
+
+def markers(name):
+    """The BEGIN and END marker lines for a block called name."""
+    return ("# BEGIN %s (managed by Ansible: edits here are overwritten)" % name, "# END %s" % name)
+
+
+def split_block(text, name):
+    """Return (before, block_lines, after) of text; block_lines is None when there is no block."""
+    begin, end = markers(name)
+    lines = text.splitlines(True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\r\n") == begin]
+    ends = [i for i, line in enumerate(lines) if line.rstrip("\r\n") == end]
+    if not starts and not ends:
+        return text, None, ""
+    if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
+        raise BlockError(
+            "the markers of block '%s' are damaged (%d BEGIN and %d END lines, expected one of each in order): "
+            "remove the lines between them and the markers themselves, then re-run" % (name, len(starts), len(ends)))
+    first, last = starts[0], ends[0]
+    block = [line.rstrip("\r\n") for line in lines[first + 1:last]]
+    return "".join(lines[:first]), block, "".join(lines[last + 1:])
+
+
+def replace_block(text, name, block_lines):
+    """Return text with the block called name holding exactly block_lines (None removes the block)."""
+    before, old, after = split_block(text, name)
+    if block_lines is None:
+        return before + after if old is not None else text
+    begin, end = markers(name)
+    block = "".join(line + "\n" for line in [begin] + list(block_lines) + [end])
+    if old is None and before and not before.endswith("\n"):
+        before += "\n"
+    return before + block + after

@@ -1,0 +1,159 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# Apache License 2.0 (see LICENSE)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: ssh_host_keys
+short_description: Read a node's SSH host public keys, names and addresses from the node itself
+version_added: 0.1.0
+description:
+  - Reads the SSH server's host public keys (C(ssh_host_*_key.pub)) on the node, over Ansible's own authenticated
+    connection rather than by scanning the network, so the keys are as trustworthy as that connection.
+  - In the same call, reports the node's short and full host names, global addresses and home identity, which is all
+    the M(gtsfm.cluster.known_hosts_block) entries of its peers need.
+  - Writes nothing, except the home marker file when O(home_marker=true) and it is missing.
+  - Needs no root; host public keys are world-readable.
+options:
+  key_types:
+    description:
+      - Host key types to report, in this order. Types the node does not have are skipped.
+    type: list
+    elements: str
+    choices: [ed25519, ecdsa, rsa]
+    default: [ed25519, ecdsa, rsa]
+  aliases:
+    description:
+      - Names peers use for this node besides its own host names and addresses, typically its name in cluster.yaml
+        (C(inventory_hostname)). They come first in RV(entry.names).
+    type: list
+    elements: str
+    default: []
+  port:
+    description:
+      - SSH port peers use for this node; names in RV(entry) and RV(self_names) are written C([name]:port) unless 22.
+    type: int
+    default: 22
+  host_key_dir:
+    description:
+      - Directory of the SSH server's host keys.
+    type: path
+    default: /etc/ssh
+  ssh_dir:
+    description:
+      - The user's SSH directory, where the home marker lives.
+    type: path
+    default: ~/.ssh
+  home_marker:
+    description:
+      - Create (if missing) and read the marker file C(gtsfm_cluster_home_id) in O(ssh_dir), whose content tells
+        which nodes share a home directory. The directory is created with mode C(0700) if needed.
+    type: bool
+    default: true
+notes:
+  - Check mode writes nothing; without a marker, each node counts as having a home of its own.
+seealso:
+  - module: gtsfm.cluster.known_hosts_block
+  - module: gtsfm.cluster.ssh_keypair
+author:
+  - gtsfm.cluster contributors
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: Read every node's host keys from the node itself
+  gtsfm.cluster.ssh_host_keys:
+  register: __known_hosts_node
+
+- name: Only ed25519 host keys
+  gtsfm.cluster.ssh_host_keys:
+    key_types: [ed25519]
+"""
+
+RETURN = r"""
+entry:
+  description: This node as a M(gtsfm.cluster.known_hosts_block) entry, under every name a peer may use.
+  returned: always
+  type: dict
+  sample: {names: [node1, node1.lab.example.org, 10.0.0.11], keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG...]}
+self_names:
+  description: The loopback names under which the node reaches itself (C(localhost), C(127.0.0.1), C(::1)).
+  returned: always
+  type: list
+  elements: str
+  sample: [localhost, 127.0.0.1, "::1"]
+host_keys:
+  description: Host public keys as C(type base64), comments dropped.
+  returned: always
+  type: list
+  elements: str
+  sample: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG...]
+node:
+  description: Host names, global addresses and home identity of the node (see M(gtsfm.cluster.ssh_keypair)).
+  returned: always
+  type: dict
+  sample: {hostname: node1, fqdn: node1.lab.example.org, addresses: [10.0.0.11], home_id: 8c1d0d1e-...}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import host_pattern, normalise_key
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import describe_node, ensure_ssh_dir
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            key_types=dict(type="list", elements="str", choices=["ed25519", "ecdsa", "rsa"],
+                           default=["ed25519", "ecdsa", "rsa"]),
+            aliases=dict(type="list", elements="str", default=[]),
+            port=dict(type="int", default=22),
+            host_key_dir=dict(type="path", default="/etc/ssh"),
+            ssh_dir=dict(type="path", default="~/.ssh"),
+            home_marker=dict(type="bool", default=True),
+        ),
+        supports_check_mode=True,
+    )
+    keys = []
+    for key_type in module.params["key_types"]:
+        path = os.path.join(module.params["host_key_dir"], "ssh_host_%s_key.pub" % key_type)
+        if not os.path.exists(path):
+            continue
+        try:
+            with open(path) as handle:
+                keys.append(normalise_key(handle.read().strip()))
+        except (IOError, ValueError) as exc:
+            module.fail_json(msg="ssh_host_keys: cannot read host key %s: %s" % (path, exc))
+    if not keys:
+        module.fail_json(msg="ssh_host_keys: no host key of type %s under %s; is an SSH server installed? "
+                             "Set host_key_dir if its keys live elsewhere."
+                             % ("/".join(module.params["key_types"]), module.params["host_key_dir"]))
+    ssh_dir = module.params["ssh_dir"]
+    create = module.params["home_marker"] and not module.check_mode
+    try:
+        dir_changed = ensure_ssh_dir(ssh_dir, module.check_mode) if module.params["home_marker"] else False
+        node, marker_changed = describe_node(ssh_dir, create, module.run_command)
+    except OSError as exc:
+        module.fail_json(msg="ssh_host_keys: cannot use %s: %s" % (ssh_dir, exc))
+    port = module.params["port"]
+    names = []
+    for name in module.params["aliases"] + [node["hostname"], node["fqdn"]] + node["addresses"]:
+        if name and host_pattern(name, port) not in names:
+            names.append(host_pattern(name, port))
+    module.exit_json(changed=dir_changed or marker_changed, host_keys=keys, node=node,
+                     entry=dict(names=names, keys=keys),
+                     self_names=[host_pattern(name, port) for name in ("localhost", "127.0.0.1", "::1")])
+
+
+if __name__ == "__main__":
+    main()
