@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Content owned by the collection inside a user's file, between two marker lines.
 
 Everything outside the markers is kept byte for byte, so the collection can

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Make sure a user SSH key pair exists without ever replacing one.
 
 Nodes that share a home directory run this at the same moment on the same

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a cluster node tells its peers about itself: names, addresses, home.
 
 Plain functions over the local machine, shared by the modules of the

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -70,11 +70,13 @@ seealso:
   - module: gtsfm.cluster.ssh_host_keys
   - module: ansible.builtin.known_hosts
 author:
-  - gtsfm.cluster contributors
+  - gtsfm.cluster maintainers (@borglab)
 attributes:
   check_mode:
+    description: Can run in check mode and report the change it would make without making it.
     support: full
   diff_mode:
+    description: Returns the managed block before and after.
     support: full
 """
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -30,7 +30,7 @@ options:
   aliases:
     description:
       - Names peers use for this node besides its own host names and addresses, typically its name in cluster.yaml
-        (C(inventory_hostname)). They come first in RV(entry.names).
+        (C(inventory_hostname)). They come first in the names of RV(entry).
     type: list
     elements: str
     default: []
@@ -61,11 +61,13 @@ seealso:
   - module: gtsfm.cluster.known_hosts_block
   - module: gtsfm.cluster.ssh_keypair
 author:
-  - gtsfm.cluster contributors
+  - gtsfm.cluster maintainers (@borglab)
 attributes:
   check_mode:
+    description: Can run in check mode and report the change it would make without making it.
     support: full
   diff_mode:
+    description: Would return details on what has changed.
     support: none
 """
 

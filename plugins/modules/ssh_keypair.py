@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
-# Apache License 2.0 (see LICENSE)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -18,7 +18,7 @@ description:
   - Makes sure the key's directory (normally C(~/.ssh)) exists with mode C(0700), as sshd's C(StrictModes) requires.
   - In the same call, reports the node's host names, global addresses and home identity, so a role needs one remote
     call per node to build an N-node mesh.
-  - Safe on nodes that share one home directory (NFS homes) and run this at the same moment: the key is published with
+  - Safe on nodes that share one home directory (NFS homes) and run this at the same moment. The key is published with
     an atomic C(link(2)), so exactly one node creates it and the others adopt it.
   - Needs no root.
 options:
@@ -50,11 +50,13 @@ seealso:
   - module: gtsfm.cluster.ssh_host_keys
   - module: gtsfm.cluster.known_hosts_block
 author:
-  - gtsfm.cluster contributors
+  - gtsfm.cluster maintainers (@borglab)
 attributes:
   check_mode:
+    description: Can run in check mode and report the change it would make without making it.
     support: full
   diff_mode:
+    description: Would return details on what has changed.
     support: none
 """
 

@@ -1,0 +1,47 @@
+# gtsfm.cluster developer entry points. `make test` is what CI runs.
+SHELL := /bin/bash
+VENV ?= $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+
+.PHONY: test deps venv unit lint sanity molecule demo demo-down build clean
+
+test: deps unit lint sanity molecule ## the whole suite, from a fresh machine
+
+deps: venv ## apt packages for the test bed, and the Python tool chain
+	scripts/bootstrap
+
+venv: $(VENV)/.stamp
+
+$(VENV)/.stamp: tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r tests/requirements.txt
+	touch $@
+
+unit: venv ## pytest unit tests of the plugins and module_utils
+	$(PY) -m pytest tests/unit -q
+
+lint: venv ## ansible-lint (production profile) and yamllint
+	yamllint -s .
+	ansible-lint --profile production
+
+sanity: venv ## ansible-test sanity on a copy of the collection
+	scripts/sanity
+
+molecule: venv ## every molecule scenario, each on its own test bed
+	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
+
+demo: venv ## bring up a 3-node test bed and run the pipeline on it
+	scripts/demo
+
+demo-down:
+	scripts/testbed down --name demo
+
+build: venv ## the collection tarball
+	ansible-galaxy collection build --force --output-path build/
+
+clean:
+	rm -rf build .cache

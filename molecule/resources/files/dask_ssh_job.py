@@ -1,0 +1,30 @@
+"""Run a small job on a Dask SSHCluster across the given hosts, as GTSfM's runner starts one.
+
+Usage: python3 dask_ssh_job.py SCHEDULER WORKER [WORKER ...]
+No connect_options and no known_hosts=None: asyncssh checks ~/.ssh/known_hosts
+strictly, so this passes only when the mesh and the host keys are right.
+Prints one JSON line: the host each task ran on, per worker address.
+"""
+import json
+import socket
+import sys
+
+from dask.distributed import Client, SSHCluster
+
+
+def where(_):
+    return socket.gethostname().split(".")[0]
+
+
+def main():
+    hosts = sys.argv[1:]
+    with SSHCluster(hosts, worker_options={"nthreads": 1, "n_workers": 1}, scheduler_options={"dashboard_address": None}) as cluster:
+        with Client(cluster) as client:
+            client.wait_for_workers(len(hosts) - 1, timeout=120)
+            workers = list(client.scheduler_info()["workers"])
+            ran = {w: client.submit(where, w, workers=[w], pure=False).result(timeout=60) for w in workers}
+    print(json.dumps({"workers": len(workers), "hosts": sorted(set(ran.values()))}))
+
+
+if __name__ == "__main__":
+    main()
