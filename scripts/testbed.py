@@ -78,7 +78,7 @@ def log(msg: str) -> None:
 
 
 def run(cmd: list[str], check: bool = True, capture: bool = True, **kw) -> subprocess.CompletedProcess:
-    res = subprocess.run(cmd, text=True, capture_output=capture, **kw)
+    res = subprocess.run(cmd, text=True, capture_output=capture, check=False, **kw)
     if check and res.returncode != 0:
         err = (res.stderr or "").strip() if capture else ""
         raise SystemExit(f"testbed: command failed ({res.returncode}): {' '.join(cmd)}\n{err}")

@@ -147,6 +147,7 @@ seealso:
 """
 
 EXAMPLES = r"""
+---
 # --- Way 1: a plugin configuration file, e.g. inventory/gtsfm_cluster.yml ---
 # ansible-inventory -i inventory/gtsfm_cluster.yml --graph
 plugin: gtsfm.cluster.cluster_yaml
@@ -157,6 +158,7 @@ ssh_private_key_file: ~/.ssh/id_ed25519 # -> ansible_ssh_private_key_file
 hostvars:                               # set on every host
   ansible_python_interpreter: /usr/bin/python3
 
+---
 # --- Way 1 with constructed features ---
 plugin: gtsfm.cluster.cluster_yaml
 cluster_config: /home/me/gtsfm/gtsfm/configs/cluster_gpu.yaml
@@ -175,6 +177,7 @@ groups:
   gtsfm_multi_slot: gtsfm_worker_slots > 1
 strict: true
 
+---
 # --- Way 1 with the inventory cache (any cache plugin works) ---
 plugin: gtsfm.cluster.cluster_yaml
 cluster_config: ~/gtsfm/gtsfm/configs/cluster.yaml
@@ -183,6 +186,7 @@ cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/gtsfm_cluster_inventory
 cache_timeout: 600
 
+---
 # --- Way 2: GTSfM's own cluster.yaml straight to -i ---
 # ansible.cfg:
 #   [inventory]

@@ -21,7 +21,7 @@ async def reach(host):
 
 async def main(hosts):
     results = await asyncio.gather(*(reach(h) for h in hosts))
-    failed = [(h, err) for h, _, err in results if err]
+    failed = [(h, err) for h, dummy, err in results if err]
     for host, name, err in results:
         print("%s -> %s" % (host, name or err))
     return 1 if failed else 0

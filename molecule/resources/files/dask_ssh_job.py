@@ -12,7 +12,7 @@ import sys
 from dask.distributed import Client, SSHCluster
 
 
-def where(_):
+def where(dummy):
     return socket.gethostname().split(".")[0]
 
 
