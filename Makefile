@@ -6,9 +6,9 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test deps venv unit lint sanity molecule demo demo-down build clean
+.PHONY: test deps venv unit lint sanity molecule multihost demo demo-down build clean
 
-test: deps unit lint sanity molecule ## the whole suite, from a fresh machine
+test: deps unit lint sanity molecule multihost ## the whole suite, from a fresh machine
 
 deps: venv ## apt packages for the test bed, and the Python tool chain
 	scripts/bootstrap
@@ -33,6 +33,9 @@ sanity: venv ## ansible-test sanity on a copy of the collection
 
 molecule: venv ## every molecule scenario, each on its own test bed
 	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
+
+multihost: venv ## pytest + ansible-runner on a real 4-node bed: removal, unreachable node, check mode
+	$(PY) -m pytest tests/multihost -q
 
 demo: venv ## bring up a 3-node test bed and run the pipeline on it
 	scripts/demo

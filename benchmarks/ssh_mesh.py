@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""Benchmark: the collection's SSH mesh against GTSfM's N x N ssh-copy-id procedure, on real test beds.
+
+    .venv/bin/python benchmarks/ssh_mesh.py [--nodes 2 4 8 16] [--json FILE]
+
+For each N, on a test bed of N real SSH hosts (scripts/testbed, bed name 'bench'):
+  1. ours, first run: site.yml --tags ssh_mesh,known_hosts on a fresh bed, through ansible-runner;
+  2. ours, no-op re-run: the same play again on the same bed;
+  3. GTSfM's approach on another fresh bed: from every node a, for every node b in turn,
+     `sshpass -f ~/.pw ssh-copy-id -i ~/.ssh/id_ed25519.pub b` then `ssh -o BatchMode=yes b true`,
+     as gtsfm/utils/ssh_passwordless_setup.py does (its key generation and host key trust are set up untimed).
+Prints wall times, remote task invocations per host and the speed-up, side by side. Never asserts on time.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import ansible_runner
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+BED = "bench"
+TARGET_N = 16
+TARGET_RATIO = 15.0
+# Actions that run on the controller only: they never reach a node.
+CONTROLLER_ACTIONS = frozenset({
+    "assert", "set_fact", "fail", "debug", "meta", "validate_argument_spec", "include_tasks", "import_tasks",
+    "include_role", "import_role", "add_host", "group_by", "include_vars", "set_stats", "pause",
+})
+RESULT_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped")
+LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class BenchError(RuntimeError):
+    """A step of the benchmark failed; the message says which and shows its output."""
+
+
+def log(msg: str) -> None:
+    stamp = datetime.datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp}] {msg}", file=sys.stderr, flush=True)
+
+
+def tail(text: str, lines: int = 40) -> str:
+    return "\n".join((text or "").rstrip().splitlines()[-lines:])
+
+
+# --- test bed -------------------------------------------------------------------------------------------------
+
+def testbed(*args: str) -> str:
+    res = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], cwd=ROOT, text=True, capture_output=True, check=False)
+    if res.returncode != 0:
+        raise BenchError(f"scripts/testbed {' '.join(args)} failed ({res.returncode}):\n{tail(res.stderr)}")
+    return res.stdout
+
+
+def bed_down() -> None:
+    testbed("down", "--name", BED)
+
+
+def fresh_bed(nodes: int) -> tuple[Path, list[str]]:
+    """Bring the bench bed down and up again with `nodes` nodes: nothing is left from before."""
+    bed_down()
+    started = time.monotonic()
+    out = testbed("up", "--nodes", str(nodes), "--name", BED)
+    bed = Path(out.strip().splitlines()[-1])
+    names = [n["name"] for n in json.loads((bed / "state.json").read_text())["nodes"]]
+    log(f"bed '{BED}' up with {nodes} node(s) in {time.monotonic() - started:.0f} s: {bed}")
+    return bed, names
+
+
+def ssh(bed: Path, node: str, command: str, timeout: float, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """One controller ssh to a node, with the bed's ssh_config (strict host key checking, key login)."""
+    try:
+        return subprocess.run(["ssh", "-F", str(bed / "ssh_config"), node, command], text=True, capture_output=True,
+                              input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"ssh {node} timed out after {timeout:.0f} s: {command}\n{tail(str(exc.stderr or ''))}") from exc
+
+
+# --- ours: site.yml through ansible-runner --------------------------------------------------------------------
+
+def _when(event: dict) -> float:
+    return datetime.datetime.fromisoformat(event["created"]).timestamp()
+
+
+def _is_remote(data: dict) -> bool:
+    """True when the task ran a module on the node itself: not a controller action, not delegated to localhost."""
+    for key in ("task_action", "resolved_action"):
+        action = str(data.get(key) or "")
+        for prefix in ("ansible.builtin.", "ansible.legacy."):
+            action = action.removeprefix(prefix)
+        if action in CONTROLLER_ACTIONS:
+            return False
+    delegated = (data.get("res") or {}).get("_ansible_delegated_vars") or {}
+    if delegated:
+        target = {str(delegated.get(k)) for k in ("ansible_delegated_host", "ansible_host")}
+        if target & LOCAL_NAMES or delegated.get("ansible_connection") == "local":
+            return False
+    return True
+
+
+def _invocations(data: dict) -> int:
+    """Module runs behind one result: one, or one per item that ran for a loop."""
+    items = (data.get("res") or {}).get("results")
+    if isinstance(items, list):
+        return sum(1 for item in items if isinstance(item, dict) and not item.get("skipped"))
+    return 1
+
+
+class PlayRecord:
+    """What one ansible-runner run did, from its event stream."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        self.per_host: dict[str, int] = {h: 0 for h in hosts}
+        self.tasks: dict[str, dict] = {}
+        self.first_play: float | None = None
+        self.stats: dict = {}
+
+    def handle(self, event: dict) -> bool:
+        kind = event.get("event")
+        data = event.get("event_data") or {}
+        if kind == "playbook_on_play_start" and self.first_play is None:
+            self.first_play = _when(event)
+        elif kind == "playbook_on_task_start":
+            self.tasks[data["task_uuid"]] = {
+                "task": data.get("task"), "role": data.get("role"), "action": data.get("resolved_action") or data.get("task_action"),
+                "start": _when(event), "end": _when(event), "remote": None, "ran": 0, "skipped": 0, "changed": 0,
+                "max_host_s": 0.0,
+            }
+        elif kind in RESULT_EVENTS and data.get("task_uuid") in self.tasks:
+            task = self.tasks[data["task_uuid"]]
+            task["end"] = max(task["end"], _when(event))
+            task["max_host_s"] = max(task["max_host_s"], float(data.get("duration") or 0.0))
+            if kind == "runner_on_skipped":
+                task["skipped"] += 1
+            else:
+                remote = _is_remote(data)
+                task["remote"] = remote
+                task["ran"] += 1
+                task["changed"] += bool((data.get("res") or {}).get("changed"))
+                if remote:
+                    host = data.get("host")
+                    self.per_host[host] = self.per_host.get(host, 0) + _invocations(data)
+        elif kind == "playbook_on_stats":
+            self.stats = data
+        return True
+
+    def task_rows(self) -> list[dict]:
+        return [
+            {"task": t["task"], "role": t["role"], "action": t["action"], "remote": t["remote"], "ran_on": t["ran"],
+             "skipped_on": t["skipped"], "changed_on": t["changed"], "wall_s": round(t["end"] - t["start"], 3),
+             "max_host_s": round(t["max_host_s"], 3)}
+            for t in self.tasks.values()
+        ]
+
+
+def run_play(bed: Path, hosts: list[str], tags: str) -> dict:
+    """Run site.yml with these tags on the bed; abort with the runner's output tail unless it succeeded."""
+    record = PlayRecord(hosts)
+    with tempfile.TemporaryDirectory(prefix="bench-runner-") as pdd:
+        envvars = {
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            # A control-master directory of this run's own: no connection is reused from an earlier run or bed.
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(Path(pdd) / "cp"),
+            "ANSIBLE_NOCOLOR": "1",
+        }
+        cmdline = f"-e @{shlex.quote(str(bed / 'vars.yml'))}" if (bed / "vars.yml").exists() else None
+        started = time.time()
+        result = ansible_runner.run(
+            private_data_dir=pdd, playbook=str(ROOT / "site.yml"), inventory=str(bed / "inventory.yml"), tags=tags,
+            envvars=envvars, cmdline=cmdline, quiet=True, event_handler=record.handle)
+        wall = time.time() - started
+        if result.status != "successful" or result.rc != 0:
+            raise BenchError(f"site.yml --tags {tags} ended {result.status} (rc {result.rc}):\n"
+                             f"{tail(result.stdout.read(), 60)}")
+    stats = record.stats
+    counts = list(record.per_host.values())
+    return {
+        "wall_s": round(wall, 3),
+        "startup_s": round(record.first_play - started, 3) if record.first_play else None,
+        "remote_min": min(counts), "remote_max": max(counts), "remote_per_host": record.per_host,
+        "changed": sum((stats.get("changed") or {}).values()),
+        "tasks": record.task_rows(),
+    }
+
+
+# --- GTSfM's approach ------------------------------------------------------------------------------------------
+
+def gtsfm_prepare(bed: Path, names: list[str]) -> None:
+    """Untimed: the state GTSfM's helper assumes. Key pairs, host keys trusted (by our known_hosts play), ~/.pw."""
+    password = (bed / "password").read_text()
+    for node in names:
+        res = ssh(bed, node, "mkdir -p -m 700 ~/.ssh && ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519"
+                             " && (umask 077 && cat > ~/.pw) && chmod 600 ~/.pw", timeout=60, stdin=password)
+        if res.returncode != 0:
+            raise BenchError(f"preparing {node} for GTSfM's procedure failed ({res.returncode}):\n{tail(res.stderr)}")
+    run_play(bed, names, "known_hosts")
+
+
+def gtsfm_mesh(bed: Path, names: list[str]) -> dict:
+    """Timed: N sequential controller ssh's, each running N sequential ssh-copy-id + BatchMode login steps."""
+    targets = " ".join(shlex.quote(n) for n in names)
+    loop = (f"for b in {targets}; do "
+            'sshpass -f ~/.pw ssh-copy-id -i ~/.ssh/id_ed25519.pub "$b" 1>&2; c=$?; '
+            'ssh -o BatchMode=yes "$b" true </dev/null 1>&2; l=$?; '
+            'echo "pair $b $c $l"; done')
+    failures: list[str] = []
+    ok = 0
+    started = time.time()
+    for source in names:
+        res = ssh(bed, source, loop, timeout=60 + 10 * len(names))
+        seen = set()
+        for line in res.stdout.splitlines():
+            parts = line.split()
+            if len(parts) == 4 and parts[0] == "pair":
+                seen.add(parts[1])
+                if parts[2] == "0" and parts[3] == "0":
+                    ok += 1
+                else:
+                    failures.append(f"{source} -> {parts[1]}: ssh-copy-id rc {parts[2]}, BatchMode login rc {parts[3]}")
+        failures += [f"{source} -> {t}: no result" for t in names if t not in seen]
+        if res.returncode != 0 and len(seen) < len(names):
+            failures.append(f"{source}: controller ssh ended {res.returncode}:\n{tail(res.stderr, 15)}")
+    wall = time.time() - started
+    if failures:
+        raise BenchError("GTSfM's procedure did not give a working mesh:\n" + "\n".join(failures[:20]))
+    return {"wall_s": round(wall, 3), "pairs": len(names) ** 2, "logins_ok": ok}
+
+
+# --- report ----------------------------------------------------------------------------------------------------
+
+def span(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def table(rows: list[dict]) -> str:
+    head = ["N", "ours first (s)", "ours re-run (s)", "remote tasks/host first (min-max)", "re-run",
+            "changed on re-run", "GTSfM N² (s)", "GTSfM/ours first (×)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
+    for r in rows:
+        first, rerun, gtsfm = r["ours_first"], r["ours_rerun"], r["gtsfm"]
+        cells = [str(r["nodes"]), f"{first['wall_s']:.1f}", f"{rerun['wall_s']:.1f}",
+                 span(first["remote_min"], first["remote_max"]), span(rerun["remote_min"], rerun["remote_max"]),
+                 str(rerun["changed"]), f"{gtsfm['wall_s']:.1f}", f"{r['ratio_first']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def task_table(title: str, tasks: list[dict]) -> str:
+    lines = [title, "| task | action | on node | hosts ran | wall (s) | slowest host (s) |", "|---|---|---|---:|---:|---:|"]
+    for t in tasks:
+        where = {True: "yes", False: "controller"}.get(t["remote"], "skipped")
+        lines.append(f"| {t['task']} | {t['action']} | {where} | {t['ran_on']} | {t['wall_s']:.2f} | {t['max_host_s']:.2f} |")
+    return "\n".join(lines)
+
+
+def summary(rows: list[dict]) -> list[str]:
+    out = []
+    for phase, label in (("ours_first", "first run"), ("ours_rerun", "re-run")):
+        spans = {span(r[phase]["remote_min"], r[phase]["remote_max"]) for r in rows}
+        same = "the same at every N" if len(spans) == 1 else "NOT the same at every N"
+        out.append(f"Remote task invocations per host, {label}: {', '.join(sorted(spans))}: {same}.")
+    ratios = [r["ratio_first"] for r in rows]
+    widens = all(b > a for a, b in zip(ratios, ratios[1:]))
+    out.append("GTSfM/ours first by N: " + ", ".join(f"N={r['nodes']}: {r['ratio_first']:.1f}×" for r in rows)
+               + (f" (widens with N: {'yes' if widens else 'no'})" if len(rows) > 1 else ""))
+    last = rows[-1]
+    if last["nodes"] >= TARGET_N:
+        verdict = "met" if last["ratio_first"] >= TARGET_RATIO else "NOT met"
+        out.append(f"At N={last['nodes']}: ours first run is {last['ratio_first']:.1f}× faster than GTSfM's approach "
+                   f"(target at N={TARGET_N}: ≥ {TARGET_RATIO:.0f}×): {verdict}.")
+    else:
+        out.append(f"At the largest N measured ({last['nodes']}): {last['ratio_first']:.1f}×; the target "
+                   f"(≥ {TARGET_RATIO:.0f}× at N={TARGET_N}) needs --nodes ... {TARGET_N}.")
+    return out
+
+
+def machine() -> dict:
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
+        "ansible_core": importlib.metadata.version("ansible-core"),
+        "ansible_runner": importlib.metadata.version("ansible-runner"),
+        "python": sys.version.split()[0],
+    }
+
+
+def bench_one(nodes: int) -> dict:
+    log(f"N={nodes}: ours")
+    bed, names = fresh_bed(nodes)
+    first = run_play(bed, names, "ssh_mesh,known_hosts")
+    log(f"N={nodes}: ours first run {first['wall_s']:.1f} s")
+    rerun = run_play(bed, names, "ssh_mesh,known_hosts")
+    log(f"N={nodes}: ours re-run {rerun['wall_s']:.1f} s, {rerun['changed']} changed")
+    log(f"N={nodes}: GTSfM's approach")
+    bed, names = fresh_bed(nodes)
+    gtsfm_prepare(bed, names)
+    gtsfm = gtsfm_mesh(bed, names)
+    log(f"N={nodes}: GTSfM's approach {gtsfm['wall_s']:.1f} s for {gtsfm['pairs']} pairs")
+    return {"nodes": nodes, "ours_first": first, "ours_rerun": rerun, "gtsfm": gtsfm,
+            "ratio_first": round(gtsfm["wall_s"] / first["wall_s"], 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, nargs="+", default=[2, 4, 8, 16], help="cluster sizes (default 2 4 8 16)")
+    parser.add_argument("--json", type=Path, help="also write the results, per-task timings included, to this file")
+    args = parser.parse_args()
+    if any(not 1 <= n <= 64 for n in args.nodes):
+        parser.error("--nodes takes sizes from 1 to 64")
+    if VENV_BIN.is_dir():
+        os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+
+    info = machine()
+    rows: list[dict] = []
+    try:
+        for nodes in sorted(set(args.nodes)):
+            rows.append(bench_one(nodes))
+    except BenchError as exc:
+        print(f"ssh_mesh benchmark: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        try:
+            bed_down()
+        except BenchError as exc:
+            print(f"ssh_mesh benchmark: could not bring bed '{BED}' down: {exc}", file=sys.stderr)
+
+    print(f"SSH mesh: gtsfm.cluster (site.yml --tags ssh_mesh,known_hosts) vs GTSfM's N² ssh-copy-id, {info['date']}")
+    print(f"Machine: {info['cores']} cores ({info['usable_cores']} usable); every node, its sshd and the controller "
+          f"share these cores. ansible-core {info['ansible_core']}, ansible-runner {info['ansible_runner']}.")
+    print()
+    print(table(rows))
+    print()
+    for line in summary(rows):
+        print(line)
+    last = rows[-1]
+    print()
+    for phase, label in (("ours_first", "first run"), ("ours_rerun", "re-run")):
+        run = last[phase]
+        in_tasks = sum(t["wall_s"] for t in run["tasks"])
+        print(task_table(f"Per task at N={last['nodes']}, {label}: {run['wall_s']:.1f} s in all, {in_tasks:.1f} s in "
+                         f"tasks, first play starting {run['startup_s']:.1f} s after launch:", run["tasks"]))
+        print()
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
+        print(f"Results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

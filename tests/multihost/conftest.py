@@ -1,0 +1,92 @@
+"""Fixtures for tests that drive real test-bed nodes through ansible-runner."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ansible_runner
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Bed:
+    """A running test bed, as scripts/testbed describes it."""
+
+    name: str
+    path: Path
+    nodes: list[str] = field(default_factory=list)
+
+    def ssh(self, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run command on host as the bed's user, through the bed's ssh_config."""
+        return subprocess.run(["ssh", "-F", str(self.path / "ssh_config"), host, command],
+                              capture_output=True, text=True, check=check, timeout=120)
+
+    def inventory_for(self, hosts: list[str], tmp: Path) -> Path:
+        """A plugin config like the bed's, over a cluster.yaml listing only hosts."""
+        cluster = tmp / "cluster.yaml"
+        cluster.write_text("workers:\n" + "".join(f"  - {h}\n" for h in hosts))
+        text = (self.path / "inventory.yml").read_text()
+        inventory = tmp / "inventory.yml"
+        inventory.write_text(text.replace(str(self.path / "cluster.yaml"), str(cluster)))
+        return inventory
+
+
+@dataclass
+class Run:
+    """What one ansible-runner run left: its status, rc and event stream."""
+
+    status: str
+    rc: int
+    events: list[dict]
+
+    def results(self, event: str) -> list[dict]:
+        return [e["event_data"] for e in self.events if e.get("event") == event]
+
+    def changed(self) -> int:
+        return sum(1 for d in self.results("runner_on_ok") if d.get("res", {}).get("changed"))
+
+
+def run_testbed(*args: str) -> str:
+    out = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+
+
+@pytest.fixture(scope="module")
+def bed4():
+    """Four fresh nodes, removed afterwards."""
+    name = "it-lifecycle"
+    run_testbed("down", "--name", name)
+    path = Path(run_testbed("up", "--nodes", "4", "--name", name))
+    try:
+        yield Bed(name=name, path=path, nodes=[f"node{i}" for i in range(1, 5)])
+    finally:
+        run_testbed("down", "--name", name)
+
+
+@pytest.fixture
+def site(tmp_path):
+    """Run site.yml (optionally some tags, check mode) through ansible-runner."""
+
+    def _run(inventory: Path, tags: str = "", check: bool = False) -> Run:
+        private = tmp_path / f"runner-{len(list(tmp_path.glob('runner-*')))}"
+        private.mkdir()
+        events: list[dict] = []
+        result = ansible_runner.run(
+            private_data_dir=str(private),
+            playbook=str(ROOT / "site.yml"),
+            inventory=str(inventory),
+            tags=tags or None,
+            cmdline="--check" if check else None,
+            envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": os.environ["PATH"]},
+            quiet=True,
+            event_handler=lambda e: events.append(e) or True,
+        )
+        shutil.rmtree(private / "artifacts", ignore_errors=True)
+        return Run(status=result.status, rc=result.rc, events=events)
+
+    return _run

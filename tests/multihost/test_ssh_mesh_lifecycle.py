@@ -1,0 +1,73 @@
+"""The mesh over a cluster's life: nodes leave, a node is down, it comes back.
+
+Runs on a real 4-node test bed (scripts/testbed) through ansible-runner and
+checks what users see: which logins work, and what the files hold.
+"""
+from __future__ import annotations
+
+import subprocess
+
+from conftest import run_testbed
+
+TAGS = "ssh_mesh,known_hosts"
+
+
+def login(bed, src: str, dst: str) -> bool:
+    res = bed.ssh(src, f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 {dst} true", check=False)
+    return res.returncode == 0
+
+
+def managed_files(bed, hosts):
+    return {h: bed.ssh(h, "cat ~/.ssh/authorized_keys ~/.ssh/known_hosts").stdout for h in hosts}
+
+
+def test_full_mesh_then_idempotent(bed4, site, tmp_path):
+    inventory = bed4.inventory_for(bed4.nodes, tmp_path)
+    first = site(inventory, TAGS)
+    assert first.status == "successful", first.results("runner_on_failed")
+    second = site(inventory, TAGS)
+    assert second.status == "successful"
+    assert second.changed() == 0
+    for src in bed4.nodes:
+        for dst in bed4.nodes + ["localhost"]:
+            assert login(bed4, src, dst), f"{src} -> {dst}"
+
+
+def test_removed_node_is_revoked_everywhere(bed4, site, tmp_path):
+    kept = bed4.nodes[:3]
+    node4_key = bed4.ssh("node4", "cat ~/.ssh/id_ed25519.pub").stdout.split()[1]
+    run = site(bed4.inventory_for(kept, tmp_path), TAGS)
+    assert run.status == "successful", run.results("runner_on_failed")
+    for host in kept:
+        assert node4_key not in bed4.ssh(host, "cat ~/.ssh/authorized_keys").stdout
+        assert not login(bed4, "node4", host), f"node4 still logs in to {host}"
+    assert login(bed4, "node1", "node3")
+
+
+def test_unreachable_node_fails_by_name_and_leaves_files_whole(bed4, site, tmp_path):
+    before = managed_files(bed4, bed4.nodes[:3])
+    subprocess.run(["podman", "stop", "-t", "1", f"gtsfm-{bed4.name}-node4"], check=True, capture_output=True)
+    try:
+        run = site(bed4.inventory_for(bed4.nodes, tmp_path), TAGS)
+        assert run.status == "failed"
+        assert [d["host"] for d in run.results("runner_on_unreachable")] == ["node4"]
+        messages = [d["res"].get("msg", "") for d in run.results("runner_on_failed")]
+        assert messages and all("node4 did not answer" in m and "no authorized_keys file was changed" in m
+                                for m in messages), messages
+        assert managed_files(bed4, bed4.nodes[:3]) == before
+    finally:
+        # `up` restarts the stopped node and restores its /etc/hosts.
+        run_testbed("up", "--nodes", "4", "--name", bed4.name)
+    run = site(bed4.inventory_for(bed4.nodes, tmp_path), TAGS)
+    assert run.status == "successful", run.results("runner_on_failed")
+    for src in bed4.nodes:
+        for dst in bed4.nodes:
+            assert login(bed4, src, dst), f"{src} -> {dst}"
+
+
+def test_check_mode_changes_nothing(bed4, site, tmp_path):
+    before = managed_files(bed4, bed4.nodes)
+    run = site(bed4.inventory_for(bed4.nodes[:2], tmp_path), TAGS, check=True)
+    assert run.status == "successful", run.results("runner_on_failed")
+    assert run.changed() > 0, "check mode should report the revocations it would make"
+    assert managed_files(bed4, bed4.nodes) == before
