@@ -8,7 +8,7 @@ SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule
 
 .PHONY: test deps venv unit lint sanity molecule multihost demo demo-down build clean
 
-test: deps unit lint sanity molecule multihost ## the whole suite, from a fresh machine
+test: deps unit lint sanity build molecule multihost ## the whole suite, from a fresh machine
 
 deps: venv ## apt packages for the test bed, and the Python tool chain
 	scripts/bootstrap
@@ -43,8 +43,12 @@ demo: venv ## bring up a 3-node test bed and run the pipeline on it
 demo-down:
 	scripts/testbed down --name demo
 
-build: venv ## the collection tarball
+build: venv ## the collection tarball, installed into a scratch path to prove it installs and documents
 	ansible-galaxy collection build --force --output-path build/
+	rm -rf build/installed
+	cd build && ansible-galaxy collection install --force -p installed gtsfm-cluster-*.tar.gz
+	cd build && ANSIBLE_COLLECTIONS_PATH=installed ansible-doc -t inventory gtsfm.cluster.cluster_yaml >/dev/null
+	cd build && ANSIBLE_COLLECTIONS_PATH=installed ansible-playbook --syntax-check -i localhost, gtsfm.cluster.site
 
 clean:
 	rm -rf build .cache
