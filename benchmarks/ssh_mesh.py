@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: the collection's SSH mesh against GTSfM's N x N ssh-copy-id procedure, on real test beds.
 
     .venv/bin/python benchmarks/ssh_mesh.py [--nodes 2 4 8 16] [--json FILE]
@@ -23,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import ansible_runner
@@ -58,7 +56,8 @@ def tail(text: str, lines: int = 40) -> str:
 # --- test bed -------------------------------------------------------------------------------------------------
 
 def testbed(*args: str) -> str:
-    res = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], cwd=ROOT, text=True, capture_output=True, check=False)
+    res = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], cwd=ROOT, text=True, capture_output=True,
+                         check=False)
     if res.returncode != 0:
         raise BenchError(f"scripts/testbed {' '.join(args)} failed ({res.returncode}):\n{tail(res.stderr)}")
     return res.stdout
@@ -86,7 +85,8 @@ def ssh(bed: Path, node: str, command: str, timeout: float, stdin: str | None = 
                               input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
                               timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"ssh {node} timed out after {timeout:.0f} s: {command}\n{tail(str(exc.stderr or ''))}") from exc
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+        raise BenchError(f"ssh {node} timed out after {timeout:.0f} s: {command}\n{tail(err)}") from exc
 
 
 # --- ours: site.yml through ansible-runner --------------------------------------------------------------------
@@ -135,7 +135,8 @@ class PlayRecord:
             self.first_play = _when(event)
         elif kind == "playbook_on_task_start":
             self.tasks[data["task_uuid"]] = {
-                "task": data.get("task"), "role": data.get("role"), "action": data.get("resolved_action") or data.get("task_action"),
+                "task": data.get("task"), "role": data.get("role"),
+                "action": data.get("resolved_action") or data.get("task_action"),
                 "start": _when(event), "end": _when(event), "remote": None, "ran": 0, "skipped": 0, "changed": 0,
                 "max_host_s": 0.0,
             }
@@ -150,9 +151,9 @@ class PlayRecord:
                 task["remote"] = remote
                 task["ran"] += 1
                 task["changed"] += bool((data.get("res") or {}).get("changed"))
-                if remote:
-                    host = data.get("host")
-                    self.per_host[host] = self.per_host.get(host, 0) + _invocations(data)
+                # Only the bed's nodes count: a play on localhost runs on the controller.
+                if remote and data.get("host") in self.per_host:
+                    self.per_host[data["host"]] += _invocations(data)
         elif kind == "playbook_on_stats":
             self.stats = data
         return True
@@ -248,7 +249,7 @@ def span(low: int, high: int) -> str:
 def table(rows: list[dict]) -> str:
     head = ["N", "ours first (s)", "ours re-run (s)", "remote tasks/host first (min-max)", "re-run",
             "changed on re-run", "GTSfM N² (s)", "GTSfM/ours first (×)"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---:" for _ in head) + "|"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:"] * len(head)) + "|"]
     for r in rows:
         first, rerun, gtsfm = r["ours_first"], r["ours_rerun"], r["gtsfm"]
         cells = [str(r["nodes"]), f"{first['wall_s']:.1f}", f"{rerun['wall_s']:.1f}",
@@ -259,10 +260,12 @@ def table(rows: list[dict]) -> str:
 
 
 def task_table(title: str, tasks: list[dict]) -> str:
-    lines = [title, "| task | action | on node | hosts ran | wall (s) | slowest host (s) |", "|---|---|---|---:|---:|---:|"]
+    lines = [title, "| task | action | on node | hosts ran | wall (s) | slowest host (s) |",
+             "|---|---|---|---:|---:|---:|"]
     for t in tasks:
         where = {True: "yes", False: "controller"}.get(t["remote"], "skipped")
-        lines.append(f"| {t['task']} | {t['action']} | {where} | {t['ran_on']} | {t['wall_s']:.2f} | {t['max_host_s']:.2f} |")
+        lines.append(f"| {t['task']} | {t['action']} | {where} | {t['ran_on']} | {t['wall_s']:.2f} "
+                     f"| {t['max_host_s']:.2f} |")
     return "\n".join(lines)
 
 

@@ -216,8 +216,12 @@ def up(args: argparse.Namespace) -> None:
             if running != "true":
                 podman("start", n["container"])
             continue
+        # A fixed MAC as well as a fixed address: a node that is stopped and
+        # started again comes back as the same machine, so its peers' ARP
+        # caches stay right, as for a rebooted lab machine.
+        mac = "02:00:" + ":".join(f"{int(octet):02x}" for octet in n["ip"].split("."))
         cmd = ["run", "-d", "--name", n["container"], "--hostname", n["fqdn"],
-               "--label", f"gtsfm-testbed={name}", "--network", f"gtsfm-{name}", "--ip", n["ip"],
+               "--label", f"gtsfm-testbed={name}", "--network", f"gtsfm-{name}", "--ip", n["ip"], "--mac-address", mac,
                *PODMAN_RUN_OPTS]
         if args.shared_home:
             cmd += ["-v", f"gtsfm-{name}-home:/home"]

@@ -12,9 +12,23 @@ from conftest import run_testbed
 TAGS = "ssh_mesh,known_hosts"
 
 
-def login(bed, src: str, dst: str) -> bool:
-    res = bed.ssh(src, f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 {dst} true", check=False)
-    return res.returncode == 0
+class Login:
+    """One BatchMode, strict-host-key login from src to dst; falsy when it failed, with ssh's words."""
+
+    def __init__(self, bed, src: str, dst: str):
+        res = bed.ssh(src, f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 {dst} true",
+                      check=False)
+        self.ok = res.returncode == 0
+        self.why = f"{src} -> {dst}: {res.stderr.strip()}"
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        return self.why
+
+
+login = Login
 
 
 def managed_files(bed, hosts):
@@ -30,7 +44,7 @@ def test_full_mesh_then_idempotent(bed4, site, tmp_path):
     assert second.changed() == 0
     for src in bed4.nodes:
         for dst in bed4.nodes + ["localhost"]:
-            assert login(bed4, src, dst), f"{src} -> {dst}"
+            assert (result := login(bed4, src, dst)), repr(result)
 
 
 def test_removed_node_is_revoked_everywhere(bed4, site, tmp_path):
@@ -62,7 +76,7 @@ def test_unreachable_node_fails_by_name_and_leaves_files_whole(bed4, site, tmp_p
     assert run.status == "successful", run.results("runner_on_failed")
     for src in bed4.nodes:
         for dst in bed4.nodes:
-            assert login(bed4, src, dst), f"{src} -> {dst}"
+            assert (result := login(bed4, src, dst)), repr(result)
 
 
 def test_check_mode_changes_nothing(bed4, site, tmp_path):
