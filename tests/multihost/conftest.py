@@ -72,7 +72,7 @@ def bed4():
 def site(tmp_path):
     """Run site.yml (optionally some tags, check mode) through ansible-runner."""
 
-    def _run(inventory: Path, tags: str = "", check: bool = False) -> Run:
+    def _run(inventory: Path, tags: str = "", check: bool = False, extravars: dict | None = None) -> Run:
         private = tmp_path / f"runner-{len(list(tmp_path.glob('runner-*')))}"
         private.mkdir()
         events: list[dict] = []
@@ -82,6 +82,7 @@ def site(tmp_path):
             inventory=str(inventory),
             tags=tags or None,
             cmdline="--check" if check else None,
+            extravars=extravars or {},
             envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": os.environ["PATH"]},
             quiet=True,
             event_handler=lambda e: events.append(e) or True,

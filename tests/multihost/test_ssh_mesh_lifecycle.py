@@ -5,6 +5,7 @@ checks what users see: which logins work, and what the files hold.
 """
 from __future__ import annotations
 
+import json
 import subprocess
 
 from conftest import run_testbed
@@ -85,3 +86,17 @@ def test_check_mode_changes_nothing(bed4, site, tmp_path):
     assert run.status == "successful", run.results("runner_on_failed")
     assert run.changed() > 0, "check mode should report the revocations it would make"
     assert managed_files(bed4, bed4.nodes) == before
+
+
+def test_controller_known_hosts_lets_strict_ssh_in(bed4, site, tmp_path):
+    known = tmp_path / "controller_known_hosts"
+    run = site(bed4.inventory_for(bed4.nodes, tmp_path), "known_hosts",
+               extravars={"known_hosts_controller": True, "known_hosts_controller_path": str(known)})
+    assert run.status == "successful", run.results("runner_on_failed")
+    for node in bed4.nodes:
+        ip = next(n["ip"] for n in json.loads((bed4.path / "state.json").read_text())["nodes"] if n["name"] == node)
+        res = subprocess.run(
+            ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
+             "-o", "IdentitiesOnly=yes", "-i", str(bed4.path / "id_ed25519"), f"gtsfm@{ip}", "true"],
+            capture_output=True, text=True, timeout=60, check=False)
+        assert res.returncode == 0, f"controller -> {node} ({ip}): {res.stderr}"
