@@ -71,13 +71,15 @@ seealso:
   - module: ansible.builtin.known_hosts
 author:
   - gtsfm.cluster maintainers (@borglab)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check mode and report the change it would make without making it.
     support: full
   diff_mode:
-    description: Returns the managed block before and after.
     support: full
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -62,13 +62,15 @@ seealso:
   - module: gtsfm.cluster.ssh_keypair
 author:
   - gtsfm.cluster maintainers (@borglab)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check mode and report the change it would make without making it.
     support: full
   diff_mode:
-    description: Would return details on what has changed.
     support: none
+  platform:
+    platforms: posix
 """
 
 EXAMPLES = r"""
