@@ -128,6 +128,9 @@ def main():
         ),
         supports_check_mode=True,
     )
+    if not 0 < module.params["port"] < 65536:
+        module.fail_json(msg="ssh_host_keys: port must be 1-65535 (the SSH port peers use for this node, "
+                             "known_hosts_port in the known_hosts role), got %d." % module.params["port"])
     keys = []
     for key_type in module.params["key_types"]:
         path = os.path.join(module.params["host_key_dir"], "ssh_host_%s_key.pub" % key_type)
