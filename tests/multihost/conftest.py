@@ -1,6 +1,7 @@
 """Fixtures for tests that drive real test-bed nodes through ansible-runner."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,11 @@ class Bed:
         """Run command on host as the bed's user, through the bed's ssh_config."""
         return subprocess.run(["ssh", "-F", str(self.path / "ssh_config"), host, command],
                               capture_output=True, text=True, check=check, timeout=120)
+
+    def ip(self, host: str) -> str:
+        """The node's address, from the bed's state."""
+        nodes = json.loads((self.path / "state.json").read_text())["nodes"]
+        return next(n["ip"] for n in nodes if n["name"] == host)
 
     def inventory_for(self, hosts: list[str], tmp: Path) -> Path:
         """A plugin config like the bed's, over a cluster.yaml listing only hosts."""

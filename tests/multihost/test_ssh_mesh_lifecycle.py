@@ -5,7 +5,6 @@ checks what users see: which logins work, and what the files hold.
 """
 from __future__ import annotations
 
-import json
 import subprocess
 
 from conftest import run_testbed
@@ -94,9 +93,47 @@ def test_controller_known_hosts_lets_strict_ssh_in(bed4, site, tmp_path):
                extravars={"known_hosts_controller": True, "known_hosts_controller_path": str(known)})
     assert run.status == "successful", run.results("runner_on_failed")
     for node in bed4.nodes:
-        ip = next(n["ip"] for n in json.loads((bed4.path / "state.json").read_text())["nodes"] if n["name"] == node)
+        ip = bed4.ip(node)
         res = subprocess.run(
             ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
              "-o", "IdentitiesOnly=yes", "-i", str(bed4.path / "id_ed25519"), f"gtsfm@{ip}", "true"],
             capture_output=True, text=True, timeout=60, check=False)
         assert res.returncode == 0, f"controller -> {node} ({ip}): {res.stderr}"
+
+
+def test_mesh_key_is_refused_from_outside_the_cluster(bed4, site, tmp_path):
+    """from= restricts mesh entries to the cluster's addresses: the key alone is not enough."""
+    run = site(bed4.inventory_for(bed4.nodes, tmp_path), TAGS)
+    assert run.status == "successful", run.results("runner_on_failed")
+    key = tmp_path / "node1_mesh_key"
+    key.write_text(bed4.ssh("node1", "cat ~/.ssh/id_ed25519").stdout)
+    key.chmod(0o600)
+    ip = bed4.ip("node2")
+    # Not through the bed's ssh_config, which also offers the controller's own key: the mesh key alone.
+    res = subprocess.run(
+        ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+         "-o", f"UserKnownHostsFile={bed4.path / 'known_hosts'}", "-o", "HostKeyAlias=node2",
+         "-o", "IdentitiesOnly=yes", "-i", str(key), f"gtsfm@{ip}", "true"],
+        capture_output=True, text=True, timeout=60, check=False)
+    assert res.returncode != 0 and "Permission denied" in res.stderr, res.stderr
+    assert login(bed4, "node1", "node2")
+
+
+def test_changed_host_key_replaces_the_old_entry(bed4, site, tmp_path):
+    old = bed4.ssh("node2", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
+    container = f"gtsfm-{bed4.name}-node2"
+    # The node is reinstalled: new host keys, sshd reloads them.
+    subprocess.run(["podman", "exec", container, "sh", "-c",
+                    "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && pkill -HUP -x sshd"],
+                   check=True, capture_output=True)
+    # The controller learns the new key the way an admin would publish it (the bed reads it from the node).
+    run_testbed("up", "--nodes", "4", "--name", bed4.name)
+    new = bed4.ssh("node2", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
+    assert new != old
+    assert not login(bed4, "node1", "node2"), "strict checking should refuse the changed key before the role runs"
+    run = site(bed4.inventory_for(bed4.nodes, tmp_path), TAGS)
+    assert run.status == "successful", run.results("runner_on_failed")
+    known = bed4.ssh("node1", "cat ~/.ssh/known_hosts").stdout
+    assert new in known and old not in known
+    for src in bed4.nodes:
+        assert (result := login(bed4, src, "node2")), repr(result)
