@@ -1,6 +1,6 @@
 """Real SSH hosts on this machine: podman containers on their own network.
 
-    scripts/testbed up [--nodes N] [--shared-home] [--name NAME]
+    scripts/testbed up [--nodes N] [--shared-home] [--name NAME] [--link-rate RATE]
     scripts/testbed down [--name NAME]
     scripts/testbed status [--name NAME]
 
@@ -241,6 +241,11 @@ def up(args: argparse.Namespace) -> None:
         n["host_keys"] = read_host_keys(n["container"])
         n["veth"] = host_veth(n["container"])
 
+    link_rate = state.get("link_rate") if args.link_rate is None else args.link_rate
+    link_rate = None if link_rate in (None, "none") else link_rate
+    for n in nodes:
+        shape_link(n, link_rate)
+    state["link_rate"] = link_rate
     state.update({"name": name, "nodes": nodes, "shared_home": args.shared_home, "password": password,
                   "subnet": str(subnet), "image": IMAGE, "user": USER})
     write_bed(bed, state)
@@ -275,6 +280,46 @@ def host_veth(container: str) -> str | None:
         except OSError:
             continue
     return None
+
+
+def shape_link(node: dict, rate: str | None) -> None:
+    """Give a node a real link rate both ways, or take it away (rate None).
+
+    tbf on the host-side veth shapes what the node receives; on the node's
+    eth0, inside its network namespace, what it sends.
+    """
+    if rate is not None and not node.get("veth"):
+        raise SystemExit(f"testbed: cannot find the host-side veth of {node['container']} to shape its link")
+    for tc, dev in ((["tc"], node.get("veth")), (["podman", "exec", node["container"], "tc"], "eth0")):
+        if dev is None:
+            continue
+        if rate is None:
+            run(tc + ["qdisc", "del", "dev", dev, "root"], check=False)
+            continue
+        bits = parse_rate(rate)
+        # Ten milliseconds of traffic per burst, at least 16 KiB: enough for
+        # the kernel's timer granularity, small enough to keep the rate honest.
+        burst = max(16384, bits // 8 // 100)
+        run(tc + ["qdisc", "replace", "dev", dev, "root", "tbf", "rate", str(bits), "burst", str(burst),
+                  "latency", "50ms"])
+
+
+def parse_rate(rate: str) -> int:
+    """'100mbit' -> 100_000_000 (bits per second); units kbit, mbit, gbit or none."""
+    text = rate.strip().lower()
+    for unit, factor in (("gbit", 10**9), ("mbit", 10**6), ("kbit", 10**3), ("bit", 1)):
+        if text.endswith(unit):
+            text, scale = text[: -len(unit)], factor
+            break
+    else:
+        scale = 1
+    try:
+        value = float(text) * scale
+    except ValueError:
+        raise SystemExit(f"testbed: --link-rate takes a rate like 100mbit, 1gbit or 'none', not {rate!r}") from None
+    if value < 8000:
+        raise SystemExit(f"testbed: --link-rate {rate!r} is below 8kbit")
+    return int(value)
 
 
 def write_bed(bed: Path, state: dict) -> None:
@@ -351,7 +396,7 @@ def status(args: argparse.Namespace) -> None:
         raise SystemExit(f"testbed: no bed named '{args.name}'")
     state = json.loads(state_file.read_text())
     for n in state["nodes"]:
-        print(f"{n['name']}\t{n['ip']}\t{n['container']}\t{n.get('veth') or '-'}")
+        print(f"{n['name']}\t{n['ip']}\t{n['container']}\t{n.get('veth') or '-'}\t{state.get('link_rate') or '-'}")
     print(BEDS_DIR / args.name)
 
 
@@ -363,6 +408,8 @@ def main() -> None:
     p_up.add_argument("--nodes", type=int, default=3)
     p_up.add_argument("--shared-home", action="store_true", help="one /home volume on every node (NFS-style)")
     p_up.add_argument("--name", default="default")
+    p_up.add_argument("--link-rate", help="shape every node's link both ways, e.g. 100mbit ('none' removes it; "
+                                          "default: keep the bed's current setting)")
     p_down = sub.add_parser("down", help="remove a bed")
     p_down.add_argument("--name", default="default")
     p_status = sub.add_parser("status", help="list a bed's nodes")
