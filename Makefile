@@ -21,7 +21,7 @@ $(VENV)/.stamp: tests/requirements.txt
 	$(VENV)/bin/pip install -q -r tests/requirements.txt
 	touch $@
 
-unit: venv ## pytest unit tests of the plugins and module_utils
+unit: venv ## pytest unit tests of the inventory plugin, the modules and module_utils
 	$(PY) -m pytest tests/unit -q
 
 lint: venv ## ansible-lint (production profile) and yamllint

@@ -3,7 +3,8 @@
 Usage: python3 dask_ssh_job.py SCHEDULER WORKER [WORKER ...]
 No connect_options and no known_hosts=None: asyncssh checks ~/.ssh/known_hosts
 strictly, so this passes only when the mesh and the host keys are right.
-Prints one JSON line: the host each task ran on, per worker address.
+Prints one line "RESULT <json>": how many workers, and the hosts the tasks ran on. Dask logs to stderr, which
+ansible's script module (run on a pty) mixes into stdout: the prefix finds the line among them.
 """
 import json
 import socket
@@ -23,7 +24,7 @@ def main():
             client.wait_for_workers(len(hosts) - 1, timeout=120)
             workers = list(client.scheduler_info()["workers"])
             ran = {w: client.submit(where, w, workers=[w], pure=False).result(timeout=60) for w in workers}
-    print(json.dumps({"workers": len(workers), "hosts": sorted(set(ran.values()))}))
+    print("RESULT " + json.dumps({"workers": len(workers), "hosts": sorted(set(ran.values()))}), flush=True)
 
 
 if __name__ == "__main__":
