@@ -17,6 +17,8 @@ import os
 import shutil
 import tempfile
 
+from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import normalise_key
+
 KEY_TYPES = ("ed25519", "rsa", "ecdsa")
 
 
@@ -30,6 +32,12 @@ def _read_public(path, run_command):
         with open(pub) as handle:
             text = handle.read().strip()
         if text:
+            try:
+                normalise_key(text)
+            except ValueError as exc:
+                # It would end up in every peer's authorized_keys: refuse it before anything is written.
+                raise KeyPairError("%s: %s. Fix: restore the public key with 'ssh-keygen -y -f %s > %s'."
+                                   % (pub, exc, path, pub))
             return text
     except IOError as exc:
         if exc.errno != errno.ENOENT:

@@ -87,3 +87,12 @@ def test_ssh_dir_is_made_0700_and_fixed(tmp_path):
 def test_global_addresses_skip_loopback_and_link_local():
     assert global_addresses(["127.0.0.1", "10.0.0.1", "fe80::1%eth0", "::1", "10.0.0.1", "x", "2001:db8::5"]) == [
         "10.0.0.1", "2001:db8::5"]
+
+
+def test_garbage_public_key_is_refused_with_the_fix(tmp_path):
+    path = str(tmp_path / "id_ed25519")
+    ensure_keypair(path, "ed25519", "c", False, run_command)
+    with open(path + ".pub", "w") as handle:
+        handle.write("hello\n")
+    with pytest.raises(KeyPairError, match=r"id_ed25519.pub: not an SSH public key.*Fix: restore the public key"):
+        ensure_keypair(path, "ed25519", "c", False, run_command)
