@@ -1,6 +1,7 @@
 """Fixtures for tests that drive real test-bed nodes through ansible-runner."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -62,16 +63,22 @@ def run_testbed(*args: str) -> str:
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
 
+@contextlib.contextmanager
+def fresh_bed(name: str, nodes: int):
+    """A bed of new nodes under name, removed afterwards."""
+    run_testbed("down", "--name", name)
+    path = Path(run_testbed("up", "--nodes", str(nodes), "--name", name))
+    try:
+        yield Bed(name=name, path=path, nodes=[f"node{i}" for i in range(1, nodes + 1)])
+    finally:
+        run_testbed("down", "--name", name)
+
+
 @pytest.fixture(scope="module")
 def bed4():
     """Four fresh nodes, removed afterwards."""
-    name = "it-lifecycle"
-    run_testbed("down", "--name", name)
-    path = Path(run_testbed("up", "--nodes", "4", "--name", name))
-    try:
-        yield Bed(name=name, path=path, nodes=[f"node{i}" for i in range(1, 5)])
-    finally:
-        run_testbed("down", "--name", name)
+    with fresh_bed("it-lifecycle", 4) as bed:
+        yield bed
 
 
 @pytest.fixture

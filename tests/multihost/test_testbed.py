@@ -5,18 +5,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Bed, run_testbed
+from conftest import fresh_bed, run_testbed
 
 
 @pytest.fixture(scope="module")
 def bed2():
-    name = "it-testbed"
-    run_testbed("down", "--name", name)
-    path = Path(run_testbed("up", "--nodes", "2", "--name", name))
-    try:
-        yield Bed(name=name, path=path, nodes=["node1", "node2"])
-    finally:
-        run_testbed("down", "--name", name)
+    """Two fresh nodes, removed afterwards."""
+    with fresh_bed("it-testbed", 2) as bed:
+        yield bed
 
 
 def test_bed_directory_holds_what_users_need(bed2):
