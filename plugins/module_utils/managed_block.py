@@ -11,14 +11,40 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import os
+
+MARKER = "# {mark} %s (managed by Ansible: edits here are overwritten)"
+
 
 class BlockError(Exception):
     """The file's markers are damaged; the message says how to repair them."""
 
 
 def markers(name):
-    """The BEGIN and END marker lines for a block called name."""
-    return ("# BEGIN %s (managed by Ansible: edits here are overwritten)" % name, "# END %s" % name)
+    """The BEGIN and END marker lines for a block called name.
+
+    The same lines ansible.builtin.blockinfile writes with marker=MARKER % name,
+    so blocks written by either are read by both.
+    """
+    template = MARKER % name
+    return template.replace("{mark}", "BEGIN"), template.replace("{mark}", "END")
+
+
+def read_block(path, name):
+    """What a file holds of the block called name: {'exists', 'mode', 'block'} (block None if absent).
+
+    Lets a read-only probe tell the controller whether a write would change anything.
+    """
+    try:
+        with open(path) as handle:
+            text = handle.read()
+        mode = "%04o" % (os.stat(path).st_mode & 0o7777)
+    except IOError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+        return {"exists": False, "mode": None, "block": None}
+    return {"exists": True, "mode": mode, "block": split_block(text, name)[1]}
 
 
 def split_block(text, name):

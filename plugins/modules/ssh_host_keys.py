@@ -55,6 +55,16 @@ options:
         which nodes share a home directory. The directory is created with mode C(0700) if needed.
     type: bool
     default: true
+  known_hosts:
+    description:
+      - A known_hosts file to report on (RV(known_hosts)) without changing it, so that a play can skip a write that
+        would change nothing.
+    type: path
+  marker:
+    description:
+      - Name of the managed block in O(known_hosts), as M(gtsfm.cluster.known_hosts_block) writes it.
+    type: str
+    default: gtsfm.cluster.known_hosts
 notes:
   - Check mode writes nothing; without a marker, each node counts as having a home of its own.
 seealso:
@@ -95,6 +105,11 @@ self_names:
   type: list
   elements: str
   sample: [localhost, 127.0.0.1, "::1"]
+known_hosts:
+  description: What O(known_hosts) holds now (C(exists), C(mode), and C(block), the managed block's lines or null).
+  returned: when O(known_hosts) is given
+  type: dict
+  sample: {exists: true, mode: "0644", block: ["node1,10.0.0.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG..."]}
 host_keys:
   description: Host public keys as C(type base64), comments dropped.
   returned: always
@@ -112,6 +127,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import host_pattern, normalise_key
+from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, read_block
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import describe_node, ensure_ssh_dir
 
 
@@ -125,6 +141,8 @@ def main():
             host_key_dir=dict(type="path", default="/etc/ssh"),
             ssh_dir=dict(type="path", default="~/.ssh"),
             home_marker=dict(type="bool", default=True),
+            known_hosts=dict(type="path"),
+            marker=dict(type="str", default="gtsfm.cluster.known_hosts"),
         ),
         supports_check_mode=True,
     )
@@ -150,7 +168,10 @@ def main():
     try:
         dir_changed = ensure_ssh_dir(ssh_dir, module.check_mode) if module.params["home_marker"] else False
         node, marker_changed = describe_node(ssh_dir, create, module.run_command)
-    except OSError as exc:
+        extra = {}
+        if module.params["known_hosts"]:
+            extra["known_hosts"] = read_block(module.params["known_hosts"], module.params["marker"])
+    except (BlockError, OSError) as exc:
         module.fail_json(msg="ssh_host_keys: cannot use %s: %s" % (ssh_dir, exc))
     port = module.params["port"]
     names = []
@@ -159,7 +180,7 @@ def main():
             names.append(host_pattern(name, port))
     module.exit_json(changed=dir_changed or marker_changed, host_keys=keys, node=node,
                      entry=dict(names=names, keys=keys),
-                     self_names=[host_pattern(name, port) for name in ("localhost", "127.0.0.1", "::1")])
+                     self_names=[host_pattern(name, port) for name in ("localhost", "127.0.0.1", "::1")], **extra)
 
 
 if __name__ == "__main__":

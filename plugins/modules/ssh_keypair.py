@@ -44,6 +44,17 @@ options:
         which nodes share a home directory (RV(node.home_id)).
     type: bool
     default: true
+  authorized_keys:
+    description:
+      - An C(authorized_keys) file to report on (RV(authorized_keys)) without changing it, so that a play can skip a
+        write that would change nothing.
+    type: path
+  marker:
+    description:
+      - Name of the managed block in O(authorized_keys), as it stands in the block's BEGIN and END marker lines
+        (the form the ssh_mesh role's M(ansible.builtin.blockinfile) task writes).
+    type: str
+    default: gtsfm.cluster.ssh_mesh
 notes:
   - In check mode nothing is written; a missing key is reported as RV(created=true) with RV(public_key=null).
 seealso:
@@ -89,6 +100,22 @@ created:
   description: Whether this run created the key pair (or would, in check mode).
   returned: always
   type: bool
+authorized_keys:
+  description: What O(authorized_keys) holds now.
+  returned: when O(authorized_keys) is given
+  type: dict
+  contains:
+    exists:
+      description: Whether the file exists.
+      type: bool
+    mode:
+      description: Its mode, as four octal digits.
+      type: str
+      sample: "0600"
+    block:
+      description: The lines of the managed block O(marker), or null when there is none.
+      type: list
+      elements: str
 node:
   description: What peers need to know about this node.
   returned: always
@@ -116,6 +143,7 @@ node:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, read_block
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KEY_TYPES, KeyPairError, ensure_keypair
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import describe_node, ensure_ssh_dir
 
@@ -127,6 +155,8 @@ def main():
             type=dict(type="str", choices=list(KEY_TYPES), default="ed25519"),
             comment=dict(type="str", default="gtsfm.cluster"),
             home_marker=dict(type="bool", default=True),
+            authorized_keys=dict(type="path"),
+            marker=dict(type="str", default="gtsfm.cluster.ssh_mesh"),
         ),
         supports_check_mode=True,
     )
@@ -138,10 +168,13 @@ def main():
                              module.run_command)
         node, marker_changed = describe_node(ssh_dir, module.params["home_marker"] and not module.check_mode,
                                              module.run_command)
-    except (KeyPairError, OSError) as exc:
+        extra = {}
+        if module.params["authorized_keys"]:
+            extra["authorized_keys"] = read_block(module.params["authorized_keys"], module.params["marker"])
+    except (KeyPairError, BlockError, OSError) as exc:
         module.fail_json(msg="ssh_keypair on %s: %s" % (path, exc))
     module.exit_json(changed=dir_changed or key["changed"] or marker_changed, public_key=key["public_key"],
-                     path=path, created=key["created"], node=node)
+                     path=path, created=key["created"], node=node, **extra)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    BlockError, markers, replace_block, split_block)
+    BlockError, markers, read_block, replace_block, split_block)
 
 BEGIN, END = markers("t")
 
@@ -42,3 +42,19 @@ def test_unchanged_block_gives_identical_text():
 def test_damaged_markers_are_refused_with_a_fix(text):
     with pytest.raises(BlockError, match="markers of block 't' are damaged.*remove the lines"):
         replace_block(text, "t", ["a"])
+
+
+def test_markers_are_the_ones_blockinfile_writes():
+    # blockinfile with marker="# {mark} t (managed by Ansible: edits here are overwritten)"
+    assert (BEGIN, END) == ("# BEGIN t (managed by Ansible: edits here are overwritten)",
+                            "# END t (managed by Ansible: edits here are overwritten)")
+
+
+def test_read_block_reports_file_mode_and_block(tmp_path):
+    path = tmp_path / "authorized_keys"
+    assert read_block(str(path), "t") == {"exists": False, "mode": None, "block": None}
+    path.write_text("mine\n")
+    path.chmod(0o644)
+    assert read_block(str(path), "t") == {"exists": True, "mode": "0644", "block": None}
+    path.write_text(replace_block("mine\n", "t", ["a", "b"]))
+    assert read_block(str(path), "t")["block"] == ["a", "b"]

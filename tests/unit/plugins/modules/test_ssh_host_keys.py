@@ -25,3 +25,13 @@ def test_no_host_key_and_bad_port_fail_clearly(tmp_path, run_module):
     assert failed and "is an SSH server installed" in result["msg"]
     failed, result = run_module(main, dict(host_key_dir=str(tmp_path), port=0))
     assert failed and "port must be 1-65535" in result["msg"]
+
+
+def test_reports_the_known_hosts_block_it_finds(tmp_path, run_module):
+    (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + "\n")
+    known = tmp_path / "known_hosts"
+    known.write_text("# BEGIN gtsfm.cluster.known_hosts (managed by Ansible: edits here are overwritten)\nx\n"
+                     "# END gtsfm.cluster.known_hosts (managed by Ansible: edits here are overwritten)\n")
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(tmp_path / ".ssh"),
+                                           known_hosts=str(known)))
+    assert not failed and result["known_hosts"]["block"] == ["x"] and result["known_hosts"]["exists"]

@@ -25,3 +25,10 @@ def test_check_mode_writes_nothing(tmp_path, run_module):
     failed, result = run_module(main, dict(path=str(path), _ansible_check_mode=True))
     assert not failed and result["changed"] and result["public_key"] is None
     assert not path.parent.exists()
+
+
+def test_reports_the_authorized_keys_block_without_touching_it(tmp_path, run_module):
+    path = tmp_path / ".ssh" / "id_ed25519"
+    failed, result = run_module(main, dict(path=str(path), authorized_keys=str(tmp_path / ".ssh" / "authorized_keys")))
+    assert not failed and result["authorized_keys"] == {"exists": False, "mode": None, "block": None}
+    assert not (tmp_path / ".ssh" / "authorized_keys").exists()
