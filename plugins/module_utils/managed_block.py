@@ -44,7 +44,11 @@ def read_block(path, name):
         if exc.errno != errno.ENOENT:
             raise
         return {"exists": False, "mode": None, "block": None}
-    return {"exists": True, "mode": mode, "block": split_block(text, name)[1]}
+    try:
+        block = split_block(text, name)[1]
+    except BlockError as exc:
+        raise BlockError("%s: %s" % (path, exc))
+    return {"exists": True, "mode": mode, "block": block}
 
 
 def split_block(text, name):

@@ -32,3 +32,13 @@ def test_reports_the_authorized_keys_block_without_touching_it(tmp_path, run_mod
     failed, result = run_module(main, dict(path=str(path), authorized_keys=str(tmp_path / ".ssh" / "authorized_keys")))
     assert not failed and result["authorized_keys"] == {"exists": False, "mode": None, "block": None}
     assert not (tmp_path / ".ssh" / "authorized_keys").exists()
+
+
+def test_damaged_mesh_markers_fail_before_anything_is_written(tmp_path, run_module):
+    ssh_dir = tmp_path / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    keys = ssh_dir / "authorized_keys"
+    keys.write_text("# BEGIN gtsfm.cluster.ssh_mesh (managed by Ansible: edits here are overwritten)\nx\n")
+    failed, result = run_module(main, dict(path=str(ssh_dir / "id_ed25519"), authorized_keys=str(keys)))
+    assert failed and "%s: the markers of block 'gtsfm.cluster.ssh_mesh' are damaged" % keys in result["msg"]
+    assert keys.read_text().endswith("x\n")
