@@ -5,7 +5,7 @@
 
 Nodes that share a home directory run this at the same moment on the same
 files, so a new key is written to a private temporary name and published with
-link(2): exactly one node wins, the others adopt its key.
+ssh_node.publish_once: exactly one node wins, the others adopt its key.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,6 +18,7 @@ import shutil
 import tempfile
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import normalise_key
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import publish_once
 
 KEY_TYPES = ("ed25519", "rsa", "ecdsa")
 
@@ -70,18 +71,10 @@ def ensure_keypair(path, key_type, comment, check_mode, run_command):
             raise KeyPairError("ssh-keygen failed for %s: %s" % (path, err.strip()))
         os.chmod(tmp, 0o600)
         os.chmod(tmp + ".pub", 0o644)
-        try:
-            os.link(tmp, path)
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
+        if not publish_once(tmp, path):
             # Another node on this shared home published its key first.
             return {"public_key": _read_public(path, run_command), "created": False, "changed": False}
-        try:
-            os.link(tmp + ".pub", path + ".pub")
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
+        publish_once(tmp + ".pub", path + ".pub")
         with open(tmp + ".pub") as handle:
             return {"public_key": handle.read().strip(), "created": True, "changed": True}
     finally:

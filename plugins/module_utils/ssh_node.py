@@ -66,12 +66,27 @@ def host_names():
     return {"hostname": name.split(".")[0], "fqdn": fqdn}
 
 
+def publish_once(src, dst):
+    """Link src to dst unless dst exists; True if this call published it.
+
+    link(2) is atomic even on NFS: of several nodes sharing a home that race to
+    publish the same file, exactly one wins and the others find the winner's.
+    """
+    try:
+        os.link(src, dst)
+        return True
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+        return False
+
+
 def home_identity(ssh_dir, create):
     """Return (home_id, changed): the same id on every node that shares this home.
 
     Nodes on one NFS home read one marker file; inode numbers and times cannot
-    tell shared homes apart from copies of one image. The marker is published
-    with link(2), atomic even on NFS, so concurrent first runs agree on one id.
+    tell shared homes apart from copies of one image. Concurrent first runs
+    agree on one id through publish_once.
     """
     marker = os.path.join(ssh_dir, HOME_MARKER)
     try:
@@ -90,11 +105,8 @@ def home_identity(ssh_dir, create):
         handle.write(new_id + "\n")
     os.chmod(tmp, 0o600)
     try:
-        os.link(tmp, marker)
-        return new_id, True
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
+        if publish_once(tmp, marker):
+            return new_id, True
         with open(marker) as handle:
             return handle.read().strip(), False
     finally:

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KeyPairError, ensure_keypair
-from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import ensure_ssh_dir, global_addresses, home_identity
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
+    ensure_ssh_dir, global_addresses, home_identity, publish_once)
 
 pytestmark = pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
 
@@ -96,3 +97,11 @@ def test_garbage_public_key_is_refused_with_the_fix(tmp_path):
         handle.write("hello\n")
     with pytest.raises(KeyPairError, match=r"id_ed25519.pub: not an SSH public key.*Fix: restore the public key"):
         ensure_keypair(path, "ed25519", "c", False, run_command)
+
+
+def test_publish_once_lets_exactly_one_writer_win(tmp_path):
+    first, second, dst = tmp_path / "a", tmp_path / "b", tmp_path / "dst"
+    first.write_text("a")
+    second.write_text("b")
+    assert publish_once(str(first), str(dst)) and not publish_once(str(second), str(dst))
+    assert dst.read_text() == "a"
