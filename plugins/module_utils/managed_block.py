@@ -31,19 +31,26 @@ def markers(name):
     return template.replace("{mark}", "BEGIN"), template.replace("{mark}", "END")
 
 
+def read_text(path):
+    """The file's text, or None if it does not exist; any other error is raised, never taken for 'empty'."""
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except IOError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+        return None
+
+
 def read_block(path, name):
     """What a file holds of the block called name: {'exists', 'mode', 'block'} (block None if absent).
 
     Lets a read-only probe tell the controller whether a write would change anything.
     """
-    try:
-        with open(path) as handle:
-            text = handle.read()
-        mode = "%04o" % (os.stat(path).st_mode & 0o7777)
-    except IOError as exc:
-        if exc.errno != errno.ENOENT:
-            raise
+    text = read_text(path)
+    if text is None:
         return {"exists": False, "mode": None, "block": None}
+    mode = "%04o" % (os.stat(path).st_mode & 0o7777)
     try:
         block = split_block(text, name)[1]
     except BlockError as exc:

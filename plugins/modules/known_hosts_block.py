@@ -116,7 +116,8 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import render_lines
-from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, replace_block, split_block
+from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
+    BlockError, read_text, replace_block, split_block)
 
 
 def main():
@@ -137,18 +138,15 @@ def main():
     path = os.path.abspath(module.params["path"])
     marker = module.params["marker"]
     try:
-        with open(path) as handle:
-            before = handle.read()
-        exists = True
-    except IOError:
-        before, exists = "", False
-    try:
+        before = read_text(path)
+        exists = before is not None
+        before = before or ""
         old_block = split_block(before, marker)[1]
         lines = None
         if module.params["state"] == "present":
             lines = render_lines(module.params["entries"], module.params["hash_hosts"], old_block)
         after = replace_block(before, marker, lines)
-    except (BlockError, ValueError) as exc:
+    except (BlockError, ValueError, OSError) as exc:
         module.fail_json(msg="known_hosts_block: %s: %s" % (path, exc))
     changed = after != before
     result = dict(changed=changed, path=path, lines=len(lines or []))

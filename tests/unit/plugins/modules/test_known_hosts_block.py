@@ -65,3 +65,11 @@ def test_bad_key_fails_naming_the_file(tmp_path, run_module):
     failed, result = run_module(main, args(path, keys=["not a key"]))
     assert failed and str(path) in result["msg"] and "not an SSH public key" in result["msg"]
     assert not path.exists()
+
+
+def test_unreadable_file_fails_instead_of_being_taken_for_empty(tmp_path, run_module):
+    path = tmp_path / "known_hosts"
+    path.mkdir()
+    failed, result = run_module(main, args(path))
+    assert failed and str(path) in result["msg"]
+    assert path.is_dir()
