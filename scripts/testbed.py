@@ -207,15 +207,15 @@ def up(args: argparse.Namespace) -> None:
             podman("volume", "create", "--label", f"gtsfm-testbed={name}", vol)
     started = []
     for n in nodes:
-        if podman("container", "exists", n["container"], check=False).returncode == 0:
-            if podman("inspect", "--format", "{{.ImageName}}", n["container"]).stdout.strip() != IMAGE:
-                log(f"recreating {n['container']}: the node image changed")
-                podman("rm", "-f", "-t", "2", n["container"])
-        if podman("container", "exists", n["container"], check=False).returncode == 0:
-            running = podman("inspect", "--format", "{{.State.Running}}", n["container"]).stdout.strip()
-            if running != "true":
-                podman("start", n["container"])
-            continue
+        found = podman("inspect", "--format", "{{.ImageName}} {{.State.Running}}", n["container"], check=False)
+        if found.returncode == 0:
+            image, running = found.stdout.split()
+            if image == IMAGE:
+                if running != "true":
+                    podman("start", n["container"])
+                continue
+            log(f"recreating {n['container']}: the node image changed")
+            podman("rm", "-f", "-t", "2", n["container"])
         # A fixed MAC as well as a fixed address: a node that is stopped and
         # started again comes back as the same machine, so its peers' ARP
         # caches stay right, as for a rebooted lab machine.
