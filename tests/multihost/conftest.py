@@ -58,9 +58,16 @@ class Run:
         return sum(1 for d in self.results("runner_on_ok") if d.get("res", {}).get("changed"))
 
 
-def run_testbed(*args: str) -> str:
+def bed_output(*args: str) -> list[str]:
+    """The lines scripts/testbed prints for args."""
     out = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], capture_output=True, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+    return out.stdout.strip().splitlines()
+
+
+def run_testbed(*args: str) -> str:
+    """The last line scripts/testbed prints (for up: the bed's directory)."""
+    lines = bed_output(*args)
+    return lines[-1] if lines else ""
 
 
 @contextlib.contextmanager

@@ -6,20 +6,19 @@ checks what users see: which logins work, and what the files hold.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 
 from conftest import run_testbed
 
 TAGS = "ssh_mesh,known_hosts"
 
 
+@dataclass
 class Login:
-    """One BatchMode, strict-host-key login from src to dst; falsy when it failed, with ssh's words."""
+    """How one login went: falsy when it failed, and its repr carries ssh's words."""
 
-    def __init__(self, bed, src: str, dst: str):
-        res = bed.ssh(src, f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 {dst} true",
-                      check=False)
-        self.ok = res.returncode == 0
-        self.why = f"{src} -> {dst}: {res.stderr.strip()}"
+    ok: bool
+    why: str
 
     def __bool__(self) -> bool:
         return self.ok
@@ -28,7 +27,11 @@ class Login:
         return self.why
 
 
-login = Login
+def login(bed, src: str, dst: str) -> Login:
+    """One BatchMode, strict-host-key login from src to dst."""
+    res = bed.ssh(src, f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 {dst} true",
+                  check=False)
+    return Login(res.returncode == 0, f"{src} -> {dst}: {res.stderr.strip()}")
 
 
 def managed_files(bed, hosts):

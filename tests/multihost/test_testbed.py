@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
-from conftest import fresh_bed, run_testbed
+from conftest import fresh_bed, run_testbed, bed_output
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +33,7 @@ def test_nodes_are_a_new_cluster_of_distinct_machines(bed2):
 
 
 def test_link_rate_shapes_both_directions_and_can_be_removed(bed2):
-    veth = subprocess.run([str(Path(__file__).resolve().parents[2] / "scripts" / "testbed"), "status", "--name",
-                           bed2.name], capture_output=True, text=True, check=True).stdout.split("\n")[0].split("\t")[3]
+    veth = bed_output("status", "--name", bed2.name)[0].split("\t")[3]
 
     def qdiscs():
         host = subprocess.run(["tc", "qdisc", "show", "dev", veth], capture_output=True, text=True, check=True).stdout
