@@ -173,11 +173,13 @@ def run_play(bed: Path, hosts: list[str], tags: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-runner-") as pdd:
         envvars = {
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            # A control-master directory of this run's own: no connection is reused from an earlier run or bed.
-            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(Path(pdd) / "cp"),
             "ANSIBLE_NOCOLOR": "1",
         }
-        cmdline = f"-e @{shlex.quote(str(bed / 'vars.yml'))}" if (bed / "vars.yml").exists() else None
+        # A control-master directory of this run's own (an extra var outranks the bed's inventory setting):
+        # no connection is reused from an earlier run or bed.
+        cmdline = f"-e ansible_control_path_dir={shlex.quote(str(Path(pdd) / 'cp'))}"
+        if (bed / "vars.yml").exists():
+            cmdline += f" -e @{shlex.quote(str(bed / 'vars.yml'))}"
         started = time.time()
         result = ansible_runner.run(
             private_data_dir=pdd, playbook=str(ROOT / "site.yml"), inventory=str(bed / "inventory.yml"), tags=tags,

@@ -355,6 +355,10 @@ hostvars:
   # The names in cluster.yaml resolve only inside the bed; ssh_config maps
   # them to addresses and pins the nodes' host keys (known_hosts beside it).
   ansible_ssh_common_args: -F {bed / 'ssh_config'}
+  # Ansible names its control sockets after host, port and user, and every bed
+  # calls its nodes node1..N: a directory per bed keeps one bed's connections
+  # from ever serving another's play.
+  ansible_control_path_dir: {bed / 'cp'}
 """)
     (bed / "vars.yml").write_text(f"""\
 ---
