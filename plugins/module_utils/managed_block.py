@@ -36,9 +36,23 @@ def markers(name):
     return template.replace("{mark}", "BEGIN"), template.replace("{mark}", "END")
 
 
+def _file_in_the_way(path):
+    """The nearest ancestor of path that exists but is not a directory, or None."""
+    parent = os.path.dirname(path)
+    while parent and parent != os.path.dirname(parent):
+        if os.path.lexists(parent) and not os.path.isdir(parent):
+            return parent
+        parent = os.path.dirname(parent)
+    return None
+
+
 def _explain(path, exc):
     """A sentence naming the file, what the OS said and what to do."""
     reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOTDIR and _file_in_the_way(path):
+        blocker = _file_in_the_way(path)
+        return ("%s exists but is not a directory, so %s cannot be written. Fix: move that file away (for example "
+                "'mv %s %s.old') so a directory can take its place, then re-run." % (blocker, path, blocker, blocker))
     fixes = {
         errno.ENOSPC: "free some space on the filesystem that holds %s and re-run" % os.path.dirname(path),
         errno.EDQUOT: "your disk quota is full: free some space in your home directory and re-run",

@@ -6,7 +6,7 @@ import os
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import markers, read_block
 from ansible_collections.gtsfm.cluster.plugins.modules.managed_block import main
 
-NAME = "gtsfm.cluster.ssh_mesh"
+NAME = "example.block"
 BEGIN, END = markers(NAME)
 MINE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl me@laptop"
 REVOKED = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMsrZ9wasNSaZu8Bfob5PDjBGpuuTRY1ARKnQcEO0aNS gone"
