@@ -88,7 +88,6 @@ author:
   - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
   check_mode:
     support: full

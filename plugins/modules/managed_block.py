@@ -18,7 +18,7 @@ description:
   - Every byte outside the block is kept, CRLF line ends included. A marker line is recognised whatever its line end,
     so a file converted to CRLF still holds exactly one block; M(gtsfm.cluster.cluster_node_info) reads blocks by the
     same rule, so a reader and this writer never disagree about what the block is.
-  - A symlinked file (dotfile managers) is written through: the link's target is replaced, the link stays.
+  - A symlinked file (dotfile managers) is written through - the link's target is replaced, the link stays.
   - A file that is not a regular file (a FIFO, a directory) or whose markers are damaged is refused with a message
     and left as it is; a failed write (full disk, read-only filesystem) leaves no temporary file behind.
   - The ssh_mesh role writes C(authorized_keys) with it.
@@ -30,8 +30,8 @@ options:
     required: true
   marker:
     description:
-      - Name of the block, as it stands in its BEGIN and END marker lines
-        (C(# BEGIN <marker> (managed by Ansible: edits here are overwritten))).
+      - Name of the block, as it stands in its BEGIN and END marker lines,
+        C(# BEGIN <marker> (managed by Ansible - edits here are overwritten)) with a colon after C(Ansible).
     type: str
     required: true
   lines:
