@@ -45,8 +45,8 @@ def table(role: str) -> str:
         if kind == "list" and option.get("elements"):
             kind = "list of %s" % option["elements"]
         choices = " (one of %s)" % ", ".join("`%s`" % c for c in option["choices"]) if option.get("choices") else ""
-        rows.append("| `%s` (%s) | %s | %s%s |" % (name, kind, _default(option), _text(option["description"]),
-                                                    choices))
+        meaning = _text(option["description"]) + choices
+        rows.append("| `%s` (%s) | %s | %s |" % (name, kind, _default(option), meaning))
     return "\n".join(rows) + "\n"
 
 

@@ -141,9 +141,9 @@ def ensure_ssh_dir(ssh_dir, check_mode):
             os.chmod(ssh_dir, 0o700)
         return True
     if not stat.S_ISDIR(info.st_mode):
-        raise NotADirectory(errno.ENOTDIR, "%s exists but is not a directory. Fix: move that file away (for example "
-                            "'mv %s %s.old') so a directory can take its place, then re-run" % (ssh_dir, ssh_dir,
-                                                                                                 ssh_dir))
+        msg = ("%s exists but is not a directory. Fix: move that file away (for example 'mv %s %s.old') so a "
+               "directory can take its place, then re-run" % (ssh_dir, ssh_dir, ssh_dir))
+        raise NotADirectory(errno.ENOTDIR, msg)
     if info.st_mode & 0o077:
         if not check_mode:
             os.chmod(ssh_dir, 0o700)

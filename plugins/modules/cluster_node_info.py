@@ -42,7 +42,7 @@ options:
   aliases:
     description:
       - Names peers use for this node besides its own host names and addresses, typically its name in cluster.yaml.
-        They come first in RV(entry.names).
+        They come first in the names of RV(entry).
     type: list
     elements: str
     default: []

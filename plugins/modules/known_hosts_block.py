@@ -81,6 +81,8 @@ attributes:
     platforms: posix
   safe_file_operations:
     support: full
+    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
+    details: The new content goes to a temporary file beside the target, which is then renamed over it.
 """
 
 EXAMPLES = r"""

@@ -63,6 +63,8 @@ attributes:
     support: none
   idempotent:
     support: full
+    description: When a re-run with the same arguments can change nothing, the module reports no change.
+    details: A second run finds the key pair and the marker in place.
   platform:
     platforms: posix
 """

@@ -563,8 +563,8 @@ def test_unexpected_exception_becomes_a_sentence(plugin: t.Any, tmp_path: Path,
 # ---------------------------------------------------------------------------------------- issues 12 and 13
 
 
-def test_a_yaml_inventory_with_a_workers_group_is_left_to_the_yaml_plugin_silently(plugin: t.Any,
-                                                                                     tmp_path: Path) -> None:
+def test_a_yaml_inventory_with_a_workers_group_is_left_to_the_yaml_plugin_silently(
+        plugin: t.Any, tmp_path: Path) -> None:
     path = write(tmp_path / 'hosts.yml', 'all:\n  children:\n    workers:\n      hosts:\n        web1:\n'
                                          'workers:\n  hosts:\n    web2:\n')
     plugin.display = RecordingDisplay()
