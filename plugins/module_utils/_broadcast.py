@@ -430,18 +430,19 @@ def broadcast(params, check_mode, ctx, warn):
 
 def _finish(result, started, status):
     nodes = result["nodes"]
-    for key, state in (("received", "received"), ("skipped", "skipped"), ("failed", "failed"),
+    # Not 'skipped'/'failed': Ansible reads those keys of a result as the task's own state.
+    for key, state in (("received", "received"), ("held", "skipped"), ("failed_nodes", "failed"),
                        ("would_receive", "would receive")):
         result[key] = [h for h, n in nodes.items() if n["status"] == state]
     result["seconds"] = round(time.monotonic() - started, 3)
-    if result["failed"]:
+    if result["failed_nodes"]:
         result["msg"] = ("broadcast of %s: no verified copy on %s. Nodes that hold it are skipped on a re-run; fix "
                          "these and run again." % (result["broadcast_path"], "; ".join(
-                             "%s (%s)" % (h, nodes[h].get("error")) for h in result["failed"])))
+                             "%s (%s)" % (h, nodes[h].get("error")) for h in result["failed_nodes"])))
     else:
         result["msg"] = "%s: %d received, %d already held it%s" % (
-            result["broadcast_path"], len(result["received"]), len(result["skipped"]),
+            result["broadcast_path"], len(result["received"]), len(result["held"]),
             ", %d would receive" % len(result["would_receive"]) if result["would_receive"] else "")
-    status.phase("failed" if result["failed"] else "done", finished=True, result=dict(
-        (k, result[k]) for k in ("received", "skipped", "failed", "would_receive", "seconds")))
+    status.phase("failed" if result["failed_nodes"] else "done", finished=True, result=dict(
+        (k, result[k]) for k in ("received", "held", "failed_nodes", "would_receive", "seconds")))
     return result

@@ -722,7 +722,9 @@ def main(argv):
 
 def shipped_code(source_text):
     """This program's source, compressed and base64-encoded for the command line."""
-    return base64.b64encode(zlib.compress(source_text.encode("utf-8"), 9)).decode()
+    if not isinstance(source_text, bytes):
+        source_text = source_text.encode("utf-8")
+    return base64.b64encode(zlib.compress(source_text, 9)).decode()
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[0] == "-c":

@@ -220,12 +220,12 @@ received:
   returned: always
   type: list
   elements: str
-skipped:
-  description: Nodes that already held the content; nothing was sent to them.
+held:
+  description: Nodes that already held the content and were skipped; nothing was sent to them.
   returned: always
   type: list
   elements: str
-failed:
+failed_nodes:
   description: Nodes left without a verified copy (the task fails when this is not empty).
   returned: always
   type: list
@@ -270,7 +270,7 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast import Br
 
 
 def _hop_source():
-    """The hop program's text, to ship to the nodes."""
+    """The hop program's text (str or bytes, as the loader gives it), to ship to the nodes."""
     loader = getattr(_broadcast_hop, "__loader__", None)
     text = loader.get_source(_broadcast_hop.__name__) if loader and hasattr(loader, "get_source") else None
     if not text:
@@ -321,7 +321,7 @@ def main():
         result = broadcast(params, module.check_mode, ctx, module.warn)
     except BroadcastError as exc:
         module.fail_json(msg="broadcast: %s" % exc)
-    if result["failed"]:
+    if result["failed_nodes"]:
         module.fail_json(**result)
     module.exit_json(**result)
 
