@@ -16,8 +16,8 @@ description:
   - Runs on the source node (C(delegate_to) it, with C(run_once)) and copies O(path), a file or a directory tree, to
     the same absolute path on every node of O(hosts), along a chain source -> first -> second -> ... Each node
     writes what it receives while passing it on, so the time is about one copy's time whatever the number of nodes.
-  - Travels over the cluster's own OpenSSH mesh (the M(gtsfm.cluster.ssh_keypair)/ssh_mesh and known_hosts roles):
-    C(BatchMode), strict host key checking, no new daemon and no open port. Nodes need python3 and, for trees, tar.
+  - Travels over the cluster's own OpenSSH mesh, as the ssh_mesh and known_hosts roles build it, with C(BatchMode)
+    and strict host key checking; no new daemon and no open port. Nodes need python3 and, for trees, tar.
   - A directory tree travels as one tar stream (symlinks, hard links and modes kept; owners are the receiving user).
   - Verified. Every node hashes (SHA-256) what it receives as it streams and compares the hash with the source's;
     a tree is also unpacked and compared entry by entry (paths, types, modes, sizes, contents, links) with the

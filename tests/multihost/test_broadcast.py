@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from conftest import ROOT, Bed, run_testbed
 PLAY = ROOT / "benchmarks" / "broadcast_play.yml"
 ASYNC_PLAY = ROOT / "tests" / "multihost" / "playbooks" / "broadcast_async.yml"
 TAGS = "ssh_mesh,known_hosts"
+# ansible-playbook from the interpreter's own venv, however pytest was started.
+VENV_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
 MB = 100
 TREE_LISTING = ("cd {p} && find . -printf '%y %m %n %s %l %p\\n' | sort && "
                 "find . -type f -exec sha256sum {{}} + | sort && stat -c %i a sub/hard | uniq | wc -l")
@@ -40,13 +43,19 @@ def play(bed: Bed, tmp_path: Path, playbook: Path, extravars: dict, tags: str | 
     events: list[dict] = []
     kwargs = dict(private_data_dir=str(private), playbook=str(playbook), inventory=str(bed.path / "inventory.yml"),
                   tags=tags, extravars=extravars, cmdline=" ".join(["--check"] * check + ["-e", f"@{bed.path}/vars.yml"]),
-                  envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": os.environ["PATH"]}, quiet=True,
+                  envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": VENV_PATH}, quiet=True,
                   event_handler=lambda e: events.append(e) or True)
     if run_async:
         thread, runner = ansible_runner.run_async(**kwargs)
         return thread, runner, events
     runner = ansible_runner.run(**kwargs)
     return runner, events
+
+
+def failures(events: list[dict]) -> str:
+    """What went wrong in a run, for assertion messages."""
+    return "\n".join(e.get("stdout", "") for e in events if e.get("event") in (
+        "runner_on_failed", "runner_on_unreachable", "error", "verbose")) or "no failure event"
 
 
 def broadcast_res(events: list[dict]) -> dict:
@@ -74,8 +83,8 @@ def bed(tmp_path_factory):
     name = "broadcast-it"
     bed = bring_up(name, 4, "--link-rate", "100mbit")
     try:
-        runner, _ = play(bed, tmp_path_factory.mktemp("mesh"), ROOT / "site.yml", {}, tags=TAGS)
-        assert runner.status == "successful"
+        runner, events = play(bed, tmp_path_factory.mktemp("mesh"), ROOT / "site.yml", {}, tags=TAGS)
+        assert runner.status == "successful", failures(events)
         bed.ssh("node1", f"mkdir -p /tmp/bt && head -c {MB}M /dev/urandom > /tmp/bt/big")
         yield bed
     finally:
@@ -194,8 +203,8 @@ def test_shared_home_writes_one_copy(tmp_path):
     name = "broadcast-shared"
     bed = bring_up(name, 3, "--shared-home")
     try:
-        runner, _ = play(bed, tmp_path, ROOT / "site.yml", {}, tags=TAGS)
-        assert runner.status == "successful"
+        runner, events = play(bed, tmp_path, ROOT / "site.yml", {}, tags=TAGS)
+        assert runner.status == "successful", failures(events)
         bed.ssh("node1", "mkdir -p ~/data && head -c 5M /dev/urandom > ~/data/blob")
         path = bed.ssh("node1", "readlink -f ~/data/blob").stdout.strip()
         writers = home_writers(bed)
