@@ -160,7 +160,7 @@ def run_remote(argv, timeout):
     """(rc, stdout, stderr) of a short ssh command; a hung one counts as failed."""
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return 255, b"", b"no answer within %d s" % timeout
     return proc.returncode, proc.stdout, proc.stderr

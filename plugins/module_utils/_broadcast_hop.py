@@ -728,4 +728,4 @@ def shipped_code(source_text):
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[0] == "-c":
-    sys.exit(main(sys.argv))
+    raise SystemExit(main(sys.argv))

@@ -153,6 +153,7 @@ attributes:
     platforms: posix
   idempotent:
     support: full
+    description: A node whose record and destination show the same content is skipped; a re-run sends nothing.
 """
 
 EXAMPLES = r"""

@@ -38,7 +38,7 @@ def test_no_targets_sends_nothing_and_reports_the_source(tmp_path, run_module):
 def test_the_hop_program_is_shipped_whole():
     text = broadcast._hop_source()
     text = text.decode() if isinstance(text, bytes) else text
-    assert "def receive(" in text and text.rstrip().endswith("sys.exit(main(sys.argv))")
+    assert "def receive(" in text and text.rstrip().endswith("raise SystemExit(main(sys.argv))")
 
 
 def test_status_module_reads_the_status_file(tmp_path, run_module):
