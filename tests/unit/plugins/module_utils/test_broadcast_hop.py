@@ -108,19 +108,25 @@ def test_record_decides_holds_and_a_touched_destination_does_not(tmp_path):
     dest = tmp_path / "f"
     dest.write_bytes(b"data")
     digest = hop.file_digest(str(dest))
-    assert hop.holds(str(dest), "file", digest) == (False, "no record of this content")
+    assert hop.holds(str(dest), "file", digest) == (False, "no record of a copy here")
     hop.write_record(str(dest), {"kind": "file", "digest": digest, "signature": hop.signature(str(dest), "file")})
     assert (tmp_path / ".f.gtsfm-broadcast.json").exists()
     assert hop.holds(str(dest), "file", digest)[0]
-    assert hop.holds(str(dest), "file", "sha256:other") == (False, "record names other content")
+    assert hop.holds(str(dest), "file", "sha256:other") == (False, "holds other content")
     dest.write_bytes(b"DATA")
     assert hop.holds(str(dest), "file", digest) == (False, "destination changed since the record was written")
     assert hop.holds(str(dest), "file", digest, checksum=True)[0] is False
 
 
-def test_probe_names_missing_space_with_a_fix(tmp_path):
-    out = hop.probe({"path": str(tmp_path / "x" / "big"), "kind": "file", "digest": "sha256:0", "size": 1 << 62})
-    assert out["have"] is False and "not enough space" in out["error"] and "Free some space" in out["error"]
+def test_probe_reports_what_the_node_holds_and_decide_names_missing_space_with_a_fix(tmp_path):
+    out = hop.probe({"path": str(tmp_path / "x" / "big"), "kind": "file"})
+    assert out["held"] is None and out["dest"] is None and out["free"] > 0
+    verdict, why = hop.decide(out, "/x/big", "file", "sha256:0", 1 << 62)
+    assert verdict == "error" and "not enough space for /x/big" in why and "Free some space" in why
+    assert hop.decide(out, "/x/big", "file", "sha256:0", 1) == ("need", "no record of a copy here")
+    assert hop.decide(dict(out, held="sha256:0"), "/x/big", "file", "sha256:0", 1 << 62)[0] == "have"
+    assert "is a directory there" in hop.decide(dict(out, dest="dir"), "/x/big", "file", "sha256:1", 1)[1]
+    assert hop.decide({"error": "unreachable"}, "/x", "file", "sha256:0", 1) == ("error", "unreachable")
 
 
 def test_one_hop_places_a_verified_file_with_the_source_mode(tmp_path):
@@ -191,13 +197,14 @@ def test_hop_command_is_shell_safe_and_the_program_fits_one_argument():
     code = hop.shipped_code(text)
     command = hop.hop_command({"python": "python3", "path": "/a b/'c"}, code)
     assert len(command) < 100_000
-    assert "'" not in command.split("' ", 1)[1]  # after the bootstrap, only base64
+    assert "'" not in command.split(hop.BOOTSTRAP + "' ", 1)[1]  # after the bootstrap, only base64
+    assert hop.hop_command({"python": "/opt/my py/python3"}, code).startswith("'/opt/my py/python3' -c ")
     cfg = json.loads(base64.b64decode(command.split()[-1]))
     assert cfg["path"] == "/a b/'c"
 
 
 def test_shipped_program_runs_a_probe_as_python3_c(tmp_path):
     code = hop.shipped_code(Path(hop.__file__).read_text())
-    cfg = {"mode_of_run": "probe", "path": str(tmp_path / "p"), "kind": "file", "digest": "sha256:0", "size": 1}
+    cfg = {"mode_of_run": "probe", "path": str(tmp_path / "p"), "kind": "file", "python": "python3"}
     out = subprocess.run(["sh", "-c", hop.hop_command(cfg, code)], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout)["have"] is False
+    assert json.loads(out.stdout)["held"] is None
