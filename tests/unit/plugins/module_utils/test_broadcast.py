@@ -156,3 +156,16 @@ def test_a_first_hop_that_cannot_connect_is_named_lost(tmp_path):
     assert events["here"]["e"] == "lost"
     assert "connection lost during the transfer (ssh exit 255: ssh: connect to host here port 22: No route" in \
         events["here"]["error"]
+
+
+@pytest.mark.skipif(not hop._which("zstd"), reason="zstd not installed")
+def test_one_hop_chain_compresses_on_the_wire(tmp_path):
+    params, ctx = chain_ctx(tmp_path)
+    ctx["zstd"] = hop._which("zstd")
+    data = tmp_path / "data"
+    data.write_bytes(b"text compresses well\n" * 50_000)
+    before = data.read_bytes()
+    source = bc.describe_source(str(data))
+    events = bc.Chain(["here"], source, params, ctx, bc.Status(None, source, ["here"]), True).run()
+    assert events["here"]["e"] == "done", events
+    assert events["here"]["b"] < len(before) // 10 and data.read_bytes() == before
