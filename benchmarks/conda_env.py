@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from wheelhouse_server import serve  # noqa: E402  (scripts/ is not a package)
@@ -58,8 +60,7 @@ def main() -> None:
             bed = Path(testbed("up", "--nodes", str(n), "--name", BED, "--link-rate", args.link_rate))
             state = json.loads((bed / "state.json").read_text())
             gateway = str(ipaddress.ip_network(state["subnet"]).network_address + 1)
-            bed_vars = {k: v for k, v in (line.split(": ", 1) for line in (bed / "vars.yml").read_text().splitlines()
-                                          if ": " in line and not line.startswith("#"))}
+            bed_vars = yaml.safe_load((bed / "vars.yml").read_text())
             wheelhouse = Path(bed_vars["conda_env_wheelhouse_src"])
             playbook(bed, {}, "ssh_mesh,known_hosts")
             row = {"nodes": n}

@@ -248,9 +248,9 @@ class Env:
         need = self.params["min_free_mb"] * 1024 * 1024
         free = pe.free_bytes(os.path.dirname(self.prefix))
         if free < need:
+            where = os.path.dirname(self.prefix)
             self.fail("only %d MiB free under %s, %d MiB needed. Fix: free space there, or set conda_env_prefix "
-                      "elsewhere (or lower conda_env_min_free_mb)" % (free >> 20, os.path.dirname(self.prefix),
-                                                                       need >> 20))
+                      "elsewhere (or lower conda_env_min_free_mb)" % (free >> 20, where, need >> 20))
 
     def ensure_uv(self):
         uv = self.params["uv"]

@@ -146,8 +146,8 @@ def test_same_env_python_and_packages_on_every_node(world):
         out = b.ssh("node1", f"ssh {host} {remote}").stdout
         python, packages = out.strip().splitlines()
         seen[host] = (python, packages)
-    assert {p for p, _ in seen.values()} == {"/home/gtsfm/gtsfm-env/bin/python"}
-    assert len({pk for _, pk in seen.values()}) == 1 and "'dask'" in seen["node1"][1]
+    assert {pair[0] for pair in seen.values()} == {"/home/gtsfm/gtsfm-env/bin/python"}
+    assert len({pair[1] for pair in seen.values()}) == 1 and "'dask'" in seen["node1"][1]
 
 
 def test_dask_sshcluster_without_remote_python_runs_everywhere(world):
@@ -158,8 +158,8 @@ def test_dask_sshcluster_without_remote_python_runs_everywhere(world):
     assert line, res.stdout[-2000:] + res.stderr[-3000:]
     result = json.loads(line[len("RESULT "):])
     assert result["me"] == "/home/gtsfm/gtsfm-env/bin/python"
-    assert sorted(host for host, _, _ in result["ran"]) == sorted(b.nodes)
-    assert {exe for _, exe, _ in result["ran"]} == {"/home/gtsfm/gtsfm-env/bin/python"}
+    assert sorted(ran[0] for ran in result["ran"]) == sorted(b.nodes)
+    assert {ran[1] for ran in result["ran"]} == {"/home/gtsfm/gtsfm-env/bin/python"}
 
 
 def test_users_lines_survive_and_interactive_shells_work(world):

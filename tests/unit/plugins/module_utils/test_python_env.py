@@ -102,8 +102,8 @@ def test_conda_commands():
     assert pe.conda_commands("/m/bin/conda", "/e.part", "/src/environment_linux.yml", ["https://mirror/cf"], False) \
         == [["/m/bin/conda", "env", "create", "--yes", "--prefix", "/e.part", "--file", "/src/environment_linux.yml",
              "-c", "https://mirror/cf", "--override-channels"]]
-    assert pe.conda_commands("/b/micromamba", "/e.part", "/f.yml", [], False)[0][:3] == ["/b/micromamba", "create",
-                                                                                           "--yes"]
+    micromamba = pe.conda_commands("/b/micromamba", "/e.part", "/f.yml", [], False)
+    assert micromamba[0][:3] == ["/b/micromamba", "create", "--yes"]
 
 
 def test_pick_uv_wheel_from_pypi_page_and_listing():

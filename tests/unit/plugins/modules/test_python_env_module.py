@@ -50,7 +50,7 @@ def test_build_publishes_then_reruns_do_nothing(tmp_path, run_module):
 
 
 def test_changed_requirements_rebuild_once_and_drop_the_old_env(tmp_path, run_module):
-    _, first = run_module(main, uv_args(tmp_path))
+    first = run_module(main, uv_args(tmp_path))[1]
     failed, second = run_module(main, uv_args(tmp_path, requirements=["dask", "distributed"]))
     assert not failed and second["changed"] and second["fingerprint"] != first["fingerprint"]
     assert second["removed"] == [str(tmp_path / ("env." + first["fingerprint"][:12]))]
