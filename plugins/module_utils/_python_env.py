@@ -196,6 +196,11 @@ def prune(prefix, keep):
         if path != keep and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
+            # The broadcast module's record and lock beside a tree it delivered go with the tree.
+            for extra in (".gtsfm-broadcast.json", ".gtsfm-broadcast.lock"):
+                record = os.path.join(parent, "." + name + extra)
+                if os.path.isfile(record):
+                    os.unlink(record)
     return removed
 
 
