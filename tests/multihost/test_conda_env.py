@@ -232,3 +232,20 @@ def test_bashrc_shapes_on_a_real_shell(world, shape, tmp_path):
     assert "/home/gtsfm/gtsfm-env/bin/python" in res.stdout and "done" in res.stdout
     if "alias marker" in before:
         assert "alias marker=" in res.stdout, res.stdout
+
+
+def test_a_prefix_that_would_differ_between_nodes_stops_before_any_work(tmp_path):
+    """node2's home is /users/gtsfm, node1's /home/gtsfm: a `~` prefix would differ, so nothing may happen."""
+    with bed("envroles-homes", 2, False) as b:
+        subprocess.run(["podman", "exec", "-u", "0", f"gtsfm-{b.name}-node2", "sh", "-c",
+                        "mkdir -p /users && usermod -m -d /users/gtsfm gtsfm"], check=True, capture_output=True)
+        bed_vars = yaml.safe_load((b.path / "vars.yml").read_text())
+        run = run_site(b.path / "inventory.yml", tmp_path / "runner", dict(bed_vars, conda_env_graphviz="ignore"))
+        assert run.status == "failed"
+        messages = " ".join(str(m) for _, _, m in failures(run))
+        assert "would not be at one identical path on every node" in messages, messages
+        assert "node1 -> /home/gtsfm/gtsfm-env" in messages and "node2 -> /users/gtsfm/gtsfm-env" in messages
+        assert "Fix: set conda_env_prefix" in messages
+        for host in b.nodes:
+            left = b.ssh(host, "ls -a ~").stdout.split()
+            assert not [name for name in left if name.startswith(("gtsfm", ".cache"))], (host, left)
