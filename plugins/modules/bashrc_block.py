@@ -142,7 +142,7 @@ def main():
         add_file_common_args=True,
         supports_check_mode=True,
     )
-    path = os.path.abspath(os.path.expanduser(module.params["path"]))
+    path = os.path.abspath(module.params["path"])
     target = os.path.realpath(path)
     if os.path.islink(path) and not os.path.lexists(target):
         _fail(module, path, "it is a symlink to %s, which does not exist. Fix: create %s (or remove the link) "

@@ -198,6 +198,7 @@ seconds:
 """
 
 import os
+import pwd
 import shutil
 import tarfile
 import tempfile
@@ -335,7 +336,7 @@ class Env:
         found = pe.probe(self.prefix, self.fp or "0" * 64)
         dot_path = os.pathsep.join([os.path.join(self.prefix, "bin"), os.environ.get("PATH", "/usr/bin:/bin")])
         result = dict(changed=False, prefix=self.prefix, fingerprint=self.fp, spec=spec, inputs_error=missing,
-                      home=os.path.expanduser("~"), home_id=pe.home_id(),
+                      home=os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir, home_id=pe.home_id(),
                       dot=shutil.which("dot", path=dot_path), **found)
         if action == "probe" or found["done"]:
             self.module.exit_json(**result)

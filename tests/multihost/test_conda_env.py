@@ -242,7 +242,7 @@ def test_a_prefix_that_would_differ_between_nodes_stops_before_any_work(tmp_path
         bed_vars = yaml.safe_load((b.path / "vars.yml").read_text())
         run = run_site(b.path / "inventory.yml", tmp_path / "runner", dict(bed_vars, conda_env_graphviz="ignore"))
         assert run.status == "failed"
-        messages = " ".join(str(m) for _, _, m in failures(run))
+        messages = " ".join(str(failure[2]) for failure in failures(run))
         assert "would not be at one identical path on every node" in messages, messages
         assert "node1 -> /home/gtsfm/gtsfm-env" in messages and "node2 -> /users/gtsfm/gtsfm-env" in messages
         assert "Fix: set conda_env_prefix" in messages
