@@ -71,7 +71,8 @@ options:
     type: path
   uv_index:
     description: A page listing uv wheels (a PEP 503 project page such as C(https://pypi.org/simple/uv/), or a
-      find-links directory listing), searched when uv is missing and O(uv_wheel) is not given.
+      find-links directory listing) or a wheel directory on this node, searched when uv is missing and O(uv_wheel)
+      is not given.
     type: str
   uv_version:
     description: The uv version to pick from O(uv_index); empty - the newest.
@@ -267,15 +268,21 @@ class Env:
                 if not page:
                     self.fail("%s is missing and neither a uv wheel nor an index to find one was given. Fix: set "
                               "conda_env_uv_src or conda_env_uv_index" % uv)
-                html = open_url(page, timeout=60).read().decode("utf-8", "replace")
-                url = pe.pick_uv_wheel(html, page, self.params["uv_version"], os.uname()[4])
-                tmpdir = tempfile.mkdtemp(prefix=".gtsfm-uv.", dir=os.path.dirname(self.prefix))
-                wheel = os.path.join(tmpdir, url.rsplit("/", 1)[-1])
-                response, info = fetch_url(self.module, url, timeout=600)
-                if info["status"] != 200:
-                    self.fail("downloading %s failed: %s %s" % (url, info["status"], info.get("msg")))
-                with open(wheel, "wb") as out:
-                    shutil.copyfileobj(response, out)
+                if os.path.isdir(page):
+                    # A wheelhouse on this node (shipped from the controller): take uv's wheel from it.
+                    listing = "".join('<a href="%s">' % name for name in sorted(os.listdir(page)))
+                    name = pe.pick_uv_wheel(listing, page, self.params["uv_version"], os.uname()[4]).rsplit("/", 1)[-1]
+                    wheel = os.path.join(page, name)
+                else:
+                    html = open_url(page, timeout=60).read().decode("utf-8", "replace")
+                    url = pe.pick_uv_wheel(html, page, self.params["uv_version"], os.uname()[4])
+                    tmpdir = tempfile.mkdtemp(prefix=".gtsfm-uv.", dir=os.path.dirname(self.prefix))
+                    wheel = os.path.join(tmpdir, url.rsplit("/", 1)[-1])
+                    response, info = fetch_url(self.module, url, timeout=600)
+                    if info["status"] != 200:
+                        self.fail("downloading %s failed: %s %s" % (url, info["status"], info.get("msg")))
+                    with open(wheel, "wb") as out:
+                        shutil.copyfileobj(response, out)
             if wheel.endswith(".whl"):
                 pe.extract_uv(wheel, uv)
             else:

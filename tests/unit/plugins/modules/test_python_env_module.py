@@ -6,6 +6,7 @@ import io
 import os
 import sys
 import tarfile
+import zipfile
 
 from ansible_collections.gtsfm.cluster.plugins.modules.python_env import main
 
@@ -128,3 +129,15 @@ def test_archive_manager_unpacks_and_refuses_escapes(tmp_path, run_module):
         tar.addfile(info, io.BytesIO(b""))
     failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env3")))
     assert failed and "outside the environment" in result["msg"] and not (tmp_path / "escape").exists()
+
+
+def test_uv_comes_from_a_wheelhouse_directory_on_the_node(tmp_path, run_module):
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    with zipfile.ZipFile(wheelhouse / "uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl", "w") as archive:
+        archive.writestr("uv-0.13.9.data/scripts/uv", FAKE_UV)
+    (wheelhouse / "dask-1.0-py3-none-any.whl").write_text("")
+    args = uv_args(tmp_path, uv=str(tmp_path / "bin" / "uv"), uv_index=str(wheelhouse))
+    failed, result = run_module(main, args)
+    assert not failed and result["state"] == "current", result.get("msg")
+    assert (tmp_path / "bin" / "uv").read_text() == FAKE_UV
