@@ -31,6 +31,12 @@ ENV = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
 RESET = "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.cache/uv ~/.cache/gtsfm ~/.local/share/gtsfm ~/gtsfm"
 
 
+def testbed_rate(text: str) -> int:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from testbed import parse_rate  # noqa: PLC0415  (scripts/ is not a package)
+    return parse_rate(text)
+
+
 def testbed(*args: str) -> str:
     out = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
@@ -51,6 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--link-rate", default="100mbit")
+    parser.add_argument("--source-rate", default="none",
+                        help="cap on everything the package source sends, all nodes together (e.g. 100mbit): "
+                             "a mirror or the internet behind one shared uplink; none = only the nodes' links")
     parser.add_argument("--json", type=Path, help="also write the rows here")
     parser.add_argument("--keep", action="store_true", help="leave the bed up")
     args = parser.parse_args()
@@ -67,7 +76,8 @@ def main() -> None:
             for strategy in ("every_node", "build_once"):
                 for i in range(1, n + 1):
                     subprocess.run(["ssh", "-F", str(bed / "ssh_config"), f"node{i}", RESET], check=True)
-                with serve(wheelhouse, gateway) as (url, counts):
+                rate = None if args.source_rate == "none" else testbed_rate(args.source_rate)
+                with serve(wheelhouse, gateway, rate=rate) as (url, counts):
                     extravars = {
                         "conda_env_manager": "uv", "conda_env_strategy": strategy,
                         "conda_env_requirements": ["dask", "distributed", "asyncssh"],
@@ -83,7 +93,8 @@ def main() -> None:
     finally:
         if not args.keep:
             testbed("down", "--name", BED)
-    print(f"\nconda_env, uv manager, link rate {args.link_rate} per node; bytes = fetched from the package source\n")
+    print(f"\nconda_env, uv manager, link rate {args.link_rate} per node, package source uplink {args.source_rate}; "
+          "bytes = fetched from the package source\n")
     print("| N | every_node s | build_once s | time ratio | every_node MB | build_once MB | bytes ratio |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

@@ -18,6 +18,7 @@ import html
 import http.server
 import re
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -58,10 +59,41 @@ def wheel_metadata(directory: Path) -> dict[str, bytes]:
     return found
 
 
+class Uplink:
+    """One shared link for everything the server sends (a token bucket): a package source behind one uplink."""
+
+    def __init__(self, bits_per_second: int | None) -> None:
+        self.rate = bits_per_second / 8 if bits_per_second else None
+        self.lock = threading.Lock()
+        self.next_free = time.monotonic()
+
+    def send(self, out, data: bytes) -> None:
+        if self.rate is None:
+            out.write(data)
+            return
+        for start in range(0, len(data), 65536):
+            chunk = data[start:start + 65536]
+            with self.lock:
+                now = time.monotonic()
+                begin = max(now, self.next_free)
+                self.next_free = begin + len(chunk) / self.rate
+            if begin > now:
+                time.sleep(begin - now)
+            out.write(chunk)
+
+
 class Handler(http.server.SimpleHTTPRequestHandler):
     counts: Counts
     metadata: dict[str, bytes]
     page: bytes
+    uplink: Uplink
+
+    def copyfile(self, source, outputfile) -> None:
+        while True:
+            data = source.read(65536)
+            if not data:
+                return
+            self.uplink.send(outputfile, data)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         path = self.path.split("?", 1)[0].lstrip("/")
@@ -80,15 +112,15 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        self.uplink.send(self.wfile, body)
 
     def log_message(self, *args) -> None:  # quiet
         pass
 
 
 @contextlib.contextmanager
-def serve(directory: Path, address: str = "127.0.0.1", port: int = 0):
-    """Yield (url, counts) while the server runs in a thread."""
+def serve(directory: Path, address: str = "127.0.0.1", port: int = 0, rate: int | None = None):
+    """Yield (url, counts) while the server runs in a thread; rate (bits/s) caps what it sends in all."""
     metadata = wheel_metadata(directory)
     page = "<!DOCTYPE html><html><body>\n" + "".join(
         '<a href="%s" data-core-metadata="sha256=%s">%s</a><br>\n'
@@ -96,7 +128,8 @@ def serve(directory: Path, address: str = "127.0.0.1", port: int = 0):
     ) + "</body></html>\n"
     counts = Counts()
     handler = functools.partial(
-        type("WheelhouseHandler", (Handler,), {"counts": counts, "metadata": metadata, "page": page.encode()}),
+        type("WheelhouseHandler", (Handler,), {"counts": counts, "metadata": metadata, "page": page.encode(),
+                                               "uplink": Uplink(rate)}),
         directory=str(directory))
     server = http.server.ThreadingHTTPServer((address, port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
