@@ -6,14 +6,15 @@
 Layout on a node, for a prefix P:
 
     P                 a symlink to P.<fp12>: the only name users and Dask see
-    P.<fp12>/         a finished environment, built (or copied) at exactly this path
+    P.<fp12>/         the environment, built (or copied) at exactly this path; finished once its record exists
     P.<fp12>/.gtsfm-env.json  its record: the fingerprint and what defines it; written last
-    P.<fp12>.part/    a build or copy in progress: never pointed at, removed by the next run
+    P.<fp12>.part/    a copy from a peer in progress (renamed to P.<fp12> once verified)
 
 The fingerprint hashes what defines the environment (manager, requirements or env/lock file contents, python
 version and path, platform), so a node can tell without asking any package source whether its environment is
-the wanted one. An interrupted build leaves only a ``.part`` directory (or a directory without a record) that no
-run takes for done; the link is switched with rename(2), so it always names a finished environment.
+the wanted one. An environment is built where it will be used (scripts and conda prefixes name that path); an
+interrupted build leaves a directory without a record (or a ``.part`` copy) that no run takes for done; the link
+is switched with rename(2), so it always names a finished environment.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -19,8 +19,10 @@ description:
     C(pyproject.toml)/C(uv.lock), or the conda environment file, or the archive's sha256, plus the interpreter's
     path and version and the platform - and is recorded in C(.gtsfm-env.json) inside the environment, written last.
   - A node whose O(prefix) already names an environment with the wanted fingerprint does nothing and asks no
-    package source anything. A build or copy in progress lives in C(PREFIX.<fp12>.part), which no run takes for
-    done; older environments are removed once the link names the new one.
+    package source anything. A build happens at C(PREFIX.<fp12>) itself (scripts and conda prefixes name that
+    path) and counts as finished only once its record is written, last; a copy from a peer lives in
+    C(PREFIX.<fp12>.part) until verified and renamed. Neither is taken for done by a later run, which starts them
+    afresh. Older environments are removed once the link names the new one.
 options:
   prefix:
     description:
@@ -367,11 +369,15 @@ class Env:
                 pe.clear(paths["part"])
                 pe.clear(paths["real"])
                 if action == "pull":
+                    # A copy goes to .part and is renamed once verified: what it holds was built at the real path.
                     self.pull(paths["part"])
+                    os.rename(paths["part"], paths["real"])
                 else:
-                    self.build(paths["part"])
-                    pe.write_record(paths["part"], self.fp, spec)
-                os.rename(paths["part"], paths["real"])
+                    # Built where it will be used: scripts, activation files and conda's prefixes name this path,
+                    # so it cannot be renamed afterwards. Until its record is written last it is not finished,
+                    # and no run takes it for done (the link is switched only after).
+                    self.build(paths["real"])
+                    pe.write_record(paths["real"], self.fp, spec)
                 result["seconds"] = round(time.time() - started, 2)
             result["removed"] = pe.publish(self.prefix, self.fp)
         except (pe.EnvError, IOError, OSError) as exc:

@@ -10,11 +10,13 @@ import zipfile
 
 from ansible_collections.gtsfm.cluster.plugins.modules.python_env import main
 
-# A stand-in uv: `venv ... DIR` makes DIR/bin/python; `pip install` records what it installed; FAIL_UV fails it.
+# A stand-in uv: `venv ... DIR` makes DIR/bin/python; `pip install` records what it installed (FAIL_UV: fails,
+# after the venv exists, as a download error would).
 FAKE_UV = """#!/bin/sh
-[ -n "$FAIL_UV" ] && { echo "network unreachable" >&2; exit 2; }
+[ "$1" = pip ] && [ -n "$FAIL_UV" ] && { echo "network unreachable" >&2; exit 2; }
 case "$1" in
-  venv) for last; do :; done; mkdir -p "$last/bin" && ln -s %s "$last/bin/python" ;;
+  venv) for last; do :; done; mkdir -p "$last/bin" && ln -s %s "$last/bin/python"
+        printf '#!%%s/bin/python\n' "$last" > "$last/bin/tool" ;;
   pip) for last; do :; done; py=$5; echo "$last" >> "$(dirname "$(dirname "$py")")/installed" ;;
 esac
 echo "$@" >> "$(dirname "$0")/calls"
@@ -44,6 +46,8 @@ def test_build_publishes_then_reruns_do_nothing(tmp_path, run_module):
     prefix = tmp_path / "env"
     assert prefix.is_symlink() and os.readlink(prefix) == "env." + result["fingerprint"][:12]
     assert (prefix / "installed").read_text() == "dask\n" and (prefix / ".gtsfm-env.json").exists()
+    # Built where it is used: its scripts name the real path, which never moves (the link does).
+    assert (prefix / "bin" / "tool").read_text() == "#!%s/bin/python\n" % os.path.realpath(prefix)
     calls = (tmp_path / "tools" / "calls").read_text()
     failed, again = run_module(main, uv_args(tmp_path))
     assert not failed and not again["changed"] and again["fingerprint"] == result["fingerprint"]
@@ -64,6 +68,9 @@ def test_failed_build_leaves_nothing_that_looks_done(tmp_path, run_module, monke
     failed, result = run_module(main, uv_args(tmp_path))
     assert failed and "network unreachable" in result["msg"] and "building the environment" in result["msg"]
     assert not (tmp_path / "env").exists()
+    # The half-built directory has no record: nothing takes it for done, the next build starts it afresh.
+    half = [p for p in tmp_path.iterdir() if p.name.startswith("env.")]
+    assert half and not (half[0] / ".gtsfm-env.json").exists()
     failed, probe = run_module(main, uv_args(tmp_path, action="probe"))
     assert not failed and probe["state"] == "missing" and not probe["staged"]
     monkeypatch.delenv("FAIL_UV")
