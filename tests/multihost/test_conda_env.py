@@ -142,7 +142,9 @@ def test_same_env_python_and_packages_on_every_node(world):
     b = world["bed"]
     seen = {}
     for host in b.nodes:
-        remote = sh('command -v python; python -c "import dask, distributed, asyncssh" && ' + PACKAGES)
+        # `dask --version` runs a console script: its #! names the env's real path, so the env must not have moved.
+        remote = sh('command -v python; python -c "import dask, distributed, asyncssh" && dask --version >&2 && '
+                    + PACKAGES)
         out = b.ssh("node1", f"ssh {host} {remote}").stdout
         python, packages = out.strip().splitlines()
         seen[host] = (python, packages)
