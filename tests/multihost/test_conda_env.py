@@ -250,6 +250,9 @@ def test_a_prefix_that_would_differ_between_nodes_stops_before_any_work(tmp_path
             b.ssh(host, "rm -rf ~/gtsfm")  # the checkout came before the space check; start the next case clean
         subprocess.run(["podman", "exec", "-u", "0", f"gtsfm-{b.name}-node2", "sh", "-c",
                         "mkdir -p /users && usermod -m -d /users/gtsfm gtsfm"], check=True, capture_output=True)
+        # A multiplexed SSH connection keeps the home it logged in with: start afresh, as a new login would.
+        for socket in (b.path / "cp").glob("*"):
+            socket.unlink()
         run = run_site(b.path / "inventory.yml", tmp_path / "runner", dict(bed_vars, conda_env_graphviz="ignore"))
         assert run.status == "failed"
         messages = " ".join(str(failure[2]) for failure in failures(run))
