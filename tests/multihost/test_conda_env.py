@@ -77,14 +77,14 @@ def bed(name: str, nodes: int, shared_home: bool):
         run_testbed("down", "--name", name)
 
 
-def run_site(inventory: Path, private: Path, extravars: dict) -> Run:
+def run_site(inventory: Path, private: Path, extravars: dict, check: bool = False) -> Run:
     """site.yml through ansible-runner, as conftest's site fixture does (this one serves module-scoped fixtures)."""
     private.mkdir(parents=True)
     events: list[dict] = []
     result = ansible_runner.run(
         private_data_dir=str(private), playbook=str(ROOT / "site.yml"), inventory=str(inventory),
         extravars=extravars, quiet=True, event_handler=lambda e: events.append(e) or True,
-        envvars=ENV)
+        cmdline="--check" if check else None, envvars=ENV)
     return Run(status=result.status, rc=result.rc, events=events)
 
 
@@ -116,11 +116,15 @@ def world(request, tmp_path_factory):
         with serve(wheelhouse, gateway(b)) as (url, counts):
             extravars = dict(bed_vars, conda_env_wheelhouse_src="", conda_env_uv_src="",
                              conda_env_find_links=[url], conda_env_no_index=True)
-            runs = []
             private = tmp_path_factory.mktemp("runner")
+            check = run_site(b.path / "inventory.yml", private / "check", extravars, check=True)
+            checked = {"run": check, "fetched": counts.snapshot(),
+                       "left": {h: b.ssh(h, "ls -a ~").stdout.split() for h in b.nodes}}
+            runs = []
             for i in range(2):
                 runs.append((run_site(b.path / "inventory.yml", private / str(i), extravars), counts.snapshot()))
-            yield {"bed": b, "runs": runs, "wheelhouse": wheelhouse, "before": before, "shared": shared}
+            yield {"bed": b, "runs": runs, "wheelhouse": wheelhouse, "before": before, "shared": shared,
+                   "check": checked}
 
 
 def sh(text: str) -> str:
@@ -136,6 +140,14 @@ def test_each_wheel_fetched_once_then_nothing(world):
     assert {"dask", "distributed", "asyncssh", "uv"} <= names
     assert second.status == "successful" and second.changed() == 0
     assert after_second == after_first, "the second run asked the wheelhouse server again"
+
+
+def test_check_mode_first_fetches_and_writes_nothing(world):
+    checked = world["check"]
+    assert checked["run"].status == "successful", failures(checked["run"])
+    assert not [p for p in checked["fetched"] if p.endswith(".whl")]
+    for host, names in checked["left"].items():
+        assert not [n for n in names if n.startswith(("gtsfm", ".bashrc.gtsfm"))], (host, names)
 
 
 def test_same_env_python_and_packages_on_every_node(world):
