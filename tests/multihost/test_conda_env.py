@@ -274,3 +274,26 @@ def test_a_prefix_that_would_differ_between_nodes_stops_before_any_work(tmp_path
         for host in b.nodes:
             left = b.ssh(host, "ls -a ~").stdout.split()
             assert not [name for name in left if name.startswith("gtsfm")], (host, left)
+
+
+def test_conda_manager_with_a_stand_in_micromamba(tmp_path):
+    """The conda route's own tasks and code, with tests/multihost/files/micromamba standing in (no channel here):
+    micromamba installed from a controller file, the env built from the checkout's environment_linux.yml with the
+    mirror replacing the channels, broadcast, activated by micromamba's hook where it is and by PATH elsewhere."""
+    with bed("envroles-conda", 2, False) as b:
+        bed_vars = yaml.safe_load((b.path / "vars.yml").read_text())
+        extravars = dict(bed_vars, conda_env_manager="conda", conda_env_conda_path="~/micromamba/bin/micromamba",
+                         conda_env_conda_installer_src=str(ROOT / "tests" / "multihost" / "files" / "micromamba"),
+                         conda_env_channels=["https://conda-mirror.example.org/conda-forge"],
+                         conda_env_graphviz="fail")
+        first = run_site(b.path / "inventory.yml", tmp_path / "first", extravars)
+        assert first.status == "successful", failures(first)
+        second = run_site(b.path / "inventory.yml", tmp_path / "second", extravars)
+        assert second.status == "successful" and second.changed() == 0
+        for host in b.nodes:
+            out = b.ssh("node1", f"ssh {host} " + sh('command -v python; echo "$CONDA_PREFIX"; command -v dot; '
+                                                      'cat ~/gtsfm-env/conda-meta/create-args')).stdout.splitlines()
+            assert out[:3] == ["/home/gtsfm/gtsfm-env/bin/python", "/home/gtsfm/gtsfm-env",
+                               "/home/gtsfm/gtsfm-env/bin/dot"], (host, out)
+            assert "--file /home/gtsfm/gtsfm/environment_linux.yml" in out[3]
+            assert "-c https://conda-mirror.example.org/conda-forge --override-channels" in out[3]
