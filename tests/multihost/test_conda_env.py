@@ -291,8 +291,8 @@ def test_conda_manager_with_a_stand_in_micromamba(tmp_path):
         second = run_site(b.path / "inventory.yml", tmp_path / "second", extravars)
         assert second.status == "successful" and second.changed() == 0
         for host in b.nodes:
-            out = b.ssh("node1", f"ssh {host} " + sh('command -v python; echo "$CONDA_PREFIX"; command -v dot; '
-                                                      'cat ~/gtsfm-env/conda-meta/create-args')).stdout.splitlines()
+            remote = sh('command -v python; echo "$CONDA_PREFIX"; command -v dot; cat ~/gtsfm-env/conda-meta/create-args')
+            out = b.ssh("node1", f"ssh {host} {remote}").stdout.splitlines()
             assert out[:3] == ["/home/gtsfm/gtsfm-env/bin/python", "/home/gtsfm/gtsfm-env",
                                "/home/gtsfm/gtsfm-env/bin/dot"], (host, out)
             assert "--file /home/gtsfm/gtsfm/environment_linux.yml" in out[3]
