@@ -100,6 +100,10 @@ for name in ("dask", "distributed"):
         out[name] = None
         out[name + "_error"] = "%s: %s" % (type(exc).__name__, exc)
 try:
+    out["bokeh"] = __import__("bokeh").__version__
+except Exception:
+    out["bokeh"] = None
+try:
     with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5):
         out["tcp"] = "ok"
 except OSError as exc:
