@@ -300,7 +300,9 @@ def start(p, jobs, hosts, report):
     env = {"PYTHONPATH": ":".join([p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]),
            "PATH": ":".join([os.path.dirname(p["python"]), os.environ.get("PATH", "/usr/bin:/bin")]),
            # Start-up waits for INFO lines from the remote scheduler and workers (dask issues 8392, 8393).
-           "DASK_LOGGING__DISTRIBUTED": "info"}
+           "DASK_LOGGING__DISTRIBUTED": "info",
+           # A dead node's workers leave the scheduler after this long without a heartbeat (default 5 minutes).
+           "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": p["worker_ttl"]}
     env.update({k: str(v) for k, v in p["environment"].items()})
     spec = {
         "run_id": run_id, "name": p["name"], "holder": p["holder"], "hosts": sorted(set(hosts), key=hosts.index), "python": p["python"],

@@ -145,6 +145,12 @@ options:
     description: End the job as failed when every worker of a host leaves while it runs (a dead node).
     type: bool
     default: true
+  worker_ttl:
+    description:
+      - Dask's C(distributed.scheduler.worker-ttl) for the job's scheduler (passed through the runner's Dask config):
+        a worker silent this long is removed, which is how a dead node shows (Dask's default is 5 minutes).
+    type: str
+    default: 60s
   runner_workaround:
     description: Run GTSfM HEAD's runner with its cluster bug fixed in a copy (see description); V(false) refuses it.
     type: bool
@@ -342,6 +348,7 @@ def main():
             timeout=dict(type="int", default=86400),
             startup_timeout=dict(type="int", default=300),
             fail_on_worker_loss=dict(type="bool", default=True),
+            worker_ttl=dict(type="str", default="60s"),
             runner_workaround=dict(type="bool", default=True),
             run_id=dict(type="str"),
             wait=dict(type="bool", default=False),
