@@ -114,6 +114,8 @@ def runner_command(p, cluster_config_path):
 
 def head_bug(chdir, entry_point):
     """(line number, runner path) when the checkout's gtsfm/runner.py has GTSfM HEAD's cluster bug, else None."""
+    if not chdir:
+        return None
     runner = os.path.join(chdir, "gtsfm", "runner.py")
     if entry_point[:1] != ["./run"] or not os.path.isfile(runner):
         return None
@@ -214,19 +216,23 @@ class Jobs(object):
 def preflight(p, jobs, hosts):
     """Run the agent's preflight and the local checks; (errors, report)."""
     errors = []
-    if not os.path.isdir(p["dataset_dir"]):
+    if p["dataset_dir"] is None:
+        pass
+    elif not os.path.isdir(p["dataset_dir"]):
         errors.append("%s: dataset_dir %s does not exist. Fix: stage the dataset to the scheduler first." % (
             p["scheduler_name"], p["dataset_dir"]))
     elif not os.listdir(p["dataset_dir"]):
         errors.append("%s: dataset_dir %s is empty. Fix: stage the dataset to the scheduler first." % (
             p["scheduler_name"], p["dataset_dir"]))
     probe = p["output_root"]
-    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+    while probe and not os.path.exists(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
-    if not os.access(probe, os.W_OK | os.X_OK) or not os.path.isdir(probe):
+    if probe and (not os.access(probe, os.W_OK | os.X_OK) or not os.path.isdir(probe)):
         errors.append("%s: output_root %s is not writable (%s is not a writable directory). Fix: choose a path the "
                       "user can write." % (p["scheduler_name"], p["output_root"], probe))
-    if not os.path.isdir(p["chdir"]):
+    if p["chdir"] is None:
+        pass
+    elif not os.path.isdir(p["chdir"]):
         errors.append("%s: chdir %s does not exist. Fix: point chdir at the GTSfM checkout." % (
             p["scheduler_name"], p["chdir"]))
     elif p["entry_point"][0].startswith("./") and not os.access(os.path.join(p["chdir"], p["entry_point"][0]), os.X_OK):

@@ -59,8 +59,8 @@ options:
   chdir:
     description:
       - The GTSfM checkout (or a program shaped like it), where O(entry_point) runs; prepended to C(PYTHONPATH).
+      - Required with O(state=started); the preflight skips its checks when it is not given.
     type: path
-    required: true
   entry_point:
     description:
       - The command that starts the runner, relative to O(chdir) or absolute; GTSfM's flags are appended.
@@ -72,17 +72,15 @@ options:
     type: str
     default: colmap
   dataset_dir:
-    description: C(--dataset_dir), absolute, on the scheduler.
+    description: C(--dataset_dir), absolute, on the scheduler. Required with O(state=started).
     type: path
-    required: true
   config_name:
     description: C(--config_name).
     type: str
     default: sift_front_end.yaml
   output_root:
-    description: C(--output_root), absolute; results land in its C(results) directory.
+    description: C(--output_root), absolute; results land in its C(results) directory. Required with O(state=started).
     type: path
-    required: true
   num_workers:
     description: C(--num_workers), Dask workers per cluster config entry.
     type: int
@@ -328,12 +326,12 @@ def main():
             state=dict(type="str", default="started", choices=["started", "status", "stopped", "preflight"]),
             workers=dict(type="list", elements="raw", required=True),
             python=dict(type="path", required=True),
-            chdir=dict(type="path", required=True),
+            chdir=dict(type="path"),
             entry_point=dict(type="list", elements="str", default=["./run"]),
             loader=dict(type="str", default="colmap"),
-            dataset_dir=dict(type="path", required=True),
+            dataset_dir=dict(type="path"),
             config_name=dict(type="str", default="sift_front_end.yaml"),
-            output_root=dict(type="path", required=True),
+            output_root=dict(type="path"),
             num_workers=dict(type="int", default=1),
             threads_per_worker=dict(type="int", default=1),
             worker_memory_limit=dict(type="str", default="4GB"),
@@ -355,11 +353,12 @@ def main():
             wait_seconds=dict(type="int", default=60),
             log_lines=dict(type="int", default=30),
         ),
+        required_if=[("state", "started", ("chdir", "dataset_dir", "output_root"))],
         supports_check_mode=True,
     )
     p = job.plain(module.params)
     for key in ("python", "chdir", "dataset_dir", "output_root"):
-        if not os.path.isabs(p[key]):
+        if p[key] is not None and not os.path.isabs(p[key]):
             module.fail_json(msg="%s: %r is not absolute. Fix: Dask starts workers in the home directory, so every "
                                  "path must be absolute." % (key, p[key]))
     try:
