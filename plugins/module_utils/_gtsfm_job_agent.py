@@ -435,8 +435,8 @@ class Supervisor(object):
             self.note("cannot start the runner: %s" % exc)
             self.finish("failed", None, "cannot start %s: %s" % (spec["command"][0], exc))
             return
-        self.save(state="running", runner_pid=runner.pid)
         started = _now()
+        self.save(state="running", runner_pid=runner.pid, runner_started=started)
         address_re = re.compile(r"Scheduler at:\s+(\S+://\S+)")
         watcher = None
         reason = None
