@@ -16,12 +16,12 @@ description:
   - Runs on the scheduler host (the first worker of the cluster config). Launches GTSfM's runner (C(./run ...)) or any
     program taking the same flags, with the cluster config rendered from the inventory in GTSfM's shape (scheduler
     first), the env's python first on C(PATH) and the checkout on C(PYTHONPATH).
-  - B(Preflight) (every O(state), and all that check mode does), in seconds: every host reachable from the scheduler
+  - B(Preflight) (every O(state), and all that check mode does), in seconds. Every host reachable from the scheduler
     the way Dask connects (asyncssh, default options, strict host keys); the env's python at the same path on every
     node; equal dask and distributed versions; each node opens TCP to the scheduler; the dashboard (and a fixed
     scheduler port) free; O(dataset_dir) present and not empty; O(output_root) writable. Each failure is one message
     naming the host and the fix.
-  - B(Supervision): O(state=started) takes the cluster's lock and starts a supervisor detached from the SSH session
+  - B(Supervision). O(state=started) takes the cluster's lock and starts a supervisor detached from the SSH session
     (no session is held for the length of the job). The supervisor writes the log, enforces O(timeout) and
     O(startup_timeout), watches the workers per host through the scheduler, fails the job when every worker of a host
     leaves (O(fail_on_worker_loss)), and on any end ends every Dask scheduler, nanny and worker the job started on
@@ -145,8 +145,8 @@ options:
     default: true
   worker_ttl:
     description:
-      - Dask's C(distributed.scheduler.worker-ttl) for the job's scheduler (passed through the runner's Dask config):
-        a worker silent this long is removed, which is how a dead node shows (Dask's default is 5 minutes).
+      - Dask's C(distributed.scheduler.worker-ttl) for the job's scheduler (passed through the runner's Dask config).
+        A worker silent this long is removed, which is how a dead node shows (Dask's default is 5 minutes).
     type: str
     default: 60s
   runner_workaround:

@@ -120,7 +120,7 @@ def test_busy_cluster_names_the_holder_and_stop_cleans_every_node(bed3):
     started, _ = job(bed3, config_name="hold_300.yaml")
     assert started.get("changed"), started
     wait_joined(bed3)
-    second, _ = job(bed3, config_name="hold_1.yaml")
+    second, _ = job(bed3, config_name="hold_1.yaml", name="another")
     assert second.get("failed") and started["run_id"] in second["msg"] and "state: stopped" in second["msg"], second
     stopped, _ = job(bed3, state="stopped")
     assert stopped["state"] == "stopped" and stopped["changed"], stopped
