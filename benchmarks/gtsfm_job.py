@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BED = "gtsfmjob-bench"
 FILES = ROOT / "tests" / "multihost" / "files"
+PLAYBOOK = str(ROOT / ".venv" / "bin" / "ansible-playbook")
 BARE = r'''
 import sys, time
 t0 = time.time()
@@ -56,9 +57,9 @@ def bare(bed: Path, hosts: list[str]) -> float:
 
 def ours(bed: Path, hosts: list[str], env: dict) -> tuple[float, float]:
     t0 = time.time()
-    sh(["ansible-playbook", "-i", str(bed / "inventory.yml"), "-e", "@" + str(bed / "vars.yml"),
-        str(FILES / "gtsfm_job.yml"), "-e", json.dumps({"job_workers": hosts, "job_config_name": "hold_0.yaml",
-                                                          "job_dashboard_port": 8798})], env=env)
+    extra = {"job_workers": hosts, "job_config_name": "hold_0.yaml", "job_dashboard_port": 8798}
+    sh([PLAYBOOK, "-i", str(bed / "inventory.yml"), "-e", "@" + str(bed / "vars.yml"),
+        str(FILES / "gtsfm_job.yml"), "-e", json.dumps(extra)], env=env)
     deadline = time.time() + 300
     while time.time() < deadline:
         status = json.loads(ssh(bed, "node1", "cat ~/.cache/gtsfm.cluster/jobs/last/status.json").stdout)
@@ -87,7 +88,7 @@ def main() -> int:
                .strip().splitlines()[-1])
     rows = []
     try:
-        sh(["ansible-playbook", "-i", str(bed / "inventory.yml"), "-e", "@" + str(bed / "vars.yml"), "--tags",
+        sh([PLAYBOOK, "-i", str(bed / "inventory.yml"), "-e", "@" + str(bed / "vars.yml"), "--tags",
             "ssh_mesh,known_hosts", str(ROOT / "site.yml")], env=env)
         subprocess.run(f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed}/ssh_config node1 "
                        "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",

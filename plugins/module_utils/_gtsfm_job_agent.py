@@ -308,8 +308,8 @@ def preflight(spec):
         report["nodes"][host] = node
         if os.path.realpath(node["python"]) != os.path.realpath(spec["python"]) and node["python"] != spec["python"]:
             errors.append("%s: no python at %s (found only %s). Fix: install the cluster env at the same path on "
-                          "every node; Dask starts %s there." % (host, spec["python"], node["python"],
-                                                                  spec["python"]))
+                          "every node; Dask starts %s there." % (
+                              host, spec["python"], node["python"], spec["python"]))
             continue
         for name in ("dask", "distributed"):
             if node.get(name) is None:

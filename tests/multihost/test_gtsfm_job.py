@@ -11,6 +11,7 @@ import re
 import shlex
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -19,13 +20,15 @@ import pytest
 from conftest import ROOT, fresh_bed, run_testbed
 
 FILES = Path(__file__).parent / "files"
+# The venv's tools, also when pytest runs without the Makefile's PATH.
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 DASK = "[d]istributed.cli.dask_spec"
 
 
 def playbook(bed, path: Path, extravars: dict | None = None, timeout: int = 300) -> dict:
     """Run a playbook with the JSON callback; the scheduler's result of its last module task and rc."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    out = subprocess.run(["ansible-playbook", "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
+    out = subprocess.run([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
                           "-e", json.dumps(extravars or {}), str(path)],
                          capture_output=True, text=True, env=env, timeout=timeout)
     data = json.loads(out.stdout)
@@ -57,7 +60,7 @@ def wait_joined(bed, seconds: int = 90) -> None:
 def bed3():
     with fresh_bed("gtsfmjob-it", 3) as bed:
         env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-        subprocess.run(["ansible-playbook", "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
+        subprocess.run([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
                         "--tags", "ssh_mesh,known_hosts", str(ROOT / "site.yml")], check=True, env=env,
                        capture_output=True)
         subprocess.run(f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
@@ -98,12 +101,14 @@ def test_preflight_refuses_in_seconds_naming_the_host(bed3, case):
     elif case == "env differs":
         site = bed3.ssh("node2", "python3 -c 'import site; print(site.getusersitepackages())'").stdout.strip()
         bed3.ssh("node2", f"mkdir -p {site}/distributed && echo '__version__ = \"1999.1.0\"' > {site}/distributed/__init__.py")
-        cleanup = lambda: bed3.ssh("node2", f"rm -rf {site}/distributed")  # noqa: E731
+        def cleanup():
+            bed3.ssh("node2", f"rm -rf {site}/distributed")
         expect = ["node2", "distributed 1999.1.0", "same env"]
     else:
         bed3.ssh("node1", "nohup python3 -m http.server 8799 >/dev/null 2>&1 & echo $! > /tmp/busy.pid")
         time.sleep(1)
-        cleanup = lambda: bed3.ssh("node1", "kill $(cat /tmp/busy.pid)")  # noqa: E731
+        def cleanup():
+            bed3.ssh("node1", "kill $(cat /tmp/busy.pid)")
         kwargs["dashboard_port"] = 8799
         expect = ["node1", "dashboard port 8799 is busy"]
     try:
@@ -158,13 +163,13 @@ def _free_port() -> int:
 def test_printed_tunnel_serves_the_dashboard(bed3, tmp_path):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     # The dashboard needs bokeh on the scheduler: the demo's wheels (bokeh, numpy, pillow) into node1's user site.
-    subprocess.run(["ansible-playbook", "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
+    subprocess.run([PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
                     "--limit", "node1", str(ROOT / "demo" / "node_env.yml")], check=True, env=env, capture_output=True)
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "image.txt").write_text("x\n")
     local = _free_port()
     proc = subprocess.Popen(
-        ["ansible-playbook", "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
+        [PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
          str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
              "gtsfm_run_python": "/usr/bin/python3", "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
              "gtsfm_run_dataset_src": str(tmp_path / "ds"), "gtsfm_run_config_name": "hold_40.yaml",

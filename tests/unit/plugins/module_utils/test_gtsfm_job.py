@@ -117,8 +117,8 @@ def test_busy_lock_names_its_holder(tmp_path):
     os.symlink("R1", jobs.lock)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "supervise"])
     try:
-        agent.write_json(str(tmp_path / "R1" / "status.json"), {"pid": sleeper.pid, "name": "door",
-                                                               "holder": "alice@laptop", "started": time.time()})
+        status = {"pid": sleeper.pid, "name": "door", "holder": "alice@laptop", "started": time.time()}
+        agent.write_json(str(tmp_path / "R1" / "status.json"), status)
         with pytest.raises(job.JobError) as err:
             job.start(params(tmp_path), jobs, ["node1"], {})
         assert "busy with job R1" in err.value.msg and "alice@laptop" in err.value.msg
