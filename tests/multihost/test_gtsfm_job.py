@@ -164,7 +164,7 @@ def test_printed_tunnel_serves_the_dashboard(bed3, tmp_path):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     # The dashboard needs bokeh on the scheduler: the demo's wheels (bokeh, numpy, pillow) into node1's user site.
     subprocess.run([PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
-                    "--limit", "node1", str(ROOT / "demo" / "node_env.yml")], check=True, env=env, capture_output=True)
+                    "--limit", "node1", str(FILES / "node_env.yml")], check=True, env=env, capture_output=True)
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "image.txt").write_text("x\n")
     local = _free_port()
