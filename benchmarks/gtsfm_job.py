@@ -96,7 +96,7 @@ def main() -> int:
         for n in args.nodes:
             hosts = [f"node{i}" for i in range(1, n + 1)]
             b, e, r = [], [], []
-            for _ in range(args.repeat):
+            for dummy in range(args.repeat):
                 b.append(bare(bed, hosts))
                 end_to_end, runner_only = ours(bed, hosts, env)
                 e.append(end_to_end)

@@ -173,7 +173,7 @@ class Jobs(object):
             self.ensure_agent()
             script = self.agent
         proc = subprocess.run([self.python, script] + list(args), capture_output=True, text=True,
-                              timeout=kwargs.get("timeout", 120))
+                              timeout=kwargs.get("timeout", 120), check=False)
         try:
             return json.loads(proc.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):

@@ -219,7 +219,7 @@ def _port_holder(port):
     """Who listens on port here, as ss tells it (only the user's own processes show their pid)."""
     try:
         out = subprocess.run(["ss", "-ltnpH", "sport = :%d" % port], capture_output=True, text=True,
-                             timeout=5).stdout.strip()
+                             timeout=5, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
     m = re.search(r'users:\(\("([^"]+)",pid=(\d+)', out)
@@ -534,24 +534,28 @@ def _end_group(proc, grace=10):
             continue
 
 
+def _say(text):
+    sys.stdout.write(text + "\n")
+
+
 def main(argv):
     if len(argv) < 2:
-        print(__doc__)
+        _say(__doc__)
         return 2
     if argv[0] == "preflight":
-        print(json.dumps(preflight(read_json(argv[1]))))
+        _say(json.dumps(preflight(read_json(argv[1]))))
         return 0
     if argv[0] == "cleanup":
         spec = read_json(argv[1])
-        print(json.dumps(cleanup(spec["hosts"], spec["python"], argv[2] if len(argv) > 2 else spec["run_id"],
-                                 spec["scheduler_name"])))
+        _say(json.dumps(cleanup(spec["hosts"], spec["python"], argv[2] if len(argv) > 2 else spec["run_id"],
+                                spec["scheduler_name"])))
         return 0
     if argv[0] == "supervise":
         Supervisor(argv[1]).run()
         return 0
-    print(__doc__)
+    _say(__doc__)
     return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    raise SystemExit(main(sys.argv[1:]))

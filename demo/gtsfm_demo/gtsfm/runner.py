@@ -120,7 +120,7 @@ def draw_scene(path: Path, points, centers, truth_centers, size: int = 480) -> N
     everything = np.vstack([points[:, [0, 2]], centers[:, [0, 2]], truth_centers[:, [0, 2]]])
     lo, hi = everything.min(axis=0), everything.max(axis=0)
     scale = (size - 40) / max(float((hi - lo).max()), 1e-9)
-    img = [bytearray(b"\xff" * (3 * size)) for _ in range(size)]
+    img = [bytearray(b"\xff" * (3 * size)) for dummy in range(size)]
 
     def dot(x: float, z: float, rgb: tuple, r: int) -> None:
         cx, cy = int(20 + (x - lo[0]) * scale), int(size - 20 - (z - lo[1]) * scale)
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> dict:
         by_host.setdefault(info.get("host", address), []).append(address)
     logger.info("%d workers joined on %d hosts", len(workers), len(by_host))
     # Round robin over hosts, then over each host's workers: every host extracts features.
-    slots = [w for group in zip(*[v for v in by_host.values()]) for w in group] or list(workers)
+    slots = [w for group in zip(*list(by_host.values())) for w in group] or list(workers)
     slots += [w for v in by_host.values() for w in v if w not in slots]
     t = time.time()
     futures = [client.submit(extract, n, images[n], max_num_features, workers=[slots[i % len(slots)]],

@@ -79,7 +79,7 @@ def test_plain_turns_subclasses_into_builtins():
         pass
 
     out = job.plain({"w": [Tagged("x"), 1, True, None, 1.5]})
-    assert out == {"w": ["x", 1, True, None, 1.5]} and type(out["w"][0]) is str
+    assert out == {"w": ["x", 1, True, None, 1.5]} and out["w"][0].__class__ is str
 
 
 def test_local_preflight_names_the_host_and_the_fix(tmp_path, monkeypatch):
@@ -87,12 +87,12 @@ def test_local_preflight_names_the_host_and_the_fix(tmp_path, monkeypatch):
     jobs = job.Jobs(str(tmp_path / "jobs"), sys.executable)
     (tmp_path / "a-file").write_text("x")
     p = params(tmp_path, output_root=str(tmp_path / "a-file" / "out"))
-    errors, _ = job.preflight(p, jobs, ["node1", "node2"])
+    errors, dummy = job.preflight(p, jobs, ["node1", "node2"])
     assert any("node1: dataset_dir" in e and "does not exist" in e for e in errors)
     assert any("node1: output_root %s is not writable" % (tmp_path / "a-file" / "out") in e for e in errors)
     assert any("node1: chdir" in e for e in errors)
     (tmp_path / "data").mkdir()
-    errors, _ = job.preflight(params(tmp_path), jobs, ["node1"])
+    errors, dummy = job.preflight(params(tmp_path), jobs, ["node1"])
     assert any("dataset_dir" in e and "is empty" in e for e in errors)
     assert not (tmp_path / "jobs").exists(), "the preflight must write nothing"
 
@@ -106,7 +106,7 @@ def test_head_bug_without_workaround_is_refused_in_preflight(tmp_path, monkeypat
     run.chmod(0o755)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "x").write_text("x")
-    errors, _ = job.preflight(params(tmp_path, runner_workaround=False), job.Jobs(str(tmp_path / "j"), sys.executable),
+    errors, dummy = job.preflight(params(tmp_path, runner_workaround=False), job.Jobs(str(tmp_path / "j"), sys.executable),
                               ["node1"])
     assert len(errors) == 1 and "HEAD's cluster bug" in errors[0] and "runner_workaround: true" in errors[0]
 
