@@ -106,8 +106,8 @@ def test_head_bug_without_workaround_is_refused_in_preflight(tmp_path, monkeypat
     run.chmod(0o755)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "x").write_text("x")
-    errors, dummy = job.preflight(params(tmp_path, runner_workaround=False), job.Jobs(str(tmp_path / "j"), sys.executable),
-                              ["node1"])
+    jobs = job.Jobs(str(tmp_path / "j"), sys.executable)
+    errors, dummy = job.preflight(params(tmp_path, runner_workaround=False), jobs, ["node1"])
     assert len(errors) == 1 and "HEAD's cluster bug" in errors[0] and "runner_workaround: true" in errors[0]
 
 
