@@ -317,6 +317,7 @@ def start(p, jobs, hosts, report):
         "expected_workers": p["num_workers"] * len(hosts), "fail_on_worker_loss": p["fail_on_worker_loss"],
         "worker_loss_grace": 5, "lock_path": jobs.lock, "nodes": report.get("nodes", {}), "notices": notices,
         "remove_after": remove_after, "output_root": p["output_root"], "cluster_config": cluster_config,
+        "dashboard_port": p["dashboard_port"],
     }
     agent.write_json(os.path.join(job_dir, "spec.json"), spec)
     agent.write_json(os.path.join(job_dir, "status.json"), {
@@ -397,6 +398,7 @@ def describe(jobs, run_id, tail_lines):
         "workers_joined": [{"host": h, "count": c} for h, c in sorted((status.get("workers") or {}).items())],
         "expected_workers": status.get("expected_workers"), "all_joined_after": status.get("all_joined_after"),
         "hosts_lost": status.get("hosts_lost", []), "scheduler_address": status.get("scheduler_address"),
+        "dashboard_port": status.get("dashboard_port"),
         "result_files": result_files(spec["output_root"]) if state == "finished" and spec.get("output_root") else [],
         "cluster_config": spec.get("cluster_config"), "cleanup_problems": status.get("cleanup_problems", {}),
         "messages": status.get("messages", []),

@@ -383,6 +383,12 @@ class Supervisor(object):
                 client = None
                 time.sleep(1)
                 continue
+            dashboard = (info.get("services") or {}).get("dashboard")
+            if dashboard and self.status.get("dashboard_port") is None:
+                self.save(dashboard_port=dashboard)
+                if self.spec.get("dashboard_port") and dashboard != self.spec["dashboard_port"]:
+                    self.note("the dashboard listens on port %s, not %s: Dask moved it because that port was busy"
+                              % (dashboard, self.spec["dashboard_port"]))
             per_host = {}
             for winfo in info.get("workers", {}).values():
                 host = self.host_of(winfo.get("host", "?"))
@@ -442,19 +448,24 @@ class Supervisor(object):
         reason = None
         state = None
         offset = 0
+        pending = b""
         all_joined = False
         while True:
             rc = runner.poll()
             if rc is not None:
                 break
             if watcher is None:
+                # Read the log's new complete lines for the scheduler's address.
                 try:
                     with open(self.log_path, "rb") as f:
                         f.seek(offset)
-                        chunk = f.read().decode("utf-8", "replace")
-                    offset += len(chunk.encode("utf-8"))
-                    m = address_re.search(chunk)
-                    if m:
+                        data = f.read()
+                    offset += len(data)
+                    pending += data
+                    cut = pending.rfind(b"\n") + 1
+                    text, pending = pending[:cut].decode("utf-8", "replace"), pending[cut:][-65536:]
+                    m = address_re.search(text)
+                    if m and watcher is None:
                         self.save(scheduler_address=m.group(1))
                         watcher = threading.Thread(target=self.monitor, args=(m.group(1), runner), daemon=True)
                         watcher.start()

@@ -294,6 +294,11 @@ scheduler_address:
   description: The address the scheduler announced.
   returned: when a run is concerned
   type: str
+dashboard_port:
+  description: The port the scheduler's dashboard listens on, as the scheduler reports it (a move off
+    O(dashboard_port) is also in RV(messages)).
+  returned: when the scheduler answered
+  type: int
 cluster_config:
   description: The cluster config file the runner read.
   returned: when a run is concerned

@@ -25,7 +25,8 @@ def params(tmp_path, **over):
          "config_name": "sift_front_end.yaml", "output_root": str(tmp_path / "out"), "num_workers": 2,
          "threads_per_worker": 1, "worker_memory_limit": "4GB", "dashboard_port": 8787, "scheduler_port": 0,
          "extra_args": [], "environment": {}, "cluster_config_path": None, "runner_workaround": True,
-         "scheduler_name": "node1"}
+         "scheduler_name": "node1", "worker_ttl": "60s", "name": "gtsfm", "holder": "", "timeout": 0,
+         "startup_timeout": 0, "fail_on_worker_loss": True}
     p.update(over)
     return p
 
@@ -117,6 +118,9 @@ def test_busy_lock_names_its_holder(tmp_path):
     os.symlink("R1", jobs.lock)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "supervise"])
     try:
+        deadline = time.time() + 10
+        while b"supervise" not in open("/proc/%d/cmdline" % sleeper.pid, "rb").read() and time.time() < deadline:
+            time.sleep(0.05)
         status = {"pid": sleeper.pid, "name": "door", "holder": "alice@laptop", "started": time.time()}
         agent.write_json(str(tmp_path / "R1" / "status.json"), status)
         with pytest.raises(job.JobError) as err:
