@@ -260,6 +260,12 @@ def preflight(p, jobs, hosts):
     return errors + report["errors"], report
 
 
+def busy_message(p, jobs, holder, status):
+    return ("%s: the cluster is busy with job %s (name %r, held by %s, started %s, log %s). Fix: wait for it, or end "
+            "it with state: stopped." % (p["scheduler_name"], holder, status.get("name"), status.get("holder") or "?",
+                                         _when(status.get("started")), os.path.join(jobs.root, holder, "job.log")))
+
+
 def new_run_id():
     return "%s-%s" % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"), secrets.token_hex(3))
 
@@ -269,11 +275,7 @@ def start(p, jobs, hosts, report):
     holder, status = jobs.holder()
     if holder:
         if jobs.alive(status):
-            raise JobError("%s: the cluster is busy with job %s (name %r, held by %s, started %s, log %s). Fix: wait "
-                           "for it, or end it with state: stopped." % (
-                               p["scheduler_name"], holder, status.get("name"), status.get("holder"),
-                               _when(status.get("started")), os.path.join(jobs.root, holder, "job.log")),
-                           run_id=holder)
+            raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
         try:
             os.unlink(jobs.lock)  # its supervisor is gone; the new supervisor cleans up what it left
         except OSError:
@@ -458,6 +460,9 @@ def run(module, p):
             out = describe(jobs, holder, p["log_lines"])
             out.update(changed=False, preflight={})
             return out
+        if holder and jobs.alive(holder_status):
+            # A running job holds the ports the preflight checks: name it rather than its ports.
+            raise JobError(busy_message(p, jobs, holder, holder_status), run_id=holder)
         errors, report = preflight(p, jobs, distinct)
         if errors:
             return {"_failed": True, "msg": "preflight refused the job: " + " | ".join(errors), "errors": errors,

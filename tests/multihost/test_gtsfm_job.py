@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, fresh_bed, run_testbed
+from conftest import ROOT, Bed, fresh_bed, run_testbed
 
 FILES = Path(__file__).parent / "files"
 # The venv's tools, also when pytest runs without the Makefile's PATH.
@@ -26,14 +26,16 @@ DASK = "[d]istributed.cli.dask_spec"
 
 
 def playbook(bed, path: Path, extravars: dict | None = None, timeout: int = 300) -> dict:
-    """Run a playbook with the JSON callback; the scheduler's result of its last module task and rc."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
+    """Run a playbook that writes its module result to job_result_file; that result and the rc."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    result_file = bed.path / "job_result.json"
+    result_file.unlink(missing_ok=True)
+    extravars = dict(extravars or {}, job_result_file=str(result_file))
     out = subprocess.run([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
-                          "-e", json.dumps(extravars or {}), str(path)],
+                          "-e", json.dumps(extravars), str(path)],
                          capture_output=True, text=True, env=env, timeout=timeout, check=False)
-    data = json.loads(out.stdout)
-    results = [t["hosts"]["node1"] for play in data["plays"] for t in play["tasks"] if "node1" in t["hosts"]]
-    return {"rc": out.returncode, "result": results[-1] if results else {}}
+    assert result_file.exists(), out.stdout[-3000:] + out.stderr[-2000:]
+    return {"rc": out.returncode, "result": json.loads(result_file.read_text())}
 
 
 def job(bed, **extravars) -> tuple[dict, float]:
@@ -56,16 +58,28 @@ def wait_joined(bed, seconds: int = 90) -> None:
     raise AssertionError("the workers did not all join: " + status)
 
 
+def _prepare(bed) -> None:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    subprocess.run([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
+                    "--tags", "ssh_mesh,known_hosts", str(ROOT / "site.yml")], check=True, env=env,
+                   capture_output=True)
+    subprocess.run(f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
+                   "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",
+                   shell=True, check=True)
+
+
 @pytest.fixture(scope="module")
 def bed3():
+    """Three fresh nodes with the mesh; GTSFM_JOB_TEST_BED=NAME reuses a running bed of yours instead."""
+    reuse = os.environ.get("GTSFM_JOB_TEST_BED")
+    if reuse:
+        bed = Bed(name=reuse, path=Path(run_testbed("up", "--nodes", "3", "--name", reuse)),
+                  nodes=["node1", "node2", "node3"])
+        _prepare(bed)
+        yield bed
+        return
     with fresh_bed("gtsfmjob-it", 3) as bed:
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-        subprocess.run([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
-                        "--tags", "ssh_mesh,known_hosts", str(ROOT / "site.yml")], check=True, env=env,
-                       capture_output=True)
-        subprocess.run(f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
-                       "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",
-                       shell=True, check=True)
+        _prepare(bed)
         yield bed
 
 
@@ -181,7 +195,7 @@ def test_printed_tunnel_serves_the_dashboard(bed3, tmp_path):
     command, lines = None, []
     for line in proc.stdout:
         lines.append(line)
-        m = re.search(r"(ssh -N -L \S+ .*?)\s+then open (http://\S+)", line)
+        m = re.search(r"(ssh -N -L \S+ .*?)\s+then open (http://[^\s\"]+)", line)
         if m:
             command, url = m.group(1), m.group(2)
             break
