@@ -120,6 +120,22 @@ try:
 except Exception:
     pass
 out["addresses"] = sorted(addresses)
+import base64, os
+leftovers = 0
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or int(pid) in (os.getpid(), os.getppid()):
+        continue
+    try:
+        with open("/proc/%s/environ" % pid, "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        continue
+    for item in env:
+        if item.startswith(b"GTSFM_JOB_RUN_ID=") or (item.startswith(b"DASK_INTERNAL_INHERIT_CONFIG=") and b"gtsfm" in
+                                                      base64.urlsafe_b64decode(item.split(b"=", 1)[1] + b"==")):
+            leftovers += 1
+            break
+out["leftovers"] = leftovers
 print(json.dumps(out))
 '''
 
@@ -393,7 +409,8 @@ class Supervisor(object):
             for winfo in info.get("workers", {}).values():
                 host = self.host_of(winfo.get("host", "?"))
                 per_host[host] = per_host.get(host, 0) + 1
-            self.save(workers=per_host)
+            if per_host != self.status.get("workers"):
+                self.save(workers=per_host)
             seen.update(per_host)
             for host in seen:
                 if host in per_host:
@@ -404,7 +421,8 @@ class Supervisor(object):
                     if host not in self.status["hosts_lost"]:
                         self.status["hosts_lost"].append(host)
                         self.note("%s: all its workers left the cluster while the job ran" % host)
-            time.sleep(1)
+            # Quick polls until every worker joined (the join time is measured here), then one a second.
+            time.sleep(1 if sum(per_host.values()) >= self.spec["expected_workers"] else 0.2)
         if client is not None:
             try:
                 client.close(timeout=2)
@@ -419,9 +437,13 @@ class Supervisor(object):
             for address in node.get("addresses", []):
                 self.addr_to_host.setdefault(address, host)
         self.save()
-        self.note("run %s: cleaning up any process an earlier gtsfm_job left on %s" % (
-            spec["run_id"], ", ".join(spec["hosts"])))
-        before = cleanup(spec["hosts"], spec["python"], "*", spec["scheduler_name"])
+        # The preflight counted, on each node, the processes an earlier job (any run id) left; end those first.
+        nodes = spec.get("nodes") or {}
+        dirty = [h for h in spec["hosts"] if h not in nodes or nodes[h].get("leftovers", 1)]
+        before = {}
+        if dirty:
+            self.note("run %s: ending what an earlier gtsfm_job left on %s" % (spec["run_id"], ", ".join(dirty)))
+            before = cleanup(dirty, spec["python"], "*", spec["scheduler_name"])
         for host, res in sorted(before.items()):
             if res.get("ended"):
                 self.note("%s: ended %d process(es) an earlier job left: %s" % (
@@ -493,7 +515,7 @@ class Supervisor(object):
                     ", ".join(self.status["hosts_lost"]))
             if state:
                 break
-            time.sleep(0.5)
+            time.sleep(0.5 if all_joined else 0.1)
         if state:
             self.note("%s: ending the runner (process group %d)" % (reason, runner.pid))
             _end_group(runner)
