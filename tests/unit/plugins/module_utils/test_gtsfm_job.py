@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -150,3 +151,25 @@ def test_remote_cleanup_ends_only_processes_with_the_run_tag():
         for proc in (tagged, direct, other, plain):
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("name, expect", [
+    ("HostKeyNotVerifiable", "site.yml --tags known_hosts"),
+    ("PermissionDenied", "site.yml --tags ssh_mesh"),
+    ("gaierror", "its name resolves on node1"),
+])
+def test_ssh_failures_name_the_host_and_the_fix(name, expect):
+    exc = type(name, (Exception,), {})("boom")
+    text = agent._ssh_error_text("node3", "node1", exc)  # pylint: disable=protected-access
+    assert text.startswith("node3: ") and expect in text
+
+
+def test_remote_probe_reports_versions_tcp_and_leftovers():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        out = subprocess.run([sys.executable, "-c", agent.REMOTE_PROBE, "127.0.0.1", str(port)], capture_output=True,
+                             text=True, check=True).stdout
+    report = json.loads(out)
+    assert report["tcp"] == "ok" and report["python"] == sys.executable and "leftovers" in report
