@@ -431,6 +431,9 @@ class Supervisor(object):
 
     def run(self):
         spec = self.spec
+        # Import Dask's client while the runner starts, so that watching the workers adds no import time to the
+        # moment every worker is seen joined.
+        threading.Thread(target=_import_quietly, args=("distributed",), daemon=True).start()
         signal.signal(signal.SIGTERM, self.on_signal)
         signal.signal(signal.SIGINT, self.on_signal)
         for host, node in (spec.get("nodes") or {}).items():
@@ -551,6 +554,13 @@ class Supervisor(object):
                 os.unlink(lock)
         except OSError:
             pass
+
+
+def _import_quietly(name):
+    try:
+        __import__(name)
+    except Exception:  # the monitor reports a missing distributed itself
+        pass
 
 
 def _end_group(proc, grace=10):
