@@ -176,7 +176,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_printed_tunnel_serves_the_dashboard(bed3, tmp_path):
+def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed3, tmp_path):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     # The dashboard needs bokeh on the scheduler: the demo's wheels (bokeh, numpy, pillow) into node1's user site.
     subprocess.run([PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
@@ -220,3 +220,7 @@ def test_printed_tunnel_serves_the_dashboard(bed3, tmp_path):
         rest = proc.stdout.read()
         proc.wait(300)
     assert proc.returncode == 0, "".join(lines) + rest
+    # The role staged the dataset on the scheduler only.
+    assert bed3.ssh("node1", "cat ~/gtsfm-data/ds/image.txt").stdout == "x\n"
+    for host in ("node2", "node3"):
+        assert bed3.ssh(host, "test -e ~/gtsfm-data", check=False).returncode != 0, host
