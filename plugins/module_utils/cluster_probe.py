@@ -98,4 +98,5 @@ def probe(params, run_command, keygen):
         except KeyPairError as exc:
             raise ProbeError(str(exc))
         result["keypair"]["path"] = path
+        result["keypair"]["requested"] = params["keypair"]
     return result

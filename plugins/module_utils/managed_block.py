@@ -225,3 +225,21 @@ def new_file_mode(mode, default=0o644):
         except ValueError:
             return default
     return default
+
+
+def exit_with_block(module, path, done, lines):
+    """End a block-writing module: apply its file options to the file written, report the diff, exit.
+
+    module is the AnsibleModule (created with add_file_common_args=True), done what apply_block returned.
+    """
+    changed = done["changed"]
+    if os.path.exists(done["path"]):
+        file_args = module.load_file_common_arguments(module.params, path=done["path"])
+        changed = module.set_fs_attributes_if_different(file_args, changed)
+    elif module.params.get("mode") is not None:
+        changed = True
+    result = dict(changed=changed, path=done["path"], lines=len(lines or []))
+    if module._diff:
+        result["diff"] = dict(before_header=path, after_header=path,
+                              before="\n".join(done["before"] or []) + "\n", after="\n".join(lines or []) + "\n")
+    module.exit_json(**result)

@@ -188,6 +188,9 @@ keypair:
     path:
       description: Absolute path of the private key.
       type: str
+    requested:
+      description: O(keypair) as given, so a role can tell whether the stage read the key it uses.
+      type: str
     exists:
       description: Whether the private key exists.
       type: bool

@@ -118,7 +118,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import render_lines
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    KNOWN_HOSTS_BLOCK, BlockError, apply_block, new_file_mode, read_text, split_block)
+    KNOWN_HOSTS_BLOCK, BlockError, apply_block, exit_with_block, new_file_mode, read_text, split_block)
 
 
 def main():
@@ -149,15 +149,7 @@ def main():
     except (BlockError, ValueError) as exc:
         module.fail_json(msg="known_hosts_block: %s: %s" % (path, exc) if isinstance(exc, ValueError)
                          else "known_hosts_block: %s" % exc)
-    changed = done["changed"]
-    if os.path.exists(done["path"]):
-        file_args = module.load_file_common_arguments(module.params, path=done["path"])
-        changed = module.set_fs_attributes_if_different(file_args, changed)
-    result = dict(changed=changed, path=done["path"], lines=len(lines or []))
-    if module._diff:
-        result["diff"] = dict(before_header=path, after_header=path,
-                              before="\n".join(done["before"] or []) + "\n", after="\n".join(lines or []) + "\n")
-    module.exit_json(**result)
+    exit_with_block(module, path, done, lines)
 
 
 if __name__ == "__main__":

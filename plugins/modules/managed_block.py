@@ -103,7 +103,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    BlockError, apply_block, new_file_mode)
+    BlockError, apply_block, exit_with_block, new_file_mode)
 
 
 def main():
@@ -125,17 +125,7 @@ def main():
                            module.check_mode)
     except BlockError as exc:
         module.fail_json(msg="managed_block: %s" % exc)
-    changed = done["changed"]
-    if os.path.exists(done["path"]):
-        file_args = module.load_file_common_arguments(module.params, path=done["path"])
-        changed = module.set_fs_attributes_if_different(file_args, changed)
-    elif module.params["mode"] is not None:
-        changed = True
-    result = dict(changed=changed, path=done["path"], lines=len(lines or []))
-    if module._diff:
-        result["diff"] = dict(before_header=path, after_header=path,
-                              before="\n".join(done["before"] or []) + "\n", after="\n".join(lines or []) + "\n")
-    module.exit_json(**result)
+    exit_with_block(module, path, done, lines)
 
 
 if __name__ == "__main__":

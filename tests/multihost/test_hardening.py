@@ -6,6 +6,8 @@ to every node again, or the play failed naming the node and the fix.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import fresh_bed
@@ -121,3 +123,13 @@ def test_a_file_where_ssh_dir_should_be_fails_clearly_and_is_left_alone(bed3, si
     finally:
         bed3.ssh("node3", "rm -f ~/.ssh && mv ~/ssh.saved ~/.ssh")
     all_logins_work(bed3)
+
+
+def test_role_parameters_the_stage_cannot_see_are_still_applied(bed3, site, meshed):
+    playbook = Path(__file__).parent / "playbooks" / "roles_with_params.yml"
+    first = site(meshed, playbook=playbook)
+    assert first.status == "successful", failures(first)
+    listed = bed3.ssh("node1", "cat ~/.ssh/known_hosts_cluster").stdout
+    assert all(node in listed for node in bed3.nodes)
+    again = site(meshed, playbook=playbook)
+    assert again.status == "successful" and again.changed() == 0
