@@ -40,8 +40,8 @@ multihost: venv ## pytest + ansible-runner on a real 4-node bed: removal, unreac
 demo: venv ## bring up a 3-node test bed and run the pipeline on it
 	scripts/demo
 
-demo-down:
-	scripts/testbed down --name demo
+demo-down: ## remove the demo bed (GTSFM_DEMO_BED, default demo)
+	scripts/testbed down --name "$${GTSFM_DEMO_BED:-demo}"
 
 build: venv ## the collection tarball, installed into a scratch path to prove it installs and documents
 	ansible-galaxy collection build --force --output-path build/

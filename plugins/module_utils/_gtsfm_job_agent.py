@@ -1,0 +1,604 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The job agent of gtsfm.cluster.gtsfm_job (private to this collection).
+
+The module copies this file to the scheduler's job directory and runs it with the cluster env's own python, so that
+the preflight reaches the nodes with the asyncssh and Dask the runner will use, and the supervisor outlives the
+module (no SSH session held for the length of a job). Standard library only at import time; asyncssh and
+distributed are imported where needed.
+
+    python agent.py preflight SPEC.json      -> one JSON report on stdout
+    python agent.py supervise JOB_DIR         -> runs the job to its end (started detached by the module)
+    python agent.py cleanup SPEC.json [TAG]   -> ends the tagged Dask processes on every node, JSON report
+
+Every process a job starts carries its run id: the runner gets GTSFM_JOB_RUN_ID and DASK_GTSFM_JOB_RUN_ID in its
+environment; Dask's SSHCluster copies the runner's Dask config (which then holds gtsfm_job_run_id) into
+DASK_INTERNAL_INHERIT_CONFIG of every remote scheduler, nanny and worker it starts. Cleanup reads the environment of
+the user's own processes on each node and ends those with the tag: never by process name.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+TAG_ENV = "GTSFM_JOB_RUN_ID"
+DASK_TAG_ENV = "DASK_GTSFM_JOB_RUN_ID"
+SSH_TIMEOUT = 10
+
+# Runs on every node with the env's python (argv: mode, tag). Ends the processes tagged with TAG ("*": any run).
+REMOTE_CLEANUP = r'''
+import base64, json, os, re, signal, sys, time
+tag = sys.argv[1]
+me = {os.getpid(), os.getppid()}
+key = re.compile(r'"gtsfm[-_]job[-_]run[-_]id": "([^"]+)"')
+def tagged():
+    found = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) in me:
+            continue
+        try:
+            with open("/proc/%s/environ" % pid, "rb") as f:
+                env = f.read().split(b"\0")
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        except OSError:
+            continue
+        ids = set()
+        for item in env:
+            if item.startswith(b"GTSFM_JOB_RUN_ID="):
+                ids.add(item.split(b"=", 1)[1].decode())
+            elif item.startswith(b"DASK_INTERNAL_INHERIT_CONFIG="):
+                try:
+                    text = base64.urlsafe_b64decode(item.split(b"=", 1)[1]).decode()
+                except Exception:
+                    continue
+                ids.update(key.findall(text))
+        if ids and (tag == "*" or tag in ids):
+            found[int(pid)] = cmd[:200]
+    return found
+victims = tagged()
+for pid in victims:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
+deadline = time.time() + 5
+left = victims
+while left and time.time() < deadline:
+    time.sleep(0.2)
+    left = {p: c for p, c in tagged().items() if p in victims}
+for pid in left:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+time.sleep(0.2)
+print(json.dumps({"ended": [{"pid": p, "cmd": c} for p, c in sorted(victims.items())],
+                  "remaining": sorted(p for p in tagged() if p in victims)}))
+'''
+
+# Runs on every node with the env's python (argv: scheduler host, port). What the preflight needs to know.
+REMOTE_PROBE = r'''
+import json, socket, sys
+out = {"python": sys.executable, "python_version": "%d.%d.%d" % sys.version_info[:3], "hostname": socket.gethostname()}
+for name in ("dask", "distributed"):
+    try:
+        out[name] = __import__(name).__version__
+    except Exception as exc:
+        out[name] = None
+        out[name + "_error"] = "%s: %s" % (type(exc).__name__, exc)
+try:
+    out["bokeh"] = __import__("bokeh").__version__
+except Exception:
+    out["bokeh"] = None
+try:
+    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5):
+        out["tcp"] = "ok"
+except OSError as exc:
+    out["tcp"] = str(exc)
+addresses = set()
+try:
+    for info in socket.getaddrinfo(socket.gethostname(), None):
+        addresses.add(info[4][0])
+except OSError:
+    pass
+try:
+    import subprocess
+    addresses.update(subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5).stdout.split())
+except Exception:
+    pass
+out["addresses"] = sorted(addresses)
+import base64, os
+leftovers = 0
+for pid in os.listdir("/proc"):
+    if not pid.isdigit() or int(pid) in (os.getpid(), os.getppid()):
+        continue
+    try:
+        with open("/proc/%s/environ" % pid, "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        continue
+    for item in env:
+        if item.startswith(b"GTSFM_JOB_RUN_ID=") or (item.startswith(b"DASK_INTERNAL_INHERIT_CONFIG=") and b"gtsfm" in
+                                                      base64.urlsafe_b64decode(item.split(b"=", 1)[1] + b"==")):
+            leftovers += 1
+            break
+out["leftovers"] = leftovers
+print(json.dumps(out))
+'''
+
+
+def _now():
+    return time.time()
+
+
+def write_json(path, data):
+    """Write JSON atomically: a reader never sees half a file."""
+    tmp = "%s.tmp%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return default
+
+
+# ---------------------------------------------------------------- SSH, the way Dask connects
+
+def _ssh_error_text(host, scheduler, exc):
+    """One sentence naming the host and the fix, for an asyncssh or socket failure."""
+    name = type(exc).__name__
+    text = str(exc) or name
+    if name == "HostKeyNotVerifiable" or "host key" in text.lower():
+        return ("%s: its host key is not trusted by %s's ~/.ssh/known_hosts (Dask's asyncssh checks strictly): %s. "
+                "Fix: run site.yml --tags known_hosts." % (host, scheduler, text))
+    if name in ("PermissionDenied",):
+        return ("%s: refused %s's SSH key (%s). Fix: run site.yml --tags ssh_mesh." % (host, scheduler, text))
+    if isinstance(exc, (TimeoutError,)) or name == "TimeoutError":
+        return ("%s: no SSH answer from %s within %d s. Fix: check the host is up and reachable from %s."
+                % (host, scheduler, SSH_TIMEOUT, scheduler))
+    return ("%s: unreachable over SSH from %s (%s: %s). Fix: check the host is up, its name resolves on %s and "
+            "its SSH server answers." % (host, scheduler, name, text, scheduler))
+
+
+def run_on_hosts(hosts, command_for, timeout=60):
+    """Run command_for(host) on every host at once over asyncssh with Dask's options; {host: (rc, out, err)}.
+
+    A connection failure gives rc None and the message in err.
+    """
+    import asyncio
+
+    import asyncssh
+
+    async def one(host):
+        try:
+            conn = await asyncio.wait_for(asyncssh.connect(host), SSH_TIMEOUT)
+        except BaseException as exc:  # asyncssh raises many types; each becomes one message
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            return host, (None, "", exc)
+        try:
+            async with conn:
+                result = await asyncio.wait_for(conn.run(command_for(host)), timeout)
+                return host, (result.exit_status, result.stdout or "", result.stderr or "")
+        except BaseException as exc:
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            return host, (None, "", exc)
+
+    async def all_hosts():
+        return dict(await asyncio.gather(*(one(h) for h in hosts)))
+
+    return asyncio.run(all_hosts())
+
+
+def python_command(python, code, *args):
+    """A shell command running code with python (falling back to python3 when the env is missing there)."""
+    return "p=%s; command -v \"$p\" >/dev/null 2>&1 || p=python3; \"$p\" -c %s %s" % (
+        shlex.quote(python), shlex.quote(code), " ".join(shlex.quote(str(a)) for a in args))
+
+
+def cleanup(hosts, python, tag, scheduler):
+    """End the processes tagged tag on every host. {host: {ended, remaining} or {error}}."""
+    out = {}
+    for host, (rc, stdout, err) in run_on_hosts(hosts, lambda h: python_command(python, REMOTE_CLEANUP, tag)).items():
+        if rc is None:
+            out[host] = {"error": _ssh_error_text(host, scheduler, err) if not isinstance(err, str) else err}
+            continue
+        try:
+            out[host] = json.loads(stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            out[host] = {"error": "%s: cleanup printed no report (rc %s): %s" % (host, rc, err.strip()[-300:])}
+    return out
+
+
+# ---------------------------------------------------------------- preflight
+
+def _port_holder(port):
+    """Who listens on port here, as ss tells it (only the user's own processes show their pid)."""
+    try:
+        out = subprocess.run(["ss", "-ltnpH", "sport = :%d" % port], capture_output=True, text=True,
+                             timeout=5, check=False).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    m = re.search(r'users:\(\("([^"]+)",pid=(\d+)', out)
+    return " (held by %s, pid %s)" % (m.group(1), m.group(2)) if m else ""
+
+
+def _bind(port):
+    """A listening socket on port (0: any free port) on every address, or the OSError."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("0.0.0.0", port))
+        s.listen(64)
+        return s
+    except OSError:
+        s.close()
+        raise
+
+
+def _accept_all(sock, stop):
+    sock.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            conn, dummy = sock.accept()
+            conn.close()
+        except OSError:
+            continue
+
+
+def preflight(spec):
+    """Everything that can be checked in seconds before a long run. {'errors': [...], 'warnings': [...], ...}."""
+    errors, warnings = [], []
+    hosts = spec["hosts"]
+    scheduler = spec["scheduler_name"]
+    me = socket.gethostname()
+    report = {"errors": errors, "warnings": warnings, "nodes": {}, "scheduler": scheduler}
+
+    # Ports on the scheduler: the dashboard must be free (Dask silently moves it otherwise); the scheduler port too.
+    listeners = []
+    dashboard = spec.get("dashboard_port")
+    if dashboard:
+        try:
+            listeners.append(_bind(dashboard))
+        except OSError as exc:
+            errors.append("%s: dashboard port %d is busy%s (%s); Dask would silently move the dashboard. Fix: stop "
+                          "that process (a job left over?) or set dashboard_port." % (
+                              scheduler, dashboard, _port_holder(dashboard), exc.strerror))
+    try:
+        probe = _bind(spec.get("scheduler_port") or 0)
+        listeners.append(probe)
+        probe_port = probe.getsockname()[1]
+    except OSError as exc:
+        probe_port = None
+        errors.append("%s: scheduler port %s is busy%s (%s). Fix: stop that process or set scheduler_port." % (
+            scheduler, spec.get("scheduler_port"), _port_holder(spec.get("scheduler_port") or 0), exc.strerror))
+    stop = threading.Event()
+    threads = [threading.Thread(target=_accept_all, args=(s, stop), daemon=True) for s in listeners]
+    for t in threads:
+        t.start()
+    try:
+        results = run_on_hosts(hosts, lambda h: python_command(
+            spec["python"], REMOTE_PROBE, spec["scheduler_host"], probe_port or 9), timeout=30)
+    finally:
+        stop.set()
+        for s in listeners:
+            s.close()
+
+    local = {"python": sys.executable, "dask": None, "distributed": None}
+    for name in ("dask", "distributed"):
+        try:
+            local[name] = __import__(name).__version__
+        except Exception as exc:  # an env without Dask cannot run the job at all
+            errors.append("%s: %s does not import %s (%s). Fix: install the cluster env (dask and distributed) at "
+                          "that path." % (scheduler, spec["python"], name, exc))
+    for host in hosts:
+        rc, out, err = results[host]
+        if rc is None:
+            errors.append(_ssh_error_text(host, scheduler, err))
+            continue
+        try:
+            node = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            errors.append("%s: the probe with %s failed (rc %s: %s). Fix: install the cluster env at %s on %s, the "
+                          "same path as on %s." % (host, spec["python"], rc, (err or out).strip()[-200:],
+                                                   spec["python"], host, scheduler))
+            continue
+        report["nodes"][host] = node
+        if os.path.realpath(node["python"]) != os.path.realpath(spec["python"]) and node["python"] != spec["python"]:
+            errors.append("%s: no python at %s (found only %s). Fix: install the cluster env at the same path on "
+                          "every node; Dask starts %s there." % (
+                              host, spec["python"], node["python"], spec["python"]))
+            continue
+        for name in ("dask", "distributed"):
+            if node.get(name) is None:
+                errors.append("%s: %s cannot import %s (%s). Fix: install the cluster env on %s." % (
+                    host, spec["python"], name, node.get(name + "_error"), host))
+            elif local[name] and node[name] != local[name]:
+                errors.append("%s: %s %s, but %s on %s (the scheduler). Fix: install the same env on every node." % (
+                    host, name, node[name], local[name], scheduler))
+        if probe_port and node.get("tcp") != "ok":
+            errors.append("%s: cannot open TCP to %s:%d, where Dask's scheduler listens (%s). Fix: allow TCP from "
+                          "the workers to the scheduler (firewall, name resolution of %s)." % (
+                              host, spec["scheduler_host"], probe_port, node.get("tcp"), spec["scheduler_host"]))
+    report["local"] = local
+    report["me"] = me
+    return report
+
+
+# ---------------------------------------------------------------- supervision
+
+class Supervisor(object):
+    """Runs one job: the runner detached from any SSH session, its log, its deadline, its workers, its cleanup."""
+
+    def __init__(self, job_dir):
+        self.job_dir = job_dir
+        self.spec = read_json(os.path.join(job_dir, "spec.json"))
+        self.status_path = os.path.join(job_dir, "status.json")
+        self.log_path = os.path.join(job_dir, "job.log")
+        self.stop_requested = None
+        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"),
+                       "holder": self.spec.get("holder"), "state": "starting", "pid": os.getpid(), "started": _now(),
+                       "workers": {}, "expected_workers": self.spec["expected_workers"], "scheduler_address": None,
+                       "hosts_lost": [], "messages": []}
+        self.lock = threading.Lock()
+        self.addr_to_host = {}
+
+    def save(self, **changes):
+        with self.lock:
+            self.status.update(changes)
+            self.status["updated"] = _now()
+            write_json(self.status_path, self.status)
+
+    def note(self, text):
+        with open(self.log_path, "a") as f:
+            f.write("[gtsfm_job] %s\n" % text)
+        with self.lock:
+            self.status["messages"].append(text)
+
+    def on_signal(self, signum, frame):
+        self.stop_requested = "stopped"
+
+    def host_of(self, address):
+        """Inventory name of a worker's address (its IP), as the preflight learned the nodes' addresses."""
+        return self.addr_to_host.get(address, address)
+
+    def monitor(self, address, runner):
+        """Poll the scheduler for its workers (per host) until the runner ends."""
+        try:
+            from distributed import Client
+        except ImportError as exc:
+            self.note("cannot watch the workers: %s" % exc)
+            return
+        client = None
+        seen = set()
+        gone_since = {}
+        while runner.poll() is None and not self.stop_requested:
+            try:
+                if client is None:
+                    client = Client(address, timeout=10, set_as_default=False)
+                info = client.scheduler_info()
+            except Exception:  # the scheduler closing at the end of a job looks the same
+                client = None
+                time.sleep(1)
+                continue
+            dashboard = (info.get("services") or {}).get("dashboard")
+            if dashboard and self.status.get("dashboard_port") is None:
+                self.save(dashboard_port=dashboard)
+                if self.spec.get("dashboard_port") and dashboard != self.spec["dashboard_port"]:
+                    self.note("the dashboard listens on port %s, not %s: Dask moved it because that port was busy"
+                              % (dashboard, self.spec["dashboard_port"]))
+            per_host = {}
+            for winfo in info.get("workers", {}).values():
+                host = self.host_of(winfo.get("host", "?"))
+                per_host[host] = per_host.get(host, 0) + 1
+            if per_host != self.status.get("workers"):
+                self.save(workers=per_host)
+            seen.update(per_host)
+            for host in seen:
+                if host in per_host:
+                    gone_since.pop(host, None)
+                    continue
+                gone_since.setdefault(host, _now())
+                if _now() - gone_since[host] > self.spec["worker_loss_grace"] and self.spec["fail_on_worker_loss"]:
+                    if host not in self.status["hosts_lost"]:
+                        self.status["hosts_lost"].append(host)
+                        self.note("%s: all its workers left the cluster while the job ran" % host)
+            # Quick polls until every worker joined (the join time is measured here), then one a second.
+            time.sleep(1 if sum(per_host.values()) >= self.spec["expected_workers"] else 0.2)
+        if client is not None:
+            try:
+                client.close(timeout=2)
+            except Exception:  # closing a client of a dying scheduler may raise anything
+                pass
+
+    def run(self):
+        spec = self.spec
+        # Import Dask's client while the runner starts, so that watching the workers adds no import time to the
+        # moment every worker is seen joined.
+        threading.Thread(target=_import_quietly, args=("distributed",), daemon=True).start()
+        signal.signal(signal.SIGTERM, self.on_signal)
+        signal.signal(signal.SIGINT, self.on_signal)
+        for host, node in (spec.get("nodes") or {}).items():
+            for address in node.get("addresses", []):
+                self.addr_to_host.setdefault(address, host)
+        self.save()
+        # The preflight counted, on each node, the processes an earlier job (any run id) left; end those first.
+        nodes = spec.get("nodes") or {}
+        dirty = [h for h in spec["hosts"] if h not in nodes or nodes[h].get("leftovers", 1)]
+        before = {}
+        if dirty:
+            self.note("run %s: ending what an earlier gtsfm_job left on %s" % (spec["run_id"], ", ".join(dirty)))
+            before = cleanup(dirty, spec["python"], "*", spec["scheduler_name"])
+        for host, res in sorted(before.items()):
+            if res.get("ended"):
+                self.note("%s: ended %d process(es) an earlier job left: %s" % (
+                    host, len(res["ended"]), "; ".join(e["cmd"][:80] for e in res["ended"])))
+        for message in spec.get("notices", []):
+            self.note(message)
+        env = dict(os.environ)
+        env.update(spec["env"])
+        env[TAG_ENV] = spec["run_id"]
+        env[DASK_TAG_ENV] = spec["run_id"]
+        self.note("starting in %s: %s" % (spec["chdir"], " ".join(shlex.quote(a) for a in spec["command"])))
+        log = open(self.log_path, "ab")
+        try:
+            runner = subprocess.Popen(spec["command"], cwd=spec["chdir"], env=env, stdin=subprocess.DEVNULL,
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            self.note("cannot start the runner: %s" % exc)
+            self.finish("failed", None, "cannot start %s: %s" % (spec["command"][0], exc))
+            return
+        started = _now()
+        self.save(state="running", runner_pid=runner.pid, runner_started=started)
+        address_re = re.compile(r"Scheduler at:\s+(\S+://\S+)")
+        watcher = None
+        reason = None
+        state = None
+        offset = 0
+        pending = b""
+        all_joined = False
+        while True:
+            rc = runner.poll()
+            if rc is not None:
+                break
+            if watcher is None:
+                # Read the log's new complete lines for the scheduler's address.
+                try:
+                    with open(self.log_path, "rb") as f:
+                        f.seek(offset)
+                        data = f.read()
+                    offset += len(data)
+                    pending += data
+                    cut = pending.rfind(b"\n") + 1
+                    text, pending = pending[:cut].decode("utf-8", "replace"), pending[cut:][-65536:]
+                    m = address_re.search(text)
+                    if m and watcher is None:
+                        self.save(scheduler_address=m.group(1))
+                        watcher = threading.Thread(target=self.monitor, args=(m.group(1), runner), daemon=True)
+                        watcher.start()
+                except OSError:
+                    pass
+            elapsed = _now() - started
+            joined = sum(self.status["workers"].values())
+            if not all_joined and joined >= spec["expected_workers"]:
+                all_joined = True
+                self.save(all_joined_after=round(elapsed, 2))
+                self.note("all %d workers joined after %.1f s: %s" % (joined, elapsed, ", ".join(
+                    "%s x%d" % hc for hc in sorted(self.status["workers"].items()))))
+            if self.stop_requested:
+                state, reason = "stopped", "stopped on request"
+            elif spec["timeout"] and elapsed > spec["timeout"]:
+                state, reason = "timeout", "the job ran past its timeout of %d s" % spec["timeout"]
+            elif not all_joined and spec["startup_timeout"] and elapsed > spec["startup_timeout"]:
+                have = self.status["workers"]
+                missing = [h for h in spec["hosts"] if not have.get(h)]
+                state, reason = "failed", ("only %d of %d workers joined within %d s (joined: %s; none from: %s)" % (
+                    joined, spec["expected_workers"], spec["startup_timeout"],
+                    ", ".join("%s x%d" % hc for hc in sorted(have.items())) or "none", ", ".join(missing) or "-"))
+            elif self.status["hosts_lost"]:
+                state, reason = "failed", "lost host(s) %s: every worker there left while the job ran" % (
+                    ", ".join(self.status["hosts_lost"]))
+            if state:
+                break
+            time.sleep(0.5 if all_joined else 0.1)
+        if state:
+            self.note("%s: ending the runner (process group %d)" % (reason, runner.pid))
+            _end_group(runner)
+            rc = runner.returncode
+        elif rc != 0:
+            state, reason = "failed", "the runner exited with rc %s" % rc
+        else:
+            state = "finished"
+        self.finish(state, rc, reason)
+
+    def finish(self, state, rc, reason):
+        spec = self.spec
+        after = cleanup(spec["hosts"], spec["python"], spec["run_id"], spec["scheduler_name"])
+        left = {}
+        for host, res in sorted(after.items()):
+            if res.get("ended"):
+                self.note("%s: ended %d leftover process(es) of this run" % (host, len(res["ended"])))
+            if res.get("remaining") or res.get("error"):
+                left[host] = res
+                if host not in self.status["hosts_lost"] or res.get("remaining"):
+                    self.note("cleanup on %s: %s" % (host, res.get("error") or "still running: %s" % res["remaining"]))
+        for path in spec.get("remove_after", []):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if reason:
+            self.note(reason)
+        self.save(state=state, rc=rc, reason=reason, ended=_now(), cleanup=after, cleanup_problems=left)
+        lock = spec["lock_path"]
+        try:
+            if os.readlink(lock) == spec["run_id"]:
+                os.unlink(lock)
+        except OSError:
+            pass
+
+
+def _import_quietly(name):
+    try:
+        __import__(name)
+    except Exception:  # the monitor reports a missing distributed itself
+        pass
+
+
+def _end_group(proc, grace=10):
+    """SIGTERM the runner's process group, then SIGKILL what is left after grace seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except OSError:
+            pass
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _say(text):
+    sys.stdout.write(text + "\n")
+
+
+def main(argv):
+    if len(argv) < 2:
+        _say(__doc__)
+        return 2
+    if argv[0] == "preflight":
+        _say(json.dumps(preflight(read_json(argv[1]))))
+        return 0
+    if argv[0] == "cleanup":
+        spec = read_json(argv[1])
+        _say(json.dumps(cleanup(spec["hosts"], spec["python"], argv[2] if len(argv) > 2 else spec["run_id"],
+                                spec["scheduler_name"])))
+        return 0
+    if argv[0] == "supervise":
+        Supervisor(argv[1]).run()
+        return 0
+    _say(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

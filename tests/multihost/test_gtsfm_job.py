@@ -1,0 +1,226 @@
+"""gtsfm_job and gtsfm_run on a real 3-node bed, with a stand-in of GTSfM's HEAD runner (its cluster bug included).
+
+What users see: the preflight refuses bad input in seconds naming the host; a dead worker node, a timeout and
+state stopped each end the job and leave no Dask process on any node; the printed tunnel serves the dashboard.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, Bed, fresh_bed, run_testbed
+
+FILES = Path(__file__).parent / "files"
+# The venv's tools, also when pytest runs without the Makefile's PATH.
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+DASK = "[d]istributed.cli.dask_spec"
+
+
+def playbook(bed, path: Path, extravars: dict | None = None, timeout: int = 300) -> dict:
+    """Run a playbook that writes its module result to job_result_file; that result and the rc."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    result_file = bed.path / "job_result.json"
+    result_file.unlink(missing_ok=True)
+    extravars = dict(extravars or {}, job_result_file=str(result_file))
+    out = subprocess.run([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
+                          "-e", json.dumps(extravars), str(path)],
+                         capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    assert result_file.exists(), out.stdout[-3000:] + out.stderr[-2000:]
+    return {"rc": out.returncode, "result": json.loads(result_file.read_text())}
+
+
+def job(bed, **extravars) -> tuple[dict, float]:
+    start = time.time()
+    res = playbook(bed, FILES / "gtsfm_job.yml", {f"job_{k}": v for k, v in extravars.items()})
+    return res["result"], time.time() - start
+
+
+def dask_processes(bed, hosts) -> dict:
+    return {h: bed.ssh(h, f"pgrep -u gtsfm -af '{DASK}' || true").stdout.strip() for h in hosts}
+
+
+def wait_joined(bed, seconds: int = 90) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        status = bed.ssh("node1", "cat ~/.cache/gtsfm.cluster/jobs/last/status.json", check=False).stdout
+        if '"all_joined_after"' in status:
+            return
+        time.sleep(1)
+    raise AssertionError("the workers did not all join: " + status)
+
+
+def _prepare(bed) -> None:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    subprocess.run([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
+                    "--tags", "ssh_mesh,known_hosts", str(ROOT / "site.yml")], check=True, env=env,
+                   capture_output=True)
+    subprocess.run(f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
+                   "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",
+                   shell=True, check=True)
+
+
+@pytest.fixture(scope="module")
+def bed3():
+    """Three fresh nodes with the mesh; GTSFM_JOB_TEST_BED=NAME reuses a running bed of yours instead."""
+    reuse = os.environ.get("GTSFM_JOB_TEST_BED")
+    if reuse:
+        bed = Bed(name=reuse, path=Path(run_testbed("up", "--nodes", "3", "--name", reuse)),
+                  nodes=["node1", "node2", "node3"])
+        _prepare(bed)
+        yield bed
+        return
+    with fresh_bed("gtsfmjob-it", 3) as bed:
+        _prepare(bed)
+        yield bed
+
+
+def test_head_runner_bug_is_refused_without_the_workaround(bed3):
+    result, seconds = job(bed3, workaround=False)
+    assert result.get("failed"), result
+    assert "HEAD's cluster bug" in result["msg"] and "runner_workaround: true" in result["msg"]
+    assert seconds < 30
+
+
+def test_head_runner_runs_with_the_workaround_visibly(bed3):
+    started, dummy = job(bed3)
+    assert started.get("changed") and started["state"] in ("starting", "running"), started
+    assert any("HEAD's cluster bug" in w and "runner_workaround: false" in w for w in started.get("warnings", []))
+    done, dummy = job(bed3, state="status")
+    assert done["state"] == "finished" and done["rc"] == 0, done
+    assert {w["host"]: w["count"] for w in done["workers_joined"]} == {"node1": 1, "node2": 1, "node3": 1}
+    assert any(f.endswith("results/hosts.json") for f in done["result_files"])
+    assert not bed3.ssh("node1", "ls ~/gtsfm_head/gtsfm/.runner.gtsfm_job_patched.py", check=False).returncode == 0
+    assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
+
+
+@pytest.mark.parametrize("case", ["gpus entry", "unreachable worker", "env differs", "busy port"])
+def test_preflight_refuses_in_seconds_naming_the_host(bed3, case):
+    kwargs: dict = {}
+    cleanup = None
+    if case == "gpus entry":
+        kwargs["workers"] = ["node1", {"host": "node2", "gpus": 1}]
+        expect = ["workers[1]", "gpus"]
+    elif case == "unreachable worker":
+        kwargs["workers"] = ["node1", "node2", "node9"]
+        expect = ["node9", "Fix"]
+    elif case == "env differs":
+        site = bed3.ssh("node2", "python3 -c 'import site; print(site.getusersitepackages())'").stdout.strip()
+        bed3.ssh("node2", f"mkdir -p {site}/distributed && echo '__version__ = \"1999.1.0\"' > {site}/distributed/__init__.py")
+
+        def cleanup():
+            bed3.ssh("node2", f"rm -rf {site}/distributed")
+        expect = ["node2", "distributed 1999.1.0", "same env"]
+    else:
+        bed3.ssh("node1", "nohup python3 -m http.server 8799 >/dev/null 2>&1 & echo $! > /tmp/busy.pid")
+        time.sleep(1)
+
+        def cleanup():
+            bed3.ssh("node1", "kill $(cat /tmp/busy.pid)")
+        kwargs["dashboard_port"] = 8799
+        expect = ["node1", "dashboard port 8799 is busy"]
+    try:
+        result, seconds = job(bed3, **kwargs)
+    finally:
+        if cleanup:
+            cleanup()
+    assert result.get("failed") and all(e in result["msg"] for e in expect), result.get("msg")
+    assert seconds < 30, f"preflight took {seconds:.0f} s"
+    assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
+
+
+def test_busy_cluster_names_the_holder_and_stop_cleans_every_node(bed3):
+    started, dummy = job(bed3, config_name="hold_300.yaml")
+    assert started.get("changed"), started
+    wait_joined(bed3)
+    second, dummy = job(bed3, config_name="hold_1.yaml", name="another")
+    assert second.get("failed") and started["run_id"] in second["msg"] and "state: stopped" in second["msg"], second
+    stopped, dummy = job(bed3, state="stopped")
+    assert stopped["state"] == "stopped" and stopped["changed"], stopped
+    assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
+
+
+def test_timeout_ends_the_job_everywhere(bed3):
+    started, dummy = job(bed3, config_name="hold_300.yaml", timeout=25)
+    assert started.get("changed"), started
+    done, dummy = job(bed3, state="status")
+    assert done["state"] == "timeout" and "timeout of 25 s" in done["msg"], done
+    assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
+
+
+def test_killed_worker_node_fails_naming_it_and_leaves_no_dask_elsewhere(bed3):
+    started, dummy = job(bed3, config_name="hold_300.yaml")
+    assert started.get("changed"), started
+    wait_joined(bed3)
+    subprocess.run(["podman", "kill", f"gtsfm-{bed3.name}-node3"], check=True, capture_output=True)
+    try:
+        done, dummy = job(bed3, state="status")
+        assert done["state"] == "failed" and "node3" in done["msg"], done
+        assert done["hosts_lost"] == ["node3"]
+        assert dask_processes(bed3, ["node1", "node2"]) == {"node1": "", "node2": ""}
+    finally:
+        run_testbed("up", "--nodes", "3", "--name", bed3.name)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed3, tmp_path):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    # The dashboard needs bokeh on the scheduler: the demo's wheels (bokeh, numpy, pillow) into node1's user site.
+    subprocess.run([PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
+                    "--limit", "node1", str(FILES / "node_env.yml")], check=True, env=env, capture_output=True)
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "image.txt").write_text("x\n")
+    local = _free_port()
+    proc = subprocess.Popen(
+        [PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
+         str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
+             "gtsfm_run_python": "/usr/bin/python3", "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
+             "gtsfm_run_dataset_src": str(tmp_path / "ds"), "gtsfm_run_config_name": "hold_40.yaml",
+             "gtsfm_run_worker_memory_limit": "1GB", "gtsfm_run_poll_interval": 5, "gtsfm_run_fetch": False,
+             "gtsfm_run_dashboard_local_port": local})],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    command, lines = None, []
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.search(r"(ssh -N -L \S+ .*?)\s+then open (http://[^\s\"]+)", line)
+        if m:
+            command, url = m.group(1), m.group(2)
+            break
+    assert command, "".join(lines)
+    tunnel = subprocess.Popen(shlex.split(command), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        body, deadline = "", time.time() + 60
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    body = response.read().decode("utf-8", "replace")
+                    status = response.status
+                if "bokeh" in body.lower() and status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(2)
+        assert "bokeh" in body.lower(), body[:500]
+    finally:
+        tunnel.terminate()
+        tunnel.wait(10)
+        rest = proc.stdout.read()
+        proc.wait(300)
+    assert proc.returncode == 0, "".join(lines) + rest
+    # The role staged the dataset on the scheduler only.
+    assert bed3.ssh("node1", "cat ~/gtsfm-data/ds/image.txt").stdout == "x\n"
+    for host in ("node2", "node3"):
+        assert bed3.ssh(host, "test -e ~/gtsfm-data", check=False).returncode != 0, host

@@ -1,0 +1,175 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of gtsfm_job's logic: cluster config, command line, HEAD bug, lock, preflight's local checks, cleanup."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job as job
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
+
+HEAD_LINE = '            unique_hosts = set(w["host"] for w in workers)\n'
+
+
+def params(tmp_path, **over):
+    p = {"workers": ["node1", "node2"], "python": sys.executable, "chdir": str(tmp_path / "gtsfm"),
+         "entry_point": ["./run"], "loader": "colmap", "dataset_dir": str(tmp_path / "data"),
+         "config_name": "sift_front_end.yaml", "output_root": str(tmp_path / "out"), "num_workers": 2,
+         "threads_per_worker": 1, "worker_memory_limit": "4GB", "dashboard_port": 8787, "scheduler_port": 0,
+         "extra_args": [], "environment": {}, "cluster_config_path": None, "runner_workaround": True,
+         "scheduler_name": "node1", "worker_ttl": "60s", "name": "gtsfm", "holder": "", "timeout": 0,
+         "startup_timeout": 0, "fail_on_worker_loss": True}
+    p.update(over)
+    return p
+
+
+@pytest.mark.parametrize("workers, expect", [
+    ([], "workers: empty"),
+    (["node1", {"host": "node2", "gpus": 1}], "workers[1]"),
+    (["node1", "gpus-01"], "workers[1] ('gpus-01'): GTSfM's runner tests 'gpus'"),
+    (["node1", "bad name"], "workers[1] ('bad name'): not a host name"),
+    (["node1", {"system_memory": "10GB"}], "workers[1]"),
+])
+def test_bad_cluster_config_is_one_message_naming_the_entry(workers, expect):
+    with pytest.raises(job.JobError) as err:
+        job.worker_hosts(workers)
+    assert expect in err.value.msg and "Fix" in err.value.msg
+
+
+def test_cluster_config_keeps_gtsfm_shape_and_order():
+    assert job.worker_hosts(["a", {"host": "b"}, "a"]) == ["a", "b", "a"]
+    text = job.render_cluster_config(["node1", {"host": "node2", "system_memory": "10GB"}], "test")
+    import yaml
+
+    assert yaml.safe_load(text) == {"workers": ["node1", {"host": "node2", "system_memory": "10GB"}]}
+
+
+def test_runner_command_has_gtsfm_flags_and_absolute_paths(tmp_path):
+    cmd = job.runner_command(params(tmp_path, extra_args=["-l", "DEBUG"]), "/abs/cluster.yaml")
+    assert cmd[0] == "./run"
+    flags = dict(zip(cmd[1:-2:2], cmd[2:-2:2]))
+    assert flags["--cluster_config"] == "/abs/cluster.yaml"
+    assert flags["--dashboard_port"] == ":8787" and flags["--num_workers"] == "2"
+    assert flags["--output_root"] == str(tmp_path / "out")
+    assert cmd[-2:] == ["-l", "DEBUG"]
+
+
+def test_head_bug_is_found_and_fixed_in_a_copy_only(tmp_path):
+    (tmp_path / "gtsfm").mkdir()
+    runner = tmp_path / "gtsfm" / "runner.py"
+    runner.write_text("def f(workers):\n" + HEAD_LINE + "            return unique_hosts\n")
+    assert job.head_bug(str(tmp_path), ["./run"]) == (2, str(runner))
+    assert job.head_bug(str(tmp_path), ["python", "x.py"]) is None
+    patched = job.write_patched_runner(str(runner))
+    assert runner.read_text().count('set(w["host"] for w in workers)') == 1
+    namespace = {}
+    exec(compile(open(patched).read(), patched, "exec"), namespace)  # noqa: S102 - the patched copy must run
+    assert namespace["f"](["a", {"host": "b"}]) == {"a", "b"}
+
+
+def test_plain_turns_subclasses_into_builtins():
+    class Tagged(str):
+        pass
+
+    out = job.plain({"w": [Tagged("x"), 1, True, None, 1.5]})
+    assert out == {"w": ["x", 1, True, None, 1.5]} and out["w"][0].__class__ is str
+
+
+def test_local_preflight_names_the_host_and_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(job.Jobs, "call", lambda self, *a, **k: {"errors": [], "nodes": {}})
+    jobs = job.Jobs(str(tmp_path / "jobs"), sys.executable)
+    (tmp_path / "a-file").write_text("x")
+    p = params(tmp_path, output_root=str(tmp_path / "a-file" / "out"))
+    errors, dummy = job.preflight(p, jobs, ["node1", "node2"])
+    assert any("node1: dataset_dir" in e and "does not exist" in e for e in errors)
+    assert any("node1: output_root %s is not writable" % (tmp_path / "a-file" / "out") in e for e in errors)
+    assert any("node1: chdir" in e for e in errors)
+    (tmp_path / "data").mkdir()
+    errors, dummy = job.preflight(params(tmp_path), jobs, ["node1"])
+    assert any("dataset_dir" in e and "is empty" in e for e in errors)
+    assert not (tmp_path / "jobs").exists(), "the preflight must write nothing"
+
+
+def test_head_bug_without_workaround_is_refused_in_preflight(tmp_path, monkeypatch):
+    monkeypatch.setattr(job.Jobs, "call", lambda self, *a, **k: {"errors": [], "nodes": {}})
+    (tmp_path / "gtsfm" / "gtsfm").mkdir(parents=True)
+    (tmp_path / "gtsfm" / "gtsfm" / "runner.py").write_text(HEAD_LINE)
+    run = tmp_path / "gtsfm" / "run"
+    run.write_text("#!/bin/sh\n")
+    run.chmod(0o755)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x").write_text("x")
+    jobs = job.Jobs(str(tmp_path / "j"), sys.executable)
+    errors, dummy = job.preflight(params(tmp_path, runner_workaround=False), jobs, ["node1"])
+    assert len(errors) == 1 and "HEAD's cluster bug" in errors[0] and "runner_workaround: true" in errors[0]
+
+
+def test_busy_lock_names_its_holder(tmp_path):
+    jobs = job.Jobs(str(tmp_path), sys.executable)
+    os.makedirs(tmp_path / "R1")
+    os.symlink("R1", jobs.lock)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "supervise"])
+    try:
+        deadline = time.time() + 10
+        while b"supervise" not in open("/proc/%d/cmdline" % sleeper.pid, "rb").read() and time.time() < deadline:
+            time.sleep(0.05)
+        status = {"pid": sleeper.pid, "name": "door", "holder": "alice@laptop", "started": time.time()}
+        agent.write_json(str(tmp_path / "R1" / "status.json"), status)
+        with pytest.raises(job.JobError) as err:
+            job.start(params(tmp_path), jobs, ["node1"], {})
+        assert "busy with job R1" in err.value.msg and "alice@laptop" in err.value.msg
+        assert "state: stopped" in err.value.msg
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_remote_cleanup_ends_only_processes_with_the_run_tag():
+    config = base64.urlsafe_b64encode(json.dumps({"gtsfm_job_run_id": "RUN-A"}).encode()).decode()
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    tagged = subprocess.Popen(sleep, env=dict(os.environ, DASK_INTERNAL_INHERIT_CONFIG=config))
+    direct = subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID="RUN-A"))
+    other = subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID="RUN-B"))
+    plain = subprocess.Popen(sleep)
+    try:
+        out = subprocess.run([sys.executable, "-c", agent.REMOTE_CLEANUP, "RUN-A"], capture_output=True, text=True,
+                             check=True).stdout
+        report = json.loads(out)
+        assert sorted(e["pid"] for e in report["ended"]) == sorted([tagged.pid, direct.pid])
+        assert tagged.wait(5) is not None and direct.wait(5) is not None
+        assert other.poll() is None and plain.poll() is None
+    finally:
+        for proc in (tagged, direct, other, plain):
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("name, expect", [
+    ("HostKeyNotVerifiable", "site.yml --tags known_hosts"),
+    ("PermissionDenied", "site.yml --tags ssh_mesh"),
+    ("gaierror", "its name resolves on node1"),
+])
+def test_ssh_failures_name_the_host_and_the_fix(name, expect):
+    exc = type(name, (Exception,), {})("boom")
+    text = agent._ssh_error_text("node3", "node1", exc)  # pylint: disable=protected-access
+    assert text.startswith("node3: ") and expect in text
+
+
+def test_remote_probe_reports_versions_tcp_and_leftovers():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        out = subprocess.run([sys.executable, "-c", agent.REMOTE_PROBE, "127.0.0.1", str(port)], capture_output=True,
+                             text=True, check=True).stdout
+    report = json.loads(out)
+    assert report["tcp"] == "ok" and report["python"] == sys.executable and "leftovers" in report
