@@ -1,0 +1,447 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The source side of gtsfm.cluster.broadcast. Private to this collection: no stable interface.
+
+Plain functions and small classes over the local machine and the ``ssh`` client, so unit tests can drive them
+without AnsibleModule. ``broadcast()`` is the whole run:
+
+1. identify the source content (cached in a record beside it, keyed by its on-disk signature);
+2. probe every target in parallel (does it hold the content already? room? zstd?);
+3. stream once along the chain of the targets that need it; every hop reports back through the chain;
+4. repair: re-probe the targets without a verified copy and chain again over those that answer;
+5. report per node; the caller fails naming nodes without a copy.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import random
+import stat
+import subprocess
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
+
+KEEPALIVE_COUNT = 3
+PROBE_PARALLEL = 16
+
+
+class BroadcastError(Exception):
+    """Bad input or an unusable source: one sentence naming what and how to fix it."""
+
+
+def default_status_file(path):
+    """Where the status of a broadcast of path is written unless status_file says otherwise."""
+    key = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return os.path.join(os.path.expanduser("~"), ".cache", "gtsfm.cluster", "broadcast-%s.json" % key)
+
+
+def order_hosts(hosts, order):
+    """Targets in chain order, duplicates dropped (first kept)."""
+    seen = []
+    for host in hosts:
+        if host not in seen:
+            seen.append(host)
+    if order == "sorted":
+        return sorted(seen)
+    if order == "shuffle":
+        random.shuffle(seen)
+    return seen
+
+
+def ssh_options(params):
+    """ssh arguments every connection of the broadcast uses (before the host name)."""
+    connect = max(1, int(params["connect_timeout"]))
+    alive = max(1, int(params["keepalive"]))
+    opts = ["-T", "-x", "-a",
+            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+            "-o", "ConnectTimeout=%d" % connect,
+            "-o", "ServerAliveInterval=%d" % alive, "-o", "ServerAliveCountMax=%d" % KEEPALIVE_COUNT,
+            "-o", "Compression=no", "-o", "LogLevel=ERROR", "-o", "ClearAllForwardings=yes"]
+    if params.get("cipher"):
+        opts += ["-c", params["cipher"]]
+    return opts + list(params.get("ssh_args") or [])
+
+
+def describe_source(path, check_mode=False):
+    """kind, size, digest, mode, mtime of the source; the digest is cached in a record beside it."""
+    if not os.path.isabs(path):
+        raise BroadcastError("path must be absolute (the same path on every node), got %r" % path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise BroadcastError("path %s: %s on the source node. Fix: point path at an existing file or directory "
+                             "there (delegate_to names the source)." % (path, exc.strerror))
+    if stat.S_ISREG(st.st_mode):
+        kind = "file"
+    elif stat.S_ISDIR(st.st_mode):
+        kind = "tree"
+    else:
+        raise BroadcastError("path %s is neither a file nor a directory on the source node" % path)
+    sig = hop.signature(path, kind)
+    record = hop.read_record(path)
+    if record and record.get("kind") == kind and record.get("signature") == sig and record.get("digest"):
+        digest, size, cached = record["digest"], record.get("size", st.st_size), True
+    else:
+        try:
+            if kind == "file":
+                digest, size = hop.file_digest(path), st.st_size
+            else:
+                digest, size = hop.tree_manifest(path)[:2]
+        except hop.HopError as exc:
+            raise BroadcastError(str(exc))
+        except OSError as exc:
+            raise BroadcastError("cannot read %s on the source node: %s" % (exc.filename or path, exc.strerror))
+        cached = False
+        if not check_mode:
+            try:
+                hop.write_record(path, {"by": "gtsfm.cluster.broadcast", "path": path, "kind": kind,
+                                        "digest": digest, "size": size, "signature": sig, "written": time.time()})
+            except OSError:
+                pass
+    return {"path": path, "kind": kind, "digest": digest, "size": size, "mode": stat.S_IMODE(st.st_mode),
+            "mtime_ns": st.st_mtime_ns, "cached": cached}
+
+
+class Status:
+    """The status file a companion task polls (gtsfm.cluster.broadcast_status): written atomically, throttled."""
+
+    def __init__(self, path, source, hosts):
+        self.path = path
+        self.lock = threading.Lock()
+        self.last = 0.0
+        self.data = {"path": source["path"], "kind": source["kind"], "size": source["size"], "pid": os.getpid(),
+                     "started": time.time(), "updated": time.time(), "finished": False, "phase": "probing",
+                     "round": 0, "nodes": dict((h, {"state": "pending", "bytes": 0}) for h in hosts)}
+        self.write(force=True)
+
+    def node(self, host, **fields):
+        with self.lock:
+            self.data["nodes"].setdefault(host, {}).update(fields)
+        self.write()
+
+    def phase(self, phase, **fields):
+        with self.lock:
+            self.data["phase"] = phase
+            self.data.update(fields)
+        self.write(force=True)
+
+    def write(self, force=False):
+        if not self.path:
+            return
+        now = time.monotonic()
+        with self.lock:
+            if not force and now - self.last < 1.0:
+                return
+            self.last = now
+            self.data["updated"] = time.time()
+            text = json.dumps(self.data, sort_keys=True)
+        try:
+            folder = os.path.dirname(self.path)
+            if folder and not os.path.isdir(folder):
+                os.makedirs(folder, 0o700)
+            tmp = "%s.%d.tmp" % (self.path, os.getpid())
+            with open(tmp, "w") as handle:
+                handle.write(text + "\n")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def run_remote(argv, timeout):
+    """(rc, stdout, stderr) of a short ssh command; a hung one counts as failed."""
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 255, b"", b"no answer within %d s" % timeout
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _last_line(data):
+    lines = [line.strip() for line in data.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def probe_hosts(hosts, source, params, ctx):
+    """{host: probe answer} for every host, in parallel; an unreachable host gets {'error': ...}."""
+    cfg = {"mode_of_run": "probe", "path": source["path"], "kind": source["kind"], "digest": source["digest"],
+           "size": source["size"], "checksum": params["checksum"], "python": params["remote_python"]}
+    command = hop.hop_command(cfg, ctx["code"])
+
+    def one(host):
+        rc, out, err = run_remote([ctx["ssh"]] + ctx["opts"] + [host, command],
+                                  params["connect_timeout"] + params["timeout"] + 30)
+        why = _last_line(err) or "exit code %d" % rc
+        if rc == 255:
+            return host, {"error": "unreachable over ssh (%s). Check that the node is up and that site.yml's "
+                                   "ssh_mesh and known_hosts stages ran." % why, "unreachable": True}
+        if rc != 0:
+            return host, {"error": "the probe failed (%s). Check that %s runs there (remote_python)."
+                                   % (why, params["remote_python"])}
+        try:
+            return host, json.loads(_last_line(out))
+        except ValueError:
+            return host, {"error": "the probe answered %r" % _last_line(out + err)}
+
+    if not hosts:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(PROBE_PARALLEL, len(hosts))) as pool:
+        return dict(pool.map(one, hosts))
+
+
+def _payload(source, params, ctx):
+    """(chunks iterator of the uncompressed payload, cleanup): the file's bytes or a tar stream of the tree."""
+    bufsize = params["buffer_size"]
+    if source["kind"] == "file":
+        handle = open(source["path"], "rb")
+
+        def chunks():
+            while True:
+                data = handle.read(bufsize)
+                if not data:
+                    return
+                yield data
+        return chunks(), handle.close, None
+    tar = subprocess.Popen([ctx["tar"], "-C", source["path"], "-c", "-f", "-", "."],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def chunks():
+        while True:
+            data = tar.stdout.read1(bufsize)
+            if not data:
+                return
+            yield data
+
+    def cleanup():
+        if tar.poll() is None:
+            tar.kill()
+        tar.wait()
+    return chunks(), cleanup, tar
+
+
+class Chain:
+    """One pass along the chain: feeds the first hop's ssh, hears every hop's status lines."""
+
+    def __init__(self, hosts, source, params, ctx, status, compress):
+        self.hosts = hosts
+        self.source = source
+        self.params = params
+        self.ctx = ctx
+        self.status = status
+        self.compress = compress
+        self.results = {}
+        self.progress = dict((h, 0) for h in hosts)
+        self.started = time.monotonic()
+        self.stderr_tail = []
+
+    def _listen(self, stream):
+        for raw in stream:
+            try:
+                event = json.loads(raw.decode())
+            except ValueError:
+                continue
+            host, kind = event.get("n"), event.get("e")
+            if host not in self.progress:
+                continue
+            if kind == "progress":
+                self.progress[host] = event.get("b", 0)
+                self.status.node(host, state="receiving", bytes=event.get("b", 0),
+                                 seconds=round(time.monotonic() - self.started, 1))
+            elif kind in ("done", "failed", "lost") and host not in self.results:
+                seconds = round(time.monotonic() - self.started, 3)
+                self.results[host] = dict(event, s=seconds)
+                self.status.node(host, state="received" if kind == "done" else "failed",
+                                 bytes=event.get("b", self.progress[host]), seconds=seconds,
+                                 error=event.get("error"))
+
+    def _stderr(self, stream):
+        for raw in stream:
+            self.stderr_tail = (self.stderr_tail + [raw.decode("utf-8", "replace").strip()])[-5:]
+
+    def run(self):
+        """Stream the payload once; returns {host: final event} for the hosts that reported."""
+        params, source = self.params, self.source
+        cfg = {"mode_of_run": "receive", "chain": self.hosts, "path": source["path"], "kind": source["kind"],
+               "digest": source["digest"], "size": source["size"], "mode": source["mode"],
+               "mtime_ns": source["mtime_ns"], "compress": self.compress, "bufsize": params["buffer_size"],
+               "timeout": params["timeout"], "token": uuid.uuid4().hex[:12], "python": params["remote_python"],
+               "ssh": ["ssh"] + self.ctx["opts"]}
+        argv = [self.ctx["ssh"]] + self.ctx["opts"] + [self.hosts[0], hop.hop_command(cfg, self.ctx["code"])]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        listener = threading.Thread(target=self._listen, args=(proc.stdout,))
+        listener.daemon = True
+        listener.start()
+        errors = threading.Thread(target=self._stderr, args=(proc.stderr,))
+        errors.daemon = True
+        errors.start()
+        chunks, cleanup, tar = _payload(source, params, self.ctx)
+        digest = hashlib.sha256()
+        size = [0]
+        broken = None
+        zstd = None
+        feeder = None
+        fd = proc.stdin.fileno()
+        try:
+            def hashed():
+                for data in chunks:
+                    digest.update(data)
+                    size[0] += len(data)
+                    yield data
+            if self.compress:
+                zstd = subprocess.Popen([self.ctx["zstd"], "-q", "-c", "-T0", "-%d" % params["compress_level"]],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+                def feed():
+                    try:
+                        for data in hashed():
+                            hop.write_all(zstd.stdin.fileno(), data)
+                    except OSError:
+                        pass
+                    finally:
+                        zstd.stdin.close()
+                feeder = threading.Thread(target=feed)
+                feeder.daemon = True
+                feeder.start()
+
+                def wire_chunks():
+                    while True:
+                        data = zstd.stdout.read1(params["buffer_size"])
+                        if not data:
+                            return
+                        yield data
+                wire = wire_chunks()
+            else:
+                wire = hashed()
+            for data in wire:
+                hop.write_all(fd, hop.HEADER.pack(len(data)))
+                hop.write_all(fd, data)
+            if feeder is not None:
+                feeder.join()
+            if tar is not None and tar.wait() != 0:
+                raise BroadcastError("tar -c of %s failed on the source: %s"
+                                     % (source["path"], tar.stderr.read().decode("utf-8", "replace").strip()))
+            hop.write_all(fd, hop.trailer({"digest": "sha256:" + digest.hexdigest(), "bytes": size[0]}))
+        except OSError as exc:
+            broken = "the stream to it broke (%s)" % (exc.strerror or exc)
+        finally:
+            cleanup()
+            if zstd is not None and zstd.poll() is None:
+                zstd.kill()
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+        rc = proc.wait()
+        listener.join()
+        errors.join()
+        first = self.hosts[0]
+        if first not in self.results:
+            detail = "; ".join(line for line in self.stderr_tail if line) or broken or "exit code %d" % rc
+            self.results[first] = {"n": first, "e": "lost", "b": self.progress[first],
+                                   "error": "connection lost during the transfer (ssh exit %d: %s)" % (rc, detail),
+                                   "s": round(time.monotonic() - self.started, 3)}
+        if source["kind"] == "file" and "sha256:" + digest.hexdigest() != source["digest"] and size[0]:
+            raise BroadcastError("%s changed on the source while it was being sent; run again once it is stable"
+                                 % source["path"])
+        return self.results
+
+
+def broadcast(params, check_mode, ctx, warn):
+    """Run the broadcast described by params; returns the module result (with 'failed' and 'msg' on failure).
+
+    ctx: {'ssh': ssh binary, 'tar': tar binary, 'zstd': zstd binary or None, 'code': the hop program, shipped}.
+    """
+    started = time.monotonic()
+    source = describe_source(params["path"], check_mode)
+    hosts = order_hosts(params["hosts"], params["order"])
+    ctx = dict(ctx, opts=ssh_options(params))
+    status = Status(None if check_mode else (params["status_file"] or default_status_file(source["path"])),
+                    source, hosts)
+    nodes = dict((h, {"status": "pending"}) for h in hosts)
+    answers = probe_hosts(hosts, source, params, ctx)
+    need = []
+    for host in hosts:
+        answer = answers[host]
+        if answer.get("have"):
+            nodes[host] = {"status": "skipped", "bytes": 0, "why": answer.get("why")}
+            status.node(host, state="skipped")
+        elif answer.get("error"):
+            nodes[host] = {"status": "failed", "error": answer["error"]}
+            status.node(host, state="failed", error=answer["error"])
+        else:
+            need.append(host)
+    result = {"broadcast_path": source["path"], "kind": source["kind"], "size": source["size"], "digest": source["digest"],
+              "nodes": nodes, "changed": False, "rounds": 0, "compressed": False}
+    if check_mode:
+        for host in need:
+            nodes[host] = {"status": "would receive", "bytes": source["size"]}
+        result["changed"] = bool(need)
+        return _finish(result, started, status)
+    compress = bool(params["compress"])
+    if compress and need and (not ctx.get("zstd") or not all(answers[h].get("zstd") for h in need)):
+        missing = [h for h in need if not answers[h].get("zstd")]
+        warn("compress: zstd is missing on %s; sending uncompressed." % (", ".join(missing) or "the source"))
+        compress = False
+    result["compressed"] = compress
+    rounds = 0
+    while need and rounds <= params["repair_rounds"]:
+        rounds += 1
+        status.phase("sending" if rounds == 1 else "repairing", round=rounds)
+        events = Chain(need, source, params, ctx, status, compress).run()
+        for host in need:
+            event = events.get(host)
+            if event and event.get("e") == "done":
+                seconds = max(event["s"], 0.001)
+                nodes[host] = {"status": "received", "bytes": source["size"], "wire_bytes": event.get("b", 0),
+                               "seconds": event["s"], "rate_mbps": round(source["size"] * 8 / seconds / 1e6, 1),
+                               "round": rounds}
+            elif event:
+                nodes[host] = {"status": "failed", "error": event.get("error"), "bytes": 0, "round": rounds}
+            else:
+                nodes[host] = {"status": "failed", "bytes": 0, "round": rounds,
+                               "error": "no report: the chain broke before it"}
+        left = [h for h in need if nodes[h]["status"] != "received"]
+        if not left or rounds > params["repair_rounds"]:
+            break
+        status.phase("probing", round=rounds)
+        answers = probe_hosts(left, source, params, ctx)
+        need = []
+        for host in left:
+            if answers[host].get("have"):
+                nodes[host] = {"status": "received", "bytes": source["size"], "round": rounds,
+                               "why": "placed, its report was lost"}
+            elif answers[host].get("error"):
+                nodes[host]["error"] = "%s; then: %s" % (nodes[host].get("error"), answers[host]["error"])
+            else:
+                need.append(host)
+    result["rounds"] = rounds
+    result["changed"] = any(n["status"] == "received" for n in nodes.values())
+    return _finish(result, started, status)
+
+
+def _finish(result, started, status):
+    nodes = result["nodes"]
+    for key, state in (("received", "received"), ("skipped", "skipped"), ("failed", "failed"),
+                       ("would_receive", "would receive")):
+        result[key] = [h for h, n in nodes.items() if n["status"] == state]
+    result["seconds"] = round(time.monotonic() - started, 3)
+    if result["failed"]:
+        result["msg"] = ("broadcast of %s: no verified copy on %s. Nodes that hold it are skipped on a re-run; fix "
+                         "these and run again." % (result["broadcast_path"], "; ".join(
+                             "%s (%s)" % (h, nodes[h].get("error")) for h in result["failed"])))
+    else:
+        result["msg"] = "%s: %d received, %d already held it%s" % (
+            result["broadcast_path"], len(result["received"]), len(result["skipped"]),
+            ", %d would receive" % len(result["would_receive"]) if result["would_receive"] else "")
+    status.phase("failed" if result["failed"] else "done", finished=True, result=dict(
+        (k, result[k]) for k in ("received", "skipped", "failed", "would_receive", "seconds")))
+    return result

@@ -1,0 +1,729 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One hop of gtsfm.cluster.broadcast's chain. Private to this collection: no stable interface.
+
+This file is also a program. The broadcast module (on the source node) ships its source text to every target over
+ssh, as an argument of ``python3 -c`` (see ``bootstrap_command``), so a node needs nothing but OpenSSH, python3 and
+tar. Standard library only; Python 3.6+.
+
+``probe`` (one ssh per target, in parallel): does the node already hold the content (record beside the
+destination, checked against the destination's current state), is there room, is zstd there.
+
+``receive`` (one ssh per hop, chained): reads the framed stream from stdin, passes every byte on at once to the next
+hop's ssh stdin, writes what it gets to a temporary path beside the destination while hashing it, compares the hash
+with the source's, then renames the verified copy into place (a tree is swapped whole) and writes the record.
+Status lines (JSON, one per line) go to stdout, which is the previous hop's ssh: the source hears from every node.
+A broken downstream never stops this node's own copy; a silent upstream ends the hop after ``timeout`` seconds.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import errno
+import fcntl
+import glob
+import hashlib
+import json
+import os
+import select
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+
+RECORD_SUFFIX = ".gtsfm-broadcast.json"
+TMP_MARK = ".gtsfm-broadcast-tmp."
+OLD_MARK = ".gtsfm-broadcast-old."
+LOCK_SUFFIX = ".gtsfm-broadcast.lock"
+HEADER = struct.Struct(">I")
+MAX_FRAME = 1 << 26
+HASH_CHUNK = 1 << 20
+PROGRESS_EVERY = 1.0
+BOOTSTRAP = "import base64,sys,zlib;exec(zlib.decompress(base64.b64decode(sys.argv[1])))"
+
+
+class HopError(Exception):
+    """A failure this hop reports upstream as one sentence."""
+
+
+class UpstreamTimeout(HopError):
+    """Nothing arrived from the previous hop for `timeout` seconds."""
+
+
+# --- paths beside the destination ---------------------------------------------------------------------------------
+
+def side_path(path, suffix, prefix=""):
+    """A file beside path: '<dir>/.<prefix><name><suffix>'."""
+    head, name = os.path.split(path.rstrip("/") or "/")
+    return os.path.join(head, "." + prefix + name + suffix)
+
+
+def record_path(path):
+    """Where the record of what was placed at path lives: '<dir>/.<name>.gtsfm-broadcast.json'."""
+    return side_path(path, RECORD_SUFFIX)
+
+
+def lock_path(path):
+    return side_path(path, LOCK_SUFFIX)
+
+
+def temp_path(path, token):
+    return side_path(path, TMP_MARK + token)
+
+
+def leftovers(path):
+    """Temporary or old copies an interrupted run left beside path."""
+    head, name = os.path.split(path.rstrip("/"))
+    found = []
+    for mark in (TMP_MARK, OLD_MARK):
+        found.extend(glob.glob(os.path.join(glob.escape(head), "." + glob.escape(name) + mark + "*")))
+    return sorted(found)
+
+
+# --- content identity ---------------------------------------------------------------------------------------------
+
+def file_digest(path):
+    """sha256 of a file's bytes, as 'sha256:<hex>'."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(HASH_CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def _walk(root):
+    """(relative path, lstat) of every entry under root, root first, names sorted: the same order on every node."""
+    yield ".", os.lstat(root)
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        base = os.path.join(root, rel) if rel else root
+        names = sorted(os.listdir(base))
+        subdirs = []
+        for name in names:
+            child = os.path.join(rel, name) if rel else name
+            st = os.lstat(os.path.join(root, child))
+            yield child, st
+            if stat.S_ISDIR(st.st_mode):
+                subdirs.append(child)
+        stack.extend(reversed(subdirs))
+
+
+def tree_manifest(root, content=True):
+    """Identity of a directory tree: (digest, total file bytes, entries).
+
+    With content=True the digest covers every entry's relative path, type and mode bits, each regular file's size
+    and sha256, each symlink's target, and which files are hard links of one another (by the first path of the
+    group): what a tar stream carries, without owners and times. With content=False it covers paths, types, modes,
+    sizes, mtimes and inode numbers instead of file contents: a cheap signature of the tree as it sits on disk.
+    Raises HopError naming an entry tar would not carry faithfully (a socket, device or fifo).
+    """
+    digest = hashlib.sha256()
+    links = {}
+    total = 0
+    count = 0
+    for rel, st in _walk(root):
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            line = ["d", rel, "%o" % mode]
+        elif stat.S_ISLNK(st.st_mode):
+            line = ["l", rel, os.readlink(os.path.join(root, rel))]
+        elif stat.S_ISREG(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in links:
+                line = ["h", rel, links[key]]
+            else:
+                if st.st_nlink > 1:
+                    links[key] = rel
+                total += st.st_size
+                if content:
+                    line = ["f", rel, "%o" % mode, str(st.st_size), file_digest(os.path.join(root, rel))]
+                else:
+                    line = ["f", rel, "%o" % mode, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino)]
+        else:
+            raise HopError("%s: %s is neither a file, a directory nor a symlink; broadcast carries only those"
+                           % (root, rel))
+        if not content and line[0] in ("d", "l"):
+            line.append(str(st.st_ino))
+        digest.update(("\0".join(line) + "\n").encode("utf-8", "surrogateescape"))
+        count += 1
+    return "sha256:" + digest.hexdigest(), total, count
+
+
+def signature(path, kind):
+    """Cheap identity of what sits at path now (no content read), or None when nothing of that kind is there."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if kind == "file":
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return "file:%d:%d:%d:%o" % (st.st_size, st.st_mtime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
+    if not stat.S_ISDIR(st.st_mode):
+        return None
+    return "tree:" + tree_manifest(path, content=False)[0]
+
+
+def content_digest(path, kind):
+    """Full identity of the content at path (reads every byte)."""
+    if kind == "file":
+        return file_digest(path)
+    return tree_manifest(path)[0]
+
+
+def read_record(path):
+    """The record beside path, or None if missing or unreadable."""
+    try:
+        with open(record_path(path)) as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_record(path, record):
+    """Write the record beside path atomically."""
+    target = record_path(path)
+    tmp = target + ".%d.tmp" % os.getpid()
+    with open(tmp, "w") as handle:
+        json.dump(record, handle, sort_keys=True)
+        handle.write("\n")
+    os.replace(tmp, target)
+
+
+def holds(path, kind, digest, checksum=False):
+    """(True, why) if path already holds content of identity digest, judged by its record and its current state."""
+    record = read_record(path)
+    if not record or record.get("digest") != digest or record.get("kind") != kind:
+        return False, "no record of this content" if not record else "record names other content"
+    if checksum:
+        if not os.path.exists(path):
+            return False, "destination missing"
+        try:
+            return (content_digest(path, kind) == digest), "content checked"
+        except (OSError, HopError) as exc:
+            return False, "cannot read destination: %s" % exc
+    current = signature(path, kind)
+    if current is None or current != record.get("signature"):
+        return False, "destination changed since the record was written"
+    return True, "record and destination agree"
+
+
+# --- probe ----------------------------------------------------------------------------------------------------------
+
+def _free_bytes(path):
+    probe = os.path.dirname(path.rstrip("/")) or "/"
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    st = os.statvfs(probe)
+    return st.f_bavail * st.f_frsize, probe
+
+
+def probe(cfg):
+    """What the source needs to plan: does this node hold the content, can it take it."""
+    path, kind = cfg["path"], cfg["kind"]
+    have, why = holds(path, kind, cfg["digest"], cfg.get("checksum", False))
+    out = {"have": have, "why": why, "zstd": bool(_which("zstd")), "tar": bool(_which("tar")),
+           "leftovers": leftovers(path), "python": sys.version.split()[0]}
+    if not have:
+        free, where = _free_bytes(path)
+        out.update(free=free, free_path=where)
+        if os.path.lexists(path) and kind == "file" and os.path.isdir(path):
+            out["error"] = "%s is a directory here; the source holds a file. Remove it or broadcast a tree." % path
+        elif free < cfg.get("size", 0):
+            out["error"] = ("not enough space for %s: %d bytes needed, %d free on the filesystem of %s. Free some "
+                            "space there." % (path, cfg["size"], free, where))
+        elif kind == "tree" and not out["tar"]:
+            out["error"] = "tar is not installed; directory trees travel as a tar stream. Install tar."
+    return out
+
+
+def _which(name):
+    for folder in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep):
+        candidate = os.path.join(folder, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+# --- the stream -----------------------------------------------------------------------------------------------------
+
+class Reader:
+    """Reads the framed stream from a file descriptor, giving up after `timeout` seconds of silence."""
+
+    def __init__(self, fd, timeout, bufsize):
+        self.fd = fd
+        self.timeout = timeout
+        self.bufsize = bufsize
+        self.buf = bytearray()
+
+    def _fill(self):
+        ready = select.select([self.fd], [], [], self.timeout)[0]
+        if not ready:
+            raise UpstreamTimeout("nothing arrived from the previous hop for %d s" % self.timeout)
+        data = os.read(self.fd, self.bufsize)
+        if not data:
+            raise HopError("the previous hop closed the stream before its end (it failed or was stopped)")
+        self.buf += data
+
+    def exact(self, size):
+        while len(self.buf) < size:
+            self._fill()
+        out = bytes(self.buf[:size])
+        del self.buf[:size]
+        return out
+
+    def some(self, limit):
+        if not self.buf:
+            self._fill()
+        out = bytes(self.buf[:limit])
+        del self.buf[:limit]
+        return out
+
+
+def write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def frames(payload_chunks):
+    """Encode chunks as frames (for tests and the source): header per chunk, then the end mark."""
+    for chunk in payload_chunks:
+        if chunk:
+            yield HEADER.pack(len(chunk)) + chunk
+
+
+def trailer(info):
+    """The end of a stream: an empty frame, then the source's JSON trailer (digest, bytes) as one frame."""
+    body = json.dumps(info, sort_keys=True).encode()
+    return HEADER.pack(0) + HEADER.pack(len(body)) + body
+
+
+class Upstream:
+    """Status lines to the previous hop (stdout); a gone upstream is ignored, the copy goes on."""
+
+    def __init__(self, fd=1):
+        self.fd = fd
+        self.lock = threading.Lock()
+        self.broken = False
+
+    def line(self, raw):
+        with self.lock:
+            if self.broken:
+                return
+            try:
+                write_all(self.fd, raw)
+            except OSError:
+                self.broken = True
+
+    def emit(self, **event):
+        self.line((json.dumps(event, sort_keys=True) + "\n").encode())
+
+
+class Downstream:
+    """The next hop: its ssh process, our copy of the stream to its stdin, its status lines relayed upstream."""
+
+    def __init__(self, argv, upstream, next_node):
+        self.next_node = next_node
+        self.upstream = upstream
+        self.finals = set()
+        self.error = None
+        self.stderr_tail = []
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.fd = self.proc.stdin.fileno()
+        self.relay = threading.Thread(target=self._relay)
+        self.relay.daemon = True
+        self.relay.start()
+        self.errors = threading.Thread(target=self._stderr)
+        self.errors.daemon = True
+        self.errors.start()
+
+    def _relay(self):
+        for raw in self.proc.stdout:
+            try:
+                event = json.loads(raw.decode())
+            except ValueError:
+                continue
+            if event.get("e") in ("done", "failed", "lost"):
+                self.finals.add(event.get("n"))
+            self.upstream.line(raw)
+
+    def _stderr(self):
+        for raw in self.proc.stderr:
+            self.stderr_tail = (self.stderr_tail + [raw.decode("utf-8", "replace").strip()])[-5:]
+
+    def send(self, data):
+        if self.error is not None:
+            return
+        try:
+            write_all(self.fd, data)
+        except OSError as exc:
+            self.error = "the stream to it broke (%s)" % (os.strerror(exc.errno) if exc.errno else exc)
+
+    def finish(self):
+        """Close our side, wait for the rest of the chain, report the next node if it went silent."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        rc = self.proc.wait()
+        self.relay.join()
+        self.errors.join()
+        if self.next_node not in self.finals:
+            detail = "; ".join(line for line in self.stderr_tail if line) or self.error or "exit code %d" % rc
+            self.upstream.emit(n=self.next_node, e="lost",
+                               error="connection lost during the transfer (ssh exit %d: %s)" % (rc, detail))
+
+
+class FileSink:
+    """Writes the payload to a new temporary file, 0600 until it is verified."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+    def write(self, data):
+        write_all(self.fd, data)
+
+    def finish(self):
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = None
+
+    def abort(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class ProcessSink:
+    """Feeds the payload to a program's stdin (tar -x, zstd -d) and checks its exit code."""
+
+    def __init__(self, argv, what, stdout=None):
+        self.what = what
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=stdout, stderr=subprocess.PIPE)
+        self.fd = self.proc.stdin.fileno()
+        self.err = b""
+        self.errors = threading.Thread(target=self._stderr)
+        self.errors.daemon = True
+        self.errors.start()
+
+    def _stderr(self):
+        self.err = self.proc.stderr.read()[-2000:]
+
+    def write(self, data):
+        try:
+            write_all(self.fd, data)
+        except OSError:
+            raise HopError("%s stopped reading: %s" % (self.what, self._message()))
+
+    def _message(self):
+        self.proc.wait()
+        self.errors.join()
+        return self.err.decode("utf-8", "replace").strip() or "exit code %s" % self.proc.returncode
+
+    def finish(self):
+        self.proc.stdin.close()
+        if self.proc.wait() != 0:
+            raise HopError("%s failed: %s" % (self.what, self._message()))
+        self.errors.join()
+
+    def abort(self):
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+        self.proc.wait()
+
+
+class Hashing:
+    """Hashes the payload on its way into a sink."""
+
+    def __init__(self, sink):
+        self.sink = sink
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data):
+        self.digest.update(data)
+        self.size += len(data)
+        self.sink.write(data)
+
+    def finish(self):
+        self.sink.finish()
+        return "sha256:" + self.digest.hexdigest()
+
+    def abort(self):
+        self.sink.abort()
+
+
+class Decompress:
+    """zstd -d between the wire and a Hashing sink; a thread moves its output along."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.zstd = ProcessSink(["zstd", "-d", "-q", "-c"], "zstd -d", stdout=subprocess.PIPE)
+        self.failure = None
+        self.pump = threading.Thread(target=self._pump)
+        self.pump.daemon = True
+        self.pump.start()
+
+    def _pump(self):
+        out = self.zstd.proc.stdout
+        try:
+            while True:
+                chunk = out.read1(1 << 20) if hasattr(out, "read1") else out.read(1 << 20)
+                if not chunk:
+                    break
+                self.inner.write(chunk)
+        except (OSError, HopError) as exc:
+            self.failure = exc
+            self.zstd.abort()
+
+    def write(self, data):
+        if self.failure is not None:
+            raise HopError(str(self.failure))
+        self.zstd.write(data)
+
+    def finish(self):
+        self.zstd.finish()
+        self.pump.join()
+        if self.failure is not None:
+            raise HopError(str(self.failure))
+        return self.inner.finish()
+
+    def abort(self):
+        self.zstd.abort()
+        self.pump.join(5)
+        self.inner.abort()
+
+
+# --- placing a verified copy ----------------------------------------------------------------------------------------
+
+def _rename_exchange(src, dst):
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where the kernel or libc cannot."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        func = libc.renameat2
+    except (OSError, AttributeError, ImportError):
+        return False
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd = -100
+    if func(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), 2) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), dst)
+
+
+def remove_tree(path):
+    """Remove a file or tree, making read-only directories writable on the way."""
+    if os.path.islink(path) or not os.path.isdir(path):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+
+    def onerror(func, target, info):
+        parent = os.path.dirname(target)
+        try:
+            os.chmod(parent, stat.S_IMODE(os.lstat(parent).st_mode) | stat.S_IWUSR | stat.S_IXUSR)
+            if os.path.isdir(target) and not os.path.islink(target):
+                os.chmod(target, stat.S_IMODE(os.lstat(target).st_mode) | stat.S_IRWXU)
+            func(target)
+        except OSError:
+            pass
+
+    shutil.rmtree(path, onerror=onerror)
+
+
+def place(tmp, path, token):
+    """Put the verified copy at tmp into path in one step; whatever was at path before is removed afterwards."""
+    if not os.path.lexists(path):
+        os.rename(tmp, path)
+        return
+    if os.path.isdir(tmp) or (os.path.isdir(path) and not os.path.islink(path)):
+        if _rename_exchange(tmp, path):
+            remove_tree(tmp)
+            return
+        old = side_path(path, OLD_MARK + token)
+        os.rename(path, old)
+        os.rename(tmp, path)
+        remove_tree(old)
+        return
+    os.replace(tmp, path)
+
+
+# --- receive --------------------------------------------------------------------------------------------------------
+
+def hop_command(cfg, code_b64):
+    """The remote command line that runs this program on a node with cfg (everything shell-safe base64)."""
+    blob = base64.b64encode(json.dumps(cfg, sort_keys=True).encode()).decode()
+    return "%s -c '%s' %s %s" % (cfg.get("python", "python3"), BOOTSTRAP, code_b64, blob)
+
+
+def acquire_lock(path, timeout):
+    """An exclusive lock beside path; waits for a stale hop of an earlier run to time out, then gives up."""
+    fd = os.open(lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() > deadline:
+            os.close(fd)
+            raise HopError("another broadcast is writing %s (lock %s held for %d s). If this node shares its home "
+                           "with another target, pass only one node per home (cluster_facts_home_writers)."
+                           % (path, lock_path(path), timeout))
+        time.sleep(0.5)
+
+
+def receive(cfg, code_b64, stdin_fd=0, upstream=None):
+    """Run one hop. Returns the exit code: 0 when this node placed a verified copy."""
+    upstream = upstream or Upstream()
+    chain = cfg["chain"]
+    me, rest = chain[0], chain[1:]
+    path, kind, token = cfg["path"], cfg["kind"], cfg["token"]
+    timeout, bufsize = cfg["timeout"], cfg["bufsize"]
+    started = time.monotonic()
+    downstream = None
+    sink = None
+    tmp = temp_path(path, token)
+    lock = None
+    own_error = None
+    stream_error = None
+    wire = 0
+    try:
+        if rest:
+            child = dict(cfg, chain=rest)
+            downstream = Downstream(cfg["ssh"] + [rest[0], hop_command(child, code_b64)], upstream, rest[0])
+        try:
+            parent = os.path.dirname(path)
+            if not os.path.isdir(parent):
+                os.makedirs(parent)
+            lock = acquire_lock(path, timeout)
+            for stale in leftovers(path):
+                remove_tree(stale)
+            if kind == "file":
+                inner = FileSink(tmp)
+            else:
+                os.mkdir(tmp, 0o700)
+                inner = ProcessSink(["tar", "-x", "-p", "-f", "-", "-C", tmp], "tar -x")
+            sink = Hashing(inner)
+            if cfg.get("compress"):
+                sink = Decompress(sink)
+        except (OSError, HopError) as exc:
+            own_error = str(exc)
+        reader = Reader(stdin_fd, timeout, bufsize)
+        last = 0.0
+        info = None
+        while True:
+            head = reader.exact(HEADER.size)
+            if downstream:
+                downstream.send(head)
+            size = HEADER.unpack(head)[0]
+            if size == 0:
+                head2 = reader.exact(HEADER.size)
+                body = reader.exact(HEADER.unpack(head2)[0])
+                if downstream:
+                    downstream.send(head2 + body)
+                info = json.loads(body.decode())
+                break
+            if size > MAX_FRAME:
+                raise HopError("corrupt stream: frame of %d bytes" % size)
+            while size:
+                data = reader.some(min(size, bufsize))
+                size -= len(data)
+                wire += len(data)
+                if downstream:
+                    downstream.send(data)
+                if own_error is None:
+                    try:
+                        sink.write(data)
+                    except (OSError, HopError) as exc:
+                        own_error = "writing %s failed: %s" % (tmp, exc)
+                now = time.monotonic()
+                if now - last >= PROGRESS_EVERY:
+                    last = now
+                    upstream.emit(n=me, e="progress", b=wire)
+        if downstream:
+            try:
+                downstream.proc.stdin.close()
+            except OSError:
+                pass
+        if own_error is None:
+            got = sink.finish()
+            sink = None
+            if got != info["digest"]:
+                raise HopError("verification failed: received data hashes to %s, the source sent %s" %
+                               (got, info["digest"]))
+            if kind == "file":
+                if got != cfg["digest"]:
+                    raise HopError("verification failed: %s is not the content the source announced" % got)
+                os.chmod(tmp, cfg["mode"])
+                os.utime(tmp, ns=(cfg["mtime_ns"], cfg["mtime_ns"]))
+            else:
+                tree = tree_manifest(tmp)[0]
+                if tree != cfg["digest"]:
+                    raise HopError("verification failed: the unpacked tree (%s) differs from the source's (%s)"
+                                   % (tree, cfg["digest"]))
+            place(tmp, path, token)
+            write_record(path, {"by": "gtsfm.cluster.broadcast", "path": path, "kind": kind,
+                                "digest": cfg["digest"], "size": cfg["size"], "signature": signature(path, kind),
+                                "written": time.time()})
+            upstream.emit(n=me, e="done", b=wire, size=cfg["size"], s=round(time.monotonic() - started, 3))
+    except (OSError, HopError, ValueError, KeyError) as exc:
+        stream_error = str(exc)
+    finally:
+        if sink is not None:
+            sink.abort()
+        if os.path.lexists(tmp):
+            remove_tree(tmp)
+        if own_error or stream_error:
+            upstream.emit(n=me, e="failed", b=wire, error=own_error or stream_error)
+        if downstream:
+            downstream.finish()
+        if lock is not None:
+            os.close(lock)
+    return 0 if not (own_error or stream_error) else 1
+
+
+def main(argv):
+    """python3 -c BOOTSTRAP CODE_B64 CONFIG_B64."""
+    code_b64, blob = argv[1], argv[2]
+    cfg = json.loads(base64.b64decode(blob).decode())
+    if cfg["mode_of_run"] == "probe":
+        try:
+            out = probe(cfg)
+        except (OSError, HopError) as exc:
+            out = {"have": False, "error": str(exc)}
+        sys.stdout.write(json.dumps(out, sort_keys=True) + "\n")
+        return 0
+    return receive(cfg, code_b64)
+
+
+def shipped_code(source_text):
+    """This program's source, compressed and base64-encoded for the command line."""
+    return base64.b64encode(zlib.compress(source_text.encode("utf-8"), 9)).decode()
+
+
+if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[0] == "-c":
+    sys.exit(main(sys.argv))

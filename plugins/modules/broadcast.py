@@ -1,0 +1,330 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: broadcast
+short_description: Copy a file or directory tree from one node to every node along a verified, pipelined SSH chain
+version_added: 0.2.0
+description:
+  - Runs on the source node (C(delegate_to) it, with C(run_once)) and copies O(path), a file or a directory tree, to
+    the same absolute path on every node of O(hosts), along a chain source -> first -> second -> ... Each node
+    writes what it receives while passing it on, so the time is about one copy's time whatever the number of nodes.
+  - Travels over the cluster's own OpenSSH mesh (the M(gtsfm.cluster.ssh_keypair)/ssh_mesh and known_hosts roles):
+    C(BatchMode), strict host key checking, no new daemon and no open port. Nodes need python3 and, for trees, tar.
+  - A directory tree travels as one tar stream (symlinks, hard links and modes kept; owners are the receiving user).
+  - Verified. Every node hashes (SHA-256) what it receives as it streams and compares the hash with the source's;
+    a tree is also unpacked and compared entry by entry (paths, types, modes, sizes, contents, links) with the
+    source's. Only a verified copy is moved into place, by a rename on the same filesystem (a tree is swapped whole
+    with C(renameat2) where the kernel has it), so an interrupted or corrupt transfer never leaves anything at the
+    destination.
+  - Idempotent. A record C(.<name>.gtsfm-broadcast.json) beside the destination keeps the hash of what was placed
+    and a signature of it as placed (sizes, times, inodes); a node whose record names the same content and whose
+    destination still matches the signature is skipped (O(checksum=true) re-hashes the destination instead). A
+    re-run with nothing changed opens one probe per node, sends nothing and reports C(changed=false). The source's
+    own hash is cached the same way beside O(path).
+  - Failure. A node that dies or whose link breaks mid-transfer is named; the nodes after it get the data in a
+    repair pass that chains around it (O(repair_rounds)); the task then fails naming every node without a verified
+    copy, and a re-run completes them. Keepalives and O(timeout) make sure a dead peer never hangs the chain.
+  - Progress. While it runs it writes a status file (O(status_file)) that M(gtsfm.cluster.broadcast_status) reads;
+    run the task with C(async) and C(poll=0) and poll that module with C(until) to show bytes per node.
+  - Shared home directories. Targets that share a filesystem would write the same path twice (and the second
+    waits for the first's lock). Pass one node per home, the stage's C(cluster_facts_home_writers) (without the
+    source's own home when the path is in it).
+options:
+  path:
+    description:
+      - Absolute path of the file or directory on the source node; it is written to the same path on every target.
+        Parent directories are created on the targets as needed.
+    type: path
+    required: true
+  hosts:
+    description:
+      - Names of the target nodes as the source's SSH reaches them (the inventory names, which the known_hosts role
+        trusts), in chain order. Duplicates are dropped.
+    type: list
+    elements: str
+    required: true
+  order:
+    description:
+      - Chain order. C(given) keeps O(hosts) as listed (inventory order), C(sorted) sorts the names, C(shuffle)
+        spreads the load when several broadcasts start from one source.
+    type: str
+    choices: [given, sorted, shuffle]
+    default: given
+  cipher:
+    description:
+      - SSH cipher of every hop (C(ssh -c)). AES-GCM is the fastest per core on CPUs with AES instructions. Empty
+        for the SSH defaults.
+    type: str
+    default: aes128-gcm@openssh.com
+  buffer_size:
+    description:
+      - Bytes read and passed on at a time on the source and on every hop (a smaller size passes data on sooner,
+        a larger one costs fewer system calls).
+    type: int
+    default: 262144
+  compress:
+    description:
+      - Compress the stream with zstd. Worth it for trees of text or code on slow links; leave it off for data that
+        does not compress (weights, random bytes). Falls back to no compression with a warning when zstd is missing
+        on the source or on a node that receives.
+    type: bool
+    default: false
+  compress_level:
+    description:
+      - zstd level when O(compress=true).
+    type: int
+    default: 3
+  checksum:
+    description:
+      - Decide whether a node already holds the content by re-hashing its destination (reads every byte) instead
+        of comparing the record's signature with the destination's sizes, times and inodes.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Seconds a hop waits for data from the previous hop before it gives up and removes its partial copy; also
+        how long a new hop waits for the lock an earlier, interrupted hop may still hold.
+    type: int
+    default: 30
+  connect_timeout:
+    description:
+      - SSH C(ConnectTimeout) of every connection, in seconds.
+    type: int
+    default: 10
+  keepalive:
+    description:
+      - SSH C(ServerAliveInterval), in seconds; a peer that answers none of 3 keepalives counts as dead.
+    type: int
+    default: 5
+  repair_rounds:
+    description:
+      - After the first pass, how many times the nodes without a verified copy are probed again and chained again.
+    type: int
+    default: 2
+  remote_python:
+    description:
+      - The python3 on the targets (a name on their non-interactive PATH or an absolute path, e.g. from
+        C(cluster_facts_node.python)).
+    type: str
+    default: python3
+  ssh_args:
+    description:
+      - More C(ssh) arguments for every hop, before the host name (e.g. C([-o, Port=2222])). The module's
+        C(BatchMode) and strict host key checking cannot be turned off.
+    type: list
+    elements: str
+    default: []
+  status_file:
+    description:
+      - Where the progress of this run is written (JSON, replaced atomically about once a second) on the source
+        node. Default C(~/.cache/gtsfm.cluster/broadcast-<hash of path>.json), which
+        M(gtsfm.cluster.broadcast_status) finds from O(path) alone.
+    type: path
+notes:
+  - Check mode probes every target and lists in RV(would_receive) the nodes that would receive; nothing is sent or
+    written, not even the source's record.
+  - Modes travel with the content (the source's mode for a file, every entry's mode for a tree); owners are the
+    user on each node. The standard file options (mode, owner, ...) are therefore not offered.
+  - Bulk data never passes through the controller, module arguments or results. To broadcast a file that sits on
+    the controller, copy it to the source first with M(ansible.builtin.copy) (it streams) and broadcast from there;
+    see the examples.
+  - Leftovers of an interrupted run (C(.<name>.gtsfm-broadcast-tmp.*) beside the destination on a node that was
+    killed) are removed by the next run that writes there.
+seealso:
+  - module: gtsfm.cluster.broadcast_status
+author:
+  - gtsfm.cluster maintainers (@borglab)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Ensure every node holds the weights the scheduler has
+  gtsfm.cluster.broadcast:
+    path: /data/weights/vggt.pt
+    hosts: "{{ cluster_facts_home_writers | difference([cluster_facts_scheduler]) }}"
+  delegate_to: "{{ cluster_facts_scheduler }}"
+  run_once: true
+  register: __weights
+
+- name: Broadcast a conda env tree, compressed, with progress
+  gtsfm.cluster.broadcast:
+    path: /home/alice/miniconda3/envs/gtsfm
+    hosts: "{{ groups['gtsfm_cluster'] | difference([cluster_facts_scheduler]) }}"
+    compress: true
+  delegate_to: "{{ cluster_facts_scheduler }}"
+  run_once: true
+  async: 7200
+  poll: 0
+  register: __env_job
+
+- name: Wait for the env to reach every node (shows bytes per node with -v)
+  gtsfm.cluster.broadcast_status:
+    path: /home/alice/miniconda3/envs/gtsfm
+    jid: "{{ __env_job.ansible_job_id }}"
+  delegate_to: "{{ cluster_facts_scheduler }}"
+  run_once: true
+  register: __env
+  until: __env.finished
+  retries: 1440
+  delay: 5
+  failed_when: __env.finished and __env.result.failed | default(false)
+
+# A file on the controller: one streamed copy to the source, then the chain.
+- name: Ensure the source node holds the controller's checkpoint
+  ansible.builtin.copy:
+    src: files/checkpoint.pt
+    dest: /data/weights/checkpoint.pt
+    mode: "0644"
+  delegate_to: "{{ cluster_facts_scheduler }}"
+  run_once: true
+
+- name: Ensure every node holds the checkpoint
+  gtsfm.cluster.broadcast:
+    path: /data/weights/checkpoint.pt
+    hosts: "{{ groups['gtsfm_cluster'] | difference([cluster_facts_scheduler]) }}"
+  delegate_to: "{{ cluster_facts_scheduler }}"
+  run_once: true
+"""
+
+RETURN = r"""
+nodes:
+  description:
+    - Per target node, C(status) (C(received), C(skipped), C(failed) or, in check mode, C(would receive)); for a
+      node that received, C(bytes) (content bytes), C(wire_bytes) (bytes on the wire, compressed or not),
+      C(seconds) (from the start of its pass to its verified copy being in place), C(rate_mbps) (content
+      megabits per second) and C(round); for a failed one, C(error).
+  returned: always
+  type: dict
+  sample: {node2: {status: received, bytes: 209715200, wire_bytes: 209715200, seconds: 17.9, rate_mbps: 93.7,
+           round: 1}, node3: {status: skipped, bytes: 0, why: record and destination agree}}
+received:
+  description: Nodes that got a verified copy in this run.
+  returned: always
+  type: list
+  elements: str
+skipped:
+  description: Nodes that already held the content; nothing was sent to them.
+  returned: always
+  type: list
+  elements: str
+failed:
+  description: Nodes left without a verified copy (the task fails when this is not empty).
+  returned: always
+  type: list
+  elements: str
+would_receive:
+  description: In check mode, the nodes that would receive.
+  returned: always
+  type: list
+  elements: str
+kind:
+  description: C(file) or C(tree).
+  returned: always
+  type: str
+size:
+  description: Content bytes (for a tree, the sum of its regular files).
+  returned: always
+  type: int
+digest:
+  description: Identity of the content (SHA-256 of a file; of a tree's manifest), as recorded on every node.
+  returned: always
+  type: str
+  sample: sha256:3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8557
+rounds:
+  description: Chain passes made (1, plus repair passes).
+  returned: always
+  type: int
+compressed:
+  description: Whether the stream was zstd-compressed.
+  returned: always
+  type: bool
+seconds:
+  description: Wall time of the whole module run.
+  returned: always
+  type: float
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop
+from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast import BroadcastError, broadcast
+
+
+def _hop_source():
+    """The hop program's text, to ship to the nodes."""
+    loader = getattr(_broadcast_hop, "__loader__", None)
+    text = loader.get_source(_broadcast_hop.__name__) if loader and hasattr(loader, "get_source") else None
+    if not text:
+        with open(_broadcast_hop.__file__) as handle:
+            text = handle.read()
+    return text
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            hosts=dict(type="list", elements="str", required=True),
+            order=dict(type="str", choices=["given", "sorted", "shuffle"], default="given"),
+            cipher=dict(type="str", default="aes128-gcm@openssh.com"),
+            buffer_size=dict(type="int", default=262144),
+            compress=dict(type="bool", default=False),
+            compress_level=dict(type="int", default=3),
+            checksum=dict(type="bool", default=False),
+            timeout=dict(type="int", default=30),
+            connect_timeout=dict(type="int", default=10),
+            keepalive=dict(type="int", default=5),
+            repair_rounds=dict(type="int", default=2),
+            remote_python=dict(type="str", default="python3"),
+            ssh_args=dict(type="list", elements="str", default=[], no_log=False),
+            status_file=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    for name, low, high in (("buffer_size", 4096, 1 << 26), ("timeout", 5, 86400), ("connect_timeout", 1, 600),
+                            ("keepalive", 1, 600), ("repair_rounds", 0, 10), ("compress_level", 1, 19)):
+        if not low <= params[name] <= high:
+            module.fail_json(msg="broadcast: %s must be between %d and %d, got %d." % (name, low, high, params[name]))
+    for arg in params["ssh_args"]:
+        lowered = arg.lower().replace(" ", "")
+        if "stricthostkeychecking" in lowered or "userknownhostsfile=/dev/null" in lowered or "batchmode=no" in lowered:
+            module.fail_json(msg="broadcast: ssh_args may not weaken host key checking or BatchMode (%r). Fix: run "
+                                 "the known_hosts stage of site.yml so every node trusts every node." % arg)
+    bad = [h for h in params["hosts"] if not h or h.startswith("-") or any(c.isspace() for c in h)]
+    if bad:
+        module.fail_json(msg="broadcast: hosts holds names ssh cannot take: %r. Fix: pass inventory names." % bad)
+    ctx = {"ssh": module.get_bin_path("ssh", required=True),
+           "tar": module.get_bin_path("tar", required=os.path.isdir(params["path"])),
+           "zstd": module.get_bin_path("zstd", required=False) if params["compress"] else None,
+           "code": _broadcast_hop.shipped_code(_hop_source())}
+    try:
+        result = broadcast(params, module.check_mode, ctx, module.warn)
+    except BroadcastError as exc:
+        module.fail_json(msg="broadcast: %s" % exc)
+    if result["failed"]:
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
