@@ -204,6 +204,7 @@ workers:
 
 import copy
 import difflib
+import hashlib
 import os
 import re
 import typing as t
@@ -234,7 +235,7 @@ COMPUTED_HOSTVARS = ('gtsfm_is_scheduler', 'gtsfm_worker_slots', 'gtsfm_worker_s
 
 _PLUGIN_LINE = re.compile(r'''^["']?plugin["']?[ \t]*:[ \t]*["']?(?P<name>[^"'#\s]*)["']?[ \t]*(?:#.*)?$''',
                           re.MULTILINE)
-_WORKERS_LINE = re.compile(r'''^["']?workers["']?[ \t]*:''', re.MULTILINE)
+_TOP_KEY = re.compile(r'''^["']?(?P<key>[A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:(?P<rest>(?:[ \t].*)?)$''')
 
 
 def _peek(path: str) -> t.Optional[str]:
@@ -254,6 +255,59 @@ def _plugin_line_name(text: str) -> t.Optional[str]:
     if re.search(r'''^["']?plugin["']?[ \t]*:''', text, re.MULTILINE):
         return ''
     return None
+
+
+def _is_gtsfm_config(path: str) -> bool:
+    """Whether the file is positively one of GTSfM's cluster configs.
+
+    Either a top-level ``workers:`` key whose value is a YAML sequence (``cluster.yaml``, ``cluster_gpu.yaml``), or
+    the ``workers: {}`` of ``local_scheduler_postgres_remote_cluster.yaml`` beside a top-level ``scheduler:`` or
+    ``database:`` key (claimed so that its own error can explain that shape). An ordinary YAML inventory never
+    holds a sequence under a group name (``workers:`` there maps to ``hosts:``/``children:``/``vars:``), so it is
+    never claimed. The whole file is scanned line by line: a long comment header or a large ``database:`` mapping
+    may come first.
+    """
+    top_keys: set[str] = set()
+    workers = ''
+    pending = False
+    try:
+        with open(path, 'rb') as handle:
+            for raw in handle:
+                line = raw.decode('utf-8', errors='replace').rstrip('\r\n')
+                stripped = line.strip()
+                if pending:
+                    if not stripped or stripped.startswith('#'):
+                        continue
+                    pending = False
+                    if stripped == '-' or stripped.startswith('- '):
+                        return True
+                key = _TOP_KEY.match(line)
+                if key is None:
+                    continue
+                top_keys.add(key.group('key'))
+                if key.group('key') != 'workers':
+                    continue
+                rest = key.group('rest').split(' #')[0].strip()
+                if rest.startswith('['):
+                    return True
+                if rest == '' or rest.startswith('#'):
+                    pending = True
+                workers = rest
+    except OSError:
+        return False
+    return workers == '{}' and bool(top_keys & {'scheduler', 'database'})
+
+
+def _content_digest(path: str) -> t.Optional[str]:
+    """SHA-256 of the file's bytes, or None when it cannot be read (the read that follows reports why)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, 'rb') as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b''):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _yaml_plugin_enabled() -> bool:
@@ -294,7 +348,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         plugin_name = _plugin_line_name(text)
         if plugin_name is not None:
             return plugin_name in self._valid_names()
-        return _WORKERS_LINE.search(text) is not None
+        return _is_gtsfm_config(path)
 
     def _valid_names(self) -> tuple[str, ...]:
         redirected = tuple(getattr(self, '_redirected_names', None) or ())
@@ -386,11 +440,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return _resolve_against(str(raw), base_dir)
 
     def _get_cluster_spec(self, path: str, cluster_path: str, cache: bool) -> tuple[ClusterSpec, list[str]]:
-        """Return (spec, warnings) from the inventory cache or by reading cluster_path; update the cache as needed."""
+        """Return (spec, warnings) from the inventory cache or by reading cluster_path; update the cache as needed.
+
+        A cache entry counts only for the same cluster.yaml with the same content (its SHA-256), so an edit,
+        such as a node removed, is seen on the next run whatever the cache timeout.
+        """
         cache_key = self.get_cache_key(path)
         user_cache_setting = bool(self.get_option('cache'))
         attempt_to_read_cache = user_cache_setting and cache
         cache_needs_update = user_cache_setting and not cache
+        digest = _content_digest(cluster_path) if user_cache_setting else None
 
         if attempt_to_read_cache:
             try:
@@ -399,13 +458,15 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 cache_needs_update = True
             else:
                 if (isinstance(cached, dict) and cached.get('cluster_config') == cluster_path
+                        and digest is not None and cached.get('sha256') == digest
                         and isinstance(cached.get('spec'), dict) and isinstance(cached.get('warnings'), list)):
                     return cached['spec'], list(cached['warnings'])
                 cache_needs_update = True
 
         spec, warnings = self._read_cluster_config(path, cluster_path)
         if cache_needs_update:
-            self._cache[cache_key] = {'cluster_config': cluster_path, 'spec': spec, 'warnings': warnings}
+            self._cache[cache_key] = {'cluster_config': cluster_path, 'sha256': digest, 'spec': spec,
+                                      'warnings': warnings}
         return spec, warnings
 
     def _read_cluster_config(self, path: str, cluster_path: str) -> tuple[ClusterSpec, list[str]]:

@@ -32,6 +32,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import difflib
 import ipaddress
 import re
+import reprlib
 import typing as t
 
 try:
@@ -54,6 +55,7 @@ SHAPE_HINT = "GTSfM's cluster.yaml is a mapping with a 'workers' list"
 _HOST_LABEL = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$')
 _ALLOWED_HOST_CHARS = re.compile(r'^[A-Za-z0-9.-]+$')
 _DOTTED_NUMBERS = re.compile(r'^[0-9.]+$')
+_NUMERIC_LABELS = re.compile(r'^(?:0[xX][0-9A-Fa-f]*|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]*|[0-9]+))*\.?$')
 _MAX_HOST_LENGTH = 253
 _MAX_LABEL_LENGTH = 63
 
@@ -121,9 +123,15 @@ def _describe(value: t.Any) -> str:
     return 'a %s (%r)' % (type(value).__name__, value)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 2
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = 4
+_REPR.maxstring = _REPR.maxother = 60
+
+
 def _short(value: t.Any) -> str:
-    """A short repr of an entry for messages."""
-    text = repr(value)
+    """A short repr of an entry for messages; bounded work whatever the entry holds (YAML aliases included)."""
+    text = repr(value[:200]) if isinstance(value, str) else _REPR.repr(value)
     if len(text) > 60:
         text = text[:57] + '...'
     return text
@@ -182,6 +190,10 @@ def host_name_problem(name: str) -> t.Optional[str]:
             return ("'%s' is not a valid IPv6 address. Fix: correct the address (written without brackets or port)"
                     % name)
         return None
+    if _NUMERIC_LABELS.match(name) and not _DOTTED_NUMBERS.match(name):
+        return ("'%s' is made of numbers only (hex or decimal), which resolvers may read as an IPv4 address "
+                "(inet_aton takes '0x7f.1' for 127.0.0.1). Fix: write the address as four decimal numbers "
+                "(e.g. 10.0.0.5) or use the machine's host name" % name)
     if _DOTTED_NUMBERS.match(name):
         try:
             ipaddress.IPv4Address(name)
@@ -269,7 +281,7 @@ def _normalise_entry(source: str, index: int, entry: t.Any, warnings: list[str])
     if not isinstance(entry, dict):
         _check_host(source, index, entry, entry)  # raises with the "neither string nor mapping" message
     if 'host' not in entry:
-        keys = ', '.join(repr(k) for k in entry) or 'no keys'
+        keys = ', '.join(_short(k) for k in list(entry)[:8]) or 'no keys'
         raise ClusterConfigError(
             "%s: workers[%d] (%s): a worker mapping needs a 'host' key (it has %s). "
             "Fix: add 'host: <host name>' to this entry, or write the entry as a plain host name."
@@ -309,7 +321,7 @@ def normalise_cluster_config(data: t.Any, source: str) -> tuple[ClusterSpec, lis
             "Fix: start the file with 'workers:' followed by one '- host' line per worker."
             % (source, _describe(data)))
     if 'workers' not in data:
-        keys = ', '.join(repr(k) for k in data) or 'none'
+        keys = ', '.join(_short(k) for k in list(data)[:8]) or 'none'
         raise ClusterConfigError(
             "%s: there is no 'workers' key (top-level keys: %s). "
             "Fix: add a 'workers' list with one entry per worker, the scheduler first."
@@ -346,21 +358,32 @@ def normalise_cluster_config(data: t.Any, source: str) -> tuple[ClusterSpec, lis
     normalised: list[WorkerSpec] = []
     written_entries: list[t.Any] = []
     hosts: dict[str, HostSpec] = {}
+    first_index: dict[str, int] = {}
     for index, entry in enumerate(workers):
         worker, written = _normalise_entry(source, index, entry, warnings)
+        # Host names are case-insensitive (DNS): 'Node1' and 'node1' are one machine, so one inventory host
+        # whose slots add up, under the first spelling.
+        key = worker['host'].lower()
+        if key in hosts and hosts[key]['name'] != worker['host']:
+            warnings.append(
+                "%s: workers[%d] (%r) names the same host as workers[%d] (%r): host names are case-insensitive, "
+                "so both are slots of '%s'. Fix: spell the host the same way in every entry."
+                % (source, index, worker['host'], first_index[key], hosts[key]['name'], hosts[key]['name']))
+            worker['host'] = hosts[key]['name']
+        first_index.setdefault(key, index)
         normalised.append(worker)
         written_entries.append(written)
         settings = {key: value for key, value in worker.items() if key != 'host'}
         name = worker['host']
-        if name not in hosts:
+        if key not in hosts:
             host_spec: HostSpec = {'name': name, 'index': index, 'slots': 0, 'slot_settings': []}
             if 'gpus' in worker:
                 host_spec['gpus'] = worker['gpus']
             if 'system_memory' in worker:
                 host_spec['system_memory'] = worker['system_memory']
-            hosts[name] = host_spec
-        hosts[name]['slots'] += 1
-        hosts[name]['slot_settings'].append(settings)
+            hosts[key] = host_spec
+        hosts[key]['slots'] += 1
+        hosts[key]['slot_settings'].append(settings)
 
     _warn_about_gpu_path(source, normalised, written_entries, warnings)
 
@@ -422,13 +445,63 @@ else:  # pragma: no cover
     _UniqueKeySafeLoader = None  # type: ignore[assignment,misc]
 
 
+MAX_EXPANDED_NODES = 1_000_000
+"""YAML aliases may repeat a node; beyond this many values once expanded, a file is refused as an alias bomb."""
+
+
+def _check_expansion(root: t.Any, source: str) -> None:
+    """Refuse a document whose aliases expand to more values than any cluster config needs.
+
+    Counts each node's expanded size once (aliases share node objects), so the check is linear in the file even
+    for a "billion laughs" file, whose expansion is what would hang or eat memory later.
+    """
+    sizes: dict[int, int] = {}
+    order: list[t.Any] = []
+    stack = [root]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                stack.extend((key_node, value_node))
+    for node in reversed(order):
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = []
+        # Children are sized before their parents, except in a cycle, which counts as the limit.
+        total = 1 + sum(sizes.get(id(child), MAX_EXPANDED_NODES) for child in children)
+        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+    if sizes[id(root)] > MAX_EXPANDED_NODES:
+        raise ClusterConfigError(
+            "%s: its YAML aliases (*name) expand to more than %d values, far more than a cluster config holds "
+            "(a 'billion laughs' file). Fix: write the workers out without nested aliases." % (source,
+                                                                                               MAX_EXPANDED_NODES))
+
+
 def parse_cluster_yaml(text: str, source: str) -> t.Any:
     """Parse ``text`` with a safe YAML loader; turn syntax errors into :class:`ClusterConfigError` with the line."""
     if not HAS_YAML:  # pragma: no cover
         raise ClusterConfigSyntaxError('%s: cannot read YAML: the Python module PyYAML is not installed. '
                                        'Fix: install PyYAML (it ships with ansible-core).' % source)
     try:
-        return yaml.load(text, Loader=_UniqueKeySafeLoader)  # nosec B506 - a SafeLoader subclass
+        loader = _UniqueKeySafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _check_expansion(node, source)
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or exc.context or 'invalid YAML'

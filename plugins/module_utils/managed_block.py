@@ -3,8 +3,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Content owned by the collection inside a user's file, between two marker lines.
 
-Everything outside the markers is kept byte for byte, so the collection can
-update or remove its own lines without touching anything the user wrote.
+Everything outside the markers is kept byte for byte (CRLF line ends, a
+missing final newline, a symlinked file), so the collection can update or
+remove its own lines without touching anything the user wrote. The probe that
+reads a block and the module that writes it both go through this file, so they
+always agree on what a block is.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,33 +16,86 @@ __metaclass__ = type
 
 import errno
 import os
+import stat
+import tempfile
 
 MARKER = "# {mark} %s (managed by Ansible: edits here are overwritten)"
 
+# Default block name of known_hosts_block; the known_hosts role's vars/main.yml
+# spells the same name and a unit test holds the two equal.
+KNOWN_HOSTS_BLOCK = "gtsfm.cluster.known_hosts"
+
 
 class BlockError(Exception):
-    """The file's markers are damaged; the message says how to repair them."""
+    """The file's markers are damaged, or the file cannot be used; the message says how to repair it."""
 
 
 def markers(name):
-    """The BEGIN and END marker lines for a block called name.
-
-    The same lines ansible.builtin.blockinfile writes with marker=MARKER % name,
-    so blocks written by either are read by both.
-    """
+    """The BEGIN and END marker lines for a block called name."""
     template = MARKER % name
     return template.replace("{mark}", "BEGIN"), template.replace("{mark}", "END")
 
 
-def read_text(path):
-    """The file's text, or None if it does not exist; any other error is raised, never taken for 'empty'."""
+def _file_in_the_way(path):
+    """The nearest ancestor of path that exists but is not a directory, or None."""
+    parent = os.path.dirname(path)
+    while parent and parent != os.path.dirname(parent):
+        if os.path.lexists(parent) and not os.path.isdir(parent):
+            return parent
+        parent = os.path.dirname(parent)
+    return None
+
+
+def _explain(path, exc):
+    """A sentence naming the file, what the OS said and what to do."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOTDIR and _file_in_the_way(path):
+        blocker = _file_in_the_way(path)
+        return ("%s exists but is not a directory, so %s cannot be written. Fix: move that file away (for example "
+                "'mv %s %s.old') so a directory can take its place, then re-run." % (blocker, path, blocker, blocker))
+    fixes = {
+        errno.ENOSPC: "free some space on the filesystem that holds %s and re-run" % os.path.dirname(path),
+        errno.EDQUOT: "your disk quota is full: free some space in your home directory and re-run",
+        errno.EACCES: "make %s and its directory writable by the remote user, then re-run" % path,
+        errno.EPERM: "make %s and its directory writable by the remote user, then re-run" % path,
+        errno.EROFS: "the filesystem is read-only: mount it read-write or choose another path",
+        errno.ENOTDIR: "a path component of %s is a file, not a directory: move that file away and re-run" % path,
+    }
+    fix = fixes.get(exc.errno, "check the file and its directory, then re-run")
+    return "%s: %s. Fix: %s." % (path, reason, fix)
+
+
+def check_regular(path):
+    """Raise BlockError unless path is missing, a regular file, or a symlink to one.
+
+    A FIFO (or a device) would block the reader forever; a directory cannot be edited.
+    """
     try:
-        with open(path) as handle:
+        info = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return
+        raise BlockError(_explain(path, exc))
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
+        raise BlockError("%s is %s. Fix: move it away (the collection will create a regular file) and re-run."
+                         % (path, kind))
+
+
+def read_text(path):
+    """The file's text with its own line ends, or None if it does not exist.
+
+    Any other error is raised, never taken for 'empty'; a file that is not a
+    regular file is refused before it is opened.
+    """
+    check_regular(path)
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
             return handle.read()
-    except IOError as exc:
-        if exc.errno != errno.ENOENT:
-            raise
-        return None
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise BlockError(_explain(path, exc))
 
 
 def read_block(path, name):
@@ -59,11 +115,15 @@ def read_block(path, name):
 
 
 def split_block(text, name):
-    """Return (before, block_lines, after) of text; block_lines is None when there is no block."""
+    """Return (before, block_lines, after) of text; block_lines is None when there is no block.
+
+    Marker lines match whatever their line end (LF or CRLF) and trailing blanks,
+    so a file converted to CRLF still holds exactly one block.
+    """
     begin, end = markers(name)
     lines = text.splitlines(True)
-    starts = [i for i, line in enumerate(lines) if line.rstrip("\r\n") == begin]
-    ends = [i for i, line in enumerate(lines) if line.rstrip("\r\n") == end]
+    starts = [i for i, line in enumerate(lines) if line.rstrip() == begin]
+    ends = [i for i, line in enumerate(lines) if line.rstrip() == end]
     if not starts and not ends:
         return text, None, ""
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
@@ -85,3 +145,101 @@ def replace_block(text, name, block_lines):
     if old is None and before and not before.endswith("\n"):
         before += "\n"
     return before + block + after
+
+
+def write_text(path, text, new_mode=0o644):
+    """Replace the file's content atomically; return the path actually written.
+
+    A symlink is written through (its target is replaced, the link stays), an
+    existing file keeps its mode, a new file gets new_mode. The temporary file
+    sits beside the target and is removed on any failure, so a full disk leaves
+    nothing behind. Errors raise BlockError naming the file and the fix.
+    """
+    target = os.path.realpath(path)
+    directory = os.path.dirname(target)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise BlockError(_explain(target, exc))
+        mode = new_mode
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".%s.gtsfm-" % os.path.basename(target), dir=directory)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, target)
+        tmp = None
+    except (IOError, OSError) as exc:
+        raise BlockError(_explain(target, exc))
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return target
+
+
+def apply_block(path, name, lines, new_mode, check_mode):
+    """Make the file at path hold exactly lines in block name (None removes the block).
+
+    Returns {'changed', 'path', 'before', 'after', 'exists'}: path is the file
+    actually written (a symlink's target), before and after the block's lines.
+    Nothing is written in check mode or when nothing would change.
+    """
+    before_text = read_text(path)
+    exists = before_text is not None
+    text = before_text or ""
+    try:
+        old = split_block(text, name)[1]
+    except BlockError as exc:
+        raise BlockError("%s: %s" % (path, exc))
+    after_text = replace_block(text, name, lines)
+    changed = after_text != text if exists else lines is not None
+    written = os.path.realpath(path)
+    if changed and not check_mode:
+        directory = os.path.dirname(written)
+        if not os.path.isdir(directory):
+            try:
+                os.makedirs(directory, 0o700)
+            except OSError as exc:
+                raise BlockError(_explain(directory, exc))
+        written = write_text(path, after_text, new_mode)
+    return {"changed": changed, "path": written, "before": old, "after": lines, "exists": exists}
+
+
+def new_file_mode(mode, default=0o644):
+    """The mode a new file is created with: an octal mode given as text or number, else default.
+
+    Symbolic modes (u=rw) are left to the module's file options, applied right after.
+    """
+    if isinstance(mode, int):
+        return mode
+    if isinstance(mode, str) and mode.isdigit():
+        try:
+            return int(mode, 8)
+        except ValueError:
+            return default
+    return default
+
+
+def exit_with_block(module, path, done, lines):
+    """End a block-writing module: apply its file options to the file written, report the diff, exit.
+
+    module is the AnsibleModule (created with add_file_common_args=True), done what apply_block returned.
+    """
+    changed = done["changed"]
+    if os.path.exists(done["path"]):
+        file_args = module.load_file_common_arguments(module.params, path=done["path"])
+        changed = module.set_fs_attributes_if_different(file_args, changed)
+    elif module.params.get("mode") is not None:
+        changed = True
+    result = dict(changed=changed, path=done["path"], lines=len(lines or []))
+    if module._diff:
+        result["diff"] = dict(before_header=path, after_header=path,
+                              before="\n".join(done["before"] or []) + "\n", after="\n".join(lines or []) + "\n")
+    module.exit_json(**result)

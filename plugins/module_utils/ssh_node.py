@@ -16,6 +16,7 @@ import ipaddress
 import json
 import os
 import socket
+import stat
 import uuid
 
 HOME_MARKER = "gtsfm_cluster_home_id"
@@ -81,24 +82,29 @@ def publish_once(src, dst):
         return False
 
 
-def home_identity(ssh_dir, create):
-    """Return (home_id, changed): the same id on every node that shares this home.
+def read_home_id(ssh_dir):
+    """The id in this home's marker file, or None when there is none yet. Reads only."""
+    marker = os.path.join(ssh_dir, HOME_MARKER)
+    try:
+        with open(marker) as handle:
+            return handle.read().strip() or None
+    except (IOError, OSError) as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise
+
+
+def ensure_home_id(ssh_dir):
+    """Return (home_id, changed): the same id on every node that shares this home, creating the marker if needed.
 
     Nodes on one NFS home read one marker file; inode numbers and times cannot
     tell shared homes apart from copies of one image. Concurrent first runs
     agree on one id through publish_once.
     """
+    existing = read_home_id(ssh_dir)
+    if existing:
+        return existing, False
     marker = os.path.join(ssh_dir, HOME_MARKER)
-    try:
-        with open(marker) as handle:
-            existing = handle.read().strip()
-        if existing:
-            return existing, False
-    except IOError as exc:
-        if exc.errno != errno.ENOENT:
-            raise
-    if not create:
-        return None, False
     new_id = str(uuid.uuid4())
     tmp = "%s.%s.tmp" % (marker, new_id)
     with open(tmp, "w") as handle:
@@ -107,16 +113,22 @@ def home_identity(ssh_dir, create):
     try:
         if publish_once(tmp, marker):
             return new_id, True
-        with open(marker) as handle:
-            return handle.read().strip(), False
+        return read_home_id(ssh_dir), False
     finally:
         os.unlink(tmp)
 
 
+class NotADirectory(OSError):
+    """~/.ssh (or the key's directory) exists but is not a directory."""
+
+
 def ensure_ssh_dir(ssh_dir, check_mode):
-    """Make ~/.ssh exist with the 0700 mode sshd's StrictModes asks for. Returns changed."""
+    """Make ~/.ssh exist with the 0700 mode sshd's StrictModes asks for. Returns changed.
+
+    A file where the directory should be is refused before anything changes.
+    """
     try:
-        mode = os.stat(ssh_dir).st_mode & 0o777
+        info = os.stat(ssh_dir)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
             raise
@@ -128,17 +140,66 @@ def ensure_ssh_dir(ssh_dir, check_mode):
                     raise
             os.chmod(ssh_dir, 0o700)
         return True
-    if mode & 0o077:
+    if not stat.S_ISDIR(info.st_mode):
+        msg = ("%s exists but is not a directory. Fix: move that file away (for example 'mv %s %s.old') so a "
+               "directory can take its place, then re-run" % (ssh_dir, ssh_dir, ssh_dir))
+        raise NotADirectory(errno.ENOTDIR, msg)
+    if info.st_mode & 0o077:
         if not check_mode:
             os.chmod(ssh_dir, 0o700)
         return True
     return False
 
 
-def describe_node(ssh_dir, create_marker, run_command):
-    """Everything about this node that peers need, and whether the marker was created."""
-    home_id, changed = home_identity(ssh_dir, create_marker) if os.path.isdir(ssh_dir) else (None, False)
+def ssh_dir_state(ssh_dir):
+    """'missing', 'ok', 'open' (group/other bits set) or 'not_a_directory'. Reads only."""
+    try:
+        info = os.stat(ssh_dir)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return "missing"
+        raise
+    if not stat.S_ISDIR(info.st_mode):
+        return "not_a_directory"
+    return "open" if info.st_mode & 0o077 else "ok"
+
+
+def shell_python(run_command, path_env=None):
+    """The python3 a non-interactive SSH command finds on PATH, and its version; (None, None) if none.
+
+    Dask's SSHCluster starts its remote processes this way, so this is the
+    interpreter a worker would get without remote_python.
+    """
+    found = None
+    for directory in (path_env if path_env is not None else os.environ.get("PATH", "")).split(os.pathsep):
+        for name in ("python3", "python"):
+            candidate = os.path.join(directory or ".", name)
+            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                found = os.path.abspath(candidate)
+                break
+        if found:
+            break
+    if not found:
+        return None, None
+    rc, out, dummy = run_command([found, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+    return found, (out.strip() if rc == 0 else None)
+
+
+def free_bytes(path):
+    """Free bytes for the user on the filesystem that holds path (or would hold it: its nearest existing parent)."""
+    probe = os.path.abspath(os.path.expanduser(path))
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    info = os.statvfs(probe)
+    return info.f_bavail * info.f_frsize
+
+
+def describe_node(ssh_dir, run_command):
+    """Everything about this node that peers need. Reads only: home_id is None while the home has no marker."""
     node = host_names()
     node["addresses"] = _ip_addresses(run_command)
-    node["home_id"] = home_id or "unshared-" + node["fqdn"]
-    return node, changed
+    node["home_id"] = read_home_id(ssh_dir)
+    return node

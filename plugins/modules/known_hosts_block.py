@@ -18,18 +18,20 @@ description:
     disappears. Lines outside the block are kept byte for byte.
   - With O(hash_hosts=true), host names are written in OpenSSH's hashed form; hashed lines that still stand for the
     same name and key are kept, so a re-run reports no change.
+  - CRLF line ends outside the block are kept; a symlinked file is written through (the link stays); a failed write
+    leaves no temporary file behind. Blocks are read and written by the same rules as M(gtsfm.cluster.managed_block).
 options:
   path:
     description:
-      - The known_hosts file. Created (mode O(mode)) with its directory (mode C(0700)) if missing.
+      - The known_hosts file. Created (mode O(mode), else C(0644)) with its directory (mode C(0700)) if missing.
     type: path
     default: ~/.ssh/known_hosts
   entries:
     description:
       - Hosts to trust, each with every name a client may use for it and its host public keys.
+      - Required with O(state=present).
     type: list
     elements: dict
-    required: true
     suboptions:
       names:
         description:
@@ -53,11 +55,6 @@ options:
       - Name in the marker lines; each distinct name is a separate block.
     type: str
     default: gtsfm.cluster.known_hosts
-  mode:
-    description:
-      - Mode of a newly created file. An existing file keeps its mode.
-    type: raw
-    default: "0644"
   state:
     description:
       - V(absent) removes the block and leaves the rest of the file.
@@ -66,6 +63,7 @@ options:
     default: present
 notes:
   - Check mode reports what would change and writes nothing; diff mode shows the block before and after.
+  - Without O(mode), an existing file keeps its mode.
 seealso:
   - module: gtsfm.cluster.ssh_host_keys
   - module: ansible.builtin.known_hosts
@@ -73,6 +71,7 @@ author:
   - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.files
 attributes:
   check_mode:
     support: full
@@ -80,6 +79,10 @@ attributes:
     support: full
   platform:
     platforms: posix
+  safe_file_operations:
+    support: full
+    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
+    details: The new content goes to a temporary file beside the target, which is then renamed over it.
 """
 
 EXAMPLES = r"""
@@ -94,13 +97,12 @@ EXAMPLES = r"""
 
 - name: Remove the block again
   gtsfm.cluster.known_hosts_block:
-    entries: []
     state: absent
 """
 
 RETURN = r"""
 path:
-  description: Absolute path of the file.
+  description: The file written (a symlink's target when O(path) is a symlink).
   returned: always
   type: str
   sample: /home/alice/.ssh/known_hosts
@@ -112,60 +114,42 @@ lines:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import render_lines
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    BlockError, read_text, replace_block, split_block)
+    KNOWN_HOSTS_BLOCK, BlockError, apply_block, exit_with_block, new_file_mode, read_text, split_block)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="~/.ssh/known_hosts"),
-            entries=dict(type="list", elements="dict", required=True, options=dict(
+            entries=dict(type="list", elements="dict", options=dict(
                 names=dict(type="list", elements="str", required=True),
                 keys=dict(type="list", elements="str", required=True, no_log=False),
             )),
             hash_hosts=dict(type="bool", default=False),
-            marker=dict(type="str", default="gtsfm.cluster.known_hosts"),
-            mode=dict(type="raw", default="0644"),
+            marker=dict(type="str", default=KNOWN_HOSTS_BLOCK),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
+        required_if=[("state", "present", ("entries",))],
+        add_file_common_args=True,
         supports_check_mode=True,
     )
     path = os.path.abspath(module.params["path"])
     marker = module.params["marker"]
     try:
-        before = read_text(path)
-        exists = before is not None
-        before = before or ""
-        old_block = split_block(before, marker)[1]
         lines = None
         if module.params["state"] == "present":
+            # Hashed lines that still match are reused, so the old block is read first.
+            old_block = split_block(read_text(path) or "", marker)[1]
             lines = render_lines(module.params["entries"], module.params["hash_hosts"], old_block)
-        after = replace_block(before, marker, lines)
-    except (BlockError, ValueError, OSError) as exc:
-        module.fail_json(msg="known_hosts_block: %s: %s" % (path, exc))
-    changed = after != before
-    result = dict(changed=changed, path=path, lines=len(lines or []))
-    if module._diff:
-        result["diff"] = dict(before_header=path, after_header=path,
-                              before="\n".join(old_block or []) + "\n", after="\n".join(lines or []) + "\n")
-    if changed and not module.check_mode:
-        directory = os.path.dirname(path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
-        fd, tmp = tempfile.mkstemp(prefix=".known_hosts.", dir=directory)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(after)
-        if exists:
-            module.set_mode_if_different(tmp, "%o" % (os.stat(path).st_mode & 0o7777), False)
-        else:
-            module.set_mode_if_different(tmp, module.params["mode"], False)
-        module.atomic_move(tmp, path)
-    module.exit_json(**result)
+        done = apply_block(path, marker, lines, new_file_mode(module.params["mode"]), module.check_mode)
+    except (BlockError, ValueError) as exc:
+        module.fail_json(msg="known_hosts_block: %s: %s" % (path, exc) if isinstance(exc, ValueError)
+                         else "known_hosts_block: %s" % exc)
+    exit_with_block(module, path, done, lines)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,13 @@ short_description: Ensure a user SSH key pair and report what cluster peers need
 version_added: 0.1.0
 description:
   - Makes sure the remote user has an SSH key pair at O(path), creating one with C(ssh-keygen) when none exists.
-    An existing key is never replaced.
-  - Makes sure the key's directory (normally C(~/.ssh)) exists with mode C(0700), as sshd's C(StrictModes) requires.
-  - In the same call, reports the node's host names, global addresses and home identity, so a role needs one remote
-    call per node to build an N-node mesh.
+    An existing private key is never replaced.
+  - Repairs what would silently break logins, and says so in RV(repaired) - a private key readable by group or others
+    is set to C(0600) (ssh refuses to use it otherwise); a missing C(.pub), or one that does not match the private key
+    (left behind when the private key was deleted), is rebuilt from the private key.
+  - Makes sure the key's directory (normally C(~/.ssh)) exists with mode C(0700), as sshd's C(StrictModes) requires,
+    and that the home directory carries its identity marker (RV(home_id)), so nodes sharing one home are told apart
+    from nodes with a home each. A file where the directory should be is refused before anything changes.
   - Safe on nodes that share one home directory (NFS homes) and run this at the same moment. The key is published with
     an atomic C(link(2)), so exactly one node creates it and the others adopt it.
   - Needs no root.
@@ -41,25 +44,14 @@ options:
   home_marker:
     description:
       - Create (if missing) and read the marker file C(gtsfm_cluster_home_id) beside the key, whose content tells
-        which nodes share a home directory (RV(node.home_id)).
+        which nodes share a home directory (RV(home_id)).
     type: bool
     default: true
-  authorized_keys:
-    description:
-      - An C(authorized_keys) file to report on (RV(authorized_keys)) without changing it, so that a play can skip a
-        write that would change nothing.
-    type: path
-  marker:
-    description:
-      - Name of the managed block in O(authorized_keys), as it stands in the block's BEGIN and END marker lines
-        (the form the ssh_mesh role's M(ansible.builtin.blockinfile) task writes).
-    type: str
-    default: gtsfm.cluster.ssh_mesh
 notes:
   - In check mode nothing is written; a missing key is reported as RV(created=true) with RV(public_key=null).
 seealso:
-  - module: gtsfm.cluster.ssh_host_keys
-  - module: gtsfm.cluster.known_hosts_block
+  - module: gtsfm.cluster.cluster_node_info
+  - module: gtsfm.cluster.home_marker
 author:
   - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
@@ -69,6 +61,10 @@ attributes:
     support: full
   diff_mode:
     support: none
+  idempotent:
+    support: full
+    description: When a re-run with the same arguments can change nothing, the module reports no change.
+    details: A second run finds the key pair and the marker in place.
   platform:
     platforms: posix
 """
@@ -100,52 +96,26 @@ created:
   description: Whether this run created the key pair (or would, in check mode).
   returned: always
   type: bool
-authorized_keys:
-  description: What O(authorized_keys) holds now.
-  returned: when O(authorized_keys) is given
-  type: dict
-  contains:
-    exists:
-      description: Whether the file exists.
-      type: bool
-    mode:
-      description: Its mode, as four octal digits.
-      type: str
-      sample: "0600"
-    block:
-      description: The lines of the managed block O(marker), or null when there is none.
-      type: list
-      elements: str
-node:
-  description: What peers need to know about this node.
+repaired:
+  description: What was repaired in an existing key pair (empty when nothing was).
   returned: always
-  type: dict
-  contains:
-    hostname:
-      description: Short host name.
-      type: str
-      sample: node1
-    fqdn:
-      description: Fully qualified host name.
-      type: str
-      sample: node1.lab.example.org
-    addresses:
-      description: Global IPv4 and IPv6 addresses (no loopback, no link-local).
-      type: list
-      elements: str
-      sample: [10.0.0.11]
-    home_id:
-      description: Identity of the home directory; equal on nodes that share one home.
-      type: str
-      sample: 8c1d0d1e-8f5e-4f52-9b7c-1f2a6e6f3c57
+  type: list
+  elements: str
+  sample: ["mode 0644 -> 0600", "/home/alice/.ssh/id_ed25519.pub rebuilt from the private key"]
+home_id:
+  description: Identity of the home directory; equal on nodes that share one home. Null when O(home_marker=false).
+  returned: always
+  type: str
+  sample: 8c1d0d1e-8f5e-4f52-9b7c-1f2a6e6f3c57
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, read_block
+from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KEY_TYPES, KeyPairError, ensure_keypair
-from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import describe_node, ensure_ssh_dir
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
+    NotADirectory, ensure_home_id, ensure_ssh_dir, read_home_id)
 
 
 def main():
@@ -155,26 +125,32 @@ def main():
             type=dict(type="str", choices=list(KEY_TYPES), default="ed25519"),
             comment=dict(type="str", default="gtsfm.cluster"),
             home_marker=dict(type="bool", default=True),
-            authorized_keys=dict(type="path"),
-            marker=dict(type="str", default="gtsfm.cluster.ssh_mesh"),
         ),
         supports_check_mode=True,
     )
     path = os.path.abspath(module.params["path"])
     ssh_dir = os.path.dirname(path)
+    keygen = module.get_bin_path("ssh-keygen", required=True)
+    home_id, marker_changed = None, False
     try:
         dir_changed = ensure_ssh_dir(ssh_dir, module.check_mode)
-        key = ensure_keypair(path, module.params["type"], module.params["comment"], module.check_mode,
+        key = ensure_keypair(path, module.params["type"], module.params["comment"], module.check_mode, keygen,
                              module.run_command)
-        node, marker_changed = describe_node(ssh_dir, module.params["home_marker"] and not module.check_mode,
-                                             module.run_command)
-        extra = {}
-        if module.params["authorized_keys"]:
-            extra["authorized_keys"] = read_block(module.params["authorized_keys"], module.params["marker"])
-    except (KeyPairError, BlockError, OSError) as exc:
+        if module.params["home_marker"]:
+            if module.check_mode:
+                home_id = read_home_id(ssh_dir)
+                marker_changed = home_id is None
+            else:
+                home_id, marker_changed = ensure_home_id(ssh_dir)
+    except (KeyPairError, BlockError) as exc:
         module.fail_json(msg="ssh_keypair on %s: %s" % (path, exc))
+    except NotADirectory as exc:
+        module.fail_json(msg="ssh_keypair: %s." % exc.strerror)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg="ssh_keypair on %s: %s. Fix: check that %s is a directory the remote user can write."
+                         % (path, exc.strerror or exc, ssh_dir))
     module.exit_json(changed=dir_changed or key["changed"] or marker_changed, public_key=key["public_key"],
-                     path=path, created=key["created"], node=node, **extra)
+                     path=path, created=key["created"], repaired=key["repaired"], home_id=home_id)
 
 
 if __name__ == "__main__":

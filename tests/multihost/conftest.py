@@ -90,15 +90,16 @@ def bed4():
 
 @pytest.fixture
 def site(tmp_path):
-    """Run site.yml (optionally some tags, check mode) through ansible-runner."""
+    """Run site.yml (or another playbook; optionally some tags, check mode) through ansible-runner."""
 
-    def _run(inventory: Path, tags: str = "", check: bool = False, extravars: dict | None = None) -> Run:
+    def _run(inventory: Path, tags: str = "", check: bool = False, extravars: dict | None = None,
+             playbook: Path = ROOT / "site.yml") -> Run:
         private = tmp_path / f"runner-{len(list(tmp_path.glob('runner-*')))}"
         private.mkdir()
         events: list[dict] = []
         result = ansible_runner.run(
             private_data_dir=str(private),
-            playbook=str(ROOT / "site.yml"),
+            playbook=str(playbook),
             inventory=str(inventory),
             tags=tags or None,
             cmdline="--check" if check else None,

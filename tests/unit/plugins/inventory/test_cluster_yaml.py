@@ -117,7 +117,14 @@ def test_verify_file_rejects_other_extensions(plugin: t.Any, tmp_path: Path, suf
     ('plugin: ansible.builtin.constructed\nworkers: [a]\n', False),
     ('plugin:\nworkers: [a]\n', False),
     ('"workers":\n  - a\n', True),
+    ('workers:\n# a comment\n\n- a\n', True),
+    ('workers: [a, b]  # flow\n', True),
     ('# workers:\nall:\n  hosts: {a: {}}\n', False),
+    # Issue 12: an ordinary YAML inventory with a group named workers is not ours.
+    ('workers:\n  hosts:\n    web1:\n', False),
+    ('workers:\n  children:\n    gpu:\n', False),
+    ('workers: {}\n', False),
+    ('scheduler:\n  port: 8786\nworkers: {}\n', True),
     ('', False),
 ])
 def test_verify_file_peeks_at_text(plugin: t.Any, tmp_path: Path, text: str, expected: bool) -> None:
@@ -323,7 +330,7 @@ def cache_config(tmp_path: Path) -> Path:
                             'cache_connection: %s\n' % (tmp_path / 'cache'))
 
 
-def test_cache_is_written_and_then_used(tmp_path: Path) -> None:
+def test_cache_is_written_used_and_follows_the_content(tmp_path: Path) -> None:
     path = cache_config(tmp_path)
     first = inventory_loader.get(FQCN)
     first.display = RecordingDisplay()
@@ -331,19 +338,22 @@ def test_cache_is_written_and_then_used(tmp_path: Path) -> None:
     first.update_cache_if_changed()   # what ansible-core's InventoryManager does after parse()
     assert list((tmp_path / 'cache').iterdir()), 'the jsonfile cache was not written'
 
-    write(tmp_path / 'cluster.yaml', 'workers: [changed]\n')
+    # The same content is served from the cache: a read of cluster.yaml's bytes, no YAML parse.
     second = inventory_loader.get(FQCN)
     second.display = RecordingDisplay()
+    second._read_cluster_config = None  # type: ignore[assignment]  # any parse would fail
     assert group_hosts(parse(second, path, cache=True), 'gtsfm_workers') == ['node1', 'node2', 'node3']
 
-    # cache=False (e.g. --flush-cache or meta: refresh_inventory) re-reads the file and refreshes the cache
+    # Issue 12: a node removed from cluster.yaml left the inventory only when the cache timed out.
+    write(tmp_path / 'cluster.yaml', 'workers: [node1, node2]\n')
     third = inventory_loader.get(FQCN)
     third.display = RecordingDisplay()
-    assert group_hosts(parse(third, path, cache=False), 'gtsfm_workers') == ['changed']
+    assert group_hosts(parse(third, path, cache=True), 'gtsfm_workers') == ['node1', 'node2']
     third.update_cache_if_changed()
     fourth = inventory_loader.get(FQCN)
     fourth.display = RecordingDisplay()
-    assert group_hosts(parse(fourth, path, cache=True), 'gtsfm_workers') == ['changed']
+    fourth._read_cluster_config = None  # type: ignore[assignment]
+    assert group_hosts(parse(fourth, path, cache=True), 'gtsfm_workers') == ['node1', 'node2']
 
 
 def test_cache_entry_for_another_cluster_config_is_ignored(tmp_path: Path) -> None:
@@ -548,3 +558,25 @@ def test_unexpected_exception_becomes_a_sentence(plugin: t.Any, tmp_path: Path,
     path = write(tmp_path / 'cluster.yaml', 'workers: [a]\n')
     assert parse_error(plugin, path).message == (
         '%s: could not build the inventory from GTSfM cluster config: RuntimeError: disk on fire' % path)
+
+
+# ---------------------------------------------------------------------------------------- issues 12 and 13
+
+
+def test_a_yaml_inventory_with_a_workers_group_is_left_to_the_yaml_plugin_silently(
+        plugin: t.Any, tmp_path: Path) -> None:
+    path = write(tmp_path / 'hosts.yml', 'all:\n  children:\n    workers:\n      hosts:\n        web1:\n'
+                                         'workers:\n  hosts:\n    web2:\n')
+    plugin.display = RecordingDisplay()
+    assert plugin.verify_file(str(path)) is False
+    assert not plugin.display.errors and not plugin.display.warnings
+
+
+def test_workers_after_a_long_header_is_still_claimed(plugin: t.Any, tmp_path: Path) -> None:
+    # Issue 13 case 10: verify_file looked at the first 64 KiB only.
+    header = ''.join('# comment line %d %s\n' % (i, 'x' * 80) for i in range(1200))
+    database = 'database:\n' + ''.join('  key%d: value\n' % i for i in range(3000))
+    path = write(tmp_path / 'cluster.yaml', header + database + 'workers:\n  - node1\n  - node2\n')
+    assert path.stat().st_size > 65536
+    assert plugin.verify_file(str(path)) is True
+    assert group_hosts(parse(plugin, path), 'gtsfm_workers') == ['node1', 'node2']

@@ -346,3 +346,48 @@ def test_invalid_host_in_mapping_entry_names_index_and_value() -> None:
 def test_error_stops_at_first_problem() -> None:
     message = error_of('workers:\n  - bad_1\n  - host: n\n    gpus: -1\n')
     assert 'workers[0]' in message and 'gpus' not in message
+
+
+# ------------------------------------------------------------------------------------------ issue 13
+
+
+BOMB = ''.join('a%d: &a%d [%s]\n' % (i, i, ', '.join(['*a%d' % (i - 1)] * 9) if i else '"lol"')
+               for i in range(10))
+
+
+@pytest.mark.parametrize('tail', ['workers: [node1, {nohost: *a9}]\n', 'workers: [node1, *a9]\n',
+                                  'workers: [node1]\nextra: *a9\n'])
+def test_an_alias_bomb_is_refused_at_once_with_its_message(tail: str) -> None:
+    # Issue 13 case 5: nine chained anchors hung the inventory at 16 GB RSS.
+    text = BOMB + tail
+    assert len(text) < 700
+    with pytest.raises(ClusterConfigError, match=r"YAML aliases \(\*name\) expand to more than 1000000 values"):
+        load_cluster_config(text, '/x/cluster.yaml')
+
+
+def test_a_few_honest_aliases_are_fine() -> None:
+    text = 'slot: &s {host: node1, gpus: 0}\nworkers: [*s, *s, {host: node2}]\n'
+    spec, _warnings = load_cluster_config(text, '/x/cluster.yaml')
+    assert [h['name'] for h in spec['hosts']] == ['node1', 'node2'] and spec['hosts'][0]['slots'] == 2
+
+
+def test_error_messages_show_big_entries_in_bounded_form() -> None:
+    entry = {'nohost%d' % i: list(range(1000)) for i in range(1000)}
+    data = {'workers': ['node1', entry]}
+    with pytest.raises(ClusterConfigError) as info:
+        normalise_cluster_config(data, '/x/cluster.yaml')
+    assert len(str(info.value)) < 600
+
+
+def test_host_names_differing_only_by_case_are_one_host_with_a_warning() -> None:
+    # Issue 13 case 11: Node1 and node1 became two inventory hosts, their slots split.
+    spec, warnings = load_cluster_config('workers: [node1, Node1, node2]\n', '/x/cluster.yaml')
+    assert [(h['name'], h['slots']) for h in spec['hosts']] == [('node1', 2), ('node2', 1)]
+    assert any("workers[1] ('Node1') names the same host as workers[0] ('node1')" in w and 'Fix:' in w
+               for w in warnings), warnings
+
+
+@pytest.mark.parametrize('name', ['0x7f.1', '0x7f000001', '0X7F.0.0.1', '0x0a.0x00.0x00.0x01'])
+def test_numeric_names_resolvers_read_as_addresses_are_refused(name: str) -> None:
+    problem = host_name_problem(name)
+    assert problem is not None and 'inet_aton' in problem and 'Fix:' in problem

@@ -7,11 +7,13 @@ import subprocess
 
 import pytest
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KeyPairError, ensure_keypair
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import (
+    KeyPairError, ensure_keypair, inspect_keypair)
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
-    ensure_ssh_dir, global_addresses, home_identity, publish_once)
+    NotADirectory, ensure_home_id, ensure_ssh_dir, global_addresses, publish_once, read_home_id)
 
 pytestmark = pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
+KEYGEN = shutil.which("ssh-keygen")
 
 
 def run_command(cmd):
@@ -19,9 +21,13 @@ def run_command(cmd):
     return res.returncode, res.stdout, res.stderr
 
 
+def ensure(path, check=False, runner=run_command, comment="c"):
+    return ensure_keypair(str(path), "ed25519", comment, check, KEYGEN, runner)
+
+
 def test_new_key_is_made_with_private_modes(tmp_path):
     path = str(tmp_path / "id_ed25519")
-    result = ensure_keypair(path, "ed25519", "c", False, run_command)
+    result = ensure(path)
     assert result["created"] and result["changed"]
     assert result["public_key"].startswith("ssh-ed25519 ")
     assert os.stat(path).st_mode & 0o777 == 0o600
@@ -30,25 +36,74 @@ def test_new_key_is_made_with_private_modes(tmp_path):
 
 def test_existing_key_is_never_replaced(tmp_path):
     path = str(tmp_path / "id_ed25519")
-    first = ensure_keypair(path, "ed25519", "c", False, run_command)
+    first = ensure(path)
     before = open(path).read()
-    second = ensure_keypair(path, "ed25519", "c", False, run_command)
+    second = ensure(path)
     assert not second["changed"] and second["public_key"] == first["public_key"]
     assert open(path).read() == before
 
 
-def test_missing_public_half_is_derived(tmp_path):
+def test_missing_public_half_is_rebuilt(tmp_path):
     path = str(tmp_path / "id_ed25519")
-    first = ensure_keypair(path, "ed25519", "c", False, run_command)
+    first = ensure(path)
     os.unlink(path + ".pub")
-    assert ensure_keypair(path, "ed25519", "c", False, run_command)["public_key"] == first["public_key"]
+    assert inspect_keypair(path, KEYGEN, run_command)["needs_write"]
+    again = ensure(path)
+    assert again["changed"] and again["public_key"].split()[:2] == first["public_key"].split()[:2]
+    assert open(path + ".pub").read().split()[:2] == first["public_key"].split()[:2]
+    assert not inspect_keypair(path, KEYGEN, run_command)["needs_write"]
+
+
+def test_a_deleted_private_key_gets_a_new_pair_and_the_stale_pub_is_replaced(tmp_path):
+    # Issue 13 case 1: rm ~/.ssh/id_ed25519 left the old .pub, which was then published to every peer.
+    path = str(tmp_path / "id_ed25519")
+    old = ensure(path)["public_key"]
+    os.unlink(path)
+    state = inspect_keypair(path, KEYGEN, run_command)
+    assert not state["exists"] and state["needs_write"]
+    new = ensure(path)
+    assert new["created"] and new["public_key"] != old
+    assert open(path + ".pub").read().strip() == new["public_key"]
+    derived = run_command([KEYGEN, "-y", "-f", path])[1].split()[:2]
+    assert new["public_key"].split()[:2] == derived
+
+
+def test_a_pub_that_does_not_match_its_private_key_is_rebuilt_from_it(tmp_path):
+    path = str(tmp_path / "id_ed25519")
+    ensure(path)
+    other = str(tmp_path / "other")
+    ensure(other)
+    shutil.copyfile(other + ".pub", path + ".pub")
+    state = inspect_keypair(path, KEYGEN, run_command)
+    derived = run_command([KEYGEN, "-y", "-f", path])[1].strip()
+    assert not state["pub_ok"] and state["needs_write"] and state["public_key"] == derived
+    result = ensure(path)
+    assert result["changed"] and any("rebuilt" in r for r in result["repaired"])
+    assert open(path + ".pub").read().split()[:2] == derived.split()[:2]
+
+
+def test_an_open_private_key_is_set_to_0600_and_read_without_a_passphrase_hint(tmp_path):
+    # Issue 13 case 3: mode 0644 made ssh refuse the key while the role reported nothing.
+    path = str(tmp_path / "id_ed25519")
+    first = ensure(path)
+    os.chmod(path, 0o644)
+    os.unlink(path + ".pub")
+    state = inspect_keypair(path, KEYGEN, run_command)
+    assert state["needs_write"] and state["mode"] == "0644"
+    assert state["public_key"].split()[:2] == first["public_key"].split()[:2]
+    result = ensure(path)
+    assert "mode 0644 -> 0600" in result["repaired"] and os.stat(path).st_mode & 0o777 == 0o600
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".gtsfm-keycheck-")]
 
 
 def test_check_mode_writes_nothing(tmp_path):
     path = str(tmp_path / "id_ed25519")
-    result = ensure_keypair(path, "ed25519", "c", True, run_command)
-    assert result == {"public_key": None, "created": True, "changed": True}
+    result = ensure(path, check=True)
+    assert result == {"public_key": None, "created": True, "changed": True, "repaired": []}
     assert not os.listdir(tmp_path)
+    ensure(path)
+    os.chmod(path, 0o640)
+    assert ensure(path, check=True)["changed"] and os.stat(path).st_mode & 0o777 == 0o640
 
 
 def test_loser_of_a_race_adopts_the_winners_key(tmp_path):
@@ -56,24 +111,34 @@ def test_loser_of_a_race_adopts_the_winners_key(tmp_path):
 
     def racing(cmd):
         # Another node on the shared home publishes its key while we run ssh-keygen.
-        if not os.path.exists(path):
+        if not os.path.exists(path) and "-t" in cmd:
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "winner", "-f", path], check=True)
         return run_command(cmd)
 
-    result = ensure_keypair(path, "ed25519", "loser", False, racing)
+    result = ensure(path, runner=racing, comment="loser")
     assert not result["created"] and result["public_key"].endswith("winner")
 
 
 def test_bad_key_type_is_refused(tmp_path):
     with pytest.raises(KeyPairError, match="not one of"):
-        ensure_keypair(str(tmp_path / "k"), "dsa", "c", False, run_command)
+        ensure_keypair(str(tmp_path / "k"), "dsa", "c", False, KEYGEN, run_command)
 
 
-def test_home_identity_is_shared_through_the_marker(tmp_path):
-    first, changed = home_identity(str(tmp_path), True)
+def test_a_passphrase_key_without_pub_is_refused_with_the_fix(tmp_path):
+    path = str(tmp_path / "id_ed25519")
+    subprocess.run([KEYGEN, "-q", "-t", "ed25519", "-N", "secret", "-f", path], check=True)
+    os.unlink(path + ".pub")
+    with pytest.raises(KeyPairError, match=r"has a passphrase.*ssh-keygen -y -f"):
+        inspect_keypair(path, KEYGEN, run_command)
+
+
+def test_home_id_is_shared_through_the_marker(tmp_path):
+    assert read_home_id(str(tmp_path)) is None
+    first, changed = ensure_home_id(str(tmp_path))
     assert changed and first
-    assert home_identity(str(tmp_path), True) == (first, False)
-    assert home_identity(str(tmp_path / "nowhere"), False) == (None, False)
+    assert ensure_home_id(str(tmp_path)) == (first, False)
+    assert read_home_id(str(tmp_path)) == first
+    assert read_home_id(str(tmp_path / "nowhere")) is None
 
 
 def test_ssh_dir_is_made_0700_and_fixed(tmp_path):
@@ -85,18 +150,28 @@ def test_ssh_dir_is_made_0700_and_fixed(tmp_path):
     assert not ensure_ssh_dir(str(ssh_dir), False)
 
 
+def test_a_file_at_ssh_dir_is_refused_and_left_as_it_is(tmp_path):
+    # Issue 13 case 9: the file's mode was changed to 0700 before an unhelpful failure.
+    ssh_dir = tmp_path / ".ssh"
+    ssh_dir.write_text("not a dir")
+    ssh_dir.chmod(0o644)
+    with pytest.raises(NotADirectory, match=r"\.ssh exists but is not a directory\. Fix: move that file away"):
+        ensure_ssh_dir(str(ssh_dir), False)
+    assert ssh_dir.stat().st_mode & 0o777 == 0o644 and ssh_dir.read_text() == "not a dir"
+
+
 def test_global_addresses_skip_loopback_and_link_local():
     assert global_addresses(["127.0.0.1", "10.0.0.1", "fe80::1%eth0", "::1", "10.0.0.1", "x", "2001:db8::5"]) == [
         "10.0.0.1", "2001:db8::5"]
 
 
-def test_garbage_public_key_is_refused_with_the_fix(tmp_path):
+def test_garbage_public_key_is_replaced_from_the_private_key(tmp_path):
     path = str(tmp_path / "id_ed25519")
-    ensure_keypair(path, "ed25519", "c", False, run_command)
+    first = ensure(path)
     with open(path + ".pub", "w") as handle:
         handle.write("hello\n")
-    with pytest.raises(KeyPairError, match=r"id_ed25519.pub: not an SSH public key.*Fix: restore the public key"):
-        ensure_keypair(path, "ed25519", "c", False, run_command)
+    result = ensure(path)
+    assert result["changed"] and result["public_key"].split()[:2] == first["public_key"].split()[:2]
 
 
 def test_publish_once_lets_exactly_one_writer_win(tmp_path):

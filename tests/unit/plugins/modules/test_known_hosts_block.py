@@ -73,3 +73,62 @@ def test_unreadable_file_fails_instead_of_being_taken_for_empty(tmp_path, run_mo
     failed, result = run_module(main, args(path))
     assert failed and str(path) in result["msg"]
     assert path.is_dir()
+
+
+def test_absent_needs_no_entries(tmp_path, run_module):
+    path = tmp_path / "known_hosts"
+    run_module(main, args(path))
+    failed, result = run_module(main, dict(path=str(path), state="absent"))
+    assert not failed and result["changed"] and path.read_text() == ""
+
+
+def test_present_without_entries_is_refused(tmp_path, run_module):
+    failed, result = run_module(main, dict(path=str(tmp_path / "known_hosts")))
+    assert failed and "entries" in result["msg"]
+
+
+def test_user_crlf_lines_are_kept_byte_for_byte(tmp_path, run_module):
+    # Issue 13 case 7: the file was read in text mode and CRLF came back as LF.
+    path = tmp_path / "known_hosts"
+    path.write_bytes(USER_LINE.replace("\n", "\r\n").encode())
+    failed, result = run_module(main, args(path))
+    assert not failed and result["changed"]
+    assert path.read_bytes().startswith(USER_LINE.replace("\n", "\r\n").encode())
+    failed, result = run_module(main, args(path))
+    assert not failed and not result["changed"]
+
+
+def test_a_symlinked_file_is_written_through(tmp_path, run_module):
+    # Issue 13 case 6: a dotfile manager's symlink was replaced by a regular file.
+    real = tmp_path / "dotfiles" / "known_hosts"
+    real.parent.mkdir()
+    real.write_text(USER_LINE)
+    link = tmp_path / "known_hosts"
+    link.symlink_to(real)
+    failed, result = run_module(main, args(link))
+    assert not failed and result["changed"] and result["path"] == str(real)
+    assert link.is_symlink() and "node1,10.0.0.1 " + KEY in real.read_text()
+
+
+def test_a_full_disk_leaves_no_temporary_file_and_names_the_file(tmp_path, run_module, monkeypatch):
+    # Issue 13 case 8: an empty .known_hosts.XXXXXXXX was left behind on every failed write.
+    from ansible_collections.gtsfm.cluster.plugins.module_utils import managed_block
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(managed_block.os, "fsync", full)
+    path = tmp_path / "known_hosts"
+    path.write_text(USER_LINE)
+    failed, result = run_module(main, args(path))
+    assert failed and result["msg"].startswith("known_hosts_block: %s: No space left on device. Fix: free" % path)
+    assert sorted(os.listdir(tmp_path)) == ["known_hosts"] and path.read_text() == USER_LINE
+
+
+def test_mode_is_a_standard_file_option(tmp_path, run_module):
+    path = tmp_path / "known_hosts"
+    failed, result = run_module(main, args(path, mode="0600"))
+    assert not failed and oct(path.stat().st_mode & 0o777) == "0o600"
+    path.chmod(0o644)
+    failed, result = run_module(main, args(path, mode="0600"))
+    assert not failed and result["changed"] and oct(path.stat().st_mode & 0o777) == "0o600"

@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cluster stage's one read of a node: everything every role needs, nothing written.
+
+Plain functions over the local machine; the module cluster_node_info is their
+thin face. Keeping every role's read in one call is what holds a no-op re-run
+of the whole site to one remote call per host.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import getpass
+import os
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import host_pattern, normalise_key
+from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, read_block
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KeyPairError, inspect_keypair
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
+    describe_node, free_bytes, shell_python, ssh_dir_state)
+
+HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
+SELF_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+class ProbeError(Exception):
+    """Something on the node stops the stage; the message names it and the fix."""
+
+
+def host_keys(key_dir, key_types):
+    """The SSH server's host public keys as 'type base64', in key_types order (missing types skipped)."""
+    keys = []
+    for key_type in key_types:
+        path = os.path.join(key_dir, "ssh_host_%s_key.pub" % key_type)
+        if not os.path.exists(path):
+            continue
+        try:
+            with open(path) as handle:
+                keys.append(normalise_key(handle.read().strip()))
+        except (IOError, OSError, ValueError) as exc:
+            raise ProbeError("cannot read host key %s: %s. Fix: repair or regenerate it (ssh-keygen -A, as root)."
+                             % (path, exc))
+    return keys
+
+
+def names_for(aliases, node, port):
+    """Every name a peer may use for this node, as known_hosts writes it, without duplicates."""
+    names = []
+    for name in list(aliases) + [node["hostname"], node["fqdn"]] + node["addresses"]:
+        if name and host_pattern(name, port) not in names:
+            names.append(host_pattern(name, port))
+    return names
+
+
+def probe(params, run_command, keygen):
+    """The node as the stage publishes it; raises ProbeError with a message naming what to fix."""
+    ssh_dir = os.path.abspath(os.path.expanduser(params["ssh_dir"]))
+    port = params["port"]
+    try:
+        node = describe_node(ssh_dir, run_command)
+        node["ssh_dir"] = ssh_dir
+        node["ssh_dir_state"] = ssh_dir_state(ssh_dir)
+    except (IOError, OSError) as exc:
+        raise ProbeError("cannot read %s: %s" % (ssh_dir, exc))
+    node["home"] = os.path.expanduser("~")
+    node["user"] = getpass.getuser()
+    node["python"], node["python_version"] = shell_python(run_command)
+    try:
+        node["free"] = dict((path, free_bytes(path)) for path in params["free_paths"])
+    except OSError as exc:
+        raise ProbeError("cannot measure free space: %s" % exc)
+    keys = host_keys(params["host_key_dir"], params["host_key_types"])
+    result = {
+        "node": node,
+        "host_keys": keys,
+        "entry": {"names": names_for(params["aliases"], node, port), "keys": keys},
+        "self_names": [host_pattern(name, port) for name in SELF_NAMES],
+        "files": {},
+        "keypair": None,
+    }
+    for item in params["files"]:
+        path = os.path.abspath(os.path.expanduser(item["path"]))
+        try:
+            found = read_block(path, item["marker"])
+        except BlockError as exc:
+            raise ProbeError(str(exc))
+        found["path"] = path
+        result["files"][item["path"]] = found
+    if params["keypair"]:
+        path = os.path.abspath(os.path.expanduser(params["keypair"]))
+        if node["ssh_dir_state"] == "not_a_directory" and os.path.dirname(path) == ssh_dir:
+            raise ProbeError("%s exists but is not a directory. Fix: move that file away (for example 'mv %s %s.old') "
+                             "so a directory can take its place, then re-run." % (ssh_dir, ssh_dir, ssh_dir))
+        try:
+            result["keypair"] = inspect_keypair(path, keygen, run_command)
+        except KeyPairError as exc:
+            raise ProbeError(str(exc))
+        result["keypair"]["path"] = path
+        result["keypair"]["requested"] = params["keypair"]
+    return result

@@ -1,0 +1,250 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: cluster_node_info
+short_description: Read everything the cluster roles need to know about a node, in one call, writing nothing
+version_added: 0.2.0
+description:
+  - The read of the C(gtsfm.cluster.cluster_facts) stage. In one call it reports the node's host names and global
+    addresses, the identity of its home directory (which nodes share one), the remote user and home, the python a
+    non-interactive SSH command finds (the one Dask's SSHCluster would start), free space under given paths, the SSH
+    server's host public keys, the state of the user's key pair, and the managed blocks of given files.
+  - Reads host keys from the node itself over Ansible's authenticated connection, never by scanning the network.
+  - Writes nothing, ever, also outside check mode. Files that are not regular files (a FIFO left where
+    C(authorized_keys) should be, a directory) are refused with a message instead of blocking the read.
+  - Needs no root; host public keys are world-readable.
+options:
+  ssh_dir:
+    description:
+      - The user's SSH directory, where the home marker C(gtsfm_cluster_home_id) lives.
+    type: str
+    default: ~/.ssh
+  host_key_types:
+    description:
+      - Host key types to report, in this order. Types the node does not have are skipped.
+    type: list
+    elements: str
+    choices: [ed25519, ecdsa, rsa]
+    default: [ed25519, ecdsa, rsa]
+  host_key_dir:
+    description:
+      - Directory of the SSH server's host keys.
+    type: path
+    default: /etc/ssh
+  aliases:
+    description:
+      - Names peers use for this node besides its own host names and addresses, typically its name in cluster.yaml.
+        They come first in the names of RV(entry).
+    type: list
+    elements: str
+    default: []
+  port:
+    description:
+      - SSH port peers use for this node; names in RV(entry) and RV(self_names) are written C([name]:port) unless 22.
+    type: int
+    default: 22
+  keypair:
+    description:
+      - Path of a user private key to report on (RV(keypair)). Its public half is derived from it with
+        C(ssh-keygen -y), so a stale C(.pub) is caught.
+    type: str
+  files:
+    description:
+      - Files whose managed block to report (RV(files)), keyed by O(files[].path) as given.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: The file (C(~) is the remote user's home).
+        type: str
+        required: true
+      marker:
+        description: Name of the block, as it stands in its BEGIN and END marker lines.
+        type: str
+        required: true
+  free_paths:
+    description:
+      - Paths whose free space to report (RV(node.free)); a path that does not exist yet is measured at its nearest
+        existing parent.
+    type: list
+    elements: str
+    default: []
+notes:
+  - The module never changes anything, so check mode and normal mode report the same.
+seealso:
+  - module: gtsfm.cluster.ssh_keypair
+  - module: gtsfm.cluster.known_hosts_block
+  - module: gtsfm.cluster.managed_block
+author:
+  - gtsfm.cluster maintainers (@borglab)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads only.
+  diff_mode:
+    support: N/A
+    details: Reads only.
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Read the node the way the cluster stage does
+  gtsfm.cluster.cluster_node_info:
+    aliases: ["{{ inventory_hostname }}"]
+    keypair: ~/.ssh/id_ed25519
+    files:
+      - path: ~/.ssh/authorized_keys
+        marker: gtsfm.cluster.ssh_mesh
+    free_paths: [/opt/gtsfm]
+  register: __node
+
+- name: Show which python Dask would start on the node
+  ansible.builtin.debug:
+    msg: "{{ __node.node.python }} ({{ __node.node.python_version }})"
+"""
+
+RETURN = r"""
+node:
+  description: What peers and roles need to know about this node.
+  returned: always
+  type: dict
+  contains:
+    hostname:
+      description: Short host name.
+      type: str
+      sample: node1
+    fqdn:
+      description: Fully qualified host name.
+      type: str
+      sample: node1.lab.example.org
+    addresses:
+      description: Global IPv4 and IPv6 addresses (no loopback, no link-local).
+      type: list
+      elements: str
+      sample: [10.0.0.11]
+    home_id:
+      description: Identity of the home directory (equal on nodes that share one); null while the home has no marker.
+      type: str
+      sample: 8c1d0d1e-8f5e-4f52-9b7c-1f2a6e6f3c57
+    home:
+      description: The remote user's home directory.
+      type: str
+      sample: /home/alice
+    user:
+      description: The remote user.
+      type: str
+      sample: alice
+    ssh_dir:
+      description: Absolute path of O(ssh_dir).
+      type: str
+    ssh_dir_state:
+      description: V(ok), V(missing), V(open) (group or other may read it) or V(not_a_directory).
+      type: str
+    python:
+      description: The python3 (or python) a non-interactive SSH command finds on its PATH; null if none.
+      type: str
+      sample: /usr/bin/python3
+    python_version:
+      description: Its version.
+      type: str
+      sample: 3.11.2
+    free:
+      description: Free bytes for each of O(free_paths).
+      type: dict
+      sample: {/opt/gtsfm: 53687091200}
+host_keys:
+  description: The SSH server's host public keys as C(type base64), comments dropped.
+  returned: always
+  type: list
+  elements: str
+entry:
+  description: This node as a M(gtsfm.cluster.known_hosts_block) entry, under every name a peer may use.
+  returned: always
+  type: dict
+  sample: {names: [node1, node1.lab.example.org, 10.0.0.11], keys: [ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG...]}
+self_names:
+  description: The loopback names under which the node reaches itself.
+  returned: always
+  type: list
+  elements: str
+  sample: [localhost, 127.0.0.1, "::1"]
+keypair:
+  description: The key pair at O(keypair); null when O(keypair) is not given.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: Absolute path of the private key.
+      type: str
+    requested:
+      description: O(keypair) as given, so a role can tell whether the stage read the key it uses.
+      type: str
+    exists:
+      description: Whether the private key exists.
+      type: bool
+    mode:
+      description: Its mode, as four octal digits.
+      type: str
+    public_key:
+      description: The public key peers must be given (derived from the private key when it has no passphrase).
+      type: str
+    pub_ok:
+      description: Whether the C(.pub) file holds that key.
+      type: bool
+    needs_write:
+      description: Whether M(gtsfm.cluster.ssh_keypair) would change something (missing key, open mode, stale C(.pub)).
+      type: bool
+files:
+  description: For each of O(files), keyed by its path as given, what the file holds now.
+  returned: always
+  type: dict
+  sample: {"~/.ssh/authorized_keys": {path: /home/alice/.ssh/authorized_keys, exists: true, mode: "0600", block: []}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.gtsfm.cluster.plugins.module_utils.cluster_probe import HOST_KEY_TYPES, ProbeError, probe
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            ssh_dir=dict(type="str", default="~/.ssh"),
+            host_key_types=dict(type="list", elements="str", choices=list(HOST_KEY_TYPES),
+                                default=list(HOST_KEY_TYPES)),
+            host_key_dir=dict(type="path", default="/etc/ssh"),
+            aliases=dict(type="list", elements="str", default=[]),
+            port=dict(type="int", default=22),
+            keypair=dict(type="str", no_log=False),
+            files=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="str", required=True),
+                marker=dict(type="str", required=True),
+            )),
+            free_paths=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    if not 0 < module.params["port"] < 65536:
+        module.fail_json(msg="cluster_node_info: port must be 1-65535 (the SSH port peers use for this node: "
+                             "known_hosts_port, or ansible_port), got %d." % module.params["port"])
+    keygen = module.get_bin_path("ssh-keygen", required=bool(module.params["keypair"]))
+    try:
+        result = probe(module.params, module.run_command, keygen)
+    except ProbeError as exc:
+        module.fail_json(msg="cluster_node_info: %s" % exc)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

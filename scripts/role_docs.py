@@ -1,0 +1,75 @@
+"""Role variable tables in README.md, made from each role's meta/argument_specs.yml (the one source).
+
+    .venv/bin/python scripts/role_docs.py           # rewrite the tables between the markers in README.md
+    .venv/bin/python scripts/role_docs.py --check   # exit 1 if README.md is out of date (a unit test runs this)
+
+README.md marks each table with <!-- BEGIN role-vars ROLE --> and <!-- END role-vars ROLE -->.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKED = re.compile(r"(<!-- BEGIN role-vars (?P<role>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- END role-vars (?P=role) -->)",
+                    re.DOTALL)
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value)
+    # ansible-doc markup to Markdown: C(x) / V(x) / O(x) / RV(x) -> `x`; M(x) -> `x`.
+    return re.sub(r"\b(?:C|V|O|RV|M)\(([^)]*)\)", r"`\1`", str(value)).replace("|", "\\|")
+
+
+def _default(option: dict) -> str:
+    if "default" not in option:
+        return "(required)" if option.get("required") else ""
+    value = option["default"]
+    shown = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
+    shown = shown.removesuffix("\n...").removesuffix("...").strip()
+    return "`%s`" % shown.replace("|", "\\|")
+
+
+def table(role: str) -> str:
+    """The Markdown table of a role's main entry point options."""
+    specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    options = specs["argument_specs"]["main"].get("options") or {}
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, option in options.items():
+        kind = option.get("type", "str")
+        if kind == "list" and option.get("elements"):
+            kind = "list of %s" % option["elements"]
+        choices = " (one of %s)" % ", ".join("`%s`" % c for c in option["choices"]) if option.get("choices") else ""
+        meaning = _text(option["description"]) + choices
+        rows.append("| `%s` (%s) | %s | %s |" % (name, kind, _default(option), meaning))
+    return "\n".join(rows) + "\n"
+
+
+def render(readme: str) -> str:
+    return MARKED.sub(lambda m: m.group(1) + table(m.group("role")) + m.group(4), readme)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    args = parser.parse_args()
+    path = Path(args.readme)
+    current = path.read_text()
+    wanted = render(current)
+    if args.check:
+        if wanted != current:
+            print("%s: role variable tables are out of date; run scripts/role_docs.py" % path, file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(wanted)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

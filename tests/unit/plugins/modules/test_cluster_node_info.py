@@ -1,0 +1,96 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import markers
+from ansible_collections.gtsfm.cluster.plugins.modules.cluster_node_info import main
+from ansible_collections.gtsfm.cluster.plugins.modules.ssh_keypair import main as keypair_main
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+
+
+def tree(tmp_path):
+    """A snapshot of every path under tmp_path with its mode and content, to show nothing was written."""
+    out = {}
+    for root, dirs, files in os.walk(tmp_path):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            info = os.lstat(path)
+            content = open(path, "rb").read() if os.path.isfile(path) and not os.path.islink(path) else None
+            out[path] = (info.st_mode, content)
+    return out
+
+
+def test_reports_keys_names_home_and_python(tmp_path, run_module):
+    (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + " root@node1\n")
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(tmp_path / ".ssh"),
+                                           aliases=["node1.cluster"], port=2222, free_paths=[str(tmp_path / "x/y")]))
+    assert not failed, result
+    assert not result["changed"] and result["host_keys"] == [KEY]
+    assert result["entry"]["names"][0] == "[node1.cluster]:2222"
+    assert result["self_names"] == ["[localhost]:2222", "[127.0.0.1]:2222", "[::1]:2222"]
+    node = result["node"]
+    assert node["home_id"] is None and node["ssh_dir_state"] == "missing"
+    assert node["python"] and os.path.isabs(node["python"]) and node["python_version"].count(".") == 2
+    assert node["free"][str(tmp_path / "x/y")] > 0
+    assert result["keypair"] is None and result["files"] == {}
+    assert not (tmp_path / ".ssh").exists()
+
+
+def test_never_writes_even_where_the_old_probe_did(tmp_path, run_module):
+    # Issue 12: ssh_host_keys, given a known_hosts path in a 0775 directory, chmod-ed it 0700 and wrote the marker.
+    ssh_dir = tmp_path / "shared"
+    ssh_dir.mkdir()
+    ssh_dir.chmod(0o775)
+    (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + "\n")
+    before = tree(tmp_path)
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(ssh_dir),
+                                           keypair=str(ssh_dir / "id_ed25519"),
+                                           files=[{"path": str(ssh_dir / "known_hosts"), "marker": "t"}]))
+    assert not failed and not result["changed"]
+    assert result["node"]["ssh_dir_state"] == "open"
+    assert result["keypair"]["needs_write"] and not result["keypair"]["exists"]
+    assert tree(tmp_path) == before
+
+
+def test_reads_blocks_keyed_by_the_path_as_given(tmp_path, run_module, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + "\n")
+    begin, end = markers("t")
+    (tmp_path / "f").write_text("mine\r\n" + begin + "\r\na\r\n" + end + "\r\n")
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), files=[{"path": "~/f", "marker": "t"}]))
+    assert not failed and result["files"]["~/f"]["block"] == ["a"]
+    assert result["files"]["~/f"]["path"] == str(tmp_path / "f")
+
+
+def test_a_fifo_is_refused_instead_of_hanging_the_read(tmp_path, run_module):
+    # Issue 13 case 4: mkfifo ~/.ssh/authorized_keys hung the play.
+    (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + "\n")
+    fifo = tmp_path / "authorized_keys"
+    os.mkfifo(fifo)
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), files=[{"path": str(fifo), "marker": "t"}]))
+    assert failed and "%s is not a regular file" % fifo in result["msg"] and "Fix: move it away" in result["msg"]
+
+
+@pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
+def test_reports_a_key_pair_whose_halves_do_not_match(tmp_path, run_module):
+    (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + "\n")
+    key = tmp_path / ".ssh" / "id_ed25519"
+    run_module(keypair_main, dict(path=str(key)))
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(key.parent), keypair=str(key)))
+    assert not failed and not result["keypair"]["needs_write"] and result["node"]["home_id"]
+    (key.parent / "id_ed25519.pub").write_text(KEY + " stale\n")
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(key.parent), keypair=str(key)))
+    assert not failed and result["keypair"]["needs_write"] and not result["keypair"]["pub_ok"]
+    assert result["keypair"]["public_key"].split()[1] != KEY.split()[1]
+
+
+def test_no_host_key_reports_none_and_bad_port_fails_clearly(tmp_path, run_module):
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path)))
+    assert not failed and result["host_keys"] == []
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), port=0))
+    assert failed and "port must be 1-65535" in result["msg"]
