@@ -6,7 +6,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test deps venv unit lint sanity molecule multihost demo demo-down build clean
+.PHONY: test deps venv unit lint sanity molecule multihost demo demo-down build clean bench-broadcast
 
 test: deps unit lint sanity build molecule multihost ## the whole suite, from a fresh machine
 
@@ -49,6 +49,9 @@ build: venv ## the collection tarball, installed into a scratch path to prove it
 	cd build && ansible-galaxy collection install --force -p installed gtsfm-cluster-*.tar.gz
 	cd build && ANSIBLE_COLLECTIONS_PATH=installed ansible-doc -t inventory gtsfm.cluster.cluster_yaml >/dev/null
 	cd build && ANSIBLE_COLLECTIONS_PATH=installed ansible-playbook --syntax-check -i localhost, gtsfm.cluster.site
+
+bench-broadcast: venv ## benchmarks/broadcast.py: 200 MB at 100mbit to N = 2 4 8, ours vs one copy vs a star (~10 min)
+	flock /tmp/gtsfm-bed.lock $(PY) benchmarks/broadcast.py
 
 clean:
 	rm -rf build .cache

@@ -71,8 +71,9 @@ def ssh_options(params):
     return opts + list(params.get("ssh_args") or [])
 
 
-def describe_source(path, check_mode=False):
-    """kind, size, digest, mode, mtime of the source; the digest is cached in a record beside it."""
+def stat_source(path):
+    """kind, size, mode, mtime and on-disk signature of the source; its digest too when the record beside it is
+    current (digest None otherwise: source_digest() computes it)."""
     if not os.path.isabs(path):
         raise BroadcastError("path must be absolute (the same path on every node), got %r" % path)
     try:
@@ -81,34 +82,53 @@ def describe_source(path, check_mode=False):
         raise BroadcastError("path %s: %s on the source node. Fix: point path at an existing file or directory "
                              "there (delegate_to names the source)." % (path, exc.strerror))
     if stat.S_ISREG(st.st_mode):
-        kind = "file"
+        kind, size = "file", st.st_size
     elif stat.S_ISDIR(st.st_mode):
         kind = "tree"
     else:
         raise BroadcastError("path %s is neither a file nor a directory on the source node" % path)
-    sig = hop.signature(path, kind)
+    try:
+        if kind == "file":
+            sig = hop.signature(path, kind)
+        else:
+            digest, size = hop.tree_manifest(path, content=False)[:2]
+            sig = "tree:" + digest
+    except hop.HopError as exc:
+        raise BroadcastError(str(exc))
+    except OSError as exc:
+        raise BroadcastError("cannot read %s on the source node: %s" % (exc.filename or path, exc.strerror))
     record = hop.read_record(path)
-    if record and record.get("kind") == kind and record.get("signature") == sig and record.get("digest"):
-        digest, size, cached = record["digest"], record.get("size", st.st_size), True
-    else:
+    cached = bool(record and record.get("kind") == kind and record.get("signature") == sig and record.get("digest"))
+    return {"path": path, "kind": kind, "size": size, "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns,
+            "signature": sig, "digest": record["digest"] if cached else None, "cached": cached}
+
+
+def source_digest(source, check_mode=False):
+    """Fill source['digest'] (reading every byte unless cached) and cache it in a record beside the source."""
+    if source["digest"]:
+        return source["digest"]
+    path, kind = source["path"], source["kind"]
+    try:
+        source["digest"] = hop.content_digest(path, kind)
+    except hop.HopError as exc:
+        raise BroadcastError(str(exc))
+    except OSError as exc:
+        raise BroadcastError("cannot read %s on the source node: %s" % (exc.filename or path, exc.strerror))
+    if not check_mode:
         try:
-            if kind == "file":
-                digest, size = hop.file_digest(path), st.st_size
-            else:
-                digest, size = hop.tree_manifest(path)[:2]
-        except hop.HopError as exc:
-            raise BroadcastError(str(exc))
-        except OSError as exc:
-            raise BroadcastError("cannot read %s on the source node: %s" % (exc.filename or path, exc.strerror))
-        cached = False
-        if not check_mode:
-            try:
-                hop.write_record(path, {"by": "gtsfm.cluster.broadcast", "path": path, "kind": kind,
-                                        "digest": digest, "size": size, "signature": sig, "written": time.time()})
-            except OSError:
-                pass
-    return {"path": path, "kind": kind, "digest": digest, "size": size, "mode": stat.S_IMODE(st.st_mode),
-            "mtime_ns": st.st_mtime_ns, "cached": cached}
+            hop.write_record(path, {"by": "gtsfm.cluster.broadcast", "path": path, "kind": kind,
+                                    "digest": source["digest"], "size": source["size"],
+                                    "signature": source["signature"], "written": time.time()})
+        except OSError:
+            pass
+    return source["digest"]
+
+
+def describe_source(path, check_mode=False):
+    """stat_source() and source_digest() in one."""
+    source = stat_source(path)
+    source_digest(source, check_mode)
+    return source
 
 
 class Status:
@@ -160,7 +180,7 @@ def run_remote(argv, timeout):
     """(rc, stdout, stderr) of a short ssh command; a hung one counts as failed."""
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return 255, b"", b"no answer within %d s" % timeout
     return proc.returncode, proc.stdout, proc.stderr
@@ -173,8 +193,8 @@ def _last_line(data):
 
 def probe_hosts(hosts, source, params, ctx):
     """{host: probe answer} for every host, in parallel; an unreachable host gets {'error': ...}."""
-    cfg = {"mode_of_run": "probe", "path": source["path"], "kind": source["kind"], "digest": source["digest"],
-           "size": source["size"], "checksum": params["checksum"], "python": params["remote_python"]}
+    cfg = {"mode_of_run": "probe", "path": source["path"], "kind": source["kind"], "checksum": params["checksum"],
+           "python": params["remote_python"]}
     command = hop.hop_command(cfg, ctx["code"])
 
     def one(host):
@@ -361,26 +381,30 @@ def broadcast(params, check_mode, ctx, warn):
     ctx: {'ssh': ssh binary, 'tar': tar binary, 'zstd': zstd binary or None, 'code': the hop program, shipped}.
     """
     started = time.monotonic()
-    source = describe_source(params["path"], check_mode)
+    source = stat_source(params["path"])
     hosts = order_hosts(params["hosts"], params["order"])
     ctx = dict(ctx, opts=ssh_options(params))
     status = Status(None if check_mode else (params["status_file"] or default_status_file(source["path"])),
                     source, hosts)
     nodes = dict((h, {"status": "pending"}) for h in hosts)
-    answers = probe_hosts(hosts, source, params, ctx)
+    # The probes ask each node what it holds; meanwhile the source hashes its content (unless cached).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        probing = pool.submit(probe_hosts, hosts, source, params, ctx)
+        source_digest(source, check_mode)
+        answers = probing.result()
     need = []
     for host in hosts:
-        answer = answers[host]
-        if answer.get("have"):
-            nodes[host] = {"status": "skipped", "bytes": 0, "why": answer.get("why")}
+        verdict, why = hop.decide(answers[host], source["path"], source["kind"], source["digest"], source["size"])
+        if verdict == "have":
+            nodes[host] = {"status": "skipped", "bytes": 0, "why": why}
             status.node(host, state="skipped")
-        elif answer.get("error"):
-            nodes[host] = {"status": "failed", "error": answer["error"]}
-            status.node(host, state="failed", error=answer["error"])
+        elif verdict == "error":
+            nodes[host] = {"status": "failed", "error": why}
+            status.node(host, state="failed", error=why)
         else:
             need.append(host)
-    result = {"broadcast_path": source["path"], "kind": source["kind"], "size": source["size"], "digest": source["digest"],
-              "nodes": nodes, "changed": False, "rounds": 0, "compressed": False}
+    result = {"broadcast_path": source["path"], "kind": source["kind"], "size": source["size"],
+              "digest": source["digest"], "nodes": nodes, "changed": False, "rounds": 0, "compressed": False}
     if check_mode:
         for host in need:
             nodes[host] = {"status": "would receive", "bytes": source["size"]}
@@ -416,11 +440,13 @@ def broadcast(params, check_mode, ctx, warn):
         answers = probe_hosts(left, source, params, ctx)
         need = []
         for host in left:
-            if answers[host].get("have"):
+            verdict, why = hop.decide(answers[host], source["path"], source["kind"], source["digest"],
+                                      source["size"])
+            if verdict == "have":
                 nodes[host] = {"status": "received", "bytes": source["size"], "round": rounds,
                                "why": "placed, its report was lost"}
-            elif answers[host].get("error"):
-                nodes[host]["error"] = "%s; then: %s" % (nodes[host].get("error"), answers[host]["error"])
+            elif verdict == "error":
+                nodes[host]["error"] = "%s; then: %s" % (nodes[host].get("error"), why)
             else:
                 need.append(host)
     result["rounds"] = rounds
@@ -430,18 +456,19 @@ def broadcast(params, check_mode, ctx, warn):
 
 def _finish(result, started, status):
     nodes = result["nodes"]
-    for key, state in (("received", "received"), ("skipped", "skipped"), ("failed", "failed"),
+    # Not 'skipped'/'failed': Ansible reads those keys of a result as the task's own state.
+    for key, state in (("received", "received"), ("held", "skipped"), ("failed_nodes", "failed"),
                        ("would_receive", "would receive")):
         result[key] = [h for h, n in nodes.items() if n["status"] == state]
     result["seconds"] = round(time.monotonic() - started, 3)
-    if result["failed"]:
+    if result["failed_nodes"]:
         result["msg"] = ("broadcast of %s: no verified copy on %s. Nodes that hold it are skipped on a re-run; fix "
                          "these and run again." % (result["broadcast_path"], "; ".join(
-                             "%s (%s)" % (h, nodes[h].get("error")) for h in result["failed"])))
+                             "%s (%s)" % (h, nodes[h].get("error")) for h in result["failed_nodes"])))
     else:
         result["msg"] = "%s: %d received, %d already held it%s" % (
-            result["broadcast_path"], len(result["received"]), len(result["skipped"]),
+            result["broadcast_path"], len(result["received"]), len(result["held"]),
             ", %d would receive" % len(result["would_receive"]) if result["would_receive"] else "")
-    status.phase("failed" if result["failed"] else "done", finished=True, result=dict(
-        (k, result[k]) for k in ("received", "skipped", "failed", "would_receive", "seconds")))
+    status.phase("failed" if result["failed_nodes"] else "done", finished=True, result=dict(
+        (k, result[k]) for k in ("received", "held", "failed_nodes", "would_receive", "seconds")))
     return result

@@ -202,22 +202,35 @@ def write_record(path, record):
     os.replace(tmp, target)
 
 
-def holds(path, kind, digest, checksum=False):
-    """(True, why) if path already holds content of identity digest, judged by its record and its current state."""
-    record = read_record(path)
-    if not record or record.get("digest") != digest or record.get("kind") != kind:
-        return False, "no record of this content" if not record else "record names other content"
+def held_digest(path, kind, checksum=False):
+    """(digest, why): the content path holds by its record, if the destination still is what was placed; else None.
+
+    With checksum=True the destination is re-hashed instead (reads every byte).
+    """
     if checksum:
-        if not os.path.exists(path):
-            return False, "destination missing"
+        if signature(path, kind) is None:
+            return None, "nothing of this kind at the destination"
         try:
-            return (content_digest(path, kind) == digest), "content checked"
+            return content_digest(path, kind), "content hashed"
         except (OSError, HopError) as exc:
-            return False, "cannot read destination: %s" % exc
+            return None, "cannot read the destination: %s" % exc
+    record = read_record(path)
+    if not record or record.get("kind") != kind or not record.get("digest"):
+        return None, "no record of a copy here"
     current = signature(path, kind)
     if current is None or current != record.get("signature"):
-        return False, "destination changed since the record was written"
-    return True, "record and destination agree"
+        return None, "destination changed since the record was written"
+    return record["digest"], "record and destination agree"
+
+
+def holds(path, kind, digest, checksum=False):
+    """(True, why) if path already holds content of identity digest."""
+    held, why = held_digest(path, kind, checksum)
+    if held is None:
+        return False, why
+    if held != digest:
+        return False, "holds other content"
+    return True, why
 
 
 # --- probe ----------------------------------------------------------------------------------------------------------
@@ -231,22 +244,33 @@ def _free_bytes(path):
 
 
 def probe(cfg):
-    """What the source needs to plan: does this node hold the content, can it take it."""
+    """What this node holds at path and whether it can take a copy; the source decides (see decide())."""
     path, kind = cfg["path"], cfg["kind"]
-    have, why = holds(path, kind, cfg["digest"], cfg.get("checksum", False))
-    out = {"have": have, "why": why, "zstd": bool(_which("zstd")), "tar": bool(_which("tar")),
-           "leftovers": leftovers(path), "python": sys.version.split()[0]}
-    if not have:
-        free, where = _free_bytes(path)
-        out.update(free=free, free_path=where)
-        if os.path.lexists(path) and kind == "file" and os.path.isdir(path):
-            out["error"] = "%s is a directory here; the source holds a file. Remove it or broadcast a tree." % path
-        elif free < cfg.get("size", 0):
-            out["error"] = ("not enough space for %s: %d bytes needed, %d free on the filesystem of %s. Free some "
-                            "space there." % (path, cfg["size"], free, where))
-        elif kind == "tree" and not out["tar"]:
-            out["error"] = "tar is not installed; directory trees travel as a tar stream. Install tar."
-    return out
+    held, why = held_digest(path, kind, cfg.get("checksum", False))
+    free, where = _free_bytes(path)
+    try:
+        st = os.lstat(path)
+        dest = "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
+    except OSError:
+        dest = None
+    return {"held": held, "why": why, "zstd": bool(_which("zstd")), "tar": bool(_which("tar")), "free": free,
+            "free_path": where, "dest": dest, "python": sys.version.split()[0]}
+
+
+def decide(answer, path, kind, digest, size):
+    """('have' | 'need' | 'error', why) for one node's probe answer and the source's content."""
+    if answer.get("error"):
+        return "error", answer["error"]
+    if answer.get("held") == digest:
+        return "have", answer.get("why", "")
+    if kind == "file" and answer.get("dest") == "dir":
+        return "error", "%s is a directory there; the source holds a file. Remove it or broadcast a tree." % path
+    if kind == "tree" and not answer.get("tar"):
+        return "error", "tar is not installed there; directory trees travel as a tar stream. Install tar."
+    if answer.get("free", 0) < size:
+        return "error", ("not enough space for %s: %d bytes needed, %d free on the filesystem of %s there. Free "
+                         "some space." % (path, size, answer.get("free", 0), answer.get("free_path")))
+    return "need", answer.get("why", "")
 
 
 def _which(name):
@@ -390,20 +414,51 @@ class Downstream:
 class FileSink:
     """Writes the payload to a new temporary file, 0600 until it is verified."""
 
+    FLUSH_EVERY = 32 << 20
+
     def __init__(self, tmp):
         self.tmp = tmp
         self.fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.unflushed = 0
+        self.wake = threading.Event()
+        self.stop = False
+        # Flushes as the data arrives, beside the writes, so the final fsync has little left to do.
+        self.flusher = threading.Thread(target=self._flush)
+        self.flusher.daemon = True
+        self.flusher.start()
+
+    def _flush(self):
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            if self.stop:
+                return
+            try:
+                os.fdatasync(self.fd)
+            except OSError:
+                return
 
     def write(self, data):
         write_all(self.fd, data)
+        self.unflushed += len(data)
+        if self.unflushed >= self.FLUSH_EVERY:
+            self.unflushed = 0
+            self.wake.set()
+
+    def _stop(self):
+        self.stop = True
+        self.wake.set()
+        self.flusher.join()
 
     def finish(self):
+        self._stop()
         os.fsync(self.fd)
         os.close(self.fd)
         self.fd = None
 
     def abort(self):
         if self.fd is not None:
+            self._stop()
             os.close(self.fd)
             self.fd = None
 
@@ -574,7 +629,8 @@ def place(tmp, path, token):
 def hop_command(cfg, code_b64):
     """The remote command line that runs this program on a node with cfg (everything shell-safe base64)."""
     blob = base64.b64encode(json.dumps(cfg, sort_keys=True).encode()).decode()
-    return "%s -c '%s' %s %s" % (cfg.get("python", "python3"), BOOTSTRAP, code_b64, blob)
+    python = "'%s'" % cfg.get("python", "python3").replace("'", "'\\''")
+    return "%s -c '%s' %s %s" % (python, BOOTSTRAP, code_b64, blob)
 
 
 def acquire_lock(path, timeout):
@@ -722,8 +778,10 @@ def main(argv):
 
 def shipped_code(source_text):
     """This program's source, compressed and base64-encoded for the command line."""
-    return base64.b64encode(zlib.compress(source_text.encode("utf-8"), 9)).decode()
+    if not isinstance(source_text, bytes):
+        source_text = source_text.encode("utf-8")
+    return base64.b64encode(zlib.compress(source_text, 9)).decode()
 
 
 if __name__ == "__main__" and len(sys.argv) == 3 and sys.argv[0] == "-c":
-    sys.exit(main(sys.argv))
+    raise SystemExit(main(sys.argv))

@@ -16,8 +16,8 @@ description:
   - Runs on the source node (C(delegate_to) it, with C(run_once)) and copies O(path), a file or a directory tree, to
     the same absolute path on every node of O(hosts), along a chain source -> first -> second -> ... Each node
     writes what it receives while passing it on, so the time is about one copy's time whatever the number of nodes.
-  - Travels over the cluster's own OpenSSH mesh (the M(gtsfm.cluster.ssh_keypair)/ssh_mesh and known_hosts roles):
-    C(BatchMode), strict host key checking, no new daemon and no open port. Nodes need python3 and, for trees, tar.
+  - Travels over the cluster's own OpenSSH mesh, as the ssh_mesh and known_hosts roles build it, with C(BatchMode)
+    and strict host key checking; no new daemon and no open port. Nodes need python3 and, for trees, tar.
   - A directory tree travels as one tar stream (symlinks, hard links and modes kept; owners are the receiving user).
   - Verified. Every node hashes (SHA-256) what it receives as it streams and compares the hash with the source's;
     a tree is also unpacked and compared entry by entry (paths, types, modes, sizes, contents, links) with the
@@ -153,6 +153,7 @@ attributes:
     platforms: posix
   idempotent:
     support: full
+    description: A node whose record and destination show the same content is skipped; a re-run sends nothing.
 """
 
 EXAMPLES = r"""
@@ -220,12 +221,12 @@ received:
   returned: always
   type: list
   elements: str
-skipped:
-  description: Nodes that already held the content; nothing was sent to them.
+held:
+  description: Nodes that already held the content and were skipped; nothing was sent to them.
   returned: always
   type: list
   elements: str
-failed:
+failed_nodes:
   description: Nodes left without a verified copy (the task fails when this is not empty).
   returned: always
   type: list
@@ -270,7 +271,7 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast import Br
 
 
 def _hop_source():
-    """The hop program's text, to ship to the nodes."""
+    """The hop program's text (str or bytes, as the loader gives it), to ship to the nodes."""
     loader = getattr(_broadcast_hop, "__loader__", None)
     text = loader.get_source(_broadcast_hop.__name__) if loader and hasattr(loader, "get_source") else None
     if not text:
@@ -321,7 +322,7 @@ def main():
         result = broadcast(params, module.check_mode, ctx, module.warn)
     except BroadcastError as exc:
         module.fail_json(msg="broadcast: %s" % exc)
-    if result["failed"]:
+    if result["failed_nodes"]:
         module.fail_json(**result)
     module.exit_json(**result)
 

@@ -99,7 +99,7 @@ size:
   returned: when the status file exists
   type: int
 msg:
-  description: One line, e.g. C(sending 35%: node2 70.0 MB, node3 69.2 MB, node4 68.4 MB).
+  description: "One line of progress, e.g. C(sending 35%: node2 receiving 70.0 MB, node3 receiving 69.2 MB)."
   returned: always
   type: str
 result:

@@ -1,0 +1,100 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The source side of the broadcast and the status reader, without a bed."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast as bc
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
+from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_status import read_status, summary
+
+PARAMS = {"connect_timeout": 10, "keepalive": 5, "cipher": "aes128-gcm@openssh.com", "ssh_args": ["-o", "Port=2222"]}
+
+
+def test_ssh_options_are_batch_strict_with_keepalives_and_the_cipher():
+    opts = bc.ssh_options(PARAMS)
+    joined = " ".join(opts)
+    for part in ("BatchMode=yes", "StrictHostKeyChecking=yes", "ConnectTimeout=10", "ServerAliveInterval=5",
+                 "ServerAliveCountMax=3", "-c aes128-gcm@openssh.com"):
+        assert part in joined
+    assert opts[-2:] == ["-o", "Port=2222"]
+    assert "-c" not in bc.ssh_options(dict(PARAMS, cipher=""))
+
+
+def test_chain_order_keeps_the_given_order_without_duplicates():
+    assert bc.order_hosts(["n3", "n1", "n3", "n2"], "given") == ["n3", "n1", "n2"]
+    assert bc.order_hosts(["n3", "n1", "n2"], "sorted") == ["n1", "n2", "n3"]
+    assert sorted(bc.order_hosts(["n3", "n1", "n2"], "shuffle")) == ["n1", "n2", "n3"]
+
+
+def test_source_must_be_absolute_and_exist_with_a_fix():
+    with pytest.raises(bc.BroadcastError, match="must be absolute"):
+        bc.describe_source("rel/path")
+    with pytest.raises(bc.BroadcastError, match=r"/no/such: No such file or directory on the source node. Fix"):
+        bc.describe_source("/no/such")
+
+
+def test_source_digest_is_cached_beside_it_until_it_changes(tmp_path):
+    data = tmp_path / "data"
+    data.write_bytes(b"one")
+    first = bc.describe_source(str(data))
+    assert first["kind"] == "file" and first["cached"] is False and first["size"] == 3
+    assert bc.describe_source(str(data))["cached"] is True
+    data.write_bytes(b"two!")
+    again = bc.describe_source(str(data))
+    assert again["cached"] is False and again["digest"] != first["digest"] and again["size"] == 4
+
+
+def test_check_mode_writes_no_record_at_the_source(tmp_path):
+    data = tmp_path / "data"
+    data.write_bytes(b"x")
+    bc.describe_source(str(data), check_mode=True)
+    assert not (tmp_path / ".data.gtsfm-broadcast.json").exists()
+
+
+def test_tree_source_is_identified_by_its_manifest(tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "f").write_text("hello")
+    src = bc.describe_source(str(tmp_path / "t"))
+    assert src["kind"] == "tree" and src["size"] == 5
+    assert src["digest"] == hop.tree_manifest(str(tmp_path / "t"))[0]
+
+
+def test_status_file_is_written_and_summarised(tmp_path):
+    path = tmp_path / "s.json"
+    status = bc.Status(str(path), {"path": "/d", "kind": "file", "size": 100}, ["n2", "n3"])
+    status.node("n2", state="receiving", bytes=50)
+    status.phase("sending")
+    data = json.loads(path.read_text())
+    assert data["phase"] == "sending" and data["nodes"]["n2"]["bytes"] == 50 and data["finished"] is False
+    assert summary(data) == "sending 25%: n2 receiving 0.0 MB, n3 pending 0.0 MB"
+    out = read_status(None, str(path), None, str(tmp_path))
+    assert out["finished"] is False and out["nodes"]["n2"]["state"] == "receiving"
+
+
+def test_status_default_file_follows_the_path():
+    assert bc.default_status_file("/a") == bc.default_status_file("/a") != bc.default_status_file("/b")
+
+
+def test_status_with_a_job_id_is_finished_only_when_the_job_is(tmp_path):
+    status = tmp_path / "s.json"
+    status.write_text(json.dumps({"phase": "done", "finished": True, "nodes": {}, "size": 1}))
+    out = read_status(None, str(status), "123.456", str(tmp_path))
+    assert out["finished"] is False  # the job's file is not there yet: a stale status must not end the wait
+    (tmp_path / "123.456").write_text(json.dumps({"started": True, "finished": False}))
+    assert read_status(None, str(status), "123.456", str(tmp_path))["finished"] is False
+    (tmp_path / "123.456").write_text(json.dumps({"changed": True, "msg": "/d: 2 received", "received": ["a"]}))
+    out = read_status(None, str(status), "123.456", str(tmp_path))
+    assert out["finished"] is True and out["result"]["received"] == ["a"] and out["msg"] == "/d: 2 received"
+
+
+def test_status_rejects_a_job_id_that_is_a_path(tmp_path):
+    with pytest.raises(ValueError, match="is not an async job id"):
+        read_status(None, str(tmp_path / "s"), "../../etc/passwd", str(tmp_path))
+
+
+def test_status_before_the_run_is_waiting(tmp_path):
+    out = read_status(None, str(tmp_path / "none.json"), None, str(tmp_path))
+    assert out["finished"] is False and out["phase"] == "waiting"
