@@ -68,15 +68,19 @@ def normalise_sha256(value, field="sha256"):
     return text
 
 
-def sha256_file(path, chunk=CHUNK):
-    """The SHA-256 of a file, read in chunks."""
+def sha256_file(path, chunk=CHUNK, progress=None):
+    """The SHA-256 of a file, read in chunks; progress(bytes hashed) is called after each chunk."""
     digest = hashlib.sha256()
+    done = 0
     with open(path, "rb") as handle:
         while True:
             block = handle.read(chunk)
             if not block:
                 break
             digest.update(block)
+            done += len(block)
+            if progress is not None:
+                progress(done)
     return digest.hexdigest()
 
 
@@ -231,8 +235,9 @@ class Fetcher(object):
                 raise FetchError("%s is a directory, not a file. Fix: point dest at the file's full path."
                                  % self.dest)
             if os.path.exists(self.dest) and not self.force:
-                self.status.update(phase="verify", force=True)
-                have = sha256_file(self.dest)
+                total = os.path.getsize(self.dest)
+                self.status.update(phase="verify", bytes=0, total=total, force=True)
+                have = sha256_file(self.dest, self.chunk, lambda done: self.status.update(bytes=done))
                 if self.sha256 is None or have == self.sha256:
                     result.update(sha256=have, size=os.path.getsize(self.dest))
                     self.status.update(phase="done", finished=True, bytes=result["size"], total=result["size"],

@@ -6,6 +6,7 @@ The tests run in order on one bed and build on each other's state, as a cluster'
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_bed
+from conftest import fresh_bed, run_testbed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from http_origin import Origin  # noqa: E402  pylint: disable=wrong-import-position
@@ -36,14 +37,22 @@ def bed():
 
 
 @pytest.fixture(scope="module")
-def origin(bed, tmp_path_factory):
-    net = json.loads(subprocess.run(["podman", "network", "inspect", f"gtsfm-{bed.name}"], capture_output=True,
-                                    text=True, check=True).stdout)[0]
-    gateway = net["subnets"][0]["gateway"]
-    with Origin(tmp_path_factory.mktemp("origin"), host=gateway) as server:
-        for name, data in FILES.items():
-            server.put(name, data)
-        yield server
+def origin_factory(tmp_path_factory):
+    """Start an origin on a bed's network (its gateway address), serving FILES; all stop at the end."""
+    with contextlib.ExitStack() as stack:
+        def start(bed_name: str) -> Origin:
+            net = json.loads(subprocess.run(["podman", "network", "inspect", f"gtsfm-{bed_name}"],
+                                            capture_output=True, text=True, check=True).stdout)[0]
+            server = stack.enter_context(Origin(tmp_path_factory.mktemp("origin"), host=net["subnets"][0]["gateway"]))
+            for name, data in FILES.items():
+                server.put(name, data)
+            return server
+        yield start
+
+
+@pytest.fixture(scope="module")
+def origin(bed, origin_factory):
+    return origin_factory(bed.name)
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +165,56 @@ def test_changed_origin_file_is_refused_against_its_pin_until_repinned(bed, site
     assert json.loads(lock.read_text())["files"][origin.url("a.bin")]["sha256"] == sha(changed)
     for host in bed.nodes:
         assert sums_on(bed, host)["a.bin"] == sha(changed), host
+
+
+def test_files_on_the_controller_are_used_as_they_are(bed, site, origin, lock, tmp_path):
+    data = os.urandom(500_000)
+    held = tmp_path / "held"
+    (held / "thirdparty" / "off").mkdir(parents=True)
+    (held / "thirdparty" / "off" / "offline.bin").write_bytes(data)
+    files = [{"url": origin.url("not-on-the-origin.bin"), "dest": "thirdparty/off/offline.bin"}]
+    origin.reset()
+    extravars = weights_vars(origin, lock, files, model_weights_controller_dir=str(held))
+    run = site(bed.path / "inventory.yml", TAG, extravars=extravars)
+    assert run.status == "successful", failure_messages(run)
+    assert origin.requests == []
+    for host in bed.nodes:
+        assert bed.ssh(host, "sha256sum ~/gtsfm/thirdparty/off/offline.bin").stdout.split()[0] == sha(data), host
+    assert json.loads(lock.read_text())["files"][origin.url("not-on-the-origin.bin")]["sha256"] == sha(data)
+    again = site(bed.path / "inventory.yml", TAG, extravars=extravars)
+    assert again.status == "successful" and again.changed() == 0, failure_messages(again)
+
+    # A controller file that does not match its pin is refused, naming it; the nodes keep the verified copy.
+    (held / "thirdparty" / "off" / "offline.bin").write_bytes(b"tampered")
+    run = site(bed.path / "inventory.yml", TAG, extravars=extravars)
+    assert run.status == "failed"
+    assert f"{held}/thirdparty/off/offline.bin (on the controller" in failure_messages(run)
+    assert f"expected {sha(data)}" in failure_messages(run) and sha(b"tampered") in failure_messages(run)
+    for host in bed.nodes:
+        assert bed.ssh(host, "sha256sum ~/gtsfm/thirdparty/off/offline.bin").stdout.split()[0] == sha(data), host
+
+
+def test_shared_home_gets_each_file_once_and_no_broadcast(origin_factory, site, tmp_path):
+    """Three nodes on one NFS-like home: the scheduler's fetch is every node's copy; nothing is broadcast."""
+    run_testbed("down", "--name", "weights-shared")
+    path = Path(run_testbed("up", "--nodes", "3", "--name", "weights-shared", "--shared-home"))
+    try:
+        server = origin_factory("weights-shared")
+        files = [{"url": server.url("a.bin"), "dest": "thirdparty/a/weights/a.bin"}]
+        lock_file = tmp_path / "lock.json"
+        run = site(path / "inventory.yml", "ssh_mesh,known_hosts," + TAG,
+                   extravars=weights_vars(server, lock_file, files))
+        assert run.status == "successful", failure_messages(run)
+        assert len(server.gets("a.bin")) == 1
+        sends = [e for e in run.events if e.get("event") == "runner_on_ok"
+                 and e["event_data"].get("task", "").startswith("Start sending")]
+        assert sends == []
+        for node in ("node1", "node2", "node3"):
+            res = subprocess.run(["ssh", "-F", str(path / "ssh_config"), node, "sha256sum gtsfm/thirdparty/a/weights/a.bin"],
+                                 capture_output=True, text=True, check=True, timeout=60)
+            assert res.stdout.split()[0] == sha(FILES["a.bin"])
+        again = site(path / "inventory.yml", TAG, extravars=weights_vars(server, lock_file, files))
+        assert again.status == "successful" and again.changed() == 0, failure_messages(again)
+        assert len(server.gets("a.bin")) == 1
+    finally:
+        run_testbed("down", "--name", "weights-shared")
