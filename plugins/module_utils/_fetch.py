@@ -116,7 +116,7 @@ def _fsync_dir(directory):
 class StatusFile(object):
     """A small JSON file a poller reads while the fetch runs (written atomically, at most every `interval` s)."""
 
-    def __init__(self, path, url, dest, interval=1.0, clock=time.time, token=None):
+    def __init__(self, path, url, dest, interval=1.0, clock=time.time, run_id=None):
         self.path = path
         self.clock = clock
         self.interval = interval
@@ -124,7 +124,7 @@ class StatusFile(object):
         self.started = clock()
         self.state = {"url": url, "dest": dest, "phase": "starting", "bytes": 0, "total": None,
                       "attempt": 0, "finished": False, "failed": False, "msg": "", "rate": 0.0, "seconds": 0.0,
-                      "downloaded": 0, "token": token}
+                      "downloaded": 0, "run_id": run_id}
 
     def update(self, force=False, **fields):
         self.state.update(fields)
@@ -149,8 +149,8 @@ class StatusFile(object):
             pass  # progress is a courtesy; the fetch itself must not fail for it
 
 
-def read_status(path, token=None):
-    """What a StatusFile holds now, or a 'starting' record when the fetch has not written one yet (or, with token,
+def read_status(path, run_id=None):
+    """What a StatusFile holds now, or a 'starting' record when the fetch has not written one yet (or, with run_id,
     when the file is an earlier run's)."""
     starting = {"phase": "starting", "finished": False, "failed": False, "bytes": 0, "total": None, "msg": ""}
     try:
@@ -166,7 +166,7 @@ def read_status(path, token=None):
     if not isinstance(state, dict):
         raise FetchError("the fetch status file %s does not hold a JSON object. Fix: remove it and run again."
                          % path)
-    if token is not None and state.get("token") != token:
+    if run_id is not None and state.get("run_id") != run_id:
         return starting
     return state
 
@@ -186,7 +186,7 @@ class Fetcher(object):
 
     def __init__(self, url, dest, sha256=None, size=None, force=False, retries=5, retry_delay=2.0, timeout=60.0,
                  headers=None, validate_certs=True, status_path=None, free_reserve=0, check_mode=False,
-                 sleep=time.sleep, free=free_bytes, chunk=CHUNK, opener=None, status_token=None):
+                 sleep=time.sleep, free=free_bytes, chunk=CHUNK, opener=None, status_run_id=None):
         self.url = url
         self.dest = os.path.abspath(dest)
         self.partial = partial_path(self.dest)
@@ -202,7 +202,7 @@ class Fetcher(object):
         self.sleep = sleep
         self.free = free
         self.chunk = chunk
-        self.status = StatusFile(status_path, url, self.dest, token=status_token)
+        self.status = StatusFile(status_path, url, self.dest, run_id=status_run_id)
         self.opener = opener or self._make_opener(validate_certs)
         self.requests = 0
         self.downloaded = 0

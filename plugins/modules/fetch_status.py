@@ -24,10 +24,10 @@ options:
       - The status file. A file that does not exist yet reads as RV(phase=starting).
     type: path
     required: true
-  token:
+  run_id:
     description:
-      - The O(gtsfm.cluster.fetch_verified#module:status_token) of the fetch to wait for. A status file with another
-        token (an earlier run's) reads as RV(phase=starting).
+      - The O(gtsfm.cluster.fetch_verified#module:status_run_id) of the fetch to wait for. A status file with another
+        run id (an earlier run's) reads as RV(phase=starting).
     type: str
 author:
   - gtsfm.cluster maintainers (@borglab)
@@ -100,9 +100,9 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils._fetch import FetchE
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(path=dict(type="path", required=True), token=dict(type="str")), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=dict(path=dict(type="path", required=True), run_id=dict(type="str")), supports_check_mode=True)
     try:
-        state = read_status(module.params["path"], module.params["token"])
+        state = read_status(module.params["path"], module.params["run_id"])
     except FetchError as exc:
         module.fail_json(msg="fetch_status: %s" % exc)
     total = state.get("total")

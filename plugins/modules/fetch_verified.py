@@ -91,10 +91,10 @@ options:
       - File to keep the progress in (JSON, replaced atomically about once a second). Read it with
         M(gtsfm.cluster.fetch_status).
     type: path
-  status_token:
+  status_run_id:
     description:
       - A word written into the status file, so that M(gtsfm.cluster.fetch_status) with the same
-        O(gtsfm.cluster.fetch_status#module:token) ignores a file an earlier run left.
+        O(gtsfm.cluster.fetch_status#module:run_id) ignores a file an earlier run left.
     type: str
   free_reserve:
     description:
@@ -122,6 +122,7 @@ attributes:
   platform:
     platforms: posix
   safe_file_operations:
+    description: The file is written to a partial file beside O(dest) and renamed onto it.
     support: full
   idempotent:
     description: A second run with the same arguments changes nothing and sends no request.
@@ -217,7 +218,7 @@ def main():
             headers=dict(type="dict", default={}),
             validate_certs=dict(type="bool", default=True),
             status_path=dict(type="path"),
-            status_token=dict(type="str"),
+            status_run_id=dict(type="str"),
             free_reserve=dict(type="int", default=0),
         ),
         add_file_common_args=True,
@@ -232,7 +233,7 @@ def main():
             params["url"], params["dest"], sha256=params["sha256"], size=params["size"], force=params["force"],
             retries=params["retries"], retry_delay=params["retry_delay"], timeout=params["timeout"],
             headers=params["headers"], validate_certs=params["validate_certs"], status_path=params["status_path"],
-            free_reserve=params["free_reserve"], check_mode=module.check_mode, status_token=params["status_token"])
+            free_reserve=params["free_reserve"], check_mode=module.check_mode, status_run_id=params["status_run_id"])
     except FetchError as exc:
         module.fail_json(msg="fetch_verified: %s" % exc, url=params["url"], dest=params["dest"])
     if not module.check_mode or not result["changed"]:

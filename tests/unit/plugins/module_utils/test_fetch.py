@@ -209,6 +209,6 @@ def test_read_status_before_and_after(tmp_path, origin):
 
 def test_status_of_an_earlier_run_reads_as_starting(tmp_path, origin):
     status = tmp_path / "s.json"
-    fetch(origin.url("w/model.pt"), str(tmp_path / "m"), **opts(status_path=str(status), status_token="run1"))
+    fetch(origin.url("w/model.pt"), str(tmp_path / "m"), **opts(status_path=str(status), status_run_id="run1"))
     assert _fetch.read_status(str(status), "run1")["finished"]
     assert _fetch.read_status(str(status), "run2")["phase"] == "starting"
