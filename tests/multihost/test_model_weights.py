@@ -86,7 +86,7 @@ def sums_on(bed, host: str) -> dict[str, str]:
 def failure_messages(run) -> str:
     """The messages of failed and unreachable tasks, or the play's output when there are none (a parse error)."""
     msgs = [str(d.get("res", {}).get("msg", "")) for d in run.results("runner_on_failed")
-            + run.results("runner_on_unreachable")]
+            + run.results("runner_item_on_failed") + run.results("runner_on_unreachable")]
     return "\n".join(msgs) or "\n".join(e.get("stdout", "") for e in run.events[-20:])
 
 
