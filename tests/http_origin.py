@@ -158,3 +158,36 @@ class Origin:
             if cut is not None:
                 handler.close_connection = True
         self._record(handler, status, sent)
+
+
+def main() -> None:
+    """Serve a directory until killed (for molecule): write the base URL to a file, log each request as JSON."""
+    import argparse
+    import json
+    import signal
+    import time
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--bind", required=True, help="address to bind (a test bed's gateway)")
+    parser.add_argument("--root", required=True, help="directory to serve")
+    parser.add_argument("--url-file", required=True, help="where to write the base URL once serving")
+    parser.add_argument("--log", required=True, help="JSON lines, one per request answered")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with Origin(Path(args.root), host=args.bind) as origin:
+        Path(args.url_file).write_text(origin.base + "\n")
+        seen = 0
+        try:
+            while True:
+                time.sleep(0.2)
+                with origin.lock:
+                    new, seen = origin.requests[seen:], len(origin.requests)
+                with open(args.log, "a") as log:
+                    for served in new:
+                        log.write(json.dumps(served.__dict__) + "\n")
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
