@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Makes sure the remote user has an SSH key pair at O(path), creating one with C(ssh-keygen) when none exists.
     An existing private key is never replaced.
-  - Repairs what would silently break logins, and says so in RV(repaired) - a private key readable by group or others
+  - Repairs what would silently break logins, and says so in RV(repaired) and in a warning - a private key readable by group or others
     is set to C(0600) (ssh refuses to use it otherwise); a missing C(.pub), or one that does not match the private key
     (left behind when the private key was deleted), is rebuilt from the private key.
   - Makes sure the key's directory (normally C(~/.ssh)) exists with mode C(0700), as sshd's C(StrictModes) requires,
@@ -149,6 +149,9 @@ def main():
     except (IOError, OSError) as exc:
         module.fail_json(msg="ssh_keypair on %s: %s. Fix: check that %s is a directory the remote user can write."
                          % (path, exc.strerror or exc, ssh_dir))
+    for repair in key["repaired"]:
+        # A warning, so a repair shows in every run's output without a task of its own.
+        module.warn("ssh_keypair on %s: repaired %s" % (path, repair))
     module.exit_json(changed=dir_changed or key["changed"] or marker_changed, public_key=key["public_key"],
                      path=path, created=key["created"], repaired=key["repaired"], home_id=home_id)
 
