@@ -143,10 +143,11 @@ class Status:
                      "round": 0, "nodes": dict((h, {"state": "pending", "bytes": 0}) for h in hosts)}
         self.write(force=True)
 
-    def node(self, host, **fields):
+    def node(self, host, final=False, **fields):
+        """Update a node's entry; a final state (received, failed) is written at once."""
         with self.lock:
             self.data["nodes"].setdefault(host, {}).update(fields)
-        self.write()
+        self.write(force=final)
 
     def phase(self, phase, **fields):
         with self.lock:
@@ -279,7 +280,7 @@ class Chain:
             elif kind in ("done", "failed", "lost") and host not in self.results:
                 seconds = round(time.monotonic() - self.started, 3)
                 self.results[host] = dict(event, s=seconds)
-                self.status.node(host, state="received" if kind == "done" else "failed",
+                self.status.node(host, final=True, state="received" if kind == "done" else "failed",
                                  bytes=event.get("b", self.progress[host]), seconds=seconds,
                                  error=event.get("error"))
 

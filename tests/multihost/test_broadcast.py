@@ -21,6 +21,7 @@ from conftest import ROOT, Bed, run_testbed
 
 PLAY = ROOT / "benchmarks" / "broadcast_play.yml"
 ASYNC_PLAY = ROOT / "tests" / "multihost" / "playbooks" / "broadcast_async.yml"
+ROLE_PLAY = ROOT / "tests" / "multihost" / "playbooks" / "broadcast_role.yml"
 TAGS = "ssh_mesh,known_hosts"
 # ansible-playbook from the interpreter's own venv, however pytest was started.
 VENV_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
@@ -188,11 +189,30 @@ def test_killed_middle_node_is_named_and_rerun_completes_it(bed, tmp_path):
     assert bed.ssh("node3", "ls -a /tmp/bt | grep -c gtsfm-broadcast-tmp", check=False).stdout.strip() == "0"
 
 
-def home_writers(bed: Bed) -> list[str]:
-    """One node per distinct home, from the ssh_mesh role's home marker.
+def changed(events: list[dict]) -> int:
+    return sum(1 for e in events if e["event"] == "runner_on_ok" and e["event_data"].get("res", {}).get("changed"))
 
-    Stand-in for the shared stage's cluster_facts_home_writers until it is on main: switch to it then.
-    """
+
+def role_result(events: list[dict]) -> dict:
+    return [e["event_data"]["res"] for e in events if e["event"] == "runner_on_ok"
+            and e["event_data"].get("task", "").startswith("Keep the broadcast's result")][-1][
+        "ansible_facts"]["__broadcast_result"]
+
+
+def test_controller_file_goes_to_the_source_once_then_along_the_chain(bed, tmp_path):
+    src = tmp_path / "checkpoint.bin"
+    src.write_bytes(os.urandom(8 << 20))
+    want = subprocess.run(["sha256sum", str(src)], capture_output=True, text=True, check=True).stdout.split()[0]
+    runner, events = play(bed, tmp_path, ROLE_PLAY, {"path": "/tmp/bt/ctrl/checkpoint.bin", "src": str(src)})
+    assert runner.status == "successful", failures(events)
+    assert sorted(role_result(events)["received"]) == ["node2", "node3", "node4"]
+    assert {sha(bed, h, "/tmp/bt/ctrl/checkpoint.bin") for h in bed.nodes} == {want}
+    runner, events = play(bed, tmp_path, ROLE_PLAY, {"path": "/tmp/bt/ctrl/checkpoint.bin", "src": str(src)})
+    assert runner.status == "successful" and changed(events) == 0, failures(events)
+
+
+def home_writers(bed: Bed) -> list[str]:
+    """One node per distinct home, from the stage's home marker (what cluster_facts_home_writers holds)."""
     seen: dict[str, str] = {}
     for host in bed.nodes:
         seen.setdefault(bed.ssh(host, "cat ~/.ssh/gtsfm_cluster_home_id").stdout.strip(), host)
@@ -209,6 +229,14 @@ def test_shared_home_writes_one_copy(tmp_path):
         path = bed.ssh("node1", "readlink -f ~/data/blob").stdout.strip()
         writers = home_writers(bed)
         assert writers == ["node1"]
+        # The role, for a controller file into the shared home: one copy to the source, nobody else writes.
+        src = tmp_path / "ctrl.bin"
+        src.write_bytes(os.urandom(4 << 20))
+        runner, events = play(bed, tmp_path, ROLE_PLAY, {"path": path + ".ctrl", "src": str(src)})
+        assert runner.status == "successful", failures(events)
+        res = role_result(events)
+        assert res["received"] == [] and res["nodes"] == {}
+        assert len({bed.ssh(h, f"stat -c %i {path}.ctrl").stdout.strip() for h in bed.nodes}) == 1
         # The documented call: the home writers without the source's own home. Nothing to send.
         runner, res = broadcast(bed, tmp_path, path, [h for h in writers if h != "node1"])
         assert runner.status == "successful" and res["changed"] is False and res["received"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -98,3 +99,73 @@ def test_status_rejects_a_job_id_that_is_a_path(tmp_path):
 def test_status_before_the_run_is_waiting(tmp_path):
     out = read_status(None, str(tmp_path / "none.json"), None, str(tmp_path))
     assert out["finished"] is False and out["phase"] == "waiting"
+
+
+FAKE_SSH = """#!/bin/sh
+# Stands in for ssh: drops the options and the host name, runs the remote command here.
+while [ $# -gt 0 ]; do case "$1" in -o|-c) shift 2;; -*) shift;; *) break;; esac; done
+shift
+exec sh -c "$*"
+"""
+
+
+def chain_ctx(tmp_path, script=FAKE_SSH):
+    from pathlib import Path
+    fake = tmp_path / "bin" / "ssh"
+    fake.parent.mkdir()
+    fake.write_text(script)
+    fake.chmod(0o755)
+    code = hop.shipped_code(Path(hop.__file__).read_text())
+    params = dict(PARAMS, ssh_args=[], buffer_size=65536, timeout=10, remote_python="python3", compress_level=3)
+    return params, {"ssh": str(fake), "tar": "tar", "zstd": None, "code": code, "opts": bc.ssh_options(params)}
+
+
+def test_one_hop_chain_streams_a_file_and_hears_the_node_report(tmp_path):
+    # The hop runs here, so its destination is the source itself: it replaces it with the same verified bytes.
+    params, ctx = chain_ctx(tmp_path)
+    data = tmp_path / "data"
+    data.write_bytes(os.urandom(300_000))
+    before = data.read_bytes()
+    source = bc.describe_source(str(data))
+    status = bc.Status(str(tmp_path / "status.json"), source, ["here"])
+    events = bc.Chain(["here"], source, params, ctx, status, False).run()
+    assert events["here"]["e"] == "done" and events["here"]["b"] == 300_000, events
+    assert data.read_bytes() == before and hop.holds(str(data), "file", source["digest"])[0]
+    assert json.loads((tmp_path / "status.json").read_text())["nodes"]["here"]["state"] == "received"
+
+
+def test_one_hop_chain_streams_a_tree_as_tar(tmp_path):
+    params, ctx = chain_ctx(tmp_path)
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "f").write_bytes(os.urandom(5000))
+    (tree / "link").symlink_to("sub/f")
+    source = bc.describe_source(str(tree))
+    events = bc.Chain(["here"], source, params, ctx, bc.Status(None, source, ["here"]), False).run()
+    assert events["here"]["e"] == "done", events
+    assert hop.tree_manifest(str(tree))[0] == source["digest"]
+
+
+def test_a_first_hop_that_cannot_connect_is_named_lost(tmp_path):
+    params, ctx = chain_ctx(tmp_path, "#!/bin/sh\necho 'ssh: connect to host here port 22: No route to host' >&2\n"
+                                      "exit 255\n")
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * 1000)
+    source = bc.describe_source(str(data))
+    events = bc.Chain(["here"], source, params, ctx, bc.Status(None, source, ["here"]), False).run()
+    assert events["here"]["e"] == "lost"
+    assert "connection lost during the transfer (ssh exit 255: ssh: connect to host here port 22: No route" in \
+        events["here"]["error"]
+
+
+@pytest.mark.skipif(not hop._which("zstd"), reason="zstd not installed")
+def test_one_hop_chain_compresses_on_the_wire(tmp_path):
+    params, ctx = chain_ctx(tmp_path)
+    ctx["zstd"] = hop._which("zstd")
+    data = tmp_path / "data"
+    data.write_bytes(b"text compresses well\n" * 50_000)
+    before = data.read_bytes()
+    source = bc.describe_source(str(data))
+    events = bc.Chain(["here"], source, params, ctx, bc.Status(None, source, ["here"]), True).run()
+    assert events["here"]["e"] == "done", events
+    assert events["here"]["b"] < len(before) // 10 and data.read_bytes() == before
