@@ -177,7 +177,7 @@ def test_killed_middle_node_is_named_and_rerun_completes_it(bed, tmp_path):
             assert sha(bed, host, "/tmp/bt/kill") == want
     finally:
         subprocess.run(["podman", "start", container], check=True, capture_output=True)
-    for _ in range(60):
+    for dummy in range(60):
         if bed.ssh("node3", "true", check=False).returncode == 0:
             break
         time.sleep(1)

@@ -6,9 +6,14 @@ checks what users see: which logins work, and what the files hold.
 from __future__ import annotations
 
 import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from conftest import run_testbed
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from ssh_mesh import PlayRecord  # noqa: E402  (the benchmark's one rule for what counts as a remote call)
 
 TAGS = "ssh_mesh,known_hosts"
 
@@ -38,13 +43,25 @@ def managed_files(bed, hosts):
     return {h: bed.ssh(h, "cat ~/.ssh/authorized_keys ~/.ssh/known_hosts").stdout for h in hosts}
 
 
+def remote_calls(bed, run):
+    """Module runs on each node, counted from the run's events as benchmarks/ssh_mesh.py counts them."""
+    record = PlayRecord(bed.nodes)
+    for event in run.events:
+        record.handle(event)
+    return record.per_host
+
+
 def test_full_mesh_then_idempotent(bed4, site, tmp_path):
     inventory = bed4.inventory_for(bed4.nodes, tmp_path)
     first = site(inventory, TAGS)
     assert first.status == "successful", first.results("runner_on_failed")
+    # Issue 12: at most 4 remote calls per node on a first run (the stage's read and three writes) ...
+    assert max(remote_calls(bed4, first).values()) <= 4, remote_calls(bed4, first)
     second = site(inventory, TAGS)
     assert second.status == "successful"
     assert second.changed() == 0
+    # ... and exactly one, the stage's read, on a no-op re-run.
+    assert set(remote_calls(bed4, second).values()) == {1}, remote_calls(bed4, second)
     for src in bed4.nodes:
         for dst in bed4.nodes + ["localhost"]:
             assert (result := login(bed4, src, dst)), repr(result)

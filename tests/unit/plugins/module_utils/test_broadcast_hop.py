@@ -169,7 +169,7 @@ def test_one_hop_swaps_a_tree_whole_over_an_old_one_with_a_read_only_dir(tmp_pat
     src = make_tree(tmp_path / "src")
     dest = make_tree(tmp_path / "dest")
     (dest / "stale").write_text("gone after the swap")
-    digest, size, _ = hop.tree_manifest(str(src))
+    digest, size, dummy = hop.tree_manifest(str(src))
     cfg = {"chain": ["me"], "path": str(dest), "kind": "tree", "token": "t2", "timeout": 5, "bufsize": 4096,
            "digest": digest, "size": size, "mode": 0o755, "mtime_ns": 0, "compress": False}
     rc, events = run_hop(cfg, stream_of(tar_of(src)))
