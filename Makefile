@@ -6,7 +6,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test deps venv unit lint sanity molecule multihost demo demo-down build clean bench-broadcast
+.PHONY: test deps venv unit lint sanity molecule multihost demo demo-down build clean bench-broadcast bench-conda-env
 
 test: deps unit lint sanity build molecule multihost ## the whole suite, from a fresh machine
 
@@ -55,3 +55,6 @@ bench-broadcast: venv ## benchmarks/broadcast.py: 200 MB at 100mbit to N = 2 4 8
 
 clean:
 	rm -rf build .cache
+
+bench-conda-env: venv ## benchmarks/conda_env.py: build_once vs every_node, N = 1 2 4 8 at 100mbit, source capped (~5 min)
+	flock /tmp/gtsfm-bed.lock $(PY) benchmarks/conda_env.py --source-rate 100mbit

@@ -71,6 +71,11 @@ PODMAN_RUN_OPTS = [
     "--cap-add", "NET_ADMIN",
 ]
 HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
+# conda_env on a bed (no conda-forge or GitHub here): the uv manager from a wheelhouse the controller builds once
+# from PyPI for the nodes' Python (Debian bookworm: CPython 3.11, glibc 2.36) and ships to the building node.
+WHEELHOUSE_PACKAGES = ["dask", "distributed", "asyncssh", "uv"]
+WHEELHOUSE = CACHE_DIR / ("wheelhouse-" + hashlib.sha256(json.dumps(WHEELHOUSE_PACKAGES).encode()).hexdigest()[:12])
+CHECKOUT_STAND_IN = ROOT / "molecule" / "resources" / "files" / "gtsfm_checkout"
 
 
 def log(msg: str) -> None:
@@ -246,6 +251,7 @@ def up(args: argparse.Namespace) -> None:
     for n in nodes:
         shape_link(n, link_rate)
     state["link_rate"] = link_rate
+    state["wheelhouse"] = str(ensure_wheelhouse())
     state.update({"name": name, "nodes": nodes, "shared_home": args.shared_home, "password": password,
                   "subnet": str(subnet), "image": IMAGE, "user": USER})
     write_bed(bed, state)
@@ -322,6 +328,21 @@ def parse_rate(rate: str) -> int:
     return int(value)
 
 
+def ensure_wheelhouse() -> Path:
+    """The nodes' wheels (and uv's), downloaded from PyPI once into the cache; a partial download is never used."""
+    if WHEELHOUSE.is_dir():
+        return WHEELHOUSE
+    log(f"downloading the test wheelhouse ({', '.join(WHEELHOUSE_PACKAGES)}) from PyPI into {WHEELHOUSE}")
+    part = WHEELHOUSE.with_suffix(".part")
+    shutil.rmtree(part, ignore_errors=True)
+    run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
+         "--implementation", "cp", "--abi", "cp311", "--platform", "manylinux_2_17_x86_64",
+         "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64", "--platform", "any",
+         "-d", str(part), *WHEELHOUSE_PACKAGES])
+    part.rename(WHEELHOUSE)
+    return WHEELHOUSE
+
+
 def write_bed(bed: Path, state: dict) -> None:
     nodes = state["nodes"]
     (bed / "state.json").write_text(json.dumps(state, indent=2) + "\n")
@@ -368,6 +389,14 @@ hostvars:
 # Extra vars site.yml needs on test bed '{state['name']}' (-e @vars.yml).
 gtsfm_testbed_name: {state['name']}
 gtsfm_testbed_shared_home: {str(state['shared_home']).lower()}
+# conda_env/bashrc_init offline (no conda-forge, GitHub or PyPI from the nodes): the uv manager builds the env
+# on the scheduler from the wheelhouse shipped from this controller, with the nodes' own /usr/bin/python3.
+conda_env_manager: uv
+conda_env_requirements: [dask, distributed, asyncssh]
+conda_env_wheelhouse_src: {state.get('wheelhouse', WHEELHOUSE)}
+conda_env_uv_src: {next(Path(state.get('wheelhouse', WHEELHOUSE)).glob('uv-*.whl'), '')}
+conda_env_checkout_src: {CHECKOUT_STAND_IN}
+conda_env_min_free_mb: 512
 """)
 
 

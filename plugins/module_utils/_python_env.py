@@ -1,0 +1,291 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Private to gtsfm.cluster (no API promise): one Python environment at one path, built once, published atomically.
+
+Layout on a node, for a prefix P:
+
+    P                 a symlink to P.<fp12>: the only name users and Dask see
+    P.<fp12>/         the environment, built (or copied) at exactly this path; finished once its record exists
+    P.<fp12>/.gtsfm-env.json  its record: the fingerprint and what defines it; written last
+    P.<fp12>.part/    a copy from a peer in progress (renamed to P.<fp12> once verified)
+
+The fingerprint hashes what defines the environment (manager, requirements or env/lock file contents, python
+version and path, platform), so a node can tell without asking any package source whether its environment is
+the wanted one. An environment is built where it will be used (scripts and conda prefixes name that path); an
+interrupted build leaves a directory without a record (or a ``.part`` copy) that no run takes for done; the link
+is switched with rename(2), so it always names a finished environment.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import stat
+import zipfile
+
+RECORD = ".gtsfm-env.json"
+PROJECT_FILES = ("pyproject.toml", "uv.lock")
+
+
+class EnvError(Exception):
+    """Something the user must fix; the message says what and how."""
+
+
+def fingerprint(spec):
+    """sha256 over the canonical JSON of spec (a dict of plain data)."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def read_inputs(manager, requirements, project_dir, env_file, archive, archive_sha256=None):
+    """What defines the environment besides the interpreter: {name: text or digest}; files read on this node."""
+    inputs = {"manager": manager}
+    if manager == "archive":
+        inputs["archive_sha256"] = archive_sha256 or file_sha256(archive)
+        return inputs
+    if manager == "conda":
+        inputs["env_file"] = read_file(env_file, "conda_env_file")
+        return inputs
+    if requirements:
+        inputs["requirements"] = list(requirements)
+    else:
+        for name in PROJECT_FILES:
+            inputs[name] = read_file(os.path.join(project_dir, name), "conda_env_checkout_dest")
+    return inputs
+
+
+def read_file(path, field):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace")
+    except (IOError, OSError) as exc:
+        raise EnvError("cannot read %s (%s); it defines the environment. Fix: check %s" % (path, exc.strerror, field))
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except (IOError, OSError) as exc:
+        raise EnvError("cannot read the environment archive %s (%s)" % (path, exc.strerror))
+    return digest.hexdigest()
+
+
+def home_id():
+    """The id ssh_mesh publishes in ~/.ssh/gtsfm_cluster_home_id (the same on every node sharing this home), or None."""
+    try:
+        with open(os.path.join(os.path.expanduser("~"), ".ssh", "gtsfm_cluster_home_id")) as handle:
+            return handle.read().strip() or None
+    except (IOError, OSError):
+        return None
+
+
+def platform_tag():
+    libc = "-".join(platform.libc_ver()) or "unknown-libc"
+    return "%s-%s-%s" % (platform.system().lower(), platform.machine(), libc)
+
+
+def paths(prefix, fp):
+    real = "%s.%s" % (prefix, fp[:12])
+    return {"prefix": prefix, "real": real, "part": real + ".part", "record": os.path.join(real, RECORD)}
+
+
+def read_record(directory):
+    try:
+        with open(os.path.join(directory, RECORD)) as handle:
+            return json.load(handle)
+    except (IOError, OSError, ValueError):
+        return None
+
+
+def probe(prefix, fp):
+    """Where this node stands: {'done', 'current', 'found_fingerprint', 'free', 'state'}; reads only."""
+    p = paths(prefix, fp)
+    found = None
+    state = "missing"
+    if os.path.islink(prefix):
+        target = os.path.join(os.path.dirname(prefix), os.readlink(prefix))
+        record = read_record(target)
+        found = record.get("fingerprint") if record else None
+        state = "current" if found == fp else ("other" if found else "broken")
+    elif os.path.lexists(prefix):
+        state = "foreign"
+    staged = read_record(p["real"])
+    return {
+        "state": state,
+        "found_fingerprint": found,
+        "done": state == "current",
+        # A finished copy of the wanted env sits at its real path, not yet published (e.g. on a shared home).
+        "staged": bool(staged and staged.get("fingerprint") == fp),
+        "real": p["real"],
+        "free": free_bytes(os.path.dirname(prefix)),
+    }
+
+
+def free_bytes(path):
+    """Free bytes for the user on the file system that holds path (its first existing ancestor)."""
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    st = os.statvfs(path or "/")
+    return st.f_bavail * st.f_frsize
+
+
+def check_prefix(prefix):
+    """Refuse a prefix that is a real directory or file we did not make: it is never deleted."""
+    if os.path.lexists(prefix) and not os.path.islink(prefix):
+        raise EnvError("%s exists and is not the link this role manages (a directory or file of your own). "
+                       "It is left alone. Fix: move it away, or set conda_env_prefix to another path" % prefix)
+
+
+def clear(path):
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+def write_record(directory, fp, spec):
+    tmp = os.path.join(directory, RECORD + ".tmp")
+    with open(tmp, "w") as handle:
+        json.dump({"fingerprint": fp, "spec": spec}, handle, sort_keys=True, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.rename(tmp, os.path.join(directory, RECORD))
+
+
+def publish(prefix, fp):
+    """Point prefix at prefix.<fp12> with one rename(2), then remove the environments it replaced.
+
+    Returns the list of removed directories.
+    """
+    p = paths(prefix, fp)
+    record = read_record(p["real"])
+    if not record or record.get("fingerprint") != fp:
+        raise EnvError("%s holds no finished environment with fingerprint %s" % (p["real"], fp[:12]))
+    check_prefix(prefix)
+    link = os.path.basename(p["real"])
+    if not (os.path.islink(prefix) and os.readlink(prefix) == link):
+        tmp = "%s.link-%d" % (prefix, os.getpid())
+        clear(tmp)
+        os.symlink(link, tmp)
+        os.rename(tmp, prefix)
+    return prune(prefix, keep=p["real"])
+
+
+_ENV_DIR = re.compile(r"^\.[0-9a-f]{12}(\.part)?$")
+
+
+def prune(prefix, keep):
+    """Remove prefix.<other fp12>[.part] directories: older environments and abandoned builds."""
+    parent, base = os.path.split(prefix)
+    removed = []
+    for name in sorted(os.listdir(parent or ".")):
+        if not name.startswith(base) or not _ENV_DIR.match(name[len(base):]):
+            continue
+        path = os.path.join(parent, name)
+        if path != keep and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+            # The broadcast module's record and lock beside a tree it delivered go with the tree.
+            for extra in (".gtsfm-broadcast.json", ".gtsfm-broadcast.lock"):
+                record = os.path.join(parent, "." + name + extra)
+                if os.path.isfile(record):
+                    os.unlink(record)
+    return removed
+
+
+def uv_commands(uv, python, part, requirements, project_dir, index_url, extra_index_urls, find_links, offline_links):
+    """The uv command lines that build the environment in part (run in order)."""
+    source = []
+    if index_url:
+        source += ["--index-url", index_url]
+    for url in extra_index_urls or []:
+        source += ["--extra-index-url", url]
+    for url in find_links or []:
+        source += ["--find-links", url]
+    if offline_links:
+        source += ["--no-index"]
+    if requirements:
+        return [
+            [uv, "venv", "--quiet", "--python", python, part],
+            [uv, "pip", "install", "--quiet", "--python", os.path.join(part, "bin", "python")] + source
+            + list(requirements),
+        ]
+    # A project: its uv.lock, exactly (--frozen), without installing the project itself (PYTHONPATH has it).
+    return [[uv, "sync", "--quiet", "--frozen", "--no-install-project", "--python", python,
+             "--directory", project_dir] + source]
+
+
+def conda_commands(conda, part, env_file, channels, offline):
+    """The command line that builds a conda environment in part from env_file (conda, mamba or micromamba)."""
+    name = os.path.basename(conda)
+    extra = []
+    for channel in channels or []:
+        extra += ["-c", channel]
+    if channels:
+        extra += ["--override-channels"]
+    if offline:
+        extra += ["--offline"]
+    if name.startswith("micromamba"):
+        return [[conda, "create", "--yes", "--prefix", part, "--file", env_file] + extra]
+    return [[conda, "env", "create", "--yes", "--prefix", part, "--file", env_file] + extra]
+
+
+def extract_uv(wheel, dest):
+    """Take the uv binary out of a uv wheel (uv-*.whl holds it as uv-X.data/scripts/uv) and install it at dest."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = [n for n in archive.namelist() if re.match(r"^uv-[^/]+\.data/scripts/uv$", n)]
+            if not names:
+                raise EnvError("%s is not a uv wheel (no uv-*.data/scripts/uv inside)" % wheel)
+            directory = os.path.dirname(dest)
+            if not os.path.isdir(directory):
+                os.makedirs(directory)
+            tmp = dest + ".part"
+            with archive.open(names[0]) as src, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out)
+    except zipfile.BadZipfile:
+        raise EnvError("%s is not a wheel (not a zip file)" % wheel)
+    os.chmod(tmp, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+    os.rename(tmp, dest)
+
+
+_HREF = re.compile(r"""href=["']([^"']+)["']""", re.IGNORECASE)
+
+
+def pick_uv_wheel(html, base_url, version, machine):
+    """The URL of the uv wheel for this machine in an index page (PEP 503 project page or a find-links listing)."""
+    candidates = []
+    for href in _HREF.findall(html):
+        url = href.split("#", 1)[0]
+        name = url.rsplit("/", 1)[-1]
+        match = re.match(r"^uv-([0-9][^-]*)-py3-none-(.+)\.whl$", name)
+        if not match or (version and match.group(1) != version):
+            continue
+        tags = match.group(2)
+        if "manylinux" in tags and tags.endswith(machine):
+            candidates.append((_version_key(match.group(1)), url))
+    if not candidates:
+        raise EnvError("no uv wheel%s for manylinux %s at %s. Fix: add one (pip download uv --only-binary=:all: "
+                       "--platform manylinux_2_17_%s) or set conda_env_uv_src to a uv wheel or binary on the controller"
+                       % (" " + version if version else "", machine, base_url, machine))
+    url = max(candidates)[1]
+    if "://" not in url:
+        url = base_url.rstrip("/") + "/" + url.lstrip("./") if not url.startswith("/") else \
+            re.match(r"^[a-z]+://[^/]+", base_url).group(0) + url
+    return url
+
+
+def _version_key(version):
+    return [int(part) if part.isdigit() else 0 for part in re.split(r"[.+-]", version)]

@@ -1,0 +1,218 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: bashrc_block
+short_description: Keep one marked block in a ~/.bashrc before its interactive guard
+version_added: 0.2.0
+description:
+  - Bash runs C(~/.bashrc) for a non-interactive C(ssh host command) too (Debian and Ubuntu build it so), but a
+    stock file returns early at its interactive guard. This module places one marked block B(before) that guard,
+    so what it sets (an environment, C(PYTHONPATH)) reaches Dask's SSH workers as well as interactive shells.
+  - Recognised guards, with quoting and spacing variants and C(return) or C(exit) -
+    a C(case $- in) statement whose only other branch returns (Debian's stock file; one or several lines),
+    C([ -z "$PS1" ] && return),
+    C([[ $- != *i* ]] && return), C([[ $- == *i* ]] || return), C(if [ -z "$PS1" ]; then return; fi).
+    With no guard the block goes at the top of the file.
+  - An existing C(# >>> conda initialize >>>) ... C(# <<< conda initialize <<<) block found after the guard is moved
+    before it, as conda's manual asks for non-interactive shells.
+  - Every other byte of the file is kept (CRLF line ends, a missing final newline). The block is never duplicated;
+    a re-run with the same block changes nothing.
+  - A symlinked file (dotfile managers) is edited through the link - its target is rewritten atomically in the
+    target's own directory and the link stays. A missing file is created.
+  - A file that cannot be edited safely (an interactive test of a shape not recognised, damaged markers, NUL bytes,
+    not a regular file, a dangling link) is left untouched and the module fails saying why and what to do.
+options:
+  path:
+    description:
+      - The bashrc file. Created (mode C(0644) unless O(mode) says otherwise) if missing.
+    type: path
+    default: ~/.bashrc
+  block:
+    description:
+      - The lines to keep between the markers, without line ends. Required with O(state=present).
+    type: str
+  marker:
+    description:
+      - Name in the marker lines (C(# BEGIN name ...) / C(# END name ...)); each distinct name is a separate block.
+    type: str
+    default: gtsfm.cluster.bashrc_init
+  move_conda_init:
+    description:
+      - Move a C(conda initialize) block found after the guard to before it.
+    type: bool
+    default: true
+  backup:
+    description:
+      - Before the first change, keep a copy of the file as it was at O(path)C(.gtsfm-cluster.orig). Made once,
+        never overwritten, so it holds the user's own file.
+    type: bool
+    default: true
+  state:
+    description:
+      - V(absent) removes the block and leaves the rest of the file (a moved conda block stays where it is).
+    type: str
+    choices: [present, absent]
+    default: present
+notes:
+  - Check mode reports what would change and writes nothing; diff mode shows the whole file before and after.
+seealso:
+  - module: ansible.builtin.blockinfile
+author:
+  - gtsfm.cluster maintainers (@borglab)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.files
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Activate a venv and put the checkout on PYTHONPATH for every shell, interactive or not
+  gtsfm.cluster.bashrc_block:
+    block: |
+      if [ -d /opt/gtsfm/env/bin ]; then
+        export VIRTUAL_ENV=/opt/gtsfm/env PATH="/opt/gtsfm/env/bin:$PATH"
+      fi
+      export PYTHONPATH="/opt/gtsfm/src${PYTHONPATH:+:$PYTHONPATH}"
+
+- name: Remove the block again
+  gtsfm.cluster.bashrc_block:
+    state: absent
+"""
+
+RETURN = r"""
+path:
+  description: Absolute path of the file as given (the link, for a symlink).
+  returned: always
+  type: str
+  sample: /home/alice/.bashrc
+target:
+  description: The file actually written (the link's target for a symlink).
+  returned: always
+  type: str
+  sample: /home/alice/dotfiles/bashrc
+created:
+  description: Whether the file was (or, in check mode, would be) created.
+  returned: always
+  type: bool
+backup_file:
+  description: The one backup copy, when this run made it.
+  returned: when a backup was made
+  type: str
+  sample: /home/alice/.bashrc.gtsfm-cluster.orig
+"""
+
+import os
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
+from ansible_collections.gtsfm.cluster.plugins.module_utils._bashrc import BashrcError, place_block
+
+
+def _fail(module, path, msg):
+    module.fail_json(msg="bashrc_block: %s: %s. The file was not changed." % (path, msg), path=path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", default="~/.bashrc"),
+            block=dict(type="str"),
+            marker=dict(type="str", default="gtsfm.cluster.bashrc_init"),
+            move_conda_init=dict(type="bool", default=True),
+            backup=dict(type="bool", default=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        required_if=[("state", "present", ["block"])],
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    path = os.path.abspath(module.params["path"])
+    target = os.path.realpath(path)
+    if os.path.islink(path) and not os.path.lexists(target):
+        _fail(module, path, "it is a symlink to %s, which does not exist. Fix: create %s (or remove the link) "
+                            "and re-run" % (target, target))
+    exists = os.path.lexists(target)
+    if exists and not os.path.isfile(target):
+        _fail(module, path, "%s is not a regular file. Fix: replace it with a file, or set path to the bashrc "
+                            "bash reads" % target)
+    try:
+        if exists:
+            with open(target, "rb") as handle:
+                raw = handle.read()
+        else:
+            raw = b""
+    except (IOError, OSError) as exc:
+        _fail(module, path, "cannot read it (%s). Fix: make it readable by %s" % (exc, os.environ.get("USER", "you")))
+    # surrogateescape keeps bytes that are not UTF-8 exactly as they were.
+    before = raw.decode("utf-8", "surrogateescape")
+    block = (module.params["block"] or "").rstrip("\n").split("\n") if module.params["state"] == "present" else []
+    block = [line.rstrip("\r") for line in block]
+    try:
+        after = place_block(before, module.params["marker"], block, module.params["move_conda_init"],
+                            module.params["state"])
+    except BashrcError as exc:
+        _fail(module, path, "%s. Fix: move the environment lines before that line yourself, or rewrite the guard as "
+                            "`case $- in *i*) ;; *) return;; esac`, then re-run" % exc)
+    changed = after != before or (not exists and module.params["state"] == "present")
+    result = dict(changed=changed, path=path, target=target, created=not exists and changed)
+    if module._diff:
+        result["diff"] = dict(before_header=path, after_header=path,
+                              before=to_text(before, errors="surrogate_or_replace"),
+                              after=to_text(after, errors="surrogate_or_replace"))
+    if changed and not module.check_mode:
+        directory = os.path.dirname(target)
+        if not os.path.isdir(directory):
+            _fail(module, path, "its directory %s does not exist. Fix: create it, or set path" % directory)
+        if exists and module.params["backup"]:
+            backup = path + ".gtsfm-cluster.orig"
+            if not os.path.lexists(backup):
+                fd, tmp = tempfile.mkstemp(prefix=".gtsfm-cluster-backup.", dir=os.path.dirname(path))
+                os.close(fd)
+                shutil.copy2(target, tmp)
+                try:
+                    # link(2) fails if another node of a shared home made the backup first: exactly one wins.
+                    os.link(tmp, backup)
+                    result["backup_file"] = backup
+                except OSError:
+                    pass
+                os.unlink(tmp)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=".gtsfm-cluster.", dir=directory)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(after.encode("utf-8", "surrogateescape"))
+            if exists:
+                st = os.stat(target)
+                os.chmod(tmp, st.st_mode & 0o7777)
+                try:
+                    os.chown(tmp, st.st_uid, st.st_gid)
+                except OSError:
+                    pass
+            else:
+                os.chmod(tmp, 0o644)
+        except (IOError, OSError) as exc:
+            _fail(module, path, "cannot write in %s (%s). Fix: make the directory writable" % (directory, exc))
+        module.atomic_move(tmp, target)
+    file_args = module.load_file_common_arguments(module.params, path=target)
+    if os.path.exists(target):
+        result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"], expand=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,421 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: python_env
+short_description: One Python environment at one absolute path, identified by a fingerprint, published atomically
+version_added: 0.2.0
+description:
+  - Builds (uv or conda), unpacks (a prebuilt archive) or copies from a peer (rsync over the cluster's SSH mesh) a
+    Python environment at C(PREFIX.<fp12>), then points the symlink O(prefix) at it with one C(rename(2)).
+  - The fingerprint hashes what defines the environment - manager, the requirements list or the project's
+    C(pyproject.toml)/C(uv.lock), or the conda environment file, or the archive's sha256, plus the interpreter's
+    path and version and the platform - and is recorded in C(.gtsfm-env.json) inside the environment, written last.
+  - A node whose O(prefix) already names an environment with the wanted fingerprint does nothing and asks no
+    package source anything. A build happens at C(PREFIX.<fp12>) itself (scripts and conda prefixes name that
+    path) and counts as finished only once its record is written, last; a copy from a peer lives in
+    C(PREFIX.<fp12>.part) until verified and renamed. Neither is taken for done by a later run, which starts them
+    afresh. Older environments are removed once the link names the new one.
+options:
+  prefix:
+    description:
+      - Absolute path of the environment (a symlink the module manages). A real directory there is never touched.
+    type: path
+    required: true
+  action:
+    description:
+      - V(probe) reads only - the fingerprint, the state of O(prefix), free space, C(dot).
+      - V(build) builds the environment here unless it is already current.
+      - V(pull) copies the finished environment from O(source_host) (same path) unless it is already current.
+      - V(publish) points O(prefix) at a finished copy already at its real path (e.g. one a shared home holds).
+    type: str
+    choices: [probe, build, pull, publish]
+    default: probe
+  manager:
+    description: How the environment is made.
+    type: str
+    choices: [uv, conda, archive]
+    default: uv
+  python:
+    description: The interpreter a uv environment rests on; must be at this path, same version, on every node.
+    type: path
+    default: /usr/bin/python3
+  requirements:
+    description: uv - requirement specifiers to install. Empty - use O(project_dir)'s C(pyproject.toml) and C(uv.lock).
+    type: list
+    elements: str
+    default: []
+  project_dir:
+    description: uv - the project (checkout) whose C(uv.lock) defines the environment when O(requirements) is empty.
+    type: path
+  env_file:
+    description: conda - the environment file (e.g. the checkout's C(environment_linux.yml)).
+    type: path
+  archive:
+    description: archive - a prebuilt environment (tar, optionally gz/bz2/xz), made at this same O(prefix) path.
+    type: path
+  archive_sha256:
+    description: archive - the archive's sha256 as the controller computed it, so nodes without the file agree on
+      the fingerprint.
+    type: str
+  uv:
+    description: Path of the uv binary; installed there from O(uv_wheel) or O(uv_index) when missing.
+    type: path
+  uv_wheel:
+    description: A uv wheel (or the uv binary itself) already on this node.
+    type: path
+  uv_index:
+    description: A page listing uv wheels (a PEP 503 project page such as C(https://pypi.org/simple/uv/), or a
+      find-links directory listing) or a wheel directory on this node, searched when uv is missing and O(uv_wheel)
+      is not given.
+    type: str
+  uv_version:
+    description: The uv version to pick from O(uv_index); empty - the newest.
+    type: str
+    default: ""
+  conda:
+    description: conda - the conda, mamba or micromamba executable.
+    type: path
+  index_url:
+    description: uv - the package index (PyPI or a mirror).
+    type: str
+  extra_index_urls:
+    description: uv - more package indexes.
+    type: list
+    elements: str
+    default: []
+  find_links:
+    description: uv - wheel directories or pages (a wheelhouse).
+    type: list
+    elements: str
+    default: []
+  no_index:
+    description: uv - use only O(find_links), no index at all (air-gapped wheelhouse).
+    type: bool
+    default: false
+  channels:
+    description: conda - channels (or mirrors) replacing the file's own.
+    type: list
+    elements: str
+    default: []
+  source_host:
+    description: pull - the peer holding the finished environment at the same path, reached with C(ssh -o BatchMode=yes).
+    type: str
+  min_free_mb:
+    description: Free space (MiB) needed where the environment goes before a build or copy starts.
+    type: int
+    default: 2048
+notes:
+  - Check mode reports what would change and changes nothing. Diff mode is not supported.
+  - The environment is built at its real path C(PREFIX.<fp12>), so scripts and conda's hard-coded prefixes are valid
+    there on every node that gets the same tree at the same path; no relocation is needed.
+author:
+  - gtsfm.cluster maintainers (@borglab)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+"""
+
+EXAMPLES = r"""
+- name: Build a uv environment from an air-gapped wheelhouse
+  gtsfm.cluster.python_env:
+    action: build
+    prefix: /opt/gtsfm/env
+    requirements: [dask, distributed, asyncssh]
+    uv: ~/.local/share/gtsfm/bin/uv
+    uv_index: http://10.0.0.1:8000/wheels/
+    find_links: [http://10.0.0.1:8000/wheels/]
+    no_index: true
+
+- name: Copy it from the scheduler to the other nodes, same path
+  gtsfm.cluster.python_env:
+    action: pull
+    prefix: /opt/gtsfm/env
+    requirements: [dask, distributed, asyncssh]
+    source_host: node1
+"""
+
+RETURN = r"""
+prefix:
+  description: The environment's path (the link).
+  returned: always
+  type: str
+real:
+  description: The directory the link names when the wanted environment is published.
+  returned: always
+  type: str
+fingerprint:
+  description: The wanted fingerprint (sha256); null when a probe could not read what defines the environment yet.
+  returned: always
+  type: str
+inputs_error:
+  description: Why the fingerprint is null (a probe before the checkout exists).
+  returned: always
+  type: str
+home_id:
+  description: The id of this home directory that the ssh_mesh role publishes (the same on nodes sharing it), or null.
+  returned: always
+  type: str
+spec:
+  description: What the fingerprint hashes.
+  returned: always
+  type: dict
+state:
+  description: Before this run - V(current), V(other) (another fingerprint), V(broken) (link without record),
+    V(missing) or V(foreign) (a path of the user's own).
+  returned: always
+  type: str
+staged:
+  description: A finished copy of the wanted environment is already at its real path.
+  returned: always
+  type: bool
+free:
+  description: Free bytes where the environment goes.
+  returned: always
+  type: int
+dot:
+  description: Path of Graphviz C(dot) with the environment on PATH, or null.
+  returned: always
+  type: str
+home:
+  description: The user's home directory on this node.
+  returned: always
+  type: str
+seconds:
+  description: Wall time of the build or copy.
+  returned: when something was built or copied
+  type: float
+"""
+
+import os
+import pwd
+import shutil
+import tarfile
+import tempfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import fetch_url, open_url
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
+
+
+class Env:
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.prefix = os.path.abspath(self.params["prefix"])
+
+    def fail(self, msg):
+        self.module.fail_json(msg="python_env: %s" % msg, prefix=self.prefix)
+
+    def run(self, argv, what, env=None):
+        rc, out, err = self.module.run_command(argv, environ_update=dict({"UV_NO_PROGRESS": "1"}, **(env or {})))
+        if rc != 0:
+            self.fail("%s failed (rc=%d): %s\n%s\n%s" % (what, rc, " ".join(argv), out[-3000:], err[-3000:]))
+        return out
+
+    def spec(self):
+        p = self.params
+        try:
+            inputs = pe.read_inputs(p["manager"], p["requirements"], p["project_dir"], p["env_file"], p["archive"],
+                                    p["archive_sha256"])
+        except pe.EnvError as exc:
+            if p["action"] == "probe":
+                # Before the checkout is there: say so, and where things stand, without failing.
+                return None, str(exc)
+            self.fail(str(exc))
+        spec = {"inputs": inputs, "platform": pe.platform_tag(), "prefix": self.prefix}
+        if p["manager"] == "uv":
+            python = p["python"]
+            if not os.access(python, os.X_OK):
+                self.fail("the interpreter %s is missing on this node. Fix: install it at the same path on every "
+                          "node, or set conda_env_python" % python)
+            version = self.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                               "asking %s its version" % python).strip()
+            spec["python"] = {"path": python, "version": version}
+        return spec, None
+
+    def check_space(self):
+        need = self.params["min_free_mb"] * 1024 * 1024
+        free = pe.free_bytes(os.path.dirname(self.prefix))
+        if free < need:
+            where = os.path.dirname(self.prefix)
+            self.fail("only %d MiB free under %s, %d MiB needed. Fix: free space there, or set conda_env_prefix "
+                      "elsewhere (or lower conda_env_min_free_mb)" % (free >> 20, where, need >> 20))
+
+    def ensure_uv(self):
+        uv = self.params["uv"]
+        if not uv:
+            self.fail("uv is needed to build here. Fix: set conda_env_uv_path")
+        if os.access(uv, os.X_OK):
+            return uv
+        wheel = self.params["uv_wheel"]
+        tmpdir = None
+        try:
+            if not wheel:
+                page = self.params["uv_index"]
+                if not page:
+                    self.fail("%s is missing and neither a uv wheel nor an index to find one was given. Fix: set "
+                              "conda_env_uv_src or conda_env_uv_index" % uv)
+                if os.path.isdir(page):
+                    # A wheelhouse on this node (shipped from the controller): take uv's wheel from it.
+                    listing = "".join('<a href="%s">' % name for name in sorted(os.listdir(page)))
+                    name = pe.pick_uv_wheel(listing, page, self.params["uv_version"], os.uname()[4]).rsplit("/", 1)[-1]
+                    wheel = os.path.join(page, name)
+                else:
+                    html = open_url(page, timeout=60).read().decode("utf-8", "replace")
+                    url = pe.pick_uv_wheel(html, page, self.params["uv_version"], os.uname()[4])
+                    tmpdir = tempfile.mkdtemp(prefix=".gtsfm-uv.", dir=os.path.dirname(self.prefix))
+                    wheel = os.path.join(tmpdir, url.rsplit("/", 1)[-1])
+                    response, info = fetch_url(self.module, url, timeout=600)
+                    if info["status"] != 200:
+                        self.fail("downloading %s failed: %s %s" % (url, info["status"], info.get("msg")))
+                    with open(wheel, "wb") as out:
+                        shutil.copyfileobj(response, out)
+            if wheel.endswith(".whl"):
+                pe.extract_uv(wheel, uv)
+            else:
+                if not os.path.isdir(os.path.dirname(uv)):
+                    os.makedirs(os.path.dirname(uv))
+                shutil.copy(wheel, uv + ".part")
+                os.chmod(uv + ".part", 0o755)
+                os.rename(uv + ".part", uv)
+        except (pe.EnvError, IOError, OSError) as exc:
+            self.fail("installing uv at %s: %s" % (uv, exc))
+        finally:
+            if tmpdir:
+                shutil.rmtree(tmpdir, ignore_errors=True)
+        return uv
+
+    def build(self, part):
+        p = self.params
+        if p["manager"] == "uv":
+            uv = self.ensure_uv()
+            for argv in pe.uv_commands(uv, p["python"], part, p["requirements"], p["project_dir"], p["index_url"],
+                                       p["extra_index_urls"], p["find_links"], p["no_index"]):
+                env = {"UV_PROJECT_ENVIRONMENT": part} if argv[1] == "sync" else None
+                self.run(argv, "building the environment", env)
+        elif p["manager"] == "conda":
+            conda = p["conda"]
+            if not conda or not os.access(conda, os.X_OK):
+                self.fail("conda executable %s is missing. Fix: set conda_env_conda_installer_url or "
+                          "conda_env_conda_installer_src (Miniforge or micromamba), or conda_env_conda_path" % conda)
+            for argv in pe.conda_commands(conda, part, p["env_file"], p["channels"], False):
+                self.run(argv, "building the conda environment")
+        else:
+            os.makedirs(part)
+            try:
+                with tarfile.open(p["archive"]) as archive:
+                    for member in archive.getmembers():
+                        name = os.path.normpath(member.name)
+                        if name.startswith("..") or os.path.isabs(name):
+                            self.fail("%s holds %s, outside the environment: refused" % (p["archive"], member.name))
+                    archive.extractall(part)
+            except (tarfile.TarError, IOError, OSError) as exc:
+                self.fail("unpacking %s: %s" % (p["archive"], exc))
+
+    def pull(self, part):
+        rsync = self.module.get_bin_path("rsync", required=True)
+        ssh = self.module.get_bin_path("ssh", required=True)
+        real = pe.paths(self.prefix, self.fp)["real"]
+        self.run([rsync, "-a", "--delete", "-e", "%s -o BatchMode=yes" % ssh,
+                  "%s:%s/" % (self.params["source_host"], real), part + "/"],
+                 "copying %s from %s" % (real, self.params["source_host"]))
+        record = pe.read_record(part)
+        if not record or record.get("fingerprint") != self.fp:
+            self.fail("the copy from %s holds no finished environment %s" % (self.params["source_host"], self.fp[:12]))
+
+    def main(self):
+        action = self.params["action"]
+        spec, missing = self.spec()
+        self.fp = pe.fingerprint(spec) if spec else None
+        found = pe.probe(self.prefix, self.fp or "0" * 64)
+        dot_path = os.pathsep.join([os.path.join(self.prefix, "bin"), os.environ.get("PATH", "/usr/bin:/bin")])
+        result = dict(changed=False, prefix=self.prefix, fingerprint=self.fp, spec=spec, inputs_error=missing,
+                      home=os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir, home_id=pe.home_id(),
+                      dot=shutil.which("dot", path=dot_path), **found)
+        if action == "probe" or found["done"]:
+            self.module.exit_json(**result)
+        try:
+            pe.check_prefix(self.prefix)
+        except pe.EnvError as exc:
+            self.fail(str(exc))
+        result["changed"] = True
+        if self.module.check_mode:
+            self.module.exit_json(**result)
+        paths = pe.paths(self.prefix, self.fp)
+        started = time.time()
+        try:
+            if not found["staged"]:
+                if action == "publish":
+                    self.fail("no finished environment %s at %s to publish" % (self.fp[:12], paths["real"]))
+                self.check_space()
+                parent = os.path.dirname(self.prefix)
+                if not os.path.isdir(parent):
+                    os.makedirs(parent)
+                pe.clear(paths["part"])
+                pe.clear(paths["real"])
+                if action == "pull":
+                    # A copy goes to .part and is renamed once verified: what it holds was built at the real path.
+                    self.pull(paths["part"])
+                    os.rename(paths["part"], paths["real"])
+                else:
+                    # Built where it will be used: scripts, activation files and conda's prefixes name this path,
+                    # so it cannot be renamed afterwards. Until its record is written last it is not finished,
+                    # and no run takes it for done (the link is switched only after).
+                    self.build(paths["real"])
+                    pe.write_record(paths["real"], self.fp, spec)
+                result["seconds"] = round(time.time() - started, 2)
+            result["removed"] = pe.publish(self.prefix, self.fp)
+        except (pe.EnvError, IOError, OSError) as exc:
+            self.fail("%s: %s" % (self.prefix, exc))
+        result.update(pe.probe(self.prefix, self.fp))
+        self.module.exit_json(**result)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            prefix=dict(type="path", required=True),
+            action=dict(type="str", choices=["probe", "build", "pull", "publish"], default="probe"),
+            manager=dict(type="str", choices=["uv", "conda", "archive"], default="uv"),
+            python=dict(type="path", default="/usr/bin/python3"),
+            requirements=dict(type="list", elements="str", default=[]),
+            project_dir=dict(type="path"),
+            env_file=dict(type="path"),
+            archive=dict(type="path"),
+            archive_sha256=dict(type="str"),
+            uv=dict(type="path"),
+            uv_wheel=dict(type="path"),
+            uv_index=dict(type="str"),
+            uv_version=dict(type="str", default=""),
+            conda=dict(type="path"),
+            index_url=dict(type="str"),
+            extra_index_urls=dict(type="list", elements="str", default=[]),
+            find_links=dict(type="list", elements="str", default=[]),
+            no_index=dict(type="bool", default=False),
+            channels=dict(type="list", elements="str", default=[]),
+            source_host=dict(type="str"),
+            min_free_mb=dict(type="int", default=2048),
+        ),
+        required_if=[("action", "pull", ["source_host"])],
+        supports_check_mode=True,
+    )
+    Env(module).main()
+
+
+if __name__ == "__main__":
+    main()

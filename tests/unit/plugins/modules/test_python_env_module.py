@@ -1,0 +1,150 @@
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""python_env's build flow with stand-in uv and conda executables (the real ones run on the test bed)."""
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tarfile
+import zipfile
+
+from ansible_collections.gtsfm.cluster.plugins.modules.python_env import main
+
+# A stand-in uv: `venv ... DIR` makes DIR/bin/python; `pip install` records what it installed (FAIL_UV: fails,
+# after the venv exists, as a download error would).
+FAKE_UV = """#!/bin/sh
+[ "$1" = pip ] && [ -n "$FAIL_UV" ] && { echo "network unreachable" >&2; exit 2; }
+case "$1" in
+  venv) for last; do :; done; mkdir -p "$last/bin" && ln -s %s "$last/bin/python"
+        printf '#!%%s/bin/python\n' "$last" > "$last/bin/tool" ;;
+  pip) for last; do :; done; py=$5; echo "$last" >> "$(dirname "$(dirname "$py")")/installed" ;;
+esac
+echo "$@" >> "$(dirname "$0")/calls"
+""" % sys.executable
+FAKE_CONDA = """#!/bin/sh
+# conda env create --yes --prefix DIR --file FILE ...
+mkdir -p "$5/bin" && cp "$7" "$5/from-env-file" && echo "$@" >> "$(dirname "$0")/calls"
+"""
+
+
+def tool(tmp_path, name, text):
+    path = tmp_path / "tools" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def uv_args(tmp_path, **extra):
+    return dict(dict(action="build", prefix=str(tmp_path / "env"), manager="uv", python=sys.executable,
+                     requirements=["dask"], uv=str(tool(tmp_path, "uv", FAKE_UV)), min_free_mb=1), **extra)
+
+
+def test_build_publishes_then_reruns_do_nothing(tmp_path, run_module):
+    failed, result = run_module(main, uv_args(tmp_path))
+    assert not failed and result["changed"] and result["state"] == "current", result
+    prefix = tmp_path / "env"
+    assert prefix.is_symlink() and os.readlink(prefix) == "env." + result["fingerprint"][:12]
+    assert (prefix / "installed").read_text() == "dask\n" and (prefix / ".gtsfm-env.json").exists()
+    # Built where it is used: its scripts name the real path, which never moves (the link does).
+    assert (prefix / "bin" / "tool").read_text() == "#!%s/bin/python\n" % os.path.realpath(prefix)
+    calls = (tmp_path / "tools" / "calls").read_text()
+    failed, again = run_module(main, uv_args(tmp_path))
+    assert not failed and not again["changed"] and again["fingerprint"] == result["fingerprint"]
+    assert (tmp_path / "tools" / "calls").read_text() == calls, "a current env must not call uv at all"
+
+
+def test_changed_requirements_rebuild_once_and_drop_the_old_env(tmp_path, run_module):
+    first = run_module(main, uv_args(tmp_path))[1]
+    failed, second = run_module(main, uv_args(tmp_path, requirements=["dask", "distributed"]))
+    assert not failed and second["changed"] and second["fingerprint"] != first["fingerprint"]
+    assert second["removed"] == [str(tmp_path / ("env." + first["fingerprint"][:12]))]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("env")) == \
+        ["env", "env." + second["fingerprint"][:12]]
+
+
+def test_failed_build_leaves_nothing_that_looks_done(tmp_path, run_module, monkeypatch):
+    monkeypatch.setenv("FAIL_UV", "1")
+    failed, result = run_module(main, uv_args(tmp_path))
+    assert failed and "network unreachable" in result["msg"] and "building the environment" in result["msg"]
+    assert not (tmp_path / "env").exists()
+    # The half-built directory has no record: nothing takes it for done, the next build starts it afresh.
+    half = [p for p in tmp_path.iterdir() if p.name.startswith("env.")]
+    assert half and not (half[0] / ".gtsfm-env.json").exists()
+    failed, probe = run_module(main, uv_args(tmp_path, action="probe"))
+    assert not failed and probe["state"] == "missing" and not probe["staged"]
+    monkeypatch.delenv("FAIL_UV")
+    failed, result = run_module(main, uv_args(tmp_path))
+    assert not failed and result["state"] == "current"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_check_mode_builds_nothing(tmp_path, run_module):
+    failed, result = run_module(main, dict(uv_args(tmp_path), _ansible_check_mode=True))
+    assert not failed and result["changed"] and not (tmp_path / "env").exists()
+    assert not (tmp_path / "tools" / "calls").exists()
+
+
+def test_too_little_space_stops_before_building(tmp_path, run_module):
+    failed, result = run_module(main, uv_args(tmp_path, min_free_mb=1 << 40))
+    assert failed and "MiB free under" in result["msg"] and "conda_env_min_free_mb" in result["msg"]
+    assert not (tmp_path / "tools" / "calls").exists()
+
+
+def test_missing_interpreter_is_named(tmp_path, run_module):
+    failed, result = run_module(main, uv_args(tmp_path, python=str(tmp_path / "nopython")))
+    assert failed and "nopython is missing on this node" in result["msg"] and "conda_env_python" in result["msg"]
+
+
+def test_probe_before_the_checkout_exists_does_not_fail(tmp_path, run_module):
+    failed, result = run_module(main, uv_args(tmp_path, action="probe", requirements=[],
+                                              project_dir=str(tmp_path / "gtsfm")))
+    assert not failed and result["fingerprint"] is None and "pyproject.toml" in result["inputs_error"]
+    assert result["home"] == os.path.expanduser("~")
+
+
+def test_conda_manager_builds_from_the_env_file(tmp_path, run_module):
+    env_file = tmp_path / "environment_linux.yml"
+    env_file.write_text("name: gtsfm-v1\nchannels: [conda-forge]\n")
+    conda = tool(tmp_path, "conda", FAKE_CONDA)
+    args = dict(action="build", prefix=str(tmp_path / "env"), manager="conda", conda=str(conda),
+                env_file=str(env_file), channels=["https://mirror/conda-forge"], min_free_mb=1)
+    failed, result = run_module(main, args)
+    assert not failed and result["changed"] and result["spec"]["inputs"]["env_file"] == env_file.read_text()
+    assert (tmp_path / "env" / "from-env-file").read_text() == env_file.read_text()
+    assert "--override-channels" in (tmp_path / "tools" / "calls").read_text()
+    failed, again = run_module(main, args)
+    assert not failed and not again["changed"]
+    failed, missing = run_module(main, dict(args, conda=str(tmp_path / "none" / "conda"),
+                                            prefix=str(tmp_path / "env2")))
+    assert failed and "conda executable" in missing["msg"] and "conda_env_conda_installer_url" in missing["msg"]
+
+
+def test_archive_manager_unpacks_and_refuses_escapes(tmp_path, run_module):
+    archive = tmp_path / "env.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        data = b"#!/bin/sh\n"
+        info = tarfile.TarInfo("bin/python")
+        info.size, info.mode = len(data), 0o755
+        tar.addfile(info, io.BytesIO(data))
+    args = dict(action="build", prefix=str(tmp_path / "env"), manager="archive", archive=str(archive), min_free_mb=1)
+    failed, result = run_module(main, args)
+    assert not failed and (tmp_path / "env" / "bin" / "python").exists()
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        info = tarfile.TarInfo("../escape")
+        tar.addfile(info, io.BytesIO(b""))
+    failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env3")))
+    assert failed and "outside the environment" in result["msg"] and not (tmp_path / "escape").exists()
+
+
+def test_uv_comes_from_a_wheelhouse_directory_on_the_node(tmp_path, run_module):
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    with zipfile.ZipFile(wheelhouse / "uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl", "w") as archive:
+        archive.writestr("uv-0.13.9.data/scripts/uv", FAKE_UV)
+    (wheelhouse / "dask-1.0-py3-none-any.whl").write_text("")
+    args = uv_args(tmp_path, uv=str(tmp_path / "bin" / "uv"), uv_index=str(wheelhouse))
+    failed, result = run_module(main, args)
+    assert not failed and result["state"] == "current", result.get("msg")
+    assert (tmp_path / "bin" / "uv").read_text() == FAKE_UV
