@@ -380,6 +380,9 @@ hostvars:
   # calls its nodes node1..N: a directory per bed keeps one bed's connections
   # from ever serving another's play.
   ansible_control_path_dir: {bed / 'cp'}
+  # No internet here: GTSfM's weight origins are out of reach, so the model_weights role fetches nothing on a
+  # bed unless a test gives its own manifest (model_weights_files, served on the bed's network).
+  model_weights_sets: []
 """)
     (bed / "vars.yml").write_text(f"""\
 ---

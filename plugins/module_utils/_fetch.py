@@ -1,0 +1,456 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fetch one file over HTTP(S) to disk, verified, resumable, atomic.
+
+Private to the gtsfm.cluster collection (used by the fetch_verified and fetch_status modules); not a public API.
+
+The body is streamed to a partial file beside the destination (``.NAME.gtsfm-partial``: hidden, and a name no
+consumer of NAME ever opens) and hashed while it streams, so a file of any size costs one chunk of memory. An
+interrupted transfer resumes from the partial file with an HTTP ``Range`` request, in this run (retries) or the next
+one. Only a body whose SHA-256 (and size) match what was asked for is renamed into place, atomically; a mismatch
+removes the partial file and raises one FetchError naming the file, the URL and both sums.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import hashlib
+import json
+import os
+import re
+import socket
+import ssl
+import tempfile
+import time
+
+try:  # Python 3 only; the module is documented as needing Python 3 on the node.
+    import http.client as http_client
+    import urllib.error as urllib_error
+    import urllib.request as urllib_request
+except ImportError:  # pragma: no cover
+    http_client = urllib_error = urllib_request = None
+
+PARTIAL_SUFFIX = ".gtsfm-partial"
+CHUNK = 1024 * 1024
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+CONTENT_RANGE_RE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
+# Statuses worth another attempt: the origin or a proxy may answer better in a moment.
+RETRY_STATUSES = (408, 425, 429, 500, 502, 503, 504)
+
+
+class FetchError(Exception):
+    """A fetch that cannot succeed as asked; the message names the file, the URL and the fix."""
+
+
+class _Retry(Exception):
+    """One attempt failed in a way another attempt may not; the partial file is kept."""
+
+
+def partial_path(dest):
+    """Where the body of dest is kept while it downloads: hidden, never the name anything reads."""
+    head, tail = os.path.split(dest)
+    return os.path.join(head, "." + tail + PARTIAL_SUFFIX)
+
+
+def normalise_sha256(value, field="sha256"):
+    """A SHA-256 as 64 lower-case hex digits (a 'sha256:' prefix is accepted), or None."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower()
+    if text.startswith("sha256:"):
+        text = text[len("sha256:"):]
+    if not SHA256_RE.match(text):
+        raise FetchError("%s %r is not a SHA-256 (64 hex digits). Fix: give the sum 'sha256sum FILE' prints, "
+                         "or leave it out to pin the first download." % (field, value))
+    return text
+
+
+def sha256_file(path, chunk=CHUNK, progress=None):
+    """The SHA-256 of a file, read in chunks; progress(bytes hashed) is called after each chunk."""
+    digest = hashlib.sha256()
+    done = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk)
+            if not block:
+                break
+            digest.update(block)
+            done += len(block)
+            if progress is not None:
+                progress(done)
+    return digest.hexdigest()
+
+
+def free_bytes(directory):
+    """Bytes an unprivileged user may still write in directory's file system."""
+    stat = os.statvfs(directory)
+    return stat.f_bavail * stat.f_frsize
+
+
+def human(num):
+    """A byte count for people: 1.5 GiB."""
+    value = float(num)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return ("%d %s" % (value, unit)) if unit == "B" else ("%.1f %s" % (value, unit))
+        value /= 1024
+    return "%d B" % num  # pragma: no cover
+
+
+def _fsync_dir(directory):
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class StatusFile(object):
+    """A small JSON file a poller reads while the fetch runs (written atomically, at most every `interval` s)."""
+
+    def __init__(self, path, url, dest, interval=1.0, clock=time.time, run_id=None):
+        self.path = path
+        self.clock = clock
+        self.interval = interval
+        self.last = 0.0
+        self.started = clock()
+        self.state = {"url": url, "dest": dest, "phase": "starting", "bytes": 0, "total": None,
+                      "attempt": 0, "finished": False, "failed": False, "msg": "", "rate": 0.0, "seconds": 0.0,
+                      "downloaded": 0, "run_id": run_id}
+
+    def update(self, force=False, **fields):
+        self.state.update(fields)
+        if self.path is None:
+            return
+        now = self.clock()
+        if not force and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-6)
+        self.state["seconds"] = round(elapsed, 3)
+        self.state["rate"] = round(self.state["downloaded"] / elapsed, 1)
+        directory = os.path.dirname(self.path) or "."
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory)
+            fd, tmp = tempfile.mkstemp(prefix=".status-", dir=directory)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(self.state, handle, sort_keys=True)
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # progress is a courtesy; the fetch itself must not fail for it
+
+
+def read_status(path, run_id=None):
+    """What a StatusFile holds now, or a 'starting' record when the fetch has not written one yet (or, with run_id,
+    when the file is an earlier run's)."""
+    starting = {"phase": "starting", "finished": False, "failed": False, "bytes": 0, "total": None, "msg": ""}
+    try:
+        with open(path) as handle:
+            state = json.load(handle)
+    except (OSError, IOError) as exc:
+        if getattr(exc, "errno", None) == errno.ENOENT:
+            return starting
+        raise FetchError("cannot read the fetch status file %s: %s" % (path, exc))
+    except ValueError:
+        # Written atomically, so a half file is not expected; report it as still starting rather than fail a poll.
+        return starting
+    if not isinstance(state, dict):
+        raise FetchError("the fetch status file %s does not hold a JSON object. Fix: remove it and run again."
+                         % path)
+    if run_id is not None and state.get("run_id") != run_id:
+        return starting
+    return state
+
+
+def _content_range(header):
+    """(start, total) from a Content-Range header; either may be None."""
+    match = CONTENT_RANGE_RE.match((header or "").strip())
+    if not match:
+        return None, None
+    start = int(match.group(1)) if match.group(1) is not None else None
+    total = int(match.group(3)) if match.group(3) != "*" else None
+    return start, total
+
+
+class Fetcher(object):
+    """Fetch url to dest. Construct, then call run(); plain data in, a plain dict out."""
+
+    def __init__(self, url, dest, sha256=None, size=None, force=False, retries=5, retry_delay=2.0, timeout=60.0,
+                 headers=None, validate_certs=True, status_path=None, free_reserve=0, check_mode=False,
+                 sleep=time.sleep, free=free_bytes, chunk=CHUNK, opener=None, status_run_id=None):
+        self.url = url
+        self.dest = os.path.abspath(dest)
+        self.partial = partial_path(self.dest)
+        self.sha256 = normalise_sha256(sha256)
+        self.size = size
+        self.force = force
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self.free_reserve = free_reserve
+        self.check_mode = check_mode
+        self.sleep = sleep
+        self.free = free
+        self.chunk = chunk
+        self.status = StatusFile(status_path, url, self.dest, run_id=status_run_id)
+        self.opener = opener or self._make_opener(validate_certs)
+        self.requests = 0
+        self.downloaded = 0
+        self.resumed_from = []
+        self.validator = None  # ETag or Last-Modified of the body being assembled, for If-Range
+        self._digest = None
+        self._digest_at = -1
+
+    @staticmethod
+    def _make_opener(validate_certs):
+        handlers = []
+        if not validate_certs:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            handlers.append(urllib_request.HTTPSHandler(context=context))
+        return urllib_request.build_opener(*handlers)
+
+    # ----------------------------------------------------------------------------------------------------------
+    def run(self):
+        """Make dest hold the verified file; returns what happened."""
+        started = time.time()
+        result = {"url": self.url, "dest": self.dest, "changed": False, "fetched": False, "requests": 0,
+                  "downloaded": 0, "resumed_from": [], "removed_mismatch": False}
+        try:
+            if self.size is not None and self.size < 0:
+                raise FetchError("size %r for %s is negative. Fix: give the file's size in bytes, or leave it out."
+                                 % (self.size, self.dest))
+            if os.path.isdir(self.dest):
+                raise FetchError("%s is a directory, not a file. Fix: point dest at the file's full path."
+                                 % self.dest)
+            if os.path.exists(self.dest) and not self.force:
+                total = os.path.getsize(self.dest)
+                self.status.update(phase="verify", bytes=0, total=total, force=True)
+                have = sha256_file(self.dest, self.chunk, lambda done: self.status.update(bytes=done))
+                if self.sha256 is None or have == self.sha256:
+                    result.update(sha256=have, size=os.path.getsize(self.dest))
+                    self.status.update(phase="done", finished=True, bytes=result["size"], total=result["size"],
+                                       force=True)
+                    return self._finish(result, started)
+                # A file that fails its sum is not the file: it goes, so nothing wrong is left in place.
+                result["removed_mismatch"] = True
+                result["previous_sha256"] = have
+                if not self.check_mode:
+                    os.unlink(self.dest)
+            result["changed"] = True
+            if self.check_mode:
+                result.update(sha256=self.sha256, size=self.size)
+                return self._finish(result, started)
+            self._ensure_parent()
+            have = self._download()
+            result.update(fetched=True, sha256=have, size=os.path.getsize(self.partial))
+            self.status.update(phase="install", force=True)
+            os.replace(self.partial, self.dest)
+            _fsync_dir(os.path.dirname(self.dest))
+            self.status.update(phase="done", finished=True, force=True)
+            return self._finish(result, started)
+        except FetchError as exc:
+            self.status.update(phase="failed", finished=True, failed=True, msg=str(exc), force=True)
+            raise
+        except (OSError, IOError) as exc:
+            msg = "%s: %s (while fetching %s). Fix: check the path and its permissions." % (
+                getattr(exc, "filename", None) or self.dest, exc.strerror or exc, self.url)
+            self.status.update(phase="failed", finished=True, failed=True, msg=msg, force=True)
+            raise FetchError(msg)
+
+    def _finish(self, result, started):
+        result.update(requests=self.requests, downloaded=self.downloaded, resumed_from=list(self.resumed_from),
+                      seconds=round(time.time() - started, 3))
+        return result
+
+    def _ensure_parent(self):
+        parent = os.path.dirname(self.dest)
+        if not os.path.isdir(parent):
+            os.makedirs(parent)
+
+    # ----------------------------------------------------------------------------------------------------------
+    def _download(self):
+        attempt = 0
+        last = None
+        while True:
+            attempt += 1
+            self.status.update(phase="download", attempt=attempt, force=True)
+            try:
+                digest = self._attempt()
+                break
+            except _Retry as exc:
+                last = exc
+                if attempt > self.retries:
+                    kept = os.path.exists(self.partial)
+                    raise FetchError(
+                        "%s: download from %s failed after %d attempts: %s.%s Fix: check that the URL is reachable "
+                        "from this host (or set a mirror), then run again; the transfer resumes." % (
+                            self.dest, self.url, attempt, last,
+                            (" %s of it are kept in %s." % (human(os.path.getsize(self.partial)), self.partial))
+                            if kept else ""))
+                self.status.update(phase="retry", msg=str(exc), force=True)
+                self.sleep(min(self.retry_delay * (2 ** (attempt - 1)), 60.0))
+        self.status.update(phase="verify", force=True)
+        got = digest.hexdigest()
+        size = os.path.getsize(self.partial)
+        if self.size is not None and size != self.size:
+            self._discard()
+            raise FetchError("%s: size mismatch for %s: expected %d bytes, got %d. Nothing was installed at %s. "
+                             "Fix: correct 'size' in the manifest, or check the origin." % (
+                                 self.dest, self.url, self.size, size, self.dest))
+        if self.sha256 is not None and got != self.sha256:
+            self._discard()
+            raise FetchError("%s: sha256 mismatch for %s: expected %s, got %s. Nothing was installed at %s. Fix: if "
+                             "the origin changed this file on purpose, update the sum (or re-pin); otherwise do not "
+                             "trust this origin." % (self.dest, self.url, self.sha256, got, self.dest))
+        return got
+
+    def _discard(self):
+        try:
+            os.unlink(self.partial)
+        except OSError:
+            pass
+
+    def _partial_digest(self, offset):
+        """A running SHA-256 of the partial file's first offset bytes (reused within a run, else re-read)."""
+        if self._digest is not None and self._digest_at == offset:
+            return self._digest
+        digest = hashlib.sha256()
+        if offset:
+            with open(self.partial, "rb") as handle:
+                remaining = offset
+                while remaining:
+                    block = handle.read(min(self.chunk, remaining))
+                    if not block:
+                        break
+                    digest.update(block)
+                    remaining -= len(block)
+        self._digest, self._digest_at = digest, offset
+        return digest
+
+    def _restart(self):
+        self._discard()
+        self._digest, self._digest_at = None, -1
+        self.validator = None
+
+    def _open(self, offset):
+        headers = {"User-Agent": "gtsfm.cluster-fetch_verified", "Accept-Encoding": "identity"}
+        headers.update(self.headers)
+        if offset:
+            headers["Range"] = "bytes=%d-" % offset
+            if self.validator:
+                headers["If-Range"] = self.validator
+        request = urllib_request.Request(self.url, headers=headers)
+        self.requests += 1
+        try:
+            return self.opener.open(request, timeout=self.timeout)
+        except urllib_error.HTTPError as exc:
+            if exc.code == 416:
+                return exc
+            reason = "HTTP %d %s" % (exc.code, exc.reason)
+            exc.close()
+            if exc.code in RETRY_STATUSES:
+                raise _Retry(reason)
+            raise FetchError("%s: the origin answered %s for %s. Fix: check the URL (or the mirror base URL)."
+                             % (self.dest, reason, self.url))
+        except urllib_error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                raise FetchError("%s: the TLS certificate of %s does not verify: %s. Fix: use a mirror with a valid "
+                                 "certificate, or set validate_certs to false if you accept that risk."
+                                 % (self.dest, self.url, exc.reason))
+            raise _Retry("cannot reach the origin: %s" % (exc.reason,))
+        except (socket.timeout, http_client.HTTPException, OSError) as exc:
+            raise _Retry("connection failed: %s" % (exc,))
+
+    def _attempt(self):
+        """One request: resume (or start) the partial file and read the body to its end."""
+        offset = os.path.getsize(self.partial) if os.path.exists(self.partial) else 0
+        response = self._open(offset)
+        try:
+            status = response.getcode() if hasattr(response, "getcode") else response.code
+            headers = response.headers
+            if status == 416:
+                _start, total = _content_range(headers.get("Content-Range"))
+                if offset and total is not None and offset == total:
+                    return self._partial_digest(offset)  # the partial file already holds the whole body
+                self._restart()
+                raise _Retry("the origin refused to resume at byte %d (HTTP 416); starting over" % offset)
+            if status == 206:
+                start, total = _content_range(headers.get("Content-Range"))
+                if start != offset:
+                    self._restart()
+                    raise _Retry("the origin resumed at byte %s, not %d; starting over" % (start, offset))
+                self.resumed_from.append(offset)
+            elif status == 200:
+                if offset:
+                    self._restart()  # no Range support, or the file changed (If-Range): take the whole body
+                    offset = 0
+                length = headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+            else:
+                raise _Retry("unexpected HTTP %s" % status)
+            if self.validator is None:
+                self.validator = headers.get("ETag") or headers.get("Last-Modified")
+            self._check_sizes(offset, total)
+            digest = self._partial_digest(offset)
+            done = offset
+            self.status.update(phase="download", bytes=done, total=total, force=True)
+            with open(self.partial, "ab" if offset else "wb") as handle:
+                try:
+                    while True:
+                        block = response.read(self.chunk)
+                        if not block:
+                            break
+                        handle.write(block)
+                        digest.update(block)
+                        done += len(block)
+                        self.downloaded += len(block)
+                        self._digest_at = done
+                        self.status.update(bytes=done, downloaded=self.downloaded)
+                except (socket.timeout, http_client.HTTPException, OSError) as exc:
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    raise _Retry("the transfer broke off at byte %d: %s" % (done, exc or type(exc).__name__))
+                handle.flush()
+                os.fsync(handle.fileno())
+            self.status.update(bytes=done, downloaded=self.downloaded, force=True)
+            if total is not None and done < total:
+                raise _Retry("the transfer broke off at byte %d of %d" % (done, total))
+            if total is not None and done > total:
+                self._restart()
+                raise _Retry("the origin sent %d bytes, more than the %d it announced" % (done, total))
+            return digest
+        finally:
+            response.close()
+
+    def _check_sizes(self, offset, total):
+        if total is None:
+            return
+        if self.size is not None and total != self.size:
+            self._discard()
+            raise FetchError("%s: size mismatch for %s: the manifest says %d bytes, the origin announces %d. "
+                             "Nothing was installed at %s. Fix: correct 'size' in the manifest, or check the origin."
+                             % (self.dest, self.url, self.size, total, self.dest))
+        need = total - offset + self.free_reserve
+        directory = os.path.dirname(self.dest)
+        have = self.free(directory)
+        if need > have:
+            raise FetchError("%s: not enough free space in %s for %s: %s still to download (%d bytes), %s free. "
+                             "Fix: free space there, or put the file on a larger file system (an absolute dest)."
+                             % (self.dest, directory, self.url, human(total - offset), total - offset, human(have)))
+
+
+def fetch(url, dest, **options):
+    """Make dest hold the verified content of url; see Fetcher for the options."""
+    return Fetcher(url, dest, **options).run()

@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The model_weights manifest and lock file, on the controller.
+
+Private to the gtsfm.cluster collection (used by the filters in plugins/filter/model_weights.py); not a public API.
+
+manifest() turns the role's entries ({url, dest, sha256?, size?}) into what the tasks need: the absolute path on the
+nodes, the URL to ask (the origin, or the mirror), the path on the controller, and the sum to expect (given, or
+pinned in the lock file). lock() merges verified sums into the lock file's text, in a stable order, so a re-run that
+learns nothing new reproduces the file byte for byte.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+import re
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+ENTRY_KEYS = ("url", "dest", "sha256", "size", "set")
+LOCK_VERSION = 1
+
+
+class WeightsError(Exception):
+    """Bad manifest or lock file; the message names the entry or file, the field and the fix."""
+
+
+def plain(value):
+    """Plain Python data (Ansible 2.19 hands filters tagged subclasses of str and dict)."""
+    if isinstance(value, dict):
+        return dict((str(k), plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+def _expand(path, home):
+    if path == "~" or path.startswith("~/"):
+        return home.rstrip("/") + path[1:]
+    return path
+
+
+def parse_lock(text, lock_path):
+    """The pins of a lock file's text: {origin URL: {sha256, size, dest}}; empty text means no pins yet."""
+    if text is None or not str(text).strip():
+        return {}
+    fix = ("Fix: restore it from version control, or delete it to pin every file again on the next run "
+           "(trust on first use).")
+    try:
+        data = json.loads(str(text))
+    except ValueError as exc:
+        raise WeightsError("%s: not valid JSON (%s). %s" % (lock_path, exc, fix))
+    if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+        raise WeightsError("%s: not a model_weights lock file (expected an object with 'files'). %s"
+                           % (lock_path, fix))
+    pins = {}
+    for url, pin in data["files"].items():
+        if not isinstance(pin, dict) or not SHA256_RE.match(str(pin.get("sha256", ""))):
+            raise WeightsError("%s: files[%r] has no valid sha256. %s" % (lock_path, url, fix))
+        pins[url] = pin
+    return pins
+
+
+def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="", repin=False, controller_dir=""):
+    """Resolved entries: name, url, origin, path, cache, sha256 (expected or None), given, pinned, size, id."""
+    entries = plain(entries)
+    if not isinstance(entries, list) or not entries:
+        raise WeightsError("model_weights_files: expected a non-empty list of {url, dest, sha256?, size?} "
+                           "entries. Fix: set it, or leave it empty and pick model_weights_sets.")
+    home = str(home)
+    checkout = _expand(str(checkout_dir), home)
+    if not checkout.startswith("/"):
+        raise WeightsError("model_weights_checkout_dir: %r is not an absolute path (or ~/...). Fix: give the GTSfM "
+                           "checkout's path on the nodes." % (checkout_dir,))
+    pins = parse_lock(lock_text, lock_path)
+    mirror = str(mirror or "").rstrip("/")
+    controller_dir = os.path.expanduser(str(controller_dir or ""))
+    out = []
+    seen = {}
+    for index, entry in enumerate(entries):
+        where = "model_weights_files[%d]" % index
+        if not isinstance(entry, dict):
+            raise WeightsError("%s: expected a mapping with url and dest, got %r. Fix: write it as "
+                               "{url: https://..., dest: thirdparty/...}." % (where, entry))
+        unknown = sorted(set(entry) - set(ENTRY_KEYS))
+        if unknown:
+            raise WeightsError("%s: unknown key(s) %s. Fix: use only %s." % (where, ", ".join(unknown),
+                                                                             ", ".join(ENTRY_KEYS)))
+        url = entry.get("url")
+        if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+/\S*$", url):
+            raise WeightsError("%s: url %r is not an http:// or https:// URL. Fix: give the file's download URL."
+                               % (where, url))
+        where = "%s (%s)" % (where, url)
+        dest = entry.get("dest")
+        if not isinstance(dest, str) or not dest.strip() or dest.endswith("/"):
+            raise WeightsError("%s: dest %r must be a file path, relative to the GTSfM checkout or absolute. Fix: "
+                               "give the file's path, e.g. thirdparty/vggt/weights/model.pt." % (where, dest))
+        if ".." in dest.split("/"):
+            raise WeightsError("%s: dest %r contains '..'. Fix: give the path without '..'." % (where, dest))
+        if dest.startswith(("/", "~")):
+            path = os.path.normpath(_expand(dest, home))
+            rel = path.lstrip("/")
+        else:
+            rel = os.path.normpath(dest)
+            path = os.path.join(checkout, rel)
+        if path in seen:
+            raise WeightsError("%s: dest %s is also the dest of %s. Fix: give each file its own dest."
+                               % (where, path, seen[path]))
+        seen[path] = where
+        sha = entry.get("sha256")
+        if sha is not None and sha != "":
+            sha = str(sha).strip().lower()
+            if sha.startswith("sha256:"):
+                sha = sha[7:]
+            if not SHA256_RE.match(sha):
+                raise WeightsError("%s: sha256 %r is not 64 hex digits. Fix: give what 'sha256sum FILE' prints, or "
+                                   "leave it out to pin the first download." % (where, entry.get("sha256")))
+        else:
+            sha = None
+        size = entry.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise WeightsError("%s: size %r is not a number of bytes. Fix: give an integer, or leave it out."
+                               % (where, size))
+        pin = None if (sha or repin) else pins.get(url)
+        out.append({
+            "name": rel,
+            "origin": url,
+            "url": ("%s/%s" % (mirror, rel)) if mirror else url,
+            "path": path,
+            "cache": os.path.join(controller_dir, rel) if controller_dir else "",
+            "sha256": sha or (pin["sha256"] if pin else None),
+            "given": sha is not None,
+            "pinned": pin is not None,
+            "size": size,
+            "id": hashlib.sha1(path.encode("utf-8")).hexdigest()[:16],
+        })
+    return out
+
+
+def lock(lock_text, lock_path, entries, results, repin=False):
+    """The lock file's new text: the old pins, plus (or, with repin, replacing) the verified sums of entries
+    without a given sha256. results: [{origin, sha256, size}] of verified files."""
+    pins = parse_lock(lock_text, lock_path)
+    by_origin = dict((e["origin"], e) for e in plain(entries))
+    for result in plain(results):
+        entry = by_origin.get(result.get("origin"))
+        if entry is None or entry["given"] or not result.get("sha256"):
+            continue
+        if entry["origin"] in pins and not repin:
+            continue  # a pin is changed only on purpose
+        pins[entry["origin"]] = {"sha256": result["sha256"], "size": result.get("size"), "dest": entry["name"]}
+    if not pins and not str(lock_text or "").strip():
+        return ""
+    document = {
+        "comment": "gtsfm.cluster.model_weights: SHA-256 of each weight file, pinned at its first verified download "
+                   "(trust on first use). Commit this file; change a pin only with model_weights_repin=true.",
+        "version": LOCK_VERSION,
+        "files": pins,
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"

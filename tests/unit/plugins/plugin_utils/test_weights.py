@@ -1,0 +1,91 @@
+"""The model_weights manifest and lock file: resolution, pins, stable output, clear errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import WeightsError, lock, manifest
+
+A = "a" * 64
+B = "b" * 64
+ENTRIES = [
+    {"url": "https://example.org/w/superpoint_v1.pth", "dest": "thirdparty/sg/superpoint_v1.pth"},
+    {"url": "https://example.org/w/model.pt", "dest": "~/weights/model.pt", "sha256": "SHA256:" + B.upper(),
+     "size": 10},
+    {"url": "http://example.org/x.bin", "dest": "/data/x.bin"},
+]
+
+
+def test_resolves_paths_urls_and_sums():
+    out = manifest(ENTRIES, "~/gtsfm", "/home/alice", controller_dir="/srv/w")
+    assert [e["path"] for e in out] == ["/home/alice/gtsfm/thirdparty/sg/superpoint_v1.pth",
+                                        "/home/alice/weights/model.pt", "/data/x.bin"]
+    assert [e["name"] for e in out] == ["thirdparty/sg/superpoint_v1.pth", "home/alice/weights/model.pt", "data/x.bin"]
+    assert out[0]["url"] == out[0]["origin"] == ENTRIES[0]["url"]
+    assert out[0]["cache"] == "/srv/w/thirdparty/sg/superpoint_v1.pth"
+    assert out[1]["sha256"] == B and out[1]["given"] and out[1]["size"] == 10
+    assert out[0]["sha256"] is None and not out[0]["pinned"]
+
+
+def test_mirror_replaces_origins_and_pins_stay_keyed_by_origin():
+    text = lock("", "L", manifest(ENTRIES, "/g", "/h"), [{"origin": ENTRIES[0]["url"], "sha256": A, "size": 3}])
+    out = manifest(ENTRIES, "/g", "/h", mirror="http://mirror:8080/w/", lock_text=text)
+    assert out[0]["url"] == "http://mirror:8080/w/thirdparty/sg/superpoint_v1.pth"
+    assert out[2]["url"] == "http://mirror:8080/w/data/x.bin"
+    assert out[0]["sha256"] == A and out[0]["pinned"] and not out[0]["given"]
+    assert manifest(ENTRIES, "/g", "/h", lock_text=text, repin=True)[0]["sha256"] is None
+
+
+def test_lock_is_stable_and_only_repin_changes_a_pin():
+    entries = manifest(ENTRIES, "/g", "/h")
+    first = lock("", "L", entries, [{"origin": ENTRIES[0]["url"], "sha256": A, "size": 3},
+                                    {"origin": ENTRIES[1]["url"], "sha256": B, "size": 10}])
+    data = json.loads(first)
+    assert list(data["files"]) == [ENTRIES[0]["url"]]  # an entry with a given sum is not pinned
+    assert data["files"][ENTRIES[0]["url"]] == {"sha256": A, "size": 3, "dest": "thirdparty/sg/superpoint_v1.pth"}
+    again = lock(first, "L", entries, [{"origin": ENTRIES[0]["url"], "sha256": B, "size": 3}])
+    assert again == first
+    assert json.loads(lock(first, "L", entries, [{"origin": ENTRIES[0]["url"], "sha256": B, "size": 3}],
+                           repin=True))["files"][ENTRIES[0]["url"]]["sha256"] == B
+    assert lock("", "L", entries, []) == ""
+
+
+def test_pins_of_files_not_in_this_run_are_kept():
+    entries = manifest(ENTRIES, "/g", "/h")
+    first = lock("", "L", entries, [{"origin": ENTRIES[0]["url"], "sha256": A, "size": 3}])
+    other = manifest(ENTRIES[2:], "/g", "/h", lock_text=first)
+    assert ENTRIES[0]["url"] in json.loads(lock(first, "L", other, [{"origin": ENTRIES[2]["url"], "sha256": B}]))[
+        "files"]
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([], "expected a non-empty list"),
+    (["x"], r"model_weights_files\[0\]: expected a mapping"),
+    ([{"url": "ftp://x/y", "dest": "a"}], r"\[0\]: url 'ftp://x/y' is not an http"),
+    ([{"url": "http://x/y", "dest": "a/"}], r"\[0\] \(http://x/y\): dest 'a/' must be a file path"),
+    ([{"url": "http://x/y", "dest": "../a"}], r"contains '\.\.'"),
+    ([{"url": "http://x/y", "dest": "a", "sha": "1"}], r"unknown key\(s\) sha\. Fix: use only url, dest"),
+    ([{"url": "http://x/y", "dest": "a", "sha256": "12"}], r"sha256 '12' is not 64 hex digits"),
+    ([{"url": "http://x/y", "dest": "a", "size": "big"}], r"size 'big' is not a number of bytes"),
+    ([{"url": "http://x/y", "dest": "a"}, {"url": "http://x/z", "dest": "/g/a"}],
+     r"\[1\] \(http://x/z\): dest /g/a is also the dest of model_weights_files\[0\]"),
+])
+def test_bad_entries_are_named(entries, message):
+    with pytest.raises(WeightsError, match=message):
+        manifest(entries, "/g", "/h")
+
+
+def test_relative_checkout_is_refused():
+    with pytest.raises(WeightsError, match="model_weights_checkout_dir: 'gtsfm' is not an absolute path"):
+        manifest(ENTRIES, "gtsfm", "/h")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", "not valid JSON"),
+    ("[]", "not a model_weights lock file"),
+    ('{"files": {"u": {"sha256": "x"}}}', r"files\['u'\] has no valid sha256"),
+])
+def test_bad_lock_file_is_named_with_the_fix(text, message):
+    with pytest.raises(WeightsError, match="/inv/model_weights.lock.json: " + message + ".*Fix: restore it"):
+        manifest(ENTRIES, "/g", "/h", lock_text=text, lock_path="/inv/model_weights.lock.json")
