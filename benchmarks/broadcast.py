@@ -14,7 +14,6 @@ Prints a table and ratios. Never asserts on time.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import shlex
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import ansible_runner
 
+from _bed import BenchError, log, tail, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 BED = "broadcast-bench"
@@ -33,26 +34,6 @@ DATA = "/tmp/gtsfm-bench/data"
 CIPHER = "aes128-gcm@openssh.com"
 SSH_OPTS = f"-o BatchMode=yes -o StrictHostKeyChecking=yes -c {CIPHER}"
 TARGET_RATIO = 1.15
-
-
-class BenchError(RuntimeError):
-    """A step of the benchmark failed; the message says which and shows its output."""
-
-
-def log(msg: str) -> None:
-    print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
-def tail(text: str, lines: int = 30) -> str:
-    return "\n".join((text or "").rstrip().splitlines()[-lines:])
-
-
-def testbed(*args: str) -> str:
-    res = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], cwd=ROOT, text=True, capture_output=True,
-                         check=False)
-    if res.returncode != 0:
-        raise BenchError(f"scripts/testbed {' '.join(args)} failed ({res.returncode}):\n{tail(res.stderr)}")
-    return res.stdout
 
 
 def ssh(bed: Path, node: str, command: str, timeout: float = 900) -> str:

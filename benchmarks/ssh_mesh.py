@@ -26,6 +26,8 @@ from pathlib import Path
 
 import ansible_runner
 
+from _bed import BenchError, log, tail, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 BED = "bench"
@@ -40,27 +42,7 @@ RESULT_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "r
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
-class BenchError(RuntimeError):
-    """A step of the benchmark failed; the message says which and shows its output."""
-
-
-def log(msg: str) -> None:
-    stamp = datetime.datetime.now().strftime("%H:%M:%S")
-    print(f"[{stamp}] {msg}", file=sys.stderr, flush=True)
-
-
-def tail(text: str, lines: int = 40) -> str:
-    return "\n".join((text or "").rstrip().splitlines()[-lines:])
-
-
 # --- test bed -------------------------------------------------------------------------------------------------
-
-def testbed(*args: str) -> str:
-    res = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], cwd=ROOT, text=True, capture_output=True,
-                         check=False)
-    if res.returncode != 0:
-        raise BenchError(f"scripts/testbed {' '.join(args)} failed ({res.returncode}):\n{tail(res.stderr)}")
-    return res.stdout
 
 
 def bed_down() -> None:
