@@ -90,9 +90,6 @@ def probe(params, run_command, keygen):
         result["files"][item["path"]] = found
     if params["keypair"]:
         path = os.path.abspath(os.path.expanduser(params["keypair"]))
-        if node["ssh_dir_state"] == "not_a_directory" and os.path.dirname(path) == ssh_dir:
-            raise ProbeError("%s exists but is not a directory. Fix: move that file away (for example 'mv %s %s.old') "
-                             "so a directory can take its place, then re-run." % (ssh_dir, ssh_dir, ssh_dir))
         try:
             result["keypair"] = inspect_keypair(path, keygen, run_command)
         except KeyPairError as exc:

@@ -46,13 +46,19 @@ def _file_in_the_way(path):
     return None
 
 
-def _explain(path, exc):
+def not_a_directory(blocker, path=None):
+    """The message for a file standing where a directory must be (optionally: what it keeps from being written)."""
+    blocked = ", so %s cannot be written" % path if path else ""
+    return ("%s exists but is not a directory%s. Fix: move that file away (for example 'mv %s %s.old') so a "
+            "directory can take its place, then re-run." % (blocker, blocked, blocker, blocker))
+
+
+def explain(path, exc):
     """A sentence naming the file, what the OS said and what to do."""
     reason = exc.strerror or str(exc)
-    if exc.errno == errno.ENOTDIR and _file_in_the_way(path):
-        blocker = _file_in_the_way(path)
-        return ("%s exists but is not a directory, so %s cannot be written. Fix: move that file away (for example "
-                "'mv %s %s.old') so a directory can take its place, then re-run." % (blocker, path, blocker, blocker))
+    blocker = _file_in_the_way(path) if exc.errno == errno.ENOTDIR else None
+    if blocker:
+        return not_a_directory(blocker, path)
     fixes = {
         errno.ENOSPC: "free some space on the filesystem that holds %s and re-run" % os.path.dirname(path),
         errno.EDQUOT: "your disk quota is full: free some space in your home directory and re-run",
@@ -75,7 +81,7 @@ def check_regular(path):
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return
-        raise BlockError(_explain(path, exc))
+        raise BlockError(explain(path, exc))
     if not stat.S_ISREG(info.st_mode):
         kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
         raise BlockError("%s is %s. Fix: move it away (the collection will create a regular file) and re-run."
@@ -95,7 +101,7 @@ def read_text(path):
     except (IOError, OSError) as exc:
         if exc.errno == errno.ENOENT:
             return None
-        raise BlockError(_explain(path, exc))
+        raise BlockError(explain(path, exc))
 
 
 def read_block(path, name):
@@ -161,7 +167,7 @@ def write_text(path, text, new_mode=0o644):
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
-            raise BlockError(_explain(target, exc))
+            raise BlockError(explain(target, exc))
         mode = new_mode
     tmp = None
     try:
@@ -174,7 +180,7 @@ def write_text(path, text, new_mode=0o644):
         os.rename(tmp, target)
         tmp = None
     except (IOError, OSError) as exc:
-        raise BlockError(_explain(target, exc))
+        raise BlockError(explain(target, exc))
     finally:
         if tmp is not None:
             try:
@@ -207,7 +213,7 @@ def apply_block(path, name, lines, new_mode, check_mode):
             try:
                 os.makedirs(directory, 0o700)
             except OSError as exc:
-                raise BlockError(_explain(directory, exc))
+                raise BlockError(explain(directory, exc))
         written = write_text(path, after_text, new_mode)
     return {"changed": changed, "path": written, "before": old, "after": lines, "exists": exists}
 

@@ -24,7 +24,7 @@ import stat
 import tempfile
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import normalise_key
-from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import write_text
+from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import explain, write_text
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import publish_once
 
 KEY_TYPES = ("ed25519", "rsa", "ecdsa")
@@ -61,7 +61,7 @@ def inspect_keypair(path, keygen, run_command):
         info = os.stat(path)
     except OSError as exc:
         if exc.errno != errno.ENOENT:
-            raise KeyPairError("%s: %s" % (path, exc.strerror or exc))
+            raise KeyPairError(explain(path, exc))
         return {"exists": False, "mode": None, "public_key": None, "pub_ok": False, "needs_write": True}
     if not stat.S_ISREG(info.st_mode):
         raise KeyPairError("%s is not a regular file. Fix: move it away (a new key pair is then made) or set "

@@ -19,6 +19,8 @@ import socket
 import stat
 import uuid
 
+from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import not_a_directory
+
 HOME_MARKER = "gtsfm_cluster_home_id"
 
 
@@ -94,8 +96,10 @@ def read_home_id(ssh_dir):
         raise
 
 
-def ensure_home_id(ssh_dir):
+def ensure_home_id(ssh_dir, check_mode=False):
     """Return (home_id, changed): the same id on every node that shares this home, creating the marker if needed.
+
+    In check mode nothing is written: a home without a marker reports (None, True).
 
     Nodes on one NFS home read one marker file; inode numbers and times cannot
     tell shared homes apart from copies of one image. Concurrent first runs
@@ -104,6 +108,8 @@ def ensure_home_id(ssh_dir):
     existing = read_home_id(ssh_dir)
     if existing:
         return existing, False
+    if check_mode:
+        return None, True
     marker = os.path.join(ssh_dir, HOME_MARKER)
     new_id = str(uuid.uuid4())
     tmp = "%s.%s.tmp" % (marker, new_id)
@@ -141,9 +147,7 @@ def ensure_ssh_dir(ssh_dir, check_mode):
             os.chmod(ssh_dir, 0o700)
         return True
     if not stat.S_ISDIR(info.st_mode):
-        msg = ("%s exists but is not a directory. Fix: move that file away (for example 'mv %s %s.old') so a "
-               "directory can take its place, then re-run" % (ssh_dir, ssh_dir, ssh_dir))
-        raise NotADirectory(errno.ENOTDIR, msg)
+        raise NotADirectory(errno.ENOTDIR, not_a_directory(ssh_dir))
     if info.st_mode & 0o077:
         if not check_mode:
             os.chmod(ssh_dir, 0o700)

@@ -65,7 +65,7 @@ home_id:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
-    NotADirectory, ensure_home_id, ensure_ssh_dir, read_home_id)
+    NotADirectory, ensure_home_id, ensure_ssh_dir)
 
 
 def main():
@@ -76,13 +76,9 @@ def main():
     ssh_dir = module.params["ssh_dir"]
     try:
         dir_changed = ensure_ssh_dir(ssh_dir, module.check_mode)
-        if module.check_mode:
-            home_id = read_home_id(ssh_dir)
-            changed = home_id is None
-        else:
-            home_id, changed = ensure_home_id(ssh_dir)
+        home_id, changed = ensure_home_id(ssh_dir, module.check_mode)
     except NotADirectory as exc:
-        module.fail_json(msg="home_marker: %s." % exc.strerror)
+        module.fail_json(msg="home_marker: %s" % exc.strerror)
     except (IOError, OSError) as exc:
         module.fail_json(msg="home_marker: cannot write the marker in %s: %s. Fix: make %s a directory the remote "
                              "user can write, then re-run." % (ssh_dir, exc.strerror or exc, ssh_dir))

@@ -115,7 +115,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KEY_TYPES, KeyPairError, ensure_keypair
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
-    NotADirectory, ensure_home_id, ensure_ssh_dir, read_home_id)
+    NotADirectory, ensure_home_id, ensure_ssh_dir)
 
 
 def main():
@@ -137,15 +137,11 @@ def main():
         key = ensure_keypair(path, module.params["type"], module.params["comment"], module.check_mode, keygen,
                              module.run_command)
         if module.params["home_marker"]:
-            if module.check_mode:
-                home_id = read_home_id(ssh_dir)
-                marker_changed = home_id is None
-            else:
-                home_id, marker_changed = ensure_home_id(ssh_dir)
+            home_id, marker_changed = ensure_home_id(ssh_dir, module.check_mode)
     except (KeyPairError, BlockError) as exc:
         module.fail_json(msg="ssh_keypair on %s: %s" % (path, exc))
     except NotADirectory as exc:
-        module.fail_json(msg="ssh_keypair: %s." % exc.strerror)
+        module.fail_json(msg="ssh_keypair: %s" % exc.strerror)
     except (IOError, OSError) as exc:
         module.fail_json(msg="ssh_keypair on %s: %s. Fix: check that %s is a directory the remote user can write."
                          % (path, exc.strerror or exc, ssh_dir))

@@ -94,3 +94,12 @@ def test_no_host_key_reports_none_and_bad_port_fails_clearly(tmp_path, run_modul
     assert not failed and result["host_keys"] == []
     failed, result = run_module(main, dict(host_key_dir=str(tmp_path), port=0))
     assert failed and "port must be 1-65535" in result["msg"]
+
+
+def test_a_file_where_ssh_dir_should_be_is_named_with_the_fix(tmp_path, run_module):
+    (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + "\n")
+    ssh_dir = tmp_path / ".ssh"
+    ssh_dir.write_text("x")
+    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(ssh_dir),
+                                           keypair=str(ssh_dir / "id_ed25519")))
+    assert failed and "%s exists but is not a directory" % ssh_dir in result["msg"] and "Fix: move" in result["msg"]
