@@ -323,7 +323,8 @@ def start(p, jobs, hosts, report):
     }
     agent.write_json(os.path.join(job_dir, "spec.json"), spec)
     agent.write_json(os.path.join(job_dir, "status.json"), {
-        "run_id": run_id, "state": "starting", "started": time.time(), "name": p["name"], "holder": p["holder"]})
+        "run_id": run_id, "state": "starting", "started": time.time(), "name": p["name"], "holder": p["holder"],
+        "timing": report.get("timing", {})})
     tmp_last = os.path.join(jobs.root, ".last.tmp")
     if os.path.lexists(tmp_last):
         os.unlink(tmp_last)
@@ -398,6 +399,8 @@ def describe(jobs, run_id, tail_lines):
         "duration": round((ended or time.time()) - started, 2) if started else None,
         "log": log, "log_tail": tail, "last_line": tail[-1] if tail else "",
         "workers_joined": [{"host": h, "count": c} for h, c in sorted((status.get("workers") or {}).items())],
+        "workers_registered": [{"host": h, "count": c}
+                               for h, c in sorted((status.get("workers_registered") or {}).items())],
         "expected_workers": status.get("expected_workers"), "all_joined_after": status.get("all_joined_after"),
         "hosts_lost": status.get("hosts_lost", []), "scheduler_address": status.get("scheduler_address"),
         "dashboard_port": status.get("dashboard_port"),
@@ -446,6 +449,7 @@ def stop(jobs, run_id, hosts, p, wait_seconds):
 
 def run(module, p):
     """The module's work for p (plain params); the result dict (with _failed for fail_json)."""
+    module_started = time.time()
     hosts = worker_hosts(p["workers"])
     p["scheduler_name"] = hosts[0]
     jobs = Jobs(os.path.expanduser(p["job_root"]), p["python"])
@@ -464,6 +468,7 @@ def run(module, p):
             # A running job holds the ports the preflight checks: name it rather than its ports.
             raise JobError(busy_message(p, jobs, holder, holder_status), run_id=holder)
         errors, report = preflight(p, jobs, distinct)
+        report["timing"] = {"module_started": module_started, "preflight_seconds": round(time.time() - module_started, 3)}
         if errors:
             return {"_failed": True, "msg": "preflight refused the job: " + " | ".join(errors), "errors": errors,
                     "preflight": report.get("nodes", {})}

@@ -89,20 +89,15 @@ print(json.dumps({"ended": [{"pid": p, "cmd": c} for p, c in sorted(victims.item
                   "remaining": sorted(p for p in tagged() if p in victims)}))
 '''
 
-# Runs on every node with the env's python (argv: scheduler host, port). What the preflight needs to know.
-REMOTE_PROBE = r'''
+# Runs on every node with the env's python (argv: scheduler host, port), after version_of's source (remote_probe).
+# What the preflight needs to know.
+PROBE_BODY = r'''
 import json, socket, sys
 out = {"python": sys.executable, "python_version": "%d.%d.%d" % sys.version_info[:3], "hostname": socket.gethostname()}
-for name in ("dask", "distributed"):
-    try:
-        out[name] = __import__(name).__version__
-    except Exception as exc:
-        out[name] = None
-        out[name + "_error"] = "%s: %s" % (type(exc).__name__, exc)
-try:
-    out["bokeh"] = __import__("bokeh").__version__
-except Exception:
-    out["bokeh"] = None
+for name in ("dask", "distributed", "bokeh"):
+    out[name], error = version_of(name)
+    if error and name != "bokeh":
+        out[name + "_error"] = error
 try:
     with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5):
         out["tcp"] = "ok"
@@ -138,6 +133,40 @@ for pid in os.listdir("/proc"):
 out["leftovers"] = leftovers
 print(json.dumps(out))
 '''
+
+
+
+def version_of(name):
+    """(installed version of package name, None) or (None, why not), without importing it.
+
+    Importing distributed costs about 0.3 s of CPU per node (N times that where nodes share cores), and the preflight
+    must take seconds. Metadata first; a package on the path without metadata (a source tree) is imported.
+    """
+    import importlib.util
+    try:
+        if importlib.util.find_spec(name) is None:
+            return None, "ModuleNotFoundError: No module named %r" % name
+    except (ImportError, ValueError) as exc:
+        return None, "%s: %s" % (type(exc).__name__, exc)
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # Python 3.7
+        pass
+    else:
+        try:
+            return version(name), None
+        except PackageNotFoundError:
+            pass
+    try:
+        return str(__import__(name).__version__), None
+    except Exception as exc:  # a broken package may raise anything on import
+        return None, "%s: %s" % (type(exc).__name__, exc)
+
+
+def remote_probe():
+    """The probe's program text: version_of, then the body."""
+    import inspect
+    return inspect.getsource(version_of) + PROBE_BODY
 
 
 def _now():
@@ -296,7 +325,7 @@ def preflight(spec):
         t.start()
     try:
         results = run_on_hosts(hosts, lambda h: python_command(
-            spec["python"], REMOTE_PROBE, spec["scheduler_host"], probe_port or 9), timeout=30)
+            spec["python"], remote_probe(), spec["scheduler_host"], probe_port or 9), timeout=30)
     finally:
         stop.set()
         for s in listeners:
@@ -304,11 +333,10 @@ def preflight(spec):
 
     local = {"python": sys.executable, "dask": None, "distributed": None}
     for name in ("dask", "distributed"):
-        try:
-            local[name] = __import__(name).__version__
-        except Exception as exc:  # an env without Dask cannot run the job at all
-            errors.append("%s: %s does not import %s (%s). Fix: install the cluster env (dask and distributed) at "
-                          "that path." % (scheduler, spec["python"], name, exc))
+        local[name], error = version_of(name)
+        if error:  # an env without Dask cannot run the job at all
+            errors.append("%s: %s does not have %s (%s). Fix: install the cluster env (dask and distributed) at "
+                          "that path." % (scheduler, spec["python"], name, error))
     for host in hosts:
         rc, out, err = results[host]
         if rc is None:
@@ -329,7 +357,7 @@ def preflight(spec):
             continue
         for name in ("dask", "distributed"):
             if node.get(name) is None:
-                errors.append("%s: %s cannot import %s (%s). Fix: install the cluster env on %s." % (
+                errors.append("%s: %s does not have %s (%s). Fix: install the cluster env on %s." % (
                     host, spec["python"], name, node.get(name + "_error"), host))
             elif local[name] and node[name] != local[name]:
                 errors.append("%s: %s %s, but %s on %s (the scheduler). Fix: install the same env on every node." % (
@@ -354,12 +382,16 @@ class Supervisor(object):
         self.status_path = os.path.join(job_dir, "status.json")
         self.log_path = os.path.join(job_dir, "job.log")
         self.stop_requested = None
-        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"),
+        started = read_json(self.status_path, {})
+        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"), "timing": started.get("timing", {}),
                        "holder": self.spec.get("holder"), "state": "starting", "pid": os.getpid(), "started": _now(),
-                       "workers": {}, "expected_workers": self.spec["expected_workers"], "scheduler_address": None,
+                       "workers": {}, "workers_registered": {}, "expected_workers": self.spec["expected_workers"],
+                       "scheduler_address": None,
                        "hosts_lost": [], "messages": []}
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.addr_to_host = {}
+        self.worker_events = set()  # (scheduler timestamp, add-worker | remove-worker, worker address)
+        self.all_joined_at = None  # the scheduler's timestamp of the join that completed the cluster
 
     def save(self, **changes):
         with self.lock:
@@ -380,8 +412,38 @@ class Supervisor(object):
         """Inventory name of a worker's address (its IP), as the preflight learned the nodes' addresses."""
         return self.addr_to_host.get(address, address)
 
+    def on_events(self, events):
+        """Apply the scheduler's own add-worker / remove-worker events (topic "all"), each once, in time order.
+
+        The events carry the scheduler's timestamps, so a worker that joined and left between two looks of ours, or
+        a job that ends right after the last join, is still counted, and the join time is the scheduler's, not ours.
+        """
+        with self.lock:
+            fresh = False
+            for stamp, msg in events:
+                if isinstance(msg, dict) and msg.get("action") in ("add-worker", "remove-worker"):
+                    key = (stamp, msg["action"], str(msg.get("worker") or ""))
+                    fresh = fresh or key not in self.worker_events
+                    self.worker_events.add(key)
+            if not fresh:
+                return
+            # History and live events may arrive out of order: replay them all (two per worker) from the start.
+            members, peak, all_joined_at = {}, {}, None
+            for stamp, action, address in sorted(self.worker_events):
+                if action == "add-worker":
+                    members[address] = self.host_of(_address_host(address))
+                else:
+                    members.pop(address, None)
+                for host, count in now_by_host(members).items():
+                    peak[host] = max(peak.get(host, 0), count)
+                if all_joined_at is None and len(members) >= self.spec["expected_workers"]:
+                    all_joined_at = stamp
+            self.all_joined_at = all_joined_at
+            self.status["workers"] = dict(sorted(peak.items()))
+            self.status["workers_registered"] = now_by_host(members)
+
     def monitor(self, address, runner):
-        """Poll the scheduler for its workers (per host) until the runner ends."""
+        """Follow the scheduler's worker events (and its dashboard port) until the runner ends."""
         try:
             from distributed import Client
         except ImportError as exc:
@@ -394,6 +456,9 @@ class Supervisor(object):
             try:
                 if client is None:
                     client = Client(address, timeout=10, set_as_default=False)
+                    # Subscribe first, then read the history: an event in between comes twice, and counts once.
+                    client.subscribe_topic("all", lambda event: self.on_events([event]))
+                    self.on_events(client.get_events("all"))
                 info = client.scheduler_info()
             except Exception:  # the scheduler closing at the end of a job looks the same
                 client = None
@@ -405,12 +470,8 @@ class Supervisor(object):
                 if self.spec.get("dashboard_port") and dashboard != self.spec["dashboard_port"]:
                     self.note("the dashboard listens on port %s, not %s: Dask moved it because that port was busy"
                               % (dashboard, self.spec["dashboard_port"]))
-            per_host = {}
-            for winfo in info.get("workers", {}).values():
-                host = self.host_of(winfo.get("host", "?"))
-                per_host[host] = per_host.get(host, 0) + 1
-            if per_host != self.status.get("workers"):
-                self.save(workers=per_host)
+            self.save()
+            per_host = self.status["workers_registered"]
             seen.update(per_host)
             for host in seen:
                 if host in per_host:
@@ -421,8 +482,7 @@ class Supervisor(object):
                     if host not in self.status["hosts_lost"]:
                         self.status["hosts_lost"].append(host)
                         self.note("%s: all its workers left the cluster while the job ran" % host)
-            # Quick polls until every worker joined (the join time is measured here), then one a second.
-            time.sleep(1 if sum(per_host.values()) >= self.spec["expected_workers"] else 0.2)
+            time.sleep(0.5)
         if client is not None:
             try:
                 client.close(timeout=2)
@@ -498,10 +558,12 @@ class Supervisor(object):
                     pass
             elapsed = _now() - started
             joined = sum(self.status["workers"].values())
-            if not all_joined and joined >= spec["expected_workers"]:
+            if not all_joined and self.all_joined_at is not None:
                 all_joined = True
-                self.save(all_joined_after=round(elapsed, 2))
-                self.note("all %d workers joined after %.1f s: %s" % (joined, elapsed, ", ".join(
+                # The scheduler runs on this host under GTSfM's runner; a scheduler elsewhere may have another clock.
+                after = min(max(self.all_joined_at - started, 0.0), elapsed)
+                self.save(all_joined_after=round(after, 2))
+                self.note("all %d workers joined after %.1f s: %s" % (joined, after, ", ".join(
                     "%s x%d" % hc for hc in sorted(self.status["workers"].items()))))
             if self.stop_requested:
                 state, reason = "stopped", "stopped on request"
@@ -554,6 +616,22 @@ class Supervisor(object):
                 os.unlink(lock)
         except OSError:
             pass
+
+
+def now_by_host(members):
+    """{host: number of workers} of an {address: host} map."""
+    out = {}
+    for host in members.values():
+        out[host] = out.get(host, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def _address_host(address):
+    """The host part of a Dask address (tcp://10.0.0.2:40123, tls://[fe80::1]:8786)."""
+    rest = address.split("://", 1)[-1]
+    if rest.startswith("["):
+        return rest[1:].split("]", 1)[0]
+    return rest.rsplit(":", 1)[0] if ":" in rest else rest
 
 
 def _import_quietly(name):

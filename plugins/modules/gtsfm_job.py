@@ -267,17 +267,26 @@ last_line:
   returned: when a run is concerned
   type: str
 workers_joined:
-  description: Workers registered with the scheduler, per host (inventory name), as last seen.
+  description:
+    - Workers that joined, per host (inventory name) - the most registered there at once - from the scheduler's own
+      add-worker and remove-worker events, so a worker that joined and left between two looks still counts.
   returned: when a run is concerned
   type: list
   elements: dict
   sample: [{host: node1, count: 2}, {host: node2, count: 2}]
+workers_registered:
+  description: Workers registered with the scheduler now (at the job's end - none), per host.
+  returned: when a run is concerned
+  type: list
+  elements: dict
+  sample: [{host: node1, count: 2}, {host: node2, count: 1}]
+  version_added: 0.2.0
 expected_workers:
   description: Workers that must join (O(num_workers) per cluster config entry).
   returned: when a run is concerned
   type: int
 all_joined_after:
-  description: Seconds from start until every expected worker had joined.
+  description: Seconds from the runner's start until every expected worker had joined (the scheduler's event time).
   returned: when every worker joined
   type: float
 hosts_lost:

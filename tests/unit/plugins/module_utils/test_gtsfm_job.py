@@ -169,7 +169,61 @@ def test_remote_probe_reports_versions_tcp_and_leftovers():
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         port = server.getsockname()[1]
-        out = subprocess.run([sys.executable, "-c", agent.REMOTE_PROBE, "127.0.0.1", str(port)], capture_output=True,
+        out = subprocess.run([sys.executable, "-c", agent.remote_probe(), "127.0.0.1", str(port)], capture_output=True,
                              text=True, check=True).stdout
     report = json.loads(out)
     assert report["tcp"] == "ok" and report["python"] == sys.executable and "leftovers" in report
+
+
+def test_version_of_reads_metadata_without_importing():
+    version, error = agent.version_of("pytest")
+    assert error is None and version == pytest.__version__
+
+
+def test_version_of_names_a_missing_package():
+    version, error = agent.version_of("no_such_package_gtsfm")
+    assert version is None and "No module named 'no_such_package_gtsfm'" in error
+
+
+def test_version_of_imports_a_source_tree_without_metadata(tmp_path, monkeypatch):
+    (tmp_path / "srcpkg_gtsfm").mkdir()
+    (tmp_path / "srcpkg_gtsfm" / "__init__.py").write_text("__version__ = '1.2.3'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert agent.version_of("srcpkg_gtsfm") == ("1.2.3", None)
+
+
+def _supervisor(tmp_path, expected):
+    agent.write_json(str(tmp_path / "spec.json"), {"run_id": "r1", "expected_workers": expected})
+    sup = agent.Supervisor(str(tmp_path))
+    sup.addr_to_host = {"10.0.0.1": "node1", "10.0.0.2": "node2"}
+    return sup
+
+
+def test_worker_events_count_a_worker_that_joined_and_left_between_looks(tmp_path):
+    sup = _supervisor(tmp_path, 2)
+    sup.on_events([(10.0, {"action": "add-worker", "worker": "tcp://10.0.0.1:4000"}),
+                   (11.0, {"action": "add-client", "client": "c"}),
+                   (12.0, {"action": "add-worker", "worker": "tcp://10.0.0.2:4000"}),
+                   (13.0, {"action": "remove-worker", "worker": "tcp://10.0.0.2:4000"})])
+    assert sup.status["workers"] == {"node1": 1, "node2": 1}
+    assert sup.status["workers_registered"] == {"node1": 1}
+    assert sup.all_joined_at == 12.0
+
+
+def test_worker_events_out_of_order_and_twice_replay_in_time_order(tmp_path):
+    sup = _supervisor(tmp_path, 2)
+    live = (13.0, {"action": "remove-worker", "worker": "tcp://10.0.0.2:4000"})
+    sup.on_events([live])  # a live event before the history that precedes it
+    sup.on_events([(10.0, {"action": "add-worker", "worker": "tcp://10.0.0.1:4000"}),
+                   (12.0, {"action": "add-worker", "worker": "tcp://10.0.0.2:4000"}), live])
+    assert sup.status["workers_registered"] == {"node1": 1}
+    assert sup.all_joined_at == 12.0
+    sup.on_events([(14.0, {"action": "add-worker", "worker": "tcp://10.0.0.1:4001"})])
+    assert sup.status["workers"] == {"node1": 2, "node2": 1}
+
+
+@pytest.mark.parametrize("address, host", [
+    ("tcp://10.0.0.2:40123", "10.0.0.2"), ("tls://[fe80::1]:8786", "fe80::1"), ("inproc://x", "x"),
+])
+def test_address_host(address, host):
+    assert agent._address_host(address) == host  # pylint: disable=protected-access
