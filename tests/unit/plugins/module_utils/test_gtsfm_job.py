@@ -227,3 +227,16 @@ def test_worker_events_out_of_order_and_twice_replay_in_time_order(tmp_path):
 ])
 def test_address_host(address, host):
     assert agent._address_host(address) == host  # pylint: disable=protected-access
+
+
+def test_version_of_reads_a_shadowing_copy_not_the_installed_metadata(tmp_path, monkeypatch):
+    # A pytest package earlier on the path shadows the installed one: its own version counts, not the metadata's.
+    (tmp_path / "pytest").mkdir()
+    (tmp_path / "pytest" / "__init__.py").write_text("__version__ = '0.0.1'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "pytest")
+    try:
+        assert agent.version_of("pytest") == ("0.0.1", None)
+    finally:
+        sys.modules.pop("pytest", None)
+        sys.modules["pytest"] = pytest
