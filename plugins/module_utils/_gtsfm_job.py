@@ -23,6 +23,7 @@ import tempfile
 import time
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_hook as hook
 
 # GTSfM's runner at HEAD b8f24c75 (_create_dask_client): breaks every plain-host cluster config.
 HEAD_BUG = re.compile(r'set\(\s*w\["host"\]\s+for\s+w\s+in\s+workers\s*\)')
@@ -136,6 +137,16 @@ def write_patched_runner(runner):
         f.write(HEAD_BUG.sub(HEAD_FIX, text))
     os.replace(tmp, path)
     return path
+
+
+def write_drain_hook(job_dir):
+    """The directory holding the runner's sitecustomize.py (the drain hook, see _gtsfm_job_hook)."""
+    where = os.path.join(job_dir, "hook")
+    os.makedirs(where, mode=0o700, exist_ok=True)
+    text = inspect.getsource(hook) + "\n\ninstall(os.path.dirname(os.path.abspath(__file__)))\n"
+    with open(os.path.join(where, "sitecustomize.py"), "w") as f:
+        f.write(text)
+    return where
 
 
 def agent_source():
@@ -305,7 +316,15 @@ def start(p, jobs, hosts, report):
         notices.append("%s line %d has GTSfM HEAD's cluster bug: running a copy with that one line changed to %s "
                        "(%s, removed after the run). Turn off with runner_workaround: false." % (
                            bug[1], bug[0], HEAD_FIX, patched))
-    env = {"PYTHONPATH": ":".join([p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]),
+    front, logged = [], []
+    if p["drain_remote_output"]:
+        front.append(write_drain_hook(job_dir))
+        logged.append("Dask's SSHCluster stops reading its remote processes' output after start-up, and they block "
+                      "once about 2 MiB is unread (dask issue 9033): the runner reads it to the end into this log, "
+                      "lines marked [HOST stdout|stderr], through %s/sitecustomize.py. Turn off with "
+                      "drain_remote_output: false." % front[0])
+    path = front + [p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]
+    env = {"PYTHONPATH": ":".join(path),
            "PATH": ":".join([os.path.dirname(p["python"]), os.environ.get("PATH", "/usr/bin:/bin")]),
            # Start-up waits for INFO lines from the remote scheduler and workers (dask issues 8392, 8393).
            "DASK_LOGGING__DISTRIBUTED": "info",
@@ -317,7 +336,7 @@ def start(p, jobs, hosts, report):
         "scheduler_name": p["scheduler_name"], "chdir": p["chdir"], "command": command, "env": env,
         "timeout": p["timeout"], "startup_timeout": p["startup_timeout"],
         "expected_workers": p["num_workers"] * len(hosts), "fail_on_worker_loss": p["fail_on_worker_loss"],
-        "worker_loss_grace": 5, "lock_path": jobs.lock, "nodes": report.get("nodes", {}), "notices": notices,
+        "worker_loss_grace": 5, "lock_path": jobs.lock, "nodes": report.get("nodes", {}), "notices": notices + logged,
         "remove_after": remove_after, "output_root": p["output_root"], "cluster_config": cluster_config,
         "dashboard_port": p["dashboard_port"],
     }

@@ -33,6 +33,9 @@ description:
     workers)) in C(_create_dask_client)). When O(entry_point) is C(./run) and C(gtsfm/runner.py) has that line, the
     job runs a copy of the runner with only that line fixed, beside the original, removed after the run, and says so
     in the log and in RV(messages) (O(runner_workaround))."
+  - "Dask's SSHCluster stops reading its remote processes' output once they have started, and a remote worker blocks
+    when about 2 MiB of its logging is unread (dask issue 9033). The job's runner gets a C(sitecustomize) that reads
+    that output to the end and logs it, with the host, into the job's log; the log says so (O(drain_remote_output))."
 options:
   state:
     description:
@@ -153,6 +156,14 @@ options:
     description: Run GTSfM HEAD's runner with its cluster bug fixed in a copy (see description); V(false) refuses it.
     type: bool
     default: true
+  drain_remote_output:
+    description:
+      - Read the SSHCluster's remote stdout and stderr to the end and log them into the job's log (see description),
+        through a C(sitecustomize.py) put first on the runner's C(PYTHONPATH); it runs the one it shadows. V(false)
+        leaves Dask as it is, and a chatty job may then hang once about 2 MiB of remote output is unread.
+    type: bool
+    default: true
+    version_added: 0.2.0
   run_id:
     description: The run O(state=status) and O(state=stopped) act on; default the last (stopped, the running one).
     type: str
@@ -362,6 +373,7 @@ def main():
             fail_on_worker_loss=dict(type="bool", default=True),
             worker_ttl=dict(type="str", default="60s"),
             runner_workaround=dict(type="bool", default=True),
+            drain_remote_output=dict(type="bool", default=True),
             run_id=dict(type="str"),
             wait=dict(type="bool", default=False),
             wait_seconds=dict(type="int", default=60),

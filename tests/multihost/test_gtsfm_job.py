@@ -158,6 +158,23 @@ def test_timeout_ends_the_job_everywhere(bed3):
     assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
 
 
+@pytest.mark.parametrize("drain", [True, False])
+def test_chatty_workers_do_not_block_on_unread_output(bed3, drain):
+    # Each worker writes 8 MiB to its stderr: the SSH channel Dask stops reading after start-up (dask issue 9033).
+    started, dummy = job(bed3, config_name="hold_0_chatter_8.yaml", drain=drain, timeout=30)
+    assert started.get("changed"), started
+    done, dummy = job(bed3, state="status")
+    log = bed3.ssh("node1", f"grep -c '\\[node2 stderr\\] chatter' {done['log']} || true").stdout.strip()
+    if drain:
+        assert done["state"] == "finished", done
+        assert int(log) == 8 * 16, log  # every line of node2's chatter reached the job's log
+        assert any("dask issue 9033" in m for m in done["messages"]), done["messages"]
+    else:
+        # Dask left as it is: the workers block on their output and the job only ends at its timeout.
+        assert done["state"] == "timeout", done
+    assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
+
+
 def test_killed_worker_node_fails_naming_it_and_leaves_no_dask_elsewhere(bed3):
     started, dummy = job(bed3, config_name="hold_300.yaml")
     assert started.get("changed"), started

@@ -4,20 +4,26 @@
 
 Builds the SSHCluster from --cluster_config exactly as GTSfM's runner does, then fails on plain host names exactly
 where GTSfM's does (_create_dask_client). Past that line, it holds one task per worker for HOLD seconds
-(--config_name hold_HOLD.yaml) and writes output_root/results/hosts.json.
+(--config_name hold_HOLD.yaml; hold_HOLD_chatter_MIB.yaml also writes MIB MiB to each worker's stderr) and writes
+output_root/results/hosts.json.
 """
 import argparse
 import json
 import os
 import re
 import socket
+import sys
 import time
 
 import yaml
 from dask.distributed import Client, SSHCluster
 
 
-def hold(seconds):
+def hold(seconds, chatter_mib=0):
+    # A chatty task: its worker's stderr is the SSH channel that SSHCluster stops reading after start-up.
+    for dummy in range(chatter_mib * 16):
+        sys.stderr.write(("chatter " * 8192)[:65535] + "\n")
+    sys.stderr.flush()
     end = time.time() + seconds
     while time.time() < end:
         time.sleep(0.2)
@@ -60,12 +66,13 @@ class Runner:
 
     def run(self):
         cluster, client = self._create_dask_client()
-        m = re.match(r"hold_(\d+)", self.parsed_args.config_name or "")
+        m = re.match(r"hold_(\d+)(?:_chatter_(\d+))?", self.parsed_args.config_name or "")
         seconds = int(m.group(1)) if m else 0
+        chatter = int(m.group(2) or 0) if m else 0
         client.wait_for_workers(len(yaml.safe_load(open(self.parsed_args.cluster_config))["workers"])
                                 * self.parsed_args.num_workers, timeout=60)
         addresses = sorted(client.scheduler_info()["workers"])
-        hosts = client.gather([client.submit(hold, seconds, workers=[a], pure=False) for a in addresses])
+        hosts = client.gather([client.submit(hold, seconds, chatter, workers=[a], pure=False) for a in addresses])
         results = os.path.join(self.parsed_args.output_root, "results")
         os.makedirs(results, exist_ok=True)
         with open(os.path.join(results, "hosts.json"), "w") as f:
