@@ -451,6 +451,7 @@ class Supervisor(object):
 
     def monitor(self, address, runner):
         """Follow the scheduler's worker events (and its dashboard port) until the runner ends."""
+        _yield_cpu()
         try:
             from distributed import Client
         except ImportError as exc:
@@ -641,7 +642,18 @@ def _address_host(address):
     return rest.rsplit(":", 1)[0] if ":" in rest else rest
 
 
+def _yield_cpu():
+    """Lower the calling thread's priority (Linux keeps a nice value per thread): the supervisor's watching must not
+    take CPU from the job it watches, on a scheduler host that also runs workers. The runner, started from the main
+    thread, keeps the user's priority; join times come from the scheduler's events, so they do not suffer."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
 def _import_quietly(name):
+    _yield_cpu()
     try:
         __import__(name)
     except Exception:  # the monitor reports a missing distributed itself
