@@ -1,6 +1,6 @@
 """Benchmark: time until every Dask worker joined, gtsfm_job against a bare SSHCluster script, on real test beds.
 
-    .venv/bin/python benchmarks/gtsfm_job.py [--nodes 2 4 8] [--repeat 2] [--json FILE]
+    .venv/bin/python benchmarks/gtsfm_job.py [--nodes 2 4 8] [--repeat 3] [--name BED] [--keep] [--json FILE]
 
 One bed of max(N) nodes (bed name 'gtsfmjob-bench', mesh built by site.yml --tags ssh_mesh,known_hosts); for each N
 the cluster config lists its first N nodes, one worker per entry (the scheduler host runs a worker too):
@@ -94,7 +94,7 @@ def ours(bed: Path, hosts: list[str], env: dict) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--nodes", type=int, nargs="+", default=[2, 4, 8])
-    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--json", type=Path)
     p.add_argument("--keep", action="store_true", help="leave the bed up")
     p.add_argument("--name", default=BED, help="the bed's name (an existing bed of that name is reused)")
