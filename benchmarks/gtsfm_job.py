@@ -97,7 +97,7 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--json", type=Path)
     p.add_argument("--keep", action="store_true", help="leave the bed up")
-    p.add_argument("--name", default=BED, help="the bed's name (an existing bed of that name is reused)")
+    p.add_argument("--name", default=BED, help="the bed's name (a bed of that name is reused, resized to max(N) nodes)")
     args = p.parse_args()
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
                PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
