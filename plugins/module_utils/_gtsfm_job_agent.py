@@ -135,7 +135,6 @@ print(json.dumps(out))
 '''
 
 
-
 def version_of(name):
     """(installed version of package name, None) or (None, why not), importing it only when metadata cannot tell.
 
