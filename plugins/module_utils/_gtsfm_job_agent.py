@@ -468,6 +468,7 @@ class Supervisor(object):
                     self.on_events(client.get_events("all"))
                 info = client.scheduler_info()
             except Exception:  # the scheduler closing at the end of a job looks the same
+                _close_quietly(client)
                 client = None
                 time.sleep(1)
                 continue
@@ -490,11 +491,7 @@ class Supervisor(object):
                         self.status["hosts_lost"].append(host)
                         self.note("%s: all its workers left the cluster while the job ran" % host)
             time.sleep(0.5)
-        if client is not None:
-            try:
-                client.close(timeout=2)
-            except Exception:  # closing a client of a dying scheduler may raise anything
-                pass
+        _close_quietly(client)
 
     def run(self):
         spec = self.spec
@@ -639,6 +636,14 @@ def _address_host(address):
     if rest.startswith("["):
         return rest[1:].split("]", 1)[0]
     return rest.rsplit(":", 1)[0] if ":" in rest else rest
+
+
+def _close_quietly(client):
+    if client is not None:
+        try:
+            client.close(timeout=2)
+        except Exception:  # closing a client of a dying scheduler may raise anything
+            pass
 
 
 def _yield_cpu():
