@@ -210,3 +210,20 @@ def test_a_tree_sends_and_keeps_no_excluded_entry_and_a_no_op_rerun_sends_nothin
     result = bc.broadcast(dict(params, path=str(tree), hosts=["here"], order="given", exclude=EXCLUDE, checksum=False,
                                repair_rounds=0, status_file=None, compress=False), False, ctx, lambda msg: None)
     assert result["changed"] is False and result["held"] == ["here"] and result["received"] == []
+
+
+def test_status_wait_answers_as_soon_as_the_job_is_over_and_not_later_than_wait(tmp_path):
+    import threading
+    import time
+    from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_status import wait_status
+    status = tmp_path / "s.json"
+    status.write_text(json.dumps({"phase": "sending", "finished": False, "nodes": {}, "size": 1}))
+    started = time.monotonic()
+    assert wait_status(None, str(status), "1.2", str(tmp_path), 0)["finished"] is False
+    assert wait_status(None, str(status), "1.2", str(tmp_path), 0.5)["finished"] is False
+    assert 0.3 < time.monotonic() - started < 2
+    ends = threading.Timer(0.5, lambda: (tmp_path / "1.2").write_text(json.dumps({"changed": False, "msg": "done"})))
+    ends.start()
+    started = time.monotonic()
+    out = wait_status(None, str(status), "1.2", str(tmp_path), 30)
+    assert out["finished"] is True and out["msg"] == "done" and time.monotonic() - started < 2

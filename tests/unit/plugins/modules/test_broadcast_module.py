@@ -60,3 +60,8 @@ def test_a_bad_exclude_pattern_is_named(tmp_path, run_module):
     failed, result = run_module(broadcast.main, dict(path=str(tmp_path), hosts=["node2"], exclude=["/cache/", "../x"]))
     assert failed and result["msg"] == ("broadcast: exclude pattern '../x': '.', '..' and empty components are not "
                                         "allowed; give the path as it is below the tree's top.")
+
+
+def test_status_module_refuses_a_wait_out_of_range(tmp_path, run_module):
+    failed, result = run_module(broadcast_status.main, dict(status_file=str(tmp_path / "s.json"), wait=601))
+    assert failed and result["msg"] == "broadcast_status: wait must be between 0 and 600 seconds, got 601.0."
