@@ -196,8 +196,7 @@ def _walk(root, exclude=None):
     exclude = _exclude(exclude)
     yield ".", os.lstat(root)
     if exclude:
-        for item in _kept(root, "", exclude)[0]:
-            yield item
+        yield from _kept(root, "", exclude)[0]
         return
     stack = [""]
     while stack:
