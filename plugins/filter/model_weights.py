@@ -1,14 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters gtsfm.cluster.weights_manifest and gtsfm.cluster.weights_lock; documented in the .yml files beside."""
+"""Filters gtsfm.cluster.weights_manifest, weights_lock, weights_catalog and weights_excludes; documented in the .yml
+files beside."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import WeightsError, lock, manifest
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import (
+    WeightsError, catalog, checkout_excludes, lock, manifest)
 
 
 def weights_manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="", repin=False,
@@ -28,8 +30,22 @@ def weights_lock(lock_text, lock_path, entries, results, repin=False):
         raise AnsibleFilterError("model_weights: %s" % exc)
 
 
+def weights_catalog(sets):
+    """GTSfM's weight files of the named sets ('all' for every set)."""
+    try:
+        return catalog(sets)
+    except WeightsError as exc:
+        raise AnsibleFilterError("model_weights: %s" % exc)
+
+
+def weights_excludes(entries):
+    """Exclude patterns for the places the entries' relative dests take inside the checkout."""
+    return checkout_excludes(entries)
+
+
 class FilterModule:
-    """The model_weights role's manifest and lock file."""
+    """The model_weights role's catalog, manifest and lock file, and the checkout places its files take."""
 
     def filters(self):
-        return {"weights_manifest": weights_manifest, "weights_lock": weights_lock}
+        return {"weights_manifest": weights_manifest, "weights_lock": weights_lock,
+                "weights_catalog": weights_catalog, "weights_excludes": weights_excludes}

@@ -71,11 +71,22 @@ def ssh_options(params):
     return opts + list(params.get("ssh_args") or [])
 
 
-def stat_source(path):
+def check_exclude(patterns):
+    """The exclude patterns as a plain list, or BroadcastError naming the first bad one and why."""
+    patterns = [str(p) for p in (patterns or [])]
+    for pattern in patterns:
+        problem = hop.exclude_problem(pattern)
+        if problem:
+            raise BroadcastError("exclude pattern %r: %s." % (pattern, problem))
+    return patterns
+
+
+def stat_source(path, exclude=None):
     """kind, size, mode, mtime and on-disk signature of the source; its digest too when the record beside it is
-    current (digest None otherwise: source_digest() computes it)."""
+    current (digest None otherwise: source_digest() computes it). exclude: patterns a tree is read without."""
     if not os.path.isabs(path):
         raise BroadcastError("path must be absolute (the same path on every node), got %r" % path)
+    exclude = check_exclude(exclude)
     try:
         st = os.stat(path)
     except OSError as exc:
@@ -87,11 +98,14 @@ def stat_source(path):
         kind = "tree"
     else:
         raise BroadcastError("path %s is neither a file nor a directory on the source node" % path)
+    if exclude and kind == "file":
+        raise BroadcastError("exclude applies to a directory tree, but %s is a file on the source node. Fix: drop "
+                             "exclude, or broadcast the directory." % path)
     try:
         if kind == "file":
             sig = hop.signature(path, kind)
         else:
-            digest, size = hop.tree_manifest(path, content=False)[:2]
+            digest, size = hop.tree_manifest(path, content=False, exclude=exclude)[:2]
             sig = "tree:" + digest
     except hop.HopError as exc:
         raise BroadcastError(str(exc))
@@ -100,7 +114,7 @@ def stat_source(path):
     record = hop.read_record(path)
     cached = bool(record and record.get("kind") == kind and record.get("signature") == sig and record.get("digest"))
     return {"path": path, "kind": kind, "size": size, "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns,
-            "signature": sig, "digest": record["digest"] if cached else None, "cached": cached}
+            "signature": sig, "digest": record["digest"] if cached else None, "cached": cached, "exclude": exclude}
 
 
 def source_digest(source, check_mode=False):
@@ -109,7 +123,7 @@ def source_digest(source, check_mode=False):
         return source["digest"]
     path, kind = source["path"], source["kind"]
     try:
-        source["digest"] = hop.content_digest(path, kind)
+        source["digest"] = hop.content_digest(path, kind, source.get("exclude"))
     except hop.HopError as exc:
         raise BroadcastError(str(exc))
     except OSError as exc:
@@ -124,9 +138,9 @@ def source_digest(source, check_mode=False):
     return source["digest"]
 
 
-def describe_source(path, check_mode=False):
+def describe_source(path, check_mode=False, exclude=None):
     """stat_source() and source_digest() in one."""
-    source = stat_source(path)
+    source = stat_source(path, exclude)
     source_digest(source, check_mode)
     return source
 
@@ -195,7 +209,7 @@ def _last_line(data):
 def probe_hosts(hosts, source, params, ctx):
     """{host: probe answer} for every host, in parallel; an unreachable host gets {'error': ...}."""
     cfg = {"mode_of_run": "probe", "path": source["path"], "kind": source["kind"], "checksum": params["checksum"],
-           "python": params["remote_python"]}
+           "python": params["remote_python"], "exclude": source.get("exclude") or []}
     command = hop.hop_command(cfg, ctx["code"])
 
     def one(host):
@@ -232,8 +246,28 @@ def _payload(source, params, ctx):
                     return
                 yield data
         return chunks(), handle.close, None
-    tar = subprocess.Popen([ctx["tar"], "-C", source["path"], "-c", "-f", "-", "."],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    exclude = source.get("exclude")
+    if not exclude:
+        tar = subprocess.Popen([ctx["tar"], "-C", source["path"], "-c", "-f", "-", "."],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    else:
+        # tar reads the names the manifest keeps, so what travels is exactly what was identified (tar's own
+        # --exclude globbing differs from ours).
+        tar = subprocess.Popen([ctx["tar"], "-C", source["path"], "-c", "-f", "-", "--no-recursion", "--null",
+                                "-T", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def names():
+            try:
+                for rel, dummy in hop._walk(source["path"], exclude):
+                    name = "." if rel == "." else "./" + rel
+                    hop.write_all(tar.stdin.fileno(), name.encode("utf-8", "surrogateescape") + b"\0")
+            except OSError:
+                pass
+            finally:
+                tar.stdin.close()
+        lister = threading.Thread(target=names)
+        lister.daemon = True
+        lister.start()
 
     def chunks():
         while True:
@@ -292,6 +326,7 @@ class Chain:
         """Stream the payload once; returns {host: final event} for the hosts that reported."""
         params, source = self.params, self.source
         cfg = {"mode_of_run": "receive", "chain": self.hosts, "path": source["path"], "kind": source["kind"],
+               "exclude": source.get("exclude") or [],
                "digest": source["digest"], "size": source["size"], "mode": source["mode"],
                "mtime_ns": source["mtime_ns"], "compress": self.compress, "bufsize": params["buffer_size"],
                "timeout": params["timeout"], "token": uuid.uuid4().hex[:12], "python": params["remote_python"],
@@ -382,7 +417,7 @@ def broadcast(params, check_mode, ctx, warn):
     ctx: {'ssh': ssh binary, 'tar': tar binary, 'zstd': zstd binary or None, 'code': the hop program, shipped}.
     """
     started = time.monotonic()
-    source = stat_source(params["path"])
+    source = stat_source(params["path"], params.get("exclude"))
     hosts = order_hosts(params["hosts"], params["order"])
     ctx = dict(ctx, opts=ssh_options(params))
     status = Status(None if check_mode else (params["status_file"] or default_status_file(source["path"])),

@@ -24,6 +24,7 @@ __metaclass__ = type
 import base64
 import errno
 import fcntl
+import fnmatch
 import glob
 import hashlib
 import json
@@ -101,9 +102,102 @@ def file_digest(path):
     return "sha256:" + digest.hexdigest()
 
 
-def _walk(root):
-    """(relative path, lstat) of every entry under root, root first, names sorted: the same order on every node."""
+# --- exclusion -----------------------------------------------------------------------------------------------------
+
+class Exclude:
+    """Which entries of a tree the broadcast leaves alone (gitignore-like patterns, relative to the tree's top).
+
+    A pattern without a slash (``__pycache__``, ``*.pyc``) matches an entry of that name at any depth; a pattern with
+    a slash at its start or in its middle (``/results``, ``thirdparty/vggt/weights/model.pt``) matches the path from
+    the top; a trailing slash matches directories only. ``*``, ``?`` and ``[...]`` match within one path component.
+    An excluded directory is left out with everything in it; so is a directory holding excluded entries and nothing
+    else (the folder a weight file was put in). The same rule runs on the source and on every target.
+    """
+
+    def __init__(self, patterns=None):
+        self.patterns = list(patterns or [])
+        self.rules = []
+        for pattern in self.patterns:
+            problem = exclude_problem(pattern)
+            if problem:
+                raise HopError("exclude pattern %r: %s" % (pattern, problem))
+            dir_only = pattern.endswith("/")
+            body = pattern.rstrip("/")
+            if "/" in body:
+                self.rules.append((tuple(body.lstrip("/").split("/")), dir_only))
+            else:
+                self.rules.append((body, dir_only))
+
+    def __bool__(self):
+        return bool(self.rules)
+
+    __nonzero__ = __bool__
+
+    def excluded(self, rel, is_dir):
+        """Whether the entry at rel (relative to the top, '/'-separated) is left out by a pattern."""
+        parts = None
+        for rule, dir_only in self.rules:
+            if dir_only and not is_dir:
+                continue
+            if isinstance(rule, tuple):
+                parts = parts or rel.split("/")
+                if len(parts) == len(rule) and all(fnmatch.fnmatchcase(p, r) for p, r in zip(parts, rule)):
+                    return True
+            elif fnmatch.fnmatchcase(rel.rsplit("/", 1)[-1], rule):
+                return True
+        return False
+
+
+def exclude_problem(pattern):
+    """Why pattern cannot be an exclude pattern (a sentence), or None when it can."""
+    if not isinstance(pattern, str) or not pattern.strip("/"):
+        return "empty; give a name (__pycache__) or a path from the tree's top (/results)"
+    if "**" in pattern:
+        return "'**' is not supported; a pattern without a slash matches at any depth"
+    if "\\" in pattern:
+        return "backslashes are not supported"
+    if any(part in (".", "..") for part in pattern.strip("/").split("/")) or "//" in pattern.strip("/"):
+        return "'.', '..' and empty components are not allowed; give the path as it is below the tree's top"
+    return None
+
+
+def _exclude(patterns):
+    """An Exclude for patterns (None or a list; an Exclude is passed through)."""
+    return patterns if isinstance(patterns, Exclude) else Exclude(patterns)
+
+
+def _kept(root, rel, exclude):
+    """(entries kept below directory rel in walk order, whether anything below it was left out)."""
+    base = os.path.join(root, rel) if rel else root
+    lines, subtrees, left_out = [], [], False
+    for name in sorted(os.listdir(base)):
+        child = os.path.join(rel, name) if rel else name
+        st = os.lstat(os.path.join(root, child))
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if exclude.excluded(child, is_dir):
+            left_out = True
+            continue
+        if is_dir:
+            below, below_left_out = _kept(root, child, exclude)
+            if below_left_out and not below:
+                left_out = True
+                continue
+            subtrees.append(below)
+        lines.append((child, st))
+    for below in subtrees:
+        lines.extend(below)
+    return lines, left_out
+
+
+def _walk(root, exclude=None):
+    """(relative path, lstat) of every entry under root, root first, names sorted: the same order on every node.
+
+    With exclude, the entries it leaves out are skipped (the order of the rest is the same)."""
+    exclude = _exclude(exclude)
     yield ".", os.lstat(root)
+    if exclude:
+        yield from _kept(root, "", exclude)[0]
+        return
     stack = [""]
     while stack:
         rel = stack.pop()
@@ -119,8 +213,8 @@ def _walk(root):
         stack.extend(reversed(subdirs))
 
 
-def tree_manifest(root, content=True):
-    """Identity of a directory tree: (digest, total file bytes, entries).
+def tree_manifest(root, content=True, exclude=None):
+    """Identity of a directory tree: (digest, total file bytes, entries), leaving out what exclude leaves out.
 
     With content=True the digest covers every entry's relative path, type and mode bits, each regular file's size
     and sha256, each symlink's target, and which files are hard links of one another (by the first path of the
@@ -132,7 +226,7 @@ def tree_manifest(root, content=True):
     links = {}
     total = 0
     count = 0
-    for rel, st in _walk(root):
+    for rel, st in _walk(root, exclude):
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
             line = ["d", rel, "%o" % mode]
@@ -160,7 +254,7 @@ def tree_manifest(root, content=True):
     return "sha256:" + digest.hexdigest(), total, count
 
 
-def signature(path, kind):
+def signature(path, kind, exclude=None):
     """Cheap identity of what sits at path now (no content read), or None when nothing of that kind is there."""
     try:
         st = os.lstat(path)
@@ -172,14 +266,14 @@ def signature(path, kind):
         return "file:%d:%d:%d:%o" % (st.st_size, st.st_mtime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
     if not stat.S_ISDIR(st.st_mode):
         return None
-    return "tree:" + tree_manifest(path, content=False)[0]
+    return "tree:" + tree_manifest(path, content=False, exclude=exclude)[0]
 
 
-def content_digest(path, kind):
+def content_digest(path, kind, exclude=None):
     """Full identity of the content at path (reads every byte)."""
     if kind == "file":
         return file_digest(path)
-    return tree_manifest(path)[0]
+    return tree_manifest(path, exclude=exclude)[0]
 
 
 def read_record(path):
@@ -202,7 +296,7 @@ def write_record(path, record):
     os.replace(tmp, target)
 
 
-def held_digest(path, kind, checksum=False):
+def held_digest(path, kind, checksum=False, exclude=None):
     """(digest, why): the content path holds by its record, if the destination still is what was placed; else None.
 
     With checksum=True the destination is re-hashed instead (reads every byte).
@@ -211,21 +305,21 @@ def held_digest(path, kind, checksum=False):
         if signature(path, kind) is None:
             return None, "nothing of this kind at the destination"
         try:
-            return content_digest(path, kind), "content hashed"
+            return content_digest(path, kind, exclude), "content hashed"
         except (OSError, HopError) as exc:
             return None, "cannot read the destination: %s" % exc
     record = read_record(path)
     if not record or record.get("kind") != kind or not record.get("digest"):
         return None, "no record of a copy here"
-    current = signature(path, kind)
+    current = signature(path, kind, exclude)
     if current is None or current != record.get("signature"):
         return None, "destination changed since the record was written"
     return record["digest"], "record and destination agree"
 
 
-def holds(path, kind, digest, checksum=False):
+def holds(path, kind, digest, checksum=False, exclude=None):
     """(True, why) if path already holds content of identity digest."""
-    held, why = held_digest(path, kind, checksum)
+    held, why = held_digest(path, kind, checksum, exclude)
     if held is None:
         return False, why
     if held != digest:
@@ -246,7 +340,7 @@ def _free_bytes(path):
 def probe(cfg):
     """What this node holds at path and whether it can take a copy; the source decides (see decide())."""
     path, kind = cfg["path"], cfg["kind"]
-    held, why = held_digest(path, kind, cfg.get("checksum", False))
+    held, why = held_digest(path, kind, cfg.get("checksum", False), cfg.get("exclude"))
     free, where = _free_bytes(path)
     try:
         st = os.lstat(path)
@@ -607,6 +701,64 @@ def remove_tree(path):
     shutil.rmtree(path, onerror=onerror)
 
 
+def keep_excluded(old, new, exclude):
+    """Hard-link into the verified copy at new what exclude leaves out of the tree at old (the destination), so the
+    swap keeps it as it was: files (and symlinks) are the same inodes, nothing is read, copied or removed; the
+    directories they need are made anew with old's modes and times. Returns the number of entries kept."""
+    exclude = _exclude(exclude)
+    if not exclude or os.path.islink(old) or not os.path.isdir(old):
+        return 0
+    made = []  # (directory in new, its lstat in old), fixed up deepest first once everything is in
+    kept = [0]
+
+    def parents(rel):
+        """Make rel's parent directories in new; False when something other than a directory is in the way."""
+        parts = rel.split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            sub = "/".join(parts[:depth])
+            target = os.path.join(new, sub)
+            if os.path.isdir(target) and not os.path.islink(target):
+                continue
+            if os.path.lexists(target):
+                return False
+            os.mkdir(target, 0o700)
+            made.append((target, os.lstat(os.path.join(old, sub))))
+        return True
+
+    def carry(rel, st):
+        source, target = os.path.join(old, rel), os.path.join(new, rel)
+        if os.path.lexists(target) or not parents(rel):
+            return  # the source's copy holds something there now; what it holds wins
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(target, 0o700)
+            made.append((target, st))
+            for name in sorted(os.listdir(source)):
+                carry(rel + "/" + name, os.lstat(os.path.join(source, name)))
+        else:
+            os.link(source, target, follow_symlinks=False)
+        kept[0] += 1
+
+    def visit(rel):
+        base = os.path.join(old, rel) if rel else old
+        for name in sorted(os.listdir(base)):
+            child = rel + "/" + name if rel else name
+            st = os.lstat(os.path.join(old, child))
+            if exclude.excluded(child, stat.S_ISDIR(st.st_mode)):
+                carry(child, st)
+            elif stat.S_ISDIR(st.st_mode):
+                visit(child)
+
+    try:
+        visit("")
+        for target, st in reversed(made):
+            os.chmod(target, stat.S_IMODE(st.st_mode))
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    except OSError as exc:
+        raise HopError("cannot keep the excluded %s in place: %s (nothing was changed there)"
+                       % (exc.filename or old, exc.strerror or exc))
+    return kept[0]
+
+
 def place(tmp, path, token):
     """Put the verified copy at tmp into path in one step; whatever was at path before is removed afterwards."""
     if not os.path.lexists(path):
@@ -659,6 +811,7 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
     me, rest = chain[0], chain[1:]
     path, kind, token = cfg["path"], cfg["kind"], cfg["token"]
     timeout, bufsize = cfg["timeout"], cfg["bufsize"]
+    exclude = cfg.get("exclude") or []
     started = time.monotonic()
     downstream = None
     sink = None
@@ -737,14 +890,16 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
                 os.chmod(tmp, cfg["mode"])
                 os.utime(tmp, ns=(cfg["mtime_ns"], cfg["mtime_ns"]))
             else:
-                tree = tree_manifest(tmp)[0]
+                tree = tree_manifest(tmp, exclude=exclude)[0]
                 if tree != cfg["digest"]:
                     raise HopError("verification failed: the unpacked tree (%s) differs from the source's (%s)"
                                    % (tree, cfg["digest"]))
+                # What the source leaves out stays as this node has it (its own weights, caches, results).
+                keep_excluded(path, tmp, exclude)
             place(tmp, path, token)
             write_record(path, {"by": "gtsfm.cluster.broadcast", "path": path, "kind": kind,
-                                "digest": cfg["digest"], "size": cfg["size"], "signature": signature(path, kind),
-                                "written": time.time()})
+                                "digest": cfg["digest"], "size": cfg["size"],
+                                "signature": signature(path, kind, exclude), "written": time.time()})
             upstream.emit(n=me, e="done", b=wire, size=cfg["size"], s=round(time.monotonic() - started, 3))
     except (OSError, HopError, ValueError, KeyError) as exc:
         stream_error = str(exc)

@@ -10,6 +10,7 @@ __metaclass__ = type
 import json
 import os
 import re
+import time
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast import default_status_file
 
@@ -61,3 +62,15 @@ def read_status(path, status_file, jid, async_dir):
             out["result"] = job
             out["msg"] = job.get("msg") or out["msg"]
     return out
+
+
+def wait_status(path, status_file, jid, async_dir, wait, every=0.2):
+    """read_status(), again every `every` seconds until the broadcast is over or `wait` seconds have passed.
+
+    Returns as soon as it is over, so a poll loop notices the end at once instead of up to one poll delay later."""
+    deadline = time.monotonic() + max(0.0, float(wait or 0))
+    while True:
+        out = read_status(path, status_file, jid, async_dir)
+        if out["finished"] or time.monotonic() + every > deadline:
+            return out
+        time.sleep(every)

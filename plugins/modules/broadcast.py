@@ -51,6 +51,24 @@ options:
     type: list
     elements: str
     required: true
+  exclude:
+    description:
+      - Paths inside a directory tree that the broadcast leaves alone. What they match is neither part of the
+        tree's identity (so a change there changes nothing), nor sent, nor removed, replaced or touched on the
+        targets, where each node keeps what it has there (hard-linked into the new copy when the tree is swapped).
+      - A pattern without a slash (V(__pycache__), V(*.pyc)) matches an entry of that name at any depth; a pattern
+        with a slash at its start or in its middle (V(/results), V(thirdparty/vggt/weights/model.pt)) matches the
+        path from the tree's top; a trailing slash (V(__pycache__/)) matches directories only. C(*), C(?) and
+        C([...]) match within one path component; C(**) is not supported. An excluded directory is left out with
+        everything in it, and so is a directory that holds excluded entries and nothing else (a folder made only
+        for a weight file).
+      - The same patterns, with a slash put in front of those with a slash in their middle, mean the same to
+        C(rsync --exclude).
+      - Only for a directory tree; with a file O(path) the task fails.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
   order:
     description:
       - Chain order. C(given) keeps O(hosts) as listed (inventory order), C(sorted) sorts the names, C(shuffle)
@@ -188,6 +206,14 @@ EXAMPLES = r"""
   delay: 5
   failed_when: __env.finished and __env.result.failed | default(false)
 
+- name: Ensure every node holds the scheduler's checkout, leaving each node's bytecode and run outputs alone
+  gtsfm.cluster.broadcast:
+    path: /home/alice/gtsfm
+    hosts: "{{ groups['gtsfm_cluster'] | difference([cluster_facts_scheduler]) }}"
+    exclude: [__pycache__/, "*.pyc", /cache/, /results/, thirdparty/vggt/weights/model.pt]
+  delegate_to: "{{ cluster_facts_scheduler }}"
+  run_once: true
+
 # A file on the controller: one streamed copy to the source, then the chain.
 - name: Ensure the source node holds the controller's checkpoint
   ansible.builtin.copy:
@@ -285,6 +311,7 @@ def main():
         argument_spec=dict(
             path=dict(type="path", required=True),
             hosts=dict(type="list", elements="str", required=True),
+            exclude=dict(type="list", elements="str", default=[]),
             order=dict(type="str", choices=["given", "sorted", "shuffle"], default="given"),
             cipher=dict(type="str", default="aes128-gcm@openssh.com"),
             buffer_size=dict(type="int", default=262144),

@@ -34,6 +34,15 @@ options:
     description:
       - The C(ansible_job_id) of the broadcast task started with C(async) and C(poll=0).
     type: str
+  wait:
+    description:
+      - Seconds to wait for the broadcast to finish before answering; it answers as soon as the broadcast is over.
+        Poll with this and C(delay=0) to notice the end at once instead of up to one C(delay) later (a broadcast
+        that has nothing to send takes well under a second), while progress still shows every O(wait) seconds.
+      - 0 answers at once.
+    type: float
+    default: 0
+    version_added: 0.3.0
   async_dir:
     description:
       - Directory of async job results on the source node (Ansible's C(ANSIBLE_ASYNC_DIR)).
@@ -76,6 +85,19 @@ EXAMPLES = r"""
   retries: 1440
   delay: 5
   failed_when: __env.finished and __env.result.failed | default(false)
+
+- name: The same, answering as soon as the broadcast is over (progress every 5 s)
+  gtsfm.cluster.broadcast_status:
+    path: /opt/envs/gtsfm
+    jid: "{{ __env_job.ansible_job_id }}"
+    wait: 5
+  delegate_to: "{{ cluster_facts_scheduler }}"
+  run_once: true
+  register: __env
+  until: __env.finished
+  retries: 1440
+  delay: 0
+  failed_when: __env.finished and __env.result.failed | default(false)
 """
 
 RETURN = r"""
@@ -109,7 +131,7 @@ result:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_status import read_status
+from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_status import wait_status
 
 
 def main():
@@ -119,13 +141,16 @@ def main():
             status_file=dict(type="path"),
             jid=dict(type="str"),
             async_dir=dict(type="path", default="~/.ansible_async"),
+            wait=dict(type="float", default=0),
         ),
         required_one_of=[("path", "status_file")],
         supports_check_mode=True,
     )
+    if not 0 <= module.params["wait"] <= 600:
+        module.fail_json(msg="broadcast_status: wait must be between 0 and 600 seconds, got %s." % module.params["wait"])
     try:
-        result = read_status(module.params["path"], module.params["status_file"], module.params["jid"],
-                             module.params["async_dir"])
+        result = wait_status(module.params["path"], module.params["status_file"], module.params["jid"],
+                             module.params["async_dir"], module.params["wait"])
     except ValueError as exc:
         module.fail_json(msg="broadcast_status: %s" % exc)
     module.exit_json(changed=False, **result)

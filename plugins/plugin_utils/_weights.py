@@ -5,6 +5,10 @@
 
 Private to the gtsfm.cluster collection (used by the filters in plugins/filter/model_weights.py); not a public API.
 
+CATALOG is GTSfM's own list of weight files (scripts/download_model_weights.sh), grouped into the sets users pick:
+the one copy of it, read by the model_weights role (catalog()) and by conda_env, whose checkout copy leaves these
+paths to model_weights (checkout_excludes()).
+
 manifest() turns the role's entries ({url, dest, sha256?, size?}) into what the tasks need: the absolute path on the
 nodes, the URL to ask (the origin, or the mirror), the path on the controller, and the sum to expect (given, or
 pinned in the lock file). lock() merges verified sums into the lock file's text, in a stable order, so a re-run that
@@ -23,6 +27,30 @@ import re
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 ENTRY_KEYS = ("url", "dest", "sha256", "size", "set")
 LOCK_VERSION = 1
+# What else a weight file's place holds beside it, hidden: the fetch's partial file (.NAME.gtsfm-partial) and the
+# broadcast's record, lock and temporary copies (.NAME.gtsfm-broadcast*), all named by this prefix.
+SIDE_PREFIX = ".%s.gtsfm-"
+
+# GTSfM's scripts/download_model_weights.sh, grouped into sets. No checksum is published for any of these files: the
+# first verified download pins each one in the lock file (trust on first use).
+_SUPERGLUE = "https://github.com/magicleap/SuperGluePretrainedNetwork/raw/master/models/weights/"
+CATALOG = {
+    "superglue": [
+        {"url": _SUPERGLUE + name, "dest": "thirdparty/SuperGluePretrainedNetwork/models/weights/" + name}
+        for name in ("superpoint_v1.pth", "superglue_indoor.pth", "superglue_outdoor.pth")],
+    "patchmatchnet": [
+        {"url": "https://github.com/FangjinhuaWang/PatchmatchNet/raw/fa4ecae69b3a376ce238002db8d5283406128eac/"
+                "checkpoints/model_000007.ckpt",
+         "dest": "thirdparty/patchmatchnet/checkpoints/model_000007.ckpt"}],
+    "d2net": [
+        {"url": "https://dusmanu.com/files/d2-net/d2_tf.pth", "dest": "thirdparty/d2net/weights/d2_tf.pth"}],
+    "netvlad": [
+        {"url": "https://github.com/johnwlambert/gtsfm-datasets-mirror/releases/download/gerrard-hall-100/"
+                "VGG16-NetVLAD-Pitts30K.mat",
+         "dest": "thirdparty/hloc/weights/VGG16-NetVLAD-Pitts30K.mat"}],
+    "vggt": [
+        {"url": "https://huggingface.co/facebook/VGGT-1B/resolve/main/model.pt", "dest": "thirdparty/vggt/weights/model.pt"}],
+}
 
 
 class WeightsError(Exception):
@@ -48,6 +76,46 @@ def _expand(path, home):
     if path == "~" or path.startswith("~/"):
         return home.rstrip("/") + path[1:]
     return path
+
+
+def catalog(sets):
+    """GTSfM's entries of the named sets, in catalog order; 'all' for every set."""
+    sets = plain(sets)
+    if sets == "all":
+        sets = list(CATALOG)
+    if isinstance(sets, str) or not isinstance(sets, list):
+        raise WeightsError("model_weights_sets: expected a list of set names, got %r. Fix: pick from %s."
+                           % (sets, ", ".join(CATALOG)))
+    unknown = [name for name in sets if name not in CATALOG]
+    if unknown:
+        raise WeightsError("model_weights_sets: unknown set(s) %s. Fix: pick from %s."
+                           % (", ".join(map(str, unknown)), ", ".join(CATALOG)))
+    return [dict(entry, set=name) for name in sets for entry in CATALOG[name]]
+
+
+def _glob_literal(text):
+    """text as a pattern that matches only itself (for the broadcast module's and rsync's exclude alike)."""
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def checkout_excludes(entries):
+    """Exclude patterns, from the checkout's top, for the places inside the checkout the entries' relative dests take:
+    each file and its hidden side files. Entries that are not relative file paths are skipped (the model_weights
+    preflight names them)."""
+    patterns = []
+    for entry in plain(entries or []):
+        dest = entry.get("dest") if isinstance(entry, dict) else None
+        if not isinstance(dest, str) or not dest.strip() or dest.startswith(("/", "~")) or dest.endswith("/"):
+            continue
+        rel = os.path.normpath(dest)
+        if rel.startswith("..") or rel == ".":
+            continue
+        head, name = os.path.split(rel)
+        side = "/" + _glob_literal(os.path.join(head, SIDE_PREFIX % name)) + "*"
+        for pattern in ("/" + _glob_literal(rel), side):
+            if pattern not in patterns:
+                patterns.append(pattern)
+    return patterns
 
 
 def parse_lock(text, lock_path):

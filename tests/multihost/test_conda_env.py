@@ -297,3 +297,75 @@ def test_conda_manager_with_a_stand_in_micromamba(tmp_path):
                                "/home/gtsfm/gtsfm-env/bin/dot"], (host, out)
             assert "--file /home/gtsfm/gtsfm/environment_linux.yml" in out[3]
             assert "-c https://conda-mirror.example.org/conda-forge --override-channels" in out[3]
+
+
+# What runs and the model_weights role leave inside the scheduler's checkout (all in conda_env_checkout_exclude's
+# default): bytecode, GTSfM's feature cache and results, a weight file at one of GTSfM's weight paths with its record.
+RUN_OUTPUTS = {
+    "gtsfm/__pycache__/__init__.cpython-311.pyc": "bytecode",
+    "cache/features/0.npz": "features",
+    "results/ba_output/poses.txt": "poses",
+    "dask_reports/report.html": "report",
+    "thirdparty/vggt/weights/model.pt": "weights",
+    "thirdparty/vggt/weights/.model.pt.gtsfm-broadcast.json": "{}",
+}
+
+
+def checkout_copy(run: Run) -> list[dict]:
+    """The results of the checkout's copy to the other nodes in a run (the broadcast's status poll, or rsync)."""
+    names = ("Wait until every node holds a verified copy, for the checkout",
+             "Ensure every other node holds the scheduler's checkout at the same path (pulled over the mesh)")
+    return [d for d in run.results("runner_on_ok") if d.get("task") in names]
+
+
+@pytest.mark.parametrize("replicate", ["broadcast", "pull"])
+def test_checkout_copy_leaves_run_outputs_and_weights_alone_and_sends_real_changes(replicate, tmp_path):
+    """Issue 15's leftover: files written into the scheduler's checkout change nothing on the next run (changed=0,
+    nothing sent), each node keeps its own files at those paths untouched, and a changed tracked file reaches
+    every node."""
+    with bed("checkout-excl-" + replicate[:5], 3, False) as b:
+        bed_vars = yaml.safe_load((b.path / "vars.yml").read_text())
+        source = tmp_path / "checkout"
+        subprocess.run(["cp", "-a", bed_vars["conda_env_checkout_src"], str(source)], check=True)
+        extravars = dict(bed_vars, conda_env_checkout_src=str(source), conda_env_replicate=replicate)
+        first = run_site(b.path / "inventory.yml", tmp_path / "first", extravars)
+        assert first.status == "successful", failures(first)
+        for rel, text in RUN_OUTPUTS.items():
+            b.ssh("node1", f"mkdir -p ~/gtsfm/{os.path.dirname(rel)} && printf %s {sh(text)} > ~/gtsfm/{rel}")
+        # node2 holds its own files at excluded paths (its weights, its results): they must stay as they are.
+        own = ["thirdparty/vggt/weights/model.pt", "results/mine.txt", "gtsfm/__pycache__/mine.pyc"]
+        for rel in own:
+            b.ssh("node2", f"mkdir -p ~/gtsfm/{os.path.dirname(rel)} && echo node2 > ~/gtsfm/{rel}")
+        inodes = "stat -c '%i %Y %s' " + " ".join(f"~/gtsfm/{rel}" for rel in own)
+        node2_before = b.ssh("node2", inodes).stdout
+
+        second = run_site(b.path / "inventory.yml", tmp_path / "second", extravars)
+        assert second.status == "successful", failures(second)
+        copies = checkout_copy(second)
+        assert copies, "the checkout's copy did not run"
+        if replicate == "broadcast":
+            assert second.changed() == 0, [d["task"] for d in second.results("runner_on_ok") if d["res"]["changed"]]
+            result = copies[0]["res"]["result"]
+            assert result["received"] == [] and sorted(result["held"]) == ["node2", "node3"], result
+        else:
+            # rsync sends no excluded file, but makes the folders that hold them (empty) where they are missing,
+            # once: it has no notion of a folder made only for excluded files.
+            made = [line for d in copies for line in d["res"]["stdout"].split("\n") if line.strip()]
+            assert made and all(line.startswith("cd+++++++++ thirdparty/") for line in made), made
+        # Nothing of the scheduler's went anywhere: the other nodes hold only what they had at those paths.
+        listing = "cd ~/gtsfm && find cache results dask_reports thirdparty gtsfm/__pycache__ -type f 2>/dev/null | sort"
+        assert b.ssh("node3", listing, check=False).stdout == ""
+        assert b.ssh("node2", listing, check=False).stdout.split() == sorted(own)
+
+        # A real change to the checkout's source reaches every node; the nodes' own excluded files stay.
+        (source / "gtsfm" / "__init__.py").write_text("VERSION = 'changed'\n")
+        third = run_site(b.path / "inventory.yml", tmp_path / "third", extravars)
+        assert third.status == "successful", failures(third)
+        assert third.changed() > 0
+        for host in b.nodes:
+            assert b.ssh(host, "cat ~/gtsfm/gtsfm/__init__.py").stdout == "VERSION = 'changed'\n", host
+        assert b.ssh("node2", inodes).stdout == node2_before
+        assert b.ssh("node1", "cat ~/gtsfm/thirdparty/vggt/weights/model.pt ~/gtsfm/results/ba_output/poses.txt"
+                     ).stdout == "weightsposes"
+        fourth = run_site(b.path / "inventory.yml", tmp_path / "fourth", extravars)
+        assert fourth.status == "successful" and fourth.changed() == 0, failures(fourth)

@@ -169,3 +169,61 @@ def test_one_hop_chain_compresses_on_the_wire(tmp_path):
     events = bc.Chain(["here"], source, params, ctx, bc.Status(None, source, ["here"]), True).run()
     assert events["here"]["e"] == "done", events
     assert events["here"]["b"] < len(before) // 10 and data.read_bytes() == before
+
+
+EXCLUDE = ["__pycache__/", "/results/", "weights/model.pt"]
+
+
+def test_exclude_is_checked_and_only_for_trees(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(bc.BroadcastError, match=r"exclude applies to a directory tree, but .*/f is a file on the "
+                                                r"source node. Fix: drop exclude, or broadcast the directory."):
+        bc.describe_source(str(tmp_path / "f"), exclude=["*.pyc"])
+    with pytest.raises(bc.BroadcastError, match=r"exclude pattern 'a/\*\*': '\*\*' is not supported"):
+        bc.describe_source(str(tmp_path), exclude=["a/**"])
+
+
+def test_a_tree_sends_and_keeps_no_excluded_entry_and_a_no_op_rerun_sends_nothing(tmp_path):
+    params, ctx = chain_ctx(tmp_path)
+    tree = tmp_path / "tree"
+    (tree / "pkg" / "__pycache__").mkdir(parents=True)
+    (tree / "pkg" / "mod.py").write_text("x = 1\n")
+    (tree / "pkg" / "__pycache__" / "mod.pyc").write_bytes(os.urandom(1000))
+    (tree / "weights").mkdir()
+    (tree / "weights" / "model.pt").write_bytes(os.urandom(1_000_000))
+    (tree / "results").mkdir()
+    source = bc.describe_source(str(tree), exclude=EXCLUDE)
+    assert source["size"] == 6 and source["exclude"] == EXCLUDE
+    weight = os.lstat(tree / "weights" / "model.pt")
+    # The hop runs here, so its destination is the source itself: the excluded entries must stay as they are.
+    events = bc.Chain(["here"], source, dict(params, exclude=EXCLUDE), ctx, bc.Status(None, source, ["here"]),
+                      False).run()
+    assert events["here"]["e"] == "done", events
+    assert events["here"]["b"] < 100_000, "the excluded weight travelled"
+    assert os.lstat(tree / "weights" / "model.pt").st_ino == weight.st_ino
+    assert (tree / "pkg" / "__pycache__" / "mod.pyc").exists() and (tree / "results").is_dir()
+    # Run outputs appearing in excluded places change nothing: the source is still identified by its record.
+    (tree / "results" / "out.txt").write_text("x")
+    (tree / "pkg" / "__pycache__" / "other.pyc").write_text("x")
+    again = bc.stat_source(str(tree), EXCLUDE)
+    assert again["cached"] is True and again["digest"] == source["digest"]
+    result = bc.broadcast(dict(params, path=str(tree), hosts=["here"], order="given", exclude=EXCLUDE, checksum=False,
+                               repair_rounds=0, status_file=None, compress=False), False, ctx, lambda msg: None)
+    assert result["changed"] is False and result["held"] == ["here"] and result["received"] == []
+
+
+def test_status_wait_answers_as_soon_as_the_job_is_over_and_not_later_than_wait(tmp_path):
+    import threading
+    import time
+    from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_status import wait_status
+    status = tmp_path / "s.json"
+    status.write_text(json.dumps({"phase": "sending", "finished": False, "nodes": {}, "size": 1}))
+    started = time.monotonic()
+    assert wait_status(None, str(status), "1.2", str(tmp_path), 0)["finished"] is False
+    assert wait_status(None, str(status), "1.2", str(tmp_path), 0.5)["finished"] is False
+    assert 0.3 < time.monotonic() - started < 2
+    ends = threading.Timer(0.5, lambda: (tmp_path / "1.2").write_text(json.dumps({"changed": False, "msg": "done"})))
+    ends.start()
+    started = time.monotonic()
+    out = wait_status(None, str(status), "1.2", str(tmp_path), 30)
+    assert out["finished"] is True and out["msg"] == "done" and time.monotonic() - started < 2

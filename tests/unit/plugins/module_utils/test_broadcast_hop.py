@@ -6,6 +6,8 @@ import base64
 import hashlib
 import json
 import os
+import re
+import stat
 import subprocess
 import threading
 from pathlib import Path
@@ -208,3 +210,130 @@ def test_shipped_program_runs_a_probe_as_python3_c(tmp_path):
     cfg = {"mode_of_run": "probe", "path": str(tmp_path / "p"), "kind": "file", "python": "python3"}
     out = subprocess.run(["sh", "-c", hop.hop_command(cfg, code)], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["held"] is None
+
+
+# --- exclude ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pattern, rel, is_dir, left_out", [
+    ("__pycache__/", "gtsfm/utils/__pycache__", True, True),
+    ("__pycache__/", "__pycache__", False, False),  # a trailing slash matches directories only
+    ("*.pyc", "gtsfm/a.cpython-311.pyc", False, True),
+    ("*.pyc", "gtsfm/a.py", False, False),
+    ("/results/", "results", True, True),
+    ("/results/", "gtsfm/results", True, False),  # anchored at the tree's top
+    ("thirdparty/vggt/weights/model.pt", "thirdparty/vggt/weights/model.pt", False, True),
+    ("thirdparty/vggt/weights/model.pt", "x/thirdparty/vggt/weights/model.pt", False, False),
+    ("thirdparty/*/weights/.model.pt.gtsfm-*", "thirdparty/vggt/weights/.model.pt.gtsfm-partial", False, True),
+    ("thirdparty/*/model.pt", "thirdparty/a/b/model.pt", False, False),  # * stays within one component
+    ("[c]ache", "cache", True, True),
+])
+def test_exclude_patterns_match_like_gitignore(pattern, rel, is_dir, left_out):
+    assert hop.Exclude([pattern]).excluded(rel, is_dir) is left_out
+
+
+@pytest.mark.parametrize("pattern, message", [
+    ("", "empty; give a name"),
+    ("/", "empty; give a name"),
+    ("a/**/b", "'**' is not supported"),
+    ("a/../b", "'.', '..' and empty components are not allowed"),
+    ("a//b", "'.', '..' and empty components are not allowed"),
+    ("a\\*", "backslashes are not supported"),
+])
+def test_bad_exclude_patterns_are_refused_with_the_reason(pattern, message):
+    with pytest.raises(hop.HopError, match=re.escape("exclude pattern %r: %s" % (pattern, message))):
+        hop.Exclude([pattern])
+
+
+CHECKOUT_EXCLUDE = ["__pycache__/", "*.pyc", "/results/", "thirdparty/vggt/weights/model.pt",
+                    "thirdparty/vggt/weights/.model.pt.gtsfm-*"]
+
+
+def make_checkout(root: Path) -> Path:
+    (root / "gtsfm").mkdir(parents=True)
+    (root / "gtsfm" / "runner.py").write_text("print('run')\n")
+    (root / "thirdparty" / "vggt").mkdir(parents=True)
+    (root / "thirdparty" / "vggt" / "setup.py").write_text("")
+    (root / "empty").mkdir()
+    return root
+
+
+def add_run_outputs(root: Path, tag: str) -> None:
+    """What a run and the model_weights role leave in a checkout: all of it excluded by CHECKOUT_EXCLUDE."""
+    (root / "gtsfm" / "__pycache__").mkdir(exist_ok=True)
+    (root / "gtsfm" / "__pycache__" / "runner.cpython-311.pyc").write_text(tag)
+    (root / "results" / "ba_output").mkdir(parents=True, exist_ok=True)
+    (root / "results" / "ba_output" / "cameras.txt").write_text(tag)
+    (root / "thirdparty" / "vggt" / "weights").mkdir(exist_ok=True)
+    (root / "thirdparty" / "vggt" / "weights" / "model.pt").write_text(tag)
+    (root / "thirdparty" / "vggt" / "weights" / ".model.pt.gtsfm-broadcast.json").write_text("{}")
+    (root / "stray.pyc").write_text(tag)
+
+
+def test_excluded_entries_and_folders_holding_only_them_leave_the_identity_alone(tmp_path):
+    root = make_checkout(tmp_path / "co")
+    plain = hop.tree_manifest(str(root))
+    # Patterns that match nothing change nothing: the same walk, the same digests as without exclude.
+    assert hop.tree_manifest(str(root), exclude=CHECKOUT_EXCLUDE) == plain
+    assert hop.signature(str(root), "tree", CHECKOUT_EXCLUDE) == hop.signature(str(root), "tree")
+    cheap = hop.signature(str(root), "tree", CHECKOUT_EXCLUDE)
+    add_run_outputs(root, "one")
+    assert hop.tree_manifest(str(root), exclude=CHECKOUT_EXCLUDE) == plain
+    assert hop.signature(str(root), "tree", CHECKOUT_EXCLUDE) == cheap
+    assert hop.tree_manifest(str(root))[0] != plain[0]
+    # A kept file in the weights folder keeps the folder (and changes the identity).
+    (root / "thirdparty" / "vggt" / "weights" / "README").write_text("tracked")
+    assert hop.tree_manifest(str(root), exclude=CHECKOUT_EXCLUDE)[0] != plain[0]
+    # An empty folder is content, not a leftover of exclusion.
+    (root / "thirdparty" / "vggt" / "weights" / "README").unlink()
+    (root / "new-empty").mkdir()
+    assert hop.tree_manifest(str(root), exclude=CHECKOUT_EXCLUDE)[0] != plain[0]
+
+
+def test_one_hop_with_exclude_keeps_what_the_node_has_there_untouched(tmp_path):
+    src = make_checkout(tmp_path / "src")
+    add_run_outputs(src, "scheduler's")
+    (src / "gtsfm" / "runner.py").write_text("print('new')\n")
+    dest = make_checkout(tmp_path / "dest")
+    add_run_outputs(dest, "node's own")
+    (dest / "results" / "ro").mkdir()
+    (dest / "results" / "ro").chmod(0o555)
+    (dest / "stale.py").write_text("gone after the swap")
+    kept = ["gtsfm/__pycache__/runner.cpython-311.pyc", "results/ba_output/cameras.txt",
+            "thirdparty/vggt/weights/model.pt", "thirdparty/vggt/weights/.model.pt.gtsfm-broadcast.json",
+            "stray.pyc", "results/ro"]
+    before = {rel: os.lstat(dest / rel) for rel in kept}
+    digest, size, dummy = hop.tree_manifest(str(src), exclude=CHECKOUT_EXCLUDE)
+    names = b"".join(b"./" + rel.encode() + b"\0" if rel != "." else b".\0"
+                     for rel, dummy in hop._walk(str(src), CHECKOUT_EXCLUDE))
+    payload = subprocess.run(["tar", "-C", str(src), "-cf", "-", "--no-recursion", "--null", "-T", "-"],
+                             input=names, check=True, capture_output=True).stdout
+    cfg = {"chain": ["me"], "path": str(dest), "kind": "tree", "token": "t3", "timeout": 5, "bufsize": 4096,
+           "digest": digest, "size": size, "mode": 0o755, "mtime_ns": 0, "compress": False,
+           "exclude": CHECKOUT_EXCLUDE}
+    rc, events = run_hop(cfg, stream_of(payload))
+    assert rc == 0, events
+    assert (dest / "gtsfm" / "runner.py").read_text() == "print('new')\n" and not (dest / "stale.py").exists()
+    for rel, st in before.items():
+        now = os.lstat(dest / rel)
+        # Files are the same inodes (so records beside them still agree); folders are made anew, alike.
+        same = (now.st_mode, now.st_mtime_ns) + (() if stat.S_ISDIR(st.st_mode) else (now.st_ino,))
+        assert same == (st.st_mode, st.st_mtime_ns) + (() if stat.S_ISDIR(st.st_mode) else (st.st_ino,)), rel
+    assert (dest / "thirdparty" / "vggt" / "weights" / "model.pt").read_text() == "node's own"
+    assert hop.holds(str(dest), "tree", digest, exclude=CHECKOUT_EXCLUDE)[0]
+    assert hop.leftovers(str(dest)) == []
+    # The node's own excluded files change; the record still agrees: nothing to send next time.
+    (dest / "results" / "more.txt").write_text("x")
+    (dest / "gtsfm" / "__pycache__" / "other.pyc").write_text("x")
+    assert hop.holds(str(dest), "tree", digest, exclude=CHECKOUT_EXCLUDE) == (True, "record and destination agree")
+    (dest / "results" / "ro").chmod(0o755)
+
+
+def test_probe_reads_the_destination_with_the_exclude_it_is_given(tmp_path):
+    dest = make_checkout(tmp_path / "dest")
+    digest = hop.tree_manifest(str(dest), exclude=CHECKOUT_EXCLUDE)[0]
+    hop.write_record(str(dest), {"kind": "tree", "digest": digest,
+                                 "signature": hop.signature(str(dest), "tree", CHECKOUT_EXCLUDE)})
+    add_run_outputs(dest, "x")
+    cfg = {"path": str(dest), "kind": "tree"}
+    assert hop.probe(dict(cfg, exclude=CHECKOUT_EXCLUDE))["held"] == digest
+    assert hop.probe(cfg)["why"] == "destination changed since the record was written"

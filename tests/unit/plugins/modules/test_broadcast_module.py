@@ -16,6 +16,7 @@ from ansible_collections.gtsfm.cluster.plugins.modules import broadcast, broadca
     (dict(ssh_args=["-oUserKnownHostsFile=/dev/null"]), "ssh_args may not weaken host key checking"),
     (dict(hosts=["node2", "-oProxyCommand=x"]), "hosts holds names ssh cannot take"),
     (dict(path="relative/file"), "broadcast: path must be absolute"),
+    (dict(exclude=["*.pyc"]), "broadcast: exclude applies to a directory tree, but "),
 ])
 def test_bad_input_gets_one_message(tmp_path, run_module, args, message):
     source = tmp_path / "data"
@@ -53,3 +54,14 @@ def test_status_module_reads_the_status_file(tmp_path, run_module):
 def test_status_module_needs_path_or_status_file(run_module):
     failed, result = run_module(broadcast_status.main, dict())
     assert failed and "path, status_file" in result["msg"]
+
+
+def test_a_bad_exclude_pattern_is_named(tmp_path, run_module):
+    failed, result = run_module(broadcast.main, dict(path=str(tmp_path), hosts=["node2"], exclude=["/cache/", "../x"]))
+    assert failed and result["msg"] == ("broadcast: exclude pattern '../x': '.', '..' and empty components are not "
+                                        "allowed; give the path as it is below the tree's top.")
+
+
+def test_status_module_refuses_a_wait_out_of_range(tmp_path, run_module):
+    failed, result = run_module(broadcast_status.main, dict(status_file=str(tmp_path / "s.json"), wait=601))
+    assert failed and result["msg"] == "broadcast_status: wait must be between 0 and 600 seconds, got 601.0."

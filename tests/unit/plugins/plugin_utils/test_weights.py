@@ -89,3 +89,28 @@ def test_relative_checkout_is_refused():
 def test_bad_lock_file_is_named_with_the_fix(text, message):
     with pytest.raises(WeightsError, match="/inv/model_weights.lock.json: " + message + ".*Fix: restore it"):
         manifest(ENTRIES, "/g", "/h", lock_text=text, lock_path="/inv/model_weights.lock.json")
+
+
+def test_catalog_gives_the_sets_entries_and_names_unknown_sets():
+    from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import CATALOG, catalog
+    assert [e["dest"] for e in catalog(["vggt"])] == ["thirdparty/vggt/weights/model.pt"]
+    assert len(catalog("all")) == sum(len(v) for v in CATALOG.values()) == 7
+    assert {e["set"] for e in catalog("all")} == set(CATALOG)
+    manifest(catalog("all"), "~/gtsfm", "/home/a")  # the catalog is a valid manifest
+    with pytest.raises(WeightsError, match="unknown set.s. sift. Fix: pick from superglue, patchmatchnet, d2net"):
+        catalog(["vggt", "sift"])
+
+
+def test_checkout_excludes_cover_each_relative_dest_and_its_side_files_literally():
+    from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import checkout_excludes
+    from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import Exclude
+    out = checkout_excludes([{"dest": "thirdparty/vggt/weights/model.pt"}, {"dest": "~/w/x.pt"}, {"dest": "/d/y"},
+                             {"dest": "odd[1]/m*.pt"}, "junk", {"dest": "thirdparty/vggt/weights/model.pt"}])
+    assert out == ["/thirdparty/vggt/weights/model.pt", "/thirdparty/vggt/weights/.model.pt.gtsfm-*",
+                   "/odd[[]1]/m[*].pt", "/odd[[]1]/.m[*].pt.gtsfm-*"]
+    exclude = Exclude(out)
+    for rel in ("thirdparty/vggt/weights/model.pt", "thirdparty/vggt/weights/.model.pt.gtsfm-partial",
+                "thirdparty/vggt/weights/.model.pt.gtsfm-broadcast.json", "odd[1]/m*.pt"):
+        assert exclude.excluded(rel, False), rel
+    for rel in ("thirdparty/vggt/weights/other.pt", "odd1/mx.pt", "x/thirdparty/vggt/weights/model.pt"):
+        assert not exclude.excluded(rel, False), rel
