@@ -163,7 +163,7 @@ options:
         leaves Dask as it is, and a chatty job may then hang once about 2 MiB of remote output is unread.
     type: bool
     default: true
-    version_added: 0.2.0
+    version_added: 0.3.0
   run_id:
     description: The run O(state=status) and O(state=stopped) act on; default the last (stopped, the running one).
     type: str
@@ -291,7 +291,7 @@ workers_registered:
   type: list
   elements: dict
   sample: [{host: node1, count: 2}, {host: node2, count: 1}]
-  version_added: 0.2.0
+  version_added: 0.3.0
 expected_workers:
   description: Workers that must join (O(num_workers) per cluster config entry).
   returned: when a run is concerned
