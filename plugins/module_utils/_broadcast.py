@@ -233,6 +233,23 @@ def probe_hosts(hosts, source, params, ctx):
         return dict(pool.map(one, hosts))
 
 
+def feed_stdin(proc, chunks):
+    """Write the byte strings of chunks to proc's stdin from a daemon thread and close it at the end; a reader that
+    quits (a broken pipe) or a chunk source that fails to read ends the feeding, and proc sees end of input."""
+    def feed():
+        try:
+            for data in chunks:
+                hop.write_all(proc.stdin.fileno(), data)
+        except OSError:
+            pass
+        finally:
+            proc.stdin.close()
+    feeder = threading.Thread(target=feed)
+    feeder.daemon = True
+    feeder.start()
+    return feeder
+
+
 def _payload(source, params, ctx):
     """(chunks iterator of the uncompressed payload, cleanup): the file's bytes or a tar stream of the tree."""
     bufsize = params["buffer_size"]
@@ -256,18 +273,9 @@ def _payload(source, params, ctx):
         tar = subprocess.Popen([ctx["tar"], "-C", source["path"], "-c", "-f", "-", "--no-recursion", "--null",
                                 "-T", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-        def names():
-            try:
-                for rel, dummy in hop._walk(source["path"], exclude):
-                    name = "." if rel == "." else "./" + rel
-                    hop.write_all(tar.stdin.fileno(), name.encode("utf-8", "surrogateescape") + b"\0")
-            except OSError:
-                pass
-            finally:
-                tar.stdin.close()
-        lister = threading.Thread(target=names)
-        lister.daemon = True
-        lister.start()
+        names = (("." if rel == "." else "./" + rel).encode("utf-8", "surrogateescape") + b"\0"
+                 for rel, dummy in hop._walk(source["path"], exclude))
+        feed_stdin(tar, names)
 
     def chunks():
         while True:
@@ -355,18 +363,7 @@ class Chain:
             if self.compress:
                 zstd = subprocess.Popen([self.ctx["zstd"], "-q", "-c", "-T0", "-%d" % params["compress_level"]],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-
-                def feed():
-                    try:
-                        for data in hashed():
-                            hop.write_all(zstd.stdin.fileno(), data)
-                    except OSError:
-                        pass
-                    finally:
-                        zstd.stdin.close()
-                feeder = threading.Thread(target=feed)
-                feeder.daemon = True
-                feeder.start()
+                feeder = feed_stdin(zstd, hashed())
 
                 def wire_chunks():
                     while True:
