@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,3 +113,14 @@ def site(tmp_path):
         return Run(status=result.status, rc=result.rc, events=events)
 
     return _run
+
+
+def remote_calls(bed: Bed, run: Run) -> dict[str, int]:
+    """Module runs on each node, counted from the run's events as benchmarks/ssh_mesh.py counts them."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from ssh_mesh import PlayRecord  # pylint: disable=import-outside-toplevel  (the benchmark's one rule)
+
+    record = PlayRecord(bed.nodes)
+    for event in run.events:
+        record.handle(event)
+    return record.per_host

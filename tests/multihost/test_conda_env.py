@@ -24,7 +24,7 @@ import ansible_runner
 import pytest
 import yaml
 
-from conftest import Bed, Run, run_testbed
+from conftest import Bed, Run, remote_calls, run_testbed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from wheelhouse_server import serve  # noqa: E402  (scripts/ is not a package)
@@ -140,6 +140,10 @@ def test_each_wheel_fetched_once_then_nothing(world):
     assert {"dask", "distributed", "asyncssh", "uv"} <= names
     assert second.status == "successful" and second.changed() == 0
     assert after_second == after_first, "the second run asked the wheelhouse server again"
+    # The whole no-op site.yml asks each other node at most 3 times: the stage's read, conda_env's one read of the
+    # environment and bashrc_init's block (the scheduler also copies and checks the checkout).
+    calls = remote_calls(world["bed"], second)
+    assert max(n for h, n in calls.items() if h != "node1") <= 3, calls
 
 
 def test_check_mode_first_fetches_and_writes_nothing(world):

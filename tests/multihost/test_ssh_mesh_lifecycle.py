@@ -6,14 +6,10 @@ checks what users see: which logins work, and what the files hold.
 from __future__ import annotations
 
 import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from conftest import run_testbed
+from conftest import remote_calls, run_testbed
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from ssh_mesh import PlayRecord  # noqa: E402  (the benchmark's one rule for what counts as a remote call)
 
 TAGS = "ssh_mesh,known_hosts"
 
@@ -41,14 +37,6 @@ def login(bed, src: str, dst: str) -> Login:
 
 def managed_files(bed, hosts):
     return {h: bed.ssh(h, "cat ~/.ssh/authorized_keys ~/.ssh/known_hosts").stdout for h in hosts}
-
-
-def remote_calls(bed, run):
-    """Module runs on each node, counted from the run's events as benchmarks/ssh_mesh.py counts them."""
-    record = PlayRecord(bed.nodes)
-    for event in run.events:
-        record.handle(event)
-    return record.per_host
 
 
 def test_full_mesh_then_idempotent(bed4, site, tmp_path):
