@@ -338,12 +338,11 @@ def start(p, jobs, hosts, report):
         "expected_workers": p["num_workers"] * len(hosts), "fail_on_worker_loss": p["fail_on_worker_loss"],
         "worker_loss_grace": 5, "lock_path": jobs.lock, "nodes": report.get("nodes", {}), "notices": notices + logged,
         "remove_after": remove_after, "output_root": p["output_root"], "cluster_config": cluster_config,
-        "dashboard_port": p["dashboard_port"],
+        "dashboard_port": p["dashboard_port"], "timing": report.get("timing", {}),
     }
     agent.write_json(os.path.join(job_dir, "spec.json"), spec)
     agent.write_json(os.path.join(job_dir, "status.json"), {
-        "run_id": run_id, "state": "starting", "started": time.time(), "name": p["name"], "holder": p["holder"],
-        "timing": report.get("timing", {})})
+        "run_id": run_id, "state": "starting", "started": time.time(), "name": p["name"], "holder": p["holder"]})
     tmp_last = os.path.join(jobs.root, ".last.tmp")
     if os.path.lexists(tmp_last):
         os.unlink(tmp_last)

@@ -388,8 +388,7 @@ class Supervisor(object):
         self.status_path = os.path.join(job_dir, "status.json")
         self.log_path = os.path.join(job_dir, "job.log")
         self.stop_requested = None
-        started = read_json(self.status_path, {})
-        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"), "timing": started.get("timing", {}),
+        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"), "timing": self.spec.get("timing", {}),
                        "holder": self.spec.get("holder"), "state": "starting", "pid": os.getpid(), "started": _now(),
                        "workers": {}, "workers_registered": {}, "expected_workers": self.spec["expected_workers"],
                        "scheduler_address": None,
@@ -397,6 +396,10 @@ class Supervisor(object):
         self.lock = threading.RLock()
         self.addr_to_host = {}
         self.worker_events = set()  # (scheduler timestamp, add-worker | remove-worker, worker address)
+        self.applied = ()  # the latest of them applied to members and peak
+        self.members = {}  # worker address -> host, registered now
+        self.counts = {}  # host -> workers registered there now
+        self.peak = {}  # host -> most workers registered there at once
         self.all_joined_at = None  # the scheduler's timestamp of the join that completed the cluster
 
     def save(self, **changes):
@@ -425,28 +428,32 @@ class Supervisor(object):
         a job that ends right after the last join, is still counted, and the join time is the scheduler's, not ours.
         """
         with self.lock:
-            fresh = False
+            new = set()
             for stamp, msg in events:
                 if isinstance(msg, dict) and msg.get("action") in ("add-worker", "remove-worker"):
                     key = (stamp, msg["action"], str(msg.get("worker") or ""))
-                    fresh = fresh or key not in self.worker_events
-                    self.worker_events.add(key)
-            if not fresh:
+                    if key not in self.worker_events:
+                        new.add(key)
+            if not new:
                 return
-            # History and live events may arrive out of order: replay them all (two per worker) from the start.
-            members, peak, all_joined_at = {}, {}, None
-            for stamp, action, address in sorted(self.worker_events):
-                if action == "add-worker":
-                    members[address] = self.host_of(_address_host(address))
-                else:
-                    members.pop(address, None)
-                for host, count in now_by_host(members).items():
-                    peak[host] = max(peak.get(host, 0), count)
-                if all_joined_at is None and len(members) >= self.spec["expected_workers"]:
-                    all_joined_at = stamp
-            self.all_joined_at = all_joined_at
-            self.status["workers"] = dict(sorted(peak.items()))
-            self.status["workers_registered"] = now_by_host(members)
+            self.worker_events |= new
+            if min(new) < self.applied:
+                # History arrived after a later live event: replay everything (two events per worker) in order.
+                self.members, self.counts, self.peak, self.all_joined_at, self.applied = {}, {}, {}, None, ()
+                new = self.worker_events
+            for key in sorted(new):
+                stamp, action, address = key
+                if action == "add-worker" and address not in self.members:
+                    host = self.members[address] = self.host_of(_address_host(address))
+                    self.counts[host] = self.counts.get(host, 0) + 1
+                    self.peak[host] = max(self.peak.get(host, 0), self.counts[host])
+                elif action == "remove-worker" and address in self.members:
+                    self.counts[self.members.pop(address)] -= 1
+                if self.all_joined_at is None and len(self.members) >= self.spec["expected_workers"]:
+                    self.all_joined_at = stamp
+                self.applied = key
+            self.status["workers"] = dict(sorted(self.peak.items()))
+            self.status["workers_registered"] = {h: n for h, n in sorted(self.counts.items()) if n}
 
     def monitor(self, address, runner):
         """Follow the scheduler's worker events (and its dashboard port) until the runner ends."""
@@ -457,6 +464,7 @@ class Supervisor(object):
             self.note("cannot watch the workers: %s" % exc)
             return
         client = None
+        saved = None
         seen = set()
         gone_since = {}
         while runner.poll() is None and not self.stop_requested:
@@ -478,7 +486,11 @@ class Supervisor(object):
                 if self.spec.get("dashboard_port") and dashboard != self.spec["dashboard_port"]:
                     self.note("the dashboard listens on port %s, not %s: Dask moved it because that port was busy"
                               % (dashboard, self.spec["dashboard_port"]))
-            self.save()
+            with self.lock:
+                seen_now = (self.status["workers"], self.status["workers_registered"])
+            if seen_now != saved:
+                saved = (dict(seen_now[0]), dict(seen_now[1]))
+                self.save()
             per_host = self.status["workers_registered"]
             seen.update(per_host)
             for host in seen:
@@ -620,14 +632,6 @@ class Supervisor(object):
                 os.unlink(lock)
         except OSError:
             pass
-
-
-def now_by_host(members):
-    """{host: number of workers} of an {address: host} map."""
-    out = {}
-    for host in members.values():
-        out[host] = out.get(host, 0) + 1
-    return dict(sorted(out.items()))
 
 
 def _address_host(address):
