@@ -29,6 +29,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
 KEEPALIVE_COUNT = 3
 PROBE_PARALLEL = 16
@@ -146,49 +147,32 @@ def describe_source(path, check_mode=False, exclude=None):
 
 
 class Status:
-    """The status file a companion task polls (gtsfm.cluster.broadcast_status): written atomically, throttled."""
+    """The broadcast's progress record (module_utils/_progress): bytes per target, their mean as the step's done."""
 
-    def __init__(self, path, source, hosts):
-        self.path = path
-        self.lock = threading.Lock()
-        self.last = 0.0
-        self.data = {"path": source["path"], "kind": source["kind"], "size": source["size"], "pid": os.getpid(),
-                     "started": time.time(), "updated": time.time(), "finished": False, "phase": "probing",
-                     "round": 0, "nodes": dict((h, {"state": "pending", "bytes": 0}) for h in hosts)}
-        self.write(force=True)
+    def __init__(self, path, source, hosts, run_id=None):
+        self.writer = _progress.Writer(path, run_id=run_id, what=os.path.basename(source["path"].rstrip("/")) or "/",
+                                       total=source["size"], phase="probing", kind=source["kind"],
+                                       nodes=dict((h, {"state": "pending", "done": 0}) for h in hosts))
+
+    def _mean(self):
+        nodes = [n for n in self.writer.data["nodes"].values() if n.get("state") not in ("skipped", "failed")]
+        return int(sum(n.get("done") or 0 for n in nodes) / len(nodes)) if nodes else 0
 
     def node(self, host, final=False, **fields):
         """Update a node's entry; a final state (received, failed) is written at once."""
-        with self.lock:
-            self.data["nodes"].setdefault(host, {}).update(fields)
-        self.write(force=final)
+        if "bytes" in fields:
+            fields["done"] = fields.pop("bytes")
+        with self.writer.lock:
+            self.writer.data["nodes"].setdefault(host, {}).update(fields)
+            self.writer.data["done"] = self._mean()
+        self.writer.write(force=final)
 
-    def phase(self, phase, **fields):
-        with self.lock:
-            self.data["phase"] = phase
-            self.data.update(fields)
-        self.write(force=True)
-
-    def write(self, force=False):
-        if not self.path:
-            return
-        now = time.monotonic()
-        with self.lock:
-            if not force and now - self.last < 1.0:
-                return
-            self.last = now
-            self.data["updated"] = time.time()
-            text = json.dumps(self.data, sort_keys=True)
-        try:
-            folder = os.path.dirname(self.path)
-            if folder and not os.path.isdir(folder):
-                os.makedirs(folder, 0o700)
-            tmp = "%s.%d.tmp" % (self.path, os.getpid())
-            with open(tmp, "w") as handle:
-                handle.write(text + "\n")
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
+    def phase(self, phase, finished=False, result=None, msg="", **fields):
+        if finished:
+            self.writer.update(**fields)
+            self.writer.finish(failed=phase == "failed", msg=msg, result=result, phase=phase)
+        else:
+            self.writer.update(force=True, phase=phase, **fields)
 
 
 def run_remote(argv, timeout):
@@ -418,7 +402,7 @@ def broadcast(params, check_mode, ctx, warn):
     hosts = order_hosts(params["hosts"], params["order"])
     ctx = dict(ctx, opts=ssh_options(params))
     status = Status(None if check_mode else (params["status_file"] or default_status_file(source["path"])),
-                    source, hosts)
+                    source, hosts, run_id=params.get("status_run_id"))
     nodes = dict((h, {"status": "pending"}) for h in hosts)
     # The probes ask each node what it holds; meanwhile the source hashes its content (unless cached).
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -502,6 +486,6 @@ def _finish(result, started, status):
         result["msg"] = "%s: %d received, %d already held it%s" % (
             result["broadcast_path"], len(result["received"]), len(result["held"]),
             ", %d would receive" % len(result["would_receive"]) if result["would_receive"] else "")
-    status.phase("failed" if result["failed_nodes"] else "done", finished=True, result=dict(
+    status.phase("failed" if result["failed_nodes"] else "done", finished=True, msg=result["msg"], result=dict(
         (k, result[k]) for k in ("received", "held", "failed_nodes", "would_receive", "seconds")))
     return result

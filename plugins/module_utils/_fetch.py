@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fetch one file over HTTP(S) to disk, verified, resumable, atomic.
 
-Private to the gtsfm.cluster collection (used by the fetch_verified and fetch_status modules); not a public API.
+Private to the gtsfm.cluster collection (used by the fetch_verified module); not a public API.
 
 The body is streamed to a partial file beside the destination (``.NAME.gtsfm-partial``: hidden, and a name no
 consumer of NAME ever opens) and hashed while it streams, so a file of any size costs one chunk of memory. An
@@ -16,14 +16,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import hashlib
-import json
 import os
 import re
 import socket
 import ssl
-import tempfile
 import time
 
 try:  # Python 3 only; the module is documented as needing Python 3 on the node.
@@ -32,6 +29,8 @@ try:  # Python 3 only; the module is documented as needing Python 3 on the node.
     import urllib.request as urllib_request
 except ImportError:  # pragma: no cover
     http_client = urllib_error = urllib_request = None
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
 PARTIAL_SUFFIX = ".gtsfm-partial"
 CHUNK = 1024 * 1024
@@ -113,62 +112,21 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-class StatusFile(object):
-    """A small JSON file a poller reads while the fetch runs (written atomically, at most every `interval` s)."""
+class StatusFile(_progress.Writer):
+    """The fetch's progress record (module_utils/_progress): bytes of the file so far as done, its size as total.
+
+    The rate counts bytes downloaded in this run only, so a resumed file does not show its old bytes as speed."""
+
+    rate_field = "downloaded"
 
     def __init__(self, path, url, dest, interval=1.0, clock=time.time, run_id=None):
-        self.path = path
-        self.clock = clock
-        self.interval = interval
-        self.last = 0.0
-        self.started = clock()
-        self.state = {"url": url, "dest": dest, "phase": "starting", "bytes": 0, "total": None,
-                      "attempt": 0, "finished": False, "failed": False, "msg": "", "rate": 0.0, "seconds": 0.0,
-                      "downloaded": 0, "run_id": run_id}
+        _progress.Writer.__init__(self, path, run_id=run_id, what=os.path.basename(dest), interval=interval,
+                                  clock=clock, url=url, dest=dest, attempt=0, downloaded=0)
 
     def update(self, force=False, **fields):
-        self.state.update(fields)
-        if self.path is None:
-            return
-        now = self.clock()
-        if not force and now - self.last < self.interval:
-            return
-        self.last = now
-        elapsed = max(now - self.started, 1e-6)
-        self.state["seconds"] = round(elapsed, 3)
-        self.state["rate"] = round(self.state["downloaded"] / elapsed, 1)
-        directory = os.path.dirname(self.path) or "."
-        try:
-            if not os.path.isdir(directory):
-                os.makedirs(directory)
-            fd, tmp = tempfile.mkstemp(prefix=".status-", dir=directory)
-            with os.fdopen(fd, "w") as handle:
-                json.dump(self.state, handle, sort_keys=True)
-            os.replace(tmp, self.path)
-        except OSError:
-            pass  # progress is a courtesy; the fetch itself must not fail for it
-
-
-def read_status(path, run_id=None):
-    """What a StatusFile holds now, or a 'starting' record when the fetch has not written one yet (or, with run_id,
-    when the file is an earlier run's)."""
-    starting = {"phase": "starting", "finished": False, "failed": False, "bytes": 0, "total": None, "msg": ""}
-    try:
-        with open(path) as handle:
-            state = json.load(handle)
-    except (OSError, IOError) as exc:
-        if getattr(exc, "errno", None) == errno.ENOENT:
-            return starting
-        raise FetchError("cannot read the fetch status file %s: %s" % (path, exc))
-    except ValueError:
-        # Written atomically, so a half file is not expected; report it as still starting rather than fail a poll.
-        return starting
-    if not isinstance(state, dict):
-        raise FetchError("the fetch status file %s does not hold a JSON object. Fix: remove it and run again."
-                         % path)
-    if run_id is not None and state.get("run_id") != run_id:
-        return starting
-    return state
+        if "bytes" in fields:
+            fields["done"] = fields.pop("bytes")
+        _progress.Writer.update(self, force=force, **fields)
 
 
 def _content_range(header):

@@ -24,12 +24,13 @@ import time
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_hook as hook
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress as progress
 
 # GTSfM's runner at HEAD b8f24c75 (_create_dask_client): breaks every plain-host cluster config.
 HEAD_BUG = re.compile(r'set\(\s*w\["host"\]\s+for\s+w\s+in\s+workers\s*\)')
 HEAD_FIX = 'set(w["host"] if isinstance(w, dict) else w for w in workers)'
 PATCHED_NAME = ".runner.gtsfm_job_patched.py"
-FINAL_STATES = ("finished", "failed", "timeout", "stopped")
+FINAL_STATES = agent.FINAL_STATES
 
 
 class JobError(Exception):
@@ -149,9 +150,25 @@ def write_drain_hook(job_dir):
     return where
 
 
-def agent_source():
-    """The agent's source text, to be run detached with the env's python."""
-    return inspect.getsource(agent)
+def agent_files():
+    """{file name: source text} of the agent and what it imports, to be run detached with the env's python."""
+    return {"agent.py": inspect.getsource(agent), "_progress.py": inspect.getsource(progress)}
+
+
+def write_agent(folder):
+    """Write the agent's files into folder, each replaced atomically and only when its text changed."""
+    for name, text in agent_files().items():
+        path = os.path.join(folder, name)
+        try:
+            with open(path) as f:
+                if f.read() == text:
+                    continue
+        except OSError:
+            pass
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
 
 
 class Jobs(object):
@@ -165,17 +182,7 @@ class Jobs(object):
 
     def ensure_agent(self):
         os.makedirs(self.root, mode=0o700, exist_ok=True)
-        text = agent_source()
-        try:
-            with open(self.agent) as f:
-                if f.read() == text:
-                    return
-        except OSError:
-            pass
-        tmp = self.agent + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, self.agent)
+        write_agent(self.root)
 
     def call(self, *args, **kwargs):
         """Run the agent with the env's python; its JSON answer. agent= a copy elsewhere (check mode writes none)."""
@@ -264,9 +271,8 @@ def preflight(p, jobs, hosts):
         agent.write_json(spec_path, {"hosts": hosts, "python": p["python"], "scheduler_name": p["scheduler_name"],
                                      "scheduler_host": hosts[0], "dashboard_port": p["dashboard_port"],
                                      "scheduler_port": p["scheduler_port"]})
+        write_agent(tmp)
         script = os.path.join(tmp, "agent.py")
-        with open(script, "w") as f:
-            f.write(agent_source())
         report = jobs.call("preflight", spec_path, agent=script)
     return errors + report["errors"], report
 
@@ -416,6 +422,7 @@ def describe(jobs, run_id, tail_lines):
         "reason": status.get("reason"),
         "duration": round((ended or time.time()) - started, 2) if started else None,
         "log": log, "log_tail": tail, "last_line": tail[-1] if tail else "",
+        "status_file": os.path.join(job_dir, "status.json"),
         "workers_joined": [{"host": h, "count": c} for h, c in sorted((status.get("workers") or {}).items())],
         "workers_registered": [{"host": h, "count": c}
                                for h, c in sorted((status.get("workers_registered") or {}).items())],

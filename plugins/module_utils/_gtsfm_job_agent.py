@@ -33,7 +33,13 @@ import sys
 import threading
 import time
 
+try:
+    from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
+except ImportError:  # run on the scheduler as a plain file, beside its copy of _progress.py
+    import _progress  # pylint: disable=import-error
+
 TAG_ENV = "GTSFM_JOB_RUN_ID"
+FINAL_STATES = ("finished", "failed", "timeout", "stopped")
 DASK_TAG_ENV = "DASK_GTSFM_JOB_RUN_ID"
 SSH_TIMEOUT = 10
 
@@ -181,18 +187,16 @@ def _now():
 
 def write_json(path, data):
     """Write JSON atomically: a reader never sees half a file."""
-    tmp = "%s.tmp%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    _progress.write_json(path, data)
 
 
 def read_json(path, default=None):
+    """The JSON at path; default where it is missing or half-written (the one rule of module_utils/_progress)."""
     try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return default
+        found = _progress.read(path)
+    except (OSError, IOError):
+        found = None
+    return default if found is None else found
 
 
 # ---------------------------------------------------------------- SSH, the way Dask connects
@@ -393,6 +397,7 @@ class Supervisor(object):
                        "workers": {}, "workers_registered": {}, "expected_workers": self.spec["expected_workers"],
                        "scheduler_address": None,
                        "hosts_lost": [], "messages": []}
+        self.pid_start = _progress.pid_start(os.getpid())
         self.lock = threading.RLock()
         self.addr_to_host = {}
         self.worker_events = set()  # (scheduler timestamp, add-worker | remove-worker, worker address)
@@ -406,7 +411,18 @@ class Supervisor(object):
         with self.lock:
             self.status.update(changes)
             self.status["updated"] = _now()
+            self.status.update(self.progress_fields())
             write_json(self.status_path, self.status)
+
+    def progress_fields(self):
+        """The job's status as a progress record (module_utils/_progress): workers registered of those expected."""
+        state = self.status["state"]
+        registered = self.status.get("workers_registered") or {}
+        return {"what": "job %s" % (self.status.get("name") or self.status["run_id"]), "phase": state,
+                "unit": "workers", "done": sum(registered.values()), "total": self.status["expected_workers"],
+                "nodes": dict((h, {"done": n}) for h, n in registered.items()),
+                "finished": state in FINAL_STATES, "failed": state in FINAL_STATES and state != "finished",
+                "msg": self.status.get("reason") or "", "pid_start": self.pid_start}
 
     def note(self, text):
         with open(self.log_path, "a") as f:

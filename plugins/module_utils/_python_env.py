@@ -130,6 +130,26 @@ def probe(prefix, fp):
     }
 
 
+def tree_bytes(root):
+    """Bytes the regular files under root hold (links not followed; entries that vanish meanwhile skipped)."""
+    total = 0
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+    return total
+
+
 def free_bytes(path):
     """Free bytes for the user on the file system that holds path (its first existing ancestor)."""
     while path and not os.path.exists(path):

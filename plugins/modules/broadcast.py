@@ -32,8 +32,8 @@ description:
   - Failure. A node that dies or whose link breaks mid-transfer is named; the nodes after it get the data in a
     repair pass that chains around it (O(repair_rounds)); the task then fails naming every node without a verified
     copy, and a re-run completes them. Keepalives and O(timeout) make sure a dead peer never hangs the chain.
-  - Progress. While it runs it writes a status file (O(status_file)) that M(gtsfm.cluster.broadcast_status) reads;
-    run the task with C(async) and C(poll=0) and poll that module with C(until) to show bytes per node.
+  - Progress. While it runs it keeps a progress record (O(status_file), bytes per node); run the task with C(async)
+    and C(poll=0) and follow it with M(gtsfm.cluster.follow), which prints bytes, rate and time left.
   - Shared home directories. Targets that share a filesystem would write the same path twice (and the second
     waits for the first's lock). Pass one node per home, the stage's C(cluster_facts_home_writers) (without the
     source's own home when the path is in it).
@@ -142,10 +142,16 @@ options:
     default: []
   status_file:
     description:
-      - Where the progress of this run is written (JSON, replaced atomically about once a second) on the source
-        node. Default C(~/.cache/gtsfm.cluster/broadcast-<hash of path>.json), which
-        M(gtsfm.cluster.broadcast_status) finds from O(path) alone.
+      - Where the progress record of this run is written (JSON, replaced atomically about once a second) on the
+        source node, for M(gtsfm.cluster.follow) and M(gtsfm.cluster.progress_info).
+        Default C(~/.cache/gtsfm.cluster/broadcast-<hash of path>.json).
     type: path
+  status_run_id:
+    description:
+      - A word written into the progress record, so that M(gtsfm.cluster.follow) with the same C(run_id) does not
+        take an earlier run's record for this one.
+    type: str
+    version_added: 0.4.0
 notes:
   - Check mode probes every target and lists in RV(would_receive) the nodes that would receive; nothing is sent or
     written, not even the source's record.
@@ -157,7 +163,7 @@ notes:
   - Leftovers of an interrupted run (C(.<name>.gtsfm-broadcast-tmp.*) beside the destination on a node that was
     killed) are removed by the next run that writes there.
 seealso:
-  - module: gtsfm.cluster.broadcast_status
+  - module: gtsfm.cluster.follow
 author:
   - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
@@ -188,23 +194,20 @@ EXAMPLES = r"""
     path: /home/alice/miniconda3/envs/gtsfm
     hosts: "{{ groups['gtsfm_cluster'] | difference([cluster_facts_scheduler]) }}"
     compress: true
+    status_file: ~/.cache/gtsfm.cluster/progress/env.json
   delegate_to: "{{ cluster_facts_scheduler }}"
   run_once: true
   async: 7200
   poll: 0
   register: __env_job
 
-- name: Wait for the env to reach every node (shows bytes per node with -v)
-  gtsfm.cluster.broadcast_status:
-    path: /home/alice/miniconda3/envs/gtsfm
-    jid: "{{ __env_job.ansible_job_id }}"
+- name: Wait for the env to reach every node, printing bytes, rate and time left
+  gtsfm.cluster.follow:
+    label: environment
+    job: "{{ __env_job }}"
+    status: ~/.cache/gtsfm.cluster/progress/env.json
   delegate_to: "{{ cluster_facts_scheduler }}"
   run_once: true
-  register: __env
-  until: __env.finished
-  retries: 1440
-  delay: 5
-  failed_when: __env.finished and __env.result.failed | default(false)
 
 - name: Ensure every node holds the scheduler's checkout, leaving each node's bytecode and run outputs alone
   gtsfm.cluster.broadcast:
@@ -325,6 +328,7 @@ def main():
             remote_python=dict(type="str", default="python3"),
             ssh_args=dict(type="list", elements="str", default=[], no_log=False),
             status_file=dict(type="path"),
+            status_run_id=dict(type="str"),
         ),
         supports_check_mode=True,
     )

@@ -27,8 +27,8 @@ description:
   - A mismatch fails with one message naming O(dest), O(url) and both sums, and removes the partial file. An
     existing O(dest) that does not match O(sha256) is removed before the download, so a wrong file is never left in
     place.
-  - With O(status_path), the module keeps a small JSON file with its progress (phase, bytes, total, rate) that
-    M(gtsfm.cluster.fetch_status) reads; run the module with C(async) and poll that module to see progress on large
+  - With O(status_path), the module keeps a progress record (phase, bytes, total, rate); run the module with C(async)
+    and follow it with M(gtsfm.cluster.follow) to see bytes, rate and time left on large
     files.
   - Uses the Python standard library only (C(urllib)); needs no root.
 options:
@@ -88,13 +88,13 @@ options:
     default: true
   status_path:
     description:
-      - File to keep the progress in (JSON, replaced atomically about once a second). Read it with
-        M(gtsfm.cluster.fetch_status).
+      - File to keep the progress record in (JSON, replaced atomically about once a second), for
+        M(gtsfm.cluster.follow) and M(gtsfm.cluster.progress_info).
     type: path
   status_run_id:
     description:
-      - A word written into the status file, so that M(gtsfm.cluster.fetch_status) with the same
-        O(gtsfm.cluster.fetch_status#module:run_id) ignores a file an earlier run left.
+      - A word written into the progress record, so that M(gtsfm.cluster.follow) with the same C(run_id) ignores
+        a record an earlier run left.
     type: str
   free_reserve:
     description:
@@ -106,7 +106,7 @@ notes:
     reports whether it would download.
   - The file options (O(mode), O(owner), ...) apply to O(dest) after it is installed.
 seealso:
-  - module: gtsfm.cluster.fetch_status
+  - module: gtsfm.cluster.follow
   - module: ansible.builtin.get_url
 author:
   - gtsfm.cluster maintainers (@borglab)
@@ -145,13 +145,11 @@ EXAMPLES = r"""
   poll: 0
   register: __vggt_job
 
-- name: Wait for it, showing progress at each poll
-  gtsfm.cluster.fetch_status:
-    path: /home/alice/.cache/gtsfm.cluster/fetch-vggt.json
-  register: __vggt_progress
-  until: __vggt_progress.finished
-  retries: 1440
-  delay: 5
+- name: Wait for it, printing bytes, rate and time left
+  gtsfm.cluster.follow:
+    label: VGGT weights
+    job: "{{ __vggt_job }}"
+    status: /home/alice/.cache/gtsfm.cluster/fetch-vggt.json
 """
 
 RETURN = r"""

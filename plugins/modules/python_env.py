@@ -112,6 +112,17 @@ options:
     description: Free space (MiB) needed where the environment goes before a build or copy starts.
     type: int
     default: 2048
+  status_file:
+    description:
+      - Where a build or copy keeps its progress record (phase, bytes the environment holds so far), for
+        M(gtsfm.cluster.follow) and M(gtsfm.cluster.progress_info). Run the task with C(async) and C(poll=0) and
+        follow it to see the bytes grow.
+    type: path
+    version_added: 0.4.0
+  status_run_id:
+    description: A word written into the progress record, so that a follow of this run ignores an earlier run's.
+    type: str
+    version_added: 0.4.0
 notes:
   - Check mode reports what would change and changes nothing. Diff mode is not supported.
   - The environment is built at its real path C(PREFIX.<fp12>), so scripts and conda's hard-coded prefixes are valid
@@ -205,10 +216,12 @@ import pwd
 import shutil
 import tarfile
 import tempfile
+import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url, open_url
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
 
 
@@ -217,9 +230,24 @@ class Env:
         self.module = module
         self.params = module.params
         self.prefix = os.path.abspath(self.params["prefix"])
+        self.progress = None
+        self.watching = threading.Event()
 
     def fail(self, msg):
+        if self.progress:
+            self.watching.set()
+            self.progress.finish(failed=True, msg="python_env: %s" % msg)
         self.module.fail_json(msg="python_env: %s" % msg, prefix=self.prefix)
+
+    def watch(self, tree):
+        """Keep the record's done at the bytes the tree being built or copied holds, every few seconds."""
+        self.progress.update(force=True, phase=self.params["action"], done=0, tree=tree)
+        def measure():
+            while not self.watching.wait(3.0):
+                self.progress.update(done=pe.tree_bytes(tree))
+        thread = threading.Thread(target=measure)
+        thread.daemon = True
+        thread.start()
 
     def run(self, argv, what, env=None):
         rc, out, err = self.module.run_command(argv, environ_update=dict({"UV_NO_PROGRESS": "1"}, **(env or {})))
@@ -358,6 +386,9 @@ class Env:
             self.module.exit_json(**result)
         paths = pe.paths(self.prefix, self.fp)
         started = time.time()
+        if self.params["status_file"]:
+            self.progress = _progress.Writer(self.params["status_file"], run_id=self.params["status_run_id"],
+                                             what="environment", phase="checking space")
         try:
             if not found["staged"]:
                 if action == "publish":
@@ -370,12 +401,16 @@ class Env:
                 pe.clear(paths["real"])
                 if action == "pull":
                     # A copy goes to .part and is renamed once verified: what it holds was built at the real path.
+                    if self.progress:
+                        self.watch(paths["part"])
                     self.pull(paths["part"])
                     os.rename(paths["part"], paths["real"])
                 else:
                     # Built where it will be used: scripts, activation files and conda's prefixes name this path,
                     # so it cannot be renamed afterwards. Until its record is written last it is not finished,
                     # and no run takes it for done (the link is switched only after).
+                    if self.progress:
+                        self.watch(paths["real"])
                     self.build(paths["real"])
                     pe.write_record(paths["real"], self.fp, spec)
                 result["seconds"] = round(time.time() - started, 2)
@@ -383,6 +418,9 @@ class Env:
         except (pe.EnvError, IOError, OSError) as exc:
             self.fail("%s: %s" % (self.prefix, exc))
         result.update(pe.probe(self.prefix, self.fp))
+        if self.progress:
+            self.watching.set()
+            self.progress.finish(msg="%s %s" % (self.prefix, action))
         self.module.exit_json(**result)
 
 
@@ -410,6 +448,8 @@ def main():
             channels=dict(type="list", elements="str", default=[]),
             source_host=dict(type="str"),
             min_free_mb=dict(type="int", default=2048),
+            status_file=dict(type="path"),
+            status_run_id=dict(type="str"),
         ),
         required_if=[("action", "pull", ["source_host"])],
         supports_check_mode=True,

@@ -211,14 +211,17 @@ def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed
              "gtsfm_run_worker_memory_limit": "1GB", "gtsfm_run_poll_interval": 5, "gtsfm_run_fetch": False,
              "gtsfm_run_dashboard_local_port": local})],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    command, lines = None, []
+    # The command alone on its line (pasted whole, nothing after it reaches ssh), the address on the next.
+    command, url, lines = None, None, []
     for line in proc.stdout:
         lines.append(line)
-        m = re.search(r"(ssh -N -L \S+ .*?)\s+then open (http://[^\s\"]+)", line)
-        if m:
-            command, url = m.group(1), m.group(2)
+        m = re.match(r'^\s*"(ssh -N -L [^"]+)",?$', line)
+        command = m.group(1) if m else command
+        m = re.match(r'^\s*"then open (http://\S+)"$', line)
+        if command and m:
+            url = m.group(1)
             break
-    assert command, "".join(lines)
+    assert command and url, "".join(lines)
     tunnel = subprocess.Popen(shlex.split(command), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         body, deadline = "", time.time() + 60
@@ -243,3 +246,29 @@ def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed
     assert bed3.ssh("node1", "cat ~/gtsfm-data/ds/image.txt").stdout == "x\n"
     for host in ("node2", "node3"):
         assert bed3.ssh(host, "test -e ~/gtsfm-data", check=False).returncode != 0, host
+
+
+def test_a_job_is_followed_for_two_thousand_polls_to_its_end_and_its_results_fetched(bed3, tmp_path):
+    """The follow is a loop in the controller: thousands of polls neither nest nor fail (each poll one small read)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "image.txt").write_text("x\n")
+    out = subprocess.run(
+        [PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
+         str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
+             "gtsfm_run_python": "/usr/bin/python3", "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
+             "gtsfm_run_dataset_src": str(tmp_path / "ds"), "gtsfm_run_config_name": "hold_150.yaml",
+             "gtsfm_run_name": "long-follow", "gtsfm_run_worker_memory_limit": "1GB",
+             "gtsfm_run_poll_interval": 0.01, "gtsfm_cluster_progress_every": 5,
+             "gtsfm_run_fetch_dest": str(tmp_path / "results")}), "-v"],
+        capture_output=True, text=True, env=env, timeout=900, check=False)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text[-4000:]
+    polls = [int(n) for n in re.findall(r'"polls": (\d+)', text)] or [int(n) for n in re.findall(r"polls: (\d+)", text)]
+    assert polls and max(polls) >= 2000, (polls, text[-3000:])
+    assert "FAILED" not in text and "RecursionError" not in text
+    # Progress lines a person reads: elapsed time, workers per host, the log's last line.
+    assert re.search(r"node1: job \S+ running, \d / \d workers, node1 x\d.*elapsed; log: ", text), text[-3000:]
+    fetched = list((tmp_path / "results").rglob("hosts.json"))
+    assert fetched and json.loads(fetched[0].read_text()), text[-2000:]
+

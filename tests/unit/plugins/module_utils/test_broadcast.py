@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast as bc
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
-from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_status import read_status, summary
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
 PARAMS = {"connect_timeout": 10, "keepalive": 5, "cipher": "aes128-gcm@openssh.com", "ssh_args": ["-o", "Port=2222"]}
 
@@ -65,40 +65,21 @@ def test_tree_source_is_identified_by_its_manifest(tmp_path):
 
 def test_status_file_is_written_and_summarised(tmp_path):
     path = tmp_path / "s.json"
-    status = bc.Status(str(path), {"path": "/d", "kind": "file", "size": 100}, ["n2", "n3"])
-    status.node("n2", state="receiving", bytes=50)
+    status = bc.Status(str(path), {"path": "/d/env", "kind": "tree", "size": 100 * 10**6}, ["n2", "n3"], run_id="r1")
+    status.node("n2", state="receiving", bytes=50 * 10**6)
     status.phase("sending")
-    data = json.loads(path.read_text())
-    assert data["phase"] == "sending" and data["nodes"]["n2"]["bytes"] == 50 and data["finished"] is False
-    assert summary(data) == "sending 25%: n2 receiving 0.0 MB, n3 pending 0.0 MB"
-    out = read_status(None, str(path), None, str(tmp_path))
-    assert out["finished"] is False and out["nodes"]["n2"]["state"] == "receiving"
+    data = _progress.read(str(path), "r1")
+    assert data["phase"] == "sending" and data["nodes"]["n2"]["done"] == 50 * 10**6 and data["finished"] is False
+    assert data["done"] == 25 * 10**6 and data["total"] == 100 * 10**6 and data["what"] == "env"
+    assert _progress.summary(data, now=data["started"] + 3).startswith("env sending, 25.0 / 100.0 MB, ")
+    assert _progress.read(str(path), "another run") is None
+    status.phase("done", finished=True, msg="/d/env: 2 received", result={"received": ["n2", "n3"]})
+    data = _progress.read(str(path))
+    assert data["finished"] and not data["failed"] and data["result"] == {"received": ["n2", "n3"]}
 
 
 def test_status_default_file_follows_the_path():
     assert bc.default_status_file("/a") == bc.default_status_file("/a") != bc.default_status_file("/b")
-
-
-def test_status_with_a_job_id_is_finished_only_when_the_job_is(tmp_path):
-    status = tmp_path / "s.json"
-    status.write_text(json.dumps({"phase": "done", "finished": True, "nodes": {}, "size": 1}))
-    out = read_status(None, str(status), "123.456", str(tmp_path))
-    assert out["finished"] is False  # the job's file is not there yet: a stale status must not end the wait
-    (tmp_path / "123.456").write_text(json.dumps({"started": True, "finished": False}))
-    assert read_status(None, str(status), "123.456", str(tmp_path))["finished"] is False
-    (tmp_path / "123.456").write_text(json.dumps({"changed": True, "msg": "/d: 2 received", "received": ["a"]}))
-    out = read_status(None, str(status), "123.456", str(tmp_path))
-    assert out["finished"] is True and out["result"]["received"] == ["a"] and out["msg"] == "/d: 2 received"
-
-
-def test_status_rejects_a_job_id_that_is_a_path(tmp_path):
-    with pytest.raises(ValueError, match="is not an async job id"):
-        read_status(None, str(tmp_path / "s"), "../../etc/passwd", str(tmp_path))
-
-
-def test_status_before_the_run_is_waiting(tmp_path):
-    out = read_status(None, str(tmp_path / "none.json"), None, str(tmp_path))
-    assert out["finished"] is False and out["phase"] == "waiting"
 
 
 FAKE_SSH = """#!/bin/sh
@@ -210,20 +191,3 @@ def test_a_tree_sends_and_keeps_no_excluded_entry_and_a_no_op_rerun_sends_nothin
     result = bc.broadcast(dict(params, path=str(tree), hosts=["here"], order="given", exclude=EXCLUDE, checksum=False,
                                repair_rounds=0, status_file=None, compress=False), False, ctx, lambda msg: None)
     assert result["changed"] is False and result["held"] == ["here"] and result["received"] == []
-
-
-def test_status_wait_answers_as_soon_as_the_job_is_over_and_not_later_than_wait(tmp_path):
-    import threading
-    import time
-    from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_status import wait_status
-    status = tmp_path / "s.json"
-    status.write_text(json.dumps({"phase": "sending", "finished": False, "nodes": {}, "size": 1}))
-    started = time.monotonic()
-    assert wait_status(None, str(status), "1.2", str(tmp_path), 0)["finished"] is False
-    assert wait_status(None, str(status), "1.2", str(tmp_path), 0.5)["finished"] is False
-    assert 0.3 < time.monotonic() - started < 2
-    ends = threading.Timer(0.5, lambda: (tmp_path / "1.2").write_text(json.dumps({"changed": False, "msg": "done"})))
-    ends.start()
-    started = time.monotonic()
-    out = wait_status(None, str(status), "1.2", str(tmp_path), 30)
-    assert out["finished"] is True and out["msg"] == "done" and time.monotonic() - started < 2

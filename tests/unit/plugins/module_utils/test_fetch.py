@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils import _fetch
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _fetch, _progress
 from ansible_collections.gtsfm.cluster.plugins.module_utils._fetch import FetchError, fetch, partial_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -45,7 +45,7 @@ def test_fetch_streams_verifies_and_installs(origin, tmp_path):
     assert res["requests"] == 1 and res["downloaded"] == len(DATA) and res["resumed_from"] == []
     assert leftovers(dest.parent) == ["model.pt"]
     state = json.loads(status.read_text())
-    assert state["finished"] and not state["failed"] and state["phase"] == "done" and state["bytes"] == len(DATA)
+    assert state["finished"] and not state["failed"] and state["phase"] == "done" and state["done"] == len(DATA)
 
 
 def test_second_fetch_asks_the_origin_nothing(origin, tmp_path):
@@ -200,15 +200,15 @@ def test_dest_that_is_a_directory(tmp_path):
 
 def test_read_status_before_and_after(tmp_path, origin):
     status = tmp_path / "s.json"
-    assert _fetch.read_status(str(status))["phase"] == "starting"
+    assert _progress.read(str(status)) is None
     with pytest.raises(FetchError):
         fetch(origin.url("nope"), str(tmp_path / "m"), **opts(status_path=str(status)))
-    state = _fetch.read_status(str(status))
+    state = _progress.read(str(status))
     assert state["finished"] and state["failed"] and "HTTP 404" in state["msg"]
 
 
-def test_status_of_an_earlier_run_reads_as_starting(tmp_path, origin):
+def test_status_of_an_earlier_run_reads_as_not_yet_written(tmp_path, origin):
     status = tmp_path / "s.json"
     fetch(origin.url("w/model.pt"), str(tmp_path / "m"), **opts(status_path=str(status), status_run_id="run1"))
-    assert _fetch.read_status(str(status), "run1")["finished"]
-    assert _fetch.read_status(str(status), "run2")["phase"] == "starting"
+    assert _progress.read(str(status), "run1")["finished"]
+    assert _progress.read(str(status), "run2") is None

@@ -1,12 +1,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The broadcast and broadcast_status modules' own checks, without a bed."""
+"""The broadcast module's own checks, without a bed."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from ansible_collections.gtsfm.cluster.plugins.modules import broadcast, broadcast_status
+from ansible_collections.gtsfm.cluster.plugins.modules import broadcast
 
 
 @pytest.mark.parametrize("args, message", [
@@ -42,26 +42,7 @@ def test_the_hop_program_is_shipped_whole():
     assert "def receive(" in text and text.rstrip().endswith("raise SystemExit(main(sys.argv))")
 
 
-def test_status_module_reads_the_status_file(tmp_path, run_module):
-    status = tmp_path / "status.json"
-    status.write_text(json.dumps({"phase": "sending", "finished": False, "size": 10,
-                                  "nodes": {"n2": {"state": "receiving", "bytes": 5}}}))
-    failed, result = run_module(broadcast_status.main, dict(status_file=str(status)))
-    assert not failed and result["changed"] is False and result["finished"] is False
-    assert result["msg"] == "sending 50%: n2 receiving 0.0 MB"
-
-
-def test_status_module_needs_path_or_status_file(run_module):
-    failed, result = run_module(broadcast_status.main, dict())
-    assert failed and "path, status_file" in result["msg"]
-
-
 def test_a_bad_exclude_pattern_is_named(tmp_path, run_module):
     failed, result = run_module(broadcast.main, dict(path=str(tmp_path), hosts=["node2"], exclude=["/cache/", "../x"]))
     assert failed and result["msg"] == ("broadcast: exclude pattern '../x': '.', '..' and empty components are not "
                                         "allowed; give the path as it is below the tree's top.")
-
-
-def test_status_module_refuses_a_wait_out_of_range(tmp_path, run_module):
-    failed, result = run_module(broadcast_status.main, dict(status_file=str(tmp_path / "s.json"), wait=601))
-    assert failed and result["msg"] == "broadcast_status: wait must be between 0 and 600 seconds, got 601.0."

@@ -1,4 +1,4 @@
-"""fetch_verified and fetch_status as Ansible runs them: arguments, results, check mode, clear failures."""
+"""fetch_verified and progress_info as Ansible runs them: arguments, results, check mode, clear failures."""
 from __future__ import annotations
 
 import hashlib
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.gtsfm.cluster.plugins.modules import fetch_status, fetch_verified
+from ansible_collections.gtsfm.cluster.plugins.modules import fetch_verified, progress_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from http_origin import Origin  # noqa: E402  pylint: disable=wrong-import-position
@@ -31,8 +31,9 @@ def test_fetch_then_noop_with_mode(run_module, origin, tmp_path):
     assert not failed and res["changed"] and res["fetched"] and oct(dest.stat().st_mode & 0o777) == "0o640"
     failed, res = run_module(fetch_verified.main, args)
     assert not failed and not res["changed"] and res["requests"] == 0
-    failed, res = run_module(fetch_status.main, {"path": str(tmp_path / "s.json")})
-    assert not failed and res["finished"] and not res["failed_fetch"] and res["percent"] == 100.0
+    failed, res = run_module(progress_info.main, {"path": str(tmp_path / "s.json")})
+    assert not failed and res["finished"] and not res["record"]["failed"]
+    assert res["record"]["done"] == res["record"]["total"] == dest.stat().st_size
 
 
 def test_check_mode_reports_a_download_without_one(run_module, origin, tmp_path):
@@ -59,12 +60,13 @@ def test_not_an_http_url(run_module, tmp_path):
 
 
 def test_status_before_start(run_module, tmp_path):
-    failed, res = run_module(fetch_status.main, {"path": str(tmp_path / "none.json")})
-    assert not failed and not res["finished"] and res["phase"] == "starting" and not res["changed"]
+    failed, res = run_module(progress_info.main, {"path": str(tmp_path / "none.json")})
+    assert not failed and not res["finished"] and res["record"] == {} and not res["changed"]
+    assert res["msg"] == "no progress record yet"
 
 
-def test_status_file_that_is_not_an_object(run_module, tmp_path):
+def test_status_file_that_is_not_an_object_reads_as_not_yet_written(run_module, tmp_path):
     bad = tmp_path / "s.json"
     bad.write_text("[1]")
-    failed, res = run_module(fetch_status.main, {"path": str(bad)})
-    assert failed and "does not hold a JSON object" in res["msg"]
+    failed, res = run_module(progress_info.main, {"path": str(bad)})
+    assert not failed and not res["finished"] and res["record"] == {}

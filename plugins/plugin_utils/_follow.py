@@ -1,0 +1,214 @@
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Following long steps from the controller: the loop under gtsfm.cluster.follow. Private to this collection.
+
+One poll is one shell command on the node that prints, for each step followed there, its progress record, its async
+result file, the tail of its log and its writer's /proc stat; parse() turns that back into snapshots with the same
+rules the node-side reader uses (module_utils/_progress). The loop is a plain while loop: its stack depth, memory
+and work per poll do not grow with the number of polls.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
+
+MARK = "\x1egtsfm-follow"
+SECTION_RE = re.compile(r"^\x1egtsfm-follow (\d+) (record|async|log|stat)$")
+LOG_TAIL_BYTES = 2048
+
+
+class FollowError(Exception):
+    """The step cannot be followed (bad input, a node that stopped answering, a writer that vanished)."""
+
+
+@dataclass
+class Step:
+    """One background step on one host: where its record, async result and log are."""
+
+    label: str
+    status: str | None = None
+    run_id: str | None = None
+    results_file: str | None = None
+    log: str | None = None
+    pid: int | None = None  # the record's writer, once a record named it
+    pid_start: int | None = None
+
+
+@dataclass
+class Snapshot:
+    record: dict | None
+    finished: bool
+    result: dict | None
+    log_line: str
+    writer_alive: bool | None  # None: no writer known yet
+
+
+def shell_path(path: str) -> str:
+    """path quoted for sh, a leading ~/ kept as the remote user's $HOME."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+def read_command(steps: list[Step]) -> str:
+    """The one command a poll runs on the node; read-only, and answers even where a file is missing."""
+    parts = []
+    for index, step in enumerate(steps):
+        for name, path in (("record", step.status), ("async", step.results_file), ("log", step.log)):
+            if not path:
+                continue
+            reader = "tail -c %d -- %s" % (LOG_TAIL_BYTES, shell_path(path)) if name == "log" else \
+                "cat -- %s" % shell_path(path)
+            parts.append("printf '\\n%s %d %s\\n'; %s 2>/dev/null" % (MARK, index, name, reader))
+        if step.pid:
+            parts.append("printf '\\n%s %d stat\\n'; cat /proc/%d/stat 2>/dev/null" % (MARK, index, int(step.pid)))
+    parts.append("true")
+    return "; ".join(parts)
+
+
+def _stat_start(text: str) -> int | None:
+    fields = text[text.rfind(")") + 2:].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def parse(steps: list[Step], stdout: str) -> list[Snapshot]:
+    """Snapshots of steps from one poll's output (see read_command)."""
+    sections: dict[tuple[int, str], list[str]] = {}
+    current = None
+    for line in stdout.split("\n"):
+        match = SECTION_RE.match(line)
+        if match:
+            current = (int(match.group(1)), match.group(2))
+            sections[current] = []
+        elif current is not None:
+            sections[current].append(line)
+    snaps = []
+    for index, step in enumerate(steps):
+        text = {name: "\n".join(sections.get((index, name), [])) for name in ("record", "async", "log", "stat")}
+        record = _progress.read_text(text["record"], step.run_id) if step.status else None
+        if step.results_file:
+            finished, result = _progress.read_async(text["async"])
+        else:
+            finished = bool(record and record.get("finished"))
+            result = (record or {}).get("result") if finished else None
+        lines = [line for line in text["log"].splitlines() if line.strip()]
+        alive = None
+        if step.pid:
+            start = _stat_start(text["stat"]) if text["stat"].strip() else None
+            alive = start is not None and (step.pid_start is None or start == step.pid_start)
+        snaps.append(Snapshot(record, finished, result, lines[-1].strip() if lines else "", alive))
+    return snaps
+
+
+def line_for(host: str, step: Step, snap: Snapshot, now: float) -> str:
+    """The progress line a person reads for one step."""
+    record = snap.record
+    targets = len((record or {}).get("nodes") or {})
+    head = "%s -> %d node%s" % (host, targets, "" if targets == 1 else "s") if targets and (
+        record or {}).get("unit") == "B" else host
+    text = _progress.summary(dict(record, what=step.label), now) if record else "%s starting" % step.label
+    if snap.log_line:
+        text += "; log: %s" % (snap.log_line[:160])
+    return "%s: %s" % (head, text)
+
+
+@dataclass
+class Follower:
+    """Polls steps on one host until each is finished; prints a line per step at a steady pace."""
+
+    host: str
+    steps: list[Step]
+    run: Callable[[str], str]  # the node's stdout for a command; raises ConnectionError-likes when unreachable
+    say: Callable[[str], None]
+    timeout: float = 86400.0
+    poll: float = 2.0
+    report_every: float = 10.0
+    unreachable_grace: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    wall: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    polls: int = 0
+    outcome: list[Snapshot | None] = field(default_factory=list)
+
+    def follow(self) -> list[Snapshot]:
+        start = self.clock()
+        self.outcome = [None] * len(self.steps)
+        last_said: list[tuple[float, Any]] = [(start, None)] * len(self.steps)
+        gone_since: list[float | None] = [None] * len(self.steps)
+        silent_since = None
+        delay = min(0.25, self.poll)
+        while True:
+            pending = [i for i, o in enumerate(self.outcome) if o is None]
+            if not pending:
+                return self.outcome  # type: ignore[return-value]
+            now = self.clock()
+            if now - start > self.timeout:
+                raise FollowError("%s: %s still running after %s (the follow's timeout); it goes on in the "
+                                  "background. Fix: raise the timeout, or follow it again later." % (
+                                      self.host, ", ".join(self.steps[i].label for i in pending),
+                                      _progress.duration(self.timeout)))
+            try:
+                stdout = self.run(read_command([self.steps[i] for i in pending]))
+                silent_since = None
+            except ConnectionError as exc:
+                silent_since = silent_since or now
+                if now - silent_since > self.unreachable_grace:
+                    raise FollowError("%s did not answer for %s while %s ran there (%s). The step may go on; "
+                                      "fix the node or its network and run the play again." % (
+                                          self.host, _progress.duration(now - silent_since),
+                                          ", ".join(self.steps[i].label for i in pending), exc)) from exc
+                self.sleep(self.poll)
+                continue
+            self.polls += 1
+            wall = self.wall()
+            for i, snap in zip(pending, parse([self.steps[i] for i in pending], stdout)):
+                step = self.steps[i]
+                if snap.record and snap.record.get("pid") and not step.pid:
+                    step.pid, step.pid_start = snap.record["pid"], snap.record.get("pid_start")
+                phase = (snap.record or {}).get("phase")
+                if snap.finished:
+                    self.outcome[i] = snap
+                    self.say(line_for(self.host, step, _final(step, snap), wall))
+                    continue
+                if snap.writer_alive is False:
+                    # Seen dead once: the next poll reads again, so a writer that just wrote its end is not lost.
+                    if gone_since[i] is not None:
+                        raise FollowError("%s: %s ended without a result (its process %s is gone). Run the play "
+                                          "again: the step starts over or resumes." % (self.host, step.label, step.pid))
+                    gone_since[i] = now
+                else:
+                    gone_since[i] = None
+                said_at, said_phase = last_said[i]
+                if phase != said_phase or now - said_at >= self.report_every:
+                    if said_phase is not None or now - start >= min(self.report_every, 2.0):
+                        self.say(line_for(self.host, step, snap, wall))
+                        last_said[i] = (now, phase)
+                    else:
+                        last_said[i] = (said_at, phase)
+            if all(o is not None for o in self.outcome):
+                continue  # done: no pause after the last read
+            self.sleep(delay)
+            delay = min(self.poll, delay * 2)
+
+
+def _final(step: Step, snap: Snapshot) -> Snapshot:
+    """A finished step shows as finished, even when its record was last written before the end (or never)."""
+    record = dict(snap.record or {"what": step.label, "unit": ""})
+    record["finished"] = True
+    result = snap.result or {}
+    if result.get("failed"):
+        record.update(failed=True, phase="failed", msg=str(result.get("msg") or record.get("msg") or ""))
+    elif record.get("phase") not in _progress.FINAL_PHASES:
+        record["phase"] = "done"
+    return Snapshot(record, True, snap.result, snap.log_line, snap.writer_alive)
