@@ -14,16 +14,17 @@ short_description: Wait for long background steps to end, printing progress a pe
 version_added: 0.4.0
 description:
   - Follows one or more steps running in the background on the task's host (a task started with C(async) and
-    C(poll: 0), a progress record a module or the job supervisor keeps, or both) until each has ended, and returns
-    their results. The waiting happens in the controller, in one loop: its depth, memory and work per poll do not
+    C(poll=0), a progress record a module or the job supervisor keeps, or both) until each has ended, and returns
+    their results. The waiting happens in the controller, in one loop; its depth, memory and work per poll do not
     grow with the number of polls, so a job of many hours is followed to its end.
   - Each poll is one read-only shell command on the host (no module is sent), which prints the step's progress
     record, its async result file and its log's tail.
-  - While a step runs, one line per step is printed on the play's output at a steady pace and at each change of
+  - "While a step runs, one line per step is printed on the play's output at a steady pace and at each change of
     phase, whatever the stdout callback, for example
     C(node1 -> 7 nodes: environment sending, 1.2 / 3.1 GB, 96.0 MB/s, about 20 s left, 13 s elapsed).
-    It never prints C(FAILED - RETRYING): there are no retries. Set the variable C(gtsfm_cluster_progress=false) to
-    turn the lines off, and C(gtsfm_cluster_progress_every) (seconds, default 10) to change their pace.
+    It never prints C(FAILED - RETRYING), as there are no retries."
+  - Set the variable C(gtsfm_cluster_progress=false) to turn the lines off, and C(gtsfm_cluster_progress_every)
+    (seconds, default 10) to change their pace.
   - A step whose writer process is gone without a result, a host that stops answering for
     O(unreachable_grace) seconds, and a step still running after O(timeout) fail the task, naming the host and
     the step. A step that is still running is left running.
@@ -49,7 +50,7 @@ options:
         type: str
       job:
         description:
-          - The registered result of the task that started the step with C(async) and C(poll: 0). Its async result
+          - The registered result of the task that started the step with C(async) and C(poll=0). Its async result
             file decides when the step has ended and holds its result.
         type: raw
       log:

@@ -17,7 +17,7 @@ description:
     M(gtsfm.cluster.fetch_verified), M(gtsfm.cluster.python_env), the job supervisor of M(gtsfm.cluster.gtsfm_job))
     and, with O(jid), the step's async result file, and returns both with one line of progress in RV(msg).
   - A record that is missing, half-written or another run's (O(run_id)) reads as not written yet
-    (RV(record) empty, RV(finished=false)): the same rule M(gtsfm.cluster.follow) applies.
+    (RV(record) empty, RV(finished=false)), by the same rule as M(gtsfm.cluster.follow).
   - To wait for a step, use M(gtsfm.cluster.follow) (it waits in the controller and prints progress). This module is
     the one-shot read, for example from another controller while a step runs.
   - Reads only; changes nothing.
