@@ -17,6 +17,8 @@ display = Display()
 
 STEP_SPEC = {
     "label": {"type": "str", "required": True},
+    "notice": {"type": "list", "elements": "str", "default": []},
+    "notice_when": {"type": "str"},
     "status": {"type": "str"},
     "run_id": {"type": "str"},
     "job": {"type": "raw"},
@@ -29,6 +31,8 @@ ARGUMENT_SPEC = {
     "run_id": {"type": "str"},
     "job": {"type": "raw"},
     "log": {"type": "str"},
+    "notice": {"type": "list", "elements": "str", "default": []},
+    "notice_when": {"type": "str"},
     "timeout": {"type": "float", "default": 86400.0},
     "poll": {"type": "float", "default": 2.0},
     "report_every": {"type": "float"},
@@ -54,7 +58,8 @@ def _step(spec: dict, where: str) -> Step | None:
         raise FollowError("%s needs status (a progress record) or job (an async start), or both. Fix: give one."
                           % where)
     return Step(label=spec["label"], status=spec.get("status"), run_id=spec.get("run_id"),
-                results_file=results_file, log=spec.get("log"))
+                results_file=results_file, log=spec.get("log"), notice=list(spec.get("notice") or []),
+                notice_when=spec.get("notice_when"))
 
 
 def _plain_result(result: dict | None) -> dict:

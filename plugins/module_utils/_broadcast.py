@@ -162,6 +162,8 @@ class Status:
         """Update a node's entry; a final state (received, failed) is written at once."""
         if "bytes" in fields:
             fields["done"] = fields.pop("bytes")
+        if fields.get("state") == "received":
+            fields["done"] = self.writer.data["total"]  # the content's size; a hop's byte count includes tar's framing
         with self.writer.lock:
             self.writer.data["nodes"].setdefault(host, {}).update(fields)
             self.writer.data["done"] = self._mean()

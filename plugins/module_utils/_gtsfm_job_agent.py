@@ -417,10 +417,11 @@ class Supervisor(object):
     def progress_fields(self):
         """The job's status as a progress record (module_utils/_progress): workers registered of those expected."""
         state = self.status["state"]
-        registered = self.status.get("workers_registered") or {}
+        # While it runs, the workers registered now; once it is over, the most that were registered at once.
+        workers = self.status.get("workers" if state in FINAL_STATES else "workers_registered") or {}
         return {"what": "job %s" % (self.status.get("name") or self.status["run_id"]), "phase": state,
-                "unit": "workers", "done": sum(registered.values()), "total": self.status["expected_workers"],
-                "nodes": dict((h, {"done": n}) for h, n in registered.items()),
+                "unit": "workers", "done": sum(workers.values()), "total": self.status["expected_workers"],
+                "nodes": dict((h, {"done": n}) for h, n in workers.items()),
                 "finished": state in FINAL_STATES, "failed": state in FINAL_STATES and state != "finished",
                 "msg": self.status.get("reason") or "", "pid_start": self.pid_start}
 

@@ -28,6 +28,8 @@ import time
 
 # A record no writer touched for this long, whose writer is gone, is a lost step.
 FINAL_PHASES = ("done", "finished", "failed", "timeout", "stopped", "lost")
+# Up to this many nodes a progress line names each; beyond, it counts them per state.
+NODES_SHOWN = 4
 
 
 def pid_start(pid):
@@ -210,13 +212,20 @@ def summary(record, now=None):
         if not record.get("finished"):
             parts.append("%s/s" % human(rate, unit))
             if total and rate > 0 and total > done:
-                parts.append("about %s left" % duration((total - done) / rate))
+                parts.append("about %s left" % duration(max(1, (total - done) / rate)))
     elif unit and total:
         parts.append(human(done, unit, of=total))
     nodes = record.get("nodes") or {}
-    if nodes:
+    if 0 < len(nodes) <= NODES_SHOWN:
         parts.append(", ".join(
             "%s %s" % (host, _node_text(node, unit)) for host, node in sorted(nodes.items())))
+    elif nodes:
+        # Many nodes: how many are in each state, so the line stays one line at any N.
+        states = {}
+        for node in nodes.values():
+            key = node.get("state") or ("x%d" % (node.get("done") or 0))
+            states[key] = states.get(key, 0) + 1
+        parts.append(", ".join("%d %s" % (n, state) for state, n in sorted(states.items())))
     started = record.get("started")
     started = now if started is None else started
     if record.get("finished"):

@@ -56,6 +56,17 @@ options:
       log:
         description: A log file on the host whose last line each progress line shows.
         type: str
+      notice:
+        description:
+          - Lines printed once, each as it is (never wrapped, so a command in one pastes whole), while the step
+            runs, as soon as its record holds O(steps[].notice_when). C({field}) in a line is replaced by that field
+            of the record (for example the port a job's dashboard really listens on).
+        type: list
+        elements: str
+        default: []
+      notice_when:
+        description: The record field that must be set before O(steps[].notice) is printed; unset prints it at the first read.
+        type: str
   label:
     description: The one step's label, when O(steps) is not used (then O(status), O(run_id), O(job), O(log)).
     type: str
@@ -70,6 +81,14 @@ options:
     type: raw
   log:
     description: See O(steps[].log).
+    type: str
+  notice:
+    description: See O(steps[].notice).
+    type: list
+    elements: str
+    default: []
+  notice_when:
+    description: See O(steps[].notice_when).
     type: str
   timeout:
     description: Seconds to follow before failing; the steps go on in the background.

@@ -420,6 +420,7 @@ class Env:
         result.update(pe.probe(self.prefix, self.fp))
         if self.progress:
             self.watching.set()
+            self.progress.update(done=pe.tree_bytes(paths["real"]))
             self.progress.finish(msg="%s %s" % (self.prefix, action))
         self.module.exit_json(**result)
 

@@ -38,6 +38,8 @@ class Step:
     log: str | None = None
     pid: int | None = None  # the record's writer, once a record named it
     pid_start: int | None = None
+    notice: list[str] = field(default_factory=list)  # lines printed once, as they are, when the record allows
+    notice_when: str | None = None  # the record field that must be set first ({field} in a line is its value)
 
 
 @dataclass
@@ -111,6 +113,16 @@ def parse(steps: list[Step], stdout: str) -> list[Snapshot]:
     return snaps
 
 
+def notice_lines(step: Step, record: dict | None) -> list[str]:
+    """The step's notice, filled from the record, once the record holds notice_when; else nothing yet."""
+    if not step.notice:
+        return []
+    if step.notice_when and not (record or {}).get(step.notice_when):
+        return []
+    values = record or {}
+    return [re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), line) for line in step.notice]
+
+
 def line_for(host: str, step: Step, snap: Snapshot, now: float) -> str:
     """The progress line a person reads for one step."""
     record = snap.record
@@ -145,6 +157,7 @@ class Follower:
         start = self.clock()
         self.outcome = [None] * len(self.steps)
         last_said: list[tuple[float, Any]] = [(start, None)] * len(self.steps)
+        last_line: list[str] = [""] * len(self.steps)  # a line is never printed twice in a row
         gone_since: list[float | None] = [None] * len(self.steps)
         silent_since = None
         delay = min(0.25, self.poll)
@@ -177,9 +190,15 @@ class Follower:
                 if snap.record and snap.record.get("pid") and not step.pid:
                     step.pid, step.pid_start = snap.record["pid"], snap.record.get("pid_start")
                 phase = (snap.record or {}).get("phase")
+                if step.notice and not snap.finished:
+                    for line in notice_lines(step, snap.record):
+                        self.say(line)
+                        step.notice = []
                 if snap.finished:
                     self.outcome[i] = snap
-                    self.say(line_for(self.host, step, _final(step, snap), wall))
+                    line = line_for(self.host, step, _final(step, snap), wall)
+                    if line != last_line[i]:
+                        self.say(line)
                     continue
                 if snap.writer_alive is False:
                     # Seen dead once: the next poll reads again, so a writer that just wrote its end is not lost.
@@ -192,7 +211,8 @@ class Follower:
                 said_at, said_phase = last_said[i]
                 if phase != said_phase or now - said_at >= self.report_every:
                     if said_phase is not None or now - start >= min(self.report_every, 2.0):
-                        self.say(line_for(self.host, step, snap, wall))
+                        last_line[i] = line_for(self.host, step, snap, wall)
+                        self.say(last_line[i])
                         last_said[i] = (now, phase)
                     else:
                         last_said[i] = (said_at, phase)

@@ -215,9 +215,9 @@ def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed
     command, url, lines = None, None, []
     for line in proc.stdout:
         lines.append(line)
-        m = re.match(r'^\s*"(ssh -N -L [^"]+)",?$', line)
+        m = re.match(r"^(ssh -N -L \S+ .*\S)$", line)
         command = m.group(1) if m else command
-        m = re.match(r'^\s*"then open (http://\S+)"$', line)
+        m = re.match(r"^then open (http://\S+)$", line)
         if command and m:
             url = m.group(1)
             break

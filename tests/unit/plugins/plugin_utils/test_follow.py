@@ -143,3 +143,25 @@ def test_timeout_leaves_the_step_running_and_says_so():
     world = World(rounds=10 ** 9)
     with pytest.raises(FollowError, match=r"node1: x still running after 1 min 0 s .* goes on in the background"):
         world.follower(poll=1.0, timeout=60.0).follow()
+
+
+def test_a_notice_is_printed_once_when_the_record_allows_it_filled_from_the_record():
+    world = World(rounds=6)
+    follower = world.follower(poll=0.01, report_every=100.0)
+    step = follower.steps[0]
+    step.notice, step.notice_when = ["ssh -N -L 8787:localhost:{dashboard_port} node1", "then open it"], "dashboard_port"
+    seen = []
+    real_run = world.run
+
+    def run(command: str) -> str:
+        out = real_run(command)
+        if world.polls >= 3:  # the scheduler serves its dashboard from the third read on, on a port Dask chose
+            record = json.loads(out.split("\n")[2])
+            out = out.replace(json.dumps(record), json.dumps(dict(record, dashboard_port=8790)))
+        seen.append(out)
+        return out
+
+    follower.run = run
+    follower.follow()
+    assert world.lines[:2] == ["ssh -N -L 8787:localhost:8790 node1", "then open it"]
+    assert sum("then open it" in line for line in world.lines) == 1
