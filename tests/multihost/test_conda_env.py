@@ -317,7 +317,7 @@ RUN_OUTPUTS = {
 
 def checkout_copy(run: Run) -> list[dict]:
     """The results of the checkout's copy to the other nodes in a run (the broadcast's status poll, or rsync)."""
-    names = ("Wait until every node holds a verified copy, for the checkout",
+    names = ("Follow until every node holds a verified copy, for the checkout",
              "Ensure every other node holds the scheduler's checkout at the same path (pulled over the mesh)")
     return [d for d in run.results("runner_on_ok") if d.get("task") in names]
 
