@@ -123,6 +123,24 @@ options:
     description: A word written into the progress record, so that a follow of this run ignores an earlier run's.
     type: str
     version_added: 0.4.0
+  import_check:
+    description:
+      - probe - when the prefix already names the wanted environment, import O(imports) with its python here
+        (C(PYTHON -B -c ...), writing nothing) and return what fails, each as one sentence naming the module, the
+        missing shared library with the system package of this node's distribution that provides it and the
+        fix, a torchvision built for another torch, or a module not installed (RV(import_problems)).
+    type: bool
+    default: false
+    version_added: 0.5.0
+  imports:
+    description:
+      - The modules O(import_check) imports, in order. Empty - the top-level packages the environment declares
+        (the requirements, the C(pyproject.toml) dependencies or the environment file's entries, mapped to import
+        names through its C(*.dist-info) and C(conda-meta)).
+    type: list
+    elements: str
+    default: []
+    version_added: 0.5.0
 notes:
   - Check mode reports what would change and changes nothing. Diff mode is not supported.
   - The environment is built at its real path C(PREFIX.<fp12>), so scripts and conda's hard-coded prefixes are valid
@@ -201,6 +219,18 @@ dot:
   description: Path of Graphviz C(dot) with the environment on PATH, or null.
   returned: always
   type: str
+import_problems:
+  description: What O(import_check) found wrong, one sentence each (empty - every module imported).
+  returned: when O(import_check) ran
+  type: list
+  elements: str
+  version_added: 0.5.0
+imported:
+  description: The modules O(import_check) imported, with the seconds each took.
+  returned: when O(import_check) ran
+  type: list
+  elements: dict
+  version_added: 0.5.0
 home:
   description: The user's home directory on this node.
   returned: always
@@ -221,6 +251,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url, open_url
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
 
@@ -375,6 +406,13 @@ class Env:
         result = dict(changed=False, prefix=self.prefix, fingerprint=self.fp, spec=spec, inputs_error=missing,
                       home=os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir, home_id=pe.home_id(),
                       dot=shutil.which("dot", path=dot_path), **found)
+        if action == "probe" and self.params["import_check"] and found["state"] == "current":
+            python = os.path.join(self.prefix, "bin", "python")
+            # Well inside the probe task's own time limit (cluster_facts_timeout, 120 s by default).
+            outcome = _env_check.run_local(python, self.params["imports"], timeout=90)
+            result["import_problems"] = _env_check.diagnose(outcome, python)
+            result["imported"] = [{"name": e["name"], "seconds": e["seconds"]}
+                                  for e in (outcome.get("report") or {}).get("imports", []) if e.get("ok")]
         if action == "probe" or found["done"]:
             self.module.exit_json(**result)
         try:
@@ -451,6 +489,8 @@ def main():
             min_free_mb=dict(type="int", default=2048),
             status_file=dict(type="path"),
             status_run_id=dict(type="str"),
+            import_check=dict(type="bool", default=False),
+            imports=dict(type="list", elements="str", default=[]),
         ),
         required_if=[("action", "pull", ["source_host"])],
         supports_check_mode=True,
