@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: env_check
 short_description: Prove from the scheduler that the cluster env imports on every node, as Dask will start it
-version_added: 0.5.0
+version_added: 0.4.0
 description:
   - Runs once on the scheduler. Reaches every host of O(workers) over non-interactive SSH at once (C(ssh -T),
     BatchMode, no terminal, the same session Dask's SSHCluster opens to start its scheduler and workers, the
@@ -98,7 +98,7 @@ nodes:
   returned: always
   type: dict
 errors:
-  description: One line per distinct problem, C(HOSTS: what is wrong, what provides it, the fix).
+  description: "One line per distinct problem: C(HOSTS: what is wrong, what provides it, the fix)."
   returned: always
   type: list
   elements: str

@@ -131,7 +131,7 @@ options:
         fix, a torchvision built for another torch, or a module not installed (RV(import_problems)).
     type: bool
     default: false
-    version_added: 0.5.0
+    version_added: 0.4.0
   imports:
     description:
       - The modules O(import_check) imports, in order. Empty - the top-level packages the environment declares
@@ -140,7 +140,7 @@ options:
     type: list
     elements: str
     default: []
-    version_added: 0.5.0
+    version_added: 0.4.0
 notes:
   - Check mode reports what would change and changes nothing. Diff mode is not supported.
   - The environment is built at its real path C(PREFIX.<fp12>), so scripts and conda's hard-coded prefixes are valid
@@ -224,13 +224,13 @@ import_problems:
   returned: when O(import_check) ran
   type: list
   elements: str
-  version_added: 0.5.0
+  version_added: 0.4.0
 imported:
   description: The modules O(import_check) imported, with the seconds each took.
   returned: when O(import_check) ran
   type: list
   elements: dict
-  version_added: 0.5.0
+  version_added: 0.4.0
 home:
   description: The user's home directory on this node.
   returned: always

@@ -148,3 +148,21 @@ def test_uv_comes_from_a_wheelhouse_directory_on_the_node(tmp_path, run_module):
     failed, result = run_module(main, args)
     assert not failed and result["state"] == "current", result.get("msg")
     assert (tmp_path / "bin" / "uv").read_text() == FAKE_UV
+
+
+def test_probe_of_a_current_env_imports_its_packages(tmp_path, run_module):
+    prefix = tmp_path / "env"
+    failed, result = run_module(main, uv_args(tmp_path))
+    assert not failed
+    # The stand-in uv's env python is the test interpreter: json imports, the absent module does not.
+    failed, probe = run_module(main, uv_args(tmp_path, action="probe", import_check=True,
+                                             imports=["json", "gtsfm_absent_module"]))
+    assert not failed and [m["name"] for m in probe["imported"]] == ["json"], probe
+    assert probe["import_problems"] == [
+        "import gtsfm_absent_module fails: it is not installed in the environment (ModuleNotFoundError: No module "
+        "named 'gtsfm_absent_module'). Fix: add it to the environment (conda_env_requirements, the env file or "
+        "pyproject.toml) and re-run site.yml --tags conda_env"]
+    assert not (prefix / "__pycache__").exists()
+    # Not current (another fingerprint wanted): nothing to import yet.
+    failed, other = run_module(main, uv_args(tmp_path, action="probe", import_check=True, requirements=["x"]))
+    assert not failed and other["state"] == "other" and "import_problems" not in other
