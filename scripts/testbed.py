@@ -397,6 +397,9 @@ conda_env_wheelhouse_src: {state.get('wheelhouse', WHEELHOUSE)}
 conda_env_uv_src: {next(Path(state.get('wheelhouse', WHEELHOUSE)).glob('uv-*.whl'), '')}
 conda_env_checkout_src: {CHECKOUT_STAND_IN}
 conda_env_min_free_mb: 512
+# gtsfm_run on a bed starts stand-ins of GTSfM's runner, which import Dask alone; the nodes have no Graphviz.
+gtsfm_run_imports: [dask, distributed]
+gtsfm_run_graphviz: ignore
 """)
 
 
