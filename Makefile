@@ -6,7 +6,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test deps venv unit lint sanity molecule multihost demo demo-down build clean bench-broadcast bench-conda-env
+.PHONY: test deps venv unit lint sanity molecule multihost test-heavy demo demo-down build clean bench-broadcast bench-conda-env
 
 test: deps unit lint sanity build molecule multihost ## the whole suite, from a fresh machine
 
@@ -36,6 +36,9 @@ molecule: venv ## every molecule scenario, each on its own test bed
 
 multihost: venv ## pytest + ansible-runner on a real 4-node bed: removal, unreachable node, check mode
 	$(PY) -m pytest tests/multihost -q
+
+test-heavy: venv ## tests/heavy: the env check on a 3-node bed with real torch, torchvision, opencv, lightgbm (~10 min)
+	flock /tmp/gtsfm-bed.lock $(PY) -m pytest tests/heavy -q -s
 
 demo: venv ## bring up a 3-node test bed and run the pipeline on it
 	scripts/demo
