@@ -187,7 +187,9 @@ class Follower:
             wall = self.wall()
             for i, snap in zip(pending, parse([self.steps[i] for i in pending], stdout)):
                 step = self.steps[i]
-                if snap.record and snap.record.get("pid") and not step.pid:
+                # An async step's own result file says when it ended; only a step without one is judged by whether
+                # its record's writer still lives (a record left by an earlier run names a writer long gone).
+                if snap.record and snap.record.get("pid") and not step.pid and not step.results_file:
                     step.pid, step.pid_start = snap.record["pid"], snap.record.get("pid_start")
                 phase = (snap.record or {}).get("phase")
                 if step.notice and not snap.finished:
