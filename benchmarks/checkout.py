@@ -59,6 +59,7 @@ def make_tree(root: Path, megabytes: int, files: int, seed: int = 7) -> None:
 
 def run_site(bed: Path, extravars: dict, private: Path) -> dict:
     events: list[dict] = []
+    private.mkdir(parents=True, exist_ok=True)
     res = ansible_runner.run(private_data_dir=str(private), playbook=str(ROOT / "site.yml"),
                              inventory=str(bed / "inventory.yml"), tags="conda_env", extravars=extravars,
                              envvars=ENV, quiet=True, event_handler=lambda e: events.append(e) or True)

@@ -155,8 +155,9 @@ class Status:
                                        nodes=dict((h, {"state": "pending", "done": 0}) for h in hosts))
 
     def _mean(self):
-        nodes = [n for n in self.writer.data["nodes"].values() if n.get("state") not in ("skipped", "failed")]
-        return int(sum(n.get("done") or 0 for n in nodes) / len(nodes)) if nodes else 0
+        nodes = [n for n in self.writer.data["nodes"].values() if n.get("state") not in ("held", "failed")]
+        # Nothing to send is as good as all sent.
+        return int(sum(n.get("done") or 0 for n in nodes) / len(nodes)) if nodes else self.writer.data["total"]
 
     def node(self, host, final=False, **fields):
         """Update a node's entry; a final state (received, failed) is written at once."""
@@ -164,6 +165,8 @@ class Status:
             fields["done"] = fields.pop("bytes")
         if fields.get("state") == "received":
             fields["done"] = self.writer.data["total"]  # the content's size; a hop's byte count includes tar's framing
+        if fields.get("state") == "skipped":
+            fields["state"] = "held"  # what a person reads: the node has it already
         with self.writer.lock:
             self.writer.data["nodes"].setdefault(host, {}).update(fields)
             self.writer.data["done"] = self._mean()
