@@ -20,6 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("multihost_helpers", ROOT / "tests" / "multihost" / "conftest.py")
 helpers = importlib.util.module_from_spec(_spec)
+sys.modules["multihost_helpers"] = helpers  # dataclasses look their module up there
 _spec.loader.exec_module(helpers)  # type: ignore[union-attr]
 Bed, Run, run_testbed = helpers.Bed, helpers.Run, helpers.run_testbed
 
