@@ -11,11 +11,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ast
 import datetime
 import inspect
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -25,9 +25,9 @@ import time
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_hook as hook
 
-# GTSfM's runner at HEAD b8f24c75 (_create_dask_client): breaks every plain-host cluster config.
-HEAD_BUG = re.compile(r'set\(\s*w\["host"\]\s+for\s+w\s+in\s+workers\s*\)')
-HEAD_FIX = 'set(w["host"] if isinstance(w, dict) else w for w in workers)'
+# GTSfM's runner at HEAD b8f24c75 (_create_dask_client) has set(w["host"] for w in workers): it breaks every
+# plain-host cluster config. The call is found in the parsed code (bug_calls), never in comments or strings.
+HEAD_FIX = 'set(%(v)s["host"] if isinstance(%(v)s, dict) else %(v)s for %(v)s in workers)'
 PATCHED_NAME = ".runner.gtsfm_job_patched.py"
 FINAL_STATES = ("finished", "failed", "timeout", "stopped")
 
@@ -113,40 +113,131 @@ def runner_command(p, cluster_config_path):
     return cmd + [str(a) for a in p["extra_args"]]
 
 
+def _text_of(node):
+    """The str a constant subscript holds (Python 3.8 wraps it in ast.Index), else None."""
+    node = getattr(node, "value", node) if type(node).__name__ == "Index" else node
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def bug_calls(tree):
+    """The calls set(V["host"] for V in workers) in tree, in source order: GTSfM HEAD's bug as Python parses it."""
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "set"
+                and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.GeneratorExp)):
+            continue
+        gen = node.args[0]
+        if len(gen.generators) != 1:
+            continue
+        comp = gen.generators[0]
+        elt = gen.elt
+        if (isinstance(comp.target, ast.Name) and isinstance(comp.iter, ast.Name) and comp.iter.id == "workers"
+                and not comp.ifs and isinstance(elt, ast.Subscript) and isinstance(elt.value, ast.Name)
+                and elt.value.id == comp.target.id and _text_of(elt.slice) == "host"):
+            found.append(node)
+    return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
+
 def head_bug(chdir, entry_point):
-    """(line number, runner path) when the checkout's gtsfm/runner.py has GTSfM HEAD's cluster bug, else None."""
+    """(line number, runner path) when the checkout's gtsfm/runner.py has GTSfM HEAD's cluster bug, else None.
+
+    A runner this Python cannot parse is not judged (it fails on its own when it runs).
+    """
     if not chdir:
         return None
     runner = os.path.join(chdir, "gtsfm", "runner.py")
     if entry_point[:1] != ["./run"] or not os.path.isfile(runner):
         return None
-    with open(runner) as f:
-        for number, line in enumerate(f, 1):
-            if HEAD_BUG.search(line):
-                return number, runner
-    return None
+    with open(runner, "rb") as f:
+        source = f.read()
+    try:
+        calls = bug_calls(ast.parse(source, runner))
+    except (SyntaxError, ValueError):
+        return None
+    return (calls[0].lineno, runner) if calls else None
+
+
+def patched_source(text):
+    """text with every bug call replaced by HEAD_FIX, everything else byte for byte."""
+    lines = text.splitlines(True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(lineno, col):
+        # ast columns count UTF-8 bytes.
+        line = lines[lineno - 1]
+        return starts[lineno - 1] + len(line.encode("utf-8")[:col].decode("utf-8", "replace"))
+
+    out = text
+    for node in reversed(bug_calls(ast.parse(text))):
+        var = node.args[0].generators[0].target.id
+        out = (out[:offset(node.lineno, node.col_offset)] + HEAD_FIX % {"v": var}
+               + out[offset(node.end_lineno, node.end_col_offset):])
+    return out
 
 
 def write_patched_runner(runner):
-    """A copy of runner beside it with the one bad line fixed; its path."""
-    with open(runner) as f:
+    """A copy of runner beside it (the same directory: sys.path[0] and __file__ stay as GTSfM expects) with the bug
+    call fixed; its path."""
+    with open(runner, encoding="utf-8") as f:
         text = f.read()
     path = os.path.join(os.path.dirname(runner), PATCHED_NAME)
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(HEAD_BUG.sub(HEAD_FIX, text))
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(patched_source(text))
     os.replace(tmp, path)
     return path
 
 
-def write_drain_hook(job_dir):
-    """The directory holding the runner's sitecustomize.py (the drain hook, see _gtsfm_job_hook)."""
+def write_runner_hook(job_dir, drain, swap):
+    """The directory holding the runner's sitecustomize.py (see _gtsfm_job_hook): it drains SSHCluster's remote
+    output when drain, and runs swap's patched runner in place of its original when swap is (original, patched)."""
     where = os.path.join(job_dir, "hook")
     os.makedirs(where, mode=0o700, exist_ok=True)
-    text = inspect.getsource(hook) + "\n\ninstall(os.path.dirname(os.path.abspath(__file__)))\n"
+    text = inspect.getsource(hook) + "\n\ninstall(os.path.dirname(os.path.abspath(__file__)), drain=%r, swap=%r)\n" % (
+        bool(drain), tuple(swap) if swap else None)
     with open(os.path.join(where, "sitecustomize.py"), "w") as f:
         f.write(text)
     return where
+
+
+def runner_launch(p, job_dir, cluster_config):
+    """How the supervisor starts the runner: (command, env, notices, log-only notices, files to remove after).
+
+    The entry point always runs as given (GTSfM's ./run picks uv or python and sets up its environment). With the
+    workaround, the runner hook re-executes the interpreter that entry point started, with the same options and
+    arguments, on a fixed copy of gtsfm/runner.py beside the original.
+    """
+    command = runner_command(p, cluster_config)
+    notices, logged, remove_after = [], [], []
+    swap = None
+    bug = head_bug(p["chdir"], p["entry_point"])
+    if bug and p["runner_workaround"]:
+        patched = write_patched_runner(bug[1])
+        swap = (bug[1], patched)
+        remove_after.append(patched)
+        notices.append("%s line %d has GTSfM HEAD's cluster bug: %s starts a copy with that call changed to %s "
+                       "(%s, removed after the run) in its place, with the same interpreter and arguments. Turn off "
+                       "with runner_workaround: false." % (bug[1], bug[0], p["entry_point"][0], HEAD_FIX % {"v": "w"},
+                                                           patched))
+    front = []
+    if p["drain_remote_output"] or swap:
+        front.append(write_runner_hook(job_dir, p["drain_remote_output"], swap))
+    if p["drain_remote_output"]:
+        logged.append("Dask's SSHCluster stops reading its remote processes' output after start-up, and they block "
+                      "once about 2 MiB is unread (dask issue 9033): the runner reads it to the end into this log, "
+                      "lines marked [HOST stdout|stderr], through %s/sitecustomize.py. Turn off with "
+                      "drain_remote_output: false." % front[0])
+    path = front + [p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]
+    env = {"PYTHONPATH": ":".join(path),
+           "PATH": ":".join([os.path.dirname(p["python"]), os.environ.get("PATH", "/usr/bin:/bin")]),
+           # Start-up waits for INFO lines from the remote scheduler and workers (dask issues 8392, 8393).
+           "DASK_LOGGING__DISTRIBUTED": "info",
+           # A dead node's workers leave the scheduler after this long without a heartbeat (default 5 minutes).
+           "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": p["worker_ttl"]}
+    env.update({k: str(v) for k, v in p["environment"].items()})
+    return command, env, notices, logged, remove_after
 
 
 def agent_source():
@@ -306,31 +397,7 @@ def start(p, jobs, hosts, report):
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, cluster_config)
-    command = runner_command(p, cluster_config)
-    notices, remove_after = [], []
-    bug = head_bug(p["chdir"], p["entry_point"])
-    if bug and p["runner_workaround"]:
-        patched = write_patched_runner(bug[1])
-        command = [p["python"], patched] + command[len(p["entry_point"]):]
-        remove_after.append(patched)
-        notices.append("%s line %d has GTSfM HEAD's cluster bug: running a copy with that one line changed to %s "
-                       "(%s, removed after the run). Turn off with runner_workaround: false." % (
-                           bug[1], bug[0], HEAD_FIX, patched))
-    front, logged = [], []
-    if p["drain_remote_output"]:
-        front.append(write_drain_hook(job_dir))
-        logged.append("Dask's SSHCluster stops reading its remote processes' output after start-up, and they block "
-                      "once about 2 MiB is unread (dask issue 9033): the runner reads it to the end into this log, "
-                      "lines marked [HOST stdout|stderr], through %s/sitecustomize.py. Turn off with "
-                      "drain_remote_output: false." % front[0])
-    path = front + [p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]
-    env = {"PYTHONPATH": ":".join(path),
-           "PATH": ":".join([os.path.dirname(p["python"]), os.environ.get("PATH", "/usr/bin:/bin")]),
-           # Start-up waits for INFO lines from the remote scheduler and workers (dask issues 8392, 8393).
-           "DASK_LOGGING__DISTRIBUTED": "info",
-           # A dead node's workers leave the scheduler after this long without a heartbeat (default 5 minutes).
-           "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": p["worker_ttl"]}
-    env.update({k: str(v) for k, v in p["environment"].items()})
+    command, env, notices, logged, remove_after = runner_launch(p, job_dir, cluster_config)
     spec = {
         "run_id": run_id, "name": p["name"], "holder": p["holder"], "hosts": sorted(set(hosts), key=hosts.index), "python": p["python"],
         "scheduler_name": p["scheduler_name"], "chdir": p["chdir"], "command": command, "env": env,

@@ -30,9 +30,12 @@ description:
   - O(state=status) reports a run (by default the last); O(state=stopped) ends the running job and waits for its
     cleanup.
   - "GTSfM's runner at HEAD (b8f24c75) fails on every plain-host cluster config (C(set(w[\"host\"] for w in
-    workers)) in C(_create_dask_client)). When O(entry_point) is C(./run) and C(gtsfm/runner.py) has that line, the
-    job runs a copy of the runner with only that line fixed, beside the original, removed after the run, and says so
-    in the log and in RV(messages) (O(runner_workaround))."
+    workers)) in C(_create_dask_client)). When O(entry_point) is C(./run) and the code of C(gtsfm/runner.py), as
+    Python parses it, has that call (a comment or string does not count), the job writes a copy of the runner with
+    only that call fixed beside the original, removed after the run. The entry point still runs as given (GTSfM's
+    C(./run) picks C(uv run python) or C(python)); when the interpreter it starts is about to run
+    C(gtsfm/runner.py), the runner's C(sitecustomize) re-executes that same interpreter, with the same options,
+    arguments and environment, on the copy. The log and RV(messages) say so (O(runner_workaround))."
   - "Dask's SSHCluster stops reading its remote processes' output once they have started, and a remote worker blocks
     when about 2 MiB of its logging is unread (dask issue 9033). The job's runner gets a C(sitecustomize) that reads
     that output to the end and logs it, with the host, into the job's log; the log says so (O(drain_remote_output))."
@@ -153,7 +156,9 @@ options:
     type: str
     default: 60s
   runner_workaround:
-    description: Run GTSfM HEAD's runner with its cluster bug fixed in a copy (see description); V(false) refuses it.
+    description:
+      - Run GTSfM HEAD's runner with its cluster bug fixed in a copy, started by O(entry_point) as the original would
+        be (see description); V(false) refuses such a checkout.
     type: bool
     default: true
   drain_remote_output:

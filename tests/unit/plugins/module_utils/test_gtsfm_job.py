@@ -27,7 +27,7 @@ def params(tmp_path, **over):
          "threads_per_worker": 1, "worker_memory_limit": "4GB", "dashboard_port": 8787, "scheduler_port": 0,
          "extra_args": [], "environment": {}, "cluster_config_path": None, "runner_workaround": True,
          "scheduler_name": "node1", "worker_ttl": "60s", "name": "gtsfm", "holder": "", "timeout": 0,
-         "startup_timeout": 0, "fail_on_worker_loss": True}
+         "startup_timeout": 0, "fail_on_worker_loss": True, "drain_remote_output": True}
     p.update(over)
     return p
 
@@ -76,6 +76,86 @@ def test_head_bug_is_found_and_fixed_in_a_copy_only(tmp_path):
     assert namespace["f"](["a", {"host": "b"}]) == {"a", "b"}
 
 
+def test_head_bug_is_judged_from_the_code_not_its_comments_or_strings(tmp_path):
+    (tmp_path / "gtsfm").mkdir()
+    runner = tmp_path / "gtsfm" / "runner.py"
+    runner.write_text('"""Was: unique_hosts = set(w["host"] for w in workers)."""\n'
+                      "def f(workers):\n"
+                      '    # fixed: set(w["host"] for w in workers) broke plain host names\n'
+                      '    note = \'set(w["host"] for w in workers)\'\n'
+                      '    return set(w["host"] if isinstance(w, dict) else w for w in workers)\n')
+    assert job.head_bug(str(tmp_path), ["./run"]) is None
+    # The call itself, however it is spelled across lines, is found; the copy changes only the call.
+    runner.write_text("def f(workers):\n    # keep\n    return set(\n        h['host']\n        for h in workers)\n")
+    assert job.head_bug(str(tmp_path), ["./run"]) == (3, str(runner))
+    patched = job.write_patched_runner(str(runner))
+    text = open(patched).read()
+    assert text.startswith("def f(workers):\n    # keep\n    return set(h[\"host\"] if isinstance(h, dict) else h")
+    namespace = {}
+    exec(compile(text, patched, "exec"), namespace)  # noqa: S102 - the patched copy must run
+    assert namespace["f"](["a", {"host": "b"}]) == {"a", "b"}
+
+
+def _checkout_like_gtsfm(tmp_path):
+    """A checkout whose ./run starts the runner as GTSfM's does: `uv run python` when uv is on PATH, else python."""
+    chdir = tmp_path / "gtsfm"
+    (chdir / "gtsfm").mkdir(parents=True)
+    run = chdir / "run"
+    run.write_text('#!/usr/bin/env bash\nexport FROM_RUN=yes\n'
+                   'if command -v uv >/dev/null; then PY=(uv run python); else PY=(python); fi\n'
+                   'exec "${PY[@]}" -X utf8 gtsfm/runner.py "$@"\n')
+    run.chmod(0o755)
+    (chdir / "gtsfm" / "runner.py").write_text(
+        "import json, os, sys\n"
+        "def hosts(workers):\n    return set(w[\"host\"] for w in workers)\n"
+        "print(json.dumps({'hosts': sorted(hosts(['a', {'host': 'b'}])), 'from_run': os.environ.get('FROM_RUN'),\n"
+        "                  'uv': os.environ.get('UV_RAN'), 'utf8': sys.flags.utf8_mode, 'argv': sys.argv[1:],\n"
+        "                  'file': __file__, 'cwd': os.getcwd(), 'path0': sys.path[0]}))\n")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python").symlink_to(sys.executable)
+    return chdir, bindir
+
+
+@pytest.mark.parametrize("with_uv", [False, True])
+@pytest.mark.parametrize("drain", [True, False])
+def test_patched_runner_is_started_the_way_the_entry_point_starts_the_original(tmp_path, with_uv, drain):
+    chdir, bindir = _checkout_like_gtsfm(tmp_path)
+    if with_uv:
+        uv = bindir / "uv"
+        uv.write_text('#!/bin/sh\n[ "$1" = run ] && shift\nUV_RAN=yes exec "$@"\n')
+        uv.chmod(0o755)
+    p = params(tmp_path, chdir=str(chdir), drain_remote_output=drain,
+               environment={"PATH": "%s:/usr/bin:/bin" % bindir})
+    job_dir = tmp_path / "jobs" / "R1"
+    job_dir.mkdir(parents=True)
+    command, env, notices, dummy, remove_after = job.runner_launch(p, str(job_dir), "/abs/cluster.yaml")
+    assert command[0] == "./run" and "HEAD's cluster bug" in notices[0]
+    out = subprocess.run(command, cwd=str(chdir), env=dict(os.environ, **env), capture_output=True, text=True,
+                         check=False, timeout=60)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    # The fixed copy ran, beside the original, with what ./run (and uv) set up: environment, -X utf8, arguments.
+    assert seen["hosts"] == ["a", "b"]
+    assert seen["from_run"] == "yes" and seen["uv"] == ("yes" if with_uv else None) and seen["utf8"] == 1
+    assert seen["argv"] == command[1:] and seen["cwd"] == str(chdir)
+    assert seen["file"] == str(chdir / "gtsfm" / job.PATCHED_NAME) and seen["path0"] == str(chdir / "gtsfm")
+    assert remove_after == [str(chdir / "gtsfm" / job.PATCHED_NAME)]
+    assert "running gtsfm/%s in its place" % job.PATCHED_NAME in out.stderr
+
+
+def test_runner_without_the_bug_runs_untouched(tmp_path):
+    chdir, bindir = _checkout_like_gtsfm(tmp_path)
+    runner = chdir / "gtsfm" / "runner.py"
+    runner.write_text("import sys\nprint(sys.argv[0])\n")
+    p = params(tmp_path, chdir=str(chdir), environment={"PATH": "%s:/usr/bin:/bin" % bindir})
+    (tmp_path / "job").mkdir()
+    command, env, notices, dummy, remove_after = job.runner_launch(p, str(tmp_path / "job"), "/abs/cluster.yaml")
+    out = subprocess.run(command, cwd=str(chdir), env=dict(os.environ, **env), capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout == "gtsfm/runner.py\n" and notices == [] and remove_after == []
+
+
 def test_plain_turns_subclasses_into_builtins():
     class Tagged(str):
         pass
@@ -102,7 +182,7 @@ def test_local_preflight_names_the_host_and_the_fix(tmp_path, monkeypatch):
 def test_head_bug_without_workaround_is_refused_in_preflight(tmp_path, monkeypatch):
     monkeypatch.setattr(job.Jobs, "call", lambda self, *a, **k: {"errors": [], "nodes": {}})
     (tmp_path / "gtsfm" / "gtsfm").mkdir(parents=True)
-    (tmp_path / "gtsfm" / "gtsfm" / "runner.py").write_text(HEAD_LINE)
+    (tmp_path / "gtsfm" / "gtsfm" / "runner.py").write_text("def f(workers):\n" + HEAD_LINE)
     run = tmp_path / "gtsfm" / "run"
     run.write_text("#!/bin/sh\n")
     run.chmod(0o755)
