@@ -17,6 +17,7 @@ import inspect
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -30,6 +31,8 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_ho
 HEAD_FIX = 'set(%(v)s["host"] if isinstance(%(v)s, dict) else %(v)s for %(v)s in workers)'
 PATCHED_NAME = ".runner.gtsfm_job_patched.py"
 FINAL_STATES = ("finished", "failed", "timeout", "stopped")
+# How long a start waits for its supervisor to record itself (a Python start on a busy scheduler takes seconds).
+SUPERVISOR_START_SECONDS = 120
 
 
 class JobError(Exception):
@@ -292,18 +295,34 @@ class Jobs(object):
         return run_id, agent.read_json(os.path.join(self.root, run_id, "status.json"), {})
 
     def alive(self, status):
-        pid = (status or {}).get("pid")
-        if not pid:
-            return False
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        try:
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
-                return b"supervise" in f.read()
-        except OSError:
-            return True
+        """Whether the run of status is alive: its supervisor, or before the supervisor is recorded, the module that
+        is starting it - each the same process as recorded (pid, start time, boot), never a pid alone."""
+        status = status or {}
+        job_dir = os.path.join(self.root, status["run_id"]) if status.get("run_id") else None
+        if status.get("pid"):
+            return agent.same_process(status, job_dir)
+        return agent.same_process(status.get("starter") or {})
+
+    def take(self, run_id):
+        """Point the lock at run_id atomically, breaking it only when its holder is dead: (None, None) when taken,
+        else the live holder's (run id, status)."""
+        with agent.guarded(self.root):
+            try:
+                os.symlink(run_id, self.lock)
+                return None, None
+            except FileExistsError:
+                pass
+            holder, status = self.holder()
+            if holder is not None and self.alive(status):
+                return holder, status
+            # Its supervisor is gone (the new supervisor cleans up what it left). Under the guard no other starter
+            # can judge the same holder dead in between.
+            try:
+                os.unlink(self.lock)
+            except FileNotFoundError:
+                pass
+            os.symlink(run_id, self.lock)
+            return None, None
 
     def status(self, run_id):
         return agent.read_json(os.path.join(self.root, run_id, "status.json"), {})
@@ -375,22 +394,26 @@ def new_run_id():
 def start(p, jobs, hosts, report):
     """Take the lock, write the run's files and start the supervisor detached. The run's status."""
     holder, status = jobs.holder()
-    if holder:
-        if jobs.alive(status):
-            raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
-        try:
-            os.unlink(jobs.lock)  # its supervisor is gone; the new supervisor cleans up what it left
-        except OSError:
-            pass
+    if holder and jobs.alive(status):
+        raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
     jobs.ensure_agent()
     run_id = new_run_id()
     job_dir = os.path.join(jobs.root, run_id)
     os.makedirs(job_dir, mode=0o700)
+    # Before the lock names this run, its status names a live process: this module until the supervisor records
+    # itself, so a second start never finds a holder without one.
+    agent.write_json(os.path.join(job_dir, "status.json"), {
+        "run_id": run_id, "state": "starting", "started": time.time(), "name": p["name"], "holder": p["holder"],
+        "starter": agent.identity()})
     try:
-        os.symlink(run_id, jobs.lock)
-    except OSError:
-        raise JobError("%s: another job took the cluster lock %s just now. Fix: wait for it, or state: stopped." % (
-            p["scheduler_name"], jobs.lock))
+        holder, status = jobs.take(run_id)
+    except OSError as exc:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise JobError("%s: cannot take the cluster lock %s (%s). Fix: check that %s is writable." % (
+            p["scheduler_name"], jobs.lock, exc, jobs.root))
+    if holder:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
     cluster_config = p["cluster_config_path"] or os.path.join(job_dir, "cluster.yaml")
     text = render_cluster_config(p["workers"], "the inventory (run %s)" % run_id)
     tmp = cluster_config + ".tmp"
@@ -408,8 +431,6 @@ def start(p, jobs, hosts, report):
         "dashboard_port": p["dashboard_port"], "timing": report.get("timing", {}),
     }
     agent.write_json(os.path.join(job_dir, "spec.json"), spec)
-    agent.write_json(os.path.join(job_dir, "status.json"), {
-        "run_id": run_id, "state": "starting", "started": time.time(), "name": p["name"], "holder": p["holder"]})
     tmp_last = os.path.join(jobs.root, ".last.tmp")
     if os.path.lexists(tmp_last):
         os.unlink(tmp_last)
@@ -419,21 +440,33 @@ def start(p, jobs, hosts, report):
         proc = subprocess.Popen([p["python"], jobs.agent, "supervise", job_dir], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                                 cwd=job_dir)
-    deadline = time.time() + 10
+    # Until the supervisor has recorded itself, this module's own record keeps the lock alive: return only after.
+    deadline = time.time() + SUPERVISOR_START_SECONDS
     while time.time() < deadline:
         status = jobs.status(run_id)
         if status.get("pid") == proc.pid or proc.poll() is not None:
             break
         time.sleep(0.1)
+    else:
+        _end_session(proc)
+        agent.release_lock(jobs.lock, run_id)
+        raise JobError("%s: the job supervisor did not start within %d s: %s" % (
+            p["scheduler_name"], SUPERVISOR_START_SECONDS,
+            " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5)) or "no output"), run_id=run_id)
     if proc.poll() is not None and proc.returncode != 0:
-        try:
-            os.unlink(jobs.lock)
-        except OSError:
-            pass
+        agent.release_lock(jobs.lock, run_id)
         raise JobError("%s: the job supervisor did not start (rc %s): %s" % (
             p["scheduler_name"], proc.returncode,
             " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5))), run_id=run_id)
     return run_id, notices
+
+
+def _end_session(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
 
 
 def _when(ts):
@@ -514,7 +547,11 @@ def stop(jobs, run_id, hosts, p, wait_seconds):
     status = jobs.status(run_id)
     if status.get("state") in FINAL_STATES:
         return False
-    if jobs.alive(status):
+    deadline = time.time() + wait_seconds
+    while not status.get("pid") and jobs.alive(status) and time.time() < deadline:
+        time.sleep(0.2)  # a start in progress: its supervisor records itself in a moment
+        status = jobs.status(run_id)
+    if status.get("pid") and jobs.alive(status):
         os.kill(status["pid"], signal.SIGTERM)
         if wait_final(jobs, run_id, wait_seconds):
             return True
@@ -524,11 +561,7 @@ def stop(jobs, run_id, hosts, p, wait_seconds):
     status.update({"state": "stopped", "reason": "stopped on request (its supervisor was gone)",
                    "ended": time.time(), "cleanup": result})
     agent.write_json(os.path.join(jobs.root, run_id, "status.json"), status)
-    try:
-        if os.readlink(jobs.lock) == run_id:
-            os.unlink(jobs.lock)
-    except OSError:
-        pass
+    agent.release_lock(jobs.lock, run_id)
     return True
 
 

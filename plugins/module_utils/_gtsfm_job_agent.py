@@ -22,6 +22,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
+import errno
 import json
 import os
 import re
@@ -193,6 +195,101 @@ def read_json(path, default=None):
             return json.load(f)
     except (OSError, ValueError):
         return default
+
+
+# ---------------------------------------------------------------- the cluster lock and who holds it
+
+GUARD_NAME = ".lock.guard"
+
+
+def proc_start(pid):
+    """When process pid started (clock ticks after boot, field 22 of /proc/PID/stat), or None when it is gone.
+
+    A pid alone may name another process once its own has ended; the pid with this start time names one process.
+    """
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read()
+        # The command name (field 2) may hold spaces and parentheses: fields 3 on follow its last ')'.
+        return int(data[data.rindex(b")") + 2:].split()[19])
+    except (OSError, TypeError, ValueError, IndexError):
+        return None
+
+
+def boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def identity(pid=None):
+    """What names this process (or pid) for later liveness checks: pid, its start time and the boot."""
+    pid = os.getpid() if pid is None else pid
+    return {"pid": pid, "pid_start": proc_start(pid), "boot_id": boot_id()}
+
+
+def same_process(record, job_dir=None):
+    """Whether the process record (identity()) names is still running: the pid with the same start time and boot.
+
+    A record without a start time was written by an older gtsfm_job; then only a supervisor of job_dir, by its own
+    command line, counts.
+    """
+    pid = (record or {}).get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    started = proc_start(pid)
+    if started is None:
+        return False
+    if record.get("pid_start") is None:
+        if not job_dir:
+            return False
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                args = [a for a in f.read().split(b"\0") if a]
+        except OSError:
+            return False
+        return args[-2:] == [b"supervise", os.fsencode(job_dir)]
+    if started != record["pid_start"]:
+        return False
+    now = boot_id()
+    return not (record.get("boot_id") and now and record["boot_id"] != now)
+
+
+@contextlib.contextmanager
+def guarded(root, seconds=30):
+    """Hold the job root's guard (an flock the kernel drops when its holder dies) for a check-and-change of the lock.
+
+    Every change of the lock (take, break a dead holder's, release) happens under it, so no two starters can both
+    find the holder dead and both take the lock.
+    """
+    import fcntl
+    fd = os.open(os.path.join(root, GUARD_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.time() + seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() > deadline:
+                    raise OSError(exc.errno, "cannot lock %s within %d s: %s" % (
+                        os.path.join(root, GUARD_NAME), seconds, exc.strerror))
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def release_lock(lock, run_id):
+    """Remove the lock if it is run_id's."""
+    with guarded(os.path.dirname(lock)):
+        try:
+            if os.readlink(lock) == run_id:
+                os.unlink(lock)
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------- SSH, the way Dask connects
@@ -389,10 +486,12 @@ class Supervisor(object):
         self.log_path = os.path.join(job_dir, "job.log")
         self.stop_requested = None
         self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"), "timing": self.spec.get("timing", {}),
-                       "holder": self.spec.get("holder"), "state": "starting", "pid": os.getpid(), "started": _now(),
+                       "holder": self.spec.get("holder"), "state": "starting", "started": _now(),
                        "workers": {}, "workers_registered": {}, "expected_workers": self.spec["expected_workers"],
                        "scheduler_address": None,
                        "hosts_lost": [], "messages": []}
+        # pid, pid_start and boot_id: the module and a later start judge the job alive by all three.
+        self.status.update(identity())
         self.lock = threading.RLock()
         self.addr_to_host = {}
         self.worker_events = set()  # (scheduler timestamp, add-worker | remove-worker, worker address)
@@ -515,7 +614,8 @@ class Supervisor(object):
         for host, node in (spec.get("nodes") or {}).items():
             for address in node.get("addresses", []):
                 self.addr_to_host.setdefault(address, host)
-        self.save()
+        if not self.claim():
+            return
         # The preflight counted, on each node, the processes an earlier job (any run id) left; end those first.
         nodes = spec.get("nodes") or {}
         dirty = [h for h in spec["hosts"] if h not in nodes or nodes[h].get("leftovers", 1)]
@@ -607,6 +707,22 @@ class Supervisor(object):
             state = "finished"
         self.finish(state, rc, reason)
 
+    def claim(self):
+        """Record this supervisor as the lock's holder, if the lock is still this run's (a start that took over a
+        lock it found dead must not leave two jobs running)."""
+        lock = self.spec["lock_path"]
+        with guarded(os.path.dirname(lock)):
+            try:
+                holder = os.readlink(lock)
+            except OSError:
+                holder = None
+            if holder == self.spec["run_id"]:
+                self.save()
+                return True
+        self.save(state="failed", ended=_now(), reason="the cluster lock %s is not this run's (it names %s): not "
+                  "started" % (lock, holder or "nothing"))
+        return False
+
     def finish(self, state, rc, reason):
         spec = self.spec
         after = cleanup(spec["hosts"], spec["python"], spec["run_id"], spec["scheduler_name"])
@@ -626,12 +742,7 @@ class Supervisor(object):
         if reason:
             self.note(reason)
         self.save(state=state, rc=rc, reason=reason, ended=_now(), cleanup=after, cleanup_problems=left)
-        lock = spec["lock_path"]
-        try:
-            if os.readlink(lock) == spec["run_id"]:
-                os.unlink(lock)
-        except OSError:
-            pass
+        release_lock(spec["lock_path"], spec["run_id"])
 
 
 def _address_host(address):

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -193,24 +194,113 @@ def test_head_bug_without_workaround_is_refused_in_preflight(tmp_path, monkeypat
     assert len(errors) == 1 and "HEAD's cluster bug" in errors[0] and "runner_workaround: true" in errors[0]
 
 
+def _sleeper():
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "supervise"])
+
+
 def test_busy_lock_names_its_holder(tmp_path):
     jobs = job.Jobs(str(tmp_path), sys.executable)
     os.makedirs(tmp_path / "R1")
     os.symlink("R1", jobs.lock)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "supervise"])
+    sleeper = _sleeper()
     try:
-        deadline = time.time() + 10
-        while b"supervise" not in open("/proc/%d/cmdline" % sleeper.pid, "rb").read() and time.time() < deadline:
-            time.sleep(0.05)
-        status = {"pid": sleeper.pid, "name": "door", "holder": "alice@laptop", "started": time.time()}
+        status = dict(agent.identity(sleeper.pid), run_id="R1", name="door", holder="alice@laptop",
+                      started=time.time())
         agent.write_json(str(tmp_path / "R1" / "status.json"), status)
         with pytest.raises(job.JobError) as err:
             job.start(params(tmp_path), jobs, ["node1"], {})
         assert "busy with job R1" in err.value.msg and "alice@laptop" in err.value.msg
         assert "state: stopped" in err.value.msg
+        assert sorted(os.listdir(tmp_path)) == ["R1", "lock"], "the refused start left files"
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+@pytest.mark.parametrize("record", ["recycled pid", "other boot", "no start time, another command"])
+def test_a_pid_alone_does_not_keep_a_dead_job_alive(tmp_path, record):
+    # The recorded supervisor is gone and its pid now belongs to another process of the user, one whose command
+    # line even says "supervise": the old check took that for the job.
+    jobs = job.Jobs(str(tmp_path), sys.executable)
+    sleeper = _sleeper()
+    try:
+        status = dict(agent.identity(sleeper.pid), run_id="R1")
+        if record == "recycled pid":
+            status["pid_start"] -= 1
+        elif record == "other boot":
+            status["boot_id"] = "00000000-0000-0000-0000-000000000000"
+        else:
+            del status["pid_start"]
+        assert not jobs.alive(status)
+        assert jobs.alive(dict(agent.identity(sleeper.pid), run_id="R1"))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not jobs.alive(dict(agent.identity(sleeper.pid), run_id="R1")), "an ended process"
+
+
+RACER = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job as job
+p, go, delay = json.loads(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+jobs = job.Jobs(p["job_root"], p["python"])
+while not os.path.exists(go):
+    time.sleep(0.001)
+time.sleep(delay)
+try:
+    run_id, dummy = job.start(p, jobs, ["gtsfm-job-test.invalid"], {})
+    print(json.dumps({"started": run_id}))
+except job.JobError as exc:
+    print(json.dumps({"refused": exc.msg}))
+"""
+
+
+def _end_runs(root):
+    """End the supervisors and runners the racing starts left (each in its own session), by their pids."""
+    for name in os.listdir(root):
+        status = agent.read_json(os.path.join(root, name, "status.json"), {}) if name.startswith("2") else {}
+        for key in ("runner_pid", "pid"):
+            if status.get(key):
+                try:
+                    os.killpg(status[key], 9)
+                except OSError:
+                    pass
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.03, 0.15])
+def test_two_racing_starts_run_one_job(tmp_path, delay):
+    """Two real starts at once (the second just after the first took the lock, before its supervisor recorded
+    itself): exactly one job runs, the other start is refused naming it."""
+    (tmp_path / "gtsfm").mkdir()
+    (tmp_path / "data").mkdir()
+    root = tmp_path / "jobs"
+    p = params(tmp_path, job_root=str(root), workers=["gtsfm-job-test.invalid"], runner_workaround=False,
+               drain_remote_output=False, timeout=60,
+               entry_point=[sys.executable, "-c", "import time; time.sleep(30)"])
+    go = tmp_path / "go"
+    collections = str(Path(__file__).resolve().parents[4] / "collections")
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, collections, json.dumps(p), str(go), str(d)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in (0.0, delay)]
+    try:
+        time.sleep(1.5)  # both have imported the module
+        go.write_text("")
+        outs = [r.communicate(timeout=120) for r in racers]
+        assert all(out.strip() for out, err in outs), outs
+        answers = [json.loads(out.strip().splitlines()[-1]) for out, err in outs]
+        started = [a["started"] for a in answers if "started" in a]
+        refused = [a["refused"] for a in answers if "refused" in a]
+        assert len(started) == 1 and len(refused) == 1, (answers, [err for out, err in outs])
+        assert "busy with job %s" % started[0] in refused[0]
+        assert os.readlink(root / "lock") == started[0]
+        status = job.Jobs(str(root), sys.executable).status(started[0])
+        assert status["pid_start"] == agent.proc_start(status["pid"]), status
+    finally:
+        for r in racers:
+            if r.poll() is None:
+                r.kill()
+        if root.exists():
+            _end_runs(str(root))
 
 
 def test_remote_cleanup_ends_only_processes_with_the_run_tag():
