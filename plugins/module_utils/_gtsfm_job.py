@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -378,7 +379,68 @@ def preflight(p, jobs, hosts):
         with open(script, "w") as f:
             f.write(agent_source())
         report = jobs.call("preflight", spec_path, agent=script)
-    return errors + report["errors"], report
+    refused, report["stale_runs"] = classify_runs(jobs, report.get("nodes") or {})
+    return errors + report["errors"] + refused, report
+
+
+def job_origin(jobs, p, run_id, started):
+    """Where run_id comes from, carried by each of its processes (GTSFM_JOB_ORIGIN)."""
+    return {"run": run_id, "host": socket.gethostname(), "root": os.path.realpath(jobs.root),
+            "holder": p["holder"] or "", "started": started}
+
+
+def _ours(jobs, origins):
+    """Whether a run's origins say this job root started it (True), another did (False), or they say nothing."""
+    parsed = [agent.parse_origin(o) for o in origins]
+    known = [o for o in parsed if o]
+    if not known:
+        return None
+    here = (socket.gethostname(), os.path.realpath(jobs.root))
+    return all((o.get("host"), o.get("root")) == here for o in known)
+
+
+def _named(run, host, origin):
+    """A run found on host, by name: run id, who started it from where and when, some of its processes."""
+    if origin:
+        who = "held by %s, started %s, job root %s:%s" % (
+            origin.get("holder") or "?", _when(origin.get("started")), origin.get("host"), origin.get("root"))
+    else:
+        who = "no origin recorded (another job root, or an older gtsfm_job), its first process started %s" % (
+            _when(run.get("since")))
+    return "run %s (%s) has %d process(es) on %s (pid %s: %s)" % (
+        run["run_id"], who, run.get("count", 0), host, ", ".join(str(x) for x in run.get("pids", [])),
+        run.get("cmd", "")[:100])
+
+
+def classify_runs(jobs, nodes):
+    """The runs the preflight found on the nodes: (errors naming those gtsfm_job must not end, {host: run ids} of
+    this job root's ended runs, which the new job's supervisor ends before it starts the runner).
+
+    Only a run this job root's records show ended (a final state, or a supervisor that is gone) is ended. A run of
+    another job root or controller, one still running here, or one nothing records is refused by name.
+    """
+    errors, stale = [], {}
+    for host in sorted(nodes):
+        for run in nodes[host].get("runs") or []:
+            run_id = str(run.get("run_id"))
+            origins = run.get("origins") or []
+            origin = next((o for o in (agent.parse_origin(t) for t in origins) if o), None)
+            ours = _ours(jobs, origins)
+            recorded = run_id and "/" not in run_id and run_id not in (".", "..") and os.path.isfile(
+                os.path.join(jobs.root, run_id, "spec.json"))
+            if ours is False or not recorded:
+                errors.append("%s: %s. gtsfm_job ends only what the ended runs of its own job root (%s) left. Fix: "
+                              "stop that job where it was started (gtsfm_job state: stopped with its job_root), or "
+                              "wait for it to end; if it is dead, end those processes on %s yourself." % (
+                                  host, _named(run, host, origin), jobs.root, host))
+                continue
+            status = jobs.status(run_id)
+            if status.get("state") not in FINAL_STATES and jobs.alive(status):
+                errors.append("%s: %s, and that run of this job root is still running. Fix: wait for it, or end "
+                              "it with state: stopped and run_id: %s." % (host, _named(run, host, origin), run_id))
+                continue
+            stale.setdefault(host, []).append(run_id)
+    return errors, stale
 
 
 def busy_message(p, jobs, holder, status):
@@ -402,8 +464,9 @@ def start(p, jobs, hosts, report):
     os.makedirs(job_dir, mode=0o700)
     # Before the lock names this run, its status names a live process: this module until the supervisor records
     # itself, so a second start never finds a holder without one.
+    started = time.time()
     agent.write_json(os.path.join(job_dir, "status.json"), {
-        "run_id": run_id, "state": "starting", "started": time.time(), "name": p["name"], "holder": p["holder"],
+        "run_id": run_id, "state": "starting", "started": started, "name": p["name"], "holder": p["holder"],
         "starter": agent.identity()})
     try:
         holder, status = jobs.take(run_id)
@@ -429,6 +492,7 @@ def start(p, jobs, hosts, report):
         "worker_loss_grace": 5, "lock_path": jobs.lock, "nodes": report.get("nodes", {}), "notices": notices + logged,
         "remove_after": remove_after, "output_root": p["output_root"], "cluster_config": cluster_config,
         "dashboard_port": p["dashboard_port"], "timing": report.get("timing", {}),
+        "stale_runs": report.get("stale_runs", {}), "origin": job_origin(jobs, p, run_id, started),
     }
     agent.write_json(os.path.join(job_dir, "spec.json"), spec)
     tmp_last = os.path.join(jobs.root, ".last.tmp")

@@ -10,12 +10,13 @@ distributed are imported where needed.
 
     python agent.py preflight SPEC.json      -> one JSON report on stdout
     python agent.py supervise JOB_DIR         -> runs the job to its end (started detached by the module)
-    python agent.py cleanup SPEC.json [TAG]   -> ends the tagged Dask processes on every node, JSON report
+    python agent.py cleanup SPEC.json [RUN_ID...] -> ends those runs' Dask processes on every node, JSON report
 
 Every process a job starts carries its run id: the runner gets GTSFM_JOB_RUN_ID and DASK_GTSFM_JOB_RUN_ID in its
 environment; Dask's SSHCluster copies the runner's Dask config (which then holds gtsfm_job_run_id) into
-DASK_INTERNAL_INHERIT_CONFIG of every remote scheduler, nanny and worker it starts. Cleanup reads the environment of
-the user's own processes on each node and ends those with the tag: never by process name.
+DASK_INTERNAL_INHERIT_CONFIG of every remote scheduler, nanny and worker it starts. Beside the run id they carry its
+origin (GTSFM_JOB_ORIGIN: scheduler host, job root, holder, start time). Cleanup reads the environment of the user's
+own processes on each node and ends those of the run ids it is given: never by process name, never any run.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -39,38 +40,65 @@ TAG_ENV = "GTSFM_JOB_RUN_ID"
 DASK_TAG_ENV = "DASK_GTSFM_JOB_RUN_ID"
 SSH_TIMEOUT = 10
 
-# Runs on every node with the env's python (argv: mode, tag). Ends the processes tagged with TAG ("*": any run).
-REMOTE_CLEANUP = r'''
-import base64, json, os, re, signal, sys, time
-tag = sys.argv[1]
+ORIGIN_ENV = "GTSFM_JOB_ORIGIN"
+DASK_ORIGIN_ENV = "DASK_GTSFM_JOB_ORIGIN"
+# Before the origin's JSON: Dask's config reads DASK_* values with ast.literal_eval, which leaves this a string.
+ORIGIN_PREFIX = "gtsfm_job "
+
+# Program text shared by the remote cleanup and the probe: the gtsfm_job tags of a process of the user.
+REMOTE_TAGS = r'''
+import base64, json, os
+def job_tags(pid):
+    # (run ids, origins) the process carries - in its environment, or in the Dask config that Dask's SSHCluster
+    # passed it - or None when it carries no run id (or cannot be read).
+    try:
+        with open("/proc/%s/environ" % pid, "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return None
+    ids, origins = set(), set()
+    for item in env:
+        key, dummy, value = item.partition(b"=")
+        if key == b"GTSFM_JOB_RUN_ID":
+            ids.add(value.decode("utf-8", "replace"))
+        elif key == b"GTSFM_JOB_ORIGIN":
+            origins.add(value.decode("utf-8", "replace"))
+        elif key == b"DASK_INTERNAL_INHERIT_CONFIG":
+            try:
+                config = json.loads(base64.urlsafe_b64decode(value + b"=" * (-len(value) % 4)).decode())
+            except Exception:  # not Dask's base64 JSON: not ours
+                continue
+            for name, setting in (config.items() if isinstance(config, dict) else ()):
+                name = str(name).replace("-", "_")
+                if name == "gtsfm_job_run_id" and setting is not None:
+                    ids.add(str(setting))
+                elif name == "gtsfm_job_origin" and isinstance(setting, str):
+                    origins.add(setting)
+    return (sorted(ids), sorted(origins)) if ids else None
+'''
+
+# Runs on every node with the env's python (argv: run ids). Ends the processes tagged with one of those run ids;
+# there is no wildcard: a run of another job root, or one still alive, is never a target.
+REMOTE_CLEANUP = REMOTE_TAGS + r'''
+import signal, sys, time
+wanted = set(sys.argv[1:])
 me = {os.getpid(), os.getppid()}
-key = re.compile(r'"gtsfm[-_]job[-_]run[-_]id": "([^"]+)"')
 def tagged():
     found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) in me:
             continue
+        tags = job_tags(pid)
+        if not tags or not wanted.intersection(tags[0]):
+            continue
         try:
-            with open("/proc/%s/environ" % pid, "rb") as f:
-                env = f.read().split(b"\0")
             with open("/proc/%s/cmdline" % pid, "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
         except OSError:
             continue
-        ids = set()
-        for item in env:
-            if item.startswith(b"GTSFM_JOB_RUN_ID="):
-                ids.add(item.split(b"=", 1)[1].decode())
-            elif item.startswith(b"DASK_INTERNAL_INHERIT_CONFIG="):
-                try:
-                    text = base64.urlsafe_b64decode(item.split(b"=", 1)[1]).decode()
-                except Exception:
-                    continue
-                ids.update(key.findall(text))
-        if ids and (tag == "*" or tag in ids):
-            found[int(pid)] = cmd[:200]
+        found[int(pid)] = cmd[:200]
     return found
-victims = tagged()
+victims = tagged() if wanted else {}
 for pid in victims:
     try:
         os.kill(pid, signal.SIGTERM)
@@ -117,22 +145,41 @@ try:
 except Exception:
     pass
 out["addresses"] = sorted(addresses)
-import base64, os
+# The runs whose processes are on this node: each with its origins, a few pids, and its first process's start.
+tick = os.sysconf("SC_CLK_TCK")
+try:
+    with open("/proc/stat") as f:
+        btime = int(next(line for line in f if line.startswith("btime")).split()[1])
+except (OSError, StopIteration, ValueError):
+    btime = None
+runs = {}
 leftovers = 0
 for pid in os.listdir("/proc"):
     if not pid.isdigit() or int(pid) in (os.getpid(), os.getppid()):
         continue
-    try:
-        with open("/proc/%s/environ" % pid, "rb") as f:
-            env = f.read().split(b"\0")
-    except OSError:
+    tags = job_tags(pid)
+    if not tags:
         continue
-    for item in env:
-        if item.startswith(b"GTSFM_JOB_RUN_ID=") or (item.startswith(b"DASK_INTERNAL_INHERIT_CONFIG=") and b"gtsfm" in
-                                                      base64.urlsafe_b64decode(item.split(b"=", 1)[1] + b"==")):
-            leftovers += 1
-            break
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:160]
+        with open("/proc/%s/stat" % pid, "rb") as f:
+            stat = f.read()
+        since = btime + int(stat[stat.rindex(b")") + 2:].split()[19]) / tick if btime else None
+    except (OSError, ValueError, IndexError):
+        continue
+    leftovers += 1
+    for run_id in tags[0]:
+        run = runs.setdefault(run_id, {"run_id": run_id, "origins": [], "pids": [], "count": 0, "since": since,
+                                       "cmd": cmd})
+        run["origins"] = sorted(set(run["origins"]) | set(tags[1]))
+        run["count"] += 1
+        if len(run["pids"]) < 5:
+            run["pids"].append(int(pid))
+        if since is not None and (run["since"] is None or since < run["since"]):
+            run["since"], run["cmd"] = since, cmd
 out["leftovers"] = leftovers
+out["runs"] = sorted(runs.values(), key=lambda r: r["run_id"])
 print(json.dumps(out))
 '''
 
@@ -174,7 +221,7 @@ def version_of(name):
 def remote_probe():
     """The probe's program text: version_of, then the body."""
     import inspect
-    return inspect.getsource(version_of) + PROBE_BODY
+    return inspect.getsource(version_of) + REMOTE_TAGS + PROBE_BODY
 
 
 def _now():
@@ -347,10 +394,13 @@ def python_command(python, code, *args):
         shlex.quote(python), shlex.quote(code), " ".join(shlex.quote(str(a)) for a in args))
 
 
-def cleanup(hosts, python, tag, scheduler):
-    """End the processes tagged tag on every host. {host: {ended, remaining} or {error}}."""
+def cleanup(hosts, python, run_ids, scheduler):
+    """End the processes of run_ids (a list, or {host: list}) on every host. {host: {ended, remaining} or {error}}."""
+    def ids(host):
+        return run_ids.get(host, []) if isinstance(run_ids, dict) else run_ids
     out = {}
-    for host, (rc, stdout, err) in run_on_hosts(hosts, lambda h: python_command(python, REMOTE_CLEANUP, tag)).items():
+    results = run_on_hosts(hosts, lambda h: python_command(python, REMOTE_CLEANUP, *ids(h)))
+    for host, (rc, stdout, err) in results.items():
         if rc is None:
             out[host] = {"error": _ssh_error_text(host, scheduler, err) if not isinstance(err, str) else err}
             continue
@@ -359,6 +409,22 @@ def cleanup(hosts, python, tag, scheduler):
         except (ValueError, IndexError):
             out[host] = {"error": "%s: cleanup printed no report (rc %s): %s" % (host, rc, err.strip()[-300:])}
     return out
+
+
+def origin_text(origin):
+    """The value of GTSFM_JOB_ORIGIN for origin (a dict)."""
+    return ORIGIN_PREFIX + json.dumps(origin, sort_keys=True)
+
+
+def parse_origin(text):
+    """The origin dict of a GTSFM_JOB_ORIGIN value, or None."""
+    if not isinstance(text, str) or not text.startswith(ORIGIN_PREFIX):
+        return None
+    try:
+        origin = json.loads(text[len(ORIGIN_PREFIX):])
+    except ValueError:
+        return None
+    return origin if isinstance(origin, dict) else None
 
 
 # ---------------------------------------------------------------- preflight
@@ -616,13 +682,14 @@ class Supervisor(object):
                 self.addr_to_host.setdefault(address, host)
         if not self.claim():
             return
-        # The preflight counted, on each node, the processes an earlier job (any run id) left; end those first.
-        nodes = spec.get("nodes") or {}
-        dirty = [h for h in spec["hosts"] if h not in nodes or nodes[h].get("leftovers", 1)]
+        # The preflight found, on each node, the processes of this job root's ended runs (and refused the job for any
+        # other run's); end those first, by their run ids only.
+        stale = {h: ids for h, ids in (spec.get("stale_runs") or {}).items() if ids}
         before = {}
-        if dirty:
-            self.note("run %s: ending what an earlier gtsfm_job left on %s" % (spec["run_id"], ", ".join(dirty)))
-            before = cleanup(dirty, spec["python"], "*", spec["scheduler_name"])
+        if stale:
+            self.note("run %s: ending what earlier runs of this job root left: %s" % (spec["run_id"], "; ".join(
+                "%s: %s" % (h, ", ".join(ids)) for h, ids in sorted(stale.items()))))
+            before = cleanup(sorted(stale), spec["python"], stale, spec["scheduler_name"])
         for host, res in sorted(before.items()):
             if res.get("ended"):
                 self.note("%s: ended %d process(es) an earlier job left: %s" % (
@@ -633,6 +700,10 @@ class Supervisor(object):
         env.update(spec["env"])
         env[TAG_ENV] = spec["run_id"]
         env[DASK_TAG_ENV] = spec["run_id"]
+        if spec.get("origin"):
+            # Beside the run id, who started it and from where: another job root that meets these processes on a
+            # shared node names them instead of ending them.
+            env[ORIGIN_ENV] = env[DASK_ORIGIN_ENV] = origin_text(spec["origin"])
         self.note("starting in %s: %s" % (spec["chdir"], " ".join(shlex.quote(a) for a in spec["command"])))
         log = open(self.log_path, "ab")
         try:
@@ -806,8 +877,7 @@ def main(argv):
         return 0
     if argv[0] == "cleanup":
         spec = read_json(argv[1])
-        _say(json.dumps(cleanup(spec["hosts"], spec["python"], argv[2] if len(argv) > 2 else spec["run_id"],
-                                spec["scheduler_name"])))
+        _say(json.dumps(cleanup(spec["hosts"], spec["python"], argv[2:] or [spec["run_id"]], spec["scheduler_name"])))
         return 0
     if argv[0] == "supervise":
         Supervisor(argv[1]).run()

@@ -25,8 +25,14 @@ description:
     (no session is held for the length of the job). The supervisor writes the log, enforces O(timeout) and
     O(startup_timeout), watches the workers per host through the scheduler, fails the job when every worker of a host
     leaves (O(fail_on_worker_loss)), and on any end ends every Dask scheduler, nanny and worker the job started on
-    every node, found by the run id each of them carries in its environment (never by process name). It also ends
-    processes an earlier job left before it starts the runner.
+    every node, found by the run id each of them carries in its environment (never by process name), beside its
+    origin (scheduler, job root, O(holder), start time).
+  - Before it starts the runner, the job ends what earlier runs of the same O(job_root) left on the nodes, and only
+    runs whose records there show them ended (a final state, or a supervisor that is gone). A run of another job
+    root or controller on a shared node, or one nothing records, is never ended - the preflight refuses the job
+    naming it (host, run id, holder, start time, pids).
+  - The lock is taken atomically and a job counts as running only while the process recorded for it (its pid, that
+    pid's start time and the boot) does, so two starts at once run one job and a recycled pid is not taken for it.
   - O(state=status) reports a run (by default the last); O(state=stopped) ends the running job and waits for its
     cleanup.
   - "GTSfM's runner at HEAD (b8f24c75) fails on every plain-host cluster config (C(set(w[\"host\"] for w in

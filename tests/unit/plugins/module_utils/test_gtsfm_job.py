@@ -4,6 +4,7 @@
 """Unit tests of gtsfm_job's logic: cluster config, command line, HEAD bug, lock, preflight's local checks, cleanup."""
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import os
@@ -319,6 +320,119 @@ def test_remote_cleanup_ends_only_processes_with_the_run_tag():
         assert other.poll() is None and plain.poll() is None
     finally:
         for proc in (tagged, direct, other, plain):
+            proc.kill()
+            proc.wait()
+
+
+def _dask_inherited(config):
+    """DASK_INTERNAL_INHERIT_CONFIG as Dask's SSHCluster hands it to remote processes (dask.config.serialize)."""
+    return base64.urlsafe_b64encode(json.dumps(config).encode()).decode()
+
+
+def _origin(root, holder="bob@laptop", host="elsewhere", started=1764000000.0):
+    return agent.origin_text({"run": "x", "host": host, "root": root, "holder": holder, "started": started})
+
+
+def test_origin_stays_a_string_through_dasks_config():
+    # Dask reads DASK_* values with ast.literal_eval: a bare JSON object would become a dict.
+    text = _origin("/home/bob/jobs")
+    with pytest.raises((SyntaxError, ValueError)):
+        ast.literal_eval(text)
+    assert agent.parse_origin(text)["holder"] == "bob@laptop"
+    assert agent.parse_origin('{"holder": "x"}') is None and agent.parse_origin("gtsfm_job [1]") is None
+
+
+def test_remote_probe_names_each_run_with_its_origin():
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    foreign = subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID="RUN-F",
+                                               GTSFM_JOB_ORIGIN=_origin("/home/bob/jobs")))
+    worker = subprocess.Popen(sleep, env=dict(os.environ, DASK_INTERNAL_INHERIT_CONFIG=_dask_inherited(
+        {"gtsfm-job-run-id": "RUN-F", "gtsfm_job_origin": _origin("/home/bob/jobs"), "distributed": {}})))
+    legacy = subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID="RUN-L"))
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            out = subprocess.run([sys.executable, "-c", agent.remote_probe(), "127.0.0.1", "9"], capture_output=True,
+                                 text=True, check=True).stdout
+            runs = {r["run_id"]: r for r in json.loads(out)["runs"]}
+            if runs.get("RUN-F", {}).get("count") == 2 and "RUN-L" in runs:
+                break
+            time.sleep(0.1)
+        assert sorted(runs["RUN-F"]["pids"]) == sorted([foreign.pid, worker.pid])
+        assert runs["RUN-F"]["origins"] == [_origin("/home/bob/jobs")]
+        assert runs["RUN-L"]["origins"] == [] and runs["RUN-L"]["pids"] == [legacy.pid]
+        assert abs(runs["RUN-L"]["since"] - time.time()) < 120
+    finally:
+        for proc in (foreign, worker, legacy):
+            proc.kill()
+            proc.wait()
+
+
+def _record(root, run_id, status):
+    os.makedirs(os.path.join(root, run_id))
+    agent.write_json(os.path.join(root, run_id, "spec.json"), {"run_id": run_id})
+    agent.write_json(os.path.join(root, run_id, "status.json"), dict(status, run_id=run_id))
+
+
+def test_only_this_job_roots_ended_runs_are_ended_others_are_refused_by_name(tmp_path):
+    root = str(tmp_path / "jobs")
+    jobs = job.Jobs(root, sys.executable)
+    here = socket.gethostname()
+    mine = _origin(os.path.realpath(root), holder="alice@ctl", host=here)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = _sleeper()
+    try:
+        _record(root, "R-DONE", {"state": "finished"})
+        _record(root, "R-LOST", dict(agent.identity(gone.pid), state="running"))
+        _record(root, "R-LIVE", dict(agent.identity(live.pid), state="running"))
+        _record(root, "R-OLD", {"state": "failed"})  # an older gtsfm_job's run: its processes carry no origin
+        # The same run id as one of ours, from another job root: still not ours.
+        _record(root, "R-SAME", {"state": "finished"})
+        nodes = {"node2": {"runs": [
+            {"run_id": "R-DONE", "origins": [mine], "count": 2, "pids": [11, 12], "cmd": "python -m dask_spec"},
+            {"run_id": "R-LOST", "origins": [mine], "count": 1, "pids": [13], "cmd": "python"},
+            {"run_id": "R-OLD", "origins": [], "count": 1, "pids": [14], "cmd": "python"},
+            {"run_id": "R-FOREIGN", "origins": [_origin("/home/bob/jobs")], "count": 3, "pids": [21, 22, 23],
+             "cmd": "python -m distributed.cli.dask_spec", "since": 1764000000.0},
+            {"run_id": "R-SAME", "origins": [_origin(os.path.realpath(root), host="node9")], "count": 1,
+             "pids": [24], "cmd": "python"},
+            {"run_id": "R-UNKNOWN", "origins": [], "count": 1, "pids": [25], "cmd": "python", "since": 1764000000.0},
+        ]}, "node3": {"runs": [
+            {"run_id": "R-LIVE", "origins": [mine], "count": 1, "pids": [31], "cmd": "python"},
+            {"run_id": "../R-DONE", "origins": [], "count": 1, "pids": [32], "cmd": "python"},
+        ]}}
+        errors, stale = job.classify_runs(jobs, nodes)
+    finally:
+        live.kill()
+        live.wait()
+    assert stale == {"node2": ["R-DONE", "R-LOST", "R-OLD"]}
+    text = "\n".join(errors)
+    assert len(errors) == 5, text
+    foreign = next(e for e in errors if "R-FOREIGN" in e)
+    assert foreign.startswith("node2: run R-FOREIGN (held by bob@laptop, started 2025-11-24 16:00:00 UTC, "
+                              "job root elsewhere:/home/bob/jobs) has 3 process(es) on node2 (pid 21, 22, 23")
+    assert "Fix: stop that job where it was started" in foreign
+    assert "job root node9:%s" % os.path.realpath(root) in next(e for e in errors if "R-SAME" in e)
+    assert "no origin recorded" in next(e for e in errors if "R-UNKNOWN" in e)
+    assert "still running" in next(e for e in errors if "R-LIVE" in e)
+    assert any("../R-DONE" in e for e in errors)
+
+
+def test_remote_cleanup_has_no_wildcard_and_ends_only_the_given_runs():
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    procs = {r: subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID=r)) for r in ("R-1", "R-2", "R-3")}
+    try:
+        for args in (["*"], []):
+            report = json.loads(subprocess.run([sys.executable, "-c", agent.REMOTE_CLEANUP] + args,
+                                               capture_output=True, text=True, check=True).stdout)
+            assert report["ended"] == [], args
+        report = json.loads(subprocess.run([sys.executable, "-c", agent.REMOTE_CLEANUP, "R-1", "R-3"],
+                                           capture_output=True, text=True, check=True).stdout)
+        assert sorted(e["pid"] for e in report["ended"]) == sorted([procs["R-1"].pid, procs["R-3"].pid])
+        assert procs["R-2"].poll() is None
+    finally:
+        for proc in procs.values():
             proc.kill()
             proc.wait()
 
