@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import tempfile
 import time
@@ -267,7 +268,7 @@ class Jobs(object):
                     return
         except OSError:
             pass
-        tmp = self.agent + ".tmp"
+        tmp = "%s.tmp%d" % (self.agent, os.getpid())  # two starts at once each write their own
         with open(tmp, "w") as f:
             f.write(text)
         os.replace(tmp, self.agent)
@@ -551,15 +552,15 @@ def log_tail(path, lines):
     return text.splitlines()[-lines:]
 
 
-def result_files(output_root, limit=200):
+def result_files(output_root):
+    """Every regular file under output_root/results, as the results archive holds them (kept for the role's report;
+    the archive carries the files)."""
     root = os.path.join(output_root, "results")
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        for name in sorted(filenames):
-            found.append(os.path.join(dirpath, name))
-            if len(found) >= limit:
-                return found
+        found.extend(os.path.join(dirpath, name) for name in sorted(filenames)
+                     if stat.S_ISREG(os.lstat(os.path.join(dirpath, name)).st_mode))
     return found
 
 
@@ -587,6 +588,7 @@ def describe(jobs, run_id, tail_lines):
         "hosts_lost": status.get("hosts_lost", []), "scheduler_address": status.get("scheduler_address"),
         "dashboard_port": status.get("dashboard_port"),
         "result_files": result_files(spec["output_root"]) if state == "finished" and spec.get("output_root") else [],
+        "results": status.get("results") if state == "finished" else None,
         "cluster_config": spec.get("cluster_config"), "cleanup_problems": status.get("cleanup_problems", {}),
         "messages": status.get("messages", []),
     }

@@ -540,6 +540,63 @@ def preflight(spec):
     return report
 
 
+# ---------------------------------------------------------------- results
+
+RESULTS_ARCHIVE = "results.tar.gz"
+
+
+def pack_results(output_root, job_dir):
+    """Pack every file under output_root/results into job_dir/results.tar.gz: written under a temporary name and
+    renamed when complete, so a fetch never sees half an archive. Its summary (archive, count, bytes, skipped).
+
+    Regular files and directories only, each stored with its own bytes (no links to follow on the controller) and
+    without setuid, setgid or world-write bits; symlinks, devices, FIFOs and sockets are skipped and named.
+    """
+    import stat
+    import tarfile
+    root = os.path.join(output_root, "results")
+    archive = os.path.join(job_dir, RESULTS_ARCHIVE)
+    tmp = "%s.tmp%d" % (archive, os.getpid())
+    count = total = 0
+    skipped = []
+
+    def info(name, st, kind):
+        entry = tarfile.TarInfo(name)
+        entry.type = kind
+        entry.mode = stat.S_IMODE(st.st_mode) & 0o755 | (0o755 if kind == tarfile.DIRTYPE else 0o644)
+        entry.mtime = int(st.st_mtime)
+        entry.size = st.st_size if kind == tarfile.REGTYPE else 0
+        return entry
+
+    try:
+        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames.sort()
+                rel = os.path.relpath(dirpath, root)
+                if rel != ".":
+                    tar.addfile(info(rel, os.lstat(dirpath), tarfile.DIRTYPE))
+                for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                    path = os.path.join(dirpath, name)
+                    arcname = os.path.normpath(os.path.join(rel, name))
+                    st = os.lstat(path)
+                    if not stat.S_ISREG(st.st_mode):
+                        skipped.append(arcname)
+                        continue
+                    with open(path, "rb") as f:
+                        tar.addfile(info(arcname, os.fstat(f.fileno()), tarfile.REGTYPE), f)
+                    count += 1
+                    total += st.st_size
+        os.replace(tmp, archive)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return {"archive": archive, "count": count, "bytes": total, "archive_bytes": os.path.getsize(archive),
+            "skipped": skipped[:20], "skipped_count": len(skipped), "root": root}
+
+
 # ---------------------------------------------------------------- supervision
 
 class Supervisor(object):
@@ -810,9 +867,25 @@ class Supervisor(object):
                 os.unlink(path)
             except OSError:
                 pass
+        results = None
+        if state == "finished" and spec.get("output_root"):
+            # The whole results tree as one file, complete before the state says finished: what the role fetches.
+            try:
+                results = pack_results(spec["output_root"], self.job_dir)
+            except (OSError, EOFError, ValueError) as exc:
+                state, reason = "failed", "cannot pack %s/results into %s: %s" % (
+                    spec["output_root"], os.path.join(self.job_dir, RESULTS_ARCHIVE), exc)
+            else:
+                self.note("packed %d result files (%d bytes) into %s" % (
+                    results["count"], results["bytes"], results["archive"]))
+                if results["skipped_count"]:
+                    self.note("not packed (not regular files): %s%s" % (", ".join(results["skipped"]), (
+                        " and %d more" % (results["skipped_count"] - len(results["skipped"])))
+                        if results["skipped_count"] > len(results["skipped"]) else ""))
         if reason:
             self.note(reason)
-        self.save(state=state, rc=rc, reason=reason, ended=_now(), cleanup=after, cleanup_problems=left)
+        self.save(state=state, rc=rc, reason=reason, ended=_now(), cleanup=after, cleanup_problems=left,
+                  results=results)
         release_lock(spec["lock_path"], spec["run_id"])
 
 

@@ -317,10 +317,42 @@ hosts_lost:
   type: list
   elements: str
 result_files:
-  description: Files under O(output_root)/results on the scheduler (at most 200).
+  description:
+    - Every regular file under O(output_root)/results on the scheduler (no longer cut at 200). Kept for playbooks that
+      count them; RV(results) has the count, the size and the archive to fetch.
   returned: when the run finished
   type: list
   elements: str
+results:
+  description:
+    - The run's results, packed by its supervisor before the run is reported finished - every regular file and
+      directory under O(output_root)/results in one archive in the run's directory, written under a temporary name
+      and renamed when complete. Symlinks, devices, FIFOs and sockets are not packed (named in C(skipped)); setuid,
+      setgid and group or world write bits are dropped.
+  returned: when the run finished
+  type: dict
+  contains:
+    archive:
+      description: Path of the archive (gzip-compressed tar) on the scheduler.
+      type: str
+      sample: /home/alice/.cache/gtsfm.cluster/jobs/20261124T110000Z-1a2b3c/results.tar.gz
+    count:
+      description: Files in the archive.
+      type: int
+    bytes:
+      description: Their total size, in bytes.
+      type: int
+    archive_bytes:
+      description: The archive's size, in bytes.
+      type: int
+    skipped:
+      description: Up to 20 paths (relative to results) that were not packed, not being regular files.
+      type: list
+      elements: str
+    skipped_count:
+      description: How many were not packed.
+      type: int
+  version_added: 0.3.0
 scheduler_address:
   description: The address the scheduler announced.
   returned: when a run is concerned

@@ -437,6 +437,56 @@ def test_remote_cleanup_has_no_wildcard_and_ends_only_the_given_runs():
             proc.wait()
 
 
+def _results_tree(output_root):
+    """450 files in nested directories, an empty directory, and what must not travel: links, a FIFO, setuid."""
+    results = output_root / "results"
+    for i in range(450):
+        path = results / ("d%02d" % (i % 15)) / ("sub%d" % (i % 2)) / ("f%03d.txt" % i)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("file %d\n" % i)
+    (results / "empty").mkdir()
+    (results / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(results / "run.sh", 0o4777)
+    os.symlink("/etc/passwd", results / "passwd")
+    os.symlink("/etc", results / "etc")
+    os.mkfifo(results / "pipe")
+    return results
+
+
+def test_finished_run_packs_every_result_file_and_nothing_else(tmp_path, monkeypatch):
+    import tarfile
+
+    results = _results_tree(tmp_path / "out")
+    root = tmp_path / "jobs"
+    job_dir = root / "R1"
+    job_dir.mkdir(parents=True)
+    agent.write_json(str(job_dir / "spec.json"), {
+        "run_id": "R1", "expected_workers": 1, "hosts": ["node1"], "python": sys.executable,
+        "scheduler_name": "node1", "lock_path": str(root / "lock"), "output_root": str(tmp_path / "out")})
+    monkeypatch.setattr(agent, "cleanup", lambda *a: {})
+    agent.Supervisor(str(job_dir)).finish("finished", 0, None)
+    status = agent.read_json(str(job_dir / "status.json"))
+    summary = status["results"]
+    assert summary["count"] == 451 and summary["bytes"] == sum(
+        p.stat().st_size for p in results.rglob("*") if p.is_file() and not p.is_symlink())
+    assert sorted(summary["skipped"]) == ["etc", "passwd", "pipe"] and summary["archive"] == str(job_dir / agent.RESULTS_ARCHIVE)
+    assert sorted(os.listdir(job_dir)) == ["job.log", agent.RESULTS_ARCHIVE, "spec.json", "status.json"]
+    with tarfile.open(summary["archive"]) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert all(m.isfile() or m.isdir() for m in members.values())
+        assert "empty" in members and members["run.sh"].mode == 0o755
+        assert tar.extractfile(members["d07/sub1/f007.txt"]).read() == b"file 7\n"
+    assert len([m for m in members.values() if m.isfile()]) == 451
+    # The module reports the count and bytes, and no longer cuts the file list at 200.
+    described = job.describe(job.Jobs(str(root), sys.executable), "R1", 5)
+    assert described["results"]["count"] == 451 and len(described["result_files"]) == 451
+
+
+def test_a_run_with_no_results_directory_packs_an_empty_archive(tmp_path):
+    summary = agent.pack_results(str(tmp_path / "out"), str(tmp_path))
+    assert (summary["count"], summary["bytes"]) == (0, 0) and os.path.isfile(summary["archive"])
+
+
 @pytest.mark.parametrize("name, expect", [
     ("HostKeyNotVerifiable", "site.yml --tags known_hosts"),
     ("PermissionDenied", "site.yml --tags ssh_mesh"),
