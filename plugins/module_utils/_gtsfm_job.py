@@ -588,7 +588,7 @@ def describe(jobs, run_id, tail_lines):
         "hosts_lost": status.get("hosts_lost", []), "scheduler_address": status.get("scheduler_address"),
         "dashboard_port": status.get("dashboard_port"),
         "result_files": result_files(spec["output_root"]) if state == "finished" and spec.get("output_root") else [],
-        "results": status.get("results") if state == "finished" else None,
+        "results_archive": status.get("results_archive") if state == "finished" else None,
         "cluster_config": spec.get("cluster_config"), "cleanup_problems": status.get("cleanup_problems", {}),
         "messages": status.get("messages", []),
     }

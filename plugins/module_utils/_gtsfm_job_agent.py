@@ -397,7 +397,8 @@ def python_command(python, code, *args):
 def cleanup(hosts, python, run_ids, scheduler):
     """End the processes of run_ids (a list, or {host: list}) on every host. {host: {ended, remaining} or {error}}."""
     def ids(host):
-        return run_ids.get(host, []) if isinstance(run_ids, dict) else run_ids
+        found = run_ids.get(host, []) if isinstance(run_ids, dict) else run_ids
+        return [found] if isinstance(found, str) else list(found)
     out = {}
     results = run_on_hosts(hosts, lambda h: python_command(python, REMOTE_CLEANUP, *ids(h)))
     for host, (rc, stdout, err) in results.items():
@@ -593,7 +594,7 @@ def pack_results(output_root, job_dir):
         except OSError:
             pass
         raise
-    return {"archive": archive, "count": count, "bytes": total, "archive_bytes": os.path.getsize(archive),
+    return {"path": archive, "count": count, "bytes": total, "archive_bytes": os.path.getsize(archive),
             "skipped": skipped[:20], "skipped_count": len(skipped), "root": root}
 
 
@@ -853,7 +854,7 @@ class Supervisor(object):
 
     def finish(self, state, rc, reason):
         spec = self.spec
-        after = cleanup(spec["hosts"], spec["python"], spec["run_id"], spec["scheduler_name"])
+        after = cleanup(spec["hosts"], spec["python"], [spec["run_id"]], spec["scheduler_name"])
         left = {}
         for host, res in sorted(after.items()):
             if res.get("ended"):
@@ -877,7 +878,7 @@ class Supervisor(object):
                     spec["output_root"], os.path.join(self.job_dir, RESULTS_ARCHIVE), exc)
             else:
                 self.note("packed %d result files (%d bytes) into %s" % (
-                    results["count"], results["bytes"], results["archive"]))
+                    results["count"], results["bytes"], results["path"]))
                 if results["skipped_count"]:
                     self.note("not packed (not regular files): %s%s" % (", ".join(results["skipped"]), (
                         " and %d more" % (results["skipped_count"] - len(results["skipped"])))
@@ -885,7 +886,7 @@ class Supervisor(object):
         if reason:
             self.note(reason)
         self.save(state=state, rc=rc, reason=reason, ended=_now(), cleanup=after, cleanup_problems=left,
-                  results=results)
+                  results_archive=results)
         release_lock(spec["lock_path"], spec["run_id"])
 
 

@@ -319,11 +319,11 @@ hosts_lost:
 result_files:
   description:
     - Every regular file under O(output_root)/results on the scheduler (no longer cut at 200). Kept for playbooks that
-      count them; RV(results) has the count, the size and the archive to fetch.
+      count them; RV(results_archive) has the count, the size and the archive to fetch.
   returned: when the run finished
   type: list
   elements: str
-results:
+results_archive:
   description:
     - The run's results, packed by its supervisor before the run is reported finished - every regular file and
       directory under O(output_root)/results in one archive in the run's directory, written under a temporary name
@@ -332,7 +332,7 @@ results:
   returned: when the run finished
   type: dict
   contains:
-    archive:
+    path:
       description: Path of the archive (gzip-compressed tar) on the scheduler.
       type: str
       sample: /home/alice/.cache/gtsfm.cluster/jobs/20261124T110000Z-1a2b3c/results.tar.gz

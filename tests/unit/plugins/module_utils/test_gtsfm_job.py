@@ -8,6 +8,7 @@ import ast
 import base64
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -419,6 +420,25 @@ def test_only_this_job_roots_ended_runs_are_ended_others_are_refused_by_name(tmp
     assert any("../R-DONE" in e for e in errors)
 
 
+@pytest.mark.parametrize("run_ids, expect", [
+    ("R-1", {"node1": ["R-1"], "node2": ["R-1"]}),
+    (["R-1", "R-2"], {"node1": ["R-1", "R-2"], "node2": ["R-1", "R-2"]}),
+    ({"node2": ["R-0"]}, {"node1": [], "node2": ["R-0"]}),
+])
+def test_cleanup_passes_each_host_its_run_ids_whole(monkeypatch, run_ids, expect):
+    seen = {}
+
+    def fake_run(hosts, command_for, timeout=60):
+        for host in hosts:
+            seen[host] = shlex.split(command_for(host))[-len(expect[host]):] if expect[host] else []
+        return {h: (0, '{"ended": [], "remaining": []}', "") for h in hosts}
+
+    monkeypatch.setattr(agent, "run_on_hosts", fake_run)
+    assert agent.cleanup(["node1", "node2"], sys.executable, run_ids, "node1") == {
+        h: {"ended": [], "remaining": []} for h in ("node1", "node2")}
+    assert seen == expect
+
+
 def test_remote_cleanup_has_no_wildcard_and_ends_only_the_given_runs():
     sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
     procs = {r: subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID=r)) for r in ("R-1", "R-2", "R-3")}
@@ -466,12 +486,12 @@ def test_finished_run_packs_every_result_file_and_nothing_else(tmp_path, monkeyp
     monkeypatch.setattr(agent, "cleanup", lambda *a: {})
     agent.Supervisor(str(job_dir)).finish("finished", 0, None)
     status = agent.read_json(str(job_dir / "status.json"))
-    summary = status["results"]
+    summary = status["results_archive"]
     assert summary["count"] == 451 and summary["bytes"] == sum(
         p.stat().st_size for p in results.rglob("*") if p.is_file() and not p.is_symlink())
-    assert sorted(summary["skipped"]) == ["etc", "passwd", "pipe"] and summary["archive"] == str(job_dir / agent.RESULTS_ARCHIVE)
+    assert sorted(summary["skipped"]) == ["etc", "passwd", "pipe"] and summary["path"] == str(job_dir / agent.RESULTS_ARCHIVE)
     assert sorted(os.listdir(job_dir)) == ["job.log", agent.RESULTS_ARCHIVE, "spec.json", "status.json"]
-    with tarfile.open(summary["archive"]) as tar:
+    with tarfile.open(summary["path"]) as tar:
         members = {m.name: m for m in tar.getmembers()}
         assert all(m.isfile() or m.isdir() for m in members.values())
         assert "empty" in members and members["run.sh"].mode == 0o755
@@ -479,12 +499,12 @@ def test_finished_run_packs_every_result_file_and_nothing_else(tmp_path, monkeyp
     assert len([m for m in members.values() if m.isfile()]) == 451
     # The module reports the count and bytes, and no longer cuts the file list at 200.
     described = job.describe(job.Jobs(str(root), sys.executable), "R1", 5)
-    assert described["results"]["count"] == 451 and len(described["result_files"]) == 451
+    assert described["results_archive"]["count"] == 451 and len(described["result_files"]) == 451
 
 
 def test_a_run_with_no_results_directory_packs_an_empty_archive(tmp_path):
     summary = agent.pack_results(str(tmp_path / "out"), str(tmp_path))
-    assert (summary["count"], summary["bytes"]) == (0, 0) and os.path.isfile(summary["archive"])
+    assert (summary["count"], summary["bytes"]) == (0, 0) and os.path.isfile(summary["path"])
 
 
 @pytest.mark.parametrize("name, expect", [
