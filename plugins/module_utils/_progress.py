@@ -37,7 +37,7 @@ def pid_start(pid):
     try:
         with open("/proc/%d/stat" % int(pid), "rb") as handle:
             text = handle.read().decode("ascii", "replace")
-    except (OSError, IOError, ValueError):
+    except (OSError, IOError, ValueError, TypeError):
         return None
     # The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
     fields = text[text.rfind(")") + 2:].split()
