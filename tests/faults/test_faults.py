@@ -31,8 +31,9 @@ def changed(run) -> int:
 def follow_result(run, task: str) -> dict:
     for d in run.results("runner_on_ok") + run.results("runner_on_failed"):
         if d.get("task") == task:
-            return (d.get("res") or {}).get("result") or {}
-    return {}
+            res = d.get("res") or {}
+            return res.get("result") or {"follow": {k: v for k, v in res.items() if k != "invocation"}}
+    return {"tasks": [(d.get("host"), d.get("task")) for d in run.results("runner_on_failed")]}
 
 
 def record(bed, host: str, path: str) -> dict:
@@ -165,7 +166,11 @@ def test_controller_killed_while_following_a_job_then_the_rerun_follows_the_same
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-follow", "hold_40.yaml"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-    wait_for(lambda: _job_state(bed4).get("state") == "running", 120, "the job to run")
+    try:
+        wait_for(lambda: _job_state(bed4).get("state") == "running", 120, "the job to run")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.communicate()[0][-4000:]) from None
     run_id = _job_state(bed4)["run_id"]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
@@ -188,7 +193,11 @@ def test_a_worker_node_killed_mid_job_fails_naming_it_and_leaves_no_tagged_proce
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-worker", "hold_300.yaml"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-    wait_for(lambda: _job_state(bed4).get("all_joined_after") is not None, 180, "every worker to join")
+    try:
+        wait_for(lambda: _job_state(bed4).get("all_joined_after") is not None, 180, "every worker to join")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.communicate()[0][-4000:]) from None
     bed4.podman("kill", bed4.container("node4"))
     try:
         out = proc.communicate(timeout=600)[0]
