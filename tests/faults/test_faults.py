@@ -44,6 +44,12 @@ def record(bed, host: str, path: str) -> dict:
         return {}
 
 
+def receiving(bed, host: str) -> bool:
+    """Whether this run's broadcast is sending to host now (an earlier run's finished record says received)."""
+    node = record(bed, "node1", ENV_RECORD).get("nodes", {}).get(host, {})
+    return node.get("state") == "receiving" and (node.get("done") or 0) > 2e6
+
+
 def nothing_managed(bed, host: str) -> list[str]:
     """What the collection would have written on host, if anything."""
     found = []
@@ -84,8 +90,7 @@ def test_a_node_killed_during_the_env_broadcast_is_named_and_only_it_is_sent_aga
     for host in ("node3", "node4"):
         bed4.ssh(host, "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
     thread, runner, events = site(bed4, background=True)
-    wait_for(lambda: (record(bed4, "node1", ENV_RECORD).get("nodes", {}).get("node3", {}).get("done") or 0) > 2e6,
-             300, "node3 receiving the environment")
+    wait_for(lambda: receiving(bed4, "node3"), 300, "node3 receiving the environment")
     bed4.podman("kill", bed4.container("node3"))
     thread.join(600)
     first = Run(status=runner.status, rc=runner.rc, events=events)
@@ -120,8 +125,7 @@ def _popen_site(bed) -> subprocess.Popen:
 def test_ctrl_c_during_a_broadcast_finishes_into_place_and_the_rerun_sends_nothing(bed4, site, report):
     bed4.ssh("node2", "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
     proc = _popen_site(bed4)
-    wait_for(lambda: (record(bed4, "node1", ENV_RECORD).get("nodes", {}).get("node2", {}).get("done") or 0) > 2e6,
-             300, "node2 receiving the environment")
+    wait_for(lambda: receiving(bed4, "node2"), 300, "node2 receiving the environment")
     os.killpg(proc.pid, signal.SIGINT)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode != 0
