@@ -99,7 +99,7 @@ class ActionModule(ActionBase):
 
         show = bool(task_vars.get("gtsfm_cluster_progress", True))
         every = args["report_every"] if args["report_every"] is not None else float(
-            task_vars.get("gtsfm_cluster_progress_every", 10))
+            task_vars.get("gtsfm_cluster_progress_every", 5))
         follower = Follower(host=host, steps=steps, run=self._run_command, say=display.display if show else _quiet,
                             timeout=args["timeout"], poll=args["poll"], report_every=every,
                             unreachable_grace=args["unreachable_grace"])

@@ -209,7 +209,7 @@ def summary(record, now=None):
     parts = ["%s %s" % (what, record.get("phase") or "?")]
     if unit == "B":
         parts.append(human(done, unit, of=total))
-        if not record.get("finished"):
+        if not record.get("finished") and rate > 0:
             parts.append("%s/s" % human(rate, unit))
             if total and rate > 0 and total > done:
                 parts.append("about %s left" % duration(max(1, (total - done) / rate)))
@@ -239,6 +239,8 @@ def summary(record, now=None):
 
 
 def _node_text(node, unit):
+    if node.get("state") in ("pending", "held"):
+        return node["state"]
     if unit == "B":
         return "%s %s" % (node.get("state", "?"), human(node.get("done") or 0, unit))
     return "x%d" % (node.get("done") or 0)

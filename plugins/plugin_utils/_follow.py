@@ -21,6 +21,8 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 MARK = "\x1egtsfm-follow"
 SECTION_RE = re.compile(r"^\x1egtsfm-follow (\d+) (record|async|log|stat)$")
 LOG_TAIL_BYTES = 2048
+# A step that ends within this many seconds prints only its last line.
+QUIET_START = 2.0
 
 
 class FollowError(Exception):
@@ -145,7 +147,7 @@ class Follower:
     say: Callable[[str], None]
     timeout: float = 86400.0
     poll: float = 2.0
-    report_every: float = 10.0
+    report_every: float = 5.0
     unreachable_grace: float = 60.0
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
@@ -211,13 +213,12 @@ class Follower:
                 else:
                     gone_since[i] = None
                 said_at, said_phase = last_said[i]
+                if now - start < min(self.report_every, QUIET_START):
+                    continue  # a short step shows its end only
                 if phase != said_phase or now - said_at >= self.report_every:
-                    if said_phase is not None or now - start >= min(self.report_every, 2.0):
-                        last_line[i] = line_for(self.host, step, snap, wall)
-                        self.say(last_line[i])
-                        last_said[i] = (now, phase)
-                    else:
-                        last_said[i] = (said_at, phase)
+                    last_line[i] = line_for(self.host, step, snap, wall)
+                    self.say(last_line[i])
+                    last_said[i] = (now, phase)
             if all(o is not None for o in self.outcome):
                 continue  # done: no pause after the last read
             self.sleep(delay)

@@ -31,8 +31,9 @@ def changed(run) -> int:
 def follow_result(run, task: str) -> dict:
     for d in run.results("runner_on_ok") + run.results("runner_on_failed"):
         if d.get("task") == task:
-            return (d.get("res") or {}).get("result") or {}
-    return {}
+            res = d.get("res") or {}
+            return res.get("result") or {"follow": {k: v for k, v in res.items() if k != "invocation"}}
+    return {"tasks": [(d.get("host"), d.get("task")) for d in run.results("runner_on_failed")]}
 
 
 def record(bed, host: str, path: str) -> dict:
@@ -41,6 +42,12 @@ def record(bed, host: str, path: str) -> dict:
         return json.loads(out)
     except ValueError:
         return {}
+
+
+def receiving(bed, host: str) -> bool:
+    """Whether this run's broadcast is sending to host now (an earlier run's finished record says received)."""
+    node = record(bed, "node1", ENV_RECORD).get("nodes", {}).get(host, {})
+    return node.get("state") == "receiving" and (node.get("done") or 0) > 2e6
 
 
 def nothing_managed(bed, host: str) -> list[str]:
@@ -83,8 +90,7 @@ def test_a_node_killed_during_the_env_broadcast_is_named_and_only_it_is_sent_aga
     for host in ("node3", "node4"):
         bed4.ssh(host, "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
     thread, runner, events = site(bed4, background=True)
-    wait_for(lambda: (record(bed4, "node1", ENV_RECORD).get("nodes", {}).get("node3", {}).get("done") or 0) > 2e6,
-             300, "node3 receiving the environment")
+    wait_for(lambda: receiving(bed4, "node3"), 300, "node3 receiving the environment")
     bed4.podman("kill", bed4.container("node3"))
     thread.join(600)
     first = Run(status=runner.status, rc=runner.rc, events=events)
@@ -119,8 +125,7 @@ def _popen_site(bed) -> subprocess.Popen:
 def test_ctrl_c_during_a_broadcast_finishes_into_place_and_the_rerun_sends_nothing(bed4, site, report):
     bed4.ssh("node2", "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
     proc = _popen_site(bed4)
-    wait_for(lambda: (record(bed4, "node1", ENV_RECORD).get("nodes", {}).get("node2", {}).get("done") or 0) > 2e6,
-             300, "node2 receiving the environment")
+    wait_for(lambda: receiving(bed4, "node2"), 300, "node2 receiving the environment")
     os.killpg(proc.pid, signal.SIGINT)
     out = proc.communicate(timeout=120)[0]
     assert proc.returncode != 0
@@ -165,7 +170,11 @@ def test_controller_killed_while_following_a_job_then_the_rerun_follows_the_same
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-follow", "hold_40.yaml"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-    wait_for(lambda: _job_state(bed4).get("state") == "running", 120, "the job to run")
+    try:
+        wait_for(lambda: _job_state(bed4).get("state") == "running", 120, "the job to run")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.communicate()[0][-4000:]) from None
     run_id = _job_state(bed4)["run_id"]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(30)
@@ -188,7 +197,11 @@ def test_a_worker_node_killed_mid_job_fails_naming_it_and_leaves_no_tagged_proce
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-worker", "hold_300.yaml"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
-    wait_for(lambda: _job_state(bed4).get("all_joined_after") is not None, 180, "every worker to join")
+    try:
+        wait_for(lambda: _job_state(bed4).get("all_joined_after") is not None, 180, "every worker to join")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.communicate()[0][-4000:]) from None
     bed4.podman("kill", bed4.container("node4"))
     try:
         out = proc.communicate(timeout=600)[0]
