@@ -59,8 +59,12 @@ options:
     description: conda - the environment file (e.g. the checkout's C(environment_linux.yml)).
     type: path
   archive:
-    description: archive - a prebuilt environment (tar, optionally gz/bz2/xz), made at this same O(prefix) path.
-    type: path
+    description:
+      - archive - a prebuilt environment (tar, optionally gz/bz2/xz), made at this same O(prefix) path.
+      - Nothing outside the environment is ever created or changed. Refused, naming the member - an absolute
+        name, a name or a link (symbolic or hard) that resolves outside the environment, a link to an absolute path,
+        device and FIFO files. Links inside the environment (C(bin/python -> python3.11)) are kept; set-uid and
+        set-gid bits are dropped. On a refusal nothing of the archive is kept.
   archive_sha256:
     description: archive - the archive's sha256 as the controller computed it, so nodes without the file agree on
       the fingerprint.
@@ -318,12 +322,9 @@ class Env:
         else:
             os.makedirs(part)
             try:
-                with tarfile.open(p["archive"]) as archive:
-                    for member in archive.getmembers():
-                        name = os.path.normpath(member.name)
-                        if name.startswith("..") or os.path.isabs(name):
-                            self.fail("%s holds %s, outside the environment: refused" % (p["archive"], member.name))
-                    archive.extractall(part)
+                pe.extract_archive(p["archive"], part)
+            except pe.EnvError as exc:
+                self.fail("unpacking %s" % exc)
             except (tarfile.TarError, IOError, OSError) as exc:
                 self.fail("unpacking %s: %s" % (p["archive"], exc))
 

@@ -136,6 +136,25 @@ def test_archive_manager_unpacks_and_refuses_escapes(tmp_path, run_module):
         tar.addfile(info, io.BytesIO(b""))
     failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env3")))
     assert failed and "outside the environment" in result["msg"] and not (tmp_path / "escape").exists()
+    # A symlink out of the environment, then a file written through it.
+    (tmp_path / "elsewhere").mkdir()
+    with tarfile.open(evil, "w") as tar:
+        info = tarfile.TarInfo("lib")
+        info.type, info.linkname = tarfile.SYMTYPE, str(tmp_path / "elsewhere")
+        tar.addfile(info)
+        info = tarfile.TarInfo("lib/x")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"bad"))
+    failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env4")))
+    assert failed and result["msg"].startswith("python_env: unpacking %s: member 'lib' is a link to the absolute "
+                                               "path" % evil), result
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("env4")], "nothing of a refused archive stays"
+    # A name that merely starts with two dots is a legal name.
+    with tarfile.open(evil, "w") as tar:
+        tar.addfile(tarfile.TarInfo("..hidden"), io.BytesIO(b""))
+    failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env5")))
+    assert not failed and (tmp_path / "env5" / "..hidden").exists(), result.get("msg")
 
 
 def test_uv_comes_from_a_wheelhouse_directory_on_the_node(tmp_path, run_module):
