@@ -32,6 +32,12 @@ import stat
 import tarfile
 import zipfile
 
+try:
+    from html import unescape as html_unescape
+    from urllib.parse import urljoin, urlparse
+except ImportError:  # pragma: no cover - Python 2 has no uv either
+    html_unescape = urljoin = urlparse = None
+
 RECORD = ".gtsfm-env.json"
 PROJECT_FILES = ("pyproject.toml", "uv.lock")
 
@@ -361,27 +367,55 @@ def extract_uv(wheel, dest):
 _HREF = re.compile(r"""href=["']([^"']+)["']""", re.IGNORECASE)
 
 
-def pick_uv_wheel(html, base_url, version, machine):
-    """The URL of the uv wheel for this machine in an index page (PEP 503 project page or a find-links listing)."""
+def pick_uv_wheel(page, base_url, version, machine):
+    """The uv wheel for this machine in an index page (PEP 503 project page or a find-links listing).
+
+    Returns (url, digest): the link resolved against base_url as a browser does (urljoin: ``../../packages/x`` and
+    ``/x`` included; give the page's URL after redirects), and the (hash name, hex value) the link's
+    ``#sha256=...`` fragment gives, or None when it gives none.
+    """
     candidates = []
-    for href in _HREF.findall(html):
-        url = href.split("#", 1)[0]
-        name = url.rsplit("/", 1)[-1]
+    for href in _HREF.findall(page):
+        href = html_unescape(href)
+        url, _sep, fragment = href.partition("#")
+        name = urlparse(url).path.rsplit("/", 1)[-1]
         match = re.match(r"^uv-([0-9][^-]*)-py3-none-(.+)\.whl$", name)
         if not match or (version and match.group(1) != version):
             continue
         tags = match.group(2)
         if "manylinux" in tags and tags.endswith(machine):
-            candidates.append((_version_key(match.group(1)), url))
+            candidates.append((_version_key(match.group(1)), urljoin(base_url, url), _digest(fragment)))
     if not candidates:
         raise EnvError("no uv wheel%s for manylinux %s at %s. Fix: add one (pip download uv --only-binary=:all: "
                        "--platform manylinux_2_17_%s) or set conda_env_uv_src to a uv wheel or binary on the controller"
                        % (" " + version if version else "", machine, base_url, machine))
-    url = max(candidates)[1]
-    if "://" not in url:
-        url = base_url.rstrip("/") + "/" + url.lstrip("./") if not url.startswith("/") else \
-            re.match(r"^[a-z]+://[^/]+", base_url).group(0) + url
-    return url
+    _key, url, digest = max(candidates)
+    return url, digest
+
+
+def _digest(fragment):
+    """(name, hex) from a PEP 503 fragment such as ``sha256=ab12...``, or None."""
+    name, _sep, value = fragment.partition("=")
+    name = name.strip().lower()
+    if name in hashlib.algorithms_guaranteed and re.match(r"^[0-9a-fA-F]+$", value.strip()):
+        return name, value.strip().lower()
+    return None
+
+
+def check_digest(path, url, digest):
+    """Refuse the file at path (downloaded from url) unless it has the digest its index gave."""
+    if digest is None:
+        return
+    name, want = digest
+    hasher = hashlib.new(name)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(chunk)
+    got = hasher.hexdigest()
+    if got != want:
+        raise EnvError("%s mismatch for %s: its index gives %s, the download has %s. Nothing was installed. Fix: "
+                       "check the index (conda_env_uv_index) or its mirror; do not use a uv binary that fails its sum"
+                       % (name, url, want, got))
 
 
 def _version_key(version):

@@ -78,7 +78,8 @@ options:
   uv_index:
     description: A page listing uv wheels (a PEP 503 project page such as C(https://pypi.org/simple/uv/), or a
       find-links directory listing) or a wheel directory on this node, searched when uv is missing and O(uv_wheel)
-      is not given.
+      is not given. A link is resolved against the page's URL as a browser does; the hash the page gives with it
+      (C(#sha256=...)) is checked, and a download that fails it is refused, naming the URL and both sums.
     type: str
   uv_version:
     description: The uv version to pick from O(uv_index); empty - the newest.
@@ -277,18 +278,23 @@ class Env:
                 if os.path.isdir(page):
                     # A wheelhouse on this node (shipped from the controller): take uv's wheel from it.
                     listing = "".join('<a href="%s">' % name for name in sorted(os.listdir(page)))
-                    name = pe.pick_uv_wheel(listing, page, self.params["uv_version"], os.uname()[4]).rsplit("/", 1)[-1]
-                    wheel = os.path.join(page, name)
+                    url, _digest = pe.pick_uv_wheel(listing, page.rstrip("/") + "/", self.params["uv_version"],
+                                                    os.uname()[4])
+                    wheel = os.path.join(page, url.rsplit("/", 1)[-1])
                 else:
-                    html = open_url(page, timeout=60).read().decode("utf-8", "replace")
-                    url = pe.pick_uv_wheel(html, page, self.params["uv_version"], os.uname()[4])
+                    response = open_url(page, timeout=60)
+                    # Links are relative to where the page really is (an index redirects /simple/uv to /simple/uv/).
+                    base = response.geturl() or page
+                    url, digest = pe.pick_uv_wheel(response.read().decode("utf-8", "replace"), base,
+                                                   self.params["uv_version"], os.uname()[4])
                     tmpdir = tempfile.mkdtemp(prefix=".gtsfm-uv.", dir=os.path.dirname(self.prefix))
-                    wheel = os.path.join(tmpdir, url.rsplit("/", 1)[-1])
+                    wheel = os.path.join(tmpdir, pe.urlparse(url).path.rsplit("/", 1)[-1])
                     response, info = fetch_url(self.module, url, timeout=600)
                     if info["status"] != 200:
                         self.fail("downloading %s failed: %s %s" % (url, info["status"], info.get("msg")))
                     with open(wheel, "wb") as out:
                         shutil.copyfileobj(response, out)
+                    pe.check_digest(wheel, url, digest)
             if wheel.endswith(".whl"):
                 pe.extract_uv(wheel, uv)
             else:

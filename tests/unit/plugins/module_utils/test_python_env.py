@@ -2,6 +2,7 @@
 """The environment layout: fingerprint, probe states, atomic publish, pruning, uv and conda command lines."""
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -114,14 +115,50 @@ def test_pick_uv_wheel_from_pypi_page_and_listing():
             '<a href="https://files/uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl">y</a>'
             '<a href="https://files/uv-0.10.0-py3-none-macosx_11_0_arm64.whl">z</a>'
             '<a href="https://files/uv-0.10.0.tar.gz">s</a>')
-    assert pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "", "x86_64").endswith(
-        "uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
-    assert "0.9.1" in pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "0.9.1", "x86_64")
+    assert pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "", "x86_64") == (
+        "https://files/uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", None)
+    assert pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "0.9.1", "x86_64") == (
+        "https://files/uv-0.9.1-py3-none-manylinux_2_17_x86_64.whl", ("sha256", "1"))
     listing = '<a href="uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl">uv</a>'
     assert pe.pick_uv_wheel(listing, "http://10.0.0.1:8000/", "", "x86_64") == \
-        "http://10.0.0.1:8000/uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl"
+        ("http://10.0.0.1:8000/uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl", None)
     with pytest.raises(pe.EnvError, match="no uv wheel for manylinux aarch64"):
         pe.pick_uv_wheel(listing, "http://10.0.0.1:8000/", "", "aarch64")
+
+
+SUM = "ab" * 32
+
+
+@pytest.mark.parametrize("href, base, url", [
+    # A PEP 503 page whose links climb out of /simple/uv/ (as a devpi or a PyPI mirror writes them).
+    ("../../packages/ab/cd/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "https://mirror.example/simple/uv/",
+     "https://mirror.example/packages/ab/cd/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
+    ("./uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "http://10.0.0.1:8000/wheels/",
+     "http://10.0.0.1:8000/wheels/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
+    ("/files/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "http://10.0.0.1:8000/wheels/index.html",
+     "http://10.0.0.1:8000/files/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
+    ("//cdn.example/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "https://mirror.example/simple/uv/",
+     "https://cdn.example/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
+    ("uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl?a=1&amp;b=2", "https://m.example/simple/uv/",
+     "https://m.example/simple/uv/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl?a=1&b=2"),
+])
+def test_index_links_resolve_as_a_browser_does_and_keep_their_hash(href, base, url):
+    page = '<a href="%s#sha256=%s">uv</a>' % (href, SUM.upper())
+    assert pe.pick_uv_wheel(page, base, "", "x86_64") == (url, ("sha256", SUM))
+
+
+def test_a_download_that_fails_the_index_hash_is_refused(tmp_path):
+    wheel = tmp_path / "uv.whl"
+    wheel.write_bytes(b"not what the index hashed")
+    got = hashlib.sha256(b"not what the index hashed").hexdigest()
+    pe.check_digest(str(wheel), "https://m/uv.whl", None)
+    pe.check_digest(str(wheel), "https://m/uv.whl", ("sha256", got))
+    with pytest.raises(pe.EnvError) as err:
+        pe.check_digest(str(wheel), "https://m/uv.whl", ("sha256", SUM))
+    assert str(err.value) == (
+        "sha256 mismatch for https://m/uv.whl: its index gives %s, the download has %s. Nothing was installed. "
+        "Fix: check the index (conda_env_uv_index) or its mirror; do not use a uv binary that fails its sum"
+        % (SUM, got))
 
 
 def test_extract_uv_from_a_wheel(tmp_path):
