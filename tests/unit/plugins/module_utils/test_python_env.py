@@ -252,7 +252,8 @@ def _outside(tmp_path):
     (lambda out: [(dict(name="disk", type=tarfile.BLKTYPE, devmajor=8, devminor=0), None)],
      "'disk' is a block device"),
     (lambda out: [(dict(name="pipe", type=tarfile.FIFOTYPE), None)], "'pipe' is a FIFO"),
-], ids=["abs-symlink", "rel-symlink", "hardlink", "link-chain", "link-chain-left", "dotdot", "abs-name", "chr", "blk", "fifo"])
+], ids=["abs-symlink", "rel-symlink", "hardlink", "link-chain", "link-chain-left", "dotdot", "abs-name", "chr", "blk",
+        "fifo"])
 def test_an_archive_that_reaches_outside_is_refused_by_member(tmp_path, unpack, members, named):
     out = _outside(tmp_path)
     archive = _tar(tmp_path / "evil.tar", members(out))
