@@ -8,8 +8,13 @@ Private to the gtsfm.cluster collection (used by the fetch_verified and fetch_st
 The body is streamed to a partial file beside the destination (``.NAME.gtsfm-partial``: hidden, and a name no
 consumer of NAME ever opens) and hashed while it streams, so a file of any size costs one chunk of memory. An
 interrupted transfer resumes from the partial file with an HTTP ``Range`` request, in this run (retries) or the next
-one. Only a body whose SHA-256 (and size) match what was asked for is renamed into place, atomically; a mismatch
-removes the partial file and raises one FetchError naming the file, the URL and both sums.
+one, but only against the same file: the origin's validator and size are kept beside the partial file
+(``.NAME.gtsfm-partial.json``) and sent as ``If-Range``; without them it starts over. Only a body whose SHA-256 (and
+size) match what was asked for is renamed into place, atomically; a mismatch removes the partial file and raises
+one FetchError naming the file, the URL and both sums.
+
+The caller's headers go to the URL's own origin only (RedirectHandler), the URL is shown redacted (redact_url)
+everywhere, and a whole fetch is bounded by a deadline and its body by size, Content-Length or free space.
 """
 
 from __future__ import absolute_import, division, print_function

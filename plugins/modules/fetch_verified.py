@@ -24,8 +24,8 @@ description:
   - The origin's validator (a strong C(ETag), else C(Last-Modified)) and the file's size are kept beside the partial
     file (C(.NAME.gtsfm-partial.json)), so that a partial file left by an earlier run is resumed only with
     C(If-Range) against the same file. Without a kept validator, when the size differs, or when the origin answers
-    the range with the whole file, the download starts over from byte 0: a head of an old file is never joined to
-    the tail of a new one.
+    the range with the whole file, the download starts over from byte 0 (a head of an old file is never joined to
+    the tail of a new one).
   - Before the body is read, the announced C(Content-Length) (or O(size)) is compared with the free space of
     O(dest)'s file system. The body may never grow beyond O(size), the announced C(Content-Length), or (when the
     origin announces none) the free space; a body that does fails, naming the URL.
@@ -87,7 +87,8 @@ options:
     description:
       - The longest time, in seconds, the download may take, all attempts and the pauses between them included.
         A slow origin (one that sends a little just within O(timeout), or never ends its body) fails with a
-        message naming the URL; what arrived is kept and the next run resumes it.
+        message naming the URL; what arrived is kept, and the next run resumes it if the origin still serves the
+        same file.
       - Checked after each block received, so the overshoot is at most O(timeout).
     type: float
     default: 14400.0

@@ -65,6 +65,7 @@ options:
         name, a name or a link (symbolic or hard) that resolves outside the environment, a link to an absolute path,
         device and FIFO files. Links inside the environment (C(bin/python -> python3.11)) are kept; set-uid and
         set-gid bits are dropped. On a refusal nothing of the archive is kept.
+    type: path
   archive_sha256:
     description: archive - the archive's sha256 as the controller computed it, so nodes without the file agree on
       the fingerprint.
