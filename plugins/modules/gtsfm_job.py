@@ -399,7 +399,7 @@ def main():
             dashboard_port=dict(type="int", default=8787),
             scheduler_port=dict(type="int", default=0),
             extra_args=dict(type="list", elements="str", default=[]),
-            environment=dict(type="dict", default={}),
+            environment=dict(type="dict", default={}, no_log=True),
             cluster_config_path=dict(type="path"),
             job_root=dict(type="path", default="~/.cache/gtsfm.cluster/jobs"),
             name=dict(type="str", default="gtsfm"),
