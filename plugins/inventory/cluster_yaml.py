@@ -205,6 +205,7 @@ workers:
 import copy
 import difflib
 import hashlib
+import inspect
 import os
 import re
 import typing as t
@@ -316,6 +317,23 @@ def _yaml_plugin_enabled() -> bool:
     return any(str(name) in ('yaml', 'ansible.builtin.yaml', 'ansible.legacy.yaml') for name in enabled)
 
 
+def _load_options(load_from_file: t.Callable[..., t.Any]) -> dict[str, t.Any]:
+    """Keyword arguments that make ``DataLoader.load_from_file`` read a plugin config afresh, as ansible-core does.
+
+    Read off the signature, not the version: ansible-core 2.16 takes ``cache=False``, 2.17 and later take
+    ``cache='none'``, and 2.19 added ``trusted_as_template``, without which it refuses the ``compose``, ``groups``
+    and ``keyed_groups`` expressions as untrusted.
+    """
+    params = inspect.signature(load_from_file).parameters
+    cache = params.get('cache')
+    options: dict[str, t.Any] = {}
+    if cache is not None:
+        options['cache'] = False if isinstance(cache.default, bool) else 'none'
+    if 'trusted_as_template' in params:
+        options['trusted_as_template'] = True
+    return options
+
+
 def _resolve_against(raw: str, base_dir: Path) -> str:
     """Expand ``~`` and variables; make a relative path absolute against ``base_dir``."""
     expanded = Path(os.path.expandvars(os.path.expanduser(raw)))
@@ -333,6 +351,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         super().__init__()
         self._key_file_override: t.Optional[str] = None
         self._source_name = ''
+        self._direct_options: dict[str, t.Any] = {}
 
     # ------------------------------------------------------------------ verify
     def verify_file(self, path: str) -> bool:
@@ -373,6 +392,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _parse(self, path: str, cache: bool) -> None:
         self._key_file_override = None
         self._source_name = path
+        self._direct_options = {}
         text = _peek(path) or ''
         if _plugin_line_name(text) is not None:
             cluster_path = self._read_plugin_config(path)
@@ -400,7 +420,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _read_plugin_config(self, path: str) -> str:
         """Load a plugin config file, set options, and return the absolute path of the cluster.yaml it names."""
         try:
-            config = self.loader.load_from_file(path, cache='none', trusted_as_template=True)
+            config = self.loader.load_from_file(path, **_load_options(self.loader.load_from_file))
         except AnsibleError:
             raise
         except Exception as exc:  # pylint: disable=broad-exception-caught
@@ -432,6 +452,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "%s: 'cluster_config' must be a path, got %r. Fix: set cluster_config to the path of GTSfM's "
                 "cluster.yaml." % (path, raw))
 
+        self._direct_options = config
         self.set_options(direct=config, var_options=self._vars)
 
         raw_key = config.get('ssh_private_key_file')
@@ -501,9 +522,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         user = self.get_option('ssh_user')
         if user is not None and str(user) != '':
             variables['ansible_user'] = user
-        port, origin = self.get_option_and_origin('ssh_port')
+        port = self.get_option('ssh_port')
         if port is not None:
             if not 1 <= port <= 65535:
+                # ansible-core 2.16's get_option_and_origin reads only the environment, ansible.cfg and the
+                # default, never an option set from the plugin config file, so ask it only about those.
+                origin = 'Direct' if 'ssh_port' in self._direct_options else self.get_option_and_origin('ssh_port')[1]
                 where = '' if origin == 'Direct' else ' (from %s)' % origin
                 raise AnsibleParserError(
                     "%s: ssh_port%s must be between 1 and 65535, got %r. Fix: set ssh_port to the SSH port of the "
