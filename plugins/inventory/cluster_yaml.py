@@ -147,21 +147,19 @@ seealso:
 """
 
 EXAMPLES = r"""
----
+# One YAML document (ansible-core 2.16's sanity test reads EXAMPLES as one): a plugin configuration file using
+# every kind of option, then, in comments, GTSfM's own cluster.yaml given straight to -i.
+
 # --- Way 1: a plugin configuration file, e.g. inventory/gtsfm_cluster.yml ---
 # ansible-inventory -i inventory/gtsfm_cluster.yml --graph
 plugin: gtsfm.cluster.cluster_yaml
-cluster_config: cluster.yaml            # relative to this file's directory
+cluster_config: cluster.yaml            # relative to this file's directory (or ~/gtsfm/gtsfm/configs/...)
 ssh_user: gtsfm                         # -> ansible_user on every host
 ssh_port: 22                            # -> ansible_port
 ssh_private_key_file: ~/.ssh/id_ed25519 # -> ansible_ssh_private_key_file
 hostvars:                               # set on every host
   ansible_python_interpreter: /usr/bin/python3
-
----
-# --- Way 1 with constructed features ---
-plugin: gtsfm.cluster.cluster_yaml
-cluster_config: /home/me/gtsfm/gtsfm/configs/cluster_gpu.yaml
+# Constructed features (optional):
 compose:
   # Give every host as many Dask workers as it has slots in cluster.yaml.
   gtsfm_num_workers: gtsfm_worker_slots
@@ -176,17 +174,12 @@ groups:
   # Hosts that appear more than once in cluster.yaml.
   gtsfm_multi_slot: gtsfm_worker_slots > 1
 strict: true
-
----
-# --- Way 1 with the inventory cache (any cache plugin works) ---
-plugin: gtsfm.cluster.cluster_yaml
-cluster_config: ~/gtsfm/gtsfm/configs/cluster.yaml
+# The inventory cache (optional; any cache plugin works):
 cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/gtsfm_cluster_inventory
 cache_timeout: 600
 
----
 # --- Way 2: GTSfM's own cluster.yaml straight to -i ---
 # ansible.cfg:
 #   [inventory]
@@ -196,10 +189,10 @@ cache_timeout: 600
 # Then:
 #   GTSFM_CLUSTER_SSH_PORT=2222 ansible-inventory -i ~/gtsfm/gtsfm/configs/cluster.yaml --graph
 # with ~/gtsfm/gtsfm/configs/cluster.yaml being, for example:
-workers:
-  - host1.cc.gatech.edu   # the scheduler: gtsfm_scheduler, gtsfm_is_scheduler=true
-  - host2.cc.gatech.edu
-  - host3.cc.gatech.edu
+#   workers:
+#     - host1.cc.gatech.edu   # the scheduler: gtsfm_scheduler, gtsfm_is_scheduler=true
+#     - host2.cc.gatech.edu
+#     - host3.cc.gatech.edu
 """
 
 import copy

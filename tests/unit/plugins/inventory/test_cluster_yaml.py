@@ -212,6 +212,19 @@ def test_plugin_config_fixture_sets_connection_options(plugin: t.Any) -> None:
     assert inventory.groups['gtsfm_cluster'].get_vars()['gtsfm_cluster_config'] == str(FIXTURES / 'cluster.yaml')
 
 
+def test_examples_are_one_plugin_config_that_works(plugin: t.Any, tmp_path: Path) -> None:
+    # One document: ansible-core 2.16's yamllint sanity test refuses more (yaml.safe_load does too).
+    example = yaml.safe_load(plugin_module(plugin).EXAMPLES)
+    example['cache_connection'] = str(tmp_path / 'cache')
+    write(tmp_path / 'cluster.yaml', 'workers:\n  - host: gpu1\n    gpus: 1\n  - gpu1\n  - cpu1\n')
+    inventory = parse(plugin, write(tmp_path / 'inv.yml', yaml.safe_dump(example)))
+    assert host_vars(inventory, 'cpu1')['ansible_port'] == 22
+    assert group_hosts(inventory, 'gtsfm_multi_slot') == ['gpu1']
+    assert group_hosts(inventory, 'gpus_1') == ['gpu1']
+    assert group_hosts(inventory, 'role_worker') == ['cpu1']
+    assert (tmp_path / 'cache').is_dir()
+
+
 def test_short_plugin_name_is_accepted(plugin: t.Any, tmp_path: Path) -> None:
     write(tmp_path / 'cluster.yaml', 'workers: [a]\n')
     path = write(tmp_path / 'inv.yml', 'plugin: cluster_yaml\ncluster_config: cluster.yaml\n')
