@@ -6,7 +6,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test deps venv unit lint sanity molecule multihost demo demo-down build clean bench-broadcast bench-conda-env
+.PHONY: test test-cores deps venv unit lint sanity molecule multihost demo demo-down build clean bench-broadcast bench-conda-env
 
 test: deps unit lint sanity build molecule multihost ## the whole suite, from a fresh machine
 
@@ -36,6 +36,10 @@ molecule: venv ## every molecule scenario, each on its own test bed
 
 multihost: venv ## pytest + ansible-runner on a real 4-node bed: removal, unreachable node, check mode
 	$(PY) -m pytest tests/multihost -q
+
+# CORES=2.16,2.21 runs only those lines; CORES_ARGS=--no-sanity (or --no-smoke) leaves a check out.
+test-cores: ## every ansible-core line of tests/cores.txt: unit, sanity, site.yml twice on a 3-node bed (~15 min)
+	scripts/core_matrix $(if $(CORES),--lines $(CORES)) $(CORES_ARGS)
 
 demo: venv ## bring up a 3-node test bed and run the pipeline on it
 	scripts/demo
