@@ -6,7 +6,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test deps venv unit lint sanity molecule multihost test-faults demo demo-down build clean bench-broadcast bench-conda-env bench-checkout
+.PHONY: test test-cores deps venv unit lint sanity molecule multihost test-faults demo demo-down build clean bench-broadcast bench-conda-env bench-checkout
 
 test: deps unit lint sanity build molecule multihost ## the whole suite, from a fresh machine
 
@@ -39,6 +39,10 @@ multihost: venv ## pytest + ansible-runner on a real 4-node bed: removal, unreac
 
 test-faults: deps ## the fault campaign on a 4-node bed (tests/faults); writes docs/faults.md
 	flock /tmp/gtsfm-bed.lock $(PY) -m pytest tests/faults -q
+
+# CORES=2.16,2.21 runs only those lines; CORES_ARGS=--no-sanity (or --no-smoke) leaves a check out.
+test-cores: ## every ansible-core line of tests/cores.txt: unit, sanity, site.yml twice on a 3-node bed (~15 min)
+	scripts/core_matrix $(if $(CORES),--lines $(CORES)) $(CORES_ARGS)
 
 demo: venv ## bring up a 3-node test bed and run the pipeline on it
 	scripts/demo

@@ -28,6 +28,10 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+# ansible-core 2.21's sanity asks for AnsibleModule.run_command; these are plain functions streaming tar, zstd
+# and ssh through pipes while they run, which run_command (one command run to its end) cannot do.
+# pylint: disable=ansible-bad-function
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
