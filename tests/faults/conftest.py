@@ -138,4 +138,3 @@ def wait_for(predicate, seconds: float, what: str, every: float = 0.5):
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
-
