@@ -48,8 +48,8 @@ class FaultBed(Bed):
             time.sleep(1)
 
     def restart(self, host: str) -> None:
-        """Start a stopped or killed node again (its sshd comes up with the container)."""
-        self.podman("start", self.container(host))
+        """Bring a stopped or killed node back as the bed made it (its address, names and shaped link)."""
+        run_testbed("up", "--nodes", str(len(self.nodes)), "--name", self.name, "--link-rate", LINK_RATE)
         self.wait_ssh(host)
 
     def vars(self) -> dict:
@@ -138,4 +138,3 @@ def wait_for(predicate, seconds: float, what: str, every: float = 0.5):
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
-

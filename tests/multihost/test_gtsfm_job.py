@@ -380,4 +380,3 @@ def test_a_job_is_followed_for_two_thousand_polls_to_its_end_and_its_results_fet
     assert re.search(r"node1: job \S+ running, \d / \d workers, node1 x\d.*elapsed; log: ", text), text[-3000:]
     fetched = list((tmp_path / "results").rglob("hosts.json"))
     assert fetched and json.loads(fetched[0].read_text()), text[-2000:]
-
