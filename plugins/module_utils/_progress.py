@@ -32,6 +32,16 @@ FINAL_PHASES = ("done", "finished", "failed", "timeout", "stopped", "lost")
 NODES_SHOWN = 4
 
 
+def stat_start(text):
+    """The start time (field 22) in the text of a /proc/<pid>/stat, or None where the text holds none."""
+    # The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
+    fields = text[text.rfind(")") + 2:].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
 def pid_start(pid):
     """Start time of pid in clock ticks since boot (/proc/<pid>/stat field 22), or None where it cannot be read."""
     try:
@@ -39,12 +49,7 @@ def pid_start(pid):
             text = handle.read().decode("ascii", "replace")
     except (OSError, IOError, ValueError, TypeError):
         return None
-    # The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-    fields = text[text.rfind(")") + 2:].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
+    return stat_start(text)
 
 
 def write_json(path, data):

@@ -78,14 +78,6 @@ def read_command(steps: list[Step]) -> str:
     return "; ".join(parts)
 
 
-def _stat_start(text: str) -> int | None:
-    fields = text[text.rfind(")") + 2:].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
 def parse(steps: list[Step], stdout: str) -> list[Snapshot]:
     """Snapshots of steps from one poll's output (see read_command)."""
     sections: dict[tuple[int, str], list[str]] = {}
@@ -109,7 +101,7 @@ def parse(steps: list[Step], stdout: str) -> list[Snapshot]:
         lines = [line for line in text["log"].splitlines() if line.strip()]
         alive = None
         if step.pid:
-            start = _stat_start(text["stat"]) if text["stat"].strip() else None
+            start = _progress.stat_start(text["stat"]) if text["stat"].strip() else None
             alive = start is not None and (step.pid_start is None or start == step.pid_start)
         snaps.append(Snapshot(record, finished, result, lines[-1].strip() if lines else "", alive))
     return snaps
