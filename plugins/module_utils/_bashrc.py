@@ -432,41 +432,23 @@ class ShellStructure(object):
 
     def _skip_braces(self, pos):
         """From the { of ${...} to after its }, across quotes and nested expansions."""
-        depth, end = 0, pos
-        while end < len(self.text):
-            c = self.text[end]
-            if c == "\\":
-                end += 2
-                continue
-            if c == "{":
-                depth += 1
-            elif c == "}":
-                depth -= 1
-                if depth == 0:
-                    return end + 1
-            elif c == "'":
-                close = self.text.find("'", end + 1)
-                end = close if close >= 0 else len(self.text)
-            elif c == '"':
-                end = self._skip_double(end) - 1
-            elif self.text.startswith("$(", end):
-                self.pos = end + 2
-                self._nested(end)
-                end = self.pos - 1
-            end += 1
-        self._fail(pos, "a ${ that is never closed")
+        return self._skip_matched(pos, "{", "}", comments=False, what="a ${ that is never closed")
 
     def _skip_group(self, pos):
         """From a ( that belongs to a word (name=(...), @(...)) to after its ), across quotes."""
+        return self._skip_matched(pos, "(", ")", comments=True, what="a ( that is never closed")
+
+    def _skip_matched(self, pos, opener, closer, comments, what):
+        """From opener at pos to after its matching closer, across quotes, $( ) and (with comments) # comments."""
         depth, end = 0, pos
         while end < len(self.text):
             c = self.text[end]
             if c == "\\":
                 end += 2
                 continue
-            if c == "(":
+            if c == opener:
                 depth += 1
-            elif c == ")":
+            elif c == closer:
                 depth -= 1
                 if depth == 0:
                     return end + 1
@@ -475,11 +457,15 @@ class ShellStructure(object):
                 end = close if close >= 0 else len(self.text)
             elif c == '"':
                 end = self._skip_double(end) - 1
-            elif c == "#" and (end == 0 or self.text[end - 1] in " \t\n"):
+            elif opener == "{" and self.text.startswith("$(", end):
+                self.pos = end + 2
+                self._nested(end)
+                end = self.pos - 1
+            elif comments and c == "#" and (end == 0 or self.text[end - 1] in " \t\n"):
                 close = self.text.find("\n", end)
                 end = (close if close >= 0 else len(self.text)) - 1
             end += 1
-        self._fail(pos, "a ( that is never closed")
+        self._fail(pos, what)
 
     def _skip_arithmetic(self, pos):
         """From the (( of (( ... )) or $(( ... )) to after its )); sets self.pos there too."""
