@@ -115,6 +115,7 @@ author:
   - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
@@ -156,10 +157,20 @@ EXAMPLES = r"""
 
 RETURN = r"""
 steps:
-  description: Per step, its RV(steps[].label), its module's RV(steps[].result) and its last progress RV(steps[].record).
+  description: Per step, in the order given.
   returned: always
   type: list
   elements: dict
+  contains:
+    label:
+      description: The step's label, as the progress lines name it.
+      type: str
+    result:
+      description: The step's module result (from its async result file), or the failure the follow found.
+      type: dict
+    record:
+      description: The step's last progress record, empty when none was written.
+      type: dict
 result:
   description: The one step's module result, when a single step was followed.
   returned: always

@@ -248,6 +248,7 @@ class Env:
     def watch(self, tree):
         """Keep the record's done at the bytes the tree being built or copied holds, every few seconds."""
         self.progress.update(force=True, phase=self.params["action"], done=0, tree=tree)
+
         def measure():
             while not self.watching.wait(3.0):
                 self.progress.update(done=pe.tree_bytes(tree))

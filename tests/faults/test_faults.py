@@ -96,7 +96,7 @@ def test_a_node_killed_during_the_env_broadcast_is_named_and_only_it_is_sent_aga
     first = Run(status=runner.status, rc=runner.rc, events=events)
     bed4.restart("node3")
     assert first.status == "failed"
-    assert any("node3" in m for _, m in failures(first)), failures(first)
+    assert any("node3" in m for _host, m in failures(first)), failures(first)
     res = follow_result(first, ENV_FOLLOW)
     assert res.get("failed_nodes") == ["node3"] and res.get("received") == ["node4"], res
     # node4 got a verified tree, published (the env link) only by a run that succeeds; node3 nothing it could take

@@ -28,7 +28,8 @@ def test_writer_writes_atomically_and_throttles(tmp_path):
     writer.update(done=1_200_000_000, phase="sending")
     record = _progress.read(str(path), "r1")
     assert record["done"] == 1_200_000_000 and record["phase"] == "sending" and record["pid"] == os.getpid()
-    assert record["pid_start"] == _progress.pid_start(os.getpid()) is not None
+    assert record["pid_start"] is not None
+    assert record["pid_start"] == _progress.pid_start(os.getpid())
     assert record["rate"] == round(1_200_000_000 / 1.5, 1)
     assert [p.name for p in path.parent.iterdir()] == ["rec.json"]  # no temp file left beside it
 
