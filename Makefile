@@ -6,7 +6,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 
-.PHONY: test deps venv unit lint sanity molecule multihost test-heavy demo demo-down build clean bench-broadcast bench-conda-env
+.PHONY: test test-cores deps venv unit lint sanity molecule multihost test-faults test-heavy demo demo-down build clean bench-broadcast bench-conda-env bench-checkout
 
 test: deps unit lint sanity build molecule multihost ## the whole suite, from a fresh machine
 
@@ -37,6 +37,13 @@ molecule: venv ## every molecule scenario, each on its own test bed
 multihost: venv ## pytest + ansible-runner on a real 4-node bed: removal, unreachable node, check mode
 	$(PY) -m pytest tests/multihost -q
 
+test-faults: deps ## the fault campaign on a 4-node bed (tests/faults); writes docs/faults.md
+	flock /tmp/gtsfm-bed.lock $(PY) -m pytest tests/faults -q
+
+# CORES=2.16,2.21 runs only those lines; CORES_ARGS=--no-sanity (or --no-smoke) leaves a check out.
+test-cores: ## every ansible-core line of tests/cores.txt: unit, sanity, site.yml twice on a 3-node bed (~15 min)
+	scripts/core_matrix $(if $(CORES),--lines $(CORES)) $(CORES_ARGS)
+
 test-heavy: venv ## tests/heavy: the env check on a 3-node bed with real torch, torchvision, opencv, lightgbm (~10 min)
 	flock /tmp/gtsfm-bed.lock $(PY) -m pytest tests/heavy -q -s
 
@@ -61,3 +68,6 @@ clean:
 
 bench-conda-env: venv ## benchmarks/conda_env.py: build_once vs every_node, N = 1 2 4 8 at 100mbit, source capped (~5 min)
 	flock /tmp/gtsfm-bed.lock $(PY) benchmarks/conda_env.py --source-rate 100mbit
+
+bench-checkout: venv ## benchmarks/checkout.py: a 100 MB / 800-file and a 1 GB tree as a directory and an archive, to 3 nodes
+	flock /tmp/gtsfm-bed.lock $(PY) benchmarks/checkout.py

@@ -37,6 +37,7 @@ TARGET_RATIO = 15.0
 CONTROLLER_ACTIONS = frozenset({
     "assert", "set_fact", "fail", "debug", "meta", "validate_argument_spec", "include_tasks", "import_tasks",
     "include_role", "import_role", "add_host", "group_by", "include_vars", "set_stats", "pause",
+    "gtsfm.cluster.pack_tree",
 })
 RESULT_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped")
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})

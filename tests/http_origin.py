@@ -1,5 +1,8 @@
 """A small HTTP origin for tests: serves a directory with Range support, counts requests, breaks on request.
 
+It can also misbehave as origins do: redirect (to another origin: two Origins on 127.0.0.1 and 127.0.0.2 are two
+hosts), send no validators, ignore If-Range, send a body without Content-Length, or drip it slowly.
+
 Used by the unit tests of the fetch logic (bound to loopback) and by the multihost model_weights tests (bound to
 the test bed network's gateway address, so the nodes reach it). Runs in a thread of the test process.
 """
@@ -8,9 +11,11 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
@@ -24,6 +29,9 @@ class Served:
     range: str | None
     status: int
     sent: int
+    if_range: str | None = None
+    authorization: str | None = None
+    headers: dict | None = None
 
 
 class Origin:
@@ -36,6 +44,11 @@ class Origin:
         self.cut_after: dict[str, int] = {}  # path -> bytes of body to send before dropping the connection (once)
         self.fail_next: dict[str, list[int]] = {}  # path -> statuses to answer the next requests with
         self.ranges = True  # False: ignore Range like a plain server
+        self.validators = True  # False: send neither ETag nor Last-Modified
+        self.if_range = True  # False: serve a Range even when If-Range does not match (a naive server)
+        self.redirects: dict[str, tuple[int, str]] = {}  # path -> (status, Location)
+        self.no_length: set[str] = set()  # paths sent without Content-Length, the end marked by closing
+        self.drip: dict[str, tuple[int, float]] = {}  # path -> (bytes per write, seconds between writes)
         self.lock = threading.Lock()
         origin = self
 
@@ -53,7 +66,8 @@ class Origin:
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits up to one, at every test's teardown.
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     # -- test side ---------------------------------------------------------------------------------------------
     @property
@@ -74,7 +88,8 @@ class Origin:
 
     def gets(self, name: str | None = None) -> list[Served]:
         with self.lock:
-            return [r for r in self.requests if r.method == "GET" and (name is None or r.path == "/" + name)]
+            return [r for r in self.requests
+                    if r.method == "GET" and (name is None or urlsplit(r.path).path == "/" + name)]
 
     def reset(self) -> None:
         with self.lock:
@@ -91,14 +106,24 @@ class Origin:
     # -- server side -------------------------------------------------------------------------------------------
     def _record(self, handler, status: int, sent: int) -> None:
         with self.lock:
-            self.requests.append(Served(handler.command, handler.path, handler.headers.get("Range"), status, sent))
+            self.requests.append(Served(handler.command, handler.path, handler.headers.get("Range"), status, sent,
+                                        handler.headers.get("If-Range"), handler.headers.get("Authorization"),
+                                        dict(handler.headers.items())))
 
     def handle(self, handler: BaseHTTPRequestHandler, body: bool) -> None:
-        name = handler.path.lstrip("/")
+        name = urlsplit(handler.path).path.lstrip("/")  # a query (a token, say) names no other file
         with self.lock:
             queued = self.fail_next.get(name) or []
             failure = queued.pop(0) if queued else None
             cut = self.cut_after.pop(name, None) if body else None
+        redirect = self.redirects.get(name)
+        if redirect is not None:
+            self._record(handler, redirect[0], 0)
+            handler.send_response(redirect[0])
+            handler.send_header("Location", redirect[1])
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         if failure is not None:
             self._record(handler, failure, 0)
             handler.send_response(failure)
@@ -118,7 +143,7 @@ class Origin:
         start, end, status = 0, size - 1, 200
         match = RANGE_RE.match(handler.headers.get("Range") or "")
         if_range = handler.headers.get("If-Range")
-        if self.ranges and match and (if_range is None or if_range == etag):
+        if self.ranges and match and (if_range is None or if_range == etag or not self.if_range):
             start = int(match.group(1))
             end = int(match.group(2)) if match.group(2) else size - 1
             if start >= size:
@@ -131,31 +156,40 @@ class Origin:
             end = min(end, size - 1)
             status = 206
         length = end - start + 1
+        unbounded = name in self.no_length
         handler.send_response(status)
-        handler.send_header("Content-Length", str(length))
-        handler.send_header("ETag", etag)
+        if unbounded:
+            handler.send_header("Connection", "close")
+        else:
+            handler.send_header("Content-Length", str(length))
+        if self.validators:
+            handler.send_header("ETag", etag)
         handler.send_header("Accept-Ranges", "bytes" if self.ranges else "none")
         if status == 206:
             handler.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        if cut is not None:
+        if cut is not None and not unbounded:
             handler.send_header("Connection", "close")
         handler.end_headers()
         sent = 0
         if body:
             limit = length if cut is None else min(cut, length)
+            step, pause = self.drip.get(name, (256 * 1024, 0.0))
             try:
                 with path.open("rb") as source:
                     source.seek(start)
                     while sent < limit:
-                        block = source.read(min(256 * 1024, limit - sent))
+                        block = source.read(min(step, limit - sent))
                         if not block:
                             break
                         handler.wfile.write(block)
                         sent += len(block)
+                        if pause:
+                            handler.wfile.flush()
+                            time.sleep(pause)
                 handler.wfile.flush()
             except ConnectionError:  # the client went away (it refused the body): count what was sent
                 handler.close_connection = True
-            if cut is not None:
+            if cut is not None or unbounded:
                 handler.close_connection = True
         self._record(handler, status, sent)
 

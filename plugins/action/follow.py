@@ -79,9 +79,8 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC,
-                                                       mutually_exclusive=[("steps", "label")],
-                                                       required_one_of=[("steps", "label")])
+        _validation, args = self.validate_argument_spec(
+            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("steps", "label")], required_one_of=[("steps", "label")])
         # The line names the host the steps run on: the delegated one where the task is delegated.
         host = to_text(self._task.delegate_to or task_vars.get("inventory_hostname", "?"))
         try:
@@ -99,7 +98,7 @@ class ActionModule(ActionBase):
 
         show = bool(task_vars.get("gtsfm_cluster_progress", True))
         every = args["report_every"] if args["report_every"] is not None else float(
-            task_vars.get("gtsfm_cluster_progress_every", 10))
+            task_vars.get("gtsfm_cluster_progress_every", 5))
         follower = Follower(host=host, steps=steps, run=self._run_command, say=display.display if show else _quiet,
                             timeout=args["timeout"], poll=args["poll"], report_every=every,
                             unreachable_grace=args["unreachable_grace"])
@@ -126,8 +125,8 @@ class ActionModule(ActionBase):
                       polls=follower.polls, seconds=round(time.monotonic() - started, 3),
                       changed=any(r["result"].get("changed") for r in results))
         if failed:
-            result.update(failed=True, msg="; ".join("%s: %s" % (r["label"], r["result"].get("msg") or "failed")
-                                                      for r in failed))
+            result.update(failed=True, msg="; ".join(
+                "%s: %s" % (r["label"], r["result"].get("msg") or "failed") for r in failed))
         return result
 
     def _run_command(self, command: str) -> str:

@@ -147,21 +147,19 @@ seealso:
 """
 
 EXAMPLES = r"""
----
+# One YAML document (ansible-core 2.16's sanity test reads EXAMPLES as one): a plugin configuration file using
+# every kind of option, then, in comments, GTSfM's own cluster.yaml given straight to -i.
+
 # --- Way 1: a plugin configuration file, e.g. inventory/gtsfm_cluster.yml ---
 # ansible-inventory -i inventory/gtsfm_cluster.yml --graph
 plugin: gtsfm.cluster.cluster_yaml
-cluster_config: cluster.yaml            # relative to this file's directory
+cluster_config: cluster.yaml            # relative to this file's directory (or ~/gtsfm/gtsfm/configs/...)
 ssh_user: gtsfm                         # -> ansible_user on every host
 ssh_port: 22                            # -> ansible_port
 ssh_private_key_file: ~/.ssh/id_ed25519 # -> ansible_ssh_private_key_file
 hostvars:                               # set on every host
   ansible_python_interpreter: /usr/bin/python3
-
----
-# --- Way 1 with constructed features ---
-plugin: gtsfm.cluster.cluster_yaml
-cluster_config: /home/me/gtsfm/gtsfm/configs/cluster_gpu.yaml
+# Constructed features (optional):
 compose:
   # Give every host as many Dask workers as it has slots in cluster.yaml.
   gtsfm_num_workers: gtsfm_worker_slots
@@ -176,17 +174,12 @@ groups:
   # Hosts that appear more than once in cluster.yaml.
   gtsfm_multi_slot: gtsfm_worker_slots > 1
 strict: true
-
----
-# --- Way 1 with the inventory cache (any cache plugin works) ---
-plugin: gtsfm.cluster.cluster_yaml
-cluster_config: ~/gtsfm/gtsfm/configs/cluster.yaml
+# The inventory cache (optional; any cache plugin works):
 cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: ~/.cache/gtsfm_cluster_inventory
 cache_timeout: 600
 
----
 # --- Way 2: GTSfM's own cluster.yaml straight to -i ---
 # ansible.cfg:
 #   [inventory]
@@ -196,15 +189,16 @@ cache_timeout: 600
 # Then:
 #   GTSFM_CLUSTER_SSH_PORT=2222 ansible-inventory -i ~/gtsfm/gtsfm/configs/cluster.yaml --graph
 # with ~/gtsfm/gtsfm/configs/cluster.yaml being, for example:
-workers:
-  - host1.cc.gatech.edu   # the scheduler: gtsfm_scheduler, gtsfm_is_scheduler=true
-  - host2.cc.gatech.edu
-  - host3.cc.gatech.edu
+#   workers:
+#     - host1.cc.gatech.edu   # the scheduler: gtsfm_scheduler, gtsfm_is_scheduler=true
+#     - host2.cc.gatech.edu
+#     - host3.cc.gatech.edu
 """
 
 import copy
 import difflib
 import hashlib
+import inspect
 import os
 import re
 import typing as t
@@ -316,6 +310,23 @@ def _yaml_plugin_enabled() -> bool:
     return any(str(name) in ('yaml', 'ansible.builtin.yaml', 'ansible.legacy.yaml') for name in enabled)
 
 
+def _load_options(load_from_file: t.Callable[..., t.Any]) -> dict[str, t.Any]:
+    """Keyword arguments that make ``DataLoader.load_from_file`` read a plugin config afresh, as ansible-core does.
+
+    Read off the signature, not the version: ansible-core 2.16 takes ``cache=False``, 2.17 and later take
+    ``cache='none'``, and 2.19 added ``trusted_as_template``, without which it refuses the ``compose``, ``groups``
+    and ``keyed_groups`` expressions as untrusted.
+    """
+    params = inspect.signature(load_from_file).parameters
+    cache = params.get('cache')
+    options: dict[str, t.Any] = {}
+    if cache is not None:
+        options['cache'] = False if isinstance(cache.default, bool) else 'none'
+    if 'trusted_as_template' in params:
+        options['trusted_as_template'] = True
+    return options
+
+
 def _resolve_against(raw: str, base_dir: Path) -> str:
     """Expand ``~`` and variables; make a relative path absolute against ``base_dir``."""
     expanded = Path(os.path.expandvars(os.path.expanduser(raw)))
@@ -333,6 +344,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         super().__init__()
         self._key_file_override: t.Optional[str] = None
         self._source_name = ''
+        self._direct_options: dict[str, t.Any] = {}
 
     # ------------------------------------------------------------------ verify
     def verify_file(self, path: str) -> bool:
@@ -373,6 +385,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _parse(self, path: str, cache: bool) -> None:
         self._key_file_override = None
         self._source_name = path
+        self._direct_options = {}
         text = _peek(path) or ''
         if _plugin_line_name(text) is not None:
             cluster_path = self._read_plugin_config(path)
@@ -400,7 +413,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _read_plugin_config(self, path: str) -> str:
         """Load a plugin config file, set options, and return the absolute path of the cluster.yaml it names."""
         try:
-            config = self.loader.load_from_file(path, cache='none', trusted_as_template=True)
+            config = self.loader.load_from_file(path, **_load_options(self.loader.load_from_file))
         except AnsibleError:
             raise
         except Exception as exc:  # pylint: disable=broad-exception-caught
@@ -432,6 +445,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "%s: 'cluster_config' must be a path, got %r. Fix: set cluster_config to the path of GTSfM's "
                 "cluster.yaml." % (path, raw))
 
+        self._direct_options = config
         self.set_options(direct=config, var_options=self._vars)
 
         raw_key = config.get('ssh_private_key_file')
@@ -501,9 +515,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         user = self.get_option('ssh_user')
         if user is not None and str(user) != '':
             variables['ansible_user'] = user
-        port, origin = self.get_option_and_origin('ssh_port')
+        port = self.get_option('ssh_port')
         if port is not None:
             if not 1 <= port <= 65535:
+                # ansible-core 2.16's get_option_and_origin reads only the environment, ansible.cfg and the
+                # default, never an option set from the plugin config file, so ask it only about those.
+                origin = 'Direct' if 'ssh_port' in self._direct_options else self.get_option_and_origin('ssh_port')[1]
                 where = '' if origin == 'Direct' else ' (from %s)' % origin
                 raise AnsibleParserError(
                     "%s: ssh_port%s must be between 1 and 65535, got %r. Fix: set ssh_port to the SSH port of the "

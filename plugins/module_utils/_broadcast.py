@@ -28,6 +28,10 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+# ansible-core 2.21's sanity asks for AnsibleModule.run_command; these are plain functions streaming tar, zstd
+# and ssh through pipes while they run, which run_command (one command run to its end) cannot do.
+# pylint: disable=ansible-bad-function
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
@@ -155,8 +159,9 @@ class Status:
                                        nodes=dict((h, {"state": "pending", "done": 0}) for h in hosts))
 
     def _mean(self):
-        nodes = [n for n in self.writer.data["nodes"].values() if n.get("state") not in ("skipped", "failed")]
-        return int(sum(n.get("done") or 0 for n in nodes) / len(nodes)) if nodes else 0
+        nodes = [n for n in self.writer.data["nodes"].values() if n.get("state") not in ("held", "failed")]
+        # Nothing to send is as good as all sent.
+        return int(sum(n.get("done") or 0 for n in nodes) / len(nodes)) if nodes else self.writer.data["total"]
 
     def node(self, host, final=False, **fields):
         """Update a node's entry; a final state (received, failed) is written at once."""
@@ -164,6 +169,8 @@ class Status:
             fields["done"] = fields.pop("bytes")
         if fields.get("state") == "received":
             fields["done"] = self.writer.data["total"]  # the content's size; a hop's byte count includes tar's framing
+        if fields.get("state") == "skipped":
+            fields["state"] = "held"  # what a person reads: the node has it already
         with self.writer.lock:
             self.writer.data["nodes"].setdefault(host, {}).update(fields)
             self.writer.data["done"] = self._mean()

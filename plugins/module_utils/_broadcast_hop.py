@@ -39,6 +39,10 @@ import threading
 import time
 import zlib
 
+# ansible-core 2.21's sanity asks for AnsibleModule.run_command; a hop streams through its children's pipes while
+# they run and has no AnsibleModule, which run_command needs.
+# pylint: disable=ansible-bad-function
+
 RECORD_SUFFIX = ".gtsfm-broadcast.json"
 TMP_MARK = ".gtsfm-broadcast-tmp."
 OLD_MARK = ".gtsfm-broadcast-old."

@@ -8,31 +8,43 @@ Private to the gtsfm.cluster collection (used by the fetch_verified module); not
 The body is streamed to a partial file beside the destination (``.NAME.gtsfm-partial``: hidden, and a name no
 consumer of NAME ever opens) and hashed while it streams, so a file of any size costs one chunk of memory. An
 interrupted transfer resumes from the partial file with an HTTP ``Range`` request, in this run (retries) or the next
-one. Only a body whose SHA-256 (and size) match what was asked for is renamed into place, atomically; a mismatch
-removes the partial file and raises one FetchError naming the file, the URL and both sums.
+one, but only against the same file: the origin's validator and size are kept beside the partial file
+(``.NAME.gtsfm-partial.json``) and sent as ``If-Range``; without them it starts over. Only a body whose SHA-256 (and
+size) match what was asked for is renamed into place, atomically; a mismatch removes the partial file and raises
+one FetchError naming the file, the URL and both sums.
+
+The caller's headers go to the URL's own origin only (RedirectHandler), the URL is shown redacted (redact_url)
+everywhere, and a whole fetch is bounded by a deadline and its body by size, Content-Length or free space.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import hashlib
+import json
 import os
 import re
 import socket
 import ssl
+import tempfile
 import time
 
 try:  # Python 3 only; the module is documented as needing Python 3 on the node.
     import http.client as http_client
     import urllib.error as urllib_error
+    import urllib.parse as urllib_parse
     import urllib.request as urllib_request
 except ImportError:  # pragma: no cover
-    http_client = urllib_error = urllib_request = None
+    http_client = urllib_error = urllib_parse = urllib_request = None
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
 PARTIAL_SUFFIX = ".gtsfm-partial"
+KEPT_SUFFIX = ".gtsfm-partial.json"
+# The longest a fetch may take, retries included, unless told otherwise: 4 h (the model_weights role's own bound).
+DEFAULT_DEADLINE = 14400.0
 CHUNK = 1024 * 1024
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 CONTENT_RANGE_RE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
@@ -52,6 +64,12 @@ def partial_path(dest):
     """Where the body of dest is kept while it downloads: hidden, never the name anything reads."""
     head, tail = os.path.split(dest)
     return os.path.join(head, "." + tail + PARTIAL_SUFFIX)
+
+
+def kept_path(dest):
+    """Where what identifies the partial file's body (validator, total size) is kept beside it, for a resume."""
+    head, tail = os.path.split(dest)
+    return os.path.join(head, "." + tail + KEPT_SUFFIX)
 
 
 def normalise_sha256(value, field="sha256"):
@@ -139,15 +157,92 @@ def _content_range(header):
     return start, total
 
 
+def redact_url(url):
+    """url as it may be shown: its userinfo, query and fragment (where tokens travel) as ********."""
+    try:
+        parts = urllib_parse.urlsplit(url)
+    except ValueError:
+        return "(an unparsable URL)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "********@" + netloc.rpartition("@")[2]
+    return urllib_parse.urlunsplit((parts.scheme, netloc, parts.path, "********" if parts.query else "",
+                                    "********" if parts.fragment else ""))
+
+
+def url_secrets(url):
+    """The parts of url that redact_url hides (userinfo, its password, query, fragment): for Ansible's no_log."""
+    try:
+        parts = urllib_parse.urlsplit(url)
+    except ValueError:
+        return [url]
+    found = [parts.query, parts.fragment]
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        found += [userinfo, userinfo.partition(":")[2]]
+    return [value for value in found if value]
+
+
+def _origin(parts):
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+def same_origin(old, new):
+    """Whether the headers meant for URL old may go to URL new: the same host and port, or http on 80 upgraded to
+    https on 443 on the same host (the rule requests follows for Authorization)."""
+    old, new = _origin(urllib_parse.urlsplit(old)), _origin(urllib_parse.urlsplit(new))
+    return old == new or (old[1] == new[1] and old[0::2] == ("http", 80) and new[0::2] == ("https", 443))
+
+
+if urllib_request is not None:
+    class RedirectHandler(urllib_request.HTTPRedirectHandler):
+        """urllib's redirects, but the caller's headers go to the URL's own origin only, never https -> http."""
+
+        def __init__(self, private, dest):
+            self.private = set(name.capitalize() for name in private)  # how urllib.Request stores header names
+            self.dest = dest
+
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            if urllib_parse.urlsplit(req.full_url).scheme == "https" and \
+                    urllib_parse.urlsplit(newurl).scheme != "https":
+                fp.close()
+                raise FetchError("%s: %s redirects to %s, from https to plain http: refused (the body and any "
+                                 "headers would travel unencrypted). Fix: use an origin or mirror that stays on "
+                                 "https." % (self.dest, redact_url(req.full_url), redact_url(newurl)))
+            new = urllib_request.HTTPRedirectHandler.redirect_request(self, req, fp, code, msg, headers, newurl)
+            if new is not None and not same_origin(req.full_url, newurl):
+                # urllib copies every header onto the next request; an Authorization meant for the mirror must
+                # not reach a CDN (or anyone) it redirects to.
+                for name in self.private:
+                    new.headers.pop(name, None)
+                    new.unredirected_hdrs.pop(name, None)
+            return new
+
+
+def _validator(headers):
+    """What If-Range may carry: a strong ETag, else Last-Modified (a weak ETag never matches in If-Range)."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified")
+
+
+class _Restart(Exception):
+    """The partial file is not a head of what the origin serves now: it is gone; ask again from byte 0."""
+
+
 class Fetcher(object):
     """Fetch url to dest. Construct, then call run(); plain data in, a plain dict out."""
 
     def __init__(self, url, dest, sha256=None, size=None, force=False, retries=5, retry_delay=2.0, timeout=60.0,
                  headers=None, validate_certs=True, status_path=None, free_reserve=0, check_mode=False,
-                 sleep=time.sleep, free=free_bytes, chunk=CHUNK, opener=None, status_run_id=None):
-        self.url = url
+                 sleep=time.sleep, free=free_bytes, chunk=CHUNK, opener=None, status_run_id=None,
+                 deadline=DEFAULT_DEADLINE, clock=time.monotonic):
+        self.shown = redact_url(url)  # the only form of the URL any message, result or status file holds
         self.dest = os.path.abspath(dest)
         self.partial = partial_path(self.dest)
+        self.kept = kept_path(self.dest)
         self.sha256 = normalise_sha256(sha256)
         self.size = size
         self.force = force
@@ -155,23 +250,40 @@ class Fetcher(object):
         self.retry_delay = retry_delay
         self.timeout = timeout
         self.headers = dict(headers or {})
+        self.url = self._take_userinfo(url)
+        self.deadline = deadline
+        self.clock = clock
+        self.ends = None
         self.free_reserve = free_reserve
         self.check_mode = check_mode
         self.sleep = sleep
         self.free = free
         self.chunk = chunk
-        self.status = StatusFile(status_path, url, self.dest, run_id=status_run_id)
-        self.opener = opener or self._make_opener(validate_certs)
+        self.status = StatusFile(status_path, self.shown, self.dest, run_id=status_run_id)
+        self.opener = opener or self._make_opener(validate_certs, self.headers, self.dest)
         self.requests = 0
         self.downloaded = 0
         self.resumed_from = []
         self.validator = None  # ETag or Last-Modified of the body being assembled, for If-Range
+        self.total = None  # its size, as the origin announced it
         self._digest = None
         self._digest_at = -1
 
+    def _take_userinfo(self, url):
+        """url without user:password@, which becomes a Basic Authorization header (urllib cannot send it), so that
+        it is dropped on a redirect to another host like any header of the caller's."""
+        parts = urllib_parse.urlsplit(url)
+        if "@" not in parts.netloc:
+            return url
+        userinfo, _sep, host = parts.netloc.rpartition("@")
+        user, _sep, password = userinfo.partition(":")
+        token = "%s:%s" % (urllib_parse.unquote(user), urllib_parse.unquote(password))
+        self.headers.setdefault("Authorization", "Basic " + base64.b64encode(token.encode("utf-8")).decode("ascii"))
+        return urllib_parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
     @staticmethod
-    def _make_opener(validate_certs):
-        handlers = []
+    def _make_opener(validate_certs, private=(), dest=""):
+        handlers = [RedirectHandler(private, dest)]
         if not validate_certs:
             context = ssl.create_default_context()
             context.check_hostname = False
@@ -183,12 +295,15 @@ class Fetcher(object):
     def run(self):
         """Make dest hold the verified file; returns what happened."""
         started = time.time()
-        result = {"url": self.url, "dest": self.dest, "changed": False, "fetched": False, "requests": 0,
+        result = {"url": self.shown, "dest": self.dest, "changed": False, "fetched": False, "requests": 0,
                   "downloaded": 0, "resumed_from": [], "removed_mismatch": False}
         try:
             if self.size is not None and self.size < 0:
                 raise FetchError("size %r for %s is negative. Fix: give the file's size in bytes, or leave it out."
                                  % (self.size, self.dest))
+            if self.deadline is None or self.deadline <= 0:
+                raise FetchError("deadline %r for %s is not a number of seconds above 0. Fix: give the longest time "
+                                 "the download may take, in seconds." % (self.deadline, self.dest))
             if os.path.isdir(self.dest):
                 raise FetchError("%s is a directory, not a file. Fix: point dest at the file's full path."
                                  % self.dest)
@@ -215,6 +330,7 @@ class Fetcher(object):
             result.update(fetched=True, sha256=have, size=os.path.getsize(self.partial))
             self.status.update(phase="install", force=True)
             os.replace(self.partial, self.dest)
+            self._forget()
             _fsync_dir(os.path.dirname(self.dest))
             self.status.update(phase="done", finished=True, force=True)
             return self._finish(result, started)
@@ -223,7 +339,7 @@ class Fetcher(object):
             raise
         except (OSError, IOError) as exc:
             msg = "%s: %s (while fetching %s). Fix: check the path and its permissions." % (
-                getattr(exc, "filename", None) or self.dest, exc.strerror or exc, self.url)
+                getattr(exc, "filename", None) or self.dest, exc.strerror or exc, self.shown)
             self.status.update(phase="failed", finished=True, failed=True, msg=msg, force=True)
             raise FetchError(msg)
 
@@ -241,8 +357,10 @@ class Fetcher(object):
     def _download(self):
         attempt = 0
         last = None
+        self.ends = self.clock() + self.deadline
         while True:
             attempt += 1
+            self._check_deadline()
             self.status.update(phase="download", attempt=attempt, force=True)
             try:
                 digest = self._attempt()
@@ -254,11 +372,11 @@ class Fetcher(object):
                     raise FetchError(
                         "%s: download from %s failed after %d attempts: %s.%s Fix: check that the URL is reachable "
                         "from this host (or set a mirror), then run again; the transfer resumes." % (
-                            self.dest, self.url, attempt, last,
+                            self.dest, self.shown, attempt, last,
                             (" %s of it are kept in %s." % (human(os.path.getsize(self.partial)), self.partial))
                             if kept else ""))
                 self.status.update(phase="retry", msg=str(exc), force=True)
-                self.sleep(min(self.retry_delay * (2 ** (attempt - 1)), 60.0))
+                self.sleep(max(0.0, min(self.retry_delay * (2 ** (attempt - 1)), 60.0, self.ends - self.clock())))
         self.status.update(phase="verify", force=True)
         got = digest.hexdigest()
         size = os.path.getsize(self.partial)
@@ -266,19 +384,73 @@ class Fetcher(object):
             self._discard()
             raise FetchError("%s: size mismatch for %s: expected %d bytes, got %d. Nothing was installed at %s. "
                              "Fix: correct 'size' in the manifest, or check the origin." % (
-                                 self.dest, self.url, self.size, size, self.dest))
+                                 self.dest, self.shown, self.size, size, self.dest))
         if self.sha256 is not None and got != self.sha256:
             self._discard()
             raise FetchError("%s: sha256 mismatch for %s: expected %s, got %s. Nothing was installed at %s. Fix: if "
                              "the origin changed this file on purpose, update the sum (or re-pin); otherwise do not "
-                             "trust this origin." % (self.dest, self.url, self.sha256, got, self.dest))
+                             "trust this origin." % (self.dest, self.shown, self.sha256, got, self.dest))
         return got
 
+    def _check_deadline(self, done=None):
+        if self.clock() < self.ends:
+            return
+        have = done if done is not None else (os.path.getsize(self.partial) if os.path.exists(self.partial) else 0)
+        raise FetchError(
+            "%s: the download from %s did not finish within its deadline of %g s (%s of %s received). Fix: raise "
+            "deadline (model_weights_fetch_timeout in the model_weights role), or use a faster origin or mirror; "
+            "what arrived is kept, and the next run resumes it if the origin still serves the same file." % (
+                self.dest, self.shown, self.deadline, human(have),
+                human(self.total) if self.total is not None else "an unknown size"))
+
     def _discard(self):
+        for path in (self.partial, self.kept):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def _forget(self):
         try:
-            os.unlink(self.partial)
+            os.unlink(self.kept)
         except OSError:
             pass
+
+    def _keep(self):
+        """Write what identifies the body being assembled beside the partial file (atomically), for the next run.
+
+        Without a validator nothing is kept, and a later run starts over: nothing else tells it whether the origin
+        still serves the file the partial is the head of.
+        """
+        if not self.validator:
+            self._forget()
+            return
+        record = {"origin": _origin_key(self.url), "validator": self.validator, "total": self.total}
+        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(self.kept) + ".", dir=os.path.dirname(self.kept))
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(record, handle, sort_keys=True)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.kept)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def _recall(self):
+        """(validator, total) kept beside the partial file by an earlier run for this URL, or None."""
+        try:
+            with open(self.kept) as handle:
+                record = json.load(handle)
+        except (OSError, IOError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("origin") != _origin_key(self.url) or \
+                not record.get("validator") or not isinstance(record.get("total"), int):
+            return None
+        return record["validator"], record["total"]
 
     def _partial_digest(self, offset):
         """A running SHA-256 of the partial file's first offset bytes (reused within a run, else re-read)."""
@@ -301,18 +473,18 @@ class Fetcher(object):
         self._discard()
         self._digest, self._digest_at = None, -1
         self.validator = None
+        self.total = None
 
     def _open(self, offset):
         headers = {"User-Agent": "gtsfm.cluster-fetch_verified", "Accept-Encoding": "identity"}
         headers.update(self.headers)
         if offset:
             headers["Range"] = "bytes=%d-" % offset
-            if self.validator:
-                headers["If-Range"] = self.validator
+            headers["If-Range"] = self.validator
         request = urllib_request.Request(self.url, headers=headers)
         self.requests += 1
         try:
-            return self.opener.open(request, timeout=self.timeout)
+            return self.opener.open(request, timeout=max(0.001, min(self.timeout, self.ends - self.clock())))
         except urllib_error.HTTPError as exc:
             if exc.code == 416:
                 return exc
@@ -321,34 +493,57 @@ class Fetcher(object):
             if exc.code in RETRY_STATUSES:
                 raise _Retry(reason)
             raise FetchError("%s: the origin answered %s for %s. Fix: check the URL (or the mirror base URL)."
-                             % (self.dest, reason, self.url))
+                             % (self.dest, reason, self.shown))
         except urllib_error.URLError as exc:
             if isinstance(exc.reason, ssl.SSLCertVerificationError):
                 raise FetchError("%s: the TLS certificate of %s does not verify: %s. Fix: use a mirror with a valid "
                                  "certificate, or set validate_certs to false if you accept that risk."
-                                 % (self.dest, self.url, exc.reason))
+                                 % (self.dest, self.shown, exc.reason))
             raise _Retry("cannot reach the origin: %s" % (exc.reason,))
         except (socket.timeout, http_client.HTTPException, OSError) as exc:
             raise _Retry("connection failed: %s" % (exc,))
 
     def _attempt(self):
-        """One request: resume (or start) the partial file and read the body to its end."""
-        offset = os.path.getsize(self.partial) if os.path.exists(self.partial) else 0
+        """One attempt: resume (or start) the partial file and read the body to its end."""
+        while True:
+            offset = os.path.getsize(self.partial) if os.path.exists(self.partial) else 0
+            if offset and self.validator is None:
+                # A partial file of an earlier run: resumed only against the same file, which its kept validator
+                # (and size) identify; without them the origin may now serve another file, and a head of the old
+                # one joined to a tail of the new one must never be assembled.
+                kept = self._recall()
+                if kept is None:
+                    self._restart()
+                    offset = 0
+                else:
+                    self.validator, self.total = kept
+            try:
+                return self._attempt_at(offset)
+            except _Restart:
+                if not offset:
+                    raise _Retry("the origin answered a request for the whole file with a partial one")
+                # Once more, from byte 0 (the partial file is gone).
+
+    def _attempt_at(self, offset):
         response = self._open(offset)
         try:
             status = response.getcode() if hasattr(response, "getcode") else response.code
             headers = response.headers
             if status == 416:
                 _start, total = _content_range(headers.get("Content-Range"))
-                if offset and total is not None and offset == total:
+                if offset and total is not None and offset == total == self.total:
                     return self._partial_digest(offset)  # the partial file already holds the whole body
                 self._restart()
-                raise _Retry("the origin refused to resume at byte %d (HTTP 416); starting over" % offset)
+                raise _Restart()
             if status == 206:
                 start, total = _content_range(headers.get("Content-Range"))
-                if start != offset:
+                seen = _validator(headers)
+                if start != offset or total is None or (self.total is not None and total != self.total) or \
+                        (seen is not None and seen != self.validator):
+                    # Not the rest of the file the partial is the head of (another size, another validator, or
+                    # not where it was asked): an origin that ignores If-Range.
                     self._restart()
-                    raise _Retry("the origin resumed at byte %s, not %d; starting over" % (start, offset))
+                    raise _Restart()
                 self.resumed_from.append(offset)
             elif status == 200:
                 if offset:
@@ -356,57 +551,94 @@ class Fetcher(object):
                     offset = 0
                 length = headers.get("Content-Length")
                 total = int(length) if length and length.isdigit() else None
+                self.validator = _validator(headers)
+                self.total = total
+                if self.validator is None or total is None:
+                    self.validator = None  # nothing to resume against safely: a break-off starts over
             else:
                 raise _Retry("unexpected HTTP %s" % status)
-            if self.validator is None:
-                self.validator = headers.get("ETag") or headers.get("Last-Modified")
-            self._check_sizes(offset, total)
+            limit = self._check_sizes(offset, total)
             digest = self._partial_digest(offset)
             done = offset
             self.status.update(phase="download", bytes=done, total=total, force=True)
+            read = getattr(response, "read1", None) or response.read
             with open(self.partial, "ab" if offset else "wb") as handle:
+                self._keep()
                 try:
                     while True:
-                        block = response.read(self.chunk)
+                        # read1 returns what one receive brings, so the deadline is looked at after each one (at
+                        # least every `timeout` seconds), however slowly the origin drips.
+                        block = read(self.chunk)
                         if not block:
                             break
+                        if done + len(block) > limit[0]:
+                            self._refuse_excess(limit, done + len(block))
                         handle.write(block)
                         digest.update(block)
                         done += len(block)
                         self.downloaded += len(block)
                         self._digest_at = done
                         self.status.update(bytes=done, downloaded=self.downloaded)
+                        self._check_deadline(done)
                 except (socket.timeout, http_client.HTTPException, OSError) as exc:
                     handle.flush()
                     os.fsync(handle.fileno())
                     raise _Retry("the transfer broke off at byte %d: %s" % (done, exc or type(exc).__name__))
+                except FetchError:
+                    handle.flush()
+                    raise
                 handle.flush()
                 os.fsync(handle.fileno())
             self.status.update(bytes=done, downloaded=self.downloaded, force=True)
             if total is not None and done < total:
                 raise _Retry("the transfer broke off at byte %d of %d" % (done, total))
-            if total is not None and done > total:
-                self._restart()
-                raise _Retry("the origin sent %d bytes, more than the %d it announced" % (done, total))
             return digest
         finally:
             response.close()
 
     def _check_sizes(self, offset, total):
-        if total is None:
-            return
-        if self.size is not None and total != self.size:
+        """Refuse a body that cannot fit; return (the most bytes the file may reach, why) for the read loop."""
+        if total is not None and self.size is not None and total != self.size:
             self._discard()
             raise FetchError("%s: size mismatch for %s: the manifest says %d bytes, the origin announces %d. "
                              "Nothing was installed at %s. Fix: correct 'size' in the manifest, or check the origin."
-                             % (self.dest, self.url, self.size, total, self.dest))
-        need = total - offset + self.free_reserve
+                             % (self.dest, self.shown, self.size, total, self.dest))
         directory = os.path.dirname(self.dest)
         have = self.free(directory)
-        if need > have:
-            raise FetchError("%s: not enough free space in %s for %s: %s still to download (%d bytes), %s free. "
-                             "Fix: free space there, or put the file on a larger file system (an absolute dest)."
-                             % (self.dest, directory, self.url, human(total - offset), total - offset, human(have)))
+        expected = total if total is not None else self.size
+        if expected is not None:
+            need = expected - offset + self.free_reserve
+            if need > have:
+                raise FetchError("%s: not enough free space in %s for %s: %s still to download (%d bytes), %s free. "
+                                 "Fix: free space there, or put the file on a larger file system (an absolute dest)."
+                                 % (self.dest, directory, self.shown, human(expected - offset), expected - offset,
+                                    human(have)))
+            return expected, "size" if total is None else "announced"
+        return offset + max(have - self.free_reserve, 0), "free"
+
+    def _refuse_excess(self, limit, reached):
+        most, why = limit
+        self._discard()
+        if why == "size":
+            raise FetchError("%s: %s sends more than the %d bytes 'size' gives (no Content-Length). Nothing was "
+                             "installed at %s. Fix: correct 'size' in the manifest, or check the origin."
+                             % (self.dest, self.shown, most, self.dest))
+        if why == "announced":
+            raise FetchError("%s: %s sends more than the %d bytes it announced. Nothing was installed at %s. Fix: "
+                             "check the origin (or its proxy)." % (self.dest, self.shown, most, self.dest))
+        directory = os.path.dirname(self.dest)
+        raise FetchError("%s: %s sends no Content-Length, and its body outgrew the free space in %s (%s, beyond a "
+                         "reserve of %s) at %d bytes. Nothing was installed at %s. Fix: give the file's 'size' if "
+                         "you know it, free space there, or put the file on a larger file system (an absolute dest)."
+                         % (self.dest, self.shown, directory, human(most), human(self.free_reserve), reached,
+                            self.dest))
+
+
+def _origin_key(url):
+    """What a kept record is tied to: scheme, host and path (a signed query may differ each run for one file)."""
+    parts = urllib_parse.urlsplit(url)
+    return hashlib.sha256(("%s://%s%s" % (parts.scheme, parts.netloc.lower(), parts.path)).encode("utf-8")
+                          ).hexdigest()
 
 
 def fetch(url, dest, **options):

@@ -11,26 +11,34 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ast
 import datetime
 import inspect
 import json
 import os
-import re
 import secrets
+import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
+
+# ansible-core 2.21's sanity asks for AnsibleModule.run_command; these are plain functions (no AnsibleModule at
+# hand), and the supervisor they start must outlive the module in its own session.
+# pylint: disable=ansible-bad-function
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_hook as hook
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress as progress
 
-# GTSfM's runner at HEAD b8f24c75 (_create_dask_client): breaks every plain-host cluster config.
-HEAD_BUG = re.compile(r'set\(\s*w\["host"\]\s+for\s+w\s+in\s+workers\s*\)')
-HEAD_FIX = 'set(w["host"] if isinstance(w, dict) else w for w in workers)'
+# GTSfM's runner at HEAD b8f24c75 (_create_dask_client) has set(w["host"] for w in workers): it breaks every
+# plain-host cluster config. The call is found in the parsed code (bug_calls), never in comments or strings.
+HEAD_FIX = 'set(%(v)s["host"] if isinstance(%(v)s, dict) else %(v)s for %(v)s in workers)'
 PATCHED_NAME = ".runner.gtsfm_job_patched.py"
 FINAL_STATES = agent.FINAL_STATES
+# How long a start waits for its supervisor to record itself (a Python start on a busy scheduler takes seconds).
+SUPERVISOR_START_SECONDS = 120
 
 
 class JobError(Exception):
@@ -114,40 +122,131 @@ def runner_command(p, cluster_config_path):
     return cmd + [str(a) for a in p["extra_args"]]
 
 
+def _text_of(node):
+    """The str a constant subscript holds (Python 3.8 wraps it in ast.Index), else None."""
+    node = getattr(node, "value", node) if type(node).__name__ == "Index" else node
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def bug_calls(tree):
+    """The calls set(V["host"] for V in workers) in tree, in source order: GTSfM HEAD's bug as Python parses it."""
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "set"
+                and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.GeneratorExp)):
+            continue
+        gen = node.args[0]
+        if len(gen.generators) != 1:
+            continue
+        comp = gen.generators[0]
+        elt = gen.elt
+        if (isinstance(comp.target, ast.Name) and isinstance(comp.iter, ast.Name) and comp.iter.id == "workers"
+                and not comp.ifs and isinstance(elt, ast.Subscript) and isinstance(elt.value, ast.Name)
+                and elt.value.id == comp.target.id and _text_of(elt.slice) == "host"):
+            found.append(node)
+    return sorted(found, key=lambda n: (n.lineno, n.col_offset))
+
+
 def head_bug(chdir, entry_point):
-    """(line number, runner path) when the checkout's gtsfm/runner.py has GTSfM HEAD's cluster bug, else None."""
+    """(line number, runner path) when the checkout's gtsfm/runner.py has GTSfM HEAD's cluster bug, else None.
+
+    A runner this Python cannot parse is not judged (it fails on its own when it runs).
+    """
     if not chdir:
         return None
     runner = os.path.join(chdir, "gtsfm", "runner.py")
     if entry_point[:1] != ["./run"] or not os.path.isfile(runner):
         return None
-    with open(runner) as f:
-        for number, line in enumerate(f, 1):
-            if HEAD_BUG.search(line):
-                return number, runner
-    return None
+    with open(runner, "rb") as f:
+        source = f.read()
+    try:
+        calls = bug_calls(ast.parse(source, runner))
+    except (SyntaxError, ValueError):
+        return None
+    return (calls[0].lineno, runner) if calls else None
+
+
+def patched_source(text):
+    """text with every bug call replaced by HEAD_FIX, everything else byte for byte."""
+    lines = text.splitlines(True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(lineno, col):
+        # ast columns count UTF-8 bytes.
+        line = lines[lineno - 1]
+        return starts[lineno - 1] + len(line.encode("utf-8")[:col].decode("utf-8", "replace"))
+
+    out = text
+    for node in reversed(bug_calls(ast.parse(text))):
+        var = node.args[0].generators[0].target.id
+        out = (out[:offset(node.lineno, node.col_offset)] + HEAD_FIX % {"v": var}
+               + out[offset(node.end_lineno, node.end_col_offset):])
+    return out
 
 
 def write_patched_runner(runner):
-    """A copy of runner beside it with the one bad line fixed; its path."""
-    with open(runner) as f:
+    """A copy of runner beside it (the same directory: sys.path[0] and __file__ stay as GTSfM expects) with the bug
+    call fixed; its path."""
+    with open(runner, encoding="utf-8") as f:
         text = f.read()
     path = os.path.join(os.path.dirname(runner), PATCHED_NAME)
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(HEAD_BUG.sub(HEAD_FIX, text))
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(patched_source(text))
     os.replace(tmp, path)
     return path
 
 
-def write_drain_hook(job_dir):
-    """The directory holding the runner's sitecustomize.py (the drain hook, see _gtsfm_job_hook)."""
+def write_runner_hook(job_dir, drain, swap):
+    """The directory holding the runner's sitecustomize.py (see _gtsfm_job_hook): it drains SSHCluster's remote
+    output when drain, and runs swap's patched runner in place of its original when swap is (original, patched)."""
     where = os.path.join(job_dir, "hook")
     os.makedirs(where, mode=0o700, exist_ok=True)
-    text = inspect.getsource(hook) + "\n\ninstall(os.path.dirname(os.path.abspath(__file__)))\n"
+    text = inspect.getsource(hook) + "\n\ninstall(os.path.dirname(os.path.abspath(__file__)), drain=%r, swap=%r)\n" % (
+        bool(drain), tuple(swap) if swap else None)
     with open(os.path.join(where, "sitecustomize.py"), "w") as f:
         f.write(text)
     return where
+
+
+def runner_launch(p, job_dir, cluster_config):
+    """How the supervisor starts the runner: (command, env, notices, log-only notices, files to remove after).
+
+    The entry point always runs as given (GTSfM's ./run picks uv or python and sets up its environment). With the
+    workaround, the runner hook re-executes the interpreter that entry point started, with the same options and
+    arguments, on a fixed copy of gtsfm/runner.py beside the original.
+    """
+    command = runner_command(p, cluster_config)
+    notices, logged, remove_after = [], [], []
+    swap = None
+    bug = head_bug(p["chdir"], p["entry_point"])
+    if bug and p["runner_workaround"]:
+        patched = write_patched_runner(bug[1])
+        swap = (bug[1], patched)
+        remove_after.append(patched)
+        notices.append("%s line %d has GTSfM HEAD's cluster bug: %s starts a copy with that call changed to %s "
+                       "(%s, removed after the run) in its place, with the same interpreter and arguments. Turn off "
+                       "with runner_workaround: false." % (bug[1], bug[0], p["entry_point"][0], HEAD_FIX % {"v": "w"},
+                                                           patched))
+    front = []
+    if p["drain_remote_output"] or swap:
+        front.append(write_runner_hook(job_dir, p["drain_remote_output"], swap))
+    if p["drain_remote_output"]:
+        logged.append("Dask's SSHCluster stops reading its remote processes' output after start-up, and they block "
+                      "once about 2 MiB is unread (dask issue 9033): the runner reads it to the end into this log, "
+                      "lines marked [HOST stdout|stderr], through %s/sitecustomize.py. Turn off with "
+                      "drain_remote_output: false." % front[0])
+    path = front + [p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]
+    env = {"PYTHONPATH": ":".join(path),
+           "PATH": ":".join([os.path.dirname(p["python"]), os.environ.get("PATH", "/usr/bin:/bin")]),
+           # Start-up waits for INFO lines from the remote scheduler and workers (dask issues 8392, 8393).
+           "DASK_LOGGING__DISTRIBUTED": "info",
+           # A dead node's workers leave the scheduler after this long without a heartbeat (default 5 minutes).
+           "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": p["worker_ttl"]}
+    env.update({k: str(v) for k, v in p["environment"].items()})
+    return command, env, notices, logged, remove_after
 
 
 def agent_files():
@@ -165,7 +264,7 @@ def write_agent(folder):
                     continue
         except OSError:
             pass
-        tmp = path + ".tmp"
+        tmp = "%s.tmp%d" % (path, os.getpid())  # two starts at once each write their own
         with open(tmp, "w") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -208,18 +307,34 @@ class Jobs(object):
         return run_id, agent.read_json(os.path.join(self.root, run_id, "status.json"), {})
 
     def alive(self, status):
-        pid = (status or {}).get("pid")
-        if not pid:
-            return False
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        try:
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
-                return b"supervise" in f.read()
-        except OSError:
-            return True
+        """Whether the run of status is alive: its supervisor, or before the supervisor is recorded, the module that
+        is starting it - each the same process as recorded (pid, start time, boot), never a pid alone."""
+        status = status or {}
+        job_dir = os.path.join(self.root, status["run_id"]) if status.get("run_id") else None
+        if status.get("pid"):
+            return agent.same_process(status, job_dir)
+        return agent.same_process(status.get("starter") or {})
+
+    def take(self, run_id):
+        """Point the lock at run_id atomically, breaking it only when its holder is dead: (None, None) when taken,
+        else the live holder's (run id, status)."""
+        with agent.guarded(self.root):
+            try:
+                os.symlink(run_id, self.lock)
+                return None, None
+            except FileExistsError:
+                pass
+            holder, status = self.holder()
+            if holder is not None and self.alive(status):
+                return holder, status
+            # Its supervisor is gone (the new supervisor cleans up what it left). Under the guard no other starter
+            # can judge the same holder dead in between.
+            try:
+                os.unlink(self.lock)
+            except FileNotFoundError:
+                pass
+            os.symlink(run_id, self.lock)
+            return None, None
 
     def status(self, run_id):
         return agent.read_json(os.path.join(self.root, run_id, "status.json"), {})
@@ -274,7 +389,68 @@ def preflight(p, jobs, hosts):
         write_agent(tmp)
         script = os.path.join(tmp, "agent.py")
         report = jobs.call("preflight", spec_path, agent=script)
-    return errors + report["errors"], report
+    refused, report["stale_runs"] = classify_runs(jobs, report.get("nodes") or {})
+    return errors + report["errors"] + refused, report
+
+
+def job_origin(jobs, p, run_id, started):
+    """Where run_id comes from, carried by each of its processes (GTSFM_JOB_ORIGIN)."""
+    return {"run": run_id, "host": socket.gethostname(), "root": os.path.realpath(jobs.root),
+            "holder": p["holder"] or "", "started": started}
+
+
+def _ours(jobs, origins):
+    """Whether a run's origins say this job root started it (True), another did (False), or they say nothing."""
+    parsed = [agent.parse_origin(o) for o in origins]
+    known = [o for o in parsed if o]
+    if not known:
+        return None
+    here = (socket.gethostname(), os.path.realpath(jobs.root))
+    return all((o.get("host"), o.get("root")) == here for o in known)
+
+
+def _named(run, host, origin):
+    """A run found on host, by name: run id, who started it from where and when, some of its processes."""
+    if origin:
+        who = "held by %s, started %s, job root %s:%s" % (
+            origin.get("holder") or "?", _when(origin.get("started")), origin.get("host"), origin.get("root"))
+    else:
+        who = "no origin recorded (another job root, or an older gtsfm_job), its first process started %s" % (
+            _when(run.get("since")))
+    return "run %s (%s) has %d process(es) on %s (pid %s: %s)" % (
+        run["run_id"], who, run.get("count", 0), host, ", ".join(str(x) for x in run.get("pids", [])),
+        run.get("cmd", "")[:100])
+
+
+def classify_runs(jobs, nodes):
+    """The runs the preflight found on the nodes: (errors naming those gtsfm_job must not end, {host: run ids} of
+    this job root's ended runs, which the new job's supervisor ends before it starts the runner).
+
+    Only a run this job root's records show ended (a final state, or a supervisor that is gone) is ended. A run of
+    another job root or controller, one still running here, or one nothing records is refused by name.
+    """
+    errors, stale = [], {}
+    for host in sorted(nodes):
+        for run in nodes[host].get("runs") or []:
+            run_id = str(run.get("run_id"))
+            origins = run.get("origins") or []
+            origin = next((o for o in (agent.parse_origin(t) for t in origins) if o), None)
+            ours = _ours(jobs, origins)
+            recorded = run_id and "/" not in run_id and run_id not in (".", "..") and os.path.isfile(
+                os.path.join(jobs.root, run_id, "spec.json"))
+            if ours is False or not recorded:
+                errors.append("%s: %s. gtsfm_job ends only what the ended runs of its own job root (%s) left. Fix: "
+                              "stop that job where it was started (gtsfm_job state: stopped with its job_root), or "
+                              "wait for it to end; if it is dead, end those processes on %s yourself." % (
+                                  host, _named(run, host, origin), jobs.root, host))
+                continue
+            status = jobs.status(run_id)
+            if status.get("state") not in FINAL_STATES and jobs.alive(status):
+                errors.append("%s: %s, and that run of this job root is still running. Fix: wait for it, or end "
+                              "it with state: stopped and run_id: %s." % (host, _named(run, host, origin), run_id))
+                continue
+            stale.setdefault(host, []).append(run_id)
+    return errors, stale
 
 
 def busy_message(p, jobs, holder, status):
@@ -290,53 +466,34 @@ def new_run_id():
 def start(p, jobs, hosts, report):
     """Take the lock, write the run's files and start the supervisor detached. The run's status."""
     holder, status = jobs.holder()
-    if holder:
-        if jobs.alive(status):
-            raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
-        try:
-            os.unlink(jobs.lock)  # its supervisor is gone; the new supervisor cleans up what it left
-        except OSError:
-            pass
+    if holder and jobs.alive(status):
+        raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
     jobs.ensure_agent()
     run_id = new_run_id()
     job_dir = os.path.join(jobs.root, run_id)
     os.makedirs(job_dir, mode=0o700)
+    # Before the lock names this run, its status names a live process: this module until the supervisor records
+    # itself, so a second start never finds a holder without one.
+    started = time.time()
+    agent.write_json(os.path.join(job_dir, "status.json"), {
+        "run_id": run_id, "state": "starting", "started": started, "name": p["name"], "holder": p["holder"],
+        "starter": agent.identity()})
     try:
-        os.symlink(run_id, jobs.lock)
-    except OSError:
-        raise JobError("%s: another job took the cluster lock %s just now. Fix: wait for it, or state: stopped." % (
-            p["scheduler_name"], jobs.lock))
+        holder, status = jobs.take(run_id)
+    except OSError as exc:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise JobError("%s: cannot take the cluster lock %s (%s). Fix: check that %s is writable." % (
+            p["scheduler_name"], jobs.lock, exc, jobs.root))
+    if holder:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
     cluster_config = p["cluster_config_path"] or os.path.join(job_dir, "cluster.yaml")
     text = render_cluster_config(p["workers"], "the inventory (run %s)" % run_id)
     tmp = cluster_config + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, cluster_config)
-    command = runner_command(p, cluster_config)
-    notices, remove_after = [], []
-    bug = head_bug(p["chdir"], p["entry_point"])
-    if bug and p["runner_workaround"]:
-        patched = write_patched_runner(bug[1])
-        command = [p["python"], patched] + command[len(p["entry_point"]):]
-        remove_after.append(patched)
-        notices.append("%s line %d has GTSfM HEAD's cluster bug: running a copy with that one line changed to %s "
-                       "(%s, removed after the run). Turn off with runner_workaround: false." % (
-                           bug[1], bug[0], HEAD_FIX, patched))
-    front, logged = [], []
-    if p["drain_remote_output"]:
-        front.append(write_drain_hook(job_dir))
-        logged.append("Dask's SSHCluster stops reading its remote processes' output after start-up, and they block "
-                      "once about 2 MiB is unread (dask issue 9033): the runner reads it to the end into this log, "
-                      "lines marked [HOST stdout|stderr], through %s/sitecustomize.py. Turn off with "
-                      "drain_remote_output: false." % front[0])
-    path = front + [p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]
-    env = {"PYTHONPATH": ":".join(path),
-           "PATH": ":".join([os.path.dirname(p["python"]), os.environ.get("PATH", "/usr/bin:/bin")]),
-           # Start-up waits for INFO lines from the remote scheduler and workers (dask issues 8392, 8393).
-           "DASK_LOGGING__DISTRIBUTED": "info",
-           # A dead node's workers leave the scheduler after this long without a heartbeat (default 5 minutes).
-           "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": p["worker_ttl"]}
-    env.update({k: str(v) for k, v in p["environment"].items()})
+    command, env, notices, logged, remove_after = runner_launch(p, job_dir, cluster_config)
     spec = {
         "run_id": run_id, "name": p["name"], "holder": p["holder"], "hosts": sorted(set(hosts), key=hosts.index), "python": p["python"],
         "scheduler_name": p["scheduler_name"], "chdir": p["chdir"], "command": command, "env": env,
@@ -345,10 +502,9 @@ def start(p, jobs, hosts, report):
         "worker_loss_grace": 5, "lock_path": jobs.lock, "nodes": report.get("nodes", {}), "notices": notices + logged,
         "remove_after": remove_after, "output_root": p["output_root"], "cluster_config": cluster_config,
         "dashboard_port": p["dashboard_port"], "timing": report.get("timing", {}),
+        "stale_runs": report.get("stale_runs", {}), "origin": job_origin(jobs, p, run_id, started),
     }
     agent.write_json(os.path.join(job_dir, "spec.json"), spec)
-    agent.write_json(os.path.join(job_dir, "status.json"), {
-        "run_id": run_id, "state": "starting", "started": time.time(), "name": p["name"], "holder": p["holder"]})
     tmp_last = os.path.join(jobs.root, ".last.tmp")
     if os.path.lexists(tmp_last):
         os.unlink(tmp_last)
@@ -358,21 +514,33 @@ def start(p, jobs, hosts, report):
         proc = subprocess.Popen([p["python"], jobs.agent, "supervise", job_dir], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
                                 cwd=job_dir)
-    deadline = time.time() + 10
+    # Until the supervisor has recorded itself, this module's own record keeps the lock alive: return only after.
+    deadline = time.time() + SUPERVISOR_START_SECONDS
     while time.time() < deadline:
         status = jobs.status(run_id)
         if status.get("pid") == proc.pid or proc.poll() is not None:
             break
         time.sleep(0.1)
+    else:
+        _end_session(proc)
+        agent.release_lock(jobs.lock, run_id)
+        raise JobError("%s: the job supervisor did not start within %d s: %s" % (
+            p["scheduler_name"], SUPERVISOR_START_SECONDS,
+            " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5)) or "no output"), run_id=run_id)
     if proc.poll() is not None and proc.returncode != 0:
-        try:
-            os.unlink(jobs.lock)
-        except OSError:
-            pass
+        agent.release_lock(jobs.lock, run_id)
         raise JobError("%s: the job supervisor did not start (rc %s): %s" % (
             p["scheduler_name"], proc.returncode,
             " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5))), run_id=run_id)
     return run_id, notices
+
+
+def _end_session(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
 
 
 def _when(ts):
@@ -391,18 +559,6 @@ def log_tail(path, lines):
     except OSError:
         return []
     return text.splitlines()[-lines:]
-
-
-def result_files(output_root, limit=200):
-    root = os.path.join(output_root, "results")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            found.append(os.path.join(dirpath, name))
-            if len(found) >= limit:
-                return found
-    return found
 
 
 def describe(jobs, run_id, tail_lines):
@@ -429,7 +585,7 @@ def describe(jobs, run_id, tail_lines):
         "expected_workers": status.get("expected_workers"), "all_joined_after": status.get("all_joined_after"),
         "hosts_lost": status.get("hosts_lost", []), "scheduler_address": status.get("scheduler_address"),
         "dashboard_port": status.get("dashboard_port"),
-        "result_files": result_files(spec["output_root"]) if state == "finished" and spec.get("output_root") else [],
+        "results_archive": status.get("results_archive") if state == "finished" else None,
         "cluster_config": spec.get("cluster_config"), "cleanup_problems": status.get("cleanup_problems", {}),
         "messages": status.get("messages", []),
     }
@@ -454,7 +610,11 @@ def stop(jobs, run_id, hosts, p, wait_seconds):
     status = jobs.status(run_id)
     if status.get("state") in FINAL_STATES:
         return False
-    if jobs.alive(status):
+    deadline = time.time() + wait_seconds
+    while not status.get("pid") and jobs.alive(status) and time.time() < deadline:
+        time.sleep(0.2)  # a start in progress: its supervisor records itself in a moment
+        status = jobs.status(run_id)
+    if status.get("pid") and jobs.alive(status):
         os.kill(status["pid"], signal.SIGTERM)
         if wait_final(jobs, run_id, wait_seconds):
             return True
@@ -464,11 +624,7 @@ def stop(jobs, run_id, hosts, p, wait_seconds):
     status.update({"state": "stopped", "reason": "stopped on request (its supervisor was gone)",
                    "ended": time.time(), "cleanup": result})
     agent.write_json(os.path.join(jobs.root, run_id, "status.json"), status)
-    try:
-        if os.readlink(jobs.lock) == run_id:
-            os.unlink(jobs.lock)
-    except OSError:
-        pass
+    agent.release_lock(jobs.lock, run_id)
     return True
 
 

@@ -10,18 +10,21 @@ distributed are imported where needed.
 
     python agent.py preflight SPEC.json      -> one JSON report on stdout
     python agent.py supervise JOB_DIR         -> runs the job to its end (started detached by the module)
-    python agent.py cleanup SPEC.json [TAG]   -> ends the tagged Dask processes on every node, JSON report
+    python agent.py cleanup SPEC.json [RUN_ID...] -> ends those runs' Dask processes on every node, JSON report
 
 Every process a job starts carries its run id: the runner gets GTSFM_JOB_RUN_ID and DASK_GTSFM_JOB_RUN_ID in its
 environment; Dask's SSHCluster copies the runner's Dask config (which then holds gtsfm_job_run_id) into
-DASK_INTERNAL_INHERIT_CONFIG of every remote scheduler, nanny and worker it starts. Cleanup reads the environment of
-the user's own processes on each node and ends those with the tag: never by process name.
+DASK_INTERNAL_INHERIT_CONFIG of every remote scheduler, nanny and worker it starts. Beside the run id they carry its
+origin (GTSFM_JOB_ORIGIN: scheduler host, job root, holder, start time). Cleanup reads the environment of the user's
+own processes on each node and ends those of the run ids it is given: never by process name, never any run.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
+import errno
 import json
 import os
 import re
@@ -38,43 +41,74 @@ try:
 except ImportError:  # run on the scheduler as a plain file, beside its copy of _progress.py
     import _progress  # pylint: disable=import-error
 
+# ansible-core 2.21's sanity asks for AnsibleModule.run_command; the agent runs on its own, without an
+# AnsibleModule, and starts GTSfM's runner to outlive it.
+# pylint: disable=ansible-bad-function
+
 TAG_ENV = "GTSFM_JOB_RUN_ID"
 FINAL_STATES = ("finished", "failed", "timeout", "stopped")
 DASK_TAG_ENV = "DASK_GTSFM_JOB_RUN_ID"
 SSH_TIMEOUT = 10
 
-# Runs on every node with the env's python (argv: mode, tag). Ends the processes tagged with TAG ("*": any run).
-REMOTE_CLEANUP = r'''
-import base64, json, os, re, signal, sys, time
-tag = sys.argv[1]
+ORIGIN_ENV = "GTSFM_JOB_ORIGIN"
+DASK_ORIGIN_ENV = "DASK_GTSFM_JOB_ORIGIN"
+# Before the origin's JSON: Dask's config reads DASK_* values with ast.literal_eval, which leaves this a string.
+ORIGIN_PREFIX = "gtsfm_job "
+
+# Program text shared by the remote cleanup and the probe: the gtsfm_job tags of a process of the user.
+REMOTE_TAGS = r'''
+import base64, json, os
+def job_tags(pid):
+    # (run ids, origins) the process carries - in its environment, or in the Dask config that Dask's SSHCluster
+    # passed it - or None when it carries no run id (or cannot be read).
+    try:
+        with open("/proc/%s/environ" % pid, "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return None
+    ids, origins = set(), set()
+    for item in env:
+        key, dummy, value = item.partition(b"=")
+        if key == b"GTSFM_JOB_RUN_ID":
+            ids.add(value.decode("utf-8", "replace"))
+        elif key == b"GTSFM_JOB_ORIGIN":
+            origins.add(value.decode("utf-8", "replace"))
+        elif key == b"DASK_INTERNAL_INHERIT_CONFIG":
+            try:
+                config = json.loads(base64.urlsafe_b64decode(value + b"=" * (-len(value) % 4)).decode())
+            except Exception:  # not Dask's base64 JSON: not ours
+                continue
+            for name, setting in (config.items() if isinstance(config, dict) else ()):
+                name = str(name).replace("-", "_")
+                if name == "gtsfm_job_run_id" and setting is not None:
+                    ids.add(str(setting))
+                elif name == "gtsfm_job_origin" and isinstance(setting, str):
+                    origins.add(setting)
+    return (sorted(ids), sorted(origins)) if ids else None
+'''
+
+# Runs on every node with the env's python (argv: run ids). Ends the processes tagged with one of those run ids;
+# there is no wildcard: a run of another job root, or one still alive, is never a target.
+REMOTE_CLEANUP = REMOTE_TAGS + r'''
+import signal, sys, time
+wanted = set(sys.argv[1:])
 me = {os.getpid(), os.getppid()}
-key = re.compile(r'"gtsfm[-_]job[-_]run[-_]id": "([^"]+)"')
 def tagged():
     found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) in me:
             continue
+        tags = job_tags(pid)
+        if not tags or not wanted.intersection(tags[0]):
+            continue
         try:
-            with open("/proc/%s/environ" % pid, "rb") as f:
-                env = f.read().split(b"\0")
             with open("/proc/%s/cmdline" % pid, "rb") as f:
                 cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
         except OSError:
             continue
-        ids = set()
-        for item in env:
-            if item.startswith(b"GTSFM_JOB_RUN_ID="):
-                ids.add(item.split(b"=", 1)[1].decode())
-            elif item.startswith(b"DASK_INTERNAL_INHERIT_CONFIG="):
-                try:
-                    text = base64.urlsafe_b64decode(item.split(b"=", 1)[1]).decode()
-                except Exception:
-                    continue
-                ids.update(key.findall(text))
-        if ids and (tag == "*" or tag in ids):
-            found[int(pid)] = cmd[:200]
+        found[int(pid)] = cmd[:200]
     return found
-victims = tagged()
+victims = tagged() if wanted else {}
 for pid in victims:
     try:
         os.kill(pid, signal.SIGTERM)
@@ -121,22 +155,41 @@ try:
 except Exception:
     pass
 out["addresses"] = sorted(addresses)
-import base64, os
+# The runs whose processes are on this node: each with its origins, a few pids, and its first process's start.
+tick = os.sysconf("SC_CLK_TCK")
+try:
+    with open("/proc/stat") as f:
+        btime = int(next(line for line in f if line.startswith("btime")).split()[1])
+except (OSError, StopIteration, ValueError):
+    btime = None
+runs = {}
 leftovers = 0
 for pid in os.listdir("/proc"):
     if not pid.isdigit() or int(pid) in (os.getpid(), os.getppid()):
         continue
-    try:
-        with open("/proc/%s/environ" % pid, "rb") as f:
-            env = f.read().split(b"\0")
-    except OSError:
+    tags = job_tags(pid)
+    if not tags:
         continue
-    for item in env:
-        if item.startswith(b"GTSFM_JOB_RUN_ID=") or (item.startswith(b"DASK_INTERNAL_INHERIT_CONFIG=") and b"gtsfm" in
-                                                      base64.urlsafe_b64decode(item.split(b"=", 1)[1] + b"==")):
-            leftovers += 1
-            break
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:160]
+        with open("/proc/%s/stat" % pid, "rb") as f:
+            stat = f.read()
+        since = btime + int(stat[stat.rindex(b")") + 2:].split()[19]) / tick if btime else None
+    except (OSError, ValueError, IndexError):
+        continue
+    leftovers += 1
+    for run_id in tags[0]:
+        run = runs.setdefault(run_id, {"run_id": run_id, "origins": [], "pids": [], "count": 0, "since": since,
+                                       "cmd": cmd})
+        run["origins"] = sorted(set(run["origins"]) | set(tags[1]))
+        run["count"] += 1
+        if len(run["pids"]) < 5:
+            run["pids"].append(int(pid))
+        if since is not None and (run["since"] is None or since < run["since"]):
+            run["since"], run["cmd"] = since, cmd
 out["leftovers"] = leftovers
+out["runs"] = sorted(runs.values(), key=lambda r: r["run_id"])
 print(json.dumps(out))
 '''
 
@@ -178,7 +231,7 @@ def version_of(name):
 def remote_probe():
     """The probe's program text: version_of, then the body."""
     import inspect
-    return inspect.getsource(version_of) + PROBE_BODY
+    return inspect.getsource(version_of) + REMOTE_TAGS + PROBE_BODY
 
 
 def _now():
@@ -197,6 +250,95 @@ def read_json(path, default=None):
     except (OSError, IOError):
         found = None
     return default if found is None else found
+
+
+# ---------------------------------------------------------------- the cluster lock and who holds it
+
+GUARD_NAME = ".lock.guard"
+
+
+def proc_start(pid):
+    """When process pid started (clock ticks after boot, field 22 of /proc/PID/stat), or None when it is gone.
+
+    A pid alone may name another process once its own has ended; the pid with this start time names one process.
+    """
+    return _progress.pid_start(pid)
+
+
+def boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def identity(pid=None):
+    """What names this process (or pid) for later liveness checks: pid, its start time and the boot."""
+    pid = os.getpid() if pid is None else pid
+    return {"pid": pid, "pid_start": proc_start(pid), "boot_id": boot_id()}
+
+
+def same_process(record, job_dir=None):
+    """Whether the process record (identity()) names is still running: the pid with the same start time and boot.
+
+    A record without a start time was written by an older gtsfm_job; then only a supervisor of job_dir, by its own
+    command line, counts.
+    """
+    pid = (record or {}).get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    started = proc_start(pid)
+    if started is None:
+        return False
+    if record.get("pid_start") is None:
+        if not job_dir:
+            return False
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                args = [a for a in f.read().split(b"\0") if a]
+        except OSError:
+            return False
+        return args[-2:] == [b"supervise", os.fsencode(job_dir)]
+    if started != record["pid_start"]:
+        return False
+    now = boot_id()
+    return not (record.get("boot_id") and now and record["boot_id"] != now)
+
+
+@contextlib.contextmanager
+def guarded(root, seconds=30):
+    """Hold the job root's guard (an flock the kernel drops when its holder dies) for a check-and-change of the lock.
+
+    Every change of the lock (take, break a dead holder's, release) happens under it, so no two starters can both
+    find the holder dead and both take the lock.
+    """
+    import fcntl
+    fd = os.open(os.path.join(root, GUARD_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.time() + seconds
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() > deadline:
+                    raise OSError(exc.errno, "cannot lock %s within %d s: %s" % (
+                        os.path.join(root, GUARD_NAME), seconds, exc.strerror))
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def release_lock(lock, run_id):
+    """Remove the lock if it is run_id's."""
+    with guarded(os.path.dirname(lock)):
+        try:
+            if os.readlink(lock) == run_id:
+                os.unlink(lock)
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------- SSH, the way Dask connects
@@ -254,10 +396,14 @@ def python_command(python, code, *args):
         shlex.quote(python), shlex.quote(code), " ".join(shlex.quote(str(a)) for a in args))
 
 
-def cleanup(hosts, python, tag, scheduler):
-    """End the processes tagged tag on every host. {host: {ended, remaining} or {error}}."""
+def cleanup(hosts, python, run_ids, scheduler):
+    """End the processes of run_ids (a list, or {host: list}) on every host. {host: {ended, remaining} or {error}}."""
+    def ids(host):
+        found = run_ids.get(host, []) if isinstance(run_ids, dict) else run_ids
+        return [found] if isinstance(found, str) else list(found)
     out = {}
-    for host, (rc, stdout, err) in run_on_hosts(hosts, lambda h: python_command(python, REMOTE_CLEANUP, tag)).items():
+    results = run_on_hosts(hosts, lambda h: python_command(python, REMOTE_CLEANUP, *ids(h)))
+    for host, (rc, stdout, err) in results.items():
         if rc is None:
             out[host] = {"error": _ssh_error_text(host, scheduler, err) if not isinstance(err, str) else err}
             continue
@@ -266,6 +412,22 @@ def cleanup(hosts, python, tag, scheduler):
         except (ValueError, IndexError):
             out[host] = {"error": "%s: cleanup printed no report (rc %s): %s" % (host, rc, err.strip()[-300:])}
     return out
+
+
+def origin_text(origin):
+    """The value of GTSFM_JOB_ORIGIN for origin (a dict)."""
+    return ORIGIN_PREFIX + json.dumps(origin, sort_keys=True)
+
+
+def parse_origin(text):
+    """The origin dict of a GTSFM_JOB_ORIGIN value, or None."""
+    if not isinstance(text, str) or not text.startswith(ORIGIN_PREFIX):
+        return None
+    try:
+        origin = json.loads(text[len(ORIGIN_PREFIX):])
+    except ValueError:
+        return None
+    return origin if isinstance(origin, dict) else None
 
 
 # ---------------------------------------------------------------- preflight
@@ -381,6 +543,63 @@ def preflight(spec):
     return report
 
 
+# ---------------------------------------------------------------- results
+
+RESULTS_ARCHIVE = "results.tar.gz"
+
+
+def pack_results(output_root, job_dir):
+    """Pack every file under output_root/results into job_dir/results.tar.gz: written under a temporary name and
+    renamed when complete, so a fetch never sees half an archive. Its summary (archive, count, bytes, skipped).
+
+    Regular files and directories only, each stored with its own bytes (no links to follow on the controller) and
+    without setuid, setgid or world-write bits; symlinks, devices, FIFOs and sockets are skipped and named.
+    """
+    import stat
+    import tarfile
+    root = os.path.join(output_root, "results")
+    archive = os.path.join(job_dir, RESULTS_ARCHIVE)
+    tmp = "%s.tmp%d" % (archive, os.getpid())
+    count = total = 0
+    skipped = []
+
+    def info(name, st, kind):
+        entry = tarfile.TarInfo(name)
+        entry.type = kind
+        entry.mode = stat.S_IMODE(st.st_mode) & 0o755 | (0o755 if kind == tarfile.DIRTYPE else 0o644)
+        entry.mtime = int(st.st_mtime)
+        entry.size = st.st_size if kind == tarfile.REGTYPE else 0
+        return entry
+
+    try:
+        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames.sort()
+                rel = os.path.relpath(dirpath, root)
+                if rel != ".":
+                    tar.addfile(info(rel, os.lstat(dirpath), tarfile.DIRTYPE))
+                for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                    path = os.path.join(dirpath, name)
+                    arcname = os.path.normpath(os.path.join(rel, name))
+                    st = os.lstat(path)
+                    if not stat.S_ISREG(st.st_mode):
+                        skipped.append(arcname)
+                        continue
+                    with open(path, "rb") as f:
+                        tar.addfile(info(arcname, os.fstat(f.fileno()), tarfile.REGTYPE), f)
+                    count += 1
+                    total += st.st_size
+        os.replace(tmp, archive)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return {"path": archive, "count": count, "bytes": total, "archive_bytes": os.path.getsize(archive),
+            "skipped": skipped[:20], "skipped_count": len(skipped), "root": root}
+
+
 # ---------------------------------------------------------------- supervision
 
 class Supervisor(object):
@@ -393,11 +612,12 @@ class Supervisor(object):
         self.log_path = os.path.join(job_dir, "job.log")
         self.stop_requested = None
         self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"), "timing": self.spec.get("timing", {}),
-                       "holder": self.spec.get("holder"), "state": "starting", "pid": os.getpid(), "started": _now(),
+                       "holder": self.spec.get("holder"), "state": "starting", "started": _now(),
                        "workers": {}, "workers_registered": {}, "expected_workers": self.spec["expected_workers"],
                        "scheduler_address": None,
                        "hosts_lost": [], "messages": []}
-        self.pid_start = _progress.pid_start(os.getpid())
+        # pid, pid_start and boot_id: the module and a later start judge the job alive by all three.
+        self.status.update(identity())
         self.lock = threading.RLock()
         self.addr_to_host = {}
         self.worker_events = set()  # (scheduler timestamp, add-worker | remove-worker, worker address)
@@ -423,7 +643,7 @@ class Supervisor(object):
                 "unit": "workers", "done": sum(workers.values()), "total": self.status["expected_workers"],
                 "nodes": dict((h, {"done": n}) for h, n in workers.items()),
                 "finished": state in FINAL_STATES, "failed": state in FINAL_STATES and state != "finished",
-                "msg": self.status.get("reason") or "", "pid_start": self.pid_start}
+                "msg": self.status.get("reason") or ""}
 
     def note(self, text):
         with open(self.log_path, "a") as f:
@@ -532,14 +752,16 @@ class Supervisor(object):
         for host, node in (spec.get("nodes") or {}).items():
             for address in node.get("addresses", []):
                 self.addr_to_host.setdefault(address, host)
-        self.save()
-        # The preflight counted, on each node, the processes an earlier job (any run id) left; end those first.
-        nodes = spec.get("nodes") or {}
-        dirty = [h for h in spec["hosts"] if h not in nodes or nodes[h].get("leftovers", 1)]
+        if not self.claim():
+            return
+        # The preflight found, on each node, the processes of this job root's ended runs (and refused the job for any
+        # other run's); end those first, by their run ids only.
+        stale = {h: ids for h, ids in (spec.get("stale_runs") or {}).items() if ids}
         before = {}
-        if dirty:
-            self.note("run %s: ending what an earlier gtsfm_job left on %s" % (spec["run_id"], ", ".join(dirty)))
-            before = cleanup(dirty, spec["python"], "*", spec["scheduler_name"])
+        if stale:
+            self.note("run %s: ending what earlier runs of this job root left: %s" % (spec["run_id"], "; ".join(
+                "%s: %s" % (h, ", ".join(ids)) for h, ids in sorted(stale.items()))))
+            before = cleanup(sorted(stale), spec["python"], stale, spec["scheduler_name"])
         for host, res in sorted(before.items()):
             if res.get("ended"):
                 self.note("%s: ended %d process(es) an earlier job left: %s" % (
@@ -550,6 +772,10 @@ class Supervisor(object):
         env.update(spec["env"])
         env[TAG_ENV] = spec["run_id"]
         env[DASK_TAG_ENV] = spec["run_id"]
+        if spec.get("origin"):
+            # Beside the run id, who started it and from where: another job root that meets these processes on a
+            # shared node names them instead of ending them.
+            env[ORIGIN_ENV] = env[DASK_ORIGIN_ENV] = origin_text(spec["origin"])
         self.note("starting in %s: %s" % (spec["chdir"], " ".join(shlex.quote(a) for a in spec["command"])))
         log = open(self.log_path, "ab")
         try:
@@ -624,9 +850,25 @@ class Supervisor(object):
             state = "finished"
         self.finish(state, rc, reason)
 
+    def claim(self):
+        """Record this supervisor as the lock's holder, if the lock is still this run's (a start that took over a
+        lock it found dead must not leave two jobs running)."""
+        lock = self.spec["lock_path"]
+        with guarded(os.path.dirname(lock)):
+            try:
+                holder = os.readlink(lock)
+            except OSError:
+                holder = None
+            if holder == self.spec["run_id"]:
+                self.save()
+                return True
+        self.save(state="failed", ended=_now(), reason="the cluster lock %s is not this run's (it names %s): not "
+                  "started" % (lock, holder or "nothing"))
+        return False
+
     def finish(self, state, rc, reason):
         spec = self.spec
-        after = cleanup(spec["hosts"], spec["python"], spec["run_id"], spec["scheduler_name"])
+        after = cleanup(spec["hosts"], spec["python"], [spec["run_id"]], spec["scheduler_name"])
         left = {}
         for host, res in sorted(after.items()):
             if res.get("ended"):
@@ -640,15 +882,26 @@ class Supervisor(object):
                 os.unlink(path)
             except OSError:
                 pass
+        results = None
+        if state == "finished" and spec.get("output_root"):
+            # The whole results tree as one file, complete before the state says finished: what the role fetches.
+            try:
+                results = pack_results(spec["output_root"], self.job_dir)
+            except (OSError, EOFError, ValueError) as exc:
+                state, reason = "failed", "cannot pack %s/results into %s: %s" % (
+                    spec["output_root"], os.path.join(self.job_dir, RESULTS_ARCHIVE), exc)
+            else:
+                self.note("packed %d result files (%d bytes) into %s" % (
+                    results["count"], results["bytes"], results["path"]))
+                if results["skipped_count"]:
+                    self.note("not packed (not regular files): %s%s" % (", ".join(results["skipped"]), (
+                        " and %d more" % (results["skipped_count"] - len(results["skipped"])))
+                        if results["skipped_count"] > len(results["skipped"]) else ""))
         if reason:
             self.note(reason)
-        self.save(state=state, rc=rc, reason=reason, ended=_now(), cleanup=after, cleanup_problems=left)
-        lock = spec["lock_path"]
-        try:
-            if os.readlink(lock) == spec["run_id"]:
-                os.unlink(lock)
-        except OSError:
-            pass
+        self.save(state=state, rc=rc, reason=reason, ended=_now(), cleanup=after, cleanup_problems=left,
+                  results_archive=results)
+        release_lock(spec["lock_path"], spec["run_id"])
 
 
 def _address_host(address):
@@ -712,8 +965,7 @@ def main(argv):
         return 0
     if argv[0] == "cleanup":
         spec = read_json(argv[1])
-        _say(json.dumps(cleanup(spec["hosts"], spec["python"], argv[2] if len(argv) > 2 else spec["run_id"],
-                                spec["scheduler_name"])))
+        _say(json.dumps(cleanup(spec["hosts"], spec["python"], argv[2:] or [spec["run_id"]], spec["scheduler_name"])))
         return 0
     if argv[0] == "supervise":
         Supervisor(argv[1]).run()

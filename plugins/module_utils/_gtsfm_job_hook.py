@@ -14,6 +14,10 @@ install(), as sitecustomize.py into a directory it puts first on the runner's PY
   logs their start-up lines; the runner's log shows them);
 - runs the sitecustomize that it shadows (Debian's python has one), so nothing else changes.
 
+With gtsfm_job's runner workaround it first swaps the runner: when this interpreter was started on the checkout's
+gtsfm/runner.py (GTSfM HEAD's cluster bug), it re-executes itself - the same interpreter, options, arguments,
+environment and working directory, whatever the entry point (./run, uv run) chose - on the fixed copy beside it.
+
 Standard library only; every step is guarded, so a Dask without these classes runs untouched.
 """
 
@@ -129,11 +133,56 @@ def _run_shadowed_sitecustomize(here):
             spec.origin, type(exc).__name__, exc))
 
 
-def install(here=None):
-    """Watch for distributed.deploy.ssh (patch it now if it is imported already) and run the shadowed sitecustomize."""
-    if TARGET in sys.modules:
+def _interpreter_argv():
+    """This interpreter's own command line (options included), or None when it cannot be read."""
+    argv = getattr(sys, "orig_argv", None)  # Python 3.10+
+    if argv:
+        return list(argv)
+    try:
+        with open("/proc/self/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return [os.fsdecode(a) for a in raw.split(b"\0")[:-1]] or None
+
+
+def swap_runner(original, patched):
+    """Re-execute this interpreter on patched when it was started on the script original; else return.
+
+    Only the script changes: sys.executable, its options (-X, -u, ...) and the script's arguments stay, and so do
+    the environment and working directory, which is how the entry point started the original.
+    """
+    script = sys.argv[0] if sys.argv else ""
+    if not script or script in ("-c", "-m", "-") or os.path.realpath(script) != os.path.realpath(original):
+        return
+    argv = _interpreter_argv()
+    at = len(argv) - len(sys.argv) if argv else -1
+    if at < 1 or argv[at] != script:
+        sys.stderr.write("gtsfm_job: cannot read how %s was started (%r); running it unpatched\n" % (script, argv))
+        return
+    # The copy sits beside the original: the same sys.path[0], and __file__ in the same directory.
+    new_script = os.path.join(os.path.dirname(script), os.path.basename(patched))
+    if os.path.realpath(new_script) != os.path.realpath(patched):
+        new_script = patched
+    sys.stderr.write("gtsfm_job: %s has GTSfM HEAD's cluster bug: running %s in its place (same interpreter %s, "
+                     "options and arguments)\n" % (script, new_script, sys.executable))
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable] + argv[1:at] + [new_script] + argv[at + 1:])
+
+
+def install(here=None, drain=True, swap=None):
+    """Swap the runner (swap: (original, patched)); watch for distributed.deploy.ssh when drain (patch it now if it
+    is imported already); run the shadowed sitecustomize."""
+    if swap:
+        try:
+            swap_runner(*swap)
+        except OSError as exc:
+            sys.stderr.write("gtsfm_job: cannot start the patched runner %s: %s\n" % (swap[1], exc))
+            sys.stderr.flush()
+            os._exit(127)  # the original would fail on its cluster bug after minutes of start-up
+    if drain and TARGET in sys.modules:
         patch(sys.modules[TARGET])
-    elif not any(isinstance(f, _Finder) for f in sys.meta_path):
+    elif drain and not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
     if here:
         _run_shadowed_sitecustomize(os.path.realpath(here))

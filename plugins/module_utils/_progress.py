@@ -32,19 +32,24 @@ FINAL_PHASES = ("done", "finished", "failed", "timeout", "stopped", "lost")
 NODES_SHOWN = 4
 
 
-def pid_start(pid):
-    """Start time of pid in clock ticks since boot (/proc/<pid>/stat field 22), or None where it cannot be read."""
-    try:
-        with open("/proc/%d/stat" % int(pid), "rb") as handle:
-            text = handle.read().decode("ascii", "replace")
-    except (OSError, IOError, ValueError):
-        return None
+def stat_start(text):
+    """The start time (field 22) in the text of a /proc/<pid>/stat, or None where the text holds none."""
     # The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
     fields = text[text.rfind(")") + 2:].split()
     try:
         return int(fields[19])
     except (IndexError, ValueError):
         return None
+
+
+def pid_start(pid):
+    """Start time of pid in clock ticks since boot (/proc/<pid>/stat field 22), or None where it cannot be read."""
+    try:
+        with open("/proc/%d/stat" % int(pid), "rb") as handle:
+            text = handle.read().decode("ascii", "replace")
+    except (OSError, IOError, ValueError, TypeError):
+        return None
+    return stat_start(text)
 
 
 def write_json(path, data):
@@ -209,7 +214,7 @@ def summary(record, now=None):
     parts = ["%s %s" % (what, record.get("phase") or "?")]
     if unit == "B":
         parts.append(human(done, unit, of=total))
-        if not record.get("finished"):
+        if not record.get("finished") and rate > 0:
             parts.append("%s/s" % human(rate, unit))
             if total and rate > 0 and total > done:
                 parts.append("about %s left" % duration(max(1, (total - done) / rate)))
@@ -239,6 +244,8 @@ def summary(record, now=None):
 
 
 def _node_text(node, unit):
+    if node.get("state") in ("pending", "held"):
+        return node["state"]
     if unit == "B":
         return "%s %s" % (node.get("state", "?"), human(node.get("done") or 0, unit))
     return "x%d" % (node.get("done") or 0)

@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import hashlib
 import json
 import os
@@ -28,7 +29,14 @@ import platform
 import re
 import shutil
 import stat
+import tarfile
 import zipfile
+
+try:
+    from html import unescape as html_unescape
+    from urllib.parse import urljoin, urlparse
+except ImportError:  # pragma: no cover - Python 2 has no uv either
+    html_unescape = urljoin = urlparse = None
 
 RECORD = ".gtsfm-env.json"
 PROJECT_FILES = ("pyproject.toml", "uv.lock")
@@ -262,6 +270,101 @@ def conda_commands(conda, part, env_file, channels, offline):
     return [[conda, "env", "create", "--yes", "--prefix", part, "--file", env_file] + extra]
 
 
+_ARCHIVE_FIX = ("Fix: pack the environment directory alone (conda-pack, or tar run inside it), with links that are "
+                "relative and stay inside it, and no device or FIFO files")
+
+
+_FILTER_ERRORS = getattr(tarfile, "FilterError", ())
+
+
+def _inside(path, root):
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _check_member(member, root):
+    """Refuse a member that would create or change anything outside root (a real path), as it stands on disk now.
+
+    Checked against the tree as extracted so far (realpath), so a link made by an earlier member is followed: this
+    is what stops `lib -> /x` then `lib/y`.
+    """
+    name = member.name
+    if os.path.isabs(name):
+        # tar (and the data filter) would drop the slash and unpack it inside, in a layout nobody asked for.
+        raise EnvError("member %r has an absolute name: refused" % name)
+    where = os.path.realpath(os.path.join(root, name))
+    if not _inside(where, root):
+        raise EnvError("member %r would be written to %s, outside the environment: refused" % (member.name, where))
+    if member.ischr() or member.isblk() or member.isfifo():
+        kind = "character device" if member.ischr() else ("block device" if member.isblk() else "FIFO")
+        raise EnvError("member %r is a %s: refused" % (member.name, kind))
+    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
+        raise EnvError("member %r is neither a file, a directory nor a link: refused" % member.name)
+    if member.issym() or member.islnk():
+        if os.path.isabs(member.linkname):
+            raise EnvError("member %r is a link to the absolute path %r: refused" % (member.name, member.linkname))
+        # A symlink's target is relative to its own directory; a hard link's to the archive's top.
+        base = os.path.join(root, os.path.dirname(name)) if member.issym() else root
+        target = os.path.realpath(os.path.join(base, member.linkname))
+        if not _inside(target, root):
+            raise EnvError("member %r links to %s (%r), outside the environment: refused"
+                           % (member.name, target, member.linkname))
+
+
+def _by_hand(member, root):
+    """What tarfile's data filter does, for interpreters without it: the checks, then no setuid/setgid/sticky, no
+    group or other write, the owner may read and write, and the files belong to whoever unpacks."""
+    _check_member(member, root)
+    member = copy.copy(member)
+    mode = member.mode & 0o755
+    if member.isfile() or member.islnk():
+        if not mode & 0o100:
+            mode &= ~0o111
+        mode |= 0o600
+    elif member.isdir():
+        mode |= 0o700  # the next members must be writable into it
+    member.mode = mode
+    member.uid, member.gid, member.uname, member.gname = os.geteuid(), os.getegid(), "", ""
+    return member
+
+
+def _with_data_filter(member, root):
+    _check_member(member, root)  # our messages first; the interpreter's own filter then does the rest
+    return tarfile.data_filter(member, root)
+
+
+def extract_archive(archive, dest):
+    """Unpack the tar archive into the directory dest; nothing outside dest is created or changed.
+
+    Refused, by member name: an absolute name, a name or a link (symbolic or hard) that resolves outside dest, a
+    link to an absolute path, devices, FIFOs. Set-uid/set-gid bits are dropped. On a refusal dest is removed (rmtree
+    does not follow links) and EnvError raised. Uses tarfile's data filter where the interpreter has it (3.12+,
+    3.11.4+, 3.10.12+, 3.9.17+, 3.8.17+), the same rules by hand where it does not (older nodes).
+    """
+    root = os.path.realpath(dest)
+    try:
+        with tarfile.open(archive) as tar:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(root, filter=_with_data_filter)
+            else:
+                # extractall pulls members from the generator one at a time, so each is checked against what the
+                # ones before it made.
+                tar.extractall(root, members=(_by_hand(m, root) for m in tar.getmembers()))
+        for top, dirs, files in os.walk(root):
+            # A link can point outside once a later member (a link it goes through) exists: check the end result.
+            for entry in dirs + files:
+                path = os.path.join(top, entry)
+                if os.path.islink(path) and not _inside(os.path.realpath(path), root):
+                    raise EnvError("member %r links to %s, outside the environment (through another link): refused"
+                                   % (os.path.relpath(path, root), os.path.realpath(path)))
+    except EnvError as exc:
+        shutil.rmtree(root, ignore_errors=True)
+        raise EnvError("%s: %s. Nothing of it is kept. %s" % (archive, exc, _ARCHIVE_FIX))
+    except _FILTER_ERRORS as exc:
+        # The interpreter's data filter refusing something our own check let through.
+        shutil.rmtree(root, ignore_errors=True)
+        raise EnvError("%s: %s: refused. Nothing of it is kept. %s" % (archive, exc, _ARCHIVE_FIX))
+
+
 def extract_uv(wheel, dest):
     """Take the uv binary out of a uv wheel (uv-*.whl holds it as uv-X.data/scripts/uv) and install it at dest."""
     try:
@@ -284,27 +387,55 @@ def extract_uv(wheel, dest):
 _HREF = re.compile(r"""href=["']([^"']+)["']""", re.IGNORECASE)
 
 
-def pick_uv_wheel(html, base_url, version, machine):
-    """The URL of the uv wheel for this machine in an index page (PEP 503 project page or a find-links listing)."""
+def pick_uv_wheel(page, base_url, version, machine):
+    """The uv wheel for this machine in an index page (PEP 503 project page or a find-links listing).
+
+    Returns (url, digest): the link resolved against base_url as a browser does (urljoin: ``../../packages/x`` and
+    ``/x`` included; give the page's URL after redirects), and the (hash name, hex value) the link's
+    ``#sha256=...`` fragment gives, or None when it gives none.
+    """
     candidates = []
-    for href in _HREF.findall(html):
-        url = href.split("#", 1)[0]
-        name = url.rsplit("/", 1)[-1]
+    for href in _HREF.findall(page):
+        href = html_unescape(href)
+        url, _sep, fragment = href.partition("#")
+        name = urlparse(url).path.rsplit("/", 1)[-1]
         match = re.match(r"^uv-([0-9][^-]*)-py3-none-(.+)\.whl$", name)
         if not match or (version and match.group(1) != version):
             continue
         tags = match.group(2)
         if "manylinux" in tags and tags.endswith(machine):
-            candidates.append((_version_key(match.group(1)), url))
+            candidates.append((_version_key(match.group(1)), urljoin(base_url, url), _digest(fragment)))
     if not candidates:
         raise EnvError("no uv wheel%s for manylinux %s at %s. Fix: add one (pip download uv --only-binary=:all: "
                        "--platform manylinux_2_17_%s) or set conda_env_uv_src to a uv wheel or binary on the controller"
                        % (" " + version if version else "", machine, base_url, machine))
-    url = max(candidates)[1]
-    if "://" not in url:
-        url = base_url.rstrip("/") + "/" + url.lstrip("./") if not url.startswith("/") else \
-            re.match(r"^[a-z]+://[^/]+", base_url).group(0) + url
-    return url
+    _key, url, digest = max(candidates)
+    return url, digest
+
+
+def _digest(fragment):
+    """(name, hex) from a PEP 503 fragment such as ``sha256=ab12...``, or None."""
+    name, _sep, value = fragment.partition("=")
+    name = name.strip().lower()
+    if name in hashlib.algorithms_guaranteed and re.match(r"^[0-9a-fA-F]+$", value.strip()):
+        return name, value.strip().lower()
+    return None
+
+
+def check_digest(path, url, digest):
+    """Refuse the file at path (downloaded from url) unless it has the digest its index gave."""
+    if digest is None:
+        return
+    name, want = digest
+    hasher = hashlib.new(name)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            hasher.update(chunk)
+    got = hasher.hexdigest()
+    if got != want:
+        raise EnvError("%s mismatch for %s: its index gives %s, the download has %s. Nothing was installed. Fix: "
+                       "check the index (conda_env_uv_index) or its mirror; do not use a uv binary that fails its sum"
+                       % (name, url, want, got))
 
 
 def _version_key(version):

@@ -21,14 +21,21 @@ description:
     C([ -z "$PS1" ] && return),
     C([[ $- != *i* ]] && return), C([[ $- == *i* ]] || return), C(if [ -z "$PS1" ]; then return; fi).
     With no guard the block goes at the top of the file.
+  - Only a guard at the file's top level counts. The module follows the file's structure as bash reads it (function
+    bodies, C(if)/C(case)/loop nesting, subshells, command substitutions, heredocs, quoted text spanning lines,
+    continued lines); a guard-shaped line inside a function body, a heredoc or a string is not a guard, and one
+    inside an C(if), C(case) or loop - or any other C(return) or C(exit) that may end the reading before the guard -
+    puts the block at the top of the file, the one place every shell runs. A file whose structure it cannot follow
+    (an unmatched C(fi), an unclosed quote) is refused naming the line.
   - An existing C(# >>> conda initialize >>>) ... C(# <<< conda initialize <<<) block found after the guard is moved
     before it, as conda's manual asks for non-interactive shells.
   - Every other byte of the file is kept (CRLF line ends, a missing final newline). The block is never duplicated;
     a re-run with the same block changes nothing.
   - A symlinked file (dotfile managers) is edited through the link - its target is rewritten atomically in the
     target's own directory and the link stays. A missing file is created.
-  - A file that cannot be edited safely (an interactive test of a shape not recognised, damaged markers, NUL bytes,
-    not a regular file, a dangling link) is left untouched and the module fails saying why and what to do.
+  - A file that cannot be edited safely (an interactive test of a shape not recognised, a structure it cannot follow,
+    damaged markers, NUL bytes, not a regular file, a dangling link) is left untouched and the module fails saying
+    why and what to do.
 options:
   path:
     description:

@@ -20,10 +20,15 @@ description:
     O(dest) only after its SHA-256 (and O(size), when given) match. A truncated or mismatching file never sits at
     O(dest).
   - A transfer that breaks off is retried (O(retries) times, with a growing pause) and resumed from the partial file
-    with an HTTP C(Range) request; a partial file left by an earlier run is resumed the same way. An origin that
-    ignores C(Range) is read again from the start.
-  - Before the body is read, the announced C(Content-Length) is compared with the free space of O(dest)'s file
-    system.
+    with an HTTP C(Range) request. An origin that ignores C(Range) is read again from the start.
+  - The origin's validator (a strong C(ETag), else C(Last-Modified)) and the file's size are kept beside the partial
+    file (C(.NAME.gtsfm-partial.json)), so that a partial file left by an earlier run is resumed only with
+    C(If-Range) against the same file. Without a kept validator, when the size differs, or when the origin answers
+    the range with the whole file, the download starts over from byte 0 (a head of an old file is never joined to
+    the tail of a new one).
+  - Before the body is read, the announced C(Content-Length) (or O(size)) is compared with the free space of
+    O(dest)'s file system. The body may never grow beyond O(size), the announced C(Content-Length), or (when the
+    origin announces none) the free space; a body that does fails, naming the URL.
   - A mismatch fails with one message naming O(dest), O(url) and both sums, and removes the partial file. An
     existing O(dest) that does not match O(sha256) is removed before the download, so a wrong file is never left in
     place.
@@ -35,6 +40,9 @@ options:
   url:
     description:
       - HTTP or HTTPS URL of the file.
+      - A C(user:password@) in it is sent as a Basic C(Authorization) header (and treated as one of O(headers)).
+      - Its userinfo, query and fragment are shown as C(********) in every message, result and status file, and
+        the module's log line on the node omits the URL, so a token in the URL stays out of them.
     type: str
     required: true
   dest:
@@ -75,9 +83,22 @@ options:
       - Seconds to wait for the origin to connect or to send the next block.
     type: float
     default: 60.0
+  deadline:
+    description:
+      - The longest time, in seconds, the download may take, all attempts and the pauses between them included.
+        A slow origin (one that sends a little just within O(timeout), or never ends its body) fails with a
+        message naming the URL; what arrived is kept, and the next run resumes it if the origin still serves the
+        same file.
+      - Checked after each block received, so the overshoot is at most O(timeout).
+    type: float
+    default: 14400.0
   headers:
     description:
       - Extra HTTP request headers (for example an C(Authorization) header for a private mirror).
+      - They are sent to the origin of O(url) only (its scheme, host and port, or the same host upgraded from http
+        to https); on a redirect to another origin they are dropped. A redirect from https to plain http is
+        refused.
+      - Their values never appear in results or logs (no_log).
     type: dict
     default: {}
   validate_certs:
@@ -159,7 +180,7 @@ dest:
   type: str
   sample: /home/alice/gtsfm/thirdparty/vggt/weights/model.pt
 url:
-  description: The URL asked for.
+  description: The URL asked for, its userinfo, query and fragment shown as C(********).
   returned: always
   type: str
 sha256:
@@ -199,13 +220,16 @@ seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.gtsfm.cluster.plugins.module_utils._fetch import FetchError, fetch
+from ansible_collections.gtsfm.cluster.plugins.module_utils._fetch import (
+    DEFAULT_DEADLINE, FetchError, fetch, redact_url, url_secrets)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
+            # no_log keeps the whole URL out of the node's log line of the invocation; main() then masks only
+            # the parts that may carry a secret, so results still show which URL it was.
+            url=dict(type="str", required=True, no_log=True),
             dest=dict(type="path", required=True),
             sha256=dict(type="str"),
             size=dict(type="int"),
@@ -213,7 +237,8 @@ def main():
             retries=dict(type="int", default=5),
             retry_delay=dict(type="float", default=2.0),
             timeout=dict(type="float", default=60.0),
-            headers=dict(type="dict", default={}),
+            deadline=dict(type="float", default=DEFAULT_DEADLINE),
+            headers=dict(type="dict", default={}, no_log=True),
             validate_certs=dict(type="bool", default=True),
             status_path=dict(type="path"),
             status_run_id=dict(type="str"),
@@ -223,17 +248,21 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    module.no_log_values.discard(params["url"])
+    module.no_log_values.update(url_secrets(params["url"]))
+    shown = redact_url(params["url"])
     if not params["url"].lower().startswith(("http://", "https://")):
         module.fail_json(msg="fetch_verified: url %r for %s is not an http:// or https:// URL. Fix: give the file's "
-                             "download URL." % (params["url"], params["dest"]))
+                             "download URL." % (shown, params["dest"]))
     try:
         result = fetch(
             params["url"], params["dest"], sha256=params["sha256"], size=params["size"], force=params["force"],
             retries=params["retries"], retry_delay=params["retry_delay"], timeout=params["timeout"],
+            deadline=params["deadline"],
             headers=params["headers"], validate_certs=params["validate_certs"], status_path=params["status_path"],
             free_reserve=params["free_reserve"], check_mode=module.check_mode, status_run_id=params["status_run_id"])
     except FetchError as exc:
-        module.fail_json(msg="fetch_verified: %s" % exc, url=params["url"], dest=params["dest"])
+        module.fail_json(msg="fetch_verified: %s" % exc, url=shown, dest=params["dest"])
     if not module.check_mode or not result["changed"]:
         file_args = module.load_file_common_arguments(params, path=result["dest"])
         result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])

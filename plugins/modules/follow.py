@@ -24,7 +24,7 @@ description:
     C(node1 -> 7 nodes: environment sending, 1.2 / 3.1 GB, 96.0 MB/s, about 20 s left, 13 s elapsed).
     It never prints C(FAILED - RETRYING), as there are no retries."
   - Set the variable C(gtsfm_cluster_progress=false) to turn the lines off, and C(gtsfm_cluster_progress_every)
-    (seconds, default 10) to change their pace.
+    (seconds, default 5) to change their pace.
   - A step whose writer process is gone without a result, a host that stops answering for
     O(unreachable_grace) seconds, and a step still running after O(timeout) fail the task, naming the host and
     the step. A step that is still running is left running.
@@ -101,7 +101,7 @@ options:
     type: float
     default: 2
   report_every:
-    description: Seconds between two progress lines of a step that runs on; default the variable C(gtsfm_cluster_progress_every), else 10.
+    description: Seconds between two progress lines of a step that runs on; default the variable C(gtsfm_cluster_progress_every), else 5.
     type: float
   unreachable_grace:
     description: Seconds the host may fail to answer before the task fails.
@@ -115,6 +115,7 @@ author:
   - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full
@@ -156,10 +157,20 @@ EXAMPLES = r"""
 
 RETURN = r"""
 steps:
-  description: Per step, its RV(steps[].label), its module's RV(steps[].result) and its last progress RV(steps[].record).
+  description: Per step, in the order given.
   returned: always
   type: list
   elements: dict
+  contains:
+    label:
+      description: The step's label, as the progress lines name it.
+      type: str
+    result:
+      description: The step's module result (from its async result file), or the failure the follow found.
+      type: dict
+    record:
+      description: The step's last progress record, empty when none was written.
+      type: dict
 result:
   description: The one step's module result, when a single step was followed.
   returned: always

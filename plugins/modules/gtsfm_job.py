@@ -25,14 +25,23 @@ description:
     (no session is held for the length of the job). The supervisor writes the log, enforces O(timeout) and
     O(startup_timeout), watches the workers per host through the scheduler, fails the job when every worker of a host
     leaves (O(fail_on_worker_loss)), and on any end ends every Dask scheduler, nanny and worker the job started on
-    every node, found by the run id each of them carries in its environment (never by process name). It also ends
-    processes an earlier job left before it starts the runner.
+    every node, found by the run id each of them carries in its environment (never by process name), beside its
+    origin (scheduler, job root, O(holder), start time).
+  - Before it starts the runner, the job ends what earlier runs of the same O(job_root) left on the nodes, and only
+    runs whose records there show them ended (a final state, or a supervisor that is gone). A run of another job
+    root or controller on a shared node, or one nothing records, is never ended - the preflight refuses the job
+    naming it (host, run id, holder, start time, pids).
+  - The lock is taken atomically and a job counts as running only while the process recorded for it (its pid, that
+    pid's start time and the boot) does, so two starts at once run one job and a recycled pid is not taken for it.
   - O(state=status) reports a run (by default the last); O(state=stopped) ends the running job and waits for its
     cleanup.
   - "GTSfM's runner at HEAD (b8f24c75) fails on every plain-host cluster config (C(set(w[\"host\"] for w in
-    workers)) in C(_create_dask_client)). When O(entry_point) is C(./run) and C(gtsfm/runner.py) has that line, the
-    job runs a copy of the runner with only that line fixed, beside the original, removed after the run, and says so
-    in the log and in RV(messages) (O(runner_workaround))."
+    workers)) in C(_create_dask_client)). When O(entry_point) is C(./run) and the code of C(gtsfm/runner.py), as
+    Python parses it, has that call (a comment or string does not count), the job writes a copy of the runner with
+    only that call fixed beside the original, removed after the run. The entry point still runs as given (GTSfM's
+    C(./run) picks C(uv run python) or C(python)); when the interpreter it starts is about to run
+    C(gtsfm/runner.py), the runner's C(sitecustomize) re-executes that same interpreter, with the same options,
+    arguments and environment, on the copy. The log and RV(messages) say so (O(runner_workaround))."
   - "Dask's SSHCluster stops reading its remote processes' output once they have started, and a remote worker blocks
     when about 2 MiB of its logging is unread (dask issue 9033). The job's runner gets a C(sitecustomize) that reads
     that output to the end and logs it, with the host, into the job's log; the log says so (O(drain_remote_output))."
@@ -153,7 +162,9 @@ options:
     type: str
     default: 60s
   runner_workaround:
-    description: Run GTSfM HEAD's runner with its cluster bug fixed in a copy (see description); V(false) refuses it.
+    description:
+      - Run GTSfM HEAD's runner with its cluster bug fixed in a copy, started by O(entry_point) as the original would
+        be (see description); V(false) refuses such a checkout.
     type: bool
     default: true
   drain_remote_output:
@@ -305,11 +316,36 @@ hosts_lost:
   returned: when a run is concerned
   type: list
   elements: str
-result_files:
-  description: Files under O(output_root)/results on the scheduler (at most 200).
+results_archive:
+  description:
+    - The run's results, packed by its supervisor before the run is reported finished - every regular file and
+      directory under O(output_root)/results in one archive in the run's directory, written under a temporary name
+      and renamed when complete. Symlinks, devices, FIFOs and sockets are not packed (named in C(skipped)); setuid,
+      setgid and group or world write bits are dropped.
   returned: when the run finished
-  type: list
-  elements: str
+  type: dict
+  contains:
+    path:
+      description: Path of the archive (gzip-compressed tar) on the scheduler.
+      type: str
+      sample: /home/alice/.cache/gtsfm.cluster/jobs/20261124T110000Z-1a2b3c/results.tar.gz
+    count:
+      description: Files in the archive.
+      type: int
+    bytes:
+      description: Their total size, in bytes.
+      type: int
+    archive_bytes:
+      description: The archive's size, in bytes.
+      type: int
+    skipped:
+      description: Up to 20 paths (relative to results) that were not packed, not being regular files.
+      type: list
+      elements: str
+    skipped_count:
+      description: How many were not packed.
+      type: int
+  version_added: 0.3.0
 scheduler_address:
   description: The address the scheduler announced.
   returned: when a run is concerned
@@ -363,7 +399,7 @@ def main():
             dashboard_port=dict(type="int", default=8787),
             scheduler_port=dict(type="int", default=0),
             extra_args=dict(type="list", elements="str", default=[]),
-            environment=dict(type="dict", default={}),
+            environment=dict(type="dict", default={}, no_log=True),
             cluster_config_path=dict(type="path"),
             job_root=dict(type="path", default="~/.cache/gtsfm.cluster/jobs"),
             name=dict(type="str", default="gtsfm"),

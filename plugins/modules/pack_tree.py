@@ -40,6 +40,7 @@ author:
   - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 attributes:
   action:
     support: full

@@ -59,7 +59,12 @@ options:
     description: conda - the environment file (e.g. the checkout's C(environment_linux.yml)).
     type: path
   archive:
-    description: archive - a prebuilt environment (tar, optionally gz/bz2/xz), made at this same O(prefix) path.
+    description:
+      - archive - a prebuilt environment (tar, optionally gz/bz2/xz), made at this same O(prefix) path.
+      - Nothing outside the environment is ever created or changed. Refused, naming the member - an absolute
+        name, a name or a link (symbolic or hard) that resolves outside the environment, a link to an absolute path,
+        device and FIFO files. Links inside the environment (C(bin/python -> python3.11)) are kept; set-uid and
+        set-gid bits are dropped. On a refusal nothing of the archive is kept.
     type: path
   archive_sha256:
     description: archive - the archive's sha256 as the controller computed it, so nodes without the file agree on
@@ -74,7 +79,8 @@ options:
   uv_index:
     description: A page listing uv wheels (a PEP 503 project page such as C(https://pypi.org/simple/uv/), or a
       find-links directory listing) or a wheel directory on this node, searched when uv is missing and O(uv_wheel)
-      is not given.
+      is not given. A link is resolved against the page's URL as a browser does; the hash the page gives with it
+      (C(#sha256=...)) is checked, and a download that fails it is refused, naming the URL and both sums.
     type: str
   uv_version:
     description: The uv version to pick from O(uv_index); empty - the newest.
@@ -273,6 +279,7 @@ class Env:
     def watch(self, tree):
         """Keep the record's done at the bytes the tree being built or copied holds, every few seconds."""
         self.progress.update(force=True, phase=self.params["action"], done=0, tree=tree)
+
         def measure():
             while not self.watching.wait(3.0):
                 self.progress.update(done=pe.tree_bytes(tree))
@@ -332,18 +339,23 @@ class Env:
                 if os.path.isdir(page):
                     # A wheelhouse on this node (shipped from the controller): take uv's wheel from it.
                     listing = "".join('<a href="%s">' % name for name in sorted(os.listdir(page)))
-                    name = pe.pick_uv_wheel(listing, page, self.params["uv_version"], os.uname()[4]).rsplit("/", 1)[-1]
-                    wheel = os.path.join(page, name)
+                    url, _digest = pe.pick_uv_wheel(listing, page.rstrip("/") + "/", self.params["uv_version"],
+                                                    os.uname()[4])
+                    wheel = os.path.join(page, url.rsplit("/", 1)[-1])
                 else:
-                    html = open_url(page, timeout=60).read().decode("utf-8", "replace")
-                    url = pe.pick_uv_wheel(html, page, self.params["uv_version"], os.uname()[4])
+                    response = open_url(page, timeout=60)
+                    # Links are relative to where the page really is (an index redirects /simple/uv to /simple/uv/).
+                    base = response.geturl() or page
+                    url, digest = pe.pick_uv_wheel(response.read().decode("utf-8", "replace"), base,
+                                                   self.params["uv_version"], os.uname()[4])
                     tmpdir = tempfile.mkdtemp(prefix=".gtsfm-uv.", dir=os.path.dirname(self.prefix))
-                    wheel = os.path.join(tmpdir, url.rsplit("/", 1)[-1])
+                    wheel = os.path.join(tmpdir, pe.urlparse(url).path.rsplit("/", 1)[-1])
                     response, info = fetch_url(self.module, url, timeout=600)
                     if info["status"] != 200:
                         self.fail("downloading %s failed: %s %s" % (url, info["status"], info.get("msg")))
                     with open(wheel, "wb") as out:
                         shutil.copyfileobj(response, out)
+                    pe.check_digest(wheel, url, digest)
             if wheel.endswith(".whl"):
                 pe.extract_uv(wheel, uv)
             else:
@@ -377,12 +389,9 @@ class Env:
         else:
             os.makedirs(part)
             try:
-                with tarfile.open(p["archive"]) as archive:
-                    for member in archive.getmembers():
-                        name = os.path.normpath(member.name)
-                        if name.startswith("..") or os.path.isabs(name):
-                            self.fail("%s holds %s, outside the environment: refused" % (p["archive"], member.name))
-                    archive.extractall(part)
+                pe.extract_archive(p["archive"], part)
+            except pe.EnvError as exc:
+                self.fail("unpacking %s" % exc)
             except (tarfile.TarError, IOError, OSError) as exc:
                 self.fail("unpacking %s: %s" % (p["archive"], exc))
 

@@ -21,6 +21,8 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 MARK = "\x1egtsfm-follow"
 SECTION_RE = re.compile(r"^\x1egtsfm-follow (\d+) (record|async|log|stat)$")
 LOG_TAIL_BYTES = 2048
+# A step that ends within this many seconds prints only its last line.
+QUIET_START = 2.0
 
 
 class FollowError(Exception):
@@ -76,14 +78,6 @@ def read_command(steps: list[Step]) -> str:
     return "; ".join(parts)
 
 
-def _stat_start(text: str) -> int | None:
-    fields = text[text.rfind(")") + 2:].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
 def parse(steps: list[Step], stdout: str) -> list[Snapshot]:
     """Snapshots of steps from one poll's output (see read_command)."""
     sections: dict[tuple[int, str], list[str]] = {}
@@ -107,7 +101,7 @@ def parse(steps: list[Step], stdout: str) -> list[Snapshot]:
         lines = [line for line in text["log"].splitlines() if line.strip()]
         alive = None
         if step.pid:
-            start = _stat_start(text["stat"]) if text["stat"].strip() else None
+            start = _progress.stat_start(text["stat"]) if text["stat"].strip() else None
             alive = start is not None and (step.pid_start is None or start == step.pid_start)
         snaps.append(Snapshot(record, finished, result, lines[-1].strip() if lines else "", alive))
     return snaps
@@ -145,7 +139,7 @@ class Follower:
     say: Callable[[str], None]
     timeout: float = 86400.0
     poll: float = 2.0
-    report_every: float = 10.0
+    report_every: float = 5.0
     unreachable_grace: float = 60.0
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
@@ -187,7 +181,9 @@ class Follower:
             wall = self.wall()
             for i, snap in zip(pending, parse([self.steps[i] for i in pending], stdout)):
                 step = self.steps[i]
-                if snap.record and snap.record.get("pid") and not step.pid:
+                # An async step's own result file says when it ended; only a step without one is judged by whether
+                # its record's writer still lives (a record left by an earlier run names a writer long gone).
+                if snap.record and snap.record.get("pid") and not step.pid and not step.results_file:
                     step.pid, step.pid_start = snap.record["pid"], snap.record.get("pid_start")
                 phase = (snap.record or {}).get("phase")
                 if step.notice and not snap.finished:
@@ -209,13 +205,12 @@ class Follower:
                 else:
                     gone_since[i] = None
                 said_at, said_phase = last_said[i]
+                if now - start < min(self.report_every, QUIET_START):
+                    continue  # a short step shows its end only
                 if phase != said_phase or now - said_at >= self.report_every:
-                    if said_phase is not None or now - start >= min(self.report_every, 2.0):
-                        last_line[i] = line_for(self.host, step, snap, wall)
-                        self.say(last_line[i])
-                        last_said[i] = (now, phase)
-                    else:
-                        last_said[i] = (said_at, phase)
+                    last_line[i] = line_for(self.host, step, snap, wall)
+                    self.say(last_line[i])
+                    last_said[i] = (now, phase)
             if all(o is not None for o in self.outcome):
                 continue  # done: no pause after the last read
             self.sleep(delay)

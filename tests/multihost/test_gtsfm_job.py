@@ -5,6 +5,7 @@ state stopped each end the job and leave no Dask process on any node; the printe
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -99,7 +100,10 @@ def test_head_runner_runs_with_the_workaround_visibly(bed3):
     done, dummy = job(bed3, state="status")
     assert done["state"] == "finished" and done["rc"] == 0, done
     assert {w["host"]: w["count"] for w in done["workers_joined"]} == {"node1": 1, "node2": 1, "node3": 1}
-    assert any(f.endswith("results/hosts.json") for f in done["result_files"])
+    assert done["results_archive"]["count"] == 1, done
+    # ./run ran as given; the interpreter it started re-executed itself on the fixed copy.
+    log = bed3.ssh("node1", f"cat {done['log']}").stdout
+    assert "running gtsfm/.runner.gtsfm_job_patched.py in its place" in log, log[-2000:]
     assert not bed3.ssh("node1", "ls ~/gtsfm_head/gtsfm/.runner.gtsfm_job_patched.py", check=False).returncode == 0
     assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
 
@@ -189,6 +193,111 @@ def test_killed_worker_node_fails_naming_it_and_leaves_no_dask_elsewhere(bed3):
         run_testbed("up", "--nodes", "3", "--name", bed3.name)
 
 
+OTHER_ROOT = "/home/gtsfm/other-controller/jobs"
+
+
+def _status(bed, root: str = "~/.cache/gtsfm.cluster/jobs", run_id: str = "last") -> dict:
+    out = bed.ssh("node1", f"cat {root}/{run_id}/status.json", check=False).stdout
+    return json.loads(out) if out.strip() else {}
+
+
+def _sleeper_with(bed, host: str, env: dict) -> int:
+    """A process of the bed's user on host carrying env (as a job's processes carry their tags); its pid."""
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    out = bed.ssh(host, f"{assigns} nohup python3 -c 'import time; time.sleep(600)' >/dev/null 2>&1 & echo $!")
+    return int(out.stdout.strip())
+
+
+def _alive(bed, host: str, pid: int) -> bool:
+    return bed.ssh(host, f"kill -0 {pid}", check=False).returncode == 0
+
+
+def test_a_live_run_of_another_job_root_is_refused_by_name_and_keeps_running(bed3):
+    # Another controller's job on the same nodes (its own job root, holder and dashboard port), running.
+    other, dummy = job(bed3, config_name="hold_300.yaml", job_root=OTHER_ROOT, holder="bob@elsewhere",
+                       dashboard_port=8790, name="bobs")
+    assert other.get("changed"), other
+    try:
+        deadline = time.time() + 90
+        while "all_joined_after" not in _status(bed3, OTHER_ROOT) and time.time() < deadline:
+            time.sleep(1)
+        before = dask_processes(bed3, bed3.nodes)
+        assert all(before.values()), before
+        mine, seconds = job(bed3, config_name="hold_1.yaml")
+        assert mine.get("failed"), mine
+        for host in bed3.nodes:
+            assert f"{host}: run {other['run_id']} (held by bob@elsewhere, started " in mine["msg"], mine["msg"]
+        scheduler = bed3.ssh("node1", "hostname").stdout.strip()
+        assert f"job root {scheduler}:{OTHER_ROOT})" in mine["msg"], mine["msg"]
+        assert "Fix: stop that job where it was started" in mine["msg"]
+        assert seconds < 30
+        # Nothing of the other job was ended: the same processes, and it still runs.
+        assert dask_processes(bed3, bed3.nodes) == before
+        assert _status(bed3, OTHER_ROOT)["state"] == "running"
+    finally:
+        stopped, dummy = job(bed3, state="stopped", job_root=OTHER_ROOT)
+    assert stopped["state"] == "stopped", stopped
+    assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
+
+
+def test_what_an_ended_run_of_this_job_root_left_is_ended_before_the_next_run(bed3):
+    done, dummy = job(bed3, config_name="hold_0.yaml")
+    assert done.get("changed"), done
+    finished, dummy = job(bed3, state="status")
+    assert finished["state"] == "finished", finished
+    run_id = finished["run_id"]
+    spec = json.loads(bed3.ssh("node1", f"cat ~/.cache/gtsfm.cluster/jobs/{run_id}/spec.json").stdout)
+    # What a worker of that run would have left: Dask's inherited config with the run id and its origin; and a
+    # process an older gtsfm_job left (run id only).
+    inherited = base64.urlsafe_b64encode(json.dumps({
+        "gtsfm_job_run_id": run_id, "gtsfm_job_origin": _origin_text(spec),
+    }).encode()).decode()
+    worker = _sleeper_with(bed3, "node2", {"DASK_INTERNAL_INHERIT_CONFIG": inherited})
+    legacy = _sleeper_with(bed3, "node3", {"GTSFM_JOB_RUN_ID": run_id})
+    try:
+        started, dummy = job(bed3, config_name="hold_0.yaml")
+        assert started.get("changed"), started
+        again, dummy = job(bed3, state="status")
+        assert again["state"] == "finished", again
+        assert not _alive(bed3, "node2", worker) and not _alive(bed3, "node3", legacy)
+        assert any("ending what earlier runs of this job root left" in m and run_id in m for m in again["messages"])
+    finally:
+        bed3.ssh("node2", f"kill {worker}", check=False)
+        bed3.ssh("node3", f"kill {legacy}", check=False)
+
+
+def _origin_text(spec: dict) -> str:
+    return "gtsfm_job " + json.dumps(spec["origin"], sort_keys=True)
+
+
+def test_every_result_file_reaches_the_controller_once(bed3, tmp_path):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "image.txt").write_text("x\n")
+    dest = tmp_path / "results"
+    base = [PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml")]
+    out = subprocess.run(base + [str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
+        "gtsfm_run_python": "/usr/bin/python3", "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
+        "gtsfm_run_dataset_src": str(tmp_path / "ds"), "gtsfm_run_config_name": "hold_0_files_450.yaml",
+        "gtsfm_run_worker_memory_limit": "1GB", "gtsfm_run_poll_interval": 2, "gtsfm_run_fetch_dest": str(dest),
+        "gtsfm_run_output_root": "/home/gtsfm/gtsfm-runs/many"})], capture_output=True, text=True, env=env,
+        timeout=600, check=False)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    runs = [p for p in dest.iterdir() if p.is_dir()]
+    assert len(runs) == 1, list(dest.iterdir())
+    files = sorted(str(p.relative_to(runs[0])) for p in runs[0].rglob("*") if p.is_file())
+    assert len(files) == 451 and "hosts.json" in files and "many/d03/f0444.txt" in files
+    assert (runs[0] / "many" / "d03" / "f0444.txt").read_text() == "result 444\n"
+    assert "451 result files" in out.stdout
+    # The same run fetched again: nothing changes.
+    again = subprocess.run(base + [str(FILES / "gtsfm_fetch.yml"), "-e", json.dumps({
+        "fetch_run_id": runs[0].name, "fetch_dest": str(dest),
+        "fetch_output_root": "/home/gtsfm/gtsfm-runs/many"})], capture_output=True, text=True, env=env, timeout=300,
+        check=False)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert re.search(r"node1\s*:\s*ok=\d+\s+changed=0\s", again.stdout), again.stdout[-2000:]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -271,4 +380,3 @@ def test_a_job_is_followed_for_two_thousand_polls_to_its_end_and_its_results_fet
     assert re.search(r"node1: job \S+ running, \d / \d workers, node1 x\d.*elapsed; log: ", text), text[-3000:]
     fetched = list((tmp_path / "results").rglob("hosts.json"))
     assert fetched and json.loads(fetched[0].read_text()), text[-2000:]
-

@@ -14,11 +14,13 @@ import typing as t
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import inventory_loader
+from ansible.template import Templar
 
 FIXTURES = Path(__file__).resolve().parent / 'fixtures'
 FQCN = 'gtsfm.cluster.cluster_yaml'
@@ -210,6 +212,19 @@ def test_plugin_config_fixture_sets_connection_options(plugin: t.Any) -> None:
     assert inventory.groups['gtsfm_cluster'].get_vars()['gtsfm_cluster_config'] == str(FIXTURES / 'cluster.yaml')
 
 
+def test_examples_are_one_plugin_config_that_works(plugin: t.Any, tmp_path: Path) -> None:
+    # One document: ansible-core 2.16's yamllint sanity test refuses more (yaml.safe_load does too).
+    example = yaml.safe_load(plugin_module(plugin).EXAMPLES)
+    example['cache_connection'] = str(tmp_path / 'cache')
+    write(tmp_path / 'cluster.yaml', 'workers:\n  - host: gpu1\n    gpus: 1\n  - gpu1\n  - cpu1\n')
+    inventory = parse(plugin, write(tmp_path / 'inv.yml', yaml.safe_dump(example)))
+    assert host_vars(inventory, 'cpu1')['ansible_port'] == 22
+    assert group_hosts(inventory, 'gtsfm_multi_slot') == ['gpu1']
+    assert group_hosts(inventory, 'gpus_1') == ['gpu1']
+    assert group_hosts(inventory, 'role_worker') == ['cpu1']
+    assert (tmp_path / 'cache').is_dir()
+
+
 def test_short_plugin_name_is_accepted(plugin: t.Any, tmp_path: Path) -> None:
     write(tmp_path / 'cluster.yaml', 'workers: [a]\n')
     path = write(tmp_path / 'inv.yml', 'plugin: cluster_yaml\ncluster_config: cluster.yaml\n')
@@ -287,6 +302,54 @@ def test_hostvars_cannot_override_computed_vars(plugin: t.Any, tmp_path: Path) -
 # ------------------------------------------------------------------------------------------ constructed
 
 
+# The DataLoader.load_from_file signatures of the cores the collection claims (meta/runtime.yml).
+def load_from_file_2_16(file_name: str, cache: bool = True, unsafe: bool = False, json_only: bool = False) -> None:
+    """ansible-core 2.16."""
+
+
+def load_from_file_2_17(file_name: str, cache: str = 'all', unsafe: bool = False, json_only: bool = False) -> None:
+    """ansible-core 2.17 and 2.18."""
+
+
+def load_from_file_2_19(file_name: str, cache: str = 'all', unsafe: bool = False, json_only: bool = False,
+                        trusted_as_template: bool = False) -> None:
+    """ansible-core 2.19 to 2.21."""
+
+
+@pytest.mark.parametrize(('load_from_file', 'expected'), [
+    (load_from_file_2_16, {'cache': False}),
+    (load_from_file_2_17, {'cache': 'none'}),
+    (load_from_file_2_19, {'cache': 'none', 'trusted_as_template': True}),
+])
+def test_plugin_config_is_read_uncached_with_the_arguments_this_core_takes(
+        plugin: t.Any, load_from_file: t.Callable[..., None], expected: dict[str, t.Any]) -> None:
+    assert plugin_module(plugin)._load_options(load_from_file) == expected  # pylint: disable=protected-access
+
+
+def test_plugin_config_is_read_through_a_loader_without_trusted_as_template(
+        plugin: t.Any, tmp_path: Path) -> None:
+    calls: list[t.Any] = []
+
+    class Loader216(DataLoader):
+        """A DataLoader with ansible-core 2.16's load_from_file signature."""
+
+        def load_from_file(self, file_name: str, cache: bool = True, unsafe: bool = False,  # type: ignore[override]
+                           json_only: bool = False) -> t.Any:
+            calls.append(cache)
+            return yaml.safe_load(Path(file_name).read_text(encoding='utf-8'))
+
+    inventory = InventoryData()
+    plugin.parse(inventory, Loader216(), str(config(tmp_path, 'cluster_config: cluster.yaml\n')))
+    assert calls == [False]
+    assert group_hosts(inventory, 'gtsfm_workers') == ['node1', 'node2', 'node3']
+
+
+def composed(value: int) -> t.Union[int, str]:
+    """What compose makes of an int: ansible-core 2.19+ evaluates expressions to typed values, earlier cores render
+    them as text with non-native Jinja."""
+    return value if hasattr(Templar, 'evaluate_expression') else str(value)
+
+
 def test_compose_groups_and_keyed_groups(plugin: t.Any, tmp_path: Path) -> None:
     cluster = 'workers:\n  - host: gpu1\n    gpus: 2\n  - host: gpu1\n    gpus: 2\n  - cpu1\n'
     body = """\
@@ -304,9 +367,9 @@ keyed_groups:
 strict: true
 """
     inventory = parse(plugin, config(tmp_path, body, cluster=cluster))
-    assert host_vars(inventory, 'gpu1')['gtsfm_num_workers'] == 4
-    assert host_vars(inventory, 'cpu1')['gtsfm_num_workers'] == 2
-    assert host_vars(inventory, 'cpu1')['cluster_size'] == 2   # group vars of gtsfm_cluster are visible
+    assert host_vars(inventory, 'gpu1')['gtsfm_num_workers'] == composed(4)
+    assert host_vars(inventory, 'cpu1')['gtsfm_num_workers'] == composed(2)
+    assert host_vars(inventory, 'cpu1')['cluster_size'] == composed(2)   # group vars of gtsfm_cluster are visible
     assert group_hosts(inventory, 'multi_slot') == ['gpu1']
     assert group_hosts(inventory, 'gpus_2') == ['gpu1']
     assert group_hosts(inventory, 'gpus_none') == ['cpu1']
@@ -387,7 +450,8 @@ def test_cache_replays_warnings(tmp_path: Path) -> None:
 
 def test_cache_off_by_default_touches_no_cache(plugin: t.Any, tmp_path: Path) -> None:
     parse(plugin, config(tmp_path, 'cluster_config: cluster.yaml\n'))
-    assert not hasattr(plugin, '_cache')
+    # On the instance: ansible-core before 2.19 keeps an empty placeholder _cache on the Cacheable class.
+    assert '_cache' not in vars(plugin)
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -441,6 +505,16 @@ def test_ssh_port_out_of_range(plugin: t.Any, tmp_path: Path, port: int) -> None
     assert parse_error(plugin, path).message == (
         "%s: ssh_port must be between 1 and 65535, got %d. Fix: set ssh_port to the SSH port of the nodes, "
         "or remove it." % (path, port))
+
+
+def test_ssh_port_out_of_range_from_the_config_file_on_a_core_whose_origin_ignores_it(
+        plugin: t.Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # ansible-core 2.16's get_option_and_origin answers from the environment, ansible.cfg and the default only.
+    monkeypatch.setattr(plugin, 'get_option_and_origin', lambda option, hostvars=None: (None, 'default'))
+    path = config(tmp_path, 'cluster_config: cluster.yaml\nssh_port: 0\n')
+    assert parse_error(plugin, path).message == (
+        "%s: ssh_port must be between 1 and 65535, got 0. Fix: set ssh_port to the SSH port of the nodes, "
+        "or remove it." % path)
 
 
 def test_ssh_port_out_of_range_from_environment_names_the_variable(

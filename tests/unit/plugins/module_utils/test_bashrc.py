@@ -2,6 +2,9 @@
 """Every ~/.bashrc shape of issue 15: the block lands before the guard, every other line survives, re-runs are no-ops."""
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -158,4 +161,87 @@ def test_absent_removes_only_the_block():
 ])
 def test_unsafe_files_are_refused(text, message):
     with pytest.raises(BashrcError, match=message):
+        place_block(text, NAME, BLOCK)
+
+
+def sourced_env(tmp_path, text: str) -> str:
+    """VIRTUAL_ENV after a non-interactive bash sources the file (as for Dask's `ssh host command`)."""
+    path = tmp_path / "bashrc"
+    path.write_text(text)
+    assert subprocess.run(["bash", "-O", "extglob", "-n", str(path)], check=False).returncode == 0, "not valid bash: " + text
+    out = subprocess.run(["bash", "--norc", "--noprofile", "-c", '. "$1"; echo "env=$VIRTUAL_ENV"', "bash", str(path)],
+                         capture_output=True, text=True, check=False, env={"PATH": os.environ["PATH"]})
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+
+
+GUARD = '[[ $- != *i* ]] && return\n'
+# Guard-shaped lines that are not the file's guard: in a function body, a heredoc, a string, a continued line, a
+# conditional, a subshell. Each case: the text, and the text the block must come right before (None: the top).
+NOT_THE_GUARD = {
+    "function body": ('f() {\n  [ -z "$PS1" ] && return\n  echo f\n}\n' + GUARD + "alias x=y\n", GUARD),
+    "function keyword, body on the next line": ('function f\n{\n  case $- in *i*) ;; *) return;; esac\n}\n' + GUARD,
+                                                GUARD),
+    "heredoc": ("cat > /dev/null <<'EOF'\ncase $- in\n  *i*) ;;\n  *) return;;\nesac\nEOF\n" + GUARD, GUARD),
+    "heredoc with tabs": ("cat > /dev/null <<-EOF\n\t[ -z \"$PS1\" ] && return\n\tEOF\n" + GUARD, GUARD),
+    "multi-line string": ("MSG='\n[ -z \"$PS1\" ] && return\n'\n" + GUARD, GUARD),
+    "continued line": ('echo not a guard: \\\n[ -z "$PS1" ] \\&\\& return\n' + GUARD, GUARD),
+    "command substitution": ('x=$(\n  [ -z "$PS1" ] && exit\n  echo y)\n' + GUARD, GUARD),
+    "false conditional only": ('if [ -f /nonexistent/.work ]; then\n  [ -z "$PS1" ] && return\nfi\nalias x=y\n', None),
+    "true conditional before the guard": ('if [ -n "$HOME" ]; then\n  [[ $- != *i* ]] && return\nfi\n' + GUARD, None),
+    "another early return above the guard": ("[ -f /etc/hostname ] && return\n" + GUARD, None),
+    "guard only in a function": ('quiet() {\n  [ -z "$PS1" ] && return\n}\nalias x=y\n', None),
+    "subshell": ('( [ -z "$PS1" ] && exit )\n' + GUARD, GUARD),
+    "loop": ('for d in /nonexistent; do\n  [ -z "$PS1" ] && return\ndone\n' + GUARD, None),
+    "case clause": ('case "$TERM" in\n  dumb) [ -z "$PS1" ] && return ;;\nesac\n' + GUARD, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_THE_GUARD))
+def test_only_a_top_level_guard_counts_and_a_non_interactive_shell_gets_the_env(tmp_path, case):
+    text, before = NOT_THE_GUARD[case]
+    after = check_idempotent(text)
+    block = "\n".join([BEGIN] + BLOCK + [END]) + "\n"
+    if before is None:
+        assert after == block + text
+    else:
+        assert after.replace(block, "") == text and after.index(block) + len(block) == text.rindex(before) + len(block)
+    assert sourced_env(tmp_path, after) == "env=/opt/env"
+
+
+def test_debian_stock_file_still_gets_the_block_before_its_guard_and_works(tmp_path):
+    after = check_idempotent(DEBIAN)
+    assert after.index(END) < after.index("case $- in")
+    assert sourced_env(tmp_path, after) == "env=/opt/env"
+
+
+@pytest.mark.parametrize("text", [
+    # Shapes the reader must follow without losing the top level (each ends with the real guard).
+    'a=(one "two three" $(echo four))\n',
+    "shopt -s extglob\ncase x in\n  +([0-9])) echo n;;\n  (y|z) echo yz ;;\n  *) ;;\nesac\n",
+    "[[ $PS1 =~ ^(a|b)$ && -n ${x:-\"}\"} ]] && echo ok\n",
+    "for ((i = 0; i < 2; i++)); do echo $((i * (2 + 1))); done\n",
+    "while read -r line; do echo \"$line\"; done < <(printf 'a\\nb\\n')\n",
+    "echo `echo hi` $'it\\'s' \"nested \\\"$(echo \"q\")\\\"\" # a comment with ) and fi\n",
+    "if true; then :; elif false; then :; else :; fi >/dev/null 2>&1\n",
+    "{ echo grouped; } | cat\nf () ( echo subshell body )\n",
+    "x=1 y=2 eval 'echo $x'\n! true || echo no\n",
+    "cat <<EOF | cat\n$(echo inside)\nEOF\n",
+])
+def test_valid_shapes_keep_the_top_level(tmp_path, text):
+    text = text + GUARD
+    lines = split_lines(text)
+    assert find_guard(lines) == (len(lines) - 1, len(lines) - 1)
+    assert sourced_env(tmp_path, check_idempotent(text)) == "env=/opt/env"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("if true; then\n  echo\n", "line 1 opens 'if', which the file never closes"),
+    ("echo a\nfi\n" + GUARD, "line 2: an unexpected 'fi'"),
+    ("f() {\n  echo\n" + GUARD, "line 1 opens a function body"),
+    ("echo 'open\n" + GUARD, "line 1: a quote (') that is never closed"),
+    ('echo "open\n' + GUARD, 'line 1: a quote (") that is never closed'),
+    ("echo $(date\n" + GUARD, "a $( ... ) opened on line 1 is never closed"),
+])
+def test_a_file_whose_structure_cannot_be_followed_is_refused_naming_the_line(text, message):
+    with pytest.raises(BashrcError, match=re.escape(message)):
         place_block(text, NAME, BLOCK)

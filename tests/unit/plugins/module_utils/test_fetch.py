@@ -1,6 +1,7 @@
 """The fetch logic against a real HTTP origin on loopback: streaming, retry, resume, mismatch, free space."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -75,21 +76,92 @@ def test_cut_transfer_resumes_with_range_in_the_same_run(origin, tmp_path):
     assert res["resumed_from"] == [1024 * 1024] and res["downloaded"] == len(DATA)
 
 
-def test_partial_file_from_an_earlier_run_is_resumed(origin, tmp_path):
+def etag(origin, name):
+    """The ETag the test origin sends for name now."""
+    stat = (origin.root / name).stat()
+    return f'"{stat.st_size:x}-{stat.st_mtime_ns:x}"'
+
+
+def kept(dest: Path) -> Path:
+    return Path(_fetch.kept_path(str(dest)))
+
+
+def cut_run(origin, dest, at, name="w/model.pt", **kw):
+    """An earlier run that broke off at byte `at` and gave up (retries=0): it leaves the partial file."""
+    origin.cut_after[name] = at
+    with pytest.raises(FetchError, match="failed after 1 attempts"):
+        fetch(origin.url(name), str(dest), **opts(retries=0, **kw))
+    assert Path(partial_path(str(dest))).stat().st_size == at
+
+
+def test_partial_file_from_an_earlier_run_is_resumed_against_the_same_file(origin, tmp_path):
     dest = tmp_path / "model.pt"
-    Path(partial_path(str(dest))).write_bytes(DATA[:1000])
+    cut_run(origin, dest, 1000)
+    assert json.loads(kept(dest).read_text())["validator"] == etag(origin, "w/model.pt")
+    origin.reset()
     res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM))
     assert dest.read_bytes() == DATA and res["resumed_from"] == [1000]
     assert res["downloaded"] == len(DATA) - 1000
-    assert origin.gets()[0].range == "bytes=1000-"
+    assert [(g.range, g.if_range, g.status) for g in origin.gets()] == [
+        ("bytes=1000-", etag(origin, "w/model.pt"), 206)]
+    assert leftovers(tmp_path) == ["model.pt", "origin"], "the kept validator goes with the partial file"
 
 
 def test_complete_partial_file_is_verified_after_416(origin, tmp_path):
     dest = tmp_path / "model.pt"
     Path(partial_path(str(dest))).write_bytes(DATA)
+    kept(dest).write_text(json.dumps({"origin": _fetch._origin_key(origin.url("w/model.pt")),
+                                      "validator": etag(origin, "w/model.pt"), "total": len(DATA)}))
     res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM))
     assert dest.read_bytes() == DATA and res["downloaded"] == 0
     assert [g.status for g in origin.gets()] == [416]
+
+
+def test_a_partial_file_without_a_kept_validator_starts_over(origin, tmp_path):
+    dest = tmp_path / "model.pt"
+    Path(partial_path(str(dest))).write_bytes(b"an old head" * 100)  # of what? nothing says
+    res = fetch(origin.url("w/model.pt"), str(dest), **opts())
+    assert dest.read_bytes() == DATA and res["sha256"] == SUM and res["resumed_from"] == []
+    assert [g.range for g in origin.gets()] == [None]
+
+
+NEW = os.urandom(len(DATA))
+
+
+def test_a_changed_origin_file_is_not_spliced_onto_an_old_partial(origin, tmp_path):
+    dest = tmp_path / "model.pt"
+    cut_run(origin, dest, 1024 * 1024)
+    old_etag = etag(origin, "w/model.pt")
+    origin.put("w/model.pt", NEW)  # same size, new content (a resolve/main URL after a push)
+    origin.reset()
+    res = fetch(origin.url("w/model.pt"), str(dest), **opts())  # no sum: a splice would be pinned
+    assert dest.read_bytes() == NEW and res["sha256"] == hashlib.sha256(NEW).hexdigest()
+    assert [(g.range, g.if_range, g.status) for g in origin.gets()] == [("bytes=1048576-", old_etag, 200)]
+    assert leftovers(tmp_path) == ["model.pt", "origin"]
+
+
+@pytest.mark.parametrize("new", [NEW, NEW + b"longer"], ids=["same-size", "other-size"])
+def test_an_origin_that_ignores_if_range_is_caught_by_its_validator_or_size(origin, tmp_path, new):
+    dest = tmp_path / "model.pt"
+    cut_run(origin, dest, 1024 * 1024)
+    origin.put("w/model.pt", new)
+    origin.if_range = False  # serves the range of the new file although If-Range names the old one
+    origin.reset()
+    res = fetch(origin.url("w/model.pt"), str(dest), **opts())
+    assert dest.read_bytes() == new and res["resumed_from"] == []
+    assert [(g.range, g.status) for g in origin.gets()] == [("bytes=1048576-", 206), (None, 200)]
+
+
+def test_without_validators_a_broken_transfer_starts_over(origin, tmp_path):
+    origin.validators = False
+    origin.cut_after["w/model.pt"] = 1024 * 1024
+    dest = tmp_path / "model.pt"
+    res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM))
+    assert dest.read_bytes() == DATA and res["resumed_from"] == []
+    assert [g.range for g in origin.gets()] == [None, None]
+    # Nor is anything kept for a next run to resume against.
+    cut_run(origin, tmp_path / "again.pt", 1000)
+    assert not kept(tmp_path / "again.pt").exists()
 
 
 def test_origin_without_range_support_restarts_cleanly(origin, tmp_path):
@@ -161,7 +233,7 @@ def test_free_space_is_checked_before_writing(origin, tmp_path):
     assert "not enough free space in %s" % dest.parent in msg and "(%d bytes), 1000 B free" % len(DATA) in msg
     assert leftovers(dest.parent) == []
     # Resuming needs only the rest.
-    Path(partial_path(str(dest))).write_bytes(DATA[:-500])
+    cut_run(origin, dest, len(DATA) - 500)
     fetch(origin.url("w/model.pt"), str(dest), **opts(free=lambda d: 1000, sha256=SUM))
     assert dest.read_bytes() == DATA
 
@@ -212,3 +284,162 @@ def test_status_of_an_earlier_run_reads_as_not_yet_written(tmp_path, origin):
     fetch(origin.url("w/model.pt"), str(tmp_path / "m"), **opts(status_path=str(status), status_run_id="run1"))
     assert _progress.read(str(status), "run1")["finished"]
     assert _progress.read(str(status), "run2") is None
+
+
+# -- bounds: a total deadline, and a size no body may pass ---------------------------------------------------------
+def test_a_dripping_origin_is_bounded_by_the_deadline(origin, tmp_path):
+    origin.put("w/slow.pt", b"s" * 1000)
+    origin.drip["w/slow.pt"] = (1, 0.05)  # a byte every 50 ms: never a timeout of 5 s
+    dest = tmp_path / "slow.pt"
+    with pytest.raises(FetchError) as err:
+        fetch(origin.url("w/slow.pt"), str(dest), **opts(timeout=5, deadline=0.5))
+    msg = str(err.value)
+    assert msg.startswith("%s: the download from %s did not finish within its deadline of 0.5 s ("
+                          % (dest, origin.url("w/slow.pt"))), msg
+    assert "of 1000 B received). Fix: raise deadline (model_weights_fetch_timeout" in msg
+    assert 0 < Path(partial_path(str(dest))).stat().st_size < 1000 and kept(dest).exists(), "kept to resume"
+
+
+def test_the_deadline_counts_the_pauses_between_attempts(origin, tmp_path):
+    now = [0.0]
+    origin.fail_next["w/model.pt"] = [503] * 10
+    with pytest.raises(FetchError, match="did not finish within its deadline of 25 s"):
+        fetch(origin.url("w/model.pt"), str(tmp_path / "m"),
+              **opts(retries=10, retry_delay=10, deadline=25, clock=lambda: now[0],
+                     sleep=lambda s: now.__setitem__(0, now[0] + s)))
+    assert now[0] == 25 and len(origin.gets()) == 2
+
+
+@pytest.mark.parametrize("deadline", [0, -1, None])
+def test_a_deadline_that_is_no_time_is_refused(tmp_path, deadline):
+    with pytest.raises(FetchError, match="deadline %r for .* is not a number of seconds above 0" % (deadline,)):
+        fetch("http://127.0.0.1:9/x", str(tmp_path / "m"), **opts(deadline=deadline))
+
+
+def test_a_body_without_content_length_is_bounded_by_free_space(origin, tmp_path):
+    origin.no_length.add("w/model.pt")
+    dest = tmp_path / "d" / "model.pt"
+    with pytest.raises(FetchError) as err:
+        fetch(origin.url("w/model.pt"), str(dest), **opts(free=lambda d: 1024 * 1024 + 100, free_reserve=100))
+    msg = str(err.value)
+    assert msg.startswith("%s: %s sends no Content-Length, and its body outgrew the free space in %s (1.0 MiB, "
+                          "beyond a reserve of 100 B)" % (dest, origin.url("w/model.pt"), dest.parent)), msg
+    assert "Fix: give the file's 'size' if you know it, free space there" in msg
+    assert leftovers(dest.parent) == []
+
+
+def test_a_body_without_content_length_is_bounded_by_size(origin, tmp_path):
+    origin.no_length.add("w/model.pt")
+    dest = tmp_path / "d" / "model.pt"
+    with pytest.raises(FetchError, match=r"sends more than the 1000 bytes 'size' gives \(no Content-Length\)\. "
+                                         r"Nothing was installed"):
+        fetch(origin.url("w/model.pt"), str(dest), **opts(size=1000))
+    assert leftovers(dest.parent) == []
+    # Too big for the free space, by its size, before a byte is written.
+    with pytest.raises(FetchError, match=r"not enough free space in .* \(%d bytes\), 1000 B free" % len(DATA)):
+        fetch(origin.url("w/model.pt"), str(dest), **opts(size=len(DATA), free=lambda d: 1000))
+    assert leftovers(dest.parent) == []
+    res = fetch(origin.url("w/model.pt"), str(dest), **opts(size=len(DATA), sha256=SUM))
+    assert dest.read_bytes() == DATA and res["requests"] == 1
+
+
+# -- secrets: headers stay with their origin, the URL's secrets stay out of what is shown ----------------------------
+@pytest.fixture
+def other(tmp_path):
+    """A second origin on another host (127.0.0.2 is loopback too, but another host to urllib)."""
+    with Origin(tmp_path / "other", host="127.0.0.2") as server:
+        server.put("w/model.pt", DATA)
+        yield server
+
+
+SECRET_HEADERS = {"Authorization": "Bearer s3cret-token", "X-Api-Key": "k3y"}
+
+
+def test_headers_are_dropped_on_a_redirect_to_another_host(origin, other, tmp_path):
+    origin.redirects["w/model.pt"] = (302, other.url("w/model.pt") + "?sig=cdn-signature")
+    res = fetch(origin.url("w/model.pt"), str(tmp_path / "m"), **opts(sha256=SUM, headers=SECRET_HEADERS))
+    assert res["sha256"] == SUM
+    assert origin.gets()[0].authorization == "Bearer s3cret-token" and origin.gets()[0].headers["X-Api-Key"] == "k3y"
+    (at_other,) = other.gets()
+    assert at_other.authorization is None and "X-Api-Key" not in at_other.headers, at_other.headers
+    assert at_other.headers["User-Agent"] == "gtsfm.cluster-fetch_verified"
+
+
+def test_headers_follow_a_redirect_on_the_same_origin(origin, tmp_path):
+    origin.redirects["old/model.pt"] = (301, "/w/model.pt")
+    fetch(origin.url("old/model.pt"), str(tmp_path / "m"), **opts(sha256=SUM, headers=SECRET_HEADERS))
+    assert [g.authorization for g in origin.requests] == ["Bearer s3cret-token"] * 2
+
+
+def test_a_resumed_range_survives_a_redirect_but_the_headers_do_not(origin, other, tmp_path):
+    dest = tmp_path / "m"
+    origin.redirects["w/model.pt"] = (302, other.url("w/model.pt"))
+    other.cut_after["w/model.pt"] = 1000
+    res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM, headers=SECRET_HEADERS))
+    assert res["resumed_from"] == [1000]
+    assert [(g.range, g.authorization) for g in other.gets()] == [(None, None), ("bytes=1000-", None)]
+
+
+def test_a_redirect_from_https_to_http_is_refused():
+    handler = _fetch.RedirectHandler(["Authorization"], "/d/m")
+
+    class Body:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    body = Body()
+    request = _fetch.urllib_request.Request("https://mirror.example/m?token=s3cret")
+    with pytest.raises(FetchError) as err:
+        handler.redirect_request(request, body, 302, "Found", {}, "http://cdn.example/m?sig=abc")
+    assert str(err.value) == (
+        "/d/m: https://mirror.example/m?******** redirects to http://cdn.example/m?********, from https to plain "
+        "http: refused (the body and any headers would travel unencrypted). Fix: use an origin or mirror that stays "
+        "on https.")
+    assert body.closed
+
+
+@pytest.mark.parametrize("old, new, same", [
+    ("https://h.example/a", "https://h.example/b", True),
+    ("https://h.example/a", "https://H.EXAMPLE:443/b", True),
+    ("http://h.example/a", "https://h.example/b", True),  # an upgrade on the same host
+    ("https://h.example/a", "https://cdn.example/b", False),
+    ("https://h.example/a", "https://h.example:8443/b", False),
+    ("http://h.example:8080/a", "https://h.example/b", False),
+    ("http://127.0.0.1:8000/a", "http://localhost:8000/b", False),
+])
+def test_same_origin(old, new, same):
+    assert _fetch.same_origin(old, new) is same
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("https://h.example/a/b.pt", "https://h.example/a/b.pt"),
+    ("https://h.example/a/b.pt?token=s3cret&x=1", "https://h.example/a/b.pt?********"),
+    ("https://user:pa55@h.example:8443/b.pt", "https://********@h.example:8443/b.pt"),
+    ("https://h.example/b.pt#frag", "https://h.example/b.pt#********"),
+])
+def test_redact_url(url, shown):
+    assert _fetch.redact_url(url) == shown
+    assert all(secret not in shown for secret in _fetch.url_secrets(url))
+
+
+def test_a_token_in_the_url_stays_out_of_messages_results_and_the_status_file(origin, tmp_path):
+    status = tmp_path / "s.json"
+    with pytest.raises(FetchError) as err:
+        fetch(origin.url("nope") + "?token=s3cret", str(tmp_path / "m"), **opts(status_path=str(status)))
+    assert "s3cret" not in str(err.value) and origin.url("nope") + "?********" in str(err.value)
+    assert "s3cret" not in status.read_text() and "HTTP 404" in status.read_text()
+    res = fetch(origin.url("w/model.pt") + "?token=s3cret", str(tmp_path / "m"), **opts(status_path=str(status)))
+    assert res["url"] == origin.url("w/model.pt") + "?********" and res["sha256"] == SUM
+    assert "s3cret" not in status.read_text() and "s3cret" not in json.dumps(res)
+    assert origin.gets()[-1].path == "/w/model.pt?token=s3cret", "the origin still gets the token"
+
+
+def test_userinfo_in_the_url_becomes_a_header_for_its_origin_only(origin, other, tmp_path):
+    url = origin.url("w/model.pt").replace("http://", "http://us%40er:pa55@")
+    origin.redirects["w/model.pt"] = (302, other.url("w/model.pt"))
+    res = fetch(url, str(tmp_path / "m"), **opts(sha256=SUM))
+    assert origin.gets()[0].authorization == "Basic " + base64.b64encode(b"us@er:pa55").decode()
+    assert other.gets()[0].authorization is None
+    assert res["url"] == origin.url("w/model.pt").replace("http://", "http://********@")

@@ -4,13 +4,16 @@
 """Unit tests of gtsfm_job's logic: cluster config, command line, HEAD bug, lock, preflight's local checks, cleanup."""
 from __future__ import annotations
 
+import ast
 import base64
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +30,7 @@ def params(tmp_path, **over):
          "threads_per_worker": 1, "worker_memory_limit": "4GB", "dashboard_port": 8787, "scheduler_port": 0,
          "extra_args": [], "environment": {}, "cluster_config_path": None, "runner_workaround": True,
          "scheduler_name": "node1", "worker_ttl": "60s", "name": "gtsfm", "holder": "", "timeout": 0,
-         "startup_timeout": 0, "fail_on_worker_loss": True}
+         "startup_timeout": 0, "fail_on_worker_loss": True, "drain_remote_output": True}
     p.update(over)
     return p
 
@@ -76,6 +79,86 @@ def test_head_bug_is_found_and_fixed_in_a_copy_only(tmp_path):
     assert namespace["f"](["a", {"host": "b"}]) == {"a", "b"}
 
 
+def test_head_bug_is_judged_from_the_code_not_its_comments_or_strings(tmp_path):
+    (tmp_path / "gtsfm").mkdir()
+    runner = tmp_path / "gtsfm" / "runner.py"
+    runner.write_text('"""Was: unique_hosts = set(w["host"] for w in workers)."""\n'
+                      "def f(workers):\n"
+                      '    # fixed: set(w["host"] for w in workers) broke plain host names\n'
+                      '    note = \'set(w["host"] for w in workers)\'\n'
+                      '    return set(w["host"] if isinstance(w, dict) else w for w in workers)\n')
+    assert job.head_bug(str(tmp_path), ["./run"]) is None
+    # The call itself, however it is spelled across lines, is found; the copy changes only the call.
+    runner.write_text("def f(workers):\n    # keep\n    return set(\n        h['host']\n        for h in workers)\n")
+    assert job.head_bug(str(tmp_path), ["./run"]) == (3, str(runner))
+    patched = job.write_patched_runner(str(runner))
+    text = open(patched).read()
+    assert text.startswith("def f(workers):\n    # keep\n    return set(h[\"host\"] if isinstance(h, dict) else h")
+    namespace = {}
+    exec(compile(text, patched, "exec"), namespace)  # noqa: S102 - the patched copy must run
+    assert namespace["f"](["a", {"host": "b"}]) == {"a", "b"}
+
+
+def _checkout_like_gtsfm(tmp_path):
+    """A checkout whose ./run starts the runner as GTSfM's does: `uv run python` when uv is on PATH, else python."""
+    chdir = tmp_path / "gtsfm"
+    (chdir / "gtsfm").mkdir(parents=True)
+    run = chdir / "run"
+    run.write_text('#!/usr/bin/env bash\nexport FROM_RUN=yes\n'
+                   'if command -v uv >/dev/null; then PY=(uv run python); else PY=(python); fi\n'
+                   'exec "${PY[@]}" -X utf8 gtsfm/runner.py "$@"\n')
+    run.chmod(0o755)
+    (chdir / "gtsfm" / "runner.py").write_text(
+        "import json, os, sys\n"
+        "def hosts(workers):\n    return set(w[\"host\"] for w in workers)\n"
+        "print(json.dumps({'hosts': sorted(hosts(['a', {'host': 'b'}])), 'from_run': os.environ.get('FROM_RUN'),\n"
+        "                  'uv': os.environ.get('UV_RAN'), 'utf8': sys.flags.utf8_mode, 'argv': sys.argv[1:],\n"
+        "                  'file': __file__, 'cwd': os.getcwd(), 'path0': sys.path[0]}))\n")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "python").symlink_to(sys.executable)
+    return chdir, bindir
+
+
+@pytest.mark.parametrize("with_uv", [False, True])
+@pytest.mark.parametrize("drain", [True, False])
+def test_patched_runner_is_started_the_way_the_entry_point_starts_the_original(tmp_path, with_uv, drain):
+    chdir, bindir = _checkout_like_gtsfm(tmp_path)
+    if with_uv:
+        uv = bindir / "uv"
+        uv.write_text('#!/bin/sh\n[ "$1" = run ] && shift\nUV_RAN=yes exec "$@"\n')
+        uv.chmod(0o755)
+    p = params(tmp_path, chdir=str(chdir), drain_remote_output=drain,
+               environment={"PATH": "%s:/usr/bin:/bin" % bindir})
+    job_dir = tmp_path / "jobs" / "R1"
+    job_dir.mkdir(parents=True)
+    command, env, notices, dummy, remove_after = job.runner_launch(p, str(job_dir), "/abs/cluster.yaml")
+    assert command[0] == "./run" and "HEAD's cluster bug" in notices[0]
+    out = subprocess.run(command, cwd=str(chdir), env=dict(os.environ, **env), capture_output=True, text=True,
+                         check=False, timeout=60)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    # The fixed copy ran, beside the original, with what ./run (and uv) set up: environment, -X utf8, arguments.
+    assert seen["hosts"] == ["a", "b"]
+    assert seen["from_run"] == "yes" and seen["uv"] == ("yes" if with_uv else None) and seen["utf8"] == 1
+    assert seen["argv"] == command[1:] and seen["cwd"] == str(chdir)
+    assert seen["file"] == str(chdir / "gtsfm" / job.PATCHED_NAME) and seen["path0"] == str(chdir / "gtsfm")
+    assert remove_after == [str(chdir / "gtsfm" / job.PATCHED_NAME)]
+    assert "running gtsfm/%s in its place" % job.PATCHED_NAME in out.stderr
+
+
+def test_runner_without_the_bug_runs_untouched(tmp_path):
+    chdir, bindir = _checkout_like_gtsfm(tmp_path)
+    runner = chdir / "gtsfm" / "runner.py"
+    runner.write_text("import sys\nprint(sys.argv[0])\n")
+    p = params(tmp_path, chdir=str(chdir), environment={"PATH": "%s:/usr/bin:/bin" % bindir})
+    (tmp_path / "job").mkdir()
+    command, env, notices, dummy, remove_after = job.runner_launch(p, str(tmp_path / "job"), "/abs/cluster.yaml")
+    out = subprocess.run(command, cwd=str(chdir), env=dict(os.environ, **env), capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout == "gtsfm/runner.py\n" and notices == [] and remove_after == []
+
+
 def test_plain_turns_subclasses_into_builtins():
     class Tagged(str):
         pass
@@ -102,7 +185,7 @@ def test_local_preflight_names_the_host_and_the_fix(tmp_path, monkeypatch):
 def test_head_bug_without_workaround_is_refused_in_preflight(tmp_path, monkeypatch):
     monkeypatch.setattr(job.Jobs, "call", lambda self, *a, **k: {"errors": [], "nodes": {}})
     (tmp_path / "gtsfm" / "gtsfm").mkdir(parents=True)
-    (tmp_path / "gtsfm" / "gtsfm" / "runner.py").write_text(HEAD_LINE)
+    (tmp_path / "gtsfm" / "gtsfm" / "runner.py").write_text("def f(workers):\n" + HEAD_LINE)
     run = tmp_path / "gtsfm" / "run"
     run.write_text("#!/bin/sh\n")
     run.chmod(0o755)
@@ -113,24 +196,113 @@ def test_head_bug_without_workaround_is_refused_in_preflight(tmp_path, monkeypat
     assert len(errors) == 1 and "HEAD's cluster bug" in errors[0] and "runner_workaround: true" in errors[0]
 
 
+def _sleeper():
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "supervise"])
+
+
 def test_busy_lock_names_its_holder(tmp_path):
     jobs = job.Jobs(str(tmp_path), sys.executable)
     os.makedirs(tmp_path / "R1")
     os.symlink("R1", jobs.lock)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "supervise"])
+    sleeper = _sleeper()
     try:
-        deadline = time.time() + 10
-        while b"supervise" not in open("/proc/%d/cmdline" % sleeper.pid, "rb").read() and time.time() < deadline:
-            time.sleep(0.05)
-        status = {"pid": sleeper.pid, "name": "door", "holder": "alice@laptop", "started": time.time()}
+        status = dict(agent.identity(sleeper.pid), run_id="R1", name="door", holder="alice@laptop",
+                      started=time.time())
         agent.write_json(str(tmp_path / "R1" / "status.json"), status)
         with pytest.raises(job.JobError) as err:
             job.start(params(tmp_path), jobs, ["node1"], {})
         assert "busy with job R1" in err.value.msg and "alice@laptop" in err.value.msg
         assert "state: stopped" in err.value.msg
+        assert sorted(os.listdir(tmp_path)) == ["R1", "lock"], "the refused start left files"
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+@pytest.mark.parametrize("record", ["recycled pid", "other boot", "no start time, another command"])
+def test_a_pid_alone_does_not_keep_a_dead_job_alive(tmp_path, record):
+    # The recorded supervisor is gone and its pid now belongs to another process of the user, one whose command
+    # line even says "supervise": the old check took that for the job.
+    jobs = job.Jobs(str(tmp_path), sys.executable)
+    sleeper = _sleeper()
+    try:
+        status = dict(agent.identity(sleeper.pid), run_id="R1")
+        if record == "recycled pid":
+            status["pid_start"] -= 1
+        elif record == "other boot":
+            status["boot_id"] = "00000000-0000-0000-0000-000000000000"
+        else:
+            del status["pid_start"]
+        assert not jobs.alive(status)
+        assert jobs.alive(dict(agent.identity(sleeper.pid), run_id="R1"))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not jobs.alive(dict(agent.identity(sleeper.pid), run_id="R1")), "an ended process"
+
+
+RACER = r"""
+import json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job as job
+p, go, delay = json.loads(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+jobs = job.Jobs(p["job_root"], p["python"])
+while not os.path.exists(go):
+    time.sleep(0.001)
+time.sleep(delay)
+try:
+    run_id, dummy = job.start(p, jobs, ["gtsfm-job-test.invalid"], {})
+    print(json.dumps({"started": run_id}))
+except job.JobError as exc:
+    print(json.dumps({"refused": exc.msg}))
+"""
+
+
+def _end_runs(root):
+    """End the supervisors and runners the racing starts left (each in its own session), by their pids."""
+    for name in os.listdir(root):
+        status = agent.read_json(os.path.join(root, name, "status.json"), {}) if name.startswith("2") else {}
+        for key in ("runner_pid", "pid"):
+            if status.get(key):
+                try:
+                    os.killpg(status[key], 9)
+                except OSError:
+                    pass
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.03, 0.15])
+def test_two_racing_starts_run_one_job(tmp_path, delay):
+    """Two real starts at once (the second just after the first took the lock, before its supervisor recorded
+    itself): exactly one job runs, the other start is refused naming it."""
+    (tmp_path / "gtsfm").mkdir()
+    (tmp_path / "data").mkdir()
+    root = tmp_path / "jobs"
+    p = params(tmp_path, job_root=str(root), workers=["gtsfm-job-test.invalid"], runner_workaround=False,
+               drain_remote_output=False, timeout=60,
+               entry_point=[sys.executable, "-c", "import time; time.sleep(30)"])
+    go = tmp_path / "go"
+    collections = str(Path(__file__).resolve().parents[4] / "collections")
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, collections, json.dumps(p), str(go), str(d)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for d in (0.0, delay)]
+    try:
+        time.sleep(1.5)  # both have imported the module
+        go.write_text("")
+        outs = [r.communicate(timeout=120) for r in racers]
+        assert all(out.strip() for out, err in outs), outs
+        answers = [json.loads(out.strip().splitlines()[-1]) for out, err in outs]
+        started = [a["started"] for a in answers if "started" in a]
+        refused = [a["refused"] for a in answers if "refused" in a]
+        assert len(started) == 1 and len(refused) == 1, (answers, [err for out, err in outs])
+        assert "busy with job %s" % started[0] in refused[0]
+        assert os.readlink(root / "lock") == started[0]
+        status = job.Jobs(str(root), sys.executable).status(started[0])
+        assert status["pid_start"] == agent.proc_start(status["pid"]), status
+    finally:
+        for r in racers:
+            if r.poll() is None:
+                r.kill()
+        if root.exists():
+            _end_runs(str(root))
 
 
 def test_remote_cleanup_ends_only_processes_with_the_run_tag():
@@ -151,6 +323,188 @@ def test_remote_cleanup_ends_only_processes_with_the_run_tag():
         for proc in (tagged, direct, other, plain):
             proc.kill()
             proc.wait()
+
+
+def _dask_inherited(config):
+    """DASK_INTERNAL_INHERIT_CONFIG as Dask's SSHCluster hands it to remote processes (dask.config.serialize)."""
+    return base64.urlsafe_b64encode(json.dumps(config).encode()).decode()
+
+
+def _origin(root, holder="bob@laptop", host="elsewhere", started=1764000000.0):
+    return agent.origin_text({"run": "x", "host": host, "root": root, "holder": holder, "started": started})
+
+
+def test_origin_stays_a_string_through_dasks_config():
+    # Dask reads DASK_* values with ast.literal_eval: a bare JSON object would become a dict.
+    text = _origin("/home/bob/jobs")
+    with pytest.raises((SyntaxError, ValueError)):
+        ast.literal_eval(text)
+    assert agent.parse_origin(text)["holder"] == "bob@laptop"
+    assert agent.parse_origin('{"holder": "x"}') is None and agent.parse_origin("gtsfm_job [1]") is None
+
+
+def test_remote_probe_names_each_run_with_its_origin():
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    foreign = subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID="RUN-F",
+                                               GTSFM_JOB_ORIGIN=_origin("/home/bob/jobs")))
+    worker = subprocess.Popen(sleep, env=dict(os.environ, DASK_INTERNAL_INHERIT_CONFIG=_dask_inherited(
+        {"gtsfm-job-run-id": "RUN-F", "gtsfm_job_origin": _origin("/home/bob/jobs"), "distributed": {}})))
+    legacy = subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID="RUN-L"))
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            out = subprocess.run([sys.executable, "-c", agent.remote_probe(), "127.0.0.1", "9"], capture_output=True,
+                                 text=True, check=True).stdout
+            runs = {r["run_id"]: r for r in json.loads(out)["runs"]}
+            if runs.get("RUN-F", {}).get("count") == 2 and "RUN-L" in runs:
+                break
+            time.sleep(0.1)
+        assert sorted(runs["RUN-F"]["pids"]) == sorted([foreign.pid, worker.pid])
+        assert runs["RUN-F"]["origins"] == [_origin("/home/bob/jobs")]
+        assert runs["RUN-L"]["origins"] == [] and runs["RUN-L"]["pids"] == [legacy.pid]
+        assert abs(runs["RUN-L"]["since"] - time.time()) < 120
+    finally:
+        for proc in (foreign, worker, legacy):
+            proc.kill()
+            proc.wait()
+
+
+def _record(root, run_id, status):
+    os.makedirs(os.path.join(root, run_id))
+    agent.write_json(os.path.join(root, run_id, "spec.json"), {"run_id": run_id})
+    agent.write_json(os.path.join(root, run_id, "status.json"), dict(status, run_id=run_id))
+
+
+def test_only_this_job_roots_ended_runs_are_ended_others_are_refused_by_name(tmp_path):
+    root = str(tmp_path / "jobs")
+    jobs = job.Jobs(root, sys.executable)
+    here = socket.gethostname()
+    mine = _origin(os.path.realpath(root), holder="alice@ctl", host=here)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    live = _sleeper()
+    try:
+        _record(root, "R-DONE", {"state": "finished"})
+        _record(root, "R-LOST", dict(agent.identity(gone.pid), state="running"))
+        _record(root, "R-LIVE", dict(agent.identity(live.pid), state="running"))
+        _record(root, "R-OLD", {"state": "failed"})  # an older gtsfm_job's run: its processes carry no origin
+        # The same run id as one of ours, from another job root: still not ours.
+        _record(root, "R-SAME", {"state": "finished"})
+        nodes = {"node2": {"runs": [
+            {"run_id": "R-DONE", "origins": [mine], "count": 2, "pids": [11, 12], "cmd": "python -m dask_spec"},
+            {"run_id": "R-LOST", "origins": [mine], "count": 1, "pids": [13], "cmd": "python"},
+            {"run_id": "R-OLD", "origins": [], "count": 1, "pids": [14], "cmd": "python"},
+            {"run_id": "R-FOREIGN", "origins": [_origin("/home/bob/jobs")], "count": 3, "pids": [21, 22, 23],
+             "cmd": "python -m distributed.cli.dask_spec", "since": 1764000000.0},
+            {"run_id": "R-SAME", "origins": [_origin(os.path.realpath(root), host="node9")], "count": 1,
+             "pids": [24], "cmd": "python"},
+            {"run_id": "R-UNKNOWN", "origins": [], "count": 1, "pids": [25], "cmd": "python", "since": 1764000000.0},
+        ]}, "node3": {"runs": [
+            {"run_id": "R-LIVE", "origins": [mine], "count": 1, "pids": [31], "cmd": "python"},
+            {"run_id": "../R-DONE", "origins": [], "count": 1, "pids": [32], "cmd": "python"},
+        ]}}
+        errors, stale = job.classify_runs(jobs, nodes)
+    finally:
+        live.kill()
+        live.wait()
+    assert stale == {"node2": ["R-DONE", "R-LOST", "R-OLD"]}
+    text = "\n".join(errors)
+    assert len(errors) == 5, text
+    foreign = next(e for e in errors if "R-FOREIGN" in e)
+    assert foreign.startswith("node2: run R-FOREIGN (held by bob@laptop, started 2025-11-24 16:00:00 UTC, "
+                              "job root elsewhere:/home/bob/jobs) has 3 process(es) on node2 (pid 21, 22, 23")
+    assert "Fix: stop that job where it was started" in foreign
+    assert "job root node9:%s" % os.path.realpath(root) in next(e for e in errors if "R-SAME" in e)
+    assert "no origin recorded" in next(e for e in errors if "R-UNKNOWN" in e)
+    assert "still running" in next(e for e in errors if "R-LIVE" in e)
+    assert any("../R-DONE" in e for e in errors)
+
+
+@pytest.mark.parametrize("run_ids, expect", [
+    ("R-1", {"node1": ["R-1"], "node2": ["R-1"]}),
+    (["R-1", "R-2"], {"node1": ["R-1", "R-2"], "node2": ["R-1", "R-2"]}),
+    ({"node2": ["R-0"]}, {"node1": [], "node2": ["R-0"]}),
+])
+def test_cleanup_passes_each_host_its_run_ids_whole(monkeypatch, run_ids, expect):
+    seen = {}
+
+    def fake_run(hosts, command_for, timeout=60):
+        for host in hosts:
+            seen[host] = shlex.split(command_for(host))[-len(expect[host]):] if expect[host] else []
+        return {h: (0, '{"ended": [], "remaining": []}', "") for h in hosts}
+
+    monkeypatch.setattr(agent, "run_on_hosts", fake_run)
+    assert agent.cleanup(["node1", "node2"], sys.executable, run_ids, "node1") == {
+        h: {"ended": [], "remaining": []} for h in ("node1", "node2")}
+    assert seen == expect
+
+
+def test_remote_cleanup_has_no_wildcard_and_ends_only_the_given_runs():
+    sleep = [sys.executable, "-c", "import time; time.sleep(60)"]
+    procs = {r: subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID=r)) for r in ("R-1", "R-2", "R-3")}
+    try:
+        for args in (["*"], []):
+            report = json.loads(subprocess.run([sys.executable, "-c", agent.REMOTE_CLEANUP] + args,
+                                               capture_output=True, text=True, check=True).stdout)
+            assert report["ended"] == [], args
+        report = json.loads(subprocess.run([sys.executable, "-c", agent.REMOTE_CLEANUP, "R-1", "R-3"],
+                                           capture_output=True, text=True, check=True).stdout)
+        assert sorted(e["pid"] for e in report["ended"]) == sorted([procs["R-1"].pid, procs["R-3"].pid])
+        assert procs["R-2"].poll() is None
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
+
+
+def _results_tree(output_root):
+    """450 files in nested directories, an empty directory, and what must not travel: links, a FIFO, setuid."""
+    results = output_root / "results"
+    for i in range(450):
+        path = results / ("d%02d" % (i % 15)) / ("sub%d" % (i % 2)) / ("f%03d.txt" % i)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("file %d\n" % i)
+    (results / "empty").mkdir()
+    (results / "run.sh").write_text("#!/bin/sh\n")
+    os.chmod(results / "run.sh", 0o4777)
+    os.symlink("/etc/passwd", results / "passwd")
+    os.symlink("/etc", results / "etc")
+    os.mkfifo(results / "pipe")
+    return results
+
+
+def test_finished_run_packs_every_result_file_and_nothing_else(tmp_path, monkeypatch):
+    import tarfile
+
+    results = _results_tree(tmp_path / "out")
+    root = tmp_path / "jobs"
+    job_dir = root / "R1"
+    job_dir.mkdir(parents=True)
+    agent.write_json(str(job_dir / "spec.json"), {
+        "run_id": "R1", "expected_workers": 1, "hosts": ["node1"], "python": sys.executable,
+        "scheduler_name": "node1", "lock_path": str(root / "lock"), "output_root": str(tmp_path / "out")})
+    monkeypatch.setattr(agent, "cleanup", lambda *a: {})
+    agent.Supervisor(str(job_dir)).finish("finished", 0, None)
+    status = agent.read_json(str(job_dir / "status.json"))
+    summary = status["results_archive"]
+    assert summary["count"] == 451 and summary["bytes"] == sum(
+        p.stat().st_size for p in results.rglob("*") if p.is_file() and not p.is_symlink())
+    assert sorted(summary["skipped"]) == ["etc", "passwd", "pipe"] and summary["path"] == str(job_dir / agent.RESULTS_ARCHIVE)
+    assert sorted(os.listdir(job_dir)) == ["job.log", agent.RESULTS_ARCHIVE, "spec.json", "status.json"]
+    with tarfile.open(summary["path"]) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert all(m.isfile() or m.isdir() for m in members.values())
+        assert "empty" in members and members["run.sh"].mode == 0o755
+        assert tar.extractfile(members["d07/sub1/f007.txt"]).read() == b"file 7\n"
+    assert len([m for m in members.values() if m.isfile()]) == 451
+    # The module reports the count and bytes, and no longer cuts the file list at 200.
+    described = job.describe(job.Jobs(str(root), sys.executable), "R1", 5)
+    assert described["results_archive"]["count"] == 451 and "result_files" not in described
+
+
+def test_a_run_with_no_results_directory_packs_an_empty_archive(tmp_path):
+    summary = agent.pack_results(str(tmp_path / "out"), str(tmp_path))
+    assert (summary["count"], summary["bytes"]) == (0, 0) and os.path.isfile(summary["path"])
 
 
 @pytest.mark.parametrize("name, expect", [

@@ -2,7 +2,11 @@
 """The environment layout: fingerprint, probe states, atomic publish, pruning, uv and conda command lines."""
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import stat
+import tarfile
 import zipfile
 
 import pytest
@@ -111,14 +115,50 @@ def test_pick_uv_wheel_from_pypi_page_and_listing():
             '<a href="https://files/uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl">y</a>'
             '<a href="https://files/uv-0.10.0-py3-none-macosx_11_0_arm64.whl">z</a>'
             '<a href="https://files/uv-0.10.0.tar.gz">s</a>')
-    assert pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "", "x86_64").endswith(
-        "uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
-    assert "0.9.1" in pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "0.9.1", "x86_64")
+    assert pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "", "x86_64") == (
+        "https://files/uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", None)
+    assert pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "0.9.1", "x86_64") == (
+        "https://files/uv-0.9.1-py3-none-manylinux_2_17_x86_64.whl", ("sha256", "1"))
     listing = '<a href="uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl">uv</a>'
     assert pe.pick_uv_wheel(listing, "http://10.0.0.1:8000/", "", "x86_64") == \
-        "http://10.0.0.1:8000/uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl"
+        ("http://10.0.0.1:8000/uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl", None)
     with pytest.raises(pe.EnvError, match="no uv wheel for manylinux aarch64"):
         pe.pick_uv_wheel(listing, "http://10.0.0.1:8000/", "", "aarch64")
+
+
+SUM = "ab" * 32
+
+
+@pytest.mark.parametrize("href, base, url", [
+    # A PEP 503 page whose links climb out of /simple/uv/ (as a devpi or a PyPI mirror writes them).
+    ("../../packages/ab/cd/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "https://mirror.example/simple/uv/",
+     "https://mirror.example/packages/ab/cd/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
+    ("./uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "http://10.0.0.1:8000/wheels/",
+     "http://10.0.0.1:8000/wheels/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
+    ("/files/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "http://10.0.0.1:8000/wheels/index.html",
+     "http://10.0.0.1:8000/files/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
+    ("//cdn.example/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "https://mirror.example/simple/uv/",
+     "https://cdn.example/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
+    ("uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl?a=1&amp;b=2", "https://m.example/simple/uv/",
+     "https://m.example/simple/uv/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl?a=1&b=2"),
+])
+def test_index_links_resolve_as_a_browser_does_and_keep_their_hash(href, base, url):
+    page = '<a href="%s#sha256=%s">uv</a>' % (href, SUM.upper())
+    assert pe.pick_uv_wheel(page, base, "", "x86_64") == (url, ("sha256", SUM))
+
+
+def test_a_download_that_fails_the_index_hash_is_refused(tmp_path):
+    wheel = tmp_path / "uv.whl"
+    wheel.write_bytes(b"not what the index hashed")
+    got = hashlib.sha256(b"not what the index hashed").hexdigest()
+    pe.check_digest(str(wheel), "https://m/uv.whl", None)
+    pe.check_digest(str(wheel), "https://m/uv.whl", ("sha256", got))
+    with pytest.raises(pe.EnvError) as err:
+        pe.check_digest(str(wheel), "https://m/uv.whl", ("sha256", SUM))
+    assert str(err.value) == (
+        "sha256 mismatch for https://m/uv.whl: its index gives %s, the download has %s. Nothing was installed. "
+        "Fix: check the index (conda_env_uv_index) or its mirror; do not use a uv binary that fails its sum"
+        % (SUM, got))
 
 
 def test_extract_uv_from_a_wheel(tmp_path):
@@ -133,3 +173,96 @@ def test_extract_uv_from_a_wheel(tmp_path):
         archive.writestr("x/y", "")
     with pytest.raises(pe.EnvError, match="not a uv wheel"):
         pe.extract_uv(str(bad), str(dest))
+
+
+# -- archives: nothing outside the environment is created or changed ---------------------------------------------
+def _tar(path, members):
+    """Write a tar of (TarInfo fields, data) pairs; data None for non-files."""
+    with tarfile.open(path, "w") as tar:
+        for fields, data in members:
+            info = tarfile.TarInfo(fields.pop("name"))
+            for key, value in fields.items():
+                setattr(info, key, value)
+            if data is not None:
+                info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return str(path)
+
+
+def _file(name, data=b"x", mode=0o644):
+    return dict(name=name, mode=mode), data
+
+
+def _link(name, target, kind=tarfile.SYMTYPE):
+    return dict(name=name, type=kind, linkname=target), None
+
+
+@pytest.fixture(params=["data_filter", "by_hand"])
+def unpack(request, monkeypatch):
+    """extract_archive with the interpreter's data filter, and with the same rules by hand (older Pythons)."""
+    if request.param == "by_hand":
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    elif not hasattr(tarfile, "data_filter"):
+        pytest.skip("this interpreter has no tarfile data filter")
+    return pe.extract_archive
+
+
+def test_a_conda_like_archive_keeps_its_inside_links(tmp_path, unpack):
+    archive = _tar(tmp_path / "env.tar", [
+        (dict(name="bin", type=tarfile.DIRTYPE, mode=0o755), None),
+        _file("bin/python3.11", b"#!elf", 0o755),
+        _link("bin/python", "python3.11"),
+        _file("lib/libz.so.1", b"z"),
+        _link("lib/libz.so", "libz.so.1"),
+        _link("share/lib", "../lib"),
+        _link("bin/python-hard", "bin/python3.11", tarfile.LNKTYPE),
+        _file("..hidden", b"a legal name"),
+        _file("bin/setuid", b"s", 0o4755),
+    ])
+    env = tmp_path / "env"
+    env.mkdir()
+    unpack(archive, str(env))
+    assert os.readlink(env / "bin" / "python") == "python3.11" and (env / "bin" / "python").read_bytes() == b"#!elf"
+    assert (env / "share" / "lib" / "libz.so").read_bytes() == b"z"
+    assert os.stat(env / "bin" / "python-hard").st_ino == os.stat(env / "bin" / "python3.11").st_ino
+    assert (env / "..hidden").read_bytes() == b"a legal name"
+    assert stat.S_IMODE(os.stat(env / "bin" / "setuid").st_mode) == 0o755
+
+
+def _outside(tmp_path):
+    victim = tmp_path / "outside"
+    victim.mkdir()
+    (victim / "keep").write_text("mine")
+    return victim
+
+
+@pytest.mark.parametrize("members, named", [
+    # A symlink out of the env, then a file through it.
+    (lambda out: [_link("lib", str(out)), _file("lib/x", b"pwned")], "'lib' is a link to the absolute path"),
+    (lambda out: [_link("lib", "../outside"), _file("lib/x", b"pwned")], "'lib' links to"),
+    # A hard link to a file outside, then a file of the same name (which would write through it).
+    (lambda out: [_link("h", "../outside/keep", tarfile.LNKTYPE), _file("h", b"pwned")], "'h' links to"),
+    # Links that point outside only once a later link exists.
+    (lambda out: [_link("l", "s/.."), _link("s", "."), _file("l/outside/x", b"pwned")], "'l/outside/x' would be"),
+    (lambda out: [_link("l", "s/.."), _link("s", ".")], "'l' links to"),
+    (lambda out: [_file("../outside/x", b"pwned")], "'../outside/x' would be written to"),
+    (lambda out: [_file(str(out / "x"), b"pwned")], "has an absolute name"),
+    (lambda out: [(dict(name="dev/null", type=tarfile.CHRTYPE, devmajor=1, devminor=3), None)],
+     "'dev/null' is a character device"),
+    (lambda out: [(dict(name="disk", type=tarfile.BLKTYPE, devmajor=8, devminor=0), None)],
+     "'disk' is a block device"),
+    (lambda out: [(dict(name="pipe", type=tarfile.FIFOTYPE), None)], "'pipe' is a FIFO"),
+], ids=["abs-symlink", "rel-symlink", "hardlink", "link-chain", "link-chain-left", "dotdot", "abs-name", "chr", "blk",
+        "fifo"])
+def test_an_archive_that_reaches_outside_is_refused_by_member(tmp_path, unpack, members, named):
+    out = _outside(tmp_path)
+    archive = _tar(tmp_path / "evil.tar", members(out))
+    env = tmp_path / "env"
+    env.mkdir()
+    with pytest.raises(pe.EnvError) as err:
+        unpack(archive, str(env))
+    msg = str(err.value)
+    assert msg.startswith(archive + ": member ") and named in msg and ": refused" in msg, msg
+    assert "Nothing of it is kept. Fix: pack the environment directory alone" in msg
+    assert sorted(p.name for p in out.iterdir()) == ["keep"] and (out / "keep").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.tar", "outside"], "the env goes on a refusal"

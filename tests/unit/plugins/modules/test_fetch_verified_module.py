@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
 from ansible_collections.gtsfm.cluster.plugins.modules import fetch_verified, progress_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -70,3 +73,62 @@ def test_status_file_that_is_not_an_object_reads_as_not_yet_written(run_module, 
     bad.write_text("[1]")
     failed, res = run_module(progress_info.main, {"path": str(bad)})
     assert not failed and not res["finished"] and res["record"] == {}
+
+
+@pytest.fixture
+def run_formatted(monkeypatch):
+    """Run main() through AnsibleModule's own result formatting (invocation, no_log masking) and capture what it
+    would print and what it logs on the node."""
+    logged = []
+    monkeypatch.setattr(basic.AnsibleModule, "log", lambda self, msg, log_args=None: logged.append(msg))
+
+    def record(self, result):
+        raise _Printed(result)
+
+    monkeypatch.setattr(basic.AnsibleModule, "_record_module_result", record)
+
+    def _run(args):
+        with patch_module_args(args):
+            try:
+                fetch_verified.main()
+            except _Printed as printed:
+                return printed.args[0], logged
+        raise AssertionError("the module printed no result")
+
+    return _run
+
+
+class _Printed(Exception):
+    pass
+
+
+def test_secrets_never_reach_the_result_or_the_log(run_formatted, origin, tmp_path):
+    dest = tmp_path / "m.pth"
+    args = {"url": origin.url("m.pth") + "?token=s3cret-query", "dest": str(dest), "sha256": SUM,
+            "headers": {"Authorization": "Bearer s3cret-header"}, "status_path": str(tmp_path / "s.json")}
+    result, logged = run_formatted(args)
+    assert not result.get("failed") and result["fetched"], result
+    text = json.dumps(result) + "\n".join(logged) + (tmp_path / "s.json").read_text()
+    assert "s3cret" not in text, text
+    assert "url=NOT_LOGGING_PARAMETER" in logged[0] and "headers=NOT_LOGGING_PARAMETER" in logged[0], logged
+    assert result["url"] == origin.url("m.pth") + "?********"
+    assert result["invocation"]["module_args"]["url"] == origin.url("m.pth") + "?********"
+    assert result["invocation"]["module_args"]["dest"] == str(dest), "what is no secret stays readable"
+    assert origin.gets()[0].authorization == "Bearer s3cret-header"
+    # A failure too.
+    result, logged = run_formatted(dict(args, url=origin.url("nope") + "?token=s3cret-query", dest=str(dest) + "2"))
+    text = json.dumps(result) + "\n".join(logged)
+    assert result["failed"] and "HTTP 404" in result["msg"] and "s3cret" not in text, text
+    assert result["url"] == origin.url("nope") + "?********"
+
+
+def test_a_url_without_secrets_is_shown_whole(run_formatted, origin, tmp_path):
+    result, _logged = run_formatted({"url": origin.url("m.pth"), "dest": str(tmp_path / "m.pth")})
+    assert result["url"] == origin.url("m.pth") and result["invocation"]["module_args"]["url"] == origin.url("m.pth")
+
+
+def test_the_deadline_option_reaches_the_fetch(run_module, origin, tmp_path):
+    origin.drip["m.pth"] = (1, 0.05)
+    failed, res = run_module(fetch_verified.main, {"url": origin.url("m.pth"), "dest": str(tmp_path / "m.pth"),
+                                                   "deadline": 0.3})
+    assert failed and "did not finish within its deadline of 0.3 s" in res["msg"]

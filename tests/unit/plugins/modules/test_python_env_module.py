@@ -2,13 +2,18 @@
 """python_env's build flow with stand-in uv and conda executables (the real ones run on the test bed)."""
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import sys
 import tarfile
 import zipfile
+from pathlib import Path
 
 from ansible_collections.gtsfm.cluster.plugins.modules.python_env import main
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from http_origin import Origin  # noqa: E402  pylint: disable=wrong-import-position
 
 # A stand-in uv: `venv ... DIR` makes DIR/bin/python; `pip install` records what it installed (FAIL_UV: fails,
 # after the venv exists, as a download error would).
@@ -136,6 +141,25 @@ def test_archive_manager_unpacks_and_refuses_escapes(tmp_path, run_module):
         tar.addfile(info, io.BytesIO(b""))
     failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env3")))
     assert failed and "outside the environment" in result["msg"] and not (tmp_path / "escape").exists()
+    # A symlink out of the environment, then a file written through it.
+    (tmp_path / "elsewhere").mkdir()
+    with tarfile.open(evil, "w") as tar:
+        info = tarfile.TarInfo("lib")
+        info.type, info.linkname = tarfile.SYMTYPE, str(tmp_path / "elsewhere")
+        tar.addfile(info)
+        info = tarfile.TarInfo("lib/x")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"bad"))
+    failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env4")))
+    assert failed and result["msg"].startswith("python_env: unpacking %s: member 'lib' is a link to the absolute "
+                                               "path" % evil), result
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("env4")], "nothing of a refused archive stays"
+    # A name that merely starts with two dots is a legal name.
+    with tarfile.open(evil, "w") as tar:
+        tar.addfile(tarfile.TarInfo("..hidden"), io.BytesIO(b""))
+    failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env5")))
+    assert not failed and (tmp_path / "env5" / "..hidden").exists(), result.get("msg")
 
 
 def test_uv_comes_from_a_wheelhouse_directory_on_the_node(tmp_path, run_module):
@@ -166,3 +190,35 @@ def test_probe_of_a_current_env_imports_its_packages(tmp_path, run_module):
     # Not current (another fingerprint wanted): nothing to import yet.
     failed, other = run_module(main, uv_args(tmp_path, action="probe", import_check=True, requirements=["x"]))
     assert not failed and other["state"] == "other" and "import_problems" not in other
+
+
+def _uv_wheel_bytes():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("uv-0.13.9.data/scripts/uv", FAKE_UV)
+    return buffer.getvalue()
+
+
+def test_uv_comes_from_an_index_page_with_relative_links_and_its_hash(tmp_path, run_module):
+    wheel = _uv_wheel_bytes()
+    name = "uv-0.13.9-py3-none-manylinux_2_17_%s.whl" % os.uname()[4]
+    with Origin(tmp_path / "origin") as origin:
+        origin.put("packages/ab/" + name, wheel)
+        page = '<a href="../../packages/ab/%s#sha256=%s">%s</a>' % (name, hashlib.sha256(wheel).hexdigest(), name)
+        origin.put("simple/uv/index.html", page.encode())
+        args = uv_args(tmp_path, uv=str(tmp_path / "bin" / "uv"), uv_index=origin.url("simple/uv/index.html"))
+        failed, result = run_module(main, args)
+        assert not failed and result["state"] == "current", result.get("msg")
+        assert (tmp_path / "bin" / "uv").read_text() == FAKE_UV
+        assert [r.path for r in origin.gets()] == ["/simple/uv/index.html", "/packages/ab/" + name]
+        # The index gives another sum than the wheel has: refused, nothing installed.
+        (tmp_path / "bin" / "uv").unlink()
+        wrong = "0" * 64
+        origin.put("simple/uv/index.html", page.replace(hashlib.sha256(wheel).hexdigest(), wrong).encode())
+        failed, result = run_module(main, dict(args, prefix=str(tmp_path / "env2")))
+    assert failed and result["msg"] == (
+        "python_env: installing uv at %s: sha256 mismatch for %s: its index gives %s, the download has %s. Nothing "
+        "was installed. Fix: check the index (conda_env_uv_index) or its mirror; do not use a uv binary that fails "
+        "its sum" % (tmp_path / "bin" / "uv", origin.url("packages/ab/" + name), wrong,
+                     hashlib.sha256(wheel).hexdigest()))
+    assert not (tmp_path / "bin" / "uv").exists()

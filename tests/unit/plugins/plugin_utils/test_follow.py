@@ -165,3 +165,24 @@ def test_a_notice_is_printed_once_when_the_record_allows_it_filled_from_the_reco
     follower.follow()
     assert world.lines[:2] == ["ssh -N -L 8787:localhost:8790 node1", "then open it"]
     assert sum("then open it" in line for line in world.lines) == 1
+
+
+def test_an_async_step_is_not_judged_by_an_earlier_runs_record(tmp_path):
+    """A record left by an earlier run names a writer long gone; the async result file decides, not that pid."""
+    record = tmp_path / "rec.json"
+    _progress.write_json(str(record), {"phase": "done", "finished": True, "pid": 2 ** 22 + 7, "pid_start": 1})
+    job = tmp_path / "job"
+    job.write_text('{"started": true, "finished": false, "ansible_job_id": "j1"}')
+    polls = []
+
+    def run(command: str) -> str:
+        polls.append(command)
+        if len(polls) == 4:
+            job.write_text('{"changed": true, "msg": "2 received"}')
+        return sh(command)
+
+    follower = Follower(host="node1", steps=[Step("checkout", status=str(record), results_file=str(job))], run=run,
+                        say=lambda line: None, poll=0.01, sleep=lambda s: None)
+    snaps = follower.follow()
+    assert snaps[0].result == {"changed": True, "msg": "2 received"} and len(polls) == 4
+    assert all("/proc/" not in command for command in polls)

@@ -5,7 +5,7 @@
 Builds the SSHCluster from --cluster_config exactly as GTSfM's runner does, then fails on plain host names exactly
 where GTSfM's does (_create_dask_client). Past that line, it holds one task per worker for HOLD seconds
 (--config_name hold_HOLD.yaml; hold_HOLD_chatter_MIB.yaml also writes MIB MiB to each worker's stderr) and writes
-output_root/results/hosts.json.
+output_root/results/hosts.json (hold_HOLD_files_N.yaml: and N more files in nested directories under results/many).
 """
 import argparse
 import json
@@ -66,9 +66,10 @@ class Runner:
 
     def run(self):
         cluster, client = self._create_dask_client()
-        m = re.match(r"hold_(\d+)(?:_chatter_(\d+))?", self.parsed_args.config_name or "")
+        m = re.match(r"hold_(\d+)(?:_chatter_(\d+))?(?:_files_(\d+))?", self.parsed_args.config_name or "")
         seconds = int(m.group(1)) if m else 0
         chatter = int(m.group(2) or 0) if m else 0
+        files = int(m.group(3) or 0) if m else 0
         client.wait_for_workers(len(yaml.safe_load(open(self.parsed_args.cluster_config))["workers"])
                                 * self.parsed_args.num_workers, timeout=60)
         addresses = sorted(client.scheduler_info()["workers"])
@@ -77,6 +78,11 @@ class Runner:
         os.makedirs(results, exist_ok=True)
         with open(os.path.join(results, "hosts.json"), "w") as f:
             json.dump(sorted(hosts), f)
+        for i in range(files):
+            many = os.path.join(results, "many", "d%02d" % (i % 7))
+            os.makedirs(many, exist_ok=True)
+            with open(os.path.join(many, "f%04d.txt" % i), "w") as f:
+                f.write("result %d\n" % i)
         print("held on", sorted(hosts), flush=True)
         client.close()
         cluster.close()

@@ -1,0 +1,224 @@
+"""Faults in the middle of long steps on a 4-node bed: each play fails naming the node, leaves nothing half-done
+where a later run or a user would take it for done, and a re-run converges doing only the missing work.
+
+    make test-faults        (flock /tmp/gtsfm-bed.lock .venv/bin/python -m pytest tests/faults)
+
+The cases run in file order on one bed; each starts from the converged state the one before left.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import ROOT, Run, failures, saw, wait_for
+
+PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
+ENV_RECORD = "~/.cache/gtsfm.cluster/progress/conda_env-the-environment.json"
+ENV_FOLLOW = "Follow until every node holds a verified copy, for the environment"
+FILES = ROOT / "tests" / "multihost" / "files"
+DASK = "[d]istributed.cli.dask_spec"
+
+
+def changed(run) -> int:
+    return run.changed()
+
+
+def follow_result(run, task: str) -> dict:
+    for d in run.results("runner_on_ok") + run.results("runner_on_failed"):
+        if d.get("task") == task:
+            res = d.get("res") or {}
+            return res.get("result") or {"follow": {k: v for k, v in res.items() if k != "invocation"}}
+    return {"tasks": [(d.get("host"), d.get("task")) for d in run.results("runner_on_failed")]}
+
+
+def record(bed, host: str, path: str) -> dict:
+    out = bed.ssh(host, f"cat {path} 2>/dev/null", check=False).stdout
+    try:
+        return json.loads(out)
+    except ValueError:
+        return {}
+
+
+def receiving(bed, host: str) -> bool:
+    """Whether this run's broadcast is sending to host now (an earlier run's finished record says received)."""
+    node = record(bed, "node1", ENV_RECORD).get("nodes", {}).get(host, {})
+    return node.get("state") == "receiving" and (node.get("done") or 0) > 2e6
+
+
+def nothing_managed(bed, host: str) -> list[str]:
+    """What the collection would have written on host, if anything."""
+    found = []
+    if bed.ssh(host, "grep -qs gtsfm.cluster ~/.ssh/authorized_keys", check=False).returncode == 0:
+        found.append("authorized_keys block")
+    if bed.ssh(host, "grep -qs gtsfm.cluster ~/.bashrc", check=False).returncode == 0:
+        found.append("~/.bashrc block")
+    if bed.ssh(host, "ls -d ~/gtsfm-env* ~/gtsfm 2>/dev/null", check=False).stdout.strip():
+        found.append("env or checkout")
+    return found
+
+
+def test_a_node_down_before_site_stops_everything_then_converges(bed4, site, report):
+    bed4.podman("stop", "-t", "1", bed4.container("node4"))
+    try:
+        first = site(bed4)
+    finally:
+        bed4.restart("node4")
+    assert first.status == "failed"
+    assert any("node4" in f"{h} {m}" for h, m in failures(first)), failures(first)
+    left = {h: nothing_managed(bed4, h) for h in ("node1", "node2", "node3")}
+    assert left == {"node1": [], "node2": [], "node3": []}, left
+    second = site(bed4)
+    assert second.status == "successful", failures(second)
+    # The first real run on these nodes: its long steps print progress lines, never a retry's FAILED.
+    out = "\n".join(e.get("stdout") or "" for e in second.events)
+    (ROOT / ".cache").mkdir(exist_ok=True)
+    (ROOT / ".cache" / "site-first-run.log").write_text(out)
+    assert "FAILED - RETRYING" not in out and re.search(r"node1 -> \d nodes: environment \w+, ", out), out[-3000:]
+    third = site(bed4)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    report("node down before site.yml", "the stage (before any write)", saw(first),
+           "nothing on node1-3 (no keys, known_hosts, ~/.bashrc block, env or checkout)",
+           f"second run converged ({changed(second)} changed), third changed=0", "everything (first real run)")
+
+
+def test_a_node_killed_during_the_env_broadcast_is_named_and_only_it_is_sent_again(bed4, site, report):
+    for host in ("node3", "node4"):
+        bed4.ssh(host, "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
+    thread, runner, events = site(bed4, background=True)
+    wait_for(lambda: receiving(bed4, "node3"), 300, "node3 receiving the environment")
+    bed4.podman("kill", bed4.container("node3"))
+    thread.join(600)
+    first = Run(status=runner.status, rc=runner.rc, events=events)
+    bed4.restart("node3")
+    assert first.status == "failed"
+    assert any("node3" in m for _host, m in failures(first)), failures(first)
+    res = follow_result(first, ENV_FOLLOW)
+    assert res.get("failed_nodes") == ["node3"] and res.get("received") == ["node4"], res
+    # node4 got a verified tree, published (the env link) only by a run that succeeds; node3 nothing it could take
+    # for done: no env link, at most a temp copy the next run clears.
+    assert bed4.ssh("node4", "ls -d ~/gtsfm-env.*/bin/python", check=False).returncode == 0
+    for host in ("node3", "node4"):
+        assert bed4.ssh(host, "test -e ~/gtsfm-env", check=False).returncode != 0, host
+    temp = bed4.ssh("node3", "ls -a ~ | grep -c gtsfm-broadcast-tmp", check=False).stdout.strip()
+    second = site(bed4)
+    assert second.status == "successful", failures(second)
+    res2 = follow_result(second, ENV_FOLLOW)
+    assert res2.get("received") == ["node3"] and "node4" in res2.get("held", []), res2
+    third = site(bed4)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    sent = res2["nodes"]["node3"].get("bytes", 0)
+    report("node killed mid-step (podman kill node3)", "environment broadcast", saw(first),
+           f"node4 a verified copy, not yet published (no env link); node3 no env link ({temp} temp copy, removed "
+           "by the next run)",
+           "second run sent to node3 only, third changed=0", f"{sent / 1e6:.1f} MB, to node3 only")
+
+
+def _popen_site(bed) -> subprocess.Popen:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    return subprocess.Popen([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
+                             str(ROOT / "site.yml")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+
+
+def test_ctrl_c_during_a_broadcast_finishes_into_place_and_the_rerun_sends_nothing(bed4, site, report):
+    bed4.ssh("node2", "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
+    proc = _popen_site(bed4)
+    wait_for(lambda: receiving(bed4, "node2"), 300, "node2 receiving the environment")
+    os.killpg(proc.pid, signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0
+    # The broadcast runs on the scheduler, detached from the controller: it finishes into place.
+    wait_for(lambda: record(bed4, "node1", ENV_RECORD).get("finished"), 300, "the broadcast to finish")
+    placed = record(bed4, "node1", ENV_RECORD)
+    assert not placed.get("failed"), placed
+    assert bed4.ssh("node2", "test -e ~/gtsfm-env", check=False).returncode != 0  # not published: not taken for done
+    second = site(bed4)
+    assert second.status == "successful", failures(second)
+    res = follow_result(second, ENV_FOLLOW)
+    assert res.get("received") == [] and "node2" in res.get("held", []), res
+    third = site(bed4)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    last = [line for line in out.splitlines() if line.strip()][-1:]
+    report("controller interrupted (SIGINT to ansible-playbook)", "environment broadcast",
+           "the play stopped: " + " ".join(last)[:160],
+           "the broadcast finished on its own: node2 holds a verified copy, not yet published (no env link)",
+           "second run published it without sending, third changed=0", "0 B")
+
+
+def _job_cmd(bed, tmp: Path, name: str, config: str) -> list[str]:
+    return [PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
+            str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
+                "gtsfm_run_python": "/usr/bin/python3", "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
+                "gtsfm_run_dataset_dir": "/home/gtsfm/data/standin", "gtsfm_run_config_name": config,
+                "gtsfm_run_name": name, "gtsfm_run_worker_memory_limit": "1GB", "gtsfm_run_poll_interval": 1,
+                "gtsfm_run_fetch_dest": str(tmp / "results")})]
+
+
+def _stand_in_runner(bed) -> None:
+    subprocess.run(f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
+                   "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'", shell=True, check=True)
+
+
+def _job_state(bed) -> dict:
+    return record(bed, "node1", "~/.cache/gtsfm.cluster/jobs/last/status.json")
+
+
+def test_controller_killed_while_following_a_job_then_the_rerun_follows_the_same_job(bed4, tmp_path, report):
+    _stand_in_runner(bed4)
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-follow", "hold_40.yaml"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    try:
+        wait_for(lambda: _job_state(bed4).get("state") == "running", 120, "the job to run")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.communicate()[0][-4000:]) from None
+    run_id = _job_state(bed4)["run_id"]
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert _job_state(bed4).get("state") == "running"  # the supervisor lives on, detached from the controller
+    again = subprocess.run(_job_cmd(bed4, tmp_path, "fault-follow", "hold_40.yaml"), capture_output=True,
+                           text=True, env=env, timeout=600, check=False)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert f"job {run_id} finished" in again.stdout, again.stdout[-3000:]
+    runs = bed4.ssh("node1", "grep -l '\"name\": \"fault-follow\"' ~/.cache/gtsfm.cluster/jobs/*/spec.json | wc -l"
+                    ).stdout.strip()
+    assert runs == "1", runs
+    assert list((tmp_path / "results").rglob("hosts.json"))
+    report("controller killed (SIGKILL to ansible-playbook)", "following the job",
+           "the play was killed; the job went on under its supervisor",
+           "the running job and its lock, nothing else",
+           f"the re-run followed the same run {run_id} to its end (no second job) and fetched its results", "none")
+
+
+def test_a_worker_node_killed_mid_job_fails_naming_it_and_leaves_no_tagged_process(bed4, tmp_path, report):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-worker", "hold_300.yaml"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    try:
+        wait_for(lambda: _job_state(bed4).get("all_joined_after") is not None, 180, "every worker to join")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.communicate()[0][-4000:]) from None
+    bed4.podman("kill", bed4.container("node4"))
+    try:
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        bed4.restart("node4")
+    assert proc.returncode != 0
+    message = re.findall(r"job \S+ failed: [^\n]*", out)
+    assert message and "node4" in message[0], out[-3000:]
+    left = {h: bed4.ssh(h, f"pgrep -u gtsfm -af '{DASK}' || true").stdout.strip() for h in bed4.nodes}
+    assert left == {h: "" for h in bed4.nodes}, left
+    assert bed4.ssh("node1", "test -L ~/.cache/gtsfm.cluster/jobs/lock", check=False).returncode != 0
+    again = subprocess.run(_job_cmd(bed4, tmp_path, "fault-worker-again", "hold_3.yaml"), capture_output=True,
+                           text=True, env=env, timeout=600, check=False)
+    assert again.returncode == 0, again.stdout[-3000:]
+    report("worker node killed mid-job (podman kill node4)", "the SfM job", message[0][:220],
+           "no tagged Dask process on any node (checked by the tag); the lock released",
+           "a new job after node4 came back finished", "none")
