@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import ansible_runner
@@ -100,11 +99,9 @@ def test_gtsfm_run_refuses_before_staging_naming_nodes_libraries_and_dot(world, 
     b = world["bed"]
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "image.txt").write_text("x\n")
-    started = time.time()
     run = play(b, tmp_path / "run", ROOT / "playbooks" / "gtsfm_run.yml", {
         "gtsfm_run_imports": ["dask", "distributed", "needs_gl", "needs_gomp"], "gtsfm_run_graphviz": "fail",
         "gtsfm_run_dataset_src": str(tmp_path / "ds"), "gtsfm_run_fetch": False})
-    seconds = time.time() - started
     msgs = failed(run)
     assert list(msgs) == ["node1"], msgs
     lines = msgs["node1"].splitlines()
@@ -119,7 +116,6 @@ def test_gtsfm_run_refuses_before_staging_naming_nodes_libraries_and_dot(world, 
                                "runner renders its process graph with it and stops without it. Fix: sudo apt-get "
                                "install graphviz")
     assert len(lines) == 5 and "Traceback" not in msgs["node1"]
-    # Refused before any long work: nothing staged, no job, in seconds.
+    # Refused before any long work: nothing staged, no job.
     assert b.ssh("node1", "test -e ~/gtsfm-data", check=False).returncode != 0
     assert b.ssh("node1", "test -e ~/.cache/gtsfm.cluster/jobs/last", check=False).returncode != 0
-    assert seconds < 90, seconds

@@ -311,8 +311,8 @@ def test_every_host_is_checked_over_a_non_interactive_ssh(venv, tmp_path):
 
 # ---------------------------------------------------------------- sentences from reports
 
-def failing(name, *errors, os_release=DEBIAN, dists=None):
-    return {"report": {"os": os_release, "dists": dists or {}, "imports": [
+def failing(name, *errors, os_release=None, dists=None):
+    return {"report": {"os": os_release or DEBIAN, "dists": dists or {}, "imports": [
         {"name": name, "ok": False, "errors": list(errors)}]}}
 
 
