@@ -35,7 +35,7 @@ molecule: venv ## every molecule scenario, each on its own test bed
 	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
 
 multihost: venv ## pytest + ansible-runner on a real 4-node bed: removal, unreachable node, check mode
-	$(PY) -m pytest tests/multihost -q
+	$(PY) -m pytest tests/multihost -q --durations=12
 
 test-faults: deps ## the fault campaign on a 4-node bed (tests/faults); writes docs/faults.md
 	flock /tmp/gtsfm-bed.lock $(PY) -m pytest tests/faults -q
