@@ -16,8 +16,8 @@ from pathlib import Path
 
 
 def title(summary: dict) -> str:
-    head = "%d of %d images registered, %d 3D points" % (summary["images_registered"], summary["images"],
-                                                          summary["points3D"])
+    head = "%d of %d images registered, %d 3D points" % (
+        summary["images_registered"], summary["images"], summary["points3D"])
     rot = summary.get("rotation_error_deg")
     if not rot:
         return head + "\n(alignment with the known cameras failed)"
@@ -35,12 +35,12 @@ def draw(results: Path, out: Path) -> Path:
     scene = json.loads((results / "scene.json").read_text())
     fig, ax = plt.subplots(figsize=(6.4, 6.0), dpi=120)
     if scene["points"]:
-        xs, _, zs = zip(*scene["points"])
+        xs, _ys, zs = zip(*scene["points"])
         ax.scatter(xs, zs, s=2, c="0.6", label="3D points (%d)" % len(scene["points"]))
     for key, style in (("truth_centers", dict(s=90, facecolors="none", edgecolors="tab:green", linewidths=1.5)),
                        ("centers", dict(s=22, c="tab:red", marker="x"))):
         if scene[key]:
-            xs, _, zs = zip(*scene[key])
+            xs, _ys, zs = zip(*scene[key])
             name = "true cameras" if key == "truth_centers" else "estimated cameras"
             ax.scatter(xs, zs, label="%s (%d)" % (name, len(scene[key])), **style)
     ax.set_xlabel("x (scene units)")

@@ -30,7 +30,7 @@ def test_every_link_resolves_inside_the_repository(page):
     for target in LINK.findall(FENCE.sub("", page.read_text())):
         if re.match(r"^[a-z]+:", target):
             continue  # a URL outside: not checked here
-        path, _, anchor = target.partition("#")
+        path, _sep, anchor = target.partition("#")
         dest = (page.parent / path).resolve() if path else page
         if not dest.exists() or ROOT not in dest.parents and dest != ROOT:
             broken.append(target)

@@ -207,9 +207,9 @@ def run(args: argparse.Namespace) -> dict:
             aligned = pycolmap.Reconstruction(best)
             aligned.transform(comparison["rec2_from_rec1"].inverse())
             write_scene(results / "scene.json",
-                       np.array([p.xyz for p in aligned.points3D.values()]),
-                       np.array([aligned.image(i).projection_center() for i in aligned.reg_image_ids()]),
-                       np.array([truth.image(i).projection_center() for i in truth.reg_image_ids()]))
+                        np.array([p.xyz for p in aligned.points3D.values()]),
+                        np.array([aligned.image(i).projection_center() for i in aligned.reg_image_ids()]),
+                        np.array([truth.image(i).projection_center() for i in truth.reg_image_ids()]))
     (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     logger.info("registered %d of %d images; summary in %s", summary["images_registered"], len(names),
                 results / "summary.json")
