@@ -30,6 +30,7 @@ import time
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_hook as hook
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_node as node_half
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress as progress
 
 # GTSfM's runner at HEAD b8f24c75 (_create_dask_client) has set(w["host"] for w in workers): it breaks every
@@ -251,7 +252,8 @@ def runner_launch(p, job_dir, cluster_config):
 
 def agent_files():
     """{file name: source text} of the agent and what it imports, to be run detached with the env's python."""
-    return {"agent.py": inspect.getsource(agent), "_progress.py": inspect.getsource(progress)}
+    return {"agent.py": inspect.getsource(agent), "_progress.py": inspect.getsource(progress),
+            "_gtsfm_job_node.py": inspect.getsource(node_half)}
 
 
 def write_agent(folder):
