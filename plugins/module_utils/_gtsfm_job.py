@@ -29,6 +29,7 @@ import time
 # pylint: disable=ansible-bad-function
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_workers as gpu
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_hook as hook
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_node as node_half
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress as progress
@@ -79,20 +80,22 @@ def worker_hosts(workers):
     for i, entry in enumerate(workers):
         if isinstance(entry, dict):
             host = entry.get("host")
-            if "gpus" in entry:
-                raise JobError("workers[%d] (%r): has 'gpus', which makes GTSfM's runner start a single-machine "
-                               "LocalCUDACluster, not an SSHCluster. Fix: remove gpus for a multi-host CPU run." % (
-                                   i, entry))
         else:
             host = entry
         if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host) or "'" in host:
             raise JobError("workers[%d] (%r): not a host name. Fix: a plain host name, or a mapping with 'host'." % (
                 i, entry))
-        if "gpus" in host:
-            raise JobError("workers[%d] (%r): GTSfM's runner tests 'gpus' in each entry as a substring, so this host "
-                           "name sends it down the single-machine GPU path. Fix: use another name for this host (an "
-                           "alias in ~/.ssh/config)." % (i, host))
         hosts.append(host)
+    problem = gpu.gpu_path_problem(workers)
+    if problem:
+        raise JobError(problem)
+    index = gpu.gpu_entry(workers)
+    if index is not None:
+        # One machine with gpus is GTSfM's own GPU shape, but gtsfm_job supervises an SSHCluster: its workers per
+        # host, its nodes' cleanup. The LocalCUDACluster of the GPU path is none of that.
+        raise JobError("workers[%d] (%r): has 'gpus', which makes GTSfM's runner start a single-machine "
+                       "LocalCUDACluster, not the SSH cluster gtsfm_job runs and supervises. Fix: remove gpus for a "
+                       "CPU run over SSH, or run GTSfM's GPU path on that machine yourself." % (index, workers[index]))
     return hosts
 
 

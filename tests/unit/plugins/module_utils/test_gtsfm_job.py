@@ -38,8 +38,12 @@ def params(tmp_path, **over):
 
 @pytest.mark.parametrize("workers, expect", [
     ([], "workers: empty"),
-    (["node1", {"host": "node2", "gpus": 1}], "workers[1]"),
-    (["node1", "gpus-01"], "workers[1] ('gpus-01'): GTSfM's runner tests 'gpus'"),
+    # The inventory's rule (module_utils/_gtsfm_workers), word for word.
+    (["node1", {"host": "node2", "gpus": 1}], "workers[1] ('node2') has 'gpus', so GTSfM's runner starts a "
+                                              "single-machine LocalCUDACluster and never uses the other hosts"),
+    (["node1", "gpus-01"], "workers[1] ('gpus-01'): GTSfM's runner tests '\"gpus\" in worker'"),
+    # One machine with gpus: GTSfM's own GPU shape, which gtsfm_job does not run.
+    ([{"host": "gpu1", "gpus": 1}, {"host": "gpu1", "gpus": 1}], "not the SSH cluster gtsfm_job runs"),
     (["node1", "bad name"], "workers[1] ('bad name'): not a host name"),
     (["node1", {"system_memory": "10GB"}], "workers[1]"),
 ])
