@@ -130,7 +130,9 @@ notes:
     plugins; the built-in C(yaml) plugin accepts any mapping, so the error is also displayed directly, before
     ansible-core reports the other plugins. Use a plugin configuration file (way 1) for the plainest errors."
   - "GTSfM's runner takes its single-machine GPU path (LocalCUDACluster) when any worker has a C(gpus) key, or a
-    plain host name contains the text C(gpus); this plugin warns when such a file lists more than one host."
+    plain host name contains the text C(gpus). This plugin refuses a file where that path cannot run what it lists:
+    C(gpus) among workers on more than one host, or a plain host name containing C(gpus). One machine listed with
+    C(gpus) (GTSfM's C(cluster_gpu.yaml)) is accepted; M(gtsfm.cluster.gtsfm_job) applies the same rule."
   - "A C(localhost) entry (as in GTSfM's cluster_gpu.yaml) becomes an explicit inventory host, which Ansible
     reaches over SSH like any other. To work on the controller directly, add
     C(ansible_connection: \"'local' if inventory_hostname in ['localhost', '127.0.0.1', '::1'] else 'ssh'\") under
@@ -210,7 +212,7 @@ from ansible.inventory.helpers import get_group_vars
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.vars import combine_vars
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils.cluster_config import (
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._cluster_config import (
     ClusterConfigError,
     ClusterConfigSyntaxError,
     ClusterSpec,

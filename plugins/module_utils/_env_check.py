@@ -285,17 +285,15 @@ def node_report(args):
     return out
 
 
-NODE_FUNCTIONS = (normalize, requirement_name, pyproject_dependencies, env_file_dependencies, declared, top_level,
-                  dist_imports, conda_imports, imports_to_check, exception_chain, os_release, node_report)
-NODE_MAIN = r'''
-def _main():
+def node_main():
+    """The node half's entry: the report for the JSON arguments in argv[1], after RESULT on a line of its own."""
     report = node_report(json.loads(sys.argv[1]))
     sys.stdout.write("\n" + RESULT + json.dumps(report) + "\n")
     sys.stdout.flush()
 
 
-_main()
-'''
+NODE_FUNCTIONS = (normalize, requirement_name, pyproject_dependencies, env_file_dependencies, declared, top_level,
+                  dist_imports, conda_imports, imports_to_check, exception_chain, os_release, node_report, node_main)
 
 
 def node_program():
@@ -303,7 +301,7 @@ def node_program():
     head = ("import importlib, json, os, re, shutil, subprocess, sys, time\n"
             "RESULT = %r\nSTARTED = %r\nDEFAULT_IMPORTS = %r\nSKIP_TOP = frozenset(%r)\n\n" % (
                 RESULT, STARTED, DEFAULT_IMPORTS, sorted(SKIP_TOP)))
-    return head + "\n\n".join(inspect.getsource(f) for f in NODE_FUNCTIONS) + NODE_MAIN
+    return head + "\n\n".join(inspect.getsource(f) for f in NODE_FUNCTIONS) + "\n\nnode_main()\n"
 
 
 # ---------------------------------------------------------------- running the node half

@@ -29,7 +29,9 @@ import time
 # pylint: disable=ansible-bad-function
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_workers as gpu
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_hook as hook
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_node as node_half
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress as progress
 
 # GTSfM's runner at HEAD b8f24c75 (_create_dask_client) has set(w["host"] for w in workers): it breaks every
@@ -78,20 +80,22 @@ def worker_hosts(workers):
     for i, entry in enumerate(workers):
         if isinstance(entry, dict):
             host = entry.get("host")
-            if "gpus" in entry:
-                raise JobError("workers[%d] (%r): has 'gpus', which makes GTSfM's runner start a single-machine "
-                               "LocalCUDACluster, not an SSHCluster. Fix: remove gpus for a multi-host CPU run." % (
-                                   i, entry))
         else:
             host = entry
         if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host) or "'" in host:
             raise JobError("workers[%d] (%r): not a host name. Fix: a plain host name, or a mapping with 'host'." % (
                 i, entry))
-        if "gpus" in host:
-            raise JobError("workers[%d] (%r): GTSfM's runner tests 'gpus' in each entry as a substring, so this host "
-                           "name sends it down the single-machine GPU path. Fix: use another name for this host (an "
-                           "alias in ~/.ssh/config)." % (i, host))
         hosts.append(host)
+    problem = gpu.gpu_path_problem(workers)
+    if problem:
+        raise JobError(problem)
+    index = gpu.gpu_entry(workers)
+    if index is not None:
+        # One machine with gpus is GTSfM's own GPU shape, but gtsfm_job supervises an SSHCluster: its workers per
+        # host, its nodes' cleanup. The LocalCUDACluster of the GPU path is none of that.
+        raise JobError("workers[%d] (%r): has 'gpus', which makes GTSfM's runner start a single-machine "
+                       "LocalCUDACluster, not the SSH cluster gtsfm_job runs and supervises. Fix: remove gpus for a "
+                       "CPU run over SSH, or run GTSfM's GPU path on that machine yourself." % (index, workers[index]))
     return hosts
 
 
@@ -251,7 +255,8 @@ def runner_launch(p, job_dir, cluster_config):
 
 def agent_files():
     """{file name: source text} of the agent and what it imports, to be run detached with the env's python."""
-    return {"agent.py": inspect.getsource(agent), "_progress.py": inspect.getsource(progress)}
+    return {"agent.py": inspect.getsource(agent), "_progress.py": inspect.getsource(progress),
+            "_gtsfm_job_node.py": inspect.getsource(node_half)}
 
 
 def write_agent(folder):

@@ -308,7 +308,7 @@ class Env:
             python = p["python"]
             if not os.access(python, os.X_OK):
                 self.fail("the interpreter %s is missing on this node. Fix: install it at the same path on every "
-                          "node, or set conda_env_python" % python)
+                          "node, or set option python" % python)
             version = self.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
                                "asking %s its version" % python).strip()
             spec["python"] = {"path": python, "version": version}
@@ -319,13 +319,13 @@ class Env:
         free = pe.free_bytes(os.path.dirname(self.prefix))
         if free < need:
             where = os.path.dirname(self.prefix)
-            self.fail("only %d MiB free under %s, %d MiB needed. Fix: free space there, or set conda_env_prefix "
-                      "elsewhere (or lower conda_env_min_free_mb)" % (free >> 20, where, need >> 20))
+            self.fail("only %d MiB free under %s, %d MiB needed. Fix: free space there, or set option prefix "
+                      "elsewhere (or lower option min_free_mb)" % (free >> 20, where, need >> 20))
 
     def ensure_uv(self):
         uv = self.params["uv"]
         if not uv:
-            self.fail("uv is needed to build here. Fix: set conda_env_uv_path")
+            self.fail("uv is needed to build here. Fix: set option uv")
         if os.access(uv, os.X_OK):
             return uv
         wheel = self.params["uv_wheel"]
@@ -335,7 +335,7 @@ class Env:
                 page = self.params["uv_index"]
                 if not page:
                     self.fail("%s is missing and neither a uv wheel nor an index to find one was given. Fix: set "
-                              "conda_env_uv_src or conda_env_uv_index" % uv)
+                              "option uv_wheel or option uv_index" % uv)
                 if os.path.isdir(page):
                     # A wheelhouse on this node (shipped from the controller): take uv's wheel from it.
                     listing = "".join('<a href="%s">' % name for name in sorted(os.listdir(page)))
@@ -382,8 +382,8 @@ class Env:
         elif p["manager"] == "conda":
             conda = p["conda"]
             if not conda or not os.access(conda, os.X_OK):
-                self.fail("conda executable %s is missing. Fix: set conda_env_conda_installer_url or "
-                          "conda_env_conda_installer_src (Miniforge or micromamba), or conda_env_conda_path" % conda)
+                self.fail("conda executable %s is missing. Fix: install conda or "
+                          "micromamba (Miniforge) there, or set option conda to one" % conda)
             for argv in pe.conda_commands(conda, part, p["env_file"], p["channels"], False):
                 self.run(argv, "building the conda environment")
         else:

@@ -216,12 +216,16 @@ def test_examples_are_one_plugin_config_that_works(plugin: t.Any, tmp_path: Path
     # One document: ansible-core 2.16's yamllint sanity test refuses more (yaml.safe_load does too).
     example = yaml.safe_load(plugin_module(plugin).EXAMPLES)
     example['cache_connection'] = str(tmp_path / 'cache')
-    write(tmp_path / 'cluster.yaml', 'workers:\n  - host: gpu1\n    gpus: 1\n  - gpu1\n  - cpu1\n')
+    write(tmp_path / 'cluster.yaml', 'workers:\n  - node1\n  - node1\n  - node2\n')
     inventory = parse(plugin, write(tmp_path / 'inv.yml', yaml.safe_dump(example)))
-    assert host_vars(inventory, 'cpu1')['ansible_port'] == 22
-    assert group_hosts(inventory, 'gtsfm_multi_slot') == ['gpu1']
-    assert group_hosts(inventory, 'gpus_1') == ['gpu1']
-    assert group_hosts(inventory, 'role_worker') == ['cpu1']
+    assert host_vars(inventory, 'node2')['ansible_port'] == 22
+    assert group_hosts(inventory, 'gtsfm_multi_slot') == ['node1']
+    assert group_hosts(inventory, 'gpus_none') == ['node1', 'node2']
+    assert group_hosts(inventory, 'role_worker') == ['node2']
+    # GTSfM's GPU shape: one machine, listed once per GPU.
+    write(tmp_path / 'cluster.yaml', 'workers:\n  - host: gpu1\n    gpus: 1\n  - host: gpu1\n    gpus: 1\n')
+    inventory = parse(plugin, write(tmp_path / 'inv.yml', yaml.safe_dump(example)))
+    assert group_hosts(inventory, 'gpus_1') == ['gpu1'] and group_hosts(inventory, 'role_scheduler') == ['gpu1']
     assert (tmp_path / 'cache').is_dir()
 
 
@@ -351,7 +355,8 @@ def composed(value: int) -> t.Union[int, str]:
 
 
 def test_compose_groups_and_keyed_groups(plugin: t.Any, tmp_path: Path) -> None:
-    cluster = 'workers:\n  - host: gpu1\n    gpus: 2\n  - host: gpu1\n    gpus: 2\n  - cpu1\n'
+    cluster = ('workers:\n  - host: gpu1\n    system_memory: 64GB\n  - host: gpu1\n    system_memory: 64GB\n'
+               '  - cpu1\n')
     body = """\
 cluster_config: cluster.yaml
 compose:
@@ -360,8 +365,8 @@ compose:
 groups:
   multi_slot: gtsfm_worker_slots > 1
 keyed_groups:
-  - key: gtsfm_gpus | default('none') | string
-    prefix: gpus
+  - key: gtsfm_system_memory | default('none') | string
+    prefix: memory
   - key: "'scheduler' if gtsfm_is_scheduler else 'worker'"
     prefix: role
 strict: true
@@ -371,8 +376,8 @@ strict: true
     assert host_vars(inventory, 'cpu1')['gtsfm_num_workers'] == composed(2)
     assert host_vars(inventory, 'cpu1')['cluster_size'] == composed(2)   # group vars of gtsfm_cluster are visible
     assert group_hosts(inventory, 'multi_slot') == ['gpu1']
-    assert group_hosts(inventory, 'gpus_2') == ['gpu1']
-    assert group_hosts(inventory, 'gpus_none') == ['cpu1']
+    assert group_hosts(inventory, 'memory_64GB') == ['gpu1']
+    assert group_hosts(inventory, 'memory_none') == ['cpu1']
     assert group_hosts(inventory, 'role_scheduler') == ['gpu1']
     assert group_hosts(inventory, 'role_worker') == ['cpu1']
 

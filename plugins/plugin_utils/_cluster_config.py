@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Validate and normalise GTSfM's ``cluster.yaml``.
+"""Validate and normalise GTSfM's ``cluster.yaml`` (controller side, private to this collection: the inventory
+plugin's reading of the file).
 
 GTSfM's runner (``gtsfm/runner.py``) reads only the ``workers`` key of the file
 given to ``--cluster_config``.  Two shapes are in use::
@@ -34,6 +35,8 @@ import ipaddress
 import re
 import reprlib
 import typing as t
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils._gtsfm_workers import gpu_path_problem
 
 try:
     import yaml
@@ -385,7 +388,9 @@ def normalise_cluster_config(data: t.Any, source: str) -> tuple[ClusterSpec, lis
         hosts[key]['slots'] += 1
         hosts[key]['slot_settings'].append(settings)
 
-    _warn_about_gpu_path(source, normalised, written_entries, warnings)
+    problem = gpu_path_problem(written_entries)
+    if problem:
+        raise ClusterConfigError('%s: %s' % (source, problem))
 
     spec: ClusterSpec = {
         'source': source,
@@ -395,28 +400,6 @@ def normalise_cluster_config(data: t.Any, source: str) -> tuple[ClusterSpec, lis
         'hosts': list(hosts.values()),
     }
     return spec, warnings
-
-
-def _warn_about_gpu_path(source: str, workers: list[WorkerSpec], written: list[t.Any], warnings: list[str]) -> None:
-    """GTSfM takes its single-machine GPU path when ``"gpus" in w`` holds for any worker."""
-    with_gpus = [i for i, worker in enumerate(workers) if 'gpus' in worker]
-    distinct = []
-    for worker in workers:
-        if worker['host'] not in distinct:
-            distinct.append(worker['host'])
-    if with_gpus and len(distinct) > 1:
-        warnings.append(
-            "%s: workers[%d] has 'gpus', so GTSfM's runner starts a single-machine LocalCUDACluster and does not "
-            "use SSH workers; the %d distinct hosts listed will not form one cluster. "
-            "Fix: drop 'gpus' for a multi-host CPU cluster, or list only one machine for the GPU path."
-            % (source, with_gpus[0], len(distinct)))
-    for index, entry in enumerate(written):
-        if isinstance(entry, str) and 'gpus' in entry:
-            warnings.append(
-                "%s: workers[%d] (%r): GTSfM's runner tests '\"gpus\" in worker', which is true for this "
-                "host name, so it would take the single-machine GPU path. Fix: use a host name or IP address "
-                "without 'gpus' in it (an ~/.ssh/config alias works)." % (source, index, entry))
-            break
 
 
 if HAS_YAML:

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils.cluster_config import (
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._cluster_config import (
     ClusterConfigError,
     ClusterConfigSyntaxError,
     host_name_problem,
@@ -102,11 +102,8 @@ def test_spec_is_plain_json_data() -> None:
 
 
 def test_normalise_accepts_parsed_data() -> None:
-    spec, warnings = normalise_cluster_config({'workers': ['a', {'host': 'b', 'gpus': 0}]}, SRC)
-    assert [h['name'] for h in spec['hosts']] == ['a', 'b']
-    assert spec['hosts'][1]['gpus'] == 0
-    # gpus on one worker of several hosts: GTSfM would take its single-machine GPU path
-    assert len(warnings) == 1 and 'LocalCUDACluster' in warnings[0]
+    spec, warnings = normalise_cluster_config({'workers': [{'host': 'a', 'gpus': 0}, 'a']}, SRC)
+    assert [h['name'] for h in spec['hosts']] == ['a'] and spec['hosts'][0]['gpus'] == 0 and warnings == []
 
 
 def test_document_start_and_comments_are_fine() -> None:
@@ -141,14 +138,25 @@ def test_third_shape_top_level_keys_warn_that_they_are_ignored(key: str) -> None
         "is ignored; only 'workers' is used." % key]
 
 
-def test_host_name_containing_gpus_warns_about_gtsfm_gpu_detection() -> None:
-    _spec, warnings = load_cluster_config('workers:\n  - gpus-01\n', SRC)
-    assert len(warnings) == 1
-    assert "workers[0] ('gpus-01')" in warnings[0]
-    assert 'single-machine GPU path' in warnings[0]
+def test_host_name_containing_gpus_is_refused_naming_gtsfms_gpu_test() -> None:
+    with pytest.raises(ClusterConfigError) as err:
+        load_cluster_config('workers:\n  - node1\n  - gpus-01\n', SRC)
+    assert str(err.value) == (
+        "/x/cluster.yaml: workers[1] ('gpus-01'): GTSfM's runner tests '\"gpus\" in worker', which is true for this "
+        "host name, so it would take its single-machine GPU path instead of an SSH cluster. Fix: use a host name or "
+        "IP address without 'gpus' in it (an ~/.ssh/config alias works).")
 
 
-def test_gpus_on_a_single_host_does_not_warn() -> None:
+def test_gpus_among_several_hosts_is_refused_naming_the_entry() -> None:
+    with pytest.raises(ClusterConfigError) as err:
+        normalise_cluster_config({'workers': ['a', {'host': 'B', 'gpus': 0}, 'b']}, SRC)
+    assert str(err.value) == (
+        "/x/cluster.yaml: workers[1] ('B') has 'gpus', so GTSfM's runner starts a single-machine LocalCUDACluster "
+        "and never uses the other hosts: the 2 distinct hosts listed would not form one cluster. Fix: drop 'gpus' "
+        "for a multi-host CPU cluster, or list only one machine for the GPU path.")
+
+
+def test_gpus_on_a_single_host_is_gtsfms_gpu_shape_and_accepted() -> None:
     _spec, warnings = load_cluster_config(GPU, SRC)
     assert warnings == []
 
@@ -366,7 +374,7 @@ def test_an_alias_bomb_is_refused_at_once_with_its_message(tail: str) -> None:
 
 
 def test_a_few_honest_aliases_are_fine() -> None:
-    text = 'slot: &s {host: node1, gpus: 0}\nworkers: [*s, *s, {host: node2}]\n'
+    text = 'slot: &s {host: node1, system_memory: 10GB}\nworkers: [*s, *s, {host: node2}]\n'
     spec, _warnings = load_cluster_config(text, '/x/cluster.yaml')
     assert [h['name'] for h in spec['hosts']] == ['node1', 'node2'] and spec['hosts'][0]['slots'] == 2
 
