@@ -45,7 +45,7 @@ def test_reads_the_lock_and_hashes_what_the_controller_holds(tmp_path):
 
 
 def test_bad_settings_stop_before_anything_with_every_problem_named(tmp_path):
-    out, _ = plan(tmp_path, sets=["superglue"], fetch_on="ftp", poll_delay=0)
+    out, _result = plan(tmp_path, sets=["superglue"], fetch_on="ftp", poll_delay=0)
     assert out.returncode != 0
     assert "model_weights_fetch_on 'ftp' must be scheduler or controller." in out.stdout
     assert "model_weights_poll_delay 0 must be a whole number of 1 or more." in out.stdout
@@ -53,6 +53,6 @@ def test_bad_settings_stop_before_anything_with_every_problem_named(tmp_path):
 
 def test_an_unreadable_lock_file_is_named(tmp_path):
     (tmp_path / "lock.json").write_text("{not json")
-    out, _ = plan(tmp_path, sets=["d2net"])
+    out, _result = plan(tmp_path, sets=["d2net"])
     assert out.returncode != 0
     assert "lock.json: not valid JSON" in out.stdout and "Traceback" not in out.stdout + out.stderr

@@ -85,7 +85,7 @@ def test_a_held_file_with_a_wrong_sum_is_refused_naming_its_pin_or_given_sum():
 
 def plan_of(fetch_on="scheduler", held=None):
     es = entries()
-    have, download, _ = split_held(es, held or {}, "/inv/lock.json")
+    have, download, _problems = split_held(es, held or {}, "/inv/lock.json")
     return {"entries": es, "held": have, "download": download, "lock_text": "", "fetch_on": fetch_on}
 
 
