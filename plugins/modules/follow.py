@@ -111,25 +111,12 @@ options:
     description: Remove the async result files of the steps once their results are read.
     type: bool
     default: true
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.action
+  - gtsfm.cluster.attributes.info_module
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: It only reads, in check mode as in a normal run.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: gtsfm.cluster.progress_info
   - module: ansible.builtin.async_status

@@ -41,17 +41,10 @@ options:
         ends. C(0) answers at once.
     type: float
     default: 0
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.info_module
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: gtsfm.cluster.follow
 """

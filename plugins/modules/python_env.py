@@ -151,17 +151,9 @@ notes:
   - Check mode reports what would change and changes nothing. Diff mode is not supported.
   - The environment is built at its real path C(PREFIX.<fp12>), so scripts and conda's hard-coded prefixes are valid
     there on every node that gets the same tree at the same path; no relocation is needed.
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
