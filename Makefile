@@ -24,9 +24,11 @@ $(VENV)/.stamp: tests/requirements.txt
 unit: venv ## pytest unit tests of the inventory plugin, the modules and module_utils
 	$(PY) -m pytest tests/unit -q
 
-lint: venv ## ansible-lint (production profile) and yamllint
+lint: venv ## ansible-lint (production profile), yamllint, antsibull-changelog lint
 	yamllint -s .
 	ansible-lint --profile production
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
 sanity: venv ## ansible-test sanity on a copy of the collection
 	scripts/sanity
