@@ -24,8 +24,9 @@ $(VENV)/.stamp: tests/requirements.txt
 unit: venv ## pytest unit tests of the inventory plugin, the modules and module_utils
 	$(PY) -m pytest tests/unit -q
 
-lint: venv ## ansible-lint (production profile), yamllint, antsibull-changelog lint
+lint: venv ## yamllint, ansible-lint (production profile), ruff, antsibull-changelog lint
 	yamllint -s .
+	ruff check plugins tests scripts/*.py benchmarks
 	ansible-lint --profile production
 	antsibull-changelog lint
 	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml

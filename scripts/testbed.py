@@ -99,7 +99,8 @@ def ensure_tools() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise SystemExit(f"testbed: missing {', '.join(missing)}; install podman runc debootstrap openssh-client iproute2")
+        raise SystemExit(f"testbed: missing {', '.join(missing)}; "
+                         "install podman runc debootstrap openssh-client iproute2")
     log(f"installing {', '.join(missing)} from apt")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-q"], env=env)

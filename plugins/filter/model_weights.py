@@ -9,8 +9,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import (
-    WeightsError, catalog, checkout_excludes, lock, manifest)
+    WeightsError,
+    catalog,
+    checkout_excludes,
+    lock,
+    manifest,
+)
 
 
 def weights_manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="", repin=False,

@@ -122,6 +122,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils._bashrc import BashrcError, place_block
 
 

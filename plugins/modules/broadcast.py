@@ -288,6 +288,7 @@ seconds:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop
 from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast import BroadcastError, broadcast
 

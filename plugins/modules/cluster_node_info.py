@@ -205,6 +205,7 @@ files:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.cluster_probe import HOST_KEY_TYPES, ProbeError, probe
 
 

@@ -103,6 +103,7 @@ seconds:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check as ec
 
 

@@ -213,8 +213,14 @@ seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils._fetch import (
-    DEFAULT_DEADLINE, FetchError, fetch, redact_url, url_secrets)
+    DEFAULT_DEADLINE,
+    FetchError,
+    fetch,
+    redact_url,
+    url_secrets,
+)
 
 
 def main():

@@ -65,7 +65,8 @@ options:
         elements: str
         default: []
       notice_when:
-        description: The record field that must be set before O(steps[].notice) is printed; unset prints it at the first read.
+        description: The record field that must be set before O(steps[].notice) is printed; unset prints it at the
+          first read.
         type: str
   label:
     description: The one step's label, when O(steps) is not used (then O(status), O(run_id), O(job), O(log)).
@@ -101,7 +102,8 @@ options:
     type: float
     default: 2
   report_every:
-    description: Seconds between two progress lines of a step that runs on; default the variable C(gtsfm_cluster_progress_every), else 5.
+    description: Seconds between two progress lines of a step that runs on; default the variable
+      C(gtsfm_cluster_progress_every), else 5.
     type: float
   unreachable_grace:
     description: Seconds the host may fail to answer before the task fails.

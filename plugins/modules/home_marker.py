@@ -56,8 +56,12 @@ home_id:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
-    NotADirectory, ensure_home_id, ensure_ssh_dir)
+    NotADirectory,
+    ensure_home_id,
+    ensure_ssh_dir,
+)
 
 
 def main():

@@ -107,9 +107,17 @@ lines:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import render_lines
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    KNOWN_HOSTS_BLOCK, BlockError, apply_block, exit_with_block, new_file_mode, read_text, split_block)
+    KNOWN_HOSTS_BLOCK,
+    BlockError,
+    apply_block,
+    exit_with_block,
+    new_file_mode,
+    read_text,
+    split_block,
+)
 
 
 def main():

@@ -93,8 +93,13 @@ lines:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    BlockError, apply_block, exit_with_block, new_file_mode)
+    BlockError,
+    apply_block,
+    exit_with_block,
+    new_file_mode,
+)
 
 
 def main():

@@ -49,7 +49,8 @@ CATALOG = {
                 "VGG16-NetVLAD-Pitts30K.mat",
          "dest": "thirdparty/hloc/weights/VGG16-NetVLAD-Pitts30K.mat"}],
     "vggt": [
-        {"url": "https://huggingface.co/facebook/VGGT-1B/resolve/main/model.pt", "dest": "thirdparty/vggt/weights/model.pt"}],
+        {"url": "https://huggingface.co/facebook/VGGT-1B/resolve/main/model.pt",
+         "dest": "thirdparty/vggt/weights/model.pt"}],
 }
 
 

@@ -76,11 +76,11 @@ def test_close_cancels_the_reading():
         worker.proc.stderr = asyncio.StreamReader()  # never ends
         hook._drain_later(worker, "node3")  # pylint: disable=protected-access
         reading = worker._gtsfm_job_drains[-1]  # pylint: disable=protected-access
-        for dummy in range(3):
+        for _dummy in range(3):
             await asyncio.sleep(0)
         before = reading.done()
         await worker.close()
-        for dummy in range(3):
+        for _dummy in range(3):
             await asyncio.sleep(0)
         # Judged here, inside the loop: asyncio.run cancels whatever is left when it returns.
         return before, reading.cancelled()

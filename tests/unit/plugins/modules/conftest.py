@@ -6,7 +6,6 @@ import contextlib
 import json
 
 import pytest
-
 from ansible.module_utils import basic
 
 try:

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
+
 from ansible_collections.gtsfm.cluster.plugins.modules import fetch_verified, progress_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
