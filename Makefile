@@ -56,12 +56,18 @@ demo: venv ## bring up a 3-node test bed and run the pipeline on it
 demo-down: ## remove the demo bed (GTSFM_DEMO_BED, default demo)
 	scripts/testbed down --name "$${GTSFM_DEMO_BED:-demo}"
 
-build: venv ## the collection tarball, installed into a scratch path to prove it installs and documents
+build: venv ## the collection tarball, installed into a scratch path to prove it installs and documents; the EE's build context
 	ansible-galaxy collection build --force --output-path build/
 	rm -rf build/installed
 	cd build && ansible-galaxy collection install --force -p installed gtsfm-cluster-*.tar.gz
 	cd build && ANSIBLE_COLLECTIONS_PATH=installed ansible-doc -t inventory gtsfm.cluster.cluster_yaml >/dev/null
 	cd build && ANSIBLE_COLLECTIONS_PATH=installed ansible-playbook --syntax-check -i localhost, gtsfm.cluster.site
+	# The execution environment: the installed collection's bindep.txt as another EE's introspection reads it,
+	# then a build context for meta/execution-environment.yml (no image is built).
+	ansible-builder introspect build/installed | grep -q "openssh-client .*gtsfm.cluster"
+	rm -rf build/ee && mkdir -p build/ee
+	cp build/installed/ansible_collections/gtsfm/cluster/{meta/execution-environment.yml,requirements.txt,bindep.txt} build/ee/
+	ansible-builder create -f build/ee/execution-environment.yml -c build/ee/context >/dev/null
 
 bench-broadcast: venv ## benchmarks/broadcast.py: 200 MB at 100mbit to N = 2 4 8, ours vs one copy vs a star (~10 min)
 	flock /tmp/gtsfm-bed.lock $(PY) benchmarks/broadcast.py
