@@ -75,7 +75,7 @@ HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 # from PyPI for the nodes' Python (Debian bookworm: CPython 3.11, glibc 2.36) and ships to the building node.
 WHEELHOUSE_PACKAGES = ["dask", "distributed", "asyncssh", "uv"]
 WHEELHOUSE = CACHE_DIR / ("wheelhouse-" + hashlib.sha256(json.dumps(WHEELHOUSE_PACKAGES).encode()).hexdigest()[:12])
-CHECKOUT_STAND_IN = ROOT / "molecule" / "resources" / "files" / "gtsfm_checkout"
+CHECKOUT_STAND_IN = ROOT / "extensions" / "molecule" / "resources" / "files" / "gtsfm_checkout"
 
 
 def log(msg: str) -> None:
@@ -99,7 +99,8 @@ def ensure_tools() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise SystemExit(f"testbed: missing {', '.join(missing)}; install podman runc debootstrap openssh-client iproute2")
+        raise SystemExit(f"testbed: missing {', '.join(missing)}; "
+                         "install podman runc debootstrap openssh-client iproute2")
     log(f"installing {', '.join(missing)} from apt")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-q"], env=env)

@@ -234,7 +234,7 @@ _PLUGIN_LINE = re.compile(r'''^["']?plugin["']?[ \t]*:[ \t]*["']?(?P<name>[^"'#\
 _TOP_KEY = re.compile(r'''^["']?(?P<key>[A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:(?P<rest>(?:[ \t].*)?)$''')
 
 
-def _peek(path: str) -> t.Optional[str]:
+def _peek(path: str) -> str | None:
     """Return the start of the file as text, or None if it cannot be read."""
     try:
         with open(path, 'rb') as handle:
@@ -243,7 +243,7 @@ def _peek(path: str) -> t.Optional[str]:
         return None
 
 
-def _plugin_line_name(text: str) -> t.Optional[str]:
+def _plugin_line_name(text: str) -> str | None:
     """Name on the file's top-level ``plugin:`` line, '' for a ``plugin:`` line without a plain name, None if none."""
     match = _PLUGIN_LINE.search(text)
     if match is not None:
@@ -294,7 +294,7 @@ def _is_gtsfm_config(path: str) -> bool:
     return workers == '{}' and bool(top_keys & {'scheduler', 'database'})
 
 
-def _content_digest(path: str) -> t.Optional[str]:
+def _content_digest(path: str) -> str | None:
     """SHA-256 of the file's bytes, or None when it cannot be read (the read that follows reports why)."""
     digest = hashlib.sha256()
     try:
@@ -344,7 +344,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def __init__(self) -> None:
         super().__init__()
-        self._key_file_override: t.Optional[str] = None
+        self._key_file_override: str | None = None
         self._source_name = ''
         self._direct_options: dict[str, t.Any] = {}
 

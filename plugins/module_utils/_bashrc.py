@@ -83,7 +83,7 @@ _INERT = ("subshell", "cmdsub", "function")
 _SPECIAL = set(" \t\n;&|()<>")
 
 
-class _Frame(object):
+class _Frame:
     def __init__(self, kind, line, function=False):
         self.kind = kind
         self.line = line
@@ -91,7 +91,7 @@ class _Frame(object):
         self.case_mode = None  # in a case: "subject", "in", "pattern" or "body"
 
 
-class ShellStructure(object):
+class ShellStructure:
     """Where each line of a bash file stands, read the way bash reads it, well enough for a ~/.bashrc.
 
     top[i]: line i starts a command outside any compound command, function body, heredoc, quoted text or continued

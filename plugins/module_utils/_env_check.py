@@ -280,8 +280,8 @@ def node_report(args):
         out["dot"] = {"path": dot}
         if dot:
             try:
-                ran = subprocess.run([dot, "-V"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, timeout=20, check=False)
+                ran = subprocess.run([dot, "-V"], stdin=subprocess.DEVNULL, capture_output=True,
+                                     timeout=20, check=False)
                 out["dot"].update(rc=ran.returncode, said=(ran.stderr or ran.stdout).decode("utf-8", "replace")
                                   .strip()[-300:])
             except (OSError, subprocess.SubprocessError) as exc:

@@ -232,7 +232,7 @@ class _Restart(Exception):
     """The partial file is not a head of what the origin serves now: it is gone; ask again from byte 0."""
 
 
-class Fetcher(object):
+class Fetcher:
     """Fetch url to dest. Construct, then call run(); plain data in, a plain dict out."""
 
     def __init__(self, url, dest, sha256=None, size=None, force=False, retries=5, retry_delay=2.0, timeout=60.0,

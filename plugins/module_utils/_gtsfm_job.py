@@ -27,11 +27,10 @@ import time
 # ansible-core 2.21's sanity asks for AnsibleModule.run_command; these are plain functions (no AnsibleModule at
 # hand), and the supervisor they start must outlive the module in its own session.
 # pylint: disable=ansible-bad-function
-
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
-from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_workers as gpu
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_hook as hook
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_node as node_half
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_workers as gpu
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress as progress
 
 # GTSfM's runner at HEAD b8f24c75 (_create_dask_client) has set(w["host"] for w in workers): it breaks every
@@ -47,7 +46,7 @@ class JobError(Exception):
     """A failure the module reports as one message (fail_json)."""
 
     def __init__(self, msg, **result):
-        super(JobError, self).__init__(msg)
+        super().__init__(msg)
         self.msg = msg
         self.result = result
 
@@ -275,7 +274,7 @@ def write_agent(folder):
         os.replace(tmp, path)
 
 
-class Jobs(object):
+class Jobs:
     """The job root on the scheduler: agent.py, the lock, one directory per run."""
 
     def __init__(self, root, python):
@@ -500,7 +499,8 @@ def start(p, jobs, hosts, report):
     os.replace(tmp, cluster_config)
     command, env, notices, logged, remove_after = runner_launch(p, job_dir, cluster_config)
     spec = {
-        "run_id": run_id, "name": p["name"], "holder": p["holder"], "hosts": sorted(set(hosts), key=hosts.index), "python": p["python"],
+        "run_id": run_id, "name": p["name"], "holder": p["holder"], "hosts": sorted(set(hosts), key=hosts.index),
+        "python": p["python"],
         "scheduler_name": p["scheduler_name"], "chdir": p["chdir"], "command": command, "env": env,
         "timeout": p["timeout"], "startup_timeout": p["startup_timeout"],
         "expected_workers": p["num_workers"] * len(hosts), "fail_on_worker_loss": p["fail_on_worker_loss"],
@@ -654,7 +654,8 @@ def run(module, p):
             # A running job holds the ports the preflight checks: name it rather than its ports.
             raise JobError(busy_message(p, jobs, holder, holder_status), run_id=holder)
         errors, report = preflight(p, jobs, distinct)
-        report["timing"] = {"module_started": module_started, "preflight_seconds": round(time.time() - module_started, 3)}
+        report["timing"] = {"module_started": module_started,
+                            "preflight_seconds": round(time.time() - module_started, 3)}
         if errors:
             return {"_failed": True, "msg": "preflight refused the job: " + " | ".join(errors), "errors": errors,
                     "preflight": report.get("nodes", {})}

@@ -431,7 +431,7 @@ def pack_results(output_root, job_dir):
 
 # ---------------------------------------------------------------- supervision
 
-class Supervisor(object):
+class Supervisor:
     """Runs one job: the runner detached from any SSH session, its log, its deadline, its workers, its cleanup."""
 
     def __init__(self, job_dir):
@@ -440,7 +440,8 @@ class Supervisor(object):
         self.status_path = os.path.join(job_dir, "status.json")
         self.log_path = os.path.join(job_dir, "job.log")
         self.stop_requested = None
-        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"), "timing": self.spec.get("timing", {}),
+        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"),
+                       "timing": self.spec.get("timing", {}),
                        "holder": self.spec.get("holder"), "state": "starting", "started": _now(),
                        "workers": {}, "workers_registered": {}, "expected_workers": self.spec["expected_workers"],
                        "scheduler_address": None,
@@ -564,10 +565,10 @@ class Supervisor(object):
                     gone_since.pop(host, None)
                     continue
                 gone_since.setdefault(host, _now())
-                if _now() - gone_since[host] > self.spec["worker_loss_grace"] and self.spec["fail_on_worker_loss"]:
-                    if host not in self.status["hosts_lost"]:
-                        self.status["hosts_lost"].append(host)
-                        self.note("%s: all its workers left the cluster while the job ran" % host)
+                lost = _now() - gone_since[host] > self.spec["worker_loss_grace"] and self.spec["fail_on_worker_loss"]
+                if lost and host not in self.status["hosts_lost"]:
+                    self.status["hosts_lost"].append(host)
+                    self.note("%s: all its workers left the cluster while the job ran" % host)
             time.sleep(0.5)
         _close_quietly(client)
 
@@ -606,7 +607,7 @@ class Supervisor(object):
             # shared node names them instead of ending them.
             env[ORIGIN_ENV] = env[DASK_ORIGIN_ENV] = origin_text(spec["origin"])
         self.note("starting in %s: %s" % (spec["chdir"], " ".join(shlex.quote(a) for a in spec["command"])))
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the runner process's stdout, open while it runs
         try:
             runner = subprocess.Popen(spec["command"], cwd=spec["chdir"], env=env, stdin=subprocess.DEVNULL,
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -127,7 +127,8 @@ class Writer:
         now = clock()
         self.rate_mark = (now, 0)
         self.data = {"run_id": run_id, "what": what, "phase": "starting", "done": 0, "total": None, "unit": unit,
-                     "rate": 0.0, "started": now, "updated": now, "pid": os.getpid(), "pid_start": pid_start(os.getpid()),
+                     "rate": 0.0, "started": now, "updated": now, "pid": os.getpid(),
+                     "pid_start": pid_start(os.getpid()),
                      "finished": False, "failed": False, "msg": "", "nodes": {}}
         self.data.update(fields)
         self.write(force=True)

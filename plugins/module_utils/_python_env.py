@@ -73,7 +73,8 @@ def read_file(path, field):
         with open(path, "rb") as handle:
             return handle.read().decode("utf-8", "replace")
     except (IOError, OSError) as exc:
-        raise EnvError("cannot read %s (%s); it defines the environment. Fix: check option %s" % (path, exc.strerror, field))
+        raise EnvError("cannot read %s (%s); it defines the environment. Fix: check option %s"
+                       % (path, exc.strerror, field))
 
 
 def file_sha256(path):

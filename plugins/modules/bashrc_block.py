@@ -68,22 +68,16 @@ options:
     type: str
     choices: [present, absent]
     default: present
-notes:
-  - Check mode reports what would change and writes nothing; diff mode shows the whole file before and after.
 seealso:
   - module: ansible.builtin.blockinfile
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.block
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
-  platform:
-    platforms: posix
+    details: Shows the whole file before and after.
 """
 
 EXAMPLES = r"""
@@ -128,6 +122,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils._bashrc import BashrcError, place_block
 
 

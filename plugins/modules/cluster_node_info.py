@@ -84,19 +84,10 @@ seealso:
   - module: gtsfm.cluster.ssh_keypair
   - module: gtsfm.cluster.known_hosts_block
   - module: gtsfm.cluster.managed_block
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.info_module
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Reads only.
-  diff_mode:
-    support: N/A
-    details: Reads only.
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -214,6 +205,7 @@ files:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.cluster_probe import HOST_KEY_TYPES, ProbeError, probe
 
 

@@ -129,25 +129,18 @@ notes:
 seealso:
   - module: gtsfm.cluster.follow
   - module: ansible.builtin.get_url
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.idempotent
+  - gtsfm.cluster.attributes
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
   safe_file_operations:
-    description: The file is written to a partial file beside O(dest) and renamed onto it.
     support: full
+    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
+    details: The file is written to a partial file beside O(dest) and renamed onto it.
   idempotent:
-    description: A second run with the same arguments changes nothing and sends no request.
-    support: full
+    details: A second run with the same arguments changes nothing and sends no request.
 """
 
 EXAMPLES = r"""
@@ -220,8 +213,14 @@ seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils._fetch import (
-    DEFAULT_DEADLINE, FetchError, fetch, redact_url, url_secrets)
+    DEFAULT_DEADLINE,
+    FetchError,
+    fetch,
+    redact_url,
+    url_secrets,
+)
 
 
 def main():

@@ -112,7 +112,8 @@ options:
     elements: str
     default: []
   source_host:
-    description: pull - the peer holding the finished environment at the same path, reached with C(ssh -o BatchMode=yes).
+    description: pull - the peer holding the finished environment at the same path, reached with
+      C(ssh -o BatchMode=yes).
     type: str
   min_free_mb:
     description: Free space (MiB) needed where the environment goes before a build or copy starts.
@@ -151,17 +152,9 @@ notes:
   - Check mode reports what would change and changes nothing. Diff mode is not supported.
   - The environment is built at its real path C(PREFIX.<fp12>), so scripts and conda's hard-coded prefixes are valid
     there on every node that gets the same tree at the same path; no relocation is needed.
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -257,8 +250,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url, open_url
-from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check
-from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check, _progress
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
 
 

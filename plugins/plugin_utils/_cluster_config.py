@@ -68,7 +68,7 @@ class WorkerSpec(t.TypedDict, total=False):
 
     host: str
     gpus: int
-    system_memory: t.Union[str, int]
+    system_memory: str | int
 
 
 class HostSpec(t.TypedDict, total=False):
@@ -79,7 +79,7 @@ class HostSpec(t.TypedDict, total=False):
     slots: int
     slot_settings: list[dict[str, t.Any]]
     gpus: int
-    system_memory: t.Union[str, int]
+    system_memory: str | int
 
 
 class ClusterSpec(t.TypedDict):
@@ -145,7 +145,7 @@ def _suggest(key: str, known: t.Sequence[str]) -> str:
     return " (did you mean '%s'?)" % matches[0] if matches else ''
 
 
-def host_name_problem(name: str) -> t.Optional[str]:
+def host_name_problem(name: str) -> str | None:
     """Say what is wrong with ``name`` as an SSH host, or return None if it is usable.
 
     Valid: RFC 1123 host names (letters, digits, hyphens; labels of 1 to 63
@@ -265,7 +265,7 @@ def _check_gpus(source: str, index: int, entry: t.Any, value: t.Any) -> int:
     return value
 
 
-def _check_system_memory(source: str, index: int, entry: t.Any, value: t.Any) -> t.Union[str, int]:
+def _check_system_memory(source: str, index: int, entry: t.Any, value: t.Any) -> str | int:
     valid = (isinstance(value, str) and value.strip() != '') or (
         isinstance(value, int) and not isinstance(value, bool) and value >= 0)
     if not valid:

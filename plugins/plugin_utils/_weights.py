@@ -51,7 +51,8 @@ CATALOG = {
                 "VGG16-NetVLAD-Pitts30K.mat",
          "dest": "thirdparty/hloc/weights/VGG16-NetVLAD-Pitts30K.mat"}],
     "vggt": [
-        {"url": "https://huggingface.co/facebook/VGGT-1B/resolve/main/model.pt", "dest": "thirdparty/vggt/weights/model.pt"}],
+        {"url": "https://huggingface.co/facebook/VGGT-1B/resolve/main/model.pt",
+         "dest": "thirdparty/vggt/weights/model.pt"}],
 }
 
 
@@ -181,7 +182,8 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
                                % (where, url))
         where = "%s (%s)" % (where, redact_url(url))
         if pin_key(url) in keys and keys[pin_key(url)][1] != url:
-            raise WeightsError("%s: its URL differs from that of %s only in the parts a lock file leaves out (userinfo, "
+            raise WeightsError("%s: its URL differs from that of %s only in the parts a lock file leaves out "
+                               "(userinfo, "
                                "query, fragment), so the two cannot be pinned apart. Fix: give each file its own "
                                "path, or its sha256." % (where, keys[pin_key(url)][0]))
         keys[pin_key(url)] = (where, url)

@@ -120,9 +120,11 @@ def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argumen
     lines = ["# Fault campaign", "",
              "Written by `make test-faults` (tests/faults/) on a 4-node test bed with %s links; each row is what that "
              "run saw. A case that failed its checks has no row: its test failed." % LINK_RATE, "",
-             "| case | step | what the user saw | what was left | re-run | bytes re-sent |", "|---|---|---|---|---|---|"]
+             "| case | step | what the user saw | what was left | re-run | bytes re-sent |",
+             "|---|---|---|---|---|---|"]
     for r in ROWS:
-        cells = [r[k].replace("|", "\\|").replace("\n", " ") for k in ("case", "step", "saw", "left", "rerun", "resent")]
+        cells = [r[k].replace("|", "\\|").replace("\n", " ")
+                 for k in ("case", "step", "saw", "left", "rerun", "resent")]
         lines.append("| " + " | ".join(cells) + " |")
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text("\n".join(lines) + "\n")

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, Bed, fresh_bed, run_testbed
 
 FILES = Path(__file__).parent / "files"
@@ -111,7 +112,7 @@ def test_head_runner_runs_with_the_workaround_visibly(bed3):
     # ./run ran as given; the interpreter it started re-executed itself on the fixed copy.
     log = bed3.ssh("node1", f"cat {done['log']}").stdout
     assert "running gtsfm/.runner.gtsfm_job_patched.py in its place" in log, log[-2000:]
-    assert not bed3.ssh("node1", "ls ~/gtsfm_head/gtsfm/.runner.gtsfm_job_patched.py", check=False).returncode == 0
+    assert bed3.ssh("node1", "ls ~/gtsfm_head/gtsfm/.runner.gtsfm_job_patched.py", check=False).returncode != 0
     assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
 
 
@@ -127,7 +128,8 @@ def test_preflight_refuses_in_seconds_naming_the_host(bed3, case):
         expect = ["node9", "Fix"]
     elif case == "env differs":
         site = bed3.ssh("node2", "python3 -c 'import site; print(site.getusersitepackages())'").stdout.strip()
-        bed3.ssh("node2", f"mkdir -p {site}/distributed && echo '__version__ = \"1999.1.0\"' > {site}/distributed/__init__.py")
+        bed3.ssh("node2", f"mkdir -p {site}/distributed && "
+                          f"echo '__version__ = \"1999.1.0\"' > {site}/distributed/__init__.py")
 
         def cleanup():
             bed3.ssh("node2", f"rm -rf {site}/distributed")

@@ -216,7 +216,8 @@ def test_shared_home_gets_each_file_once_and_no_broadcast(origin_factory, site, 
                  and e["event_data"].get("task", "").startswith("Start sending")]
         assert sends == []
         for node in ("node1", "node2", "node3"):
-            res = subprocess.run(["ssh", "-F", str(path / "ssh_config"), node, "sha256sum gtsfm/thirdparty/a/weights/a.bin"],
+            res = subprocess.run(["ssh", "-F", str(path / "ssh_config"), node,
+                                  "sha256sum gtsfm/thirdparty/a/weights/a.bin"],
                                  capture_output=True, text=True, check=True, timeout=60)
             assert res.stdout.split()[0] == sha(FILES["a.bin"])
         again = site(path / "inventory.yml", TAG, extravars=weights_vars(server, lock_file, files))

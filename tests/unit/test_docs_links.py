@@ -32,9 +32,8 @@ def test_every_link_resolves_inside_the_repository(page):
             continue  # a URL outside: not checked here
         path, _sep, anchor = target.partition("#")
         dest = (page.parent / path).resolve() if path else page
-        if not dest.exists() or ROOT not in dest.parents and dest != ROOT:
-            broken.append(target)
-        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+        outside = not dest.exists() or (ROOT not in dest.parents and dest != ROOT)
+        if outside or (anchor and dest.suffix == ".md" and anchor not in anchors(dest)):
             broken.append(target)
     assert not broken, broken
 

@@ -23,9 +23,9 @@ def play(tmp_path: Path, tasks: str, **extra: str) -> subprocess.CompletedProces
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false",
                ANSIBLE_ASYNC_DIR=str(tmp_path / "async"), **extra)
     # The interpreter pinned: interpreter discovery may find a pyenv shim that runs nothing.
-    return subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
-                           str(book)], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)
+    return subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local",
+                           "-e", "ansible_python_interpreter=" + sys.executable, str(book)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
 def test_follow_prints_progress_lines_and_returns_the_step_result(tmp_path):

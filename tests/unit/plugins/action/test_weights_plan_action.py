@@ -26,7 +26,8 @@ def plan(tmp_path: Path, **args) -> tuple[subprocess.CompletedProcess, dict]:
     book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
         task, {"ansible.builtin.copy": {"content": "{{ plan | to_json }}", "dest": str(tmp_path / "plan.json")}}]}]))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false")
-    out = subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
+    out = subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local",
+                          "-e", "ansible_python_interpreter=" + sys.executable,
                           str(book)], capture_output=True, text=True, env=env, timeout=120, check=False)
     result = json.loads((tmp_path / "plan.json").read_text()) if (tmp_path / "plan.json").exists() else {}
     return out, result

@@ -14,7 +14,8 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.gtsfm.cluster.plugins.filter.option_terms import option_terms
 
 ROOT = Path(__file__).resolve().parents[4]
-NAMES = yaml.safe_load((ROOT / "roles" / "conda_env" / "vars" / "main.yml").read_text())["_conda_env_python_env_options"]
+NAMES = yaml.safe_load((ROOT / "roles" / "conda_env" / "vars" / "main.yml").read_text())[
+    "_conda_env_python_env_options"]
 
 
 def test_each_option_named_becomes_the_roles_variable_and_the_rest_stays():

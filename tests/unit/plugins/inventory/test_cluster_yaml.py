@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
@@ -76,7 +75,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def config(tmp_path: Path, body: str, cluster: t.Optional[str] = 'workers: [node1, node2, node3]\n',
+def config(tmp_path: Path, body: str, cluster: str | None = 'workers: [node1, node2, node3]\n',
            name: str = 'inventory.yml') -> Path:
     """Write a plugin config (and, unless cluster is None, a cluster.yaml beside it)."""
     if cluster is not None:
@@ -348,7 +347,7 @@ def test_plugin_config_is_read_through_a_loader_without_trusted_as_template(
     assert group_hosts(inventory, 'gtsfm_workers') == ['node1', 'node2', 'node3']
 
 
-def composed(value: int) -> t.Union[int, str]:
+def composed(value: int) -> int | str:
     """What compose makes of an int: ansible-core 2.19+ evaluates expressions to typed values, earlier cores render
     them as text with non-native Jinja."""
     return value if hasattr(Templar, 'evaluate_expression') else str(value)

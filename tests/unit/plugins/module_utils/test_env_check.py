@@ -112,7 +112,8 @@ def venv(tmp_path_factory):
     """A scratch venv (no pip) whose site-packages the tests fill with small packages."""
     root = tmp_path_factory.mktemp("env") / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    site = subprocess.run([str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    site = subprocess.run([str(root / "bin" / "python"), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     return root, site
 

@@ -318,7 +318,8 @@ def test_remote_cleanup_ends_only_processes_with_the_run_tag():
     other = subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID="RUN-B"))
     plain = subprocess.Popen(sleep)
     try:
-        out = subprocess.run([sys.executable, "-c", node.program_text(), "cleanup", "RUN-A"], capture_output=True, text=True,
+        out = subprocess.run([sys.executable, "-c", node.program_text(), "cleanup", "RUN-A"],
+                             capture_output=True, text=True,
                              check=True).stdout
         report = json.loads(out)
         assert sorted(e["pid"] for e in report["ended"]) == sorted([tagged.pid, direct.pid])
@@ -358,7 +359,8 @@ def test_remote_probe_names_each_run_with_its_origin():
     try:
         deadline = time.time() + 10
         while time.time() < deadline:
-            out = subprocess.run([sys.executable, "-c", node.program_text(), "probe", "127.0.0.1", "9"], capture_output=True,
+            out = subprocess.run([sys.executable, "-c", node.program_text(), "probe", "127.0.0.1", "9"],
+                                 capture_output=True,
                                  text=True, check=True).stdout
             runs = {r["run_id"]: r for r in json.loads(out)["runs"]}
             if runs.get("RUN-F", {}).get("count") == 2 and "RUN-L" in runs:
@@ -494,7 +496,8 @@ def test_finished_run_packs_every_result_file_and_nothing_else(tmp_path, monkeyp
     summary = status["results_archive"]
     assert summary["count"] == 451 and summary["bytes"] == sum(
         p.stat().st_size for p in results.rglob("*") if p.is_file() and not p.is_symlink())
-    assert sorted(summary["skipped"]) == ["etc", "passwd", "pipe"] and summary["path"] == str(job_dir / agent.RESULTS_ARCHIVE)
+    assert sorted(summary["skipped"]) == ["etc", "passwd", "pipe"]
+    assert summary["path"] == str(job_dir / agent.RESULTS_ARCHIVE)
     assert sorted(os.listdir(job_dir)) == ["job.log", agent.RESULTS_ARCHIVE, "spec.json", "status.json"]
     with tarfile.open(summary["path"]) as tar:
         members = {m.name: m for m in tar.getmembers()}
@@ -528,7 +531,8 @@ def test_remote_probe_reports_versions_tcp_and_leftovers():
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         port = server.getsockname()[1]
-        out = subprocess.run([sys.executable, "-c", node.program_text(), "probe", "127.0.0.1", str(port)], capture_output=True,
+        out = subprocess.run([sys.executable, "-c", node.program_text(), "probe", "127.0.0.1", str(port)],
+                             capture_output=True,
                              text=True, check=True).stdout
     report = json.loads(out)
     assert report["tcp"] == "ok" and report["python"] == sys.executable and "leftovers" in report

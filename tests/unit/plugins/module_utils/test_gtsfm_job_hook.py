@@ -85,11 +85,11 @@ def test_close_cancels_the_readings_that_start_began():
         finally:
             module.Worker.start = worker_start
         readings = list(getattr(worker, "_gtsfm_job_drains", []))
-        for dummy in range(3):
+        for _dummy in range(3):
             await asyncio.sleep(0)
         before = [r.done() for r in readings]
         await worker.close()
-        for dummy in range(3):
+        for _dummy in range(3):
             await asyncio.sleep(0)
         # Judged here, inside the loop: asyncio.run cancels whatever is left when it returns.
         return len(readings), before, [r.cancelled() for r in readings], worker.closed

@@ -4,7 +4,12 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    BlockError, markers, read_block, replace_block, split_block)
+    BlockError,
+    markers,
+    read_block,
+    replace_block,
+    split_block,
+)
 
 BEGIN, END = markers("t")
 

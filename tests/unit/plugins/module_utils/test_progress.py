@@ -59,7 +59,8 @@ def test_summary_reads_like_a_sentence():
         "environment sending, 1.2 / 3.1 GB, 96.0 MB/s, about 19 s left, 13 s elapsed")
     job = {"what": "job demo", "phase": "running", "done": 6, "total": 8, "unit": "workers", "started": 0.0,
            "nodes": {"node1": {"done": 2}, "node2": {"done": 4}}}
-    assert _progress.summary(job, now=200.0) == "job demo running, 6 / 8 workers, node1 x2, node2 x4, 3 min 20 s elapsed"
+    assert _progress.summary(job, now=200.0) == ("job demo running, 6 / 8 workers, node1 x2, node2 x4, "
+                                                 "3 min 20 s elapsed")
     done = dict(record, finished=True, phase="done", done=3_100_000_000, updated=150.0)
     assert _progress.summary(done) == "environment done, 3.1 / 3.1 GB, after 50 s"
     failed = dict(done, phase="failed", failed=True, msg="node3: disk full")

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ansible.module_utils import basic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ansible.module_utils import basic
 from ansible.release import __version__ as ansible_version
+
 from ansible_collections.gtsfm.cluster.plugins.modules import fetch_verified, progress_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
@@ -89,9 +89,8 @@ def run_formatted(monkeypatch, capsys):
 
     def _run(args):
         capsys.readouterr()
-        with patch_module_args(dict(args, **INJECT_INVOCATION)):
-            with pytest.raises(SystemExit):
-                fetch_verified.main()
+        with patch_module_args(dict(args, **INJECT_INVOCATION)), pytest.raises(SystemExit):
+            fetch_verified.main()
         return json.loads(capsys.readouterr().out.strip().splitlines()[-1]), logged
 
     return _run

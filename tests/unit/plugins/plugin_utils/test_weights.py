@@ -102,8 +102,8 @@ def test_catalog_gives_the_sets_entries_and_names_unknown_sets():
 
 
 def test_checkout_excludes_cover_each_relative_dest_and_its_side_files_literally():
-    from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import checkout_excludes
     from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import Exclude
+    from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import checkout_excludes
     out = checkout_excludes([{"dest": "thirdparty/vggt/weights/model.pt"}, {"dest": "~/w/x.pt"}, {"dest": "/d/y"},
                              {"dest": "odd[1]/m*.pt"}, "junk", {"dest": "thirdparty/vggt/weights/model.pt"}])
     assert out == ["/thirdparty/vggt/weights/model.pt", "/thirdparty/vggt/weights/.model.pt.gtsfm-*",

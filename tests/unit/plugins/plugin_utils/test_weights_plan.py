@@ -5,7 +5,13 @@ import json
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import manifest
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights_plan import (
-    check_copies, check_nodes, check_settings, outcome, sends, split_held)
+    check_copies,
+    check_nodes,
+    check_settings,
+    outcome,
+    sends,
+    split_held,
+)
 
 A = "a" * 64
 B = "b" * 64
@@ -76,7 +82,8 @@ def test_a_held_file_with_a_wrong_sum_is_refused_naming_its_pin_or_given_sum():
     _have, _download, problems = split_held(es, {"/ctl/thirdparty/a.bin": {"sha256": C, "size": 1},
                                                  "/ctl/thirdparty/b.bin": {"sha256": C, "size": 1}}, "/inv/lock.json")
     assert problems[0] == (
-        "model_weights: /ctl/thirdparty/a.bin (on the controller, for thirdparty/a.bin from https://example.org/a.bin): "
+        "model_weights: /ctl/thirdparty/a.bin (on the controller, for thirdparty/a.bin from "
+        "https://example.org/a.bin): "
         "sha256 mismatch: expected %s (pinned in /inv/lock.json), got %s. Nothing was copied. Fix: replace the file "
         "with the right one, or remove it so that it is downloaded, or re-pin on purpose with "
         "model_weights_repin=true." % (A, C))
