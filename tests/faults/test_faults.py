@@ -7,15 +7,22 @@ The cases run in file order on one bed; each starts from the converged state the
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, Run, failures, saw, wait_for
+
+sys.path.insert(0, str(ROOT / "tests"))
+from http_origin import Origin  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 ENV_RECORD = "~/.cache/gtsfm.cluster/progress/conda_env-the-environment.json"
@@ -222,3 +229,85 @@ def test_a_worker_node_killed_mid_job_fails_naming_it_and_leaves_no_tagged_proce
     report("worker node killed mid-job (podman kill node4)", "the SfM job", message[0][:220],
            "no tagged Dask process on any node (checked by the tag); the lock released",
            "a new job after node4 came back finished", "none")
+
+
+# --- a weight file corrupted on one node after a good run ---------------------------------------------------------
+
+WEIGHTS = {"flip.bin": os.urandom(1_500_000), "cut.bin": os.urandom(1_000_000)}
+WEIGHT_PATHS = {"flip.bin": "~/gtsfm/thirdparty/fault/flip.bin", "cut.bin": "~/gtsfm/thirdparty/fault/cut.bin"}
+WEIGHTS_FOLLOW = "Follow each file until every node holds it, printing bytes, rate and time left"
+# One byte flipped in place with the file's size, times, inode and mode put back: what a bad disk or a stray write
+# leaves, and what no record or signature can see.
+FLIP = ("import os, sys; p = os.path.expanduser(sys.argv[1]); st = os.stat(p); f = open(p, 'r+b'); f.seek(4096); "
+        "b = f.read(1); f.seek(4096); f.write(bytes([b[0] ^ 0xff])); f.close(); "
+        "os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _weight_sums(bed, host: str) -> dict[str, str]:
+    out = bed.ssh(host, "sha256sum " + " ".join(WEIGHT_PATHS.values()) + " 2>/dev/null || true").stdout
+    by_path = {line.split()[1]: line.split()[0] for line in out.splitlines() if line.strip()}
+    return {name: by_path.get(path.replace("~", "/home/gtsfm"), "") for name, path in WEIGHT_PATHS.items()}
+
+
+def _weights_follows(run) -> dict[str, dict]:
+    """file name -> the follow's result for it, from the loop's items."""
+    out = {}
+    for d in run.results("runner_item_on_ok") + run.results("runner_item_on_failed"):
+        if d.get("task") == WEIGHTS_FOLLOW:
+            res = d.get("res") or {}
+            out[res["item"]["item"]["name"]] = res.get("result") or res
+    return out
+
+
+@pytest.fixture(scope="module")
+def origin(bed4):
+    net = json.loads(subprocess.run(["podman", "network", "inspect", f"gtsfm-{bed4.name}"], capture_output=True,
+                                    text=True, check=True).stdout)[0]
+    with tempfile.TemporaryDirectory() as root, Origin(Path(root), host=net["subnets"][0]["gateway"]) as server:
+        for name, data in WEIGHTS.items():
+            server.put(name, data)
+        yield server
+
+
+def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_without_the_origin(bed4, site, origin,
+                                                                                               tmp_path, report):
+    weights = {"model_weights_files": [{"url": origin.url(n), "dest": "thirdparty/fault/" + n} for n in WEIGHTS],
+               "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"), "model_weights_poll_delay": 1,
+               "model_weights_retry_delay": 0}
+    good = site(bed4, weights)
+    assert good.status == "successful", failures(good)
+    want = {n: _sha(d) for n, d in WEIGHTS.items()}
+    assert {h: _weight_sums(bed4, h) for h in bed4.nodes} == {h: want for h in bed4.nodes}
+    origin.reset()
+    bed4.ssh("node3", f"python3 -c {shlex.quote(FLIP)} {WEIGHT_PATHS['flip.bin']} && "
+                      f"truncate -s 300000 {WEIGHT_PATHS['cut.bin']}")
+    bad = _weight_sums(bed4, "node3")
+    assert bad["flip.bin"] not in ("", want["flip.bin"]) and bad["cut.bin"] not in ("", want["cut.bin"]), bad
+
+    second = site(bed4, weights)
+    assert second.status == "successful", failures(second)
+    assert origin.requests == []  # the scheduler's verified copy was the source, not the origin
+    follows = _weights_follows(second)
+    assert {n: r.get("received") for n, r in follows.items()} == {"flip.bin": ["node3"], "cut.bin": ["node3"]}, \
+        follows
+    sent = {n: r["nodes"]["node3"].get("bytes", 0) for n, r in follows.items()}
+    assert sent == {n: len(d) for n, d in WEIGHTS.items()}, sent  # each file once, to node3 alone
+    assert {h: _weight_sums(bed4, h) for h in bed4.nodes} == {h: want for h in bed4.nodes}
+    leftover = bed4.ssh("node3", "find ~/gtsfm/thirdparty/fault -name '*gtsfm-broadcast-tmp*'").stdout.strip()
+    assert leftover == "", leftover
+    why = {n: r["nodes"]["node3"].get("why", "") for n, r in follows.items()}
+
+    third = site(bed4, weights)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert origin.requests == []
+    report("a weight file corrupted on node3 after a good run (one byte flipped, size and times kept; another "
+           "truncated)", "weight distribution",
+           "the run succeeded; the broadcast's probe hashed each copy and sent both files to node3 only"
+           + (f" ({'; '.join(sorted(set(w for w in why.values() if w)))})" if any(why.values()) else ""),
+           "nothing: each verified copy was moved into place over the bad one",
+           "second run repaired node3 from the scheduler with 0 requests to the origin, third changed=0",
+           f"{sum(sent.values()) / 1e6:.1f} MB (the two files, to node3 only); origin requests: 0")
