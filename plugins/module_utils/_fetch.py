@@ -360,7 +360,7 @@ class Fetcher(object):
                 _progress.release(lock, lock_path(self.dest))
 
     def _waiting(self, pid):
-        self.status.update(phase="waiting for another fetch of this file (pid %s) to end" % pid)
+        self.status.update(phase="waiting for another fetch of this file (pid %s) to end" % pid, force=True)
 
     def _finish(self, result, started):
         result.update(requests=self.requests, downloaded=self.downloaded, resumed_from=list(self.resumed_from),

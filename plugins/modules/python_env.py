@@ -285,7 +285,7 @@ class Env:
         """Called while another process holds this environment's lock: say whom this run waits for."""
         self.waited_for = pid
         if self.progress:
-            self.progress.update(phase="waiting for another run's build or copy of %s (pid %s) to end"
+            self.progress.update(force=True, phase="waiting for another run's build or copy of %s (pid %s) to end"
                                  % (self.prefix, pid))
 
     def unlock(self):
