@@ -125,11 +125,11 @@ def test_a_node_killed_during_the_env_broadcast_is_named_and_only_it_is_sent_aga
            "second run sent to node3 only, third changed=0", f"{sent / 1e6:.1f} MB, to node3 only")
 
 
-def _popen_site(bed) -> subprocess.Popen:
+def _popen_site(bed, extravars: dict | None = None) -> subprocess.Popen:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     return subprocess.Popen([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
-                             str(ROOT / "site.yml")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
+                             "-e", json.dumps(extravars or {}), str(ROOT / "site.yml")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
 
 
 def test_ctrl_c_during_a_broadcast_finishes_into_place_and_the_rerun_sends_nothing(bed4, site, report):
@@ -311,3 +311,105 @@ def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_with
            "nothing: each verified copy was moved into place over the bad one",
            "second run repaired node3 from the scheduler with 0 requests to the origin, third changed=0",
            f"{sum(sent.values()) / 1e6:.1f} MB (the two files, to node3 only); origin requests: 0")
+
+
+# --- the controller killed (SIGKILL to ansible-playbook) during the env build and during a weight fetch ------------
+
+ENV_BUILD = "~/.cache/gtsfm.cluster/progress/conda_env-build.json"
+ENV_REAL = "ls -d ~/gtsfm-env.????????????"
+
+
+def _kill_site_when(bed, extravars: dict | None, ready, what: str) -> str:
+    """Start site.yml, SIGKILL its whole process group once ready() holds, and return what it printed."""
+    proc = _popen_site(bed, extravars)
+    try:
+        wait_for(ready, 300, what)
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.communicate()[0][-4000:]) from None
+    os.killpg(proc.pid, signal.SIGKILL)
+    return proc.communicate(timeout=60)[0]
+
+
+def test_controller_killed_during_the_env_build_then_the_rerun_waits_for_it_and_builds_nothing(bed4, site, report):
+    for host in bed4.nodes:
+        bed4.ssh(host, "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
+
+    def building() -> bool:
+        rec = record(bed4, "node1", ENV_BUILD)
+        return rec.get("phase") == "build" and not rec.get("finished")
+    _kill_site_when(bed4, None, building, "the environment build to run on node1")
+    # The build goes on on node1, detached from the killed controller; until its record is written last no run
+    # takes it for done, and no node has an env link that names an unfinished tree.
+    real = bed4.ssh("node1", ENV_REAL).stdout.strip()
+    inode = bed4.ssh("node1", f"stat -c %i {real}").stdout.strip()
+    for host in bed4.nodes:
+        link = bed4.ssh(host, "readlink ~/gtsfm-env || true").stdout.strip()
+        if link:
+            assert host == "node1" and bed4.ssh(host, "test -f ~/gtsfm-env/.gtsfm-env.json", check=False
+                                                ).returncode == 0, (host, link)
+    left = bed4.ssh("node1", f"test -f {real}/.gtsfm-env.json && echo finished || echo unfinished").stdout.strip()
+
+    second = site(bed4)
+    assert second.status == "successful", failures(second)
+    # One build in all: the re-run waited for the background one (or found it done), never started its own.
+    assert bed4.ssh("node1", f"stat -c %i {real}").stdout.strip() == inode
+    builds = [d for d in second.results("runner_on_ok") if d.get("task", "").startswith("Follow to its end")
+              and "build" in d.get("task", "")]
+    waited = [(d.get("res") or {}).get("result", {}).get("waited_for") for d in builds]
+    res = follow_result(second, ENV_FOLLOW)
+    assert sorted(res.get("received", [])) == ["node2", "node3", "node4"], res
+    sent = sum((res["nodes"][h].get("bytes") or 0) for h in ("node2", "node3", "node4"))
+    third = site(bed4)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    report("controller killed (SIGKILL to ansible-playbook)", "environment build (node1)",
+           "the play was killed; the build went on in the background on node1",
+           f"node1: {real} {left} (no record until the build's end, so no run takes it for done); no env link "
+           "naming an unfinished tree; nothing on node2-4",
+           "second run " + ("waited for the background build (pid %s) and" % waited[0] if any(waited) else
+                            "found the background build finished and") + " built nothing; third changed=0",
+           f"no second build; {sent / 1e6:.1f} MB: the environment to node2-4, which had none")
+
+
+def test_controller_killed_during_a_weight_fetch_then_the_rerun_asks_the_origin_nothing_more(bed4, site, origin,
+                                                                                            tmp_path, report):
+    data = os.urandom(3_000_000)
+    origin.put("slow.bin", data)
+    # About 128 kB/s: the fetch is caught in the middle, and the re-run (the stage and model_weights alone) reaches
+    # its own fetch while the killed run's one still goes on in the background.
+    origin.drip["slow.bin"] = (64 * 1024, 0.5)
+    origin.reset()
+    dest = "~/gtsfm/thirdparty/fault/slow.bin"
+    weights = {"model_weights_files": [{"url": origin.url("slow.bin"), "dest": "thirdparty/fault/slow.bin"}],
+               "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"), "model_weights_poll_delay": 1,
+               "model_weights_retry_delay": 0}
+    partial = "~/gtsfm/thirdparty/fault/.slow.bin.gtsfm-partial"
+
+    def fetching() -> bool:
+        size = bed4.ssh("node1", f"stat -c %s {partial} 2>/dev/null || echo 0").stdout.strip()
+        return int(size or 0) > 200_000
+    _kill_site_when(bed4, weights, fetching, "the fetch of slow.bin to be under way on node1")
+    # Nothing at the file's name on any node while the background fetch goes on (only the hidden partial file).
+    at_kill = {h: bed4.ssh(h, f"test -e {dest} && echo present || echo absent").stdout.strip() for h in bed4.nodes}
+    assert all(v == "absent" for h, v in at_kill.items() if h != "node1"), at_kill
+
+    second = site(bed4, weights, tags="model_weights")
+    assert second.status == "successful", failures(second)
+    fetched = [(d.get("res") or {}).get("result") or {} for d in second.results("runner_item_on_ok")
+               if d.get("task") == "Follow the downloads to their end, printing each one's bytes, rate and time left"]
+    gets = origin.gets("slow.bin")
+    # The killed run's one download, finished in the background; the re-run waited for it or found it in place.
+    assert len(gets) == 1 and sum(g.sent for g in gets) == len(data), [(g.range, g.status, g.sent) for g in gets]
+    assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == \
+        {h: _sha(data) for h in bed4.nodes}
+    left = bed4.ssh("node1", "ls -a ~/gtsfm/thirdparty/fault | grep -c gtsfm-partial || true").stdout.strip()
+    assert left == "0", left
+    third = site(bed4, weights)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert len(origin.gets("slow.bin")) == 1
+    report("controller killed (SIGKILL to ansible-playbook)", "weight fetch (node1, from the origin)",
+           "the play was killed; the download went on in the background on node1",
+           "only the hidden partial file on node1 (nothing at the file's name on any node)",
+           "second run (model_weights) took the background download's file (waiting on its lock while it ran), "
+           f"verified it ({fetched[0].get('requests') if fetched else '?'} requests of its own) and sent it to "
+           "node2-4; third changed=0", f"origin: 1 request, {len(data) / 1e6:.1f} MB in all (no second download)")
