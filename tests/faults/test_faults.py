@@ -413,3 +413,82 @@ def test_controller_killed_during_a_weight_fetch_then_the_rerun_asks_the_origin_
            "second run (model_weights) took the background download's file (waiting on its lock while it ran), "
            f"verified it ({fetched[0].get('requests') if fetched else '?'} requests of its own) and sent it to "
            "node2-4; third changed=0", f"origin: 1 request, {len(data) / 1e6:.1f} MB in all (no second download)")
+
+
+# --- sshd stalled on one node during a step ------------------------------------------------------------------------
+
+def _sshd(bed, host: str, signal_name: str) -> None:
+    """Send signal_name to every sshd process on host (the listener and each session's), as root in the node."""
+    bed.podman("exec", "-u", "0", bed.container(host), "pkill", f"-{signal_name}", "-x", "sshd")
+
+
+def test_sshd_stalled_on_a_node_during_the_env_broadcast_is_named_and_only_it_is_sent_again(bed4, site, report):
+    for host in ("node3", "node4"):
+        bed4.ssh(host, "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
+    thread, runner, events = site(bed4, background=True)
+    try:
+        wait_for(lambda: receiving(bed4, "node3"), 300, "node3 receiving the environment")
+        _sshd(bed4, "node3", "STOP")  # every session stalls: no byte in or out, no error either
+        thread.join(600)
+    finally:
+        _sshd(bed4, "node3", "CONT")
+    first = Run(status=runner.status, rc=runner.rc, events=events)
+    assert first.status == "failed"
+    assert any("node3" in m for _host, m in failures(first)), failures(first)
+    res = follow_result(first, ENV_FOLLOW)
+    assert res.get("failed_nodes") == ["node3"] and res.get("received") == ["node4"], res
+    for host in ("node3", "node4"):
+        assert bed4.ssh(host, "test -e ~/gtsfm-env", check=False).returncode != 0, host
+    bed4.wait_ssh("node3")
+    second = site(bed4)
+    assert second.status == "successful", failures(second)
+    res2 = follow_result(second, ENV_FOLLOW)
+    assert res2.get("received") == ["node3"] and "node4" in res2.get("held", []), res2
+    third = site(bed4)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    sent = res2["nodes"]["node3"].get("bytes", 0)
+    report("sshd stalled on node3 (SIGSTOP to every sshd process)", "environment broadcast", saw(first),
+           "node4 a verified copy, not yet published (no env link); node3 no env link",
+           "after SIGCONT the second run sent to node3 only, third changed=0", f"{sent / 1e6:.1f} MB, to node3 only")
+
+
+# --- two controllers at once ----------------------------------------------------------------------------------------
+
+def test_two_controllers_at_once_one_waits_for_the_other_and_nothing_is_lost(bed4, site, origin, tmp_path, report):
+    for host in ("node3", "node4"):
+        bed4.ssh(host, "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
+    data = os.urandom(1_000_000)
+    origin.put("both.bin", data)
+    origin.drip["both.bin"] = (64 * 1024, 0.25)
+    origin.reset()
+    dest = "~/gtsfm/thirdparty/fault/both.bin"
+    weights = {"model_weights_files": [{"url": origin.url("both.bin"), "dest": "thirdparty/fault/both.bin"}],
+               "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"), "model_weights_poll_delay": 1,
+               "model_weights_retry_delay": 0}
+    procs = [_popen_site(bed4, weights), _popen_site(bed4, weights)]
+    outs = [p.communicate(timeout=900)[0] for p in procs]
+    codes = [p.returncode for p in procs]
+    assert 0 in codes, [o[-3000:] for o in outs]
+    refused = [o for o, c in zip(outs, codes) if c != 0]
+    for out in refused:  # a controller that did not wait is refused naming the node and the other writer
+        assert re.search(r"node\d.*another (broadcast|run|fetch)", out, re.S), out[-3000:]
+    # One download from the origin in all: the second controller's fetch waited on the first's lock.
+    gets = origin.gets("both.bin")
+    assert len(gets) == 1 and sum(g.sent for g in gets) == len(data), [(g.range, g.status, g.sent) for g in gets]
+    after = site(bed4, weights)
+    assert after.status == "successful", failures(after)
+    for host in bed4.nodes:
+        assert bed4.ssh(host, f"sha256sum {dest}").stdout.split()[0] == _sha(data), host
+        assert bed4.ssh(host, "test -f ~/gtsfm-env/.gtsfm-env.json", check=False).returncode == 0, host
+        junk = bed4.ssh(host, "find ~ -maxdepth 4 -name '*gtsfm-broadcast-tmp*' -o -maxdepth 4 -name "
+                              "'*gtsfm-partial*' -o -maxdepth 4 -name '*.gtsfm-*.lock'").stdout.strip()
+        assert junk == "", (host, junk)
+    third = site(bed4, weights)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    refusal = next((line for o in refused for line in o.splitlines() if "another" in line), "")
+    report("two controllers run site.yml at once", "every step (env to node3-4, a weight download)",
+           "both finished" if not refused else "one finished; the other: " + " ".join(refusal.split())[:200],
+           "nothing half-written on any node (no temp copy, partial file or lock)",
+           f"a run after both {'changed nothing' if changed(after) == 0 else 'converged'} "
+           f"({changed(after)} changed), the next changed=0",
+           f"origin: 1 request, {len(data) / 1e6:.1f} MB (the second fetch waited for the first)")
