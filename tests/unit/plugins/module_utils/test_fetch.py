@@ -456,8 +456,8 @@ def test_a_second_fetch_waits_for_the_first_then_verifies_its_file_and_asks_noth
         phases.append(json.loads(status.read_text())["phase"])
         dest.write_bytes(DATA)
         _progress.release(held, lock)
-    res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM, status_path=str(status),
-                                                             sleep=first_finishes))
+    options = opts(sha256=SUM, status_path=str(status), sleep=first_finishes)
+    res = fetch(origin.url("w/model.pt"), str(dest), **options)
     assert phases == ["waiting for another fetch of this file (pid %d) to end" % os.getpid()]
     assert not res["changed"] and res["requests"] == 0 and origin.requests == []
     assert leftovers(tmp_path) == ["model.pt", "origin", "status.json"]
