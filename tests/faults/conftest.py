@@ -126,9 +126,13 @@ def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argumen
     for r in ROWS:
         cells = [r[k].replace("|", "\\|").replace("\n", " ") for k in ("case", "step", "saw", "left", "rerun", "resent")]
         lines.append("| " + " | ".join(cells) + " |")
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text("\n".join(lines) + "\n")
+    # Only a run of the whole campaign is the campaign's table; a selection (-k, -m, one test) goes to .cache.
     (ROOT / ".cache").mkdir(exist_ok=True)
+    whole = not (session.config.option.keyword or session.config.option.markexpr
+                 or any("::" in str(arg) for arg in session.config.args))
+    target = REPORT if whole else ROOT / ".cache" / "faults-partial.md"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text("\n".join(lines) + "\n")
     (ROOT / ".cache" / "faults.json").write_text(json.dumps(ROWS, indent=1) + "\n")
 
 
