@@ -259,7 +259,7 @@ def _weights_follows(run) -> dict[str, dict]:
     for d in run.results("runner_item_on_ok") + run.results("runner_item_on_failed"):
         if d.get("task") == WEIGHTS_FOLLOW:
             res = d.get("res") or {}
-            out[res["item"]["item"]["name"]] = res.get("result") or res
+            out[res["item"]["item"]["name"].rsplit("/", 1)[-1]] = res.get("result") or res
     return out
 
 
