@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Run, failures, saw, wait_for
+from conftest import LINK_RATE, ROOT, Run, failures, run_testbed, saw, wait_for
 
 sys.path.insert(0, str(ROOT / "tests"))
 from http_origin import Origin  # noqa: E402  pylint: disable=wrong-import-position
@@ -492,3 +492,37 @@ def test_two_controllers_at_once_one_waits_for_the_other_and_nothing_is_lost(bed
            f"a run after both {'changed nothing' if changed(after) == 0 else 'converged'} "
            f"({changed(after)} changed), the next changed=0",
            f"origin: 1 request, {len(data) / 1e6:.1f} MB (the second fetch waited for the first)")
+
+
+# --- a full disk on one node during the env copy (last: it recreates node4 with a small home) --------------------
+
+def test_a_full_disk_on_a_node_during_the_env_copy_is_named_and_only_it_is_sent_again(bed4, site, report):
+    bed4.podman("rm", "-f", "-t", "1", bed4.container("node4"))
+    run_testbed("up", "--nodes", "4", "--name", bed4.name, "--link-rate", LINK_RATE, "--home-size", "node4=200m")
+    bed4.wait_ssh("node4")
+    small = {"conda_env_min_free_mb": 16}  # the preflight lets the copy start; the disk fills while it runs
+    thread, runner, events = site(bed4, small, background=True)
+    wait_for(lambda: receiving(bed4, "node4"), 300, "node4 receiving the environment")
+    bed4.ssh("node4", "dd if=/dev/zero of=~/ballast bs=1M 2>/dev/null || true")  # fill the rest of its home
+    thread.join(600)
+    first = Run(status=runner.status, rc=runner.rc, events=events)
+    assert first.status == "failed"
+    assert any("node4" in m and "space" in m.lower() for _host, m in failures(first)), failures(first)
+    res = follow_result(first, ENV_FOLLOW)
+    assert "node4" in res.get("failed_nodes", []), res
+    # Nothing node4 could take for done: no env link, no temporary tree left filling its disk.
+    assert bed4.ssh("node4", "test -e ~/gtsfm-env", check=False).returncode != 0
+    temp = bed4.ssh("node4", "ls -a ~ | grep -c gtsfm-broadcast-tmp || true").stdout.strip()
+    assert temp == "0", temp
+    bed4.ssh("node4", "rm -f ~/ballast")
+    second = site(bed4, small)
+    assert second.status == "successful", failures(second)
+    res2 = follow_result(second, ENV_FOLLOW)
+    assert res2.get("received") == ["node4"], res2
+    third = site(bed4, small)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    sent = res2["nodes"]["node4"].get("bytes", 0)
+    report("a full disk on node4 (a 200 MB home filled while it receives)", "environment copy", saw(first),
+           "node4: no env link and no temporary copy (removed as the hop failed)",
+           "after the ballast was removed the second run sent to node4 only, third changed=0",
+           f"{sent / 1e6:.1f} MB, to node4 only")
