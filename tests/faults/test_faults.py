@@ -317,6 +317,8 @@ def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_with
 
 ENV_BUILD = "~/.cache/gtsfm.cluster/progress/conda_env-build.json"
 ENV_REAL = "ls -d ~/gtsfm-env.????????????"
+UV = "~/.local/share/gtsfm/bin/uv"
+SLOW_UV = "~/.local/share/gtsfm/bin/uv-slow"
 
 
 def _kill_site_when(bed, extravars: dict | None, ready, what: str) -> str:
@@ -334,11 +336,15 @@ def _kill_site_when(bed, extravars: dict | None, ready, what: str) -> str:
 def test_controller_killed_during_the_env_build_then_the_rerun_waits_for_it_and_builds_nothing(bed4, site, report):
     for host in bed4.nodes:
         bed4.ssh(host, "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
+    # From the bed's local wheelhouse and uv's cache the build takes well under a second: the killed run's uv
+    # pauses 20 s before installing, so the controller is caught in the middle (the uv path is no input of the env).
+    bed4.ssh("node1", f"printf '%s\\n' '#!/bin/sh' '[ \"$1\" = pip ] && sleep 20' 'exec {UV} \"$@\"' > {SLOW_UV} && "
+                      f"chmod +x {SLOW_UV}")
 
     def building() -> bool:
         rec = record(bed4, "node1", ENV_BUILD)
         return rec.get("phase") == "build" and not rec.get("finished")
-    _kill_site_when(bed4, None, building, "the environment build to run on node1")
+    _kill_site_when(bed4, {"conda_env_uv_path": SLOW_UV}, building, "the environment build to run on node1")
     # The build goes on on node1, detached from the killed controller; until its record is written last no run
     # takes it for done, and no node has an env link that names an unfinished tree.
     real = bed4.ssh("node1", ENV_REAL).stdout.strip()
