@@ -193,7 +193,8 @@ def test_controller_killed_while_following_a_job_then_the_rerun_follows_the_same
                            text=True, env=env, timeout=600, check=False)
     assert again.returncode == 0, again.stdout[-3000:]
     assert f"job {run_id} finished" in again.stdout, again.stdout[-3000:]
-    runs = bed4.ssh("node1", "grep -l '\"name\": \"fault-follow\"' ~/.cache/gtsfm.cluster/jobs/*/spec.json | wc -l"
+    # Each run's own directory (jobs/last is a link to the latest one, not a run).
+    runs = bed4.ssh("node1", "grep -l '\"name\": \"fault-follow\"' ~/.cache/gtsfm.cluster/jobs/2*/spec.json | wc -l"
                     ).stdout.strip()
     assert runs == "1", runs
     assert list((tmp_path / "results").rglob("hosts.json"))
@@ -205,10 +206,12 @@ def test_controller_killed_while_following_a_job_then_the_rerun_follows_the_same
 
 def test_a_worker_node_killed_mid_job_fails_naming_it_and_leaves_no_tagged_process(bed4, tmp_path, report):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    before = _job_state(bed4).get("run_id")  # jobs/last still shows the job before this one until it starts
     proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-worker", "hold_300.yaml"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
     try:
-        wait_for(lambda: _job_state(bed4).get("all_joined_after") is not None, 180, "every worker to join")
+        wait_for(lambda: (lambda st: st.get("run_id") != before and st.get("all_joined_after") is not None)(
+            _job_state(bed4)), 180, "every worker of this job to join")
     except AssertionError:
         proc.kill()
         raise AssertionError(proc.communicate()[0][-4000:]) from None
@@ -486,15 +489,17 @@ def test_two_controllers_at_once_one_waits_for_the_other_and_nothing_is_lost(bed
     for host in bed4.nodes:
         assert bed4.ssh(host, f"sha256sum {dest}").stdout.split()[0] == _sha(data), host
         assert bed4.ssh(host, "test -f ~/gtsfm-env/.gtsfm-env.json", check=False).returncode == 0, host
+        # (The broadcast's .NAME.gtsfm-broadcast.lock files stay by design: empty, never taken for content.)
         junk = bed4.ssh(host, "find ~ -maxdepth 4 -name '*gtsfm-broadcast-tmp*' -o -maxdepth 4 -name "
-                              "'*gtsfm-partial*' -o -maxdepth 4 -name '*.gtsfm-*.lock'").stdout.strip()
+                              "'*gtsfm-partial*' -o -maxdepth 4 -name '*.gtsfm-build.lock' -o -maxdepth 4 "
+                              "-name '*.gtsfm-fetch.lock'").stdout.strip()
         assert junk == "", (host, junk)
     third = site(bed4, weights)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     refusal = next((line for o in refused for line in o.splitlines() if "another" in line), "")
     report("two controllers run site.yml at once", "every step (env to node3-4, a weight download)",
            "both finished" if not refused else "one finished; the other: " + " ".join(refusal.split())[:200],
-           "nothing half-written on any node (no temp copy, partial file or lock)",
+           "nothing half-written on any node (no temp copy, partial file, build or fetch lock)",
            f"a run after both {'changed nothing' if changed(after) == 0 else 'converged'} "
            f"({changed(after)} changed), the next changed=0",
            f"origin: 1 request, {len(data) / 1e6:.1f} MB (the second fetch waited for the first)")
