@@ -213,7 +213,7 @@ def up(args: argparse.Namespace) -> None:
             podman("volume", "create", "--label", f"gtsfm-testbed={name}", vol)
     home_sizes = dict(state.get("home_sizes") or {})
     for spec in args.home_size or []:
-        node, _, size = spec.partition("=")
+        node, size = spec.partition("=")[::2]
         if not re.fullmatch(r"node\d+", node) or not re.fullmatch(r"\d+[kmg]|none", size):
             raise SystemExit(f"testbed: --home-size takes NODE=SIZE (node4=150m) or NODE=none, got {spec!r}")
         if size == "none":

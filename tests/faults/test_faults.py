@@ -204,14 +204,19 @@ def test_controller_killed_while_following_a_job_then_the_rerun_follows_the_same
            f"the re-run followed the same run {run_id} to its end (no second job) and fetched its results", "none")
 
 
+def _joined_since(bed, before) -> bool:
+    """Whether a job other than run before has every worker joined (jobs/last names the latest run)."""
+    state = _job_state(bed)
+    return state.get("run_id") != before and state.get("all_joined_after") is not None
+
+
 def test_a_worker_node_killed_mid_job_fails_naming_it_and_leaves_no_tagged_process(bed4, tmp_path, report):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     before = _job_state(bed4).get("run_id")  # jobs/last still shows the job before this one until it starts
     proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-worker", "hold_300.yaml"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
     try:
-        wait_for(lambda: (lambda st: st.get("run_id") != before and st.get("all_joined_after") is not None)(
-            _job_state(bed4)), 180, "every worker of this job to join")
+        wait_for(lambda: _joined_since(bed4, before), 180, "every worker of this job to join")
     except AssertionError:
         proc.kill()
         raise AssertionError(proc.communicate()[0][-4000:]) from None
@@ -380,8 +385,8 @@ def test_controller_killed_during_the_env_build_then_the_rerun_waits_for_it_and_
            f"no second build; {sent / 1e6:.1f} MB: the environment to node2-4, which had none")
 
 
-def test_controller_killed_during_a_weight_fetch_then_the_rerun_asks_the_origin_nothing_more(bed4, site, origin,
-                                                                                            tmp_path, report):
+def test_controller_killed_during_a_weight_fetch_then_the_rerun_asks_the_origin_nothing_more(
+        bed4, site, origin, tmp_path, report):
     data = os.urandom(3_000_000)
     origin.put("slow.bin", data)
     # About 128 kB/s: the fetch is caught in the middle, and the re-run (the stage and model_weights alone) reaches
