@@ -424,7 +424,7 @@ def test_controller_killed_during_a_weight_fetch_then_the_rerun_asks_the_origin_
     report("controller killed (SIGKILL to ansible-playbook)", "weight fetch (node1, from the origin)",
            "the play was killed; the download went on in the background on node1",
            "only the hidden partial file on node1 (nothing at the file's name on any node)",
-           "second run (model_weights) took the background download's file (waiting on its lock while it ran), "
+           "second run (model_weights) took the background download's file (its lock makes it wait while that runs), "
            f"verified it ({fetched[0].get('requests') if fetched else '?'} requests of its own) and sent it to "
            "node2-4; third changed=0", f"origin: 1 request, {len(data) / 1e6:.1f} MB in all (no second download)")
 
