@@ -20,6 +20,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import fcntl
 import json
 import os
 import tempfile
@@ -50,6 +52,53 @@ def pid_start(pid):
     except (OSError, IOError, ValueError, TypeError):
         return None
     return stat_start(text)
+
+
+def hold(path, waiting=None, poll=1.0, sleep=time.sleep):
+    """An exclusive flock on path (created 0600), held until release() or the end of its process.
+
+    The one writer of a long step takes it before it looks at its target again, so a second writer (a re-run whose
+    controller lost the first, or a second controller) waits for the first and then finds its work done instead of
+    writing over it. The kernel drops the lock with its process, so a killed writer leaves nothing stale. While
+    another process holds it, waiting(pid) is called every poll seconds with the holder's pid (None if unknown).
+    release() removes the file: a lock taken on a file that was removed meanwhile is not the lock, and is taken again.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (IOError, OSError) as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                raise
+            if waiting is not None:
+                try:
+                    holder = int(os.pread(fd, 32, 0).split()[0])
+                except (ValueError, IndexError, OSError):
+                    holder = None
+                waiting(holder)
+            os.close(fd)
+            sleep(poll)
+            continue
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except OSError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, ("%d\n" % os.getpid()).encode("ascii"), 0)
+    return fd
+
+
+def release(fd, path):
+    """Give up a lock hold() took, leaving no file behind (a waiter then takes a new one)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    os.close(fd)
 
 
 def write_json(path, data):

@@ -107,6 +107,12 @@ def paths(prefix, fp):
     return {"prefix": prefix, "real": real, "part": real + ".part", "record": os.path.join(real, RECORD)}
 
 
+def lock_path(prefix):
+    """The lock a build, copy or publish of prefix holds while it runs (hidden, beside prefix)."""
+    parent, base = os.path.split(prefix)
+    return os.path.join(parent, "." + base + ".gtsfm-build.lock")
+
+
 def read_record(directory):
     try:
         with open(os.path.join(directory, RECORD)) as handle:

@@ -35,6 +35,11 @@ description:
   - With O(status_path), the module keeps a progress record (phase, bytes, total, rate); run the module with C(async)
     and follow it with M(gtsfm.cluster.follow) to see bytes, rate and time left on large
     files.
+  - One fetch of O(dest) at a time. A fetch holds an exclusive lock (C(.NAME.gtsfm-fetch.lock) beside O(dest),
+    removed when it ends) from its first look at O(dest) to its end; a second one - a re-run after the controller
+    was killed while the first went on in the background, or a second controller - waits for it, then verifies what
+    it placed and asks the origin nothing. The kernel drops the lock with the process that held it. Check mode takes
+    no lock.
   - Uses the Python standard library only (C(urllib)); needs no root.
 options:
   url:

@@ -23,6 +23,10 @@ description:
     path) and counts as finished only once its record is written, last; a copy from a peer lives in
     C(PREFIX.<fp12>.part) until verified and renamed. Neither is taken for done by a later run, which starts them
     afresh. Older environments are removed once the link names the new one.
+  - One writer at a time. A build, copy or publish holds an exclusive lock (C(.NAME.gtsfm-build.lock) beside
+    O(prefix), removed when it ends) while it runs; a second one - a re-run after the controller was killed while
+    the first went on in the background, or a second controller - waits for it, then finds the environment
+    current and changes nothing. The kernel drops the lock with the process that held it, so nothing stale is left.
 options:
   prefix:
     description:
@@ -230,6 +234,11 @@ imported:
   type: list
   elements: dict
   version_added: 0.4.0
+waited_for:
+  description: The pid of the other run whose build or copy this one waited for and found finished (null if none).
+  returned: when another run made the environment current while this one waited
+  type: int
+  version_added: 0.4.0
 home:
   description: The user's home directory on this node.
   returned: always
@@ -262,8 +271,23 @@ class Env:
         self.prefix = os.path.abspath(self.params["prefix"])
         self.progress = None
         self.watching = threading.Event()
+        self.lock = None
+        self.waited_for = None
+
+    def waiting(self, pid):
+        """Called while another process holds this environment's lock: say whom this run waits for."""
+        self.waited_for = pid
+        if self.progress:
+            self.progress.update(force=True, phase="waiting for another run's build or copy of %s (pid %s) to end"
+                                 % (self.prefix, pid))
+
+    def unlock(self):
+        if self.lock is not None:
+            _progress.release(self.lock, pe.lock_path(self.prefix))
+            self.lock = None
 
     def fail(self, msg):
+        self.unlock()
         if self.progress:
             self.watching.set()
             self.progress.finish(failed=True, msg="python_env: %s" % msg)
@@ -430,13 +454,25 @@ class Env:
             self.progress = _progress.Writer(self.params["status_file"], run_id=self.params["status_run_id"],
                                              what="environment", phase="checking space")
         try:
+            parent = os.path.dirname(self.prefix)
+            if not os.path.isdir(parent):
+                os.makedirs(parent)
+            # Held to the end of this process: a build or copy whose controller died goes on in the background,
+            # and a re-run (or a second controller) waits for it here, then reads what it left.
+            self.lock = _progress.hold(pe.lock_path(self.prefix), waiting=self.waiting)
+            found = pe.probe(self.prefix, self.fp)
+            result.update(found)
+            if found["done"]:
+                result.update(changed=False, waited_for=self.waited_for)
+                if self.progress:
+                    self.progress.finish(msg="%s was made current by another run (pid %s) while this one waited"
+                                         % (self.prefix, self.waited_for))
+                self.unlock()
+                self.module.exit_json(**result)
             if not found["staged"]:
                 if action == "publish":
                     self.fail("no finished environment %s at %s to publish" % (self.fp[:12], paths["real"]))
                 self.check_space()
-                parent = os.path.dirname(self.prefix)
-                if not os.path.isdir(parent):
-                    os.makedirs(parent)
                 pe.clear(paths["part"])
                 pe.clear(paths["real"])
                 if action == "pull":
@@ -462,6 +498,7 @@ class Env:
             self.watching.set()
             self.progress.update(done=pe.tree_bytes(paths["real"]))
             self.progress.finish(msg="%s %s" % (self.prefix, action))
+        self.unlock()
         self.module.exit_json(**result)
 
 

@@ -85,3 +85,30 @@ def test_a_failing_write_never_fails_the_step(tmp_path):
 
 def test_pid_start_of_a_pid_that_is_gone():
     assert _progress.pid_start(2 ** 22 + 12345) is None
+
+
+def test_hold_waits_for_the_holder_names_it_then_takes_the_lock_and_release_leaves_nothing(tmp_path):
+    path = str(tmp_path / ".env.gtsfm-build.lock")
+    first = _progress.hold(path)
+    seen = []
+    # flock locks belong to open file descriptions: a second open in this process contends like another process.
+    second = _progress.hold(path, waiting=seen.append, sleep=lambda _s: _progress.release(first, path))
+    assert seen == [os.getpid()]
+    assert (tmp_path / ".env.gtsfm-build.lock").read_text() == "%d\n" % os.getpid()
+    _progress.release(second, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hold_takes_again_a_lock_whose_file_was_removed_under_it(tmp_path, monkeypatch):
+    path = str(tmp_path / "x.lock")
+    real_flock, calls = _progress.fcntl.flock, []
+
+    def flock(fd, op):
+        real_flock(fd, op)
+        calls.append(fd)
+        if len(calls) == 1:  # another holder released (removed) the file between our open and our flock
+            os.unlink(path)
+    monkeypatch.setattr(_progress.fcntl, "flock", flock)
+    fd = _progress.hold(path)
+    assert len(calls) == 2 and os.path.samestat(os.fstat(fd), os.stat(path))
+    _progress.release(fd, path)
