@@ -7,12 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-
 from ansible.errors import AnsibleFilterError
 
-# How a module of this collection names one of its options in a message: "option NAME".
-_OPTION = re.compile(r"\boption ([a-z][a-z0-9_]*)\b")
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _terms
 
 
 def option_terms(msg, names):
@@ -20,9 +17,7 @@ def option_terms(msg, names):
     if not isinstance(names, dict):
         raise AnsibleFilterError("option_terms: expected a mapping of option names to variable names, got %r"
                                  % (names,))
-    if not isinstance(msg, str):
-        return msg
-    return _OPTION.sub(lambda m: str(names.get(m.group(1), m.group(0))), msg)
+    return _terms.option_terms(msg, names)
 
 
 class FilterModule:

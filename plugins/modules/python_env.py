@@ -130,6 +130,14 @@ options:
         follow it to see the bytes grow.
     type: path
     version_added: 0.4.0
+  option_names:
+    description:
+      - What the caller calls each of the options, for messages. Messages name options as C(option NAME); those
+        this mapping holds are named by their value instead (a role passes the variables it sets the options from,
+        so that its users read a variable's name where the module alone says C(option prefix)).
+    type: dict
+    default: {}
+    version_added: 0.4.0
   status_run_id:
     description: A word written into the progress record, so that a follow of this run ignores an earlier run's.
     type: str
@@ -260,7 +268,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url, open_url
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check, _progress
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check, _progress, _terms
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
 
 
@@ -287,11 +295,12 @@ class Env:
             self.lock = None
 
     def fail(self, msg):
+        msg = "python_env: %s" % _terms.option_terms(msg, self.params["option_names"])
         self.unlock()
         if self.progress:
             self.watching.set()
-            self.progress.finish(failed=True, msg="python_env: %s" % msg)
-        self.module.fail_json(msg="python_env: %s" % msg, prefix=self.prefix)
+            self.progress.finish(failed=True, msg=msg)
+        self.module.fail_json(msg=msg, prefix=self.prefix)
 
     def watch(self, tree):
         """Keep the record's done at the bytes the tree being built or copied holds, every few seconds."""
@@ -530,6 +539,7 @@ def main():
             status_run_id=dict(type="str"),
             import_check=dict(type="bool", default=False),
             imports=dict(type="list", elements="str", default=[]),
+            option_names=dict(type="dict", default={}),
         ),
         required_if=[("action", "pull", ["source_host"])],
         supports_check_mode=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import sys
 import tarfile
@@ -94,6 +95,15 @@ def test_too_little_space_stops_before_building(tmp_path, run_module):
     failed, result = run_module(main, uv_args(tmp_path, min_free_mb=1 << 40))
     assert failed and "MiB free under" in result["msg"] and "lower option min_free_mb" in result["msg"]
     assert not (tmp_path / "tools" / "calls").exists()
+
+
+def test_a_caller_has_its_messages_name_its_variables(tmp_path, run_module):
+    status = tmp_path / "s.json"
+    failed, result = run_module(main, uv_args(tmp_path, min_free_mb=1 << 40, status_file=str(status),
+                                              option_names={"min_free_mb": "conda_env_min_free_mb"}))
+    assert failed and "lower conda_env_min_free_mb" in result["msg"] and "option min_free_mb" not in result["msg"]
+    # The progress record a follow reports from says the same.
+    assert "lower conda_env_min_free_mb" in json.loads(status.read_text())["msg"]
 
 
 def test_missing_interpreter_is_named(tmp_path, run_module):
