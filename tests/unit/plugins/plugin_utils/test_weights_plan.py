@@ -166,3 +166,9 @@ def test_a_node_copy_is_checked_against_its_sum():
     bad = check_copies({"/g/a.bin": A, "/g/b.bin": B, "/g/c.bin": None, "/g/d bin": None}, lines)
     assert bad == ["/g/b.bin: sha256 %s, expected %s" % (C, B), "/g/c.bin is missing", "/g/d bin is missing"]
     assert check_copies({"/g/a.bin": None}, [A + "  /g/a.bin"]) == []
+
+
+def test_a_skipped_plan_has_an_empty_outcome():
+    skipped = {"changed": False, "skipped": True, "false_condition": "_model_weights_wanted | bool"}
+    out = outcome(skipped, {"skipped": True}, {"skipped": True}, False, "node1", "L")
+    assert out == {"verified": [], "failures": [], "lock": "", "to_copy": [], "pending": [], "expected": {}}
