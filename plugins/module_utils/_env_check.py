@@ -438,6 +438,10 @@ ALTERNATIVES = {
     ("cv2", "libGL.so.1"): "or replace opencv-python with opencv-python-headless in the environment (it needs no "
                            "libGL)",
 }
+# opencv-python's GUI half loads the X11 client libraries too (libxcb first, as 4.14 does on a bare node).
+ALTERNATIVES.update((("cv2", soname), "or replace opencv-python with opencv-python-headless in the environment (it "
+                                      "needs neither libGL nor the X11 libraries)")
+                    for soname in ("libxcb.so.1", "libX11.so.6", "libXext.so.6", "libSM.so.6", "libICE.so.6"))
 DEBIAN = ("debian", "ubuntu", "linuxmint", "raspbian", "pop")
 RHEL = ("rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn")
 
