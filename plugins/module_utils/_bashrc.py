@@ -409,26 +409,21 @@ class ShellStructure:
         self._fail(opened, 'a quote (") that is never closed')
 
     def _skip_backquote(self, pos):
-        end = pos + 1
-        while end < len(self.text):
-            if self.text[end] == "\\":
-                end += 2
-            elif self.text[end] == "`":
-                return end + 1
-            else:
-                end += 1
-        self._fail(pos, "a backquote (`) that is never closed")
+        return self._skip_to_unescaped(pos, pos + 1, "`", "a backquote (`) that is never closed")
 
     def _skip_ansi(self, pos):
-        end = pos + 2
+        return self._skip_to_unescaped(pos, pos + 2, "'", "a quote ($') that is never closed")
+
+    def _skip_to_unescaped(self, pos, end, close, what):
+        """From end to after the first close a backslash does not escape; opened at pos, for the message."""
         while end < len(self.text):
             if self.text[end] == "\\":
                 end += 2
-            elif self.text[end] == "'":
+            elif self.text[end] == close:
                 return end + 1
             else:
                 end += 1
-        self._fail(pos, "a quote ($') that is never closed")
+        self._fail(pos, what)
 
     def _skip_braces(self, pos):
         """From the { of ${...} to after its }, across quotes and nested expansions."""

@@ -181,12 +181,13 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
             raise WeightsError("%s: url %r is not an http:// or https:// URL. Fix: give the file's download URL."
                                % (where, url))
         where = "%s (%s)" % (where, redact_url(url))
-        if pin_key(url) in keys and keys[pin_key(url)][1] != url:
+        key = pin_key(url)
+        if key in keys and keys[key][1] != url:
             raise WeightsError("%s: its URL differs from that of %s only in the parts a lock file leaves out "
                                "(userinfo, "
                                "query, fragment), so the two cannot be pinned apart. Fix: give each file its own "
-                               "path, or its sha256." % (where, keys[pin_key(url)][0]))
-        keys[pin_key(url)] = (where, url)
+                               "path, or its sha256." % (where, keys[key][0]))
+        keys[key] = (where, url)
         dest = entry.get("dest")
         if not isinstance(dest, str) or not dest.strip() or dest.endswith("/"):
             raise WeightsError("%s: dest %r must be a file path, relative to the GTSfM checkout or absolute. Fix: "
@@ -217,7 +218,7 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise WeightsError("%s: size %r is not a number of bytes. Fix: give an integer, or leave it out."
                                % (where, size))
-        pin = None if (sha or repin) else pins.get(pin_key(url))
+        pin = None if (sha or repin) else pins.get(key)
         out.append({
             "name": rel,
             "origin": url,
