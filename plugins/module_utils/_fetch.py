@@ -28,7 +28,6 @@ import os
 import re
 import socket
 import ssl
-import tempfile
 import time
 
 try:  # Python 3 only; the module is documented as needing Python 3 on the node.
@@ -445,19 +444,9 @@ class Fetcher:
             self._forget()
             return
         record = {"origin": _origin_key(self.url), "validator": self.validator, "total": self.total}
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(self.kept) + ".", dir=os.path.dirname(self.kept))
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(record, handle, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.kept)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        # Durable: a later run resumes against it after a crash. Its temp name starts as the side files' do, so the
+        # checkout's excludes (.NAME.gtsfm-*) cover it too.
+        _progress.write_json(self.kept, record, durable=True, temp_prefix=os.path.basename(self.kept) + ".")
 
     def _recall(self):
         """(validator, total) kept beside the partial file by an earlier run for this URL, or None."""

@@ -101,18 +101,23 @@ def release(fd, path):
     os.close(fd)
 
 
-def write_json(path, data):
+def write_json(path, data, durable=False, temp_prefix=None):
     """Write data as JSON atomically (a reader sees the old file or the new one, never half of one).
 
-    The folder is made (0700) when missing; the temp file sits beside the target so the rename stays on one disk."""
+    The folder is made (0700) when missing; the temp file sits beside the target so the rename stays on one disk,
+    named ".NAME.*.tmp" unless temp_prefix names it (a side file whose temp must match the side files' pattern).
+    durable: the bytes reach the disk before the rename (a record a later run trusts after a crash)."""
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         os.makedirs(folder, 0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix or ".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, sort_keys=True)
             handle.write("\n")
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
