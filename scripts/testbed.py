@@ -245,9 +245,10 @@ def up(args: argparse.Namespace) -> None:
             cmd += ["-v", f"gtsfm-{name}-home:/home"]
         if home_size:
             # A home of its own size (a full disk on one node, for the fault tests): a tmpfs, emptied when the
-            # node stops, seeded with the stock dotfiles below.
+            # node stops, seeded with the stock dotfiles below. podman takes no uid=/gid= tmpfs option (it
+            # refuses the run), so the home is given to the user by the chown below.
             cmd += ["--label", f"gtsfm-home-size={home_size}",
-                    "--tmpfs", f"/home/{USER}:rw,size={home_size},mode=0755,uid={UID},gid={UID}"]
+                    "--tmpfs", f"/home/{USER}:rw,size={home_size},mode=0755"]
         podman(*cmd, IMAGE)
         if home_size:
             podman("exec", "-u", "0", n["container"], "sh", "-c",
