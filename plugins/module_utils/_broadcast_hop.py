@@ -379,6 +379,30 @@ def _which(name):
     return None
 
 
+# --- errors ---------------------------------------------------------------------------------------------------------
+
+# What a full file system (or a spent quota) says, in an OSError's text and in tar's or zstd's.
+DISK_FULL = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+
+
+def summary(text):
+    """A program's stderr in one line: its first line (tar names the first file it could not write there), how
+    many more, and the last one; a tar that fills the disk writes a line per file after that."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) <= 2:
+        return "; ".join(lines)
+    return "%s (and %d more lines, the last: %s)" % (lines[0][:300], len(lines) - 1, lines[-1][:300])
+
+
+def disk_full(error, path, size):
+    """error said again, first, as what it means when the disk filled while this node wrote path; else error."""
+    if not any(words in error for words in DISK_FULL):
+        return error
+    return ("no space left on the file system of %s there: it filled while the copy of %d bytes was written, and "
+            "the unfinished copy was removed (nothing was placed). Free at least that much there, then run again. "
+            "(%s)" % (os.path.dirname(path.rstrip("/")) or "/", size, error))
+
+
 # --- the stream -----------------------------------------------------------------------------------------------------
 
 class Reader:
@@ -574,7 +598,7 @@ class ProcessSink:
         self.errors.start()
 
     def _stderr(self):
-        self.err = self.proc.stderr.read()[-2000:]
+        self.err = self.proc.stderr.read()
 
     def write(self, data):
         try:
@@ -585,7 +609,7 @@ class ProcessSink:
     def _message(self):
         self.proc.wait()
         self.errors.join()
-        return self.err.decode("utf-8", "replace").strip() or "exit code %s" % self.proc.returncode
+        return summary(self.err.decode("utf-8", "replace")) or "exit code %s" % self.proc.returncode
 
     def finish(self):
         self.proc.stdin.close()
@@ -913,7 +937,7 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
         if os.path.lexists(tmp):
             remove_tree(tmp)
         if own_error or stream_error:
-            upstream.emit(n=me, e="failed", b=wire, error=own_error or stream_error)
+            upstream.emit(n=me, e="failed", b=wire, error=disk_full(own_error or stream_error, path, cfg["size"]))
         if downstream:
             downstream.finish()
         if lock is not None:

@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -48,6 +49,8 @@ DEFAULT_DEADLINE = 14400.0
 CHUNK = 1024 * 1024
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 CONTENT_RANGE_RE = re.compile(r"^bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)$")
+# A write that fails so is no transfer that broke off: another attempt fills the same disk again.
+DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 # Statuses worth another attempt: the origin or a proxy may answer better in a moment.
 RETRY_STATUSES = (408, 425, 429, 500, 502, 503, 504)
 
@@ -350,8 +353,10 @@ class Fetcher:
             self.status.update(phase="failed", finished=True, failed=True, msg=str(exc), force=True)
             raise
         except (OSError, IOError) as exc:
-            msg = "%s: %s (while fetching %s). Fix: check the path and its permissions." % (
-                getattr(exc, "filename", None) or self.dest, exc.strerror or exc, self.shown)
+            msg = "%s: %s (while fetching %s). Fix: %s." % (
+                getattr(exc, "filename", None) or self.dest, exc.strerror or exc, self.shown,
+                "free space on its file system, then run again" if exc.errno in DISK_FULL_ERRNOS else
+                "check the path and its permissions")
             self.status.update(phase="failed", finished=True, failed=True, msg=msg, force=True)
             raise FetchError(msg)
         finally:
@@ -570,7 +575,9 @@ class Fetcher:
             done = offset
             self.status.update(phase="download", bytes=done, total=total, force=True)
             read = getattr(response, "read1", None) or response.read
-            with open(self.partial, "ab" if offset else "wb") as handle:
+            # Unbuffered: what a write could not put on a full disk is never written again by a flush or a close,
+            # so the partial file stays a head of the body, whole to its last byte.
+            with open(self.partial, "ab" if offset else "wb", buffering=0) as handle:
                 self._keep()
                 try:
                     while True:
@@ -581,7 +588,7 @@ class Fetcher:
                             break
                         if done + len(block) > limit[0]:
                             self._refuse_excess(limit, done + len(block))
-                        handle.write(block)
+                        self._write(handle, block)
                         digest.update(block)
                         done += len(block)
                         self.downloaded += len(block)
@@ -603,6 +610,26 @@ class Fetcher:
             return digest
         finally:
             response.close()
+
+    def _write(self, handle, block):
+        view = memoryview(block)
+        try:
+            while view:
+                view = view[handle.write(view):]
+        except OSError as exc:
+            if exc.errno not in DISK_FULL_ERRNOS:
+                raise
+            raise FetchError(self._disk_full(exc))
+
+    def _disk_full(self, exc):
+        directory = os.path.dirname(self.dest)
+        have = os.path.getsize(self.partial) if os.path.exists(self.partial) else 0
+        return ("%s: the file system of %s filled up while %s was downloading (%s), %s of %s received. They are "
+                "kept in %s, and the next run resumes from there. Fix: free space there (%s free now; remove the "
+                "partial file too to start over), or put the file on a larger file system (an absolute dest), then "
+                "run again." % (self.dest, directory, self.shown, exc.strerror or exc, human(have),
+                                human(self.total) if self.total is not None else "an unknown size", self.partial,
+                                human(self.free(directory))))
 
     def _check_sizes(self, offset, total):
         """Refuse a body that cannot fit; return (the most bytes the file may reach, why) for the read loop."""

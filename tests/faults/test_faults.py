@@ -513,8 +513,6 @@ def test_two_controllers_at_once_one_waits_for_the_other_and_nothing_is_lost(bed
 
 # --- a full disk on one node during the env copy (last: it recreates node4 with a small home) --------------------
 
-@pytest.mark.xfail(reason="the bed's --home-size node did not come up in the last campaign (not yet debugged)",
-                   strict=False)
 def test_a_full_disk_on_a_node_during_the_env_copy_is_named_and_only_it_is_sent_again(bed4, site, report):
     bed4.podman("rm", "-f", "-t", "1", bed4.container("node4"))
     run_testbed("up", "--nodes", "4", "--name", bed4.name, "--link-rate", LINK_RATE, "--home-size", "node4=200m")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import json
 import os
@@ -337,3 +338,33 @@ def test_probe_reads_the_destination_with_the_exclude_it_is_given(tmp_path):
     cfg = {"path": str(dest), "kind": "tree"}
     assert hop.probe(dict(cfg, exclude=CHECKOUT_EXCLUDE))["held"] == digest
     assert hop.probe(cfg)["why"] == "destination changed since the record was written"
+
+
+def test_a_disk_that_fills_while_a_file_arrives_is_named_as_such_and_leaves_nothing(tmp_path, monkeypatch):
+    payload = os.urandom(50_000)
+    dest = tmp_path / "dest.bin"
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(hop.FileSink, "write", full)
+    rc, events = run_hop(file_cfg(dest, payload), stream_of(payload))
+    error = events[-1]["error"]
+    assert rc == 1 and events[-1]["e"] == "failed"
+    assert error.startswith("no space left on the file system of %s there" % tmp_path), error
+    assert "50000 bytes" in error and "Free at least that much there, then run again" in error
+    assert "No space left on device" in error  # what the node's own write said, kept after the sentence
+    assert not dest.exists() and hop.leftovers(str(dest)) == []
+
+
+def test_a_failed_program_is_told_by_its_first_and_last_lines_and_the_count_between():
+    script = ("cat >/dev/null; for f in a b c d; do echo \"tar: ./$f: Cannot write: No space left on device\" >&2; "
+              "done; echo 'tar: Exiting with failure status due to previous errors' >&2; exit 2")
+    sink = hop.ProcessSink(["sh", "-c", script], "tar -x")
+    sink.write(b"x" * 1000)
+    with pytest.raises(hop.HopError) as err:
+        sink.finish()
+    assert str(err.value) == ("tar -x failed: tar: ./a: Cannot write: No space left on device (and 4 more lines, "
+                              "the last: tar: Exiting with failure status due to previous errors)")
+    assert hop.disk_full(str(err.value), "/home/u/env", 10).startswith("no space left on the file system of /home/u")
+    assert hop.disk_full("tar -x failed: exit code 2", "/home/u/env", 10) == "tar -x failed: exit code 2"
+    assert hop.summary("one\n\n two \n") == "one; two"

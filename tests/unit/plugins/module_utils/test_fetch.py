@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
+import io
 import json
 import os
 import sys
@@ -461,3 +463,42 @@ def test_a_second_fetch_waits_for_the_first_then_verifies_its_file_and_asks_noth
     assert phases == ["waiting for another fetch of this file (pid %d) to end" % os.getpid()]
     assert not res["changed"] and res["requests"] == 0 and origin.requests == []
     assert leftovers(tmp_path) == ["model.pt", "origin", "status.json"]
+
+
+class FullAfter(io.FileIO):
+    """A file on a disk that fills at `limit` bytes: a short write up to there, then ENOSPC, as the kernel does."""
+
+    limit = 0
+
+    def write(self, data):
+        room = self.limit - self.tell()
+        if room <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), self.name)
+        return super().write(bytes(data[:room]))
+
+
+def test_a_disk_that_fills_mid_download_fails_at_once_keeps_a_whole_head_and_the_next_run_resumes(
+        origin, tmp_path, monkeypatch):
+    dest = tmp_path / "d" / "model.pt"
+    partial = partial_path(str(dest))
+    FullAfter.limit = 1024 * 1024 + 100  # not on a chunk's edge: the write that fills the disk is a short one
+
+    def full_open(path, mode="r", buffering=-1):
+        if path == partial and mode in ("ab", "wb"):
+            assert buffering == 0  # a buffer would write its rest again at close, onto the full disk
+            return FullAfter(path, mode[0])
+        return open(path, mode, buffering)
+    monkeypatch.setattr(_fetch, "open", full_open, raising=False)
+    with pytest.raises(FetchError) as err:
+        fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM, free=lambda d: 10 * len(DATA)))
+    msg = str(err.value)
+    assert msg.startswith("%s: the file system of %s filled up" % (dest, dest.parent)) and \
+        "No space left on device" in msg and "1.0 MiB of 3.0 MiB received" in msg, msg
+    assert "kept in %s, and the next run resumes from there" % partial in msg and "Fix: free space there" in msg
+    assert len(origin.gets("w/model.pt")) == 1  # no retry: another attempt would fill the same disk
+    assert not dest.exists() and Path(partial).read_bytes() == DATA[:FullAfter.limit]
+    monkeypatch.undo()
+    origin.reset()
+    res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM))
+    assert dest.read_bytes() == DATA and res["resumed_from"] == [FullAfter.limit]
+    assert res["downloaded"] == len(DATA) - FullAfter.limit and leftovers(dest.parent) == ["model.pt"]
