@@ -386,12 +386,14 @@ DISK_FULL = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
 
 
 def summary(text):
-    """A program's stderr in one line: its first line (tar names the first file it could not write there), how
-    many more, and the last one; a tar that fills the disk writes a line per file after that."""
+    """A program's stderr in one line: its first line that says the disk is full, else its first line (tar names
+    the first file it could not write), how many more, and the last one; a tar that fills the disk writes a line or
+    two per file after that."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if len(lines) <= 2:
         return "; ".join(lines)
-    return "%s (and %d more lines, the last: %s)" % (lines[0][:300], len(lines) - 1, lines[-1][:300])
+    lead = next((line for line in lines if any(words in line for words in DISK_FULL)), lines[0])
+    return "%s (and %d more lines, the last: %s)" % (lead[:300], len(lines) - 1, lines[-1][:300])
 
 
 def disk_full(error, path, size):

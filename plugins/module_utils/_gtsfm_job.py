@@ -472,6 +472,7 @@ def start(p, jobs, hosts, report):
     holder, status = jobs.holder()
     if holder and jobs.alive(status):
         raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
+    taken_over = stale_lock_notice(p, jobs, holder, status) if holder else None
     jobs.ensure_agent()
     run_id = new_run_id()
     job_dir = os.path.join(jobs.root, run_id)
@@ -498,6 +499,7 @@ def start(p, jobs, hosts, report):
         f.write(text)
     os.replace(tmp, cluster_config)
     command, env, notices, logged, remove_after = runner_launch(p, job_dir, cluster_config)
+    notices = ([taken_over] if taken_over else []) + notices  # in the play's warnings and the run's log alike
     spec = {
         "run_id": run_id, "name": p["name"], "holder": p["holder"], "hosts": sorted(set(hosts), key=hosts.index),
         "python": p["python"],
@@ -538,6 +540,16 @@ def start(p, jobs, hosts, report):
             p["scheduler_name"], proc.returncode,
             " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5))), run_id=run_id)
     return run_id, notices
+
+
+def stale_lock_notice(p, jobs, holder, status):
+    """What a start says when the lock names a run whose supervisor is gone: the lock is taken over, and that run
+    reads as lost (state: status), its processes ended by their tag before the new runner starts."""
+    return ("%s: the cluster lock %s named run %s (name %r, %s), whose supervisor is gone: it died with its node or "
+            "was killed. That run is lost (state: status with run_id %s says so); this run takes the lock over, and "
+            "its supervisor ends by that run's tag whatever the preflight found it left on the nodes." % (
+                p["scheduler_name"], jobs.lock, holder, (status or {}).get("name"),
+                (status or {}).get("state", "no status"), holder))
 
 
 def _end_session(proc):

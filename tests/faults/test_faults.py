@@ -158,6 +158,22 @@ def test_ctrl_c_during_a_broadcast_finishes_into_place_and_the_rerun_sends_nothi
            "second run published it without sending, third changed=0", "0 B")
 
 
+# SIGKILL: the controller gone at once (a laptop's battery); SIGINT: Ctrl-C, which Ansible handles on its way out.
+STOPS = pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+
+
+def _stopped(sig) -> str:
+    return "controller %s (%s to ansible-playbook)" % ("killed" if sig == signal.SIGKILL else "interrupted", sig.name)
+
+
+def _saw_stop(sig, out: str, what: str) -> str:
+    """What the user saw of the stop: a SIGINT's last line, as Ansible prints it."""
+    if sig == signal.SIGKILL:
+        return "the play was killed; " + what
+    last = [line for line in out.splitlines() if line.strip()][-1:]
+    return "the play stopped: %s; %s" % (" ".join(" ".join(last).split())[:120], what)
+
+
 def _job_cmd(bed, tmp: Path, name: str, config: str) -> list[str]:
     return [PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
             str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
@@ -176,31 +192,35 @@ def _job_state(bed) -> dict:
     return record(bed, "node1", "~/.cache/gtsfm.cluster/jobs/last/status.json")
 
 
-def test_controller_killed_while_following_a_job_then_the_rerun_follows_the_same_job(bed4, tmp_path, report):
+@STOPS
+def test_controller_stopped_while_following_a_job_then_the_rerun_follows_the_same_job(bed4, tmp_path, report, sig):
     _stand_in_runner(bed4)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-follow", "hold_40.yaml"), stdout=subprocess.PIPE,
+    name = "fault-follow-" + sig.name
+    before = _job_state(bed4).get("run_id")
+    proc = subprocess.Popen(_job_cmd(bed4, tmp_path, name, "hold_40.yaml"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
     try:
-        wait_for(lambda: _job_state(bed4).get("state") == "running", 120, "the job to run")
+        wait_for(lambda: _job_state(bed4).get("state") == "running" and _job_state(bed4).get("run_id") != before,
+                 120, "the job to run")
     except AssertionError:
         proc.kill()
         raise AssertionError(proc.communicate()[0][-4000:]) from None
     run_id = _job_state(bed4)["run_id"]
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(30)
+    os.killpg(proc.pid, sig)
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode != 0
     assert _job_state(bed4).get("state") == "running"  # the supervisor lives on, detached from the controller
-    again = subprocess.run(_job_cmd(bed4, tmp_path, "fault-follow", "hold_40.yaml"), capture_output=True,
+    again = subprocess.run(_job_cmd(bed4, tmp_path, name, "hold_40.yaml"), capture_output=True,
                            text=True, env=env, timeout=600, check=False)
     assert again.returncode == 0, again.stdout[-3000:]
     assert f"job {run_id} finished" in again.stdout, again.stdout[-3000:]
     # Each run's own directory (jobs/last is a link to the latest one, not a run).
-    runs = bed4.ssh("node1", "grep -l '\"name\": \"fault-follow\"' ~/.cache/gtsfm.cluster/jobs/2*/spec.json | wc -l"
+    runs = bed4.ssh("node1", f"grep -l '\"name\": \"{name}\"' ~/.cache/gtsfm.cluster/jobs/2*/spec.json | wc -l"
                     ).stdout.strip()
     assert runs == "1", runs
     assert list((tmp_path / "results").rglob("hosts.json"))
-    report("controller killed (SIGKILL to ansible-playbook)", "following the job",
-           "the play was killed; the job went on under its supervisor",
+    report(_stopped(sig), "following the job", _saw_stop(sig, out, "the job went on under its supervisor"),
            "the running job and its lock, nothing else",
            f"the re-run followed the same run {run_id} to its end (no second job) and fetched its results", "none")
 
@@ -238,6 +258,45 @@ def test_a_worker_node_killed_mid_job_fails_naming_it_and_leaves_no_tagged_proce
     report("worker node killed mid-job (podman kill node4)", "the SfM job", message[0][:220],
            "no tagged Dask process on any node (checked by the tag); the lock released",
            "a new job after node4 came back finished", "none")
+
+
+def _tagged(bed, hosts) -> dict[str, str]:
+    return {h: bed.ssh(h, f"pgrep -u gtsfm -af '{DASK}' || true").stdout.strip() for h in hosts}
+
+
+def test_the_scheduler_node_killed_mid_job_fails_naming_it_and_the_next_run_takes_over_the_lock(bed4, tmp_path,
+                                                                                                 report):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
+    before = _job_state(bed4).get("run_id")
+    proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-scheduler", "hold_300.yaml"), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    try:
+        wait_for(lambda: _joined_since(bed4, before), 180, "every worker of this job to join")
+    except AssertionError:
+        proc.kill()
+        raise AssertionError(proc.communicate()[0][-4000:]) from None
+    run_id = _job_state(bed4)["run_id"]
+    bed4.podman("kill", bed4.container("node1"))  # the scheduler, its supervisor and the job's lock with it
+    try:
+        out = proc.communicate(timeout=600)[0]
+    finally:
+        bed4.restart("node1")
+    assert proc.returncode != 0
+    named = [line for line in out.splitlines() if "node1" in line and ("UNREACHABLE" in line or "fatal" in line
+                                                                       or "lost" in line)]
+    assert named, out[-3000:]
+    print("SCHEDULER-KILL first run:\n" + out[-3000:])
+    left = _tagged(bed4, bed4.nodes)
+    print("SCHEDULER-KILL left:", left)
+    lock = bed4.ssh("node1", "readlink ~/.cache/gtsfm.cluster/jobs/lock || true").stdout.strip()
+    print("SCHEDULER-KILL lock:", lock)
+    again = subprocess.run(_job_cmd(bed4, tmp_path, "fault-scheduler-again", "hold_3.yaml"), capture_output=True,
+                           text=True, env=env, timeout=600, check=False)
+    print("SCHEDULER-KILL again:\n" + again.stdout[-4000:])
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert _tagged(bed4, bed4.nodes) == {h: "" for h in bed4.nodes}
+    report("scheduler node killed mid-job (podman kill node1)", "the SfM job", " ".join(named[0].split())[:220],
+           f"lock {lock or 'released'}; tagged processes {left}", "next job ok", "none")
 
 
 # --- a weight file corrupted on one node after a good run ---------------------------------------------------------
@@ -322,7 +381,7 @@ def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_with
            f"{sum(sent.values()) / 1e6:.1f} MB (the two files, to node3 only); origin requests: 0")
 
 
-# --- the controller killed (SIGKILL to ansible-playbook) during the env build and during a weight fetch ------------
+# --- the controller killed (SIGKILL) or interrupted (SIGINT) during the env build and during a weight fetch -------
 
 ENV_BUILD = "~/.cache/gtsfm.cluster/progress/conda_env-build.json"
 ENV_REAL = "ls -d ~/gtsfm-env.????????????"
@@ -330,19 +389,23 @@ UV = "~/.local/share/gtsfm/bin/uv"
 SLOW_UV = "~/.local/share/gtsfm/bin/uv-slow"
 
 
-def _kill_site_when(bed, extravars: dict | None, ready, what: str) -> str:
-    """Start site.yml, SIGKILL its whole process group once ready() holds, and return what it printed."""
+def _stop_site_when(bed, extravars: dict | None, ready, what: str, sig=signal.SIGKILL) -> str:
+    """Start site.yml, send sig to its whole process group once ready() holds, and return what it printed."""
     proc = _popen_site(bed, extravars)
     try:
         wait_for(ready, 300, what)
     except AssertionError:
         proc.kill()
         raise AssertionError(proc.communicate()[0][-4000:]) from None
-    os.killpg(proc.pid, signal.SIGKILL)
-    return proc.communicate(timeout=60)[0]
+    os.killpg(proc.pid, sig)
+    out = proc.communicate(timeout=120)[0]
+    assert proc.returncode != 0, out[-3000:]
+    return out
 
 
-def test_controller_killed_during_the_env_build_then_the_rerun_waits_for_it_and_builds_nothing(bed4, site, report):
+@STOPS
+def test_controller_stopped_during_the_env_build_then_the_rerun_waits_for_it_and_builds_nothing(bed4, site, report,
+                                                                                                sig):
     for host in bed4.nodes:
         bed4.ssh(host, "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
     # From the bed's local wheelhouse and uv's cache the build takes well under a second: the killed run's uv
@@ -353,7 +416,8 @@ def test_controller_killed_during_the_env_build_then_the_rerun_waits_for_it_and_
     def building() -> bool:
         rec = record(bed4, "node1", ENV_BUILD)
         return rec.get("phase") == "build" and not rec.get("finished")
-    _kill_site_when(bed4, {"conda_env_uv_path": SLOW_UV}, building, "the environment build to run on node1")
+    out = _stop_site_when(bed4, {"conda_env_uv_path": SLOW_UV}, building, "the environment build to run on node1",
+                          sig)
     # The build goes on on node1, detached from the killed controller; until its record is written last no run
     # takes it for done, and no node has an env link that names an unfinished tree.
     real = bed4.ssh("node1", ENV_REAL).stdout.strip()
@@ -377,8 +441,8 @@ def test_controller_killed_during_the_env_build_then_the_rerun_waits_for_it_and_
     sent = sum((res["nodes"][h].get("bytes") or 0) for h in ("node2", "node3", "node4"))
     third = site(bed4)
     assert third.status == "successful" and changed(third) == 0, failures(third)
-    report("controller killed (SIGKILL to ansible-playbook)", "environment build (node1)",
-           "the play was killed; the build went on in the background on node1",
+    report(_stopped(sig), "environment build (node1)",
+           _saw_stop(sig, out, "the build went on in the background on node1"),
            f"node1: {real} {left} (no record until the build's end, so no run takes it for done); no env link "
            "naming an unfinished tree; nothing on node2-4",
            "second run " + ("waited for the background build (pid %s) and" % waited[0] if any(waited) else
@@ -386,24 +450,26 @@ def test_controller_killed_during_the_env_build_then_the_rerun_waits_for_it_and_
            f"no second build; {sent / 1e6:.1f} MB: the environment to node2-4, which had none")
 
 
-def test_controller_killed_during_a_weight_fetch_then_the_rerun_asks_the_origin_nothing_more(
-        bed4, site, origin, tmp_path, report):
+@STOPS
+def test_controller_stopped_during_a_weight_fetch_then_the_rerun_asks_the_origin_nothing_more(
+        bed4, site, origin, tmp_path, report, sig):
     data = os.urandom(3_000_000)
-    origin.put("slow.bin", data)
+    name = f"slow-{sig.name}.bin"
+    origin.put(name, data)
     # About 128 kB/s: the fetch is caught in the middle, and the re-run (the stage and model_weights alone) reaches
     # its own fetch while the killed run's one still goes on in the background.
-    origin.drip["slow.bin"] = (64 * 1024, 0.5)
+    origin.drip[name] = (64 * 1024, 0.5)
     origin.reset()
-    dest = "~/gtsfm/thirdparty/fault/slow.bin"
-    weights = {"model_weights_files": [{"url": origin.url("slow.bin"), "dest": "thirdparty/fault/slow.bin"}],
+    dest = f"~/gtsfm/thirdparty/fault/{name}"
+    weights = {"model_weights_files": [{"url": origin.url(name), "dest": f"thirdparty/fault/{name}"}],
                "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"), "model_weights_poll_delay": 1,
                "model_weights_retry_delay": 0}
-    partial = "~/gtsfm/thirdparty/fault/.slow.bin.gtsfm-partial"
+    partial = f"~/gtsfm/thirdparty/fault/.{name}.gtsfm-partial"
 
     def fetching() -> bool:
         size = bed4.ssh("node1", f"stat -c %s {partial} 2>/dev/null || echo 0").stdout.strip()
         return int(size or 0) > 200_000
-    _kill_site_when(bed4, weights, fetching, "the fetch of slow.bin to be under way on node1")
+    out = _stop_site_when(bed4, weights, fetching, f"the fetch of {name} to be under way on node1", sig)
     # Nothing at the file's name on any node while the background fetch goes on (only the hidden partial file).
     at_kill = {h: bed4.ssh(h, f"test -e {dest} && echo present || echo absent").stdout.strip() for h in bed4.nodes}
     assert all(v == "absent" for h, v in at_kill.items() if h != "node1"), at_kill
@@ -412,7 +478,7 @@ def test_controller_killed_during_a_weight_fetch_then_the_rerun_asks_the_origin_
     assert second.status == "successful", failures(second)
     fetched = [(d.get("res") or {}).get("result") or {} for d in second.results("runner_item_on_ok")
                if d.get("task") == "Follow the downloads to their end, printing each one's bytes, rate and time left"]
-    gets = origin.gets("slow.bin")
+    gets = origin.gets(name)
     # The killed run's one download, finished in the background; the re-run waited for it or found it in place.
     assert len(gets) == 1 and sum(g.sent for g in gets) == len(data), [(g.range, g.status, g.sent) for g in gets]
     assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == \
@@ -421,9 +487,9 @@ def test_controller_killed_during_a_weight_fetch_then_the_rerun_asks_the_origin_
     assert left == "0", left
     third = site(bed4, weights)
     assert third.status == "successful" and changed(third) == 0, failures(third)
-    assert len(origin.gets("slow.bin")) == 1
-    report("controller killed (SIGKILL to ansible-playbook)", "weight fetch (node1, from the origin)",
-           "the play was killed; the download went on in the background on node1",
+    assert len(origin.gets(name)) == 1
+    report(_stopped(sig), "weight fetch (node1, from the origin)",
+           _saw_stop(sig, out, "the download went on in the background on node1"),
            "only the hidden partial file on node1 (nothing at the file's name on any node)",
            "second run (model_weights) took the background download's file (its lock makes it wait while that runs), "
            f"verified it ({fetched[0].get('requests') if fetched else '?'} requests of its own) and sent it to "
@@ -524,7 +590,8 @@ def test_a_full_disk_on_a_node_during_the_env_copy_is_named_and_only_it_is_sent_
     thread.join(600)
     first = Run(status=runner.status, rc=runner.rc, events=events)
     assert first.status == "failed"
-    assert any("node4" in m and "space" in m.lower() for _host, m in failures(first)), failures(first)
+    assert any("no verified copy on node4 (no space left on the file system of /home/gtsfm there" in m
+               for _host, m in failures(first)), failures(first)
     res = follow_result(first, ENV_FOLLOW)
     assert "node4" in res.get("failed_nodes", []), res
     # Nothing node4 could take for done: no env link, no temporary tree left filling its disk.
@@ -543,3 +610,65 @@ def test_a_full_disk_on_a_node_during_the_env_copy_is_named_and_only_it_is_sent_
            "node4: no env link and no temporary copy (removed as the hop failed)",
            "after the ballast was removed the second run sent to node4 only, third changed=0",
            f"{sent / 1e6:.1f} MB, to node4 only")
+
+
+# --- a full disk on the scheduler during a weight download (last: it recreates node1 with a small home) ----------
+
+def test_a_full_disk_on_the_scheduler_during_a_weight_download_is_named_and_the_rerun_resumes(bed4, site, origin,
+                                                                                              tmp_path, report):
+    bed4.podman("rm", "-f", "-t", "1", bed4.container("node1"))
+    run_testbed("up", "--nodes", "4", "--name", bed4.name, "--link-rate", LINK_RATE, "--home-size", "node1=400m")
+    bed4.wait_ssh("node1")
+    small = {"conda_env_min_free_mb": 16}
+    # node1 is a new machine (new host keys, an empty home): everything there again, before the case itself.
+    fresh = site(bed4, small)
+    assert fresh.status == "successful", failures(fresh)
+    data = os.urandom(3_000_000)
+    origin.put("full.bin", data)
+    origin.drip["full.bin"] = (64 * 1024, 0.5)  # about 128 kB/s: the disk fills in the middle of the download
+    origin.reset()
+    dest = "~/gtsfm/thirdparty/fault/full.bin"
+    partial = "~/gtsfm/thirdparty/fault/.full.bin.gtsfm-partial"
+    weights = dict(small, model_weights_files=[{"url": origin.url("full.bin"), "dest": "thirdparty/fault/full.bin"}],
+                   model_weights_lock_file=str(tmp_path / "model_weights.lock.json"), model_weights_poll_delay=1,
+                   model_weights_retry_delay=0)
+
+    def size_of(host: str, path: str) -> int:
+        return int(bed4.ssh(host, f"stat -c %s {path} 2>/dev/null || echo 0").stdout.strip() or 0)
+    thread, runner, events = site(bed4, weights, background=True, tags="model_weights")
+    wait_for(lambda: size_of("node1", partial) > 300_000, 300, "the download of full.bin to be under way on node1")
+    # All but 1 MB of node1's home: the download hits ENOSPC about a third of the way in (what is left lets the
+    # job's own result file still be written, as on a disk that is nearly full rather than at 0 bytes).
+    bed4.ssh("node1", "avail=$(df -Pk ~ | awk 'NR==2 {print $4}'); "
+                      "dd if=/dev/zero of=~/ballast bs=1k count=$((avail - 1024)) 2>/dev/null || true")
+    thread.join(600)
+    first = Run(status=runner.status, rc=runner.rc, events=events)
+    assert first.status == "failed"
+    named = [m for h, m in failures(first) if "node1" in f"{h} {m}" and "filled up" in m]
+    assert named and "resumes from there" in named[0], failures(first)
+    # Nothing at the file's name on any node; the head that arrived is kept, hidden, on node1 alone.
+    at_fail = {h: bed4.ssh(h, f"test -e {dest} && echo present || echo absent").stdout.strip() for h in bed4.nodes}
+    assert set(at_fail.values()) == {"absent"}, at_fail
+    head = size_of("node1", partial)
+    assert 300_000 < head < len(data), head
+    bed4.ssh("node1", "rm -f ~/ballast")
+    origin.drip.pop("full.bin")
+    origin.reset()
+    second = site(bed4, weights, tags="model_weights")
+    assert second.status == "successful", failures(second)
+    gets = origin.gets("full.bin")
+    # Only the rest: one request, from the kept head on.
+    assert [(g.range, g.sent) for g in gets] == [(f"bytes={head}-", len(data) - head)], \
+        [(g.range, g.status, g.sent) for g in gets]
+    assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == \
+        {h: _sha(data) for h in bed4.nodes}
+    third = site(bed4, weights)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert len(origin.gets("full.bin")) == 1
+    report("a full disk on node1, the scheduler (a 400 MB home filled to its last MB while a weight downloads)",
+           "weight fetch (node1, from the origin)", " ".join(named[0].split())[:220],
+           f"nothing at the file's name on any node; node1: the {head / 1e6:.1f} MB that arrived, in the hidden "
+           "partial file (to resume from)",
+           "after the ballast was removed the second run (model_weights) resumed from the kept head with one "
+           "request and sent the file to node2-4; third changed=0",
+           f"origin: {(len(data) - head) / 1e6:.1f} MB of {len(data) / 1e6:.1f} MB (the rest only)")

@@ -357,14 +357,17 @@ def test_a_disk_that_fills_while_a_file_arrives_is_named_as_such_and_leaves_noth
 
 
 def test_a_failed_program_is_told_by_its_first_and_last_lines_and_the_count_between():
-    script = ("cat >/dev/null; for f in a b c d; do echo \"tar: ./$f: Cannot write: No space left on device\" >&2; "
+    script = ("cat >/dev/null; echo 'tar: ./a: Wrote only 2048 of 10240 bytes' >&2; for f in a b c; do "
+              "echo \"tar: ./$f: Cannot write: No space left on device\" >&2; "
               "done; echo 'tar: Exiting with failure status due to previous errors' >&2; exit 2")
     sink = hop.ProcessSink(["sh", "-c", script], "tar -x")
     sink.write(b"x" * 1000)
     with pytest.raises(hop.HopError) as err:
         sink.finish()
+    # The line that says why leads, though tar's first one only says it wrote less.
     assert str(err.value) == ("tar -x failed: tar: ./a: Cannot write: No space left on device (and 4 more lines, "
                               "the last: tar: Exiting with failure status due to previous errors)")
     assert hop.disk_full(str(err.value), "/home/u/env", 10).startswith("no space left on the file system of /home/u")
     assert hop.disk_full("tar -x failed: exit code 2", "/home/u/env", 10) == "tar -x failed: exit code 2"
     assert hop.summary("one\n\n two \n") == "one; two"
+    assert hop.summary("a\nb\nc\n") == "a (and 2 more lines, the last: c)"

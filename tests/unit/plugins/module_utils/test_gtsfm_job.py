@@ -603,3 +603,30 @@ def test_version_of_reads_a_shadowing_copy_not_the_installed_metadata(tmp_path, 
     finally:
         sys.modules.pop("pytest", None)
         sys.modules["pytest"] = pytest
+
+
+def test_a_start_takes_over_the_lock_of_a_dead_supervisor_and_says_so(tmp_path):
+    """A lock whose run's supervisor died (with the scheduler node, say): the next start takes it and names it."""
+    (tmp_path / "gtsfm").mkdir()
+    (tmp_path / "data").mkdir()
+    root = tmp_path / "jobs"
+    (root / "R1").mkdir(parents=True)
+    os.symlink("R1", root / "lock")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    agent.write_json(str(root / "R1" / "status.json"), dict(agent.identity(gone.pid), run_id="R1", name="door",
+                                                            state="running", started=time.time()))
+    p = params(tmp_path, job_root=str(root), workers=["gtsfm-job-test.invalid"], runner_workaround=False,
+               drain_remote_output=False, timeout=60,
+               entry_point=[sys.executable, "-c", "import time; time.sleep(30)"])
+    jobs = job.Jobs(str(root), sys.executable)
+    try:
+        run_id, notices = job.start(p, jobs, ["gtsfm-job-test.invalid"], {})
+        assert os.readlink(root / "lock") == run_id != "R1"
+        assert notices and notices[0].startswith("node1: the cluster lock %s named run R1 (name "
+                                                 "'door', running), whose supervisor is gone" % jobs.lock), notices
+        assert "That run is lost" in notices[0]
+        assert notices[0] in agent.read_json(str(root / run_id / "spec.json"), {})["notices"]  # the run's log too
+        assert job.describe(jobs, "R1", 5)["state"] == "lost"
+    finally:
+        _end_runs(str(root))
