@@ -29,6 +29,9 @@ description:
   - Before the body is read, the announced C(Content-Length) (or O(size)) is compared with the free space of
     O(dest)'s file system. The body may never grow beyond O(size), the announced C(Content-Length), or (when the
     origin announces none) the free space; a body that does fails, naming the URL.
+  - A disk that fills during the download (something else took the space) fails at once, without retries, naming
+    O(dest), its file system and how much arrived; what arrived stays in the partial file, and a run after space is
+    freed resumes from there.
   - A mismatch fails with one message naming O(dest), O(url) and both sums, and removes the partial file. An
     existing O(dest) that does not match O(sha256) is removed before the download, so a wrong file is never left in
     place.
