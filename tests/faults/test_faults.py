@@ -386,6 +386,72 @@ def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_with
            f"{sum(sent.values()) / 1e6:.1f} MB (the two files, to node3 only); origin requests: 0")
 
 
+# --- a node killed while a weight file is distributed ---------------------------------------------------------------
+
+WEIGHT_SENDS = ("import glob, json, os; out = []\n"
+                "for f in glob.glob(os.path.expanduser('~/.cache/gtsfm.cluster/fetch/broadcast-*.json')):\n"
+                "    try: out.append(json.load(open(f)))\n"
+                "    except ValueError: pass\n"
+                "print(json.dumps(out))")
+
+
+def _sending_weight(bed, host: str, name: str) -> bool:
+    """Whether a weight broadcast of this run is sending name to host now."""
+    out = bed.ssh("node1", f"python3 -c {shlex.quote(WEIGHT_SENDS)}", check=False).stdout
+    try:
+        records = json.loads(out or "[]")
+    except ValueError:
+        return False
+    return any(name in json.dumps(r.get("what", "")) + json.dumps(r.get("path", "")) and not r.get("finished")
+               and (r.get("nodes", {}).get(host, {}).get("state") == "receiving")
+               and (r["nodes"][host].get("done") or 0) > 2e6 for r in records)
+
+
+def test_a_node_killed_while_a_weight_file_is_distributed_is_named_and_only_it_is_sent_again(bed4, site, origin,
+                                                                                            tmp_path, report):
+    data = os.urandom(30_000_000)  # about 6 s a hop at 40mbit: node3 is caught in the middle
+    origin.put("spread.bin", data)
+    origin.reset()
+    dest = "~/gtsfm/thirdparty/fault/spread.bin"
+    weights = {"model_weights_files": [{"url": origin.url("spread.bin"), "dest": "thirdparty/fault/spread.bin"}],
+               "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"), "model_weights_poll_delay": 1,
+               "model_weights_retry_delay": 0}
+    thread, runner, events = site(bed4, weights, background=True, tags="model_weights")
+    try:
+        wait_for(lambda: _sending_weight(bed4, "node3", "spread.bin"), 300, "node3 receiving spread.bin")
+        bed4.podman("kill", bed4.container("node3"))
+        thread.join(600)
+    finally:
+        bed4.restart("node3")
+    first = Run(status=runner.status, rc=runner.rc, events=events)
+    assert first.status == "failed"
+    assert any("node3" in m for _host, m in failures(first)), failures(first)
+    res = _weights_follows(first).get("spread.bin", {})
+    assert res.get("failed_nodes") == ["node3"], res
+    # Nothing at the file's name on node3 (at most a temp copy, which the next hop there removes).
+    assert bed4.ssh("node3", f"test -e {dest}", check=False).returncode != 0
+    temp = bed4.ssh("node3", "ls -a ~/gtsfm/thirdparty/fault | grep -c gtsfm-broadcast-tmp || true").stdout.strip()
+    origin.reset()
+    second = site(bed4, weights, tags="model_weights")
+    assert second.status == "successful", failures(second)
+    assert origin.requests == []  # the scheduler's verified copy is the source
+    res2 = _weights_follows(second)["spread.bin"]
+    assert res2.get("received") == ["node3"], res2
+    sent = res2["nodes"]["node3"].get("bytes", 0)
+    assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == \
+        {h: _sha(data) for h in bed4.nodes}
+    leftover = bed4.ssh("node3", "ls -a ~/gtsfm/thirdparty/fault | grep -c gtsfm-broadcast-tmp || true").stdout.strip()
+    assert leftover == "0", leftover
+    third = site(bed4, weights)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert origin.requests == []
+    report("node killed mid-step (podman kill node3)", "weight distribution (a 30 MB file from the scheduler)",
+           saw(first), f"node3: nothing at the file's name ({temp} temp copy, removed by the next run); "
+           f"the nodes past it: {', '.join(res.get('received') or []) or 'none'} a verified copy",
+           "second run (model_weights) sent the file to node3 only, 0 requests to the origin; third changed=0",
+           f"{sent / 1e6:.1f} MB, to node3 only")
+
+
 # --- the controller killed (SIGKILL) or interrupted (SIGINT) during the env build and during a weight fetch -------
 
 ENV_BUILD = "~/.cache/gtsfm.cluster/progress/conda_env-build.json"
