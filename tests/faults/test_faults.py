@@ -264,8 +264,8 @@ def _tagged(bed, hosts) -> dict[str, str]:
     return {h: bed.ssh(h, f"pgrep -u gtsfm -af '{DASK}' || true").stdout.strip() for h in hosts}
 
 
-def test_the_scheduler_node_killed_mid_job_fails_naming_it_and_the_next_run_takes_over_the_lock(bed4, tmp_path,
-                                                                                                 report):
+def test_the_scheduler_node_killed_mid_job_fails_naming_it_and_the_next_run_takes_over_the_lock(
+        bed4, tmp_path, report):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     before = _job_state(bed4).get("run_id")
     proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-scheduler", "hold_300.yaml"), stdout=subprocess.PIPE,
@@ -407,8 +407,8 @@ def _sending_weight(bed, host: str, name: str) -> bool:
                and (r["nodes"][host].get("done") or 0) > 2e6 for r in records)
 
 
-def test_a_node_killed_while_a_weight_file_is_distributed_is_named_and_only_it_is_sent_again(bed4, site, origin,
-                                                                                            tmp_path, report):
+def test_a_node_killed_while_a_weight_file_is_distributed_is_named_and_only_it_is_sent_again(
+        bed4, site, origin, tmp_path, report):
     data = os.urandom(30_000_000)  # about 6 s a hop at 40mbit: node3 is caught in the middle
     origin.put("spread.bin", data)
     origin.reset()
@@ -450,6 +450,58 @@ def test_a_node_killed_while_a_weight_file_is_distributed_is_named_and_only_it_i
            f"the nodes past it: {', '.join(res.get('received') or []) or 'none'} a verified copy",
            "second run (model_weights) sent the file to node3 only, 0 requests to the origin; third changed=0",
            f"{sent / 1e6:.1f} MB, to node3 only")
+
+
+# --- a node killed while the checkout is copied ---------------------------------------------------------------------
+
+CHECKOUT_RECORD = "~/.cache/gtsfm.cluster/progress/conda_env-the-checkout.json"
+CHECKOUT_FOLLOW = "Follow until every node holds a verified copy, for the checkout"
+
+
+def test_a_node_killed_during_the_checkout_copy_is_named_and_only_it_is_sent_again(bed4, site, tmp_path, report):
+    # The bed's stand-in checkout is a few kB: this one carries 30 MB more (about 6 s a hop at 40mbit), so node3 is
+    # caught in the middle. Its environment file is the stand-in's, so the environment stays as it is.
+    source = tmp_path / "checkout"
+    subprocess.run(["cp", "-a", bed4.vars()["conda_env_checkout_src"], str(source)], check=True)
+    (source / "blob.bin").write_bytes(os.urandom(30_000_000))
+    big = {"conda_env_checkout_src": str(source)}
+
+    def copying() -> bool:
+        node = record(bed4, "node1", CHECKOUT_RECORD).get("nodes", {}).get("node3", {})
+        return node.get("state") == "receiving" and (node.get("done") or 0) > 2e6
+    thread, runner, events = site(bed4, big, background=True)
+    try:
+        wait_for(copying, 300, "node3 receiving the checkout")
+        bed4.podman("kill", bed4.container("node3"))
+        thread.join(600)
+    finally:
+        bed4.restart("node3")
+    first = Run(status=runner.status, rc=runner.rc, events=events)
+    assert first.status == "failed"
+    assert any("node3" in m for _host, m in failures(first)), failures(first)
+    res = follow_result(first, CHECKOUT_FOLLOW)
+    assert res.get("failed_nodes") == ["node3"], res
+    # node3 keeps the checkout it had, whole (the new one is swapped in only once verified): no part of the new one.
+    assert bed4.ssh("node3", "test -e ~/gtsfm/blob.bin", check=False).returncode != 0
+    assert bed4.ssh("node3", "test -f ~/gtsfm/environment_linux.yml", check=False).returncode == 0
+    temp = bed4.ssh("node3", "ls -a ~ | grep -c gtsfm-broadcast-tmp || true").stdout.strip()
+    second = site(bed4, big)
+    assert second.status == "successful", failures(second)
+    res2 = follow_result(second, CHECKOUT_FOLLOW)
+    assert res2.get("received") == ["node3"], res2
+    sent = res2["nodes"]["node3"].get("bytes", 0)
+    want = hashlib.sha256((source / "blob.bin").read_bytes()).hexdigest()
+    assert {h: bed4.ssh(h, "sha256sum ~/gtsfm/blob.bin").stdout.split()[0] for h in bed4.nodes} == \
+        {h: want for h in bed4.nodes}
+    assert bed4.ssh("node3", "ls -a ~ | grep -c gtsfm-broadcast-tmp || true").stdout.strip() == "0"
+    third = site(bed4, big)
+    assert third.status == "successful" and changed(third) == 0, failures(third)
+    # Back to the bed's own checkout for the cases after this one.
+    back = site(bed4)
+    assert back.status == "successful", failures(back)
+    report("node killed mid-step (podman kill node3)", "checkout copy (30 MB more than the stand-in)", saw(first),
+           f"node3: its earlier checkout, whole (nothing of the new one; {temp} temp copy, removed by the next run)",
+           "second run sent the checkout to node3 only, third changed=0", f"{sent / 1e6:.1f} MB, to node3 only")
 
 
 # --- the controller killed (SIGKILL) or interrupted (SIGINT) during the env build and during a weight fetch -------
