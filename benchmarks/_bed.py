@@ -2,11 +2,22 @@
 from __future__ import annotations
 
 import datetime
+import os
+import shlex
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
+import ansible_runner
+
 ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+sys.path.insert(0, str(ROOT / "tests"))
+# What counts as a remote call: the one rule the multihost tests assert on (tests/play_record.py).
+from play_record import PlayRecord  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class BenchError(RuntimeError):
@@ -29,3 +40,73 @@ def testbed(*args: str) -> str:
     if res.returncode != 0:
         raise BenchError(f"scripts/testbed {' '.join(args)} failed ({res.returncode}):\n{tail(res.stderr)}")
     return res.stdout
+
+
+class PeakMemory:
+    """The controller's peak memory during a run: the ansible-playbook process's own high-water mark (VmHWM), read
+    from /proc while it runs (its forks share most of its pages, so their RSS is not added)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker, self.peak_kib = marker, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            for proc in Path("/proc").iterdir():
+                try:
+                    cmd = (proc / "cmdline").read_bytes().split(b"\0")
+                    ours = self.marker.encode() in b" ".join(cmd)
+                    if not ours or not any(b"ansible-playbook" in part for part in cmd[:2]):
+                        continue
+                    for line in (proc / "status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                except (OSError, ValueError):
+                    continue
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_play(bed: Path, hosts: list[str], tags: str | None) -> dict:
+    """Run site.yml (with these tags, or all) on the bed; BenchError with the runner's output tail unless it
+    succeeded. Remote calls per host and per role are counted by tests/play_record.py."""
+    record = PlayRecord(hosts)
+    with tempfile.TemporaryDirectory(prefix="bench-runner-") as pdd:
+        envvars = {
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            # ansible-runner finds ansible-playbook on PATH: this checkout's venv first.
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        # A control-master directory of this run's own (an extra var outranks the bed's inventory setting):
+        # no connection is reused from an earlier run or bed.
+        cmdline = f"-e ansible_control_path_dir={shlex.quote(str(Path(pdd) / 'cp'))}"
+        if (bed / "vars.yml").exists():
+            cmdline += f" -e @{shlex.quote(str(bed / 'vars.yml'))}"
+        started = time.time()
+        with PeakMemory(pdd) as memory:
+            result = ansible_runner.run(
+                private_data_dir=pdd, playbook=str(ROOT / "site.yml"), inventory=str(bed / "inventory.yml"),
+                tags=tags, envvars=envvars, cmdline=cmdline, quiet=True, event_handler=record.handle)
+        wall = time.time() - started
+        if result.status != "successful" or result.rc != 0:
+            raise BenchError(f"site.yml --tags {tags or '(all)'} ended {result.status} (rc {result.rc}):\n"
+                             f"{tail(result.stdout.read(), 60)}")
+    stats = record.stats
+    counts = list(record.per_host.values())
+    return {
+        "wall_s": round(wall, 3),
+        "startup_s": round(record.first_play - started, 3) if record.first_play else None,
+        "remote_min": min(counts), "remote_max": max(counts), "remote_per_host": record.per_host,
+        "remote_per_role": record.per_role,
+        "controller_peak_mib": round(memory.peak_kib / 1024, 1),
+        "changed": sum((stats.get("changed") or {}).values()),
+        "tasks": record.task_rows(),
+    }
