@@ -624,7 +624,7 @@ class Fetcher:
     def _disk_full(self, exc):
         directory = os.path.dirname(self.dest)
         have = os.path.getsize(self.partial) if os.path.exists(self.partial) else 0
-        return ("%s: the file system of %s filled up while %s was downloading (%s), %s of %s received. They are "
+        return ("%s: the file system of %s filled up during the download from %s (%s), %s of %s received. They are "
                 "kept in %s, and the next run resumes from there. Fix: free space there (%s free now; remove the "
                 "partial file too to start over), or put the file on a larger file system (an absolute dest), then "
                 "run again." % (self.dest, directory, self.shown, exc.strerror or exc, human(have),
