@@ -45,7 +45,7 @@ def make_tree(root: Path, megabytes: int, files: int, seed: int = 7) -> None:
     for i in range(small):
         folder = root / f"pkg{i % 23}" / f"sub{i % 7}"
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / f"mod{i}.py").write_text(("# line %d\n" % i) * max(1, text_bytes // small // 10))
+        (folder / f"mod{i}.py").write_text((f"# line {i}\n") * max(1, text_bytes // small // 10))
     for i in range(big):
         blob = root / "data" / f"blob{i}.bin"
         blob.parent.mkdir(exist_ok=True)

@@ -261,7 +261,7 @@ def table(lines: list[Line], checks: list[str]) -> str:
     rows = [[e.core_version or e.pin.split("==")[1], e.python_version]
             + [e.results.get(c, "-") for c in checks] + [str(deprecations(e)), f"{e.seconds / 60:.1f}"] for e in lines]
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r).rstrip() for r in [head, ["-" * w for w in widths]] + rows)
 
 

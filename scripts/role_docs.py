@@ -33,7 +33,7 @@ def _default(option: dict) -> str:
     value = option["default"]
     shown = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
     shown = shown.removesuffix("\n...").removesuffix("...").strip()
-    return "`%s`" % shown.replace("|", "\\|")
+    return "`" + shown.replace("|", "\\|") + "`"
 
 
 def table(role: str) -> str:
@@ -44,10 +44,10 @@ def table(role: str) -> str:
     for name, option in options.items():
         kind = option.get("type", "str")
         if kind == "list" and option.get("elements"):
-            kind = "list of %s" % option["elements"]
-        choices = " (one of %s)" % ", ".join("`%s`" % c for c in option["choices"]) if option.get("choices") else ""
+            kind = f"list of {option['elements']}"
+        choices = f" (one of {', '.join(f'`{c}`' for c in option['choices'])})" if option.get("choices") else ""
         meaning = _text(option["description"]) + choices
-        rows.append("| `%s` (%s) | %s | %s |" % (name, kind, _default(option), meaning))
+        rows.append(f"| `{name}` ({kind}) | {_default(option)} | {meaning} |")
     return "\n".join(rows) + "\n"
 
 
@@ -76,7 +76,7 @@ def main() -> int:
         else:
             path.write_text(wanted)
     for path in stale:
-        print("%s: role variable tables are out of date; run scripts/role_docs.py" % path, file=sys.stderr)
+        print(f"{path}: role variable tables are out of date; run scripts/role_docs.py", file=sys.stderr)
     return 1 if stale else 0
 
 

@@ -372,7 +372,7 @@ def write_bed(bed: Path, state: dict) -> None:
     (bed / "password").write_text(state["password"] + "\n")
     (bed / "password").chmod(0o600)
     (bed / "cluster.yaml").write_text(
-        "# GTSfM cluster config for test bed '%s' (first worker: scheduler and I/O node)\nworkers:\n" % state["name"]
+        f"# GTSfM cluster config for test bed '{state['name']}' (first worker: scheduler and I/O node)\nworkers:\n"
         + "".join(f"  - {n['name']}\n" for n in nodes))
     (bed / "known_hosts").write_text("".join(
         f"{n['name']},{n['fqdn']},{n['ip']} {k}\n" for n in nodes for k in n["host_keys"]))

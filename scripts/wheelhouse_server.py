@@ -123,8 +123,9 @@ def serve(directory: Path, address: str = "127.0.0.1", port: int = 0, rate: int 
     """Yield (url, counts) while the server runs in a thread; rate (bits/s) caps what it sends in all."""
     metadata = wheel_metadata(directory)
     page = "<!DOCTYPE html><html><body>\n" + "".join(
-        '<a href="%s" data-core-metadata="sha256=%s">%s</a><br>\n'
-        % (html.escape(name), hashlib.sha256(body).hexdigest(), html.escape(name)) for name, body in metadata.items()
+        f'<a href="{html.escape(name)}" '
+        f'data-core-metadata="sha256={hashlib.sha256(body).hexdigest()}">{html.escape(name)}</a><br>\n'
+        for name, body in metadata.items()
     ) + "</body></html>\n"
     counts = Counts()
     handler = functools.partial(

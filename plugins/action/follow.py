@@ -51,12 +51,11 @@ def _step(spec: dict, where: str) -> Step | None:
         return None
     if job is not None:
         if not isinstance(job, dict) or not (job.get("results_file") or job.get("ansible_job_id")):
-            raise FollowError("%s.job must be the registered result of a task started with async and poll: 0 "
-                              "(it holds ansible_job_id), got %r. Fix: register the start and pass it." % (where, job))
-        results_file = job.get("results_file") or "~/.ansible_async/%s" % job["ansible_job_id"]
+            raise FollowError(f"{where}.job must be the registered result of a task started with async and poll: 0 "
+                              f"(it holds ansible_job_id), got {job!r}. Fix: register the start and pass it.")
+        results_file = job.get("results_file") or f"~/.ansible_async/{job['ansible_job_id']}"
     if not (spec.get("status") or results_file):
-        raise FollowError("%s needs status (a progress record) or job (an async start), or both. Fix: give one."
-                          % where)
+        raise FollowError(f"{where} needs status (a progress record) or job (an async start), or both. Fix: give one.")
     return Step(label=spec["label"], status=spec.get("status"), run_id=spec.get("run_id"),
                 results_file=results_file, log=spec.get("log"), notice=list(spec.get("notice") or []),
                 notice_when=spec.get("notice_when"))
@@ -85,7 +84,7 @@ class ActionModule(ActionBase):
         host = to_text(self._task.delegate_to or task_vars.get("inventory_hostname", "?"))
         try:
             if args["steps"] is not None:
-                found = [_step(spec, "follow: steps[%d]" % i) for i, spec in enumerate(args["steps"])]
+                found = [_step(spec, f"follow: steps[{i}]") for i, spec in enumerate(args["steps"])]
             else:
                 found = [_step(args, "follow")]
         except FollowError as exc:
@@ -126,7 +125,7 @@ class ActionModule(ActionBase):
                       changed=any(r["result"].get("changed") for r in results))
         if failed:
             result.update(failed=True, msg="; ".join(
-                "%s: %s" % (r["label"], r["result"].get("msg") or "failed") for r in failed))
+                f"{r['label']}: {r['result'].get('msg') or 'failed'}" for r in failed))
         return result
 
     def _run_command(self, command: str) -> str:

@@ -29,5 +29,5 @@ class ActionModule(ActionBase):
             result.update(pack_tree(os.path.expanduser(args["src"]).rstrip("/") or "/",
                                     os.path.expanduser(args["dest"]), args["exclude"]))
         except (PackError, OSError) as exc:
-            result.update(failed=True, msg="pack_tree: %s" % exc)
+            result.update(failed=True, msg=f"pack_tree: {exc}")
         return result

@@ -26,7 +26,7 @@ def weights_manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_
     try:
         return manifest(entries, checkout_dir, home, mirror, lock_text, lock_path, bool(repin), controller_dir)
     except WeightsError as exc:
-        raise AnsibleFilterError("model_weights: %s" % exc)
+        raise AnsibleFilterError(f"model_weights: {exc}")
 
 
 def weights_lock(lock_text, lock_path, entries, results, repin=False):
@@ -34,7 +34,7 @@ def weights_lock(lock_text, lock_path, entries, results, repin=False):
     try:
         return lock(lock_text, lock_path, entries, results, bool(repin))
     except WeightsError as exc:
-        raise AnsibleFilterError("model_weights: %s" % exc)
+        raise AnsibleFilterError(f"model_weights: {exc}")
 
 
 def weights_catalog(sets):
@@ -42,7 +42,7 @@ def weights_catalog(sets):
     try:
         return catalog(sets)
     except WeightsError as exc:
-        raise AnsibleFilterError("model_weights: %s" % exc)
+        raise AnsibleFilterError(f"model_weights: {exc}")
 
 
 def weights_excludes(entries):
@@ -55,7 +55,7 @@ def weights_outcome(plan, jobs, followed, check_mode, fetch_host, lock_file, rep
     try:
         return outcome(plan, jobs, followed, bool(check_mode), fetch_host, lock_file, bool(repin))
     except WeightsError as exc:
-        raise AnsibleFilterError("model_weights: %s" % exc)
+        raise AnsibleFilterError(f"model_weights: {exc}")
 
 
 def weights_sends(entries, nodes, scheduler, held_back=None):

@@ -354,7 +354,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not super().verify_file(path):
             return False
         if not str(path).endswith(YAML_EXTENSIONS):
-            self.display.vvv('%s: skipped by %s, the file name does not end in .yml or .yaml' % (path, self.NAME))
+            self.display.vvv(f'{path}: skipped by {self.NAME}, the file name does not end in .yml or .yaml')
             return False
         text = _peek(path)
         if text is None:
@@ -381,8 +381,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise
         except Exception as exc:  # pylint: disable=broad-exception-caught
             raise AnsibleParserError(
-                '%s: could not build the inventory from GTSfM cluster config: %s: %s'
-                % (path, type(exc).__name__, exc)) from exc
+                f'{path}: could not build the inventory from GTSfM cluster config: {type(exc).__name__}: '
+                f'{exc}') from exc
 
     def _parse(self, path: str, cache: bool) -> None:
         self._key_file_override = None
@@ -419,33 +419,32 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except AnsibleError:
             raise
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            raise AnsibleParserError('%s: could not read the inventory configuration: %s' % (path, exc)) from None
+            raise AnsibleParserError(f'{path}: could not read the inventory configuration: {exc}') from None
         if not isinstance(config, dict):
             raise AnsibleParserError(
-                '%s: an inventory configuration must be a mapping with plugin: %s and cluster_config: <path>.'
-                % (path, self.NAME))
+                f'{path}: an inventory configuration must be a mapping with plugin: {self.NAME} and cluster_config: '
+                '<path>.')
         if config.get('plugin') not in self._valid_names():
             raise AnsibleParserError(
-                "%s: 'plugin' is %r, not this plugin. Fix: set 'plugin: %s'."
-                % (path, config.get('plugin'), self.NAME))
+                f"{path}: 'plugin' is {config.get('plugin')!r}, not this plugin. Fix: set 'plugin: {self.NAME}'.")
 
         known = list(self.option_definitions)
         for key in config:
             if key not in known:
                 matches = difflib.get_close_matches(str(key), known, n=1)
-                hint = " (did you mean '%s'?)" % matches[0] if matches else ''
-                self.display.warning('%s: unknown option %r is ignored%s.' % (path, key, hint))
+                hint = f" (did you mean '{matches[0]}'?)" if matches else ''
+                self.display.warning(f'{path}: unknown option {key!r} is ignored{hint}.')
 
         base_dir = Path(os.path.abspath(path)).parent
         raw = config.get('cluster_config')
         if raw is None or str(raw).strip() == '':
             raise AnsibleParserError(
-                "%s: the option 'cluster_config' is not set. Fix: add 'cluster_config: <path to GTSfM's "
-                "cluster.yaml>' (a relative path is resolved against %s)." % (path, base_dir))
+                f"{path}: the option 'cluster_config' is not set. Fix: add 'cluster_config: <path to GTSfM's "
+                f"cluster.yaml>' (a relative path is resolved against {base_dir}).")
         if not isinstance(raw, str):
             raise AnsibleParserError(
-                "%s: 'cluster_config' must be a path, got %r. Fix: set cluster_config to the path of GTSfM's "
-                "cluster.yaml." % (path, raw))
+                f"{path}: 'cluster_config' must be a path, got {raw!r}. Fix: set cluster_config to the path of GTSfM's "
+                "cluster.yaml.")
 
         self._direct_options = config
         self.set_options(direct=config, var_options=self._vars)
@@ -487,28 +486,32 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _read_cluster_config(self, path: str, cluster_path: str) -> tuple[ClusterSpec, list[str]]:
         file_path = Path(cluster_path)
-        referrer = '' if os.path.abspath(path) == cluster_path else '%s: ' % path
+        referrer = '' if os.path.abspath(path) == cluster_path else f'{path}: '
         if not file_path.exists():
             raise AnsibleParserError(
-                "%scluster_config '%s' does not exist. Fix: set cluster_config to the path of GTSfM's cluster.yaml "
-                "(relative paths are resolved against the directory of %s)." % (referrer, cluster_path, path))
+                f"{referrer}cluster_config '{cluster_path}' does not exist. Fix: set cluster_config to the path of "
+                "GTSfM's cluster.yaml "
+                f"(relative paths are resolved against the directory of {path}).")
         if file_path.is_dir():
             raise AnsibleParserError(
-                "%scluster_config '%s' is a directory. Fix: point cluster_config at the cluster.yaml file itself "
-                "(for example gtsfm/configs/cluster.yaml)." % (referrer, cluster_path))
+                f"{referrer}cluster_config '{cluster_path}' is a directory. Fix: point cluster_config at the "
+                "cluster.yaml file itself "
+                "(for example gtsfm/configs/cluster.yaml).")
         try:
             text = file_path.read_text(encoding='utf-8')
         except UnicodeDecodeError as exc:
             raise AnsibleParserError(
-                "%s: is not UTF-8 text (%s). Fix: save cluster.yaml as UTF-8." % (cluster_path, exc.reason)) from None
+                f"{cluster_path}: is not UTF-8 text ({exc.reason}). Fix: save cluster.yaml as UTF-8.") from None
         except OSError as exc:
             raise AnsibleParserError(
-                "%scould not read cluster_config '%s': %s. Fix: make the file readable by the user running "
-                "Ansible." % (referrer, cluster_path, exc.strerror or exc)) from None
+                f"{referrer}could not read cluster_config '{cluster_path}': {exc.strerror or exc}. Fix: make the file "
+                "readable by the user running "
+                "Ansible.") from None
         if text.lstrip().startswith('$ANSIBLE_VAULT'):
             raise AnsibleParserError(
-                "%s: is vault-encrypted, which this plugin does not read. Fix: keep cluster.yaml unencrypted "
-                "(GTSfM reads it as plain YAML too)." % cluster_path)
+                f"{cluster_path}: is vault-encrypted, which this plugin does not read. Fix: keep cluster.yaml "
+                "unencrypted "
+                "(GTSfM reads it as plain YAML too).")
         return load_cluster_config(text, cluster_path)
 
     # ---------------------------------------------------------------- populate
@@ -523,10 +526,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 # ansible-core 2.16's get_option_and_origin reads only the environment, ansible.cfg and the
                 # default, never an option set from the plugin config file, so ask it only about those.
                 origin = 'Direct' if 'ssh_port' in self._direct_options else self.get_option_and_origin('ssh_port')[1]
-                where = '' if origin == 'Direct' else ' (from %s)' % origin
+                where = '' if origin == 'Direct' else f' (from {origin})'
                 raise AnsibleParserError(
-                    "%s: ssh_port%s must be between 1 and 65535, got %r. Fix: set ssh_port to the SSH port of the "
-                    "nodes, or remove it." % (self._source_name, where, port))
+                    f"{self._source_name}: ssh_port{where} must be between 1 and 65535, got {port!r}. Fix: set "
+                    "ssh_port to the SSH port of the "
+                    "nodes, or remove it.")
             variables['ansible_port'] = port
         key_file = self._key_file_override or self.get_option('ssh_private_key_file')
         if key_file:
@@ -537,17 +541,19 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         extra = self.get_option('hostvars') or {}
         if not isinstance(extra, dict):
             raise AnsibleParserError(
-                "%s: hostvars must be a mapping of variable names to values. Fix: write 'hostvars:' followed by "
-                "'name: value' lines." % self._source_name)
+                f"{self._source_name}: hostvars must be a mapping of variable names to values. Fix: write 'hostvars:' "
+                "followed by "
+                "'name: value' lines.")
         for name in extra:
             if not isinstance(name, str) or not name.isidentifier():
                 raise AnsibleParserError(
-                    "%s: hostvars key %r is not a valid variable name. Fix: use letters, digits and '_' only, "
-                    "not starting with a digit." % (self._source_name, name))
+                    f"{self._source_name}: hostvars key {name!r} is not a valid variable name. Fix: use letters, "
+                    "digits and '_' only, "
+                    "not starting with a digit.")
             if name in COMPUTED_HOSTVARS:
                 self.display.warning(
-                    "%s: hostvars sets %r, which this plugin computes from cluster.yaml; the computed value wins."
-                    % (self._source_name, name))
+                    f"{self._source_name}: hostvars sets {name!r}, which this plugin computes from cluster.yaml; the "
+                    "computed value wins.")
         return extra
 
     def _populate(self, spec: ClusterSpec, cluster_path: str) -> None:

@@ -45,7 +45,7 @@ class BroadcastError(Exception):
 def default_status_file(path):
     """Where the status of a broadcast of path is written unless status_file says otherwise."""
     key = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    return os.path.join(os.path.expanduser("~"), ".cache", "gtsfm.cluster", "broadcast-%s.json" % key)
+    return os.path.join(os.path.expanduser("~"), ".cache", "gtsfm.cluster", f"broadcast-{key}.json")
 
 
 def order_hosts(hosts, order):
@@ -67,8 +67,8 @@ def ssh_options(params):
     alive = max(1, int(params["keepalive"]))
     opts = ["-T", "-x", "-a",
             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", "ConnectTimeout=%d" % connect,
-            "-o", "ServerAliveInterval=%d" % alive, "-o", "ServerAliveCountMax=%d" % KEEPALIVE_COUNT,
+            "-o", f"ConnectTimeout={connect}",
+            "-o", f"ServerAliveInterval={alive}", "-o", f"ServerAliveCountMax={KEEPALIVE_COUNT}",
             "-o", "Compression=no", "-o", "LogLevel=ERROR", "-o", "ClearAllForwardings=yes"]
     if params.get("cipher"):
         opts += ["-c", params["cipher"]]
@@ -81,7 +81,7 @@ def check_exclude(patterns):
     for pattern in patterns:
         problem = hop.exclude_problem(pattern)
         if problem:
-            raise BroadcastError("exclude pattern %r: %s." % (pattern, problem))
+            raise BroadcastError(f"exclude pattern {pattern!r}: {problem}.")
     return patterns
 
 
@@ -89,22 +89,23 @@ def stat_source(path, exclude=None):
     """kind, size, mode, mtime and on-disk signature of the source; its digest too when the record beside it is
     current (digest None otherwise: source_digest() computes it). exclude: patterns a tree is read without."""
     if not os.path.isabs(path):
-        raise BroadcastError("path must be absolute (the same path on every node), got %r" % path)
+        raise BroadcastError(f"path must be absolute (the same path on every node), got {path!r}")
     exclude = check_exclude(exclude)
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise BroadcastError("path %s: %s on the source node. Fix: point path at an existing file or directory "
-                             "there (delegate_to names the source)." % (path, exc.strerror))
+        raise BroadcastError(f"path {path}: {exc.strerror} on the source node. Fix: point path at an existing file or "
+                             "directory "
+                             "there (delegate_to names the source).")
     if stat.S_ISREG(st.st_mode):
         kind, size = "file", st.st_size
     elif stat.S_ISDIR(st.st_mode):
         kind = "tree"
     else:
-        raise BroadcastError("path %s is neither a file nor a directory on the source node" % path)
+        raise BroadcastError(f"path {path} is neither a file nor a directory on the source node")
     if exclude and kind == "file":
-        raise BroadcastError("exclude applies to a directory tree, but %s is a file on the source node. Fix: drop "
-                             "exclude, or broadcast the directory." % path)
+        raise BroadcastError(f"exclude applies to a directory tree, but {path} is a file on the source node. Fix: drop "
+                             "exclude, or broadcast the directory.")
     try:
         if kind == "file":
             sig = hop.signature(path, kind)
@@ -114,7 +115,7 @@ def stat_source(path, exclude=None):
     except hop.HopError as exc:
         raise BroadcastError(str(exc))
     except OSError as exc:
-        raise BroadcastError("cannot read %s on the source node: %s" % (exc.filename or path, exc.strerror))
+        raise BroadcastError(f"cannot read {exc.filename or path} on the source node: {exc.strerror}")
     record = hop.read_record(path)
     cached = bool(record and record.get("kind") == kind and record.get("signature") == sig and record.get("digest"))
     return {"path": path, "kind": kind, "size": size, "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns,
@@ -131,7 +132,7 @@ def source_digest(source, check_mode=False):
     except hop.HopError as exc:
         raise BroadcastError(str(exc))
     except OSError as exc:
-        raise BroadcastError("cannot read %s on the source node: %s" % (exc.filename or path, exc.strerror))
+        raise BroadcastError(f"cannot read {exc.filename or path} on the source node: {exc.strerror}")
     if not check_mode:
         try:
             hop.write_record(path, {"by": "gtsfm.cluster.broadcast", "path": path, "kind": kind,
@@ -206,17 +207,17 @@ def probe_hosts(hosts, source, params, ctx):
     def one(host):
         rc, out, err = run_remote([ctx["ssh"]] + ctx["opts"] + [host, command],
                                   params["connect_timeout"] + params["timeout"] + 30)
-        why = _last_line(err) or "exit code %d" % rc
+        why = _last_line(err) or f"exit code {rc}"
         if rc == 255:
-            return host, {"error": "unreachable over ssh (%s). Check that the node is up and that site.yml's "
-                                   "ssh_mesh and known_hosts stages ran." % why, "unreachable": True}
+            return host, {"error": f"unreachable over ssh ({why}). Check that the node is up and that site.yml's "
+                                   "ssh_mesh and known_hosts stages ran.", "unreachable": True}
         if rc != 0:
-            return host, {"error": "the probe failed (%s). Check that %s runs there (remote_python)."
-                                   % (why, params["remote_python"])}
+            return host, {"error": f"the probe failed ({why}). Check that {params['remote_python']} runs there "
+                                   "(remote_python)."}
         try:
             return host, json.loads(_last_line(out))
         except ValueError:
-            return host, {"error": "the probe answered %r" % _last_line(out + err)}
+            return host, {"error": f"the probe answered {_last_line(out + err)!r}"}
 
     if not hosts:
         return {}
@@ -352,7 +353,7 @@ class Chain:
                     size[0] += len(data)
                     yield data
             if self.compress:
-                zstd = subprocess.Popen([self.ctx["zstd"], "-q", "-c", "-T0", "-%d" % params["compress_level"]],
+                zstd = subprocess.Popen([self.ctx["zstd"], "-q", "-c", "-T0", f"-{params['compress_level']}"],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE)
                 feeder = feed_stdin(zstd, hashed())
 
@@ -371,11 +372,11 @@ class Chain:
             if feeder is not None:
                 feeder.join()
             if tar is not None and tar.wait() != 0:
-                raise BroadcastError("tar -c of %s failed on the source: %s"
-                                     % (source["path"], tar.stderr.read().decode("utf-8", "replace").strip()))
+                raise BroadcastError(f"tar -c of {source['path']} failed on the source: "
+                                     f"{tar.stderr.read().decode('utf-8', 'replace').strip()}")
             hop.write_all(fd, hop.trailer({"digest": "sha256:" + digest.hexdigest(), "bytes": size[0]}))
         except OSError as exc:
-            broken = "the stream to it broke (%s)" % (exc.strerror or exc)
+            broken = f"the stream to it broke ({exc.strerror or exc})"
         finally:
             cleanup()
             if zstd is not None and zstd.poll() is None:
@@ -389,13 +390,13 @@ class Chain:
         errors.join()
         first = self.hosts[0]
         if first not in self.results:
-            detail = "; ".join(line for line in self.stderr_tail if line) or broken or "exit code %d" % rc
+            detail = "; ".join(line for line in self.stderr_tail if line) or broken or f"exit code {rc}"
             self.results[first] = {"n": first, "e": "lost", "b": self.progress[first],
-                                   "error": "connection lost during the transfer (ssh exit %d: %s)" % (rc, detail),
+                                   "error": f"connection lost during the transfer (ssh exit {rc}: {detail})",
                                    "s": round(time.monotonic() - self.started, 3)}
         if source["kind"] == "file" and "sha256:" + digest.hexdigest() != source["digest"] and size[0]:
-            raise BroadcastError("%s changed on the source while it was being sent; run again once it is stable"
-                                 % source["path"])
+            raise BroadcastError(f"{source['path']} changed on the source while it was being sent; run again once it "
+                                 "is stable")
         return self.results
 
 
@@ -437,7 +438,7 @@ def broadcast(params, check_mode, ctx, warn):
     compress = bool(params["compress"])
     if compress and need and (not ctx.get("zstd") or not all(answers[h].get("zstd") for h in need)):
         missing = [h for h in need if not answers[h].get("zstd")]
-        warn("compress: zstd is missing on %s; sending uncompressed." % (", ".join(missing) or "the source"))
+        warn(f"compress: zstd is missing on {', '.join(missing) or 'the source'}; sending uncompressed.")
         compress = False
     result["compressed"] = compress
     rounds = 0
@@ -470,7 +471,7 @@ def broadcast(params, check_mode, ctx, warn):
                 nodes[host] = {"status": "received", "bytes": source["size"], "round": rounds,
                                "why": "placed, its report was lost"}
             elif verdict == "error":
-                nodes[host]["error"] = "%s; then: %s" % (nodes[host].get("error"), why)
+                nodes[host]["error"] = f"{nodes[host].get('error')}; then: {why}"
             else:
                 need.append(host)
     result["rounds"] = rounds
@@ -486,13 +487,13 @@ def _finish(result, started, status):
         result[key] = [h for h, n in nodes.items() if n["status"] == state]
     result["seconds"] = round(time.monotonic() - started, 3)
     if result["failed_nodes"]:
-        result["msg"] = ("broadcast of %s: no verified copy on %s. Nodes that hold it are skipped on a re-run; fix "
-                         "these and run again." % (result["broadcast_path"], "; ".join(
-                             "%s (%s)" % (h, nodes[h].get("error")) for h in result["failed_nodes"])))
+        failed = "; ".join(f"{h} ({nodes[h].get('error')})" for h in result["failed_nodes"])
+        result["msg"] = (f"broadcast of {result['broadcast_path']}: no verified copy on {failed}. Nodes that hold it "
+                         "are skipped on a re-run; fix these and run again.")
     else:
-        result["msg"] = "%s: %d received, %d already held it%s" % (
-            result["broadcast_path"], len(result["received"]), len(result["held"]),
-            ", %d would receive" % len(result["would_receive"]) if result["would_receive"] else "")
+        would = f", {len(result['would_receive'])} would receive" if result["would_receive"] else ""
+        result["msg"] = (f"{result['broadcast_path']}: {len(result['received'])} received, "
+                         f"{len(result['held'])} already held it{would}")
     status.phase("failed" if result["failed_nodes"] else "done", finished=True, msg=result["msg"], result=dict(
         (k, result[k]) for k in ("received", "held", "failed_nodes", "would_receive", "seconds")))
     return result

@@ -124,7 +124,7 @@ class Exclude:
         for pattern in self.patterns:
             problem = exclude_problem(pattern)
             if problem:
-                raise HopError("exclude pattern %r: %s" % (pattern, problem))
+                raise HopError(f"exclude pattern {pattern!r}: {problem}")
             dir_only = pattern.endswith("/")
             body = pattern.rstrip("/")
             if "/" in body:
@@ -233,7 +233,7 @@ def tree_manifest(root, content=True, exclude=None):
     for rel, st in _walk(root, exclude):
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
-            line = ["d", rel, "%o" % mode]
+            line = ["d", rel, f"{mode:o}"]
         elif stat.S_ISLNK(st.st_mode):
             line = ["l", rel, os.readlink(os.path.join(root, rel))]
         elif stat.S_ISREG(st.st_mode):
@@ -245,12 +245,11 @@ def tree_manifest(root, content=True, exclude=None):
                     links[key] = rel
                 total += st.st_size
                 if content:
-                    line = ["f", rel, "%o" % mode, str(st.st_size), file_digest(os.path.join(root, rel))]
+                    line = ["f", rel, f"{mode:o}", str(st.st_size), file_digest(os.path.join(root, rel))]
                 else:
-                    line = ["f", rel, "%o" % mode, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino)]
+                    line = ["f", rel, f"{mode:o}", str(st.st_size), str(st.st_mtime_ns), str(st.st_ino)]
         else:
-            raise HopError("%s: %s is neither a file, a directory nor a symlink; broadcast carries only those"
-                           % (root, rel))
+            raise HopError(f"{root}: {rel} is neither a file, a directory nor a symlink; broadcast carries only those")
         if not content and line[0] in ("d", "l"):
             line.append(str(st.st_ino))
         digest.update(("\0".join(line) + "\n").encode("utf-8", "surrogateescape"))
@@ -267,7 +266,7 @@ def signature(path, kind, exclude=None):
     if kind == "file":
         if not stat.S_ISREG(st.st_mode):
             return None
-        return "file:%d:%d:%d:%o" % (st.st_size, st.st_mtime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
+        return f"file:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{stat.S_IMODE(st.st_mode):o}"
     if not stat.S_ISDIR(st.st_mode):
         return None
     return "tree:" + tree_manifest(path, content=False, exclude=exclude)[0]
@@ -293,7 +292,7 @@ def read_record(path):
 def write_record(path, record):
     """Write the record beside path atomically."""
     target = record_path(path)
-    tmp = target + ".%d.tmp" % os.getpid()
+    tmp = target + f".{os.getpid()}.tmp"
     with open(tmp, "w") as handle:
         json.dump(record, handle, sort_keys=True)
         handle.write("\n")
@@ -311,7 +310,7 @@ def held_digest(path, kind, checksum=False, exclude=None):
         try:
             return content_digest(path, kind, exclude), "content hashed"
         except (OSError, HopError) as exc:
-            return None, "cannot read the destination: %s" % exc
+            return None, f"cannot read the destination: {exc}"
     record = read_record(path)
     if not record or record.get("kind") != kind or not record.get("digest"):
         return None, "no record of a copy here"
@@ -362,12 +361,13 @@ def decide(answer, path, kind, digest, size):
     if answer.get("held") == digest:
         return "have", answer.get("why", "")
     if kind == "file" and answer.get("dest") == "dir":
-        return "error", "%s is a directory there; the source holds a file. Remove it or broadcast a tree." % path
+        return "error", f"{path} is a directory there; the source holds a file. Remove it or broadcast a tree."
     if kind == "tree" and not answer.get("tar"):
         return "error", "tar is not installed there; directory trees travel as a tar stream. Install tar."
     if answer.get("free", 0) < size:
-        return "error", ("not enough space for %s: %d bytes needed, %d free on the filesystem of %s there. Free "
-                         "some space." % (path, size, answer.get("free", 0), answer.get("free_path")))
+        return "error", (f"not enough space for {path}: {size} bytes needed, {answer.get('free', 0)} free on the "
+                         f"filesystem of {answer.get('free_path')} there. Free "
+                         "some space.")
     return "need", answer.get("why", "")
 
 
@@ -393,7 +393,7 @@ class Reader:
     def _fill(self):
         ready = select.select([self.fd], [], [], self.timeout)[0]
         if not ready:
-            raise UpstreamTimeout("nothing arrived from the previous hop for %d s" % self.timeout)
+            raise UpstreamTimeout(f"nothing arrived from the previous hop for {int(self.timeout)} s")
         data = os.read(self.fd, self.bufsize)
         if not data:
             raise HopError("the previous hop closed the stream before its end (it failed or was stopped)")
@@ -492,7 +492,7 @@ class Downstream:
         try:
             write_all(self.fd, data)
         except OSError as exc:
-            self.error = "the stream to it broke (%s)" % (os.strerror(exc.errno) if exc.errno else exc)
+            self.error = f"the stream to it broke ({os.strerror(exc.errno) if exc.errno else exc})"
 
     def finish(self):
         """Close our side, wait for the rest of the chain, report the next node if it went silent."""
@@ -504,9 +504,9 @@ class Downstream:
         self.relay.join()
         self.errors.join()
         if self.next_node not in self.finals:
-            detail = "; ".join(line for line in self.stderr_tail if line) or self.error or "exit code %d" % rc
+            detail = "; ".join(line for line in self.stderr_tail if line) or self.error or f"exit code {rc}"
             self.upstream.emit(n=self.next_node, e="lost",
-                               error="connection lost during the transfer (ssh exit %d: %s)" % (rc, detail))
+                               error=f"connection lost during the transfer (ssh exit {rc}: {detail})")
 
 
 class FileSink:
@@ -580,17 +580,17 @@ class ProcessSink:
         try:
             write_all(self.fd, data)
         except OSError:
-            raise HopError("%s stopped reading: %s" % (self.what, self._message()))
+            raise HopError(f"{self.what} stopped reading: {self._message()}")
 
     def _message(self):
         self.proc.wait()
         self.errors.join()
-        return self.err.decode("utf-8", "replace").strip() or "exit code %s" % self.proc.returncode
+        return self.err.decode("utf-8", "replace").strip() or f"exit code {self.proc.returncode}"
 
     def finish(self):
         self.proc.stdin.close()
         if self.proc.wait() != 0:
-            raise HopError("%s failed: %s" % (self.what, self._message()))
+            raise HopError(f"{self.what} failed: {self._message()}")
         self.errors.join()
 
     def abort(self):
@@ -758,8 +758,8 @@ def keep_excluded(old, new, exclude):
             os.chmod(target, stat.S_IMODE(st.st_mode))
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     except OSError as exc:
-        raise HopError("cannot keep the excluded %s in place: %s (nothing was changed there)"
-                       % (exc.filename or old, exc.strerror or exc))
+        raise HopError(f"cannot keep the excluded {exc.filename or old} in place: {exc.strerror or exc} (nothing was "
+                       "changed there)")
     return kept[0]
 
 
@@ -785,8 +785,9 @@ def place(tmp, path, token):
 def hop_command(cfg, code_b64):
     """The remote command line that runs this program on a node with cfg (everything shell-safe base64)."""
     blob = base64.b64encode(json.dumps(cfg, sort_keys=True).encode()).decode()
-    python = "'%s'" % cfg.get("python", "python3").replace("'", "'\\''")
-    return "%s -c '%s' %s %s" % (python, BOOTSTRAP, code_b64, blob)
+    quoted = cfg.get("python", "python3").replace("'", "'\\''")
+    python = f"'{quoted}'"
+    return f"{python} -c '{BOOTSTRAP}' {code_b64} {blob}"
 
 
 def acquire_lock(path, timeout):
@@ -802,9 +803,9 @@ def acquire_lock(path, timeout):
                 raise
         if time.monotonic() > deadline:
             os.close(fd)
-            raise HopError("another broadcast is writing %s (lock %s held for %d s). If this node shares its home "
-                           "with another target, pass only one node per home (cluster_facts_home_writers)."
-                           % (path, lock_path(path), timeout))
+            raise HopError(f"another broadcast is writing {path} (lock {lock_path(path)} held for {int(timeout)} s). "
+                           "If this node shares its home "
+                           "with another target, pass only one node per home (cluster_facts_home_writers).")
         time.sleep(0.5)
 
 
@@ -861,7 +862,7 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
                 info = json.loads(body.decode())
                 break
             if size > MAX_FRAME:
-                raise HopError("corrupt stream: frame of %d bytes" % size)
+                raise HopError(f"corrupt stream: frame of {size} bytes")
             while size:
                 data = reader.some(min(size, bufsize))
                 size -= len(data)
@@ -872,7 +873,7 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
                     try:
                         sink.write(data)
                     except (OSError, HopError) as exc:
-                        own_error = "writing %s failed: %s" % (tmp, exc)
+                        own_error = f"writing {tmp} failed: {exc}"
                 now = time.monotonic()
                 if now - last >= PROGRESS_EVERY:
                     last = now
@@ -886,18 +887,17 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
             got = sink.finish()
             sink = None
             if got != info["digest"]:
-                raise HopError("verification failed: received data hashes to %s, the source sent %s" %
-                               (got, info["digest"]))
+                raise HopError(f"verification failed: received data hashes to {got}, the source sent {info['digest']}")
             if kind == "file":
                 if got != cfg["digest"]:
-                    raise HopError("verification failed: %s is not the content the source announced" % got)
+                    raise HopError(f"verification failed: {got} is not the content the source announced")
                 os.chmod(tmp, cfg["mode"])
                 os.utime(tmp, ns=(cfg["mtime_ns"], cfg["mtime_ns"]))
             else:
                 tree = tree_manifest(tmp, exclude=exclude)[0]
                 if tree != cfg["digest"]:
-                    raise HopError("verification failed: the unpacked tree (%s) differs from the source's (%s)"
-                                   % (tree, cfg["digest"]))
+                    raise HopError(f"verification failed: the unpacked tree ({tree}) differs from the source's "
+                                   f"({cfg['digest']})")
                 # What the source leaves out stays as this node has it (its own weights, caches, results).
                 keep_excluded(path, tmp, exclude)
             place(tmp, path, token)

@@ -220,7 +220,7 @@ def exception_chain(exc):
     while exc is not None and id(exc) not in seen and len(out) < 6:
         seen.add(id(exc))
         text = str(exc).strip().splitlines()
-        out.append("%s: %s" % (type(exc).__name__, " ".join(text)[:600] if text else ""))
+        out.append(f"{type(exc).__name__}: {' '.join(text)[:600] if text else ''}")
         exc = exc.__cause__ or exc.__context__
     return out
 
@@ -245,7 +245,7 @@ def node_report(args):
     """Import each module the env must have, in order, in this process; everything diagnose needs, as a dict."""
     prefix = os.path.realpath(sys.prefix)
     names, source, missing = imports_to_check(args.get("imports"), prefix)
-    out = {"python": sys.executable, "python_version": "%d.%d.%d" % sys.version_info[:3], "prefix": prefix,
+    out = {"python": sys.executable, "python_version": ".".join(str(n) for n in sys.version_info[:3]), "prefix": prefix,
            "os": os_release(), "source": source, "not_installed": missing, "imports": [], "dists": {}}
     for name in names:
         # What was being imported when the process died outright (a crash in a library), for the caller.
@@ -303,8 +303,8 @@ NODE_FUNCTIONS = (normalize, requirement_name, pyproject_dependencies, env_file_
 def node_program():
     """The node half's text: stdlib imports, its constants and functions, then the call."""
     head = ("import importlib, json, os, re, shutil, subprocess, sys, time\n"
-            "RESULT = %r\nSTARTED = %r\nDEFAULT_IMPORTS = %r\nSKIP_TOP = frozenset(%r)\n\n" % (
-                RESULT, STARTED, DEFAULT_IMPORTS, sorted(SKIP_TOP)))
+            f"RESULT = {RESULT!r}\nSTARTED = {STARTED!r}\nDEFAULT_IMPORTS = {DEFAULT_IMPORTS!r}\nSKIP_TOP = "
+            f"frozenset({sorted(SKIP_TOP)!r})\n\n")
     return head + "\n\n".join(inspect.getsource(f) for f in NODE_FUNCTIONS) + "\n\nnode_main()\n"
 
 
@@ -336,7 +336,7 @@ def read_output(rc, stdout, stderr):
 def run_local(python, imports, dot=False, timeout=300):
     """Run the node half here with python. read_output's answer (rc 'timeout' when it did not end in time)."""
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
-        return {"rc": 127, "died_in": None, "said": ["%s: not found" % python]}
+        return {"rc": 127, "died_in": None, "said": [f"{python}: not found"]}
     proc = subprocess.Popen(node_argv(python, imports, dot), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, universal_newlines=True)
     try:
@@ -368,7 +368,7 @@ def run_remote(hosts, python, imports, dot_hosts=(), timeout=300, ssh="ssh"):
     deadline = time.time() + timeout
     for host, proc in procs.items():
         if isinstance(proc, OSError):
-            out[host] = {"rc": "ssh", "died_in": None, "said": ["cannot run %s: %s" % (ssh, proc)]}
+            out[host] = {"rc": "ssh", "died_in": None, "said": [f"cannot run {ssh}: {proc}"]}
             continue
         try:
             stdout, stderr = proc.communicate(timeout=max(1, deadline - time.time()))
@@ -482,8 +482,8 @@ def torch_build(info):
         return "CPU"
     match = re.search(r"\+cu(\d+)", version)
     if match:
-        return "CUDA %s" % match.group(1)
-    return "CUDA %s" % info["cuda"] if info.get("cuda") else "CUDA (PyPI's default build)"
+        return f"CUDA {match.group(1)}"
+    return f"CUDA {info['cuda']}" if info.get("cuda") else "CUDA (PyPI's default build)"
 
 
 def torchvision_text(report, first):
@@ -496,18 +496,19 @@ def torchvision_text(report, first):
     build = torch_build(torch)
     base = version.split("+")[0]
     match = re.match(r"^2\.(\d+)", base)
-    wanted = "torchvision==0.%d.*" % (int(match.group(1)) + 15) if match else "the torchvision release made for it"
+    wanted = f"torchvision==0.{int(match.group(1)) + 15}.*" if match else "the torchvision release made for it"
     if build == "CPU":
         for_what = "CUDA" if "+cpu" not in (vision.get("version") or "") else "another torch"
-        fix = ("install the matching CPU build: pip install '%s' --index-url https://download.pytorch.org/whl/cpu "
-               "(or pin torchvision with that index in the env's requirements)" % wanted)
+        fix = (f"install the matching CPU build: pip install '{wanted}' --index-url "
+               "https://download.pytorch.org/whl/cpu "
+               "(or pin torchvision with that index in the env's requirements)")
     else:
         for_what = "another torch"
-        fix = "install the torchvision built for torch %s: pip install '%s' from the index torch came from" % (
-            version, wanted)
-    pin = " (it requires %s)" % vision["torch_pin"] if vision.get("torch_pin") else ""
-    return ("torchvision %s is built for %s%s, not for torch %s (%s) beside it (%s). Fix: %s" % (
-        vision.get("version"), for_what, pin, version, build, first, fix))
+        fix = (f"install the torchvision built for torch {version}: pip install '{wanted}' from the index torch came "
+               "from")
+    pin = f" (it requires {vision['torch_pin']})" if vision.get("torch_pin") else ""
+    return (f"torchvision {vision.get('version')} is built for {for_what}{pin}, not for torch {version} ({build}) "
+            f"beside it ({first}). Fix: {fix}")
 
 
 def failure_text(entry, report):
@@ -520,44 +521,50 @@ def failure_text(entry, report):
     mismatch = TORCHVISION_OP.search(joined)
     text = torchvision_text(report, mismatch.group(0)) if mismatch else None
     if text:
-        return "import %s fails: %s" % (name, text)
+        return f"import {name} fails: {text}"
     lib = MISSING_LIBRARY.search(joined)
     if lib:
         soname = lib.group(1)
         shown = next((e for e in errors if soname in e), first)
         if CUDA_LIBRARY.match(soname):
-            return ("import %s fails: %s is a CUDA library, so this is a CUDA build on a node without CUDA (%s). "
+            return (f"import {name} fails: {soname} is a CUDA library, so this is a CUDA build on a node without CUDA "
+                    f"({shown}). "
                     "Fix: install the CPU build of the package that needs it (for torch: from "
-                    "https://download.pytorch.org/whl/cpu), or CUDA on the node" % (name, soname, shown))
+                    "https://download.pytorch.org/whl/cpu), or CUDA on the node")
         package, command = system_package(soname, release)
         other = ALTERNATIVES.get((name.split(".")[0], soname))
         tail = "; " + other if other else ""
         if package:
-            return ("import %s fails: %s is missing (%s). On %s the package %s provides it. Fix: %s (needs root: "
-                    "ask an admin), or use an environment that brings the library itself%s" % (
-                        name, soname, shown, distro_name(release), package, command, tail))
-        hint = ("Debian/Ubuntu: %s, RHEL/Fedora: %s" % LIBRARIES[soname]) if soname in LIBRARIES else (
-            "apt-file search %s (Debian/Ubuntu) or dnf provides '*/%s' (RHEL/Fedora) names it" % (soname, soname))
-        return ("import %s fails: %s is missing (%s) on %s. Fix: install the system package that provides it (%s; "
-                "needs root), or use an environment that brings the library itself%s" % (
-                    name, soname, shown, distro_name(release), hint, tail))
+            return (f"import {name} fails: {soname} is missing ({shown}). On {distro_name(release)} the package "
+                    f"{package} provides it. Fix: {command} (needs root: "
+                    f"ask an admin), or use an environment that brings the library itself{tail}")
+        if soname in LIBRARIES:
+            debian, rhel = LIBRARIES[soname]
+            hint = f"Debian/Ubuntu: {debian}, RHEL/Fedora: {rhel}"
+        else:
+            hint = f"apt-file search {soname} (Debian/Ubuntu) or dnf provides '*/{soname}' (RHEL/Fedora) names it"
+        return (f"import {name} fails: {soname} is missing ({shown}) on {distro_name(release)}. Fix: install the "
+                f"system package that provides it ({hint}; "
+                f"needs root), or use an environment that brings the library itself{tail}")
     old = OLD_RUNTIME.search(joined)
     if old:
         runtime = "libstdc++.so.6" if old.group(2) in ("GLIBCXX", "CXXABI") else (
             "libgcc_s.so.1" if old.group(2) == "GCC" else "glibc")
-        return ("import %s fails: the system's %s is older than the package needs (%s not found: %s). Fix: an "
-                "environment that brings a newer %s (conda-forge's libstdcxx-ng in a conda env), or a build of the "
-                "package made for %s" % (name, runtime, old.group(1), first, runtime, distro_name(release)))
+        return (f"import {name} fails: the system's {runtime} is older than the package needs ({old.group(1)} not "
+                f"found: {first}). Fix: an "
+                f"environment that brings a newer {runtime} (conda-forge's libstdcxx-ng in a conda env), or a build of "
+                "the "
+                f"package made for {distro_name(release)}")
     absent = re.match(r"^ModuleNotFoundError: No module named '([^']+)'", first)
     if absent and absent.group(1).split(".")[0] == name.split(".")[0]:
-        return ("import %s fails: it is not installed in the environment (%s). Fix: add it to the environment "
-                "(conda_env_requirements, the env file or pyproject.toml) and re-run site.yml --tags conda_env"
-                % (name, first))
+        return (f"import {name} fails: it is not installed in the environment ({first}). Fix: add it to the "
+                "environment "
+                "(conda_env_requirements, the env file or pyproject.toml) and re-run site.yml --tags conda_env")
     if absent:
-        return ("import %s fails: %s needs %s, which is not installed in the environment (%s). Fix: add %s to "
-                "the environment (an undeclared dependency of %s) and re-run site.yml --tags conda_env" % (
-                    name, name, absent.group(1).split(".")[0], first, absent.group(1).split(".")[0], name))
-    return "import %s fails: %s. Fix: repair that package in the environment" % (name, joined)
+        return (f"import {name} fails: {name} needs {absent.group(1).split('.')[0]}, which is not installed in the "
+                f"environment ({first}). Fix: add {absent.group(1).split('.')[0]} to "
+                f"the environment (an undeclared dependency of {name}) and re-run site.yml --tags conda_env")
+    return f"import {name} fails: {joined}. Fix: repair that package in the environment"
 
 
 def dot_text(report, more=""):
@@ -572,13 +579,15 @@ def dot_text(report, more=""):
     system = {"debian": "sudo apt-get install graphviz", "rhel": "sudo dnf install graphviz"}.get(
         family(release), "install the graphviz system package")
     if dot.get("path"):
-        what = "Graphviz dot at %s does not run (dot -V: rc %s, %s)" % (dot["path"], dot.get("rc"), dot.get("said"))
+        what = f"Graphviz dot at {dot['path']} does not run (dot -V: rc {dot.get('rc')}, {dot.get('said')})"
     else:
-        what = "Graphviz dot is not on PATH (%s first)" % os.path.dirname(report.get("python") or "the env's bin")
-    return ("%s; GTSfM's runner renders its process graph with it and stops without it. Fix: %s (%s; needs root: "
-            "ask an admin)%s. A uv or pip environment cannot bring dot (no wheel ships the program); a conda "
+        bindir = os.path.dirname(report.get("python") or "the env's bin")
+        what = f"Graphviz dot is not on PATH ({bindir} first)"
+    return (f"{what}; GTSfM's runner renders its process graph with it and stops without it. Fix: {system} "
+            f"({distro_name(release)}; needs root: "
+            f"ask an admin){more}. A uv or pip environment cannot bring dot (no wheel ships the program); a conda "
             "environment can, without root: graphviz from conda-forge in its environment file puts dot in the "
-            "env's bin" % (what, system, distro_name(release), more))
+            "env's bin")
 
 
 def diagnose(outcome, python):
@@ -588,24 +597,27 @@ def diagnose(outcome, python):
         rc = outcome.get("rc")
         said = " / ".join(outcome.get("said") or []) or "nothing"
         if rc == "timeout":
-            return ["the import check with %s did not end in time (still importing %s). Fix: see why that import "
-                    "hangs there (python -c 'import %s')" % (python, outcome.get("died_in"), outcome.get("died_in"))]
+            return [f"the import check with {python} did not end in time (still importing {outcome.get('died_in')}). "
+                    "Fix: see why that import "
+                    f"hangs there (python -c 'import {outcome.get('died_in')}')"]
         if rc == 255 or rc == "ssh":
-            return ["unreachable over SSH for the check (%s). Fix: run site.yml --tags ssh_mesh,known_hosts, and "
-                    "check the host is up" % said]
+            return [f"unreachable over SSH for the check ({said}). Fix: run site.yml --tags ssh_mesh,known_hosts, and "
+                    "check the host is up"]
         if rc == 127 or (outcome.get("died_in") is None and "not found" in said.lower()):
-            return ["%s is not there (%s). Fix: the cluster env at the same path on every node (site.yml --tags "
-                    "conda_env)" % (python, said)]
+            return [f"{python} is not there ({said}). Fix: the cluster env at the same path on every node (site.yml "
+                    "--tags "
+                    "conda_env)"]
         if outcome.get("died_in"):
-            signal = (" (signal %d)" % (-rc if isinstance(rc, int) and rc < 0 else rc - 128)) if isinstance(
-                rc, int) and (rc < 0 or rc > 128) else ""
-            return ["python died%s while importing %s (rc %s: %s): a crash in that package, not an exception. "
-                    "Fix: reinstall it, or a build of it made for this node's CPU and system" % (
-                        signal, outcome["died_in"], rc, said)]
-        return ["the import check with %s printed no report (rc %s: %s). Fix: check that %s runs there" % (
-            python, rc, said, python)]
-    texts = ["%s is declared by the environment but not installed in it. Fix: rebuild the environment (site.yml "
-             "--tags conda_env)" % name for name in report.get("not_installed") or []]
+            signal = ""
+            if isinstance(rc, int) and (rc < 0 or rc > 128):
+                signal = f" (signal {-rc if rc < 0 else rc - 128})"
+            return [f"python died{signal} while importing {outcome['died_in']} (rc {rc}: {said}): a crash in that "
+                    "package, not an exception. "
+                    "Fix: reinstall it, or a build of it made for this node's CPU and system"]
+        return [f"the import check with {python} printed no report (rc {rc}: {said}). Fix: check that {python} runs "
+                "there"]
+    texts = [f"{name} is declared by the environment but not installed in it. Fix: rebuild the environment (site.yml "
+             "--tags conda_env)" for name in report.get("not_installed") or []]
     return texts + [failure_text(entry, report) for entry in report.get("imports", []) if not entry.get("ok")]
 
 
@@ -619,4 +631,4 @@ def group(per_host):
                 hosts[text] = []
             if host not in hosts[text]:
                 hosts[text].append(host)
-    return ["%s: %s" % (", ".join(hosts[text]), text) for text in order]
+    return [f"{', '.join(hosts[text])}: {text}" for text in order]

@@ -82,8 +82,8 @@ def worker_hosts(workers):
         else:
             host = entry
         if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host) or "'" in host:
-            raise JobError("workers[%d] (%r): not a host name. Fix: a plain host name, or a mapping with 'host'." % (
-                i, entry))
+            raise JobError(f"workers[{i}] ({entry!r}): not a host name. Fix: a plain host name, or a mapping with "
+                           "'host'.")
         hosts.append(host)
     problem = gpu.gpu_path_problem(workers)
     if problem:
@@ -92,21 +92,22 @@ def worker_hosts(workers):
     if index is not None:
         # One machine with gpus is GTSfM's own GPU shape, but gtsfm_job supervises an SSHCluster: its workers per
         # host, its nodes' cleanup. The LocalCUDACluster of the GPU path is none of that.
-        raise JobError("workers[%d] (%r): has 'gpus', which makes GTSfM's runner start a single-machine "
+        raise JobError(f"workers[{index}] ({workers[index]!r}): has 'gpus', which makes GTSfM's runner start a "
+                       "single-machine "
                        "LocalCUDACluster, not the SSH cluster gtsfm_job runs and supervises. Fix: remove gpus for a "
-                       "CPU run over SSH, or run GTSfM's GPU path on that machine yourself." % (index, workers[index]))
+                       "CPU run over SSH, or run GTSfM's GPU path on that machine yourself.")
     return hosts
 
 
 def render_cluster_config(workers, source):
     """GTSfM's cluster.yaml text for workers (scheduler first). JSON scalars are YAML, so no YAML library is needed."""
-    lines = ["# Written by gtsfm.cluster.gtsfm_job from %s. GTSfM's shape; the first worker is the scheduler." % source,
+    lines = [f"# Written by gtsfm.cluster.gtsfm_job from {source}. GTSfM's shape; the first worker is the scheduler.",
              "workers:"]
     for entry in plain(workers):
         if isinstance(entry, dict):
-            lines.append("  - {%s}" % ", ".join("%s: %s" % (json.dumps(k), json.dumps(v)) for k, v in entry.items()))
+            lines.append(f"  - {{{', '.join((f'{json.dumps(k)}: {json.dumps(v)}' for k, v in entry.items()))}}}")
         else:
-            lines.append("  - %s" % json.dumps(entry))
+            lines.append(f"  - {json.dumps(entry)}")
     return "\n".join(lines) + "\n"
 
 
@@ -117,7 +118,7 @@ def runner_command(p, cluster_config_path):
         ("--loader", p["loader"]), ("--dataset_dir", p["dataset_dir"]), ("--config_name", p["config_name"]),
         ("--cluster_config", cluster_config_path), ("--num_workers", p["num_workers"]),
         ("--threads_per_worker", p["threads_per_worker"]), ("--worker_memory_limit", p["worker_memory_limit"]),
-        ("--dashboard_port", ":%d" % p["dashboard_port"]), ("--output_root", p["output_root"]),
+        ("--dashboard_port", f":{p['dashboard_port']}"), ("--output_root", p["output_root"]),
     ]
     for flag, value in flags:
         if value is not None:
@@ -207,8 +208,8 @@ def write_runner_hook(job_dir, drain, swap):
     output when drain, and runs swap's patched runner in place of its original when swap is (original, patched)."""
     where = os.path.join(job_dir, "hook")
     os.makedirs(where, mode=0o700, exist_ok=True)
-    text = inspect.getsource(hook) + "\n\ninstall(os.path.dirname(os.path.abspath(__file__)), drain=%r, swap=%r)\n" % (
-        bool(drain), tuple(swap) if swap else None)
+    text = inspect.getsource(hook) + (f"\n\ninstall(os.path.dirname(os.path.abspath(__file__)), drain={bool(drain)!r}, "
+                                      f"swap={tuple(swap) if swap else None!r})\n")
     with open(os.path.join(where, "sitecustomize.py"), "w") as f:
         f.write(text)
     return where
@@ -229,18 +230,19 @@ def runner_launch(p, job_dir, cluster_config):
         patched = write_patched_runner(bug[1])
         swap = (bug[1], patched)
         remove_after.append(patched)
-        notices.append("%s line %d has GTSfM HEAD's cluster bug: %s starts a copy with that call changed to %s "
-                       "(%s, removed after the run) in its place, with the same interpreter and arguments. Turn off "
-                       "with runner_workaround: false." % (bug[1], bug[0], p["entry_point"][0], HEAD_FIX % {"v": "w"},
-                                                           patched))
+        notices.append(f"{bug[1]} line {bug[0]} has GTSfM HEAD's cluster bug: {p['entry_point'][0]} starts a copy with "
+                       f"that call changed to {HEAD_FIX % {'v': 'w'}} "
+                       f"({patched}, removed after the run) in its place, with the same interpreter and arguments. "
+                       "Turn off "
+                       "with runner_workaround: false.")
     front = []
     if p["drain_remote_output"] or swap:
         front.append(write_runner_hook(job_dir, p["drain_remote_output"], swap))
     if p["drain_remote_output"]:
         logged.append("Dask's SSHCluster stops reading its remote processes' output after start-up, and they block "
                       "once about 2 MiB is unread (dask issue 9033): the runner reads it to the end into this log, "
-                      "lines marked [HOST stdout|stderr], through %s/sitecustomize.py. Turn off with "
-                      "drain_remote_output: false." % front[0])
+                      f"lines marked [HOST stdout|stderr], through {front[0]}/sitecustomize.py. Turn off with "
+                      "drain_remote_output: false.")
     path = front + [p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]
     env = {"PYTHONPATH": ":".join(path),
            "PATH": ":".join([os.path.dirname(p["python"]), os.environ.get("PATH", "/usr/bin:/bin")]),
@@ -268,7 +270,7 @@ def write_agent(folder):
                     continue
         except OSError:
             pass
-        tmp = "%s.tmp%d" % (path, os.getpid())  # two starts at once each write their own
+        tmp = f"{path}.tmp{os.getpid()}"  # two starts at once each write their own
         with open(tmp, "w") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -298,9 +300,9 @@ class Jobs:
         try:
             return json.loads(proc.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            raise JobError("%s could not run the job agent (rc %s): %s. Fix: python must be the cluster env's "
-                           "interpreter, with dask, distributed and asyncssh." % (
-                               self.python, proc.returncode, (proc.stderr or proc.stdout).strip()[-500:]))
+            raise JobError(f"{self.python} could not run the job agent (rc {proc.returncode}): "
+                           f"{(proc.stderr or proc.stdout).strip()[-500:]}. Fix: python must be the cluster env's "
+                           "interpreter, with dask, distributed and asyncssh.")
 
     def holder(self):
         """(run id, its status) of the lock's holder, or (None, None)."""
@@ -356,34 +358,38 @@ def preflight(p, jobs, hosts):
     if p["dataset_dir"] is None:
         pass
     elif not os.path.isdir(p["dataset_dir"]):
-        errors.append("%s: dataset_dir %s does not exist. Fix: stage the dataset to the scheduler first." % (
-            p["scheduler_name"], p["dataset_dir"]))
+        errors.append(f"{p['scheduler_name']}: dataset_dir {p['dataset_dir']} does not exist. Fix: stage the dataset "
+                      "to the scheduler first.")
     elif not os.listdir(p["dataset_dir"]):
-        errors.append("%s: dataset_dir %s is empty. Fix: stage the dataset to the scheduler first." % (
-            p["scheduler_name"], p["dataset_dir"]))
+        errors.append(f"{p['scheduler_name']}: dataset_dir {p['dataset_dir']} is empty. Fix: stage the dataset to the "
+                      "scheduler first.")
     probe = p["output_root"]
     while probe and not os.path.exists(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
     if probe and (not os.access(probe, os.W_OK | os.X_OK) or not os.path.isdir(probe)):
-        errors.append("%s: output_root %s is not writable (%s is not a writable directory). Fix: choose a path the "
-                      "user can write." % (p["scheduler_name"], p["output_root"], probe))
+        errors.append(f"{p['scheduler_name']}: output_root {p['output_root']} is not writable ({probe} is not a "
+                      "writable directory). Fix: choose a path the "
+                      "user can write.")
     if p["chdir"] is None:
         pass
     elif not os.path.isdir(p["chdir"]):
-        errors.append("%s: chdir %s does not exist. Fix: point chdir at the GTSfM checkout." % (
-            p["scheduler_name"], p["chdir"]))
+        errors.append(f"{p['scheduler_name']}: chdir {p['chdir']} does not exist. Fix: point chdir at the GTSfM "
+                      "checkout.")
     elif p["entry_point"][0].startswith("./") and not os.access(os.path.join(p["chdir"], p["entry_point"][0]), os.X_OK):
-        errors.append("%s: entry point %s is not an executable in %s. Fix: set chdir to the checkout, or "
-                      "entry_point." % (p["scheduler_name"], p["entry_point"][0], p["chdir"]))
+        errors.append(f"{p['scheduler_name']}: entry point {p['entry_point'][0]} is not an executable in {p['chdir']}. "
+                      "Fix: set chdir to the checkout, or "
+                      "entry_point.")
     if not (os.path.isfile(p["python"]) and os.access(p["python"], os.X_OK)):
-        errors.append("%s: python %s is not an executable. Fix: the cluster env's python, at the same path on "
-                      "every node." % (p["scheduler_name"], p["python"]))
+        errors.append(f"{p['scheduler_name']}: python {p['python']} is not an executable. Fix: the cluster env's "
+                      "python, at the same path on "
+                      "every node.")
         return errors, {}
     bug = head_bug(p["chdir"], p["entry_point"])
     if bug and not p["runner_workaround"]:
-        errors.append("%s: %s line %d has GTSfM HEAD's cluster bug (set(w[\"host\"] for w in workers) fails on "
+        errors.append(f"{p['scheduler_name']}: {bug[1]} line {bug[0]} has GTSfM HEAD's cluster bug (set(w[\"host\"] "
+                      "for w in workers) fails on "
                       "plain host names after minutes of cluster start-up). Fix: runner_workaround: true, or fix that "
-                      "line in the checkout." % (p["scheduler_name"], bug[1], bug[0]))
+                      "line in the checkout.")
     # The preflight writes nothing that stays: the agent and its input live in a temporary directory.
     with tempfile.TemporaryDirectory(prefix="gtsfm_job-") as tmp:
         spec_path = os.path.join(tmp, "preflight.json")
@@ -416,14 +422,13 @@ def _ours(jobs, origins):
 def _named(run, host, origin):
     """A run found on host, by name: run id, who started it from where and when, some of its processes."""
     if origin:
-        who = "held by %s, started %s, job root %s:%s" % (
-            origin.get("holder") or "?", _when(origin.get("started")), origin.get("host"), origin.get("root"))
+        who = (f"held by {origin.get('holder') or '?'}, started {_when(origin.get('started'))}, job root "
+               f"{origin.get('host')}:{origin.get('root')}")
     else:
-        who = "no origin recorded (another job root, or an older gtsfm_job), its first process started %s" % (
-            _when(run.get("since")))
-    return "run %s (%s) has %d process(es) on %s (pid %s: %s)" % (
-        run["run_id"], who, run.get("count", 0), host, ", ".join(str(x) for x in run.get("pids", [])),
-        run.get("cmd", "")[:100])
+        who = ("no origin recorded (another job root, or an older gtsfm_job), its first process started "
+               f"{_when(run.get('since'))}")
+    return (f"run {run['run_id']} ({who}) has {run.get('count', 0)} process(es) on {host} (pid "
+            f"{', '.join(str(x) for x in run.get('pids', []))}: {run.get('cmd', '')[:100]})")
 
 
 def classify_runs(jobs, nodes):
@@ -443,28 +448,30 @@ def classify_runs(jobs, nodes):
             recorded = run_id and "/" not in run_id and run_id not in (".", "..") and os.path.isfile(
                 os.path.join(jobs.root, run_id, "spec.json"))
             if ours is False or not recorded:
-                errors.append("%s: %s. gtsfm_job ends only what the ended runs of its own job root (%s) left. Fix: "
+                errors.append(f"{host}: {_named(run, host, origin)}. gtsfm_job ends only what the ended runs of its "
+                              f"own job root ({jobs.root}) left. Fix: "
                               "stop that job where it was started (gtsfm_job state: stopped with its job_root), or "
-                              "wait for it to end; if it is dead, end those processes on %s yourself." % (
-                                  host, _named(run, host, origin), jobs.root, host))
+                              f"wait for it to end; if it is dead, end those processes on {host} yourself.")
                 continue
             status = jobs.status(run_id)
             if status.get("state") not in FINAL_STATES and jobs.alive(status):
-                errors.append("%s: %s, and that run of this job root is still running. Fix: wait for it, or end "
-                              "it with state: stopped and run_id: %s." % (host, _named(run, host, origin), run_id))
+                errors.append(f"{host}: {_named(run, host, origin)}, and that run of this job root is still running. "
+                              "Fix: wait for it, or end "
+                              f"it with state: stopped and run_id: {run_id}.")
                 continue
             stale.setdefault(host, []).append(run_id)
     return errors, stale
 
 
 def busy_message(p, jobs, holder, status):
-    return ("%s: the cluster is busy with job %s (name %r, held by %s, started %s, log %s). Fix: wait for it, or end "
-            "it with state: stopped." % (p["scheduler_name"], holder, status.get("name"), status.get("holder") or "?",
-                                         _when(status.get("started")), os.path.join(jobs.root, holder, "job.log")))
+    return (f"{p['scheduler_name']}: the cluster is busy with job {holder} (name {status.get('name')!r}, held by "
+            f"{status.get('holder') or '?'}, started {_when(status.get('started'))}, log "
+            f"{os.path.join(jobs.root, holder, 'job.log')}). Fix: wait for it, or end "
+            "it with state: stopped.")
 
 
 def new_run_id():
-    return "%s-%s" % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"), secrets.token_hex(3))
+    return f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def start(p, jobs, hosts, report):
@@ -486,13 +493,13 @@ def start(p, jobs, hosts, report):
         holder, status = jobs.take(run_id)
     except OSError as exc:
         shutil.rmtree(job_dir, ignore_errors=True)
-        raise JobError("%s: cannot take the cluster lock %s (%s). Fix: check that %s is writable." % (
-            p["scheduler_name"], jobs.lock, exc, jobs.root))
+        raise JobError(f"{p['scheduler_name']}: cannot take the cluster lock {jobs.lock} ({exc}). Fix: check that "
+                       f"{jobs.root} is writable.")
     if holder:
         shutil.rmtree(job_dir, ignore_errors=True)
         raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
     cluster_config = p["cluster_config_path"] or os.path.join(job_dir, "cluster.yaml")
-    text = render_cluster_config(p["workers"], "the inventory (run %s)" % run_id)
+    text = render_cluster_config(p["workers"], f"the inventory (run {run_id})")
     tmp = cluster_config + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
@@ -529,14 +536,13 @@ def start(p, jobs, hosts, report):
     else:
         _end_session(proc)
         agent.release_lock(jobs.lock, run_id)
-        raise JobError("%s: the job supervisor did not start within %d s: %s" % (
-            p["scheduler_name"], SUPERVISOR_START_SECONDS,
-            " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5)) or "no output"), run_id=run_id)
+        said = " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5)) or "no output"
+        raise JobError(f"{p['scheduler_name']}: the job supervisor did not start within {SUPERVISOR_START_SECONDS} s: "
+                       f"{said}", run_id=run_id)
     if proc.poll() is not None and proc.returncode != 0:
         agent.release_lock(jobs.lock, run_id)
-        raise JobError("%s: the job supervisor did not start (rc %s): %s" % (
-            p["scheduler_name"], proc.returncode,
-            " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5))), run_id=run_id)
+        raise JobError(f"{p['scheduler_name']}: the job supervisor did not start (rc {proc.returncode}): "
+                       f"{' / '.join(log_tail(os.path.join(job_dir, 'supervisor.log'), 5))}", run_id=run_id)
     return run_id, notices
 
 
@@ -661,8 +667,8 @@ def run(module, p):
                     "preflight": report.get("nodes", {})}
         if module.check_mode or state == "preflight":
             bug = head_bug(p["chdir"], p["entry_point"])
-            msgs = ["%s line %d has GTSfM HEAD's cluster bug: the run will use a copy with that line fixed." % (
-                bug[1], bug[0])] if bug else []
+            msgs = [f"{bug[1]} line {bug[0]} has GTSfM HEAD's cluster bug: the run will use a copy with that line "
+                    "fixed."] if bug else []
             return {"changed": False, "preflight": report.get("nodes", {}), "messages": msgs, "state": "preflight"}
         run_id, notices = start(p, jobs, hosts, report)
         for notice in notices:
@@ -677,7 +683,7 @@ def run(module, p):
     run_id = p["run_id"] or (jobs.holder()[0] if state == "stopped" else None) or jobs.last()
     if state == "stopped":
         if not run_id or jobs.status(run_id).get("state") in FINAL_STATES:
-            return {"changed": False, "msg": "no job is running on %s" % hosts[0], "preflight": {},
+            return {"changed": False, "msg": f"no job is running on {hosts[0]}", "preflight": {},
                     **(describe(jobs, run_id, p["log_lines"]) if run_id else {})}
         stop(jobs, run_id, distinct, p, p["wait_seconds"])
         out = describe(jobs, run_id, p["log_lines"])
@@ -686,8 +692,8 @@ def run(module, p):
 
     # status
     if not run_id:
-        return {"_failed": True, "msg": "%s: no run in %s. Fix: start one with state: started." % (
-            hosts[0], jobs.root), "preflight": {}}
+        return {"_failed": True, "msg": f"{hosts[0]}: no run in {jobs.root}. Fix: start one with state: "
+                                        "started.", "preflight": {}}
     if p["wait"]:
         wait_final(jobs, run_id, p["wait_seconds"])
     out = describe(jobs, run_id, p["log_lines"])
@@ -699,6 +705,6 @@ def _with_failure(out):
     if out["state"] in ("failed", "timeout", "stopped", "lost"):
         out["_failed"] = True
         tail = "\n".join(out["log_tail"][-8:])
-        out["msg"] = "job %s %s: %s. Log %s ends:\n%s" % (
-            out["run_id"], out["state"], out.get("reason") or "its supervisor vanished", out["log"], tail)
+        out["msg"] = (f"job {out['run_id']} {out['state']}: {out.get('reason') or 'its supervisor vanished'}. Log "
+                      f"{out['log']} ends:\n{tail}")
     return out

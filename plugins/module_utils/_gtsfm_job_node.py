@@ -203,9 +203,9 @@ def version_of(name):
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError) as exc:
-        return None, "%s: %s" % (type(exc).__name__, exc)
+        return None, f"{type(exc).__name__}: {exc}"
     if spec is None:
-        return None, "ModuleNotFoundError: No module named %r" % name
+        return None, f"ModuleNotFoundError: No module named {name!r}"
     where = list(spec.submodule_search_locations or []) or [spec.origin or ""]
     root = os.path.realpath(os.path.dirname(where[0]))
     try:
@@ -222,7 +222,7 @@ def version_of(name):
     try:
         return str(__import__(name).__version__), None
     except Exception as exc:  # a broken package may raise anything on import
-        return None, "%s: %s" % (type(exc).__name__, exc)
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _addresses():
@@ -243,7 +243,7 @@ def _addresses():
 
 def probe(scheduler_host, port, proc="/proc"):
     """What the preflight needs to know of this node."""
-    out = {"python": sys.executable, "python_version": "%d.%d.%d" % sys.version_info[:3],
+    out = {"python": sys.executable, "python_version": ".".join(str(n) for n in sys.version_info[:3]),
            "hostname": socket.gethostname()}
     for name in ("dask", "distributed", "bokeh"):
         out[name], error = version_of(name)

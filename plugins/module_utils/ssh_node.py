@@ -90,7 +90,7 @@ def read_home_id(ssh_dir):
     try:
         with open(marker) as handle:
             return handle.read().strip() or None
-    except (IOError, OSError) as exc:
+    except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return None
         raise
@@ -112,7 +112,7 @@ def ensure_home_id(ssh_dir, check_mode=False):
         return None, True
     marker = os.path.join(ssh_dir, HOME_MARKER)
     new_id = str(uuid.uuid4())
-    tmp = "%s.%s.tmp" % (marker, new_id)
+    tmp = f"{marker}.{new_id}.tmp"
     with open(tmp, "w") as handle:
         handle.write(new_id + "\n")
     os.chmod(tmp, 0o600)

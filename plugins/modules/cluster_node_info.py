@@ -229,12 +229,12 @@ def main():
     )
     if not 0 < module.params["port"] < 65536:
         module.fail_json(msg="cluster_node_info: port must be 1-65535 (the SSH port peers use for this node: "
-                             "known_hosts_port, or ansible_port), got %d." % module.params["port"])
+                             f"known_hosts_port, or ansible_port), got {module.params['port']}.")
     keygen = module.get_bin_path("ssh-keygen", required=bool(module.params["keypair"]))
     try:
         result = probe(module.params, module.run_command, keygen)
     except ProbeError as exc:
-        module.fail_json(msg="cluster_node_info: %s" % exc)
+        module.fail_json(msg=f"cluster_node_info: {exc}")
     module.exit_json(changed=False, **result)
 
 

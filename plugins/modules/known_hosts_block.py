@@ -146,8 +146,8 @@ def main():
             lines = render_lines(module.params["entries"], module.params["hash_hosts"], old_block)
         done = apply_block(path, marker, lines, new_file_mode(module.params["mode"]), module.check_mode)
     except (BlockError, ValueError) as exc:
-        module.fail_json(msg="known_hosts_block: %s: %s" % (path, exc) if isinstance(exc, ValueError)
-                         else "known_hosts_block: %s" % exc)
+        module.fail_json(msg=f"known_hosts_block: {path}: {exc}" if isinstance(exc, ValueError)
+                         else f"known_hosts_block: {exc}")
     exit_with_block(module, path, done, lines)
 
 

@@ -120,7 +120,7 @@ def main():
         done = apply_block(path, module.params["marker"], lines, new_file_mode(module.params["mode"]),
                            module.check_mode)
     except BlockError as exc:
-        module.fail_json(msg="managed_block: %s" % exc)
+        module.fail_json(msg=f"managed_block: {exc}")
     exit_with_block(module, path, done, lines)
 
 

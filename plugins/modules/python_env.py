@@ -286,8 +286,8 @@ class Env:
         """Called while another process holds this environment's lock: say whom this run waits for."""
         self.waited_for = pid
         if self.progress:
-            self.progress.update(force=True, phase="waiting for another run's build or copy of %s (pid %s) to end"
-                                 % (self.prefix, pid))
+            self.progress.update(force=True, phase=f"waiting for another run's build or copy of {self.prefix} (pid "
+                                                   f"{pid}) to end")
 
     def unlock(self):
         if self.lock is not None:
@@ -295,7 +295,7 @@ class Env:
             self.lock = None
 
     def fail(self, msg):
-        msg = "python_env: %s" % _terms.option_terms(msg, self.params["option_names"])
+        msg = f"python_env: {_terms.option_terms(msg, self.params['option_names'])}"
         self.unlock()
         if self.progress:
             self.watching.set()
@@ -316,7 +316,7 @@ class Env:
     def run(self, argv, what, env=None):
         rc, out, err = self.module.run_command(argv, environ_update=dict({"UV_NO_PROGRESS": "1"}, **(env or {})))
         if rc != 0:
-            self.fail("%s failed (rc=%d): %s\n%s\n%s" % (what, rc, " ".join(argv), out[-3000:], err[-3000:]))
+            self.fail(f"{what} failed (rc={rc}): {' '.join(argv)}\n{out[-3000:]}\n{err[-3000:]}")
         return out
 
     def spec(self):
@@ -333,10 +333,11 @@ class Env:
         if p["manager"] == "uv":
             python = p["python"]
             if not os.access(python, os.X_OK):
-                self.fail("the interpreter %s is missing on this node. Fix: install it at the same path on every "
-                          "node, or set option python" % python)
+                self.fail(f"the interpreter {python} is missing on this node. Fix: install it at the same path on "
+                          "every "
+                          "node, or set option python")
             version = self.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                               "asking %s its version" % python).strip()
+                               f"asking {python} its version").strip()
             spec["python"] = {"path": python, "version": version}
         return spec, None
 
@@ -345,8 +346,9 @@ class Env:
         free = pe.free_bytes(os.path.dirname(self.prefix))
         if free < need:
             where = os.path.dirname(self.prefix)
-            self.fail("only %d MiB free under %s, %d MiB needed. Fix: free space there, or set option prefix "
-                      "elsewhere (or lower option min_free_mb)" % (free >> 20, where, need >> 20))
+            self.fail(f"only {free >> 20} MiB free under {where}, {need >> 20} MiB needed. Fix: free space there, or "
+                      "set option prefix "
+                      "elsewhere (or lower option min_free_mb)")
 
     def ensure_uv(self):
         uv = self.params["uv"]
@@ -360,11 +362,11 @@ class Env:
             if not wheel:
                 page = self.params["uv_index"]
                 if not page:
-                    self.fail("%s is missing and neither a uv wheel nor an index to find one was given. Fix: set "
-                              "option uv_wheel or option uv_index" % uv)
+                    self.fail(f"{uv} is missing and neither a uv wheel nor an index to find one was given. Fix: set "
+                              "option uv_wheel or option uv_index")
                 if os.path.isdir(page):
                     # A wheelhouse on this node (shipped from the controller): take uv's wheel from it.
-                    listing = "".join('<a href="%s">' % name for name in sorted(os.listdir(page)))
+                    listing = "".join(f'<a href="{name}">' for name in sorted(os.listdir(page)))
                     url, _digest = pe.pick_uv_wheel(listing, page.rstrip("/") + "/", self.params["uv_version"],
                                                     os.uname()[4])
                     wheel = os.path.join(page, url.rsplit("/", 1)[-1])
@@ -378,7 +380,7 @@ class Env:
                     wheel = os.path.join(tmpdir, pe.urlparse(url).path.rsplit("/", 1)[-1])
                     response, info = fetch_url(self.module, url, timeout=600)
                     if info["status"] != 200:
-                        self.fail("downloading %s failed: %s %s" % (url, info["status"], info.get("msg")))
+                        self.fail(f"downloading {url} failed: {info['status']} {info.get('msg')}")
                     with open(wheel, "wb") as out:
                         shutil.copyfileobj(response, out)
                     pe.check_digest(wheel, url, digest)
@@ -390,8 +392,8 @@ class Env:
                 shutil.copy(wheel, uv + ".part")
                 os.chmod(uv + ".part", 0o755)
                 os.rename(uv + ".part", uv)
-        except (pe.EnvError, IOError, OSError) as exc:
-            self.fail("installing uv at %s: %s" % (uv, exc))
+        except (pe.EnvError, OSError) as exc:
+            self.fail(f"installing uv at {uv}: {exc}")
         finally:
             if tmpdir:
                 shutil.rmtree(tmpdir, ignore_errors=True)
@@ -408,8 +410,8 @@ class Env:
         elif p["manager"] == "conda":
             conda = p["conda"]
             if not conda or not os.access(conda, os.X_OK):
-                self.fail("conda executable %s is missing. Fix: install conda or "
-                          "micromamba (Miniforge) there, or set option conda to one" % conda)
+                self.fail(f"conda executable {conda} is missing. Fix: install conda or "
+                          "micromamba (Miniforge) there, or set option conda to one")
             for argv in pe.conda_commands(conda, part, p["env_file"], p["channels"], False):
                 self.run(argv, "building the conda environment")
         else:
@@ -417,20 +419,20 @@ class Env:
             try:
                 pe.extract_archive(p["archive"], part)
             except pe.EnvError as exc:
-                self.fail("unpacking %s" % exc)
-            except (tarfile.TarError, IOError, OSError) as exc:
-                self.fail("unpacking %s: %s" % (p["archive"], exc))
+                self.fail(f"unpacking {exc}")
+            except (tarfile.TarError, OSError) as exc:
+                self.fail(f"unpacking {p['archive']}: {exc}")
 
     def pull(self, part):
         rsync = self.module.get_bin_path("rsync", required=True)
         ssh = self.module.get_bin_path("ssh", required=True)
         real = pe.paths(self.prefix, self.fp)["real"]
-        self.run([rsync, "-a", "--delete", "-e", "%s -o BatchMode=yes" % ssh,
-                  "%s:%s/" % (self.params["source_host"], real), part + "/"],
-                 "copying %s from %s" % (real, self.params["source_host"]))
+        self.run([rsync, "-a", "--delete", "-e", f"{ssh} -o BatchMode=yes",
+                  f"{self.params['source_host']}:{real}/", part + "/"],
+                 f"copying {real} from {self.params['source_host']}")
         record = pe.read_record(part)
         if not record or record.get("fingerprint") != self.fp:
-            self.fail("the copy from %s holds no finished environment %s" % (self.params["source_host"], self.fp[:12]))
+            self.fail(f"the copy from {self.params['source_host']} holds no finished environment {self.fp[:12]}")
 
     def main(self):
         action = self.params["action"]
@@ -474,13 +476,13 @@ class Env:
             if found["done"]:
                 result.update(changed=False, waited_for=self.waited_for)
                 if self.progress:
-                    self.progress.finish(msg="%s was made current by another run (pid %s) while this one waited"
-                                         % (self.prefix, self.waited_for))
+                    self.progress.finish(msg=f"{self.prefix} was made current by another run (pid {self.waited_for}) "
+                                             "while this one waited")
                 self.unlock()
                 self.module.exit_json(**result)
             if not found["staged"]:
                 if action == "publish":
-                    self.fail("no finished environment %s at %s to publish" % (self.fp[:12], paths["real"]))
+                    self.fail(f"no finished environment {self.fp[:12]} at {paths['real']} to publish")
                 self.check_space()
                 pe.clear(paths["part"])
                 pe.clear(paths["real"])
@@ -500,13 +502,13 @@ class Env:
                     pe.write_record(paths["real"], self.fp, spec)
                 result["seconds"] = round(time.time() - started, 2)
             result["removed"] = pe.publish(self.prefix, self.fp)
-        except (pe.EnvError, IOError, OSError) as exc:
-            self.fail("%s: %s" % (self.prefix, exc))
+        except (pe.EnvError, OSError) as exc:
+            self.fail(f"{self.prefix}: {exc}")
         result.update(pe.probe(self.prefix, self.fp))
         if self.progress:
             self.watching.set()
             self.progress.update(done=pe.tree_bytes(paths["real"]))
-            self.progress.finish(msg="%s %s" % (self.prefix, action))
+            self.progress.finish(msg=f"{self.prefix} {action}")
         self.unlock()
         self.module.exit_json(**result)
 

@@ -135,15 +135,15 @@ def main():
         if module.params["home_marker"]:
             home_id, marker_changed = ensure_home_id(ssh_dir, module.check_mode)
     except (KeyPairError, BlockError) as exc:
-        module.fail_json(msg="ssh_keypair on %s: %s" % (path, exc))
+        module.fail_json(msg=f"ssh_keypair on {path}: {exc}")
     except NotADirectory as exc:
-        module.fail_json(msg="ssh_keypair: %s" % exc.strerror)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="ssh_keypair on %s: %s. Fix: check that %s is a directory the remote user can write."
-                         % (path, exc.strerror or exc, ssh_dir))
+        module.fail_json(msg=f"ssh_keypair: {exc.strerror}")
+    except OSError as exc:
+        module.fail_json(msg=f"ssh_keypair on {path}: {exc.strerror or exc}. Fix: check that {ssh_dir} is a directory "
+                             "the remote user can write.")
     for repair in key["repaired"]:
         # A warning, so a repair shows in every run's output without a task of its own.
-        module.warn("ssh_keypair on %s: repaired %s" % (path, repair))
+        module.warn(f"ssh_keypair on {path}: repaired {repair}")
     module.exit_json(changed=dir_changed or key["changed"] or marker_changed, public_key=key["public_key"],
                      path=path, created=key["created"], repaired=key["repaired"], home_id=home_id)
 

@@ -114,16 +114,16 @@ def _describe(value: t.Any) -> str:
     if isinstance(value, bool):
         return 'a boolean (%s)' % ('true' if value else 'false')
     if isinstance(value, int):
-        return 'a number (%d)' % value
+        return f'a number ({value})'
     if isinstance(value, float):
-        return 'a number (%r)' % value
+        return f'a number ({value!r})'
     if isinstance(value, str):
-        return 'a string (%r)' % value
+        return f'a string ({value!r})'
     if isinstance(value, list):
         return 'a list'
     if isinstance(value, dict):
         return 'a mapping'
-    return 'a %s (%r)' % (type(value).__name__, value)
+    return f'a {type(value).__name__} ({value!r})'
 
 
 _REPR = reprlib.Repr()
@@ -142,7 +142,7 @@ def _short(value: t.Any) -> str:
 
 def _suggest(key: str, known: t.Sequence[str]) -> str:
     matches = difflib.get_close_matches(key, known, n=1)
-    return " (did you mean '%s'?)" % matches[0] if matches else ''
+    return f" (did you mean '{matches[0]}'?)" if matches else ''
 
 
 def host_name_problem(name: str) -> str | None:
@@ -164,70 +164,68 @@ def host_name_problem(name: str) -> str | None:
                 'Fix: write one host per list entry ("- host1" and "- host2" on separate lines)')
     if '@' in name:
         user, _sep, rest = name.rpartition('@')
-        return ("'%s' carries an SSH user ('%s'); GTSfM connects with the user running it. "
-                "Fix: write only '%s' here and put the SSH user in the inventory option ssh_user, not in cluster.yaml"
-                % (name, user, rest))
+        return (f"'{name}' carries an SSH user ('{user}'); GTSfM connects with the user running it. "
+                f"Fix: write only '{rest}' here and put the SSH user in the inventory option ssh_user, not in "
+                "cluster.yaml")
     if '/' in name:
-        return ("'%s' looks like a URL or a network range, not a host. "
-                "Fix: write one machine's host name or IP address per entry" % name)
+        return (f"'{name}' looks like a URL or a network range, not a host. "
+                "Fix: write one machine's host name or IP address per entry")
     if any(ch in name for ch in '{}*?') or (not name.startswith('[') and any(ch in name for ch in '[]')):
-        return ("'%s' contains a pattern character; cluster.yaml lists hosts literally (no ranges, globs or "
-                "templates). Fix: list every host on its own entry" % name)
+        return (f"'{name}' contains a pattern character; cluster.yaml lists hosts literally (no ranges, globs or "
+                "templates). Fix: list every host on its own entry")
     if name.startswith('[') and ']' in name:
         inner, _sep, port = name[1:].partition(']')
         if port.startswith(':'):
-            return ("'%s' carries an SSH port; GTSfM passes host names to SSH as they are. "
-                    "Fix: write only '%s' here and put the port in the inventory option ssh_port (or ~/.ssh/config)"
-                    % (name, inner))
-        return ("'%s' puts an IPv6 address in brackets. Fix: write the address without brackets ('%s')"
-                % (name, inner))
+            return (f"'{name}' carries an SSH port; GTSfM passes host names to SSH as they are. "
+                    f"Fix: write only '{inner}' here and put the port in the inventory option ssh_port (or "
+                    "~/.ssh/config)")
+        return (f"'{name}' puts an IPv6 address in brackets. Fix: write the address without brackets ('{inner}')")
     if ':' in name:
         try:
             ipaddress.IPv6Address(name)
         except ValueError:
             head, _sep, tail = name.rpartition(':')
             if name.count(':') == 1 and tail.isdigit():
-                return ("'%s' carries an SSH port; GTSfM passes host names to SSH as they are. "
-                        "Fix: write only '%s' here and put the port in the inventory option ssh_port (or ~/.ssh/config)"
-                        % (name, head))
-            return ("'%s' is not a valid IPv6 address. Fix: correct the address (written without brackets or port)"
-                    % name)
+                return (f"'{name}' carries an SSH port; GTSfM passes host names to SSH as they are. "
+                        f"Fix: write only '{head}' here and put the port in the inventory option ssh_port (or "
+                        "~/.ssh/config)")
+            return (f"'{name}' is not a valid IPv6 address. Fix: correct the address (written without brackets or "
+                    "port)")
         return None
     if _NUMERIC_LABELS.match(name) and not _DOTTED_NUMBERS.match(name):
-        return ("'%s' is made of numbers only (hex or decimal), which resolvers may read as an IPv4 address "
+        return (f"'{name}' is made of numbers only (hex or decimal), which resolvers may read as an IPv4 address "
                 "(inet_aton takes '0x7f.1' for 127.0.0.1). Fix: write the address as four decimal numbers "
-                "(e.g. 10.0.0.5) or use the machine's host name" % name)
+                "(e.g. 10.0.0.5) or use the machine's host name")
     if _DOTTED_NUMBERS.match(name):
         try:
             ipaddress.IPv4Address(name)
         except ValueError:
-            return ("'%s' looks like an IPv4 address but is not one (four numbers 0-255 separated by dots). "
-                    "Fix: correct the address" % name)
+            return (f"'{name}' looks like an IPv4 address but is not one (four numbers 0-255 separated by dots). "
+                    "Fix: correct the address")
         return None
     if name.startswith('.') or name.endswith('.'):
-        return ("'%s' starts or ends with a dot. Fix: write the host name without leading or trailing dots"
-                % name)
+        return (f"'{name}' starts or ends with a dot. Fix: write the host name without leading or trailing dots")
     if '..' in name:
-        return "'%s' has an empty label (two dots in a row). Fix: remove the extra dot" % name
+        return f"'{name}' has an empty label (two dots in a row). Fix: remove the extra dot"
     if not _ALLOWED_HOST_CHARS.match(name):
         bad = sorted(set(ch for ch in name if not re.match(r'[A-Za-z0-9.-]', ch)))
         hint = ''
         if '_' in bad:
             hint = " ('_' is not allowed in host names by RFC 1123)"
-        return ("'%s' contains %s%s; host names may only use letters, digits, '-' and '.'. "
-                "Fix: use the machine's DNS name or IP address"
-                % (name, ', '.join(repr(ch) for ch in bad), hint))
+        return (f"'{name}' contains {', '.join(repr(ch) for ch in bad)}{hint}; host names may only use letters, "
+                "digits, '-' and '.'. "
+                "Fix: use the machine's DNS name or IP address")
     if len(name) > _MAX_HOST_LENGTH:
-        return ("'%s...' is %d characters long; host names are at most %d. Fix: use a shorter name or the IP address"
-                % (name[:40], len(name), _MAX_HOST_LENGTH))
+        return (f"'{name[:40]}...' is {len(name)} characters long; host names are at most {_MAX_HOST_LENGTH}. Fix: use "
+                "a shorter name or the IP address")
     for label in name.split('.'):
         if len(label) > _MAX_LABEL_LENGTH:
-            return ("'%s' has a label of %d characters ('%s...'); each dot-separated part is at most %d. "
-                    "Fix: use a shorter name or the IP address"
-                    % (name, len(label), label[:20], _MAX_LABEL_LENGTH))
+            return (f"'{name}' has a label of {len(label)} characters ('{label[:20]}...'); each dot-separated part is "
+                    f"at most {_MAX_LABEL_LENGTH}. "
+                    "Fix: use a shorter name or the IP address")
         if not _HOST_LABEL.match(label):
-            return ("'%s' has a part ('%s') that starts or ends with '-'. "
-                    "Fix: correct the host name (parts must start and end with a letter or digit)" % (name, label))
+            return (f"'{name}' has a part ('{label}') that starts or ends with '-'. "
+                    "Fix: correct the host name (parts must start and end with a letter or digit)")
     return None
 
 
@@ -236,23 +234,22 @@ def _entry_label(source: str, index: int, entry: t.Any) -> str:
         shown = entry['host']
     else:
         shown = entry
-    return '%s: workers[%d] (%s)' % (source, index, _short(shown))
+    return f'{source}: workers[{index}] ({_short(shown)})'
 
 
 def _check_host(source: str, index: int, entry: t.Any, host: t.Any) -> str:
     if not isinstance(host, str):
         if isinstance(entry, dict):
             raise ClusterConfigError(
-                "%s: workers[%d]: 'host' must be a host name string, got %s. "
-                "Fix: write the machine's host name or IP address (quote it if YAML reads it as something else)."
-                % (source, index, _describe(host)))
+                f"{source}: workers[{index}]: 'host' must be a host name string, got {_describe(host)}. "
+                "Fix: write the machine's host name or IP address (quote it if YAML reads it as something else).")
         raise ClusterConfigError(
-            "%s: workers[%d]: an entry must be a host name or a mapping with a 'host' key, got %s. "
-            "Fix: write '- hostname' or '- host: hostname' (quote names YAML would read as numbers)."
-            % (source, index, _describe(host)))
+            f"{source}: workers[{index}]: an entry must be a host name or a mapping with a 'host' key, got "
+            f"{_describe(host)}. "
+            "Fix: write '- hostname' or '- host: hostname' (quote names YAML would read as numbers).")
     problem = host_name_problem(host)
     if problem is not None:
-        raise ClusterConfigError('%s: workers[%d] (%s): %s.' % (source, index, _short(host), problem))
+        raise ClusterConfigError(f'{source}: workers[{index}] ({_short(host)}): {problem}.')
     return host
 
 
@@ -260,8 +257,8 @@ def _check_gpus(source: str, index: int, entry: t.Any, value: t.Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         got = repr(value) if isinstance(value, int) and not isinstance(value, bool) else _describe(value)
         raise ClusterConfigError(
-            "%s: 'gpus' must be a non-negative integer, got %s. Fix: set gpus to 0 or more, or remove it."
-            % (_entry_label(source, index, entry), got))
+            f"{_entry_label(source, index, entry)}: 'gpus' must be a non-negative integer, got {got}. Fix: set gpus to "
+            "0 or more, or remove it.")
     return value
 
 
@@ -270,9 +267,9 @@ def _check_system_memory(source: str, index: int, entry: t.Any, value: t.Any) ->
         isinstance(value, int) and not isinstance(value, bool) and value >= 0)
     if not valid:
         raise ClusterConfigError(
-            "%s: 'system_memory' must be a size string such as \"10GB\" or a number of bytes, got %s. "
-            "Fix: set system_memory to a value like \"10GB\", or remove it."
-            % (_entry_label(source, index, entry), _describe(value)))
+            f"{_entry_label(source, index, entry)}: 'system_memory' must be a size string such as \"10GB\" or a number "
+            f"of bytes, got {_describe(value)}. "
+            "Fix: set system_memory to a value like \"10GB\", or remove it.")
     return value
 
 
@@ -286,9 +283,8 @@ def _normalise_entry(source: str, index: int, entry: t.Any, warnings: list[str])
     if 'host' not in entry:
         keys = ', '.join(_short(k) for k in list(entry)[:8]) or 'no keys'
         raise ClusterConfigError(
-            "%s: workers[%d] (%s): a worker mapping needs a 'host' key (it has %s). "
-            "Fix: add 'host: <host name>' to this entry, or write the entry as a plain host name."
-            % (source, index, _short(entry), keys))
+            f"{source}: workers[{index}] ({_short(entry)}): a worker mapping needs a 'host' key (it has {keys}). "
+            "Fix: add 'host: <host name>' to this entry, or write the entry as a plain host name.")
     host = _check_host(source, index, entry, entry['host'])
     worker: WorkerSpec = {'host': host}
     written: dict[str, t.Any] = {'host': host}
@@ -300,10 +296,9 @@ def _normalise_entry(source: str, index: int, entry: t.Any, warnings: list[str])
     for key in entry:
         if key not in WORKER_KEYS:
             warnings.append(
-                "%s: unknown key %r is ignored%s; GTSfM reads only %s in a worker entry."
-                % (_entry_label(source, index, entry), key,
-                   _suggest(key, WORKER_KEYS) if isinstance(key, str) else '',
-                   ', '.join(WORKER_KEYS)))
+                f"{_entry_label(source, index, entry)}: unknown key {key!r} is "
+                f"ignored{_suggest(key, WORKER_KEYS) if isinstance(key, str) else ''}; GTSfM reads only "
+                f"{', '.join(WORKER_KEYS)} in a worker entry.")
     return worker, written
 
 
@@ -316,47 +311,43 @@ def normalise_cluster_config(data: t.Any, source: str) -> tuple[ClusterSpec, lis
     warnings: list[str] = []
     if data is None:
         raise ClusterConfigError(
-            "%s: the file is empty. Fix: add a 'workers' list (%s), e.g. 'workers: [host1, host2]'."
-            % (source, SHAPE_HINT))
+            f"{source}: the file is empty. Fix: add a 'workers' list ({SHAPE_HINT}), e.g. 'workers: [host1, host2]'.")
     if not isinstance(data, dict):
         raise ClusterConfigError(
-            "%s: the top level must be a mapping with a 'workers' key, got %s. "
-            "Fix: start the file with 'workers:' followed by one '- host' line per worker."
-            % (source, _describe(data)))
+            f"{source}: the top level must be a mapping with a 'workers' key, got {_describe(data)}. "
+            "Fix: start the file with 'workers:' followed by one '- host' line per worker.")
     if 'workers' not in data:
         keys = ', '.join(_short(k) for k in list(data)[:8]) or 'none'
         raise ClusterConfigError(
-            "%s: there is no 'workers' key (top-level keys: %s). "
-            "Fix: add a 'workers' list with one entry per worker, the scheduler first."
-            % (source, keys))
+            f"{source}: there is no 'workers' key (top-level keys: {keys}). "
+            "Fix: add a 'workers' list with one entry per worker, the scheduler first.")
     workers = data['workers']
     if isinstance(workers, dict):
         raise ClusterConfigError(
-            "%s: 'workers' must be a list of hosts, got a mapping. The 'workers: {}' form of GTSfM's "
+            f"{source}: 'workers' must be a list of hosts, got a mapping. The 'workers: {{}}' form of GTSfM's "
             "local_scheduler_postgres_remote_cluster.yaml is filled at run time from the DASK_WORKERS "
             "environment variable and is not a static host list. "
-            "Fix: list the machines under 'workers:', one '- host' line each, the scheduler first."
-            % source)
+            "Fix: list the machines under 'workers:', one '- host' line each, the scheduler first.")
     if workers is None or (isinstance(workers, list) and not workers):
         raise ClusterConfigError(
-            "%s: 'workers' is empty. Fix: list at least one host under 'workers:' "
-            "(the first one is the scheduler)." % source)
+            f"{source}: 'workers' is empty. Fix: list at least one host under 'workers:' "
+            "(the first one is the scheduler).")
     if not isinstance(workers, list):
         raise ClusterConfigError(
-            "%s: 'workers' must be a list of hosts, got %s. "
-            "Fix: write one '- host' line per worker under 'workers:'." % (source, _describe(workers)))
+            f"{source}: 'workers' must be a list of hosts, got {_describe(workers)}. "
+            "Fix: write one '- host' line per worker under 'workers:'.")
 
     for key in data:
         if key == 'workers':
             continue
         if key in IGNORED_TOP_LEVEL_KEYS:
             warnings.append(
-                "%s: top-level key '%s' (from GTSfM's local_scheduler_postgres_remote_cluster.yaml shape) "
-                "is ignored; only 'workers' is used." % (source, key))
+                f"{source}: top-level key '{key}' (from GTSfM's local_scheduler_postgres_remote_cluster.yaml shape) "
+                "is ignored; only 'workers' is used.")
         else:
             warnings.append(
-                "%s: unknown top-level key %r is ignored%s; GTSfM reads only 'workers'."
-                % (source, key, _suggest(key, ('workers',)) if isinstance(key, str) else ''))
+                f"{source}: unknown top-level key {key!r} is "
+                f"ignored{_suggest(key, ('workers',)) if isinstance(key, str) else ''}; GTSfM reads only 'workers'.")
 
     normalised: list[WorkerSpec] = []
     written_entries: list[t.Any] = []
@@ -369,9 +360,9 @@ def normalise_cluster_config(data: t.Any, source: str) -> tuple[ClusterSpec, lis
         key = worker['host'].lower()
         if key in hosts and hosts[key]['name'] != worker['host']:
             warnings.append(
-                "%s: workers[%d] (%r) names the same host as workers[%d] (%r): host names are case-insensitive, "
-                "so both are slots of '%s'. Fix: spell the host the same way in every entry."
-                % (source, index, worker['host'], first_index[key], hosts[key]['name'], hosts[key]['name']))
+                f"{source}: workers[{index}] ({worker['host']!r}) names the same host as workers[{first_index[key]}] "
+                f"({hosts[key]['name']!r}): host names are case-insensitive, "
+                f"so both are slots of '{hosts[key]['name']}'. Fix: spell the host the same way in every entry.")
             worker['host'] = hosts[key]['name']
         first_index.setdefault(key, index)
         normalised.append(worker)
@@ -390,7 +381,7 @@ def normalise_cluster_config(data: t.Any, source: str) -> tuple[ClusterSpec, lis
 
     problem = gpu_path_problem(written_entries)
     if problem:
-        raise ClusterConfigError('%s: %s' % (source, problem))
+        raise ClusterConfigError(f'{source}: {problem}')
 
     spec: ClusterSpec = {
         'source': source,
@@ -417,7 +408,7 @@ if HAS_YAML:
                 if duplicate:
                     raise yaml.constructor.ConstructorError(
                         'while constructing a mapping', node.start_mark,
-                        'found duplicate key %r (first at line %d)' % (key, seen[key].line + 1),
+                        f'found duplicate key {key!r} (first at line {seen[key].line + 1})',
                         key_node.start_mark)
                 try:
                     seen[key] = key_node.start_mark
@@ -465,16 +456,16 @@ def _check_expansion(root: t.Any, source: str) -> None:
         sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
     if sizes[id(root)] > MAX_EXPANDED_NODES:
         raise ClusterConfigError(
-            "%s: its YAML aliases (*name) expand to more than %d values, far more than a cluster config holds "
-            "(a 'billion laughs' file). Fix: write the workers out without nested aliases." % (source,
-                                                                                               MAX_EXPANDED_NODES))
+            f"{source}: its YAML aliases (*name) expand to more than {MAX_EXPANDED_NODES} values, far more than a "
+            "cluster config holds "
+            "(a 'billion laughs' file). Fix: write the workers out without nested aliases.")
 
 
 def parse_cluster_yaml(text: str, source: str) -> t.Any:
     """Parse ``text`` with a safe YAML loader; turn syntax errors into :class:`ClusterConfigError` with the line."""
     if not HAS_YAML:  # pragma: no cover
-        raise ClusterConfigSyntaxError('%s: cannot read YAML: the Python module PyYAML is not installed. '
-                                       'Fix: install PyYAML (it ships with ansible-core).' % source)
+        raise ClusterConfigSyntaxError(f'{source}: cannot read YAML: the Python module PyYAML is not installed. '
+                                       'Fix: install PyYAML (it ships with ansible-core).')
     try:
         loader = _UniqueKeySafeLoader(text)
         try:
@@ -490,13 +481,12 @@ def parse_cluster_yaml(text: str, source: str) -> t.Any:
         problem = exc.problem or exc.context or 'invalid YAML'
         where = ''
         if mark is not None:
-            where = ' at line %d, column %d' % (mark.line + 1, mark.column + 1)
+            where = f' at line {mark.line + 1}, column {mark.column + 1}'
         raise ClusterConfigSyntaxError(
-            '%s: YAML syntax error%s: %s. Fix the YAML syntax (%s).'
-            % (source, where, problem, SHAPE_HINT)) from exc
+            f'{source}: YAML syntax error{where}: {problem}. Fix the YAML syntax ({SHAPE_HINT}).') from exc
     except yaml.YAMLError as exc:
         raise ClusterConfigSyntaxError(
-            '%s: YAML syntax error: %s. Fix the YAML syntax (%s).' % (source, exc, SHAPE_HINT)) from exc
+            f'{source}: YAML syntax error: {exc}. Fix the YAML syntax ({SHAPE_HINT}).') from exc
 
 
 def load_cluster_config(text: str, source: str) -> tuple[ClusterSpec, list[str]]:

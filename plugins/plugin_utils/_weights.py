@@ -87,12 +87,12 @@ def catalog(sets):
     if sets == "all":
         sets = list(CATALOG)
     if isinstance(sets, str) or not isinstance(sets, list):
-        raise WeightsError("model_weights_sets: expected a list of set names, got %r. Fix: pick from %s."
-                           % (sets, ", ".join(CATALOG)))
+        raise WeightsError(f"model_weights_sets: expected a list of set names, got {sets!r}. Fix: pick from "
+                           f"{', '.join(CATALOG)}.")
     unknown = [name for name in sets if name not in CATALOG]
     if unknown:
-        raise WeightsError("model_weights_sets: unknown set(s) %s. Fix: pick from %s."
-                           % (", ".join(map(str, unknown)), ", ".join(CATALOG)))
+        raise WeightsError(f"model_weights_sets: unknown set(s) {', '.join(map(str, unknown))}. Fix: pick from "
+                           f"{', '.join(CATALOG)}.")
     return [dict(entry, set=name) for name in sets for entry in CATALOG[name]]
 
 
@@ -137,14 +137,13 @@ def parse_lock(text, lock_path):
     try:
         data = json.loads(str(text))
     except ValueError as exc:
-        raise WeightsError("%s: not valid JSON (%s). %s" % (lock_path, exc, fix))
+        raise WeightsError(f"{lock_path}: not valid JSON ({exc}). {fix}")
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-        raise WeightsError("%s: not a model_weights lock file (expected an object with 'files'). %s"
-                           % (lock_path, fix))
+        raise WeightsError(f"{lock_path}: not a model_weights lock file (expected an object with 'files'). {fix}")
     pins = {}
     for url, pin in data["files"].items():
         if not isinstance(pin, dict) or not SHA256_RE.match(str(pin.get("sha256", ""))):
-            raise WeightsError("%s: files[%r] has no valid sha256. %s" % (lock_path, url, fix))
+            raise WeightsError(f"{lock_path}: files[{url!r}] has no valid sha256. {fix}")
         pins[pin_key(url)] = pin
     return pins
 
@@ -159,8 +158,9 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
     home = str(home)
     checkout = _expand(str(checkout_dir), home)
     if not checkout.startswith("/"):
-        raise WeightsError("model_weights_checkout_dir: %r is not an absolute path (or ~/...). Fix: give the GTSfM "
-                           "checkout's path on the nodes." % (checkout_dir,))
+        raise WeightsError(f"model_weights_checkout_dir: {checkout_dir!r} is not an absolute path (or ~/...). Fix: "
+                           "give the GTSfM "
+                           "checkout's path on the nodes.")
     pins = parse_lock(lock_text, lock_path)
     mirror = str(mirror or "").rstrip("/")
     controller_dir = os.path.expanduser(str(controller_dir or ""))
@@ -168,32 +168,33 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
     seen = {}
     keys = {}
     for index, entry in enumerate(entries):
-        where = "model_weights_files[%d]" % index
+        where = f"model_weights_files[{index}]"
         if not isinstance(entry, dict):
-            raise WeightsError("%s: expected a mapping with url and dest, got %r. Fix: write it as "
-                               "{url: https://..., dest: thirdparty/...}." % (where, entry))
+            raise WeightsError(f"{where}: expected a mapping with url and dest, got {entry!r}. Fix: write it as "
+                               "{url: https://..., dest: thirdparty/...}.")
         unknown = sorted(set(entry) - set(ENTRY_KEYS))
         if unknown:
-            raise WeightsError("%s: unknown key(s) %s. Fix: use only %s." % (where, ", ".join(unknown),
-                                                                             ", ".join(ENTRY_KEYS)))
+            raise WeightsError(f"{where}: unknown key(s) {', '.join(unknown)}. Fix: use only {', '.join(ENTRY_KEYS)}.")
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+/\S*$", url):
-            raise WeightsError("%s: url %r is not an http:// or https:// URL. Fix: give the file's download URL."
-                               % (where, url))
-        where = "%s (%s)" % (where, redact_url(url))
+            raise WeightsError(f"{where}: url {url!r} is not an http:// or https:// URL. Fix: give the file's download "
+                               "URL.")
+        where = f"{where} ({redact_url(url)})"
         key = pin_key(url)
         if key in keys and keys[key][1] != url:
-            raise WeightsError("%s: its URL differs from that of %s only in the parts a lock file leaves out "
+            raise WeightsError(f"{where}: its URL differs from that of {keys[key][0]} only in the parts a lock file "
+                               "leaves out "
                                "(userinfo, "
                                "query, fragment), so the two cannot be pinned apart. Fix: give each file its own "
-                               "path, or its sha256." % (where, keys[key][0]))
+                               "path, or its sha256.")
         keys[key] = (where, url)
         dest = entry.get("dest")
         if not isinstance(dest, str) or not dest.strip() or dest.endswith("/"):
-            raise WeightsError("%s: dest %r must be a file path, relative to the GTSfM checkout or absolute. Fix: "
-                               "give the file's path, e.g. thirdparty/vggt/weights/model.pt." % (where, dest))
+            raise WeightsError(f"{where}: dest {dest!r} must be a file path, relative to the GTSfM checkout or "
+                               "absolute. Fix: "
+                               "give the file's path, e.g. thirdparty/vggt/weights/model.pt.")
         if ".." in dest.split("/"):
-            raise WeightsError("%s: dest %r contains '..'. Fix: give the path without '..'." % (where, dest))
+            raise WeightsError(f"{where}: dest {dest!r} contains '..'. Fix: give the path without '..'.")
         if dest.startswith(("/", "~")):
             path = os.path.normpath(_expand(dest, home))
             rel = path.lstrip("/")
@@ -201,8 +202,8 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
             rel = os.path.normpath(dest)
             path = os.path.join(checkout, rel)
         if path in seen:
-            raise WeightsError("%s: dest %s is also the dest of %s. Fix: give each file its own dest."
-                               % (where, path, seen[path]))
+            raise WeightsError(f"{where}: dest {path} is also the dest of {seen[path]}. Fix: give each file its own "
+                               "dest.")
         seen[path] = where
         sha = entry.get("sha256")
         if sha is not None and sha != "":
@@ -210,20 +211,21 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
             if sha.startswith("sha256:"):
                 sha = sha[7:]
             if not SHA256_RE.match(sha):
-                raise WeightsError("%s: sha256 %r is not 64 hex digits. Fix: give what 'sha256sum FILE' prints, or "
-                                   "leave it out to pin the first download." % (where, entry.get("sha256")))
+                raise WeightsError(f"{where}: sha256 {entry.get('sha256')!r} is not 64 hex digits. Fix: give what "
+                                   "'sha256sum FILE' prints, or "
+                                   "leave it out to pin the first download.")
         else:
             sha = None
         size = entry.get("size")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-            raise WeightsError("%s: size %r is not a number of bytes. Fix: give an integer, or leave it out."
-                               % (where, size))
+            raise WeightsError(f"{where}: size {size!r} is not a number of bytes. Fix: give an integer, or leave it "
+                               "out.")
         pin = None if (sha or repin) else pins.get(key)
         out.append({
             "name": rel,
             "origin": url,
             "shown": redact_url(url),  # the URL as messages show it
-            "url": ("%s/%s" % (mirror, rel)) if mirror else url,
+            "url": (f"{mirror}/{rel}") if mirror else url,
             "path": path,
             "cache": os.path.join(controller_dir, rel) if controller_dir else "",
             "sha256": sha or (pin["sha256"] if pin else None),

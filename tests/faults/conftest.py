@@ -122,8 +122,9 @@ def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argumen
     if not ROWS:
         return
     lines = ["# Fault campaign", "",
-             "Written by `make test-faults` (tests/faults/) on a 4-node test bed with %s links; each row is what that "
-             "run saw. A case that failed its checks has no row: its test failed." % LINK_RATE, "",
+             f"Written by `make test-faults` (tests/faults/) on a 4-node test bed with {LINK_RATE} links; each row is "
+             "what that "
+             "run saw. A case that failed its checks has no row: its test failed.", "",
              "| case | step | what the user saw | what was left | re-run | bytes re-sent |",
              "|---|---|---|---|---|---|"]
     for r in ROWS:

@@ -381,7 +381,7 @@ def test_controller_killed_during_the_env_build_then_the_rerun_waits_for_it_and_
            "the play was killed; the build went on in the background on node1",
            f"node1: {real} {left} (no record until the build's end, so no run takes it for done); no env link "
            "naming an unfinished tree; nothing on node2-4",
-           "second run " + ("waited for the background build (pid %s) and" % waited[0] if any(waited) else
+           "second run " + (f"waited for the background build (pid {waited[0]}) and" if any(waited) else
                             "found the background build finished and") + " built nothing; third changed=0",
            f"no second build; {sent / 1e6:.1f} MB: the environment to node2-4, which had none")
 

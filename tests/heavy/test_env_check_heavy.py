@@ -97,7 +97,7 @@ def test_site_builds_copies_then_refuses_each_node_by_library_and_build(world):
         assert "import lightgbm fails" not in msg, msg
         assert "\n- " + CUDA_VISION in msg, msg
         assert "import torch fails" not in msg and "Traceback" not in msg
-    print("site.yml (build, copy, check): %.0f s" % world["site_seconds"])
+    print(f"site.yml (build, copy, check): {world['site_seconds']:.0f} s")
 
 
 def test_gtsfm_run_preflight_refuses_in_seconds_naming_nodes_and_causes(world, tmp_path):
@@ -113,4 +113,4 @@ def test_gtsfm_run_preflight_refuses_in_seconds_naming_nodes_and_causes(world, t
     assert lines[2].startswith("- node1, node2, node3: import cv2 fails: libxcb.so.1 is missing"), msg
     assert lines[3].startswith("- node1: Graphviz dot is not on PATH"), msg
     assert len(lines) == 4 and "lightgbm" not in msg, msg
-    print("gtsfm_run preflight, 3 nodes with torch: %.1f s" % seconds)
+    print(f"gtsfm_run preflight, 3 nodes with torch: {seconds:.1f} s")

@@ -21,7 +21,7 @@ def test_every_earlier_release_is_in_the_changelog_and_the_current_one_is_not():
     assert all(_version(v) < _version(current) for v in releases), sorted(releases)
     major, minor = _version(current)[:2]
     # Every minor line before the current one (this collection has shipped only 0.x releases, each a minor bump).
-    assert sorted(releases, key=_version) == ["%d.%d.0" % (major, m) for m in range(1, minor)]
+    assert sorted(releases, key=_version) == [f"{major}.{m}.0" for m in range(1, minor)]
     assert list((ROOT / "changelogs" / "fragments").glob("*.yml")), "the current version's changes are fragments"
 
 
@@ -29,4 +29,4 @@ def test_changelog_rst_shows_every_release():
     releases = yaml.safe_load((ROOT / "changelogs" / "changelog.yaml").read_text())["releases"]
     rst = (ROOT / "CHANGELOG.rst").read_text()
     for version in releases:
-        assert "\nv%s\n" % version in rst, version
+        assert f"\nv{version}\n" in rst, version

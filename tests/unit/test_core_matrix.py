@@ -26,7 +26,7 @@ def test_the_claimed_floor_is_the_lowest_line_the_matrix_proves():
     names = [e.line for e in lines]
     assert names == sorted(names, key=version)
     floor = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())["requires_ansible"]
-    assert floor == ">=%s.0" % names[0], (floor, names)
+    assert floor == f">={names[0]}.0", (floor, names)
     # No line skipped between the floor and the newest: each minor claimed is proven.
     minors = [version(n)[1] for n in names]
     assert minors == list(range(minors[0], minors[-1] + 1)), names
@@ -50,7 +50,7 @@ def test_the_docs_table_lists_every_line_with_its_pin_and_python():
     assert sorted(rows) == sorted(e.line for e in lines)
     for entry in lines:
         assert entry.pin.split("==")[1] in rows[entry.line], entry.line
-        assert "Python %s" % entry.python in rows[entry.line], entry.line
+        assert f"Python {entry.python}" in rows[entry.line], entry.line
 
 
 @pytest.mark.parametrize("text", [
@@ -63,9 +63,10 @@ def test_a_malformed_cores_line_is_named_with_the_expected_shape(tmp_path: Path,
     path.write_text("# comment\n" + text)
     with pytest.raises(SystemExit) as excinfo:
         core_matrix.read_lines(path)
+    line = text.rstrip("\n")
     assert str(excinfo.value) == (
-        "core_matrix: %s:2: expected '<line> <python> ansible-core==<line>.<patch>', e.g. '2.16 3.11 "
-        "ansible-core==2.16.19', got %r" % (path, text.rstrip("\n")))
+        f"core_matrix: {path}:2: expected '<line> <python> ansible-core==<line>.<patch>', e.g. '2.16 3.11 "
+        f"ansible-core==2.16.19', got {line!r}")
 
 
 def test_a_missing_python_stops_the_matrix_naming_it_and_how_to_get_it(
@@ -97,7 +98,7 @@ def test_find_python_takes_pyenvs_newest_patch(tmp_path: Path, monkeypatch: pyte
     for patch in ("3.99.2", "3.99.10"):
         exe = tmp_path / "pyenv" / "versions" / patch / "bin" / "python3.99"
         exe.parent.mkdir(parents=True)
-        exe.write_text("#!/bin/sh\necho %s %s\n" % (patch, exe))
+        exe.write_text(f"#!/bin/sh\necho {patch} {exe}\n")
         exe.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))

@@ -113,6 +113,6 @@ def test_every_relative_path_in_the_scenarios_resolves():
     checked = 0
     for playbook in playbooks:
         for ref in _relative_references(playbook):
-            assert (playbook.parent / ref).exists(), "%s: %s does not resolve" % (playbook.relative_to(ROOT), ref)
+            assert (playbook.parent / ref).exists(), f"{playbook.relative_to(ROOT)}: {ref} does not resolve"
             checked += 1
     assert checked >= 10

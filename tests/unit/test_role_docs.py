@@ -19,7 +19,7 @@ def test_readme_role_tables_match_the_argument_specs():
 
 def test_every_role_has_its_table_in_its_own_readme():
     for role in sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists()):
-        assert "<!-- BEGIN role-vars %s -->" % role in (ROOT / "roles" / role / "README.md").read_text(), role
+        assert f"<!-- BEGIN role-vars {role} -->" in (ROOT / "roles" / role / "README.md").read_text(), role
 
 
 def test_every_default_is_documented_and_every_documented_variable_has_a_default():

@@ -43,7 +43,7 @@ def test_the_stage_defaults_match_known_hosts_so_a_play_without_site_yml_reads_w
 
 
 def test_the_stage_reads_no_other_roles_variables_and_no_variable_name_registry():
-    other = re.compile(r"\b_{0,2}(?:%s)_[a-z0-9_]+" % "|".join(OTHER_ROLES))
+    other = re.compile(fr"\b_{{0,2}}(?:{'|'.join(OTHER_ROLES)})_[a-z0-9_]+")
     for path in sorted((ROOT / "roles" / "cluster_facts").rglob("*.yml")):
         # What runs: the YAML without its comments; of the argument specs, only the defaults (the descriptions say
         # which variable site.yml passes).

@@ -54,7 +54,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def plugin() -> t.Any:
     instance = inventory_loader.get(FQCN)
-    assert instance is not None, 'the collection loader did not find %s' % FQCN
+    assert instance is not None, f'the collection loader did not find {FQCN}'
     instance.display = RecordingDisplay()
     return instance
 
@@ -298,8 +298,9 @@ def test_hostvars_cannot_override_computed_vars(plugin: t.Any, tmp_path: Path) -
     inventory = parse(plugin, config(tmp_path, 'cluster_config: cluster.yaml\nhostvars:\n  gtsfm_worker_slots: 9\n'))
     assert host_vars(inventory, 'node1')['gtsfm_worker_slots'] == 1
     assert plugin.display.warnings == [
-        "%s: hostvars sets 'gtsfm_worker_slots', which this plugin computes from cluster.yaml; the computed "
-        "value wins." % (tmp_path / 'inventory.yml')]
+        f"{tmp_path / 'inventory.yml'}: hostvars sets 'gtsfm_worker_slots', which this plugin computes from "
+        "cluster.yaml; the computed "
+        "value wins."]
 
 
 # ------------------------------------------------------------------------------------------ constructed
@@ -470,45 +471,46 @@ def parse_error(instance: t.Any, path: Path) -> AnsibleParserError:
 def test_missing_cluster_config_option(plugin: t.Any, tmp_path: Path) -> None:
     path = config(tmp_path, 'ssh_user: gtsfm\n')
     assert parse_error(plugin, path).message == (
-        "%s: the option 'cluster_config' is not set. Fix: add 'cluster_config: <path to GTSfM's cluster.yaml>' "
-        "(a relative path is resolved against %s)." % (path, tmp_path))
+        f"{path}: the option 'cluster_config' is not set. Fix: add 'cluster_config: <path to GTSfM's cluster.yaml>' "
+        f"(a relative path is resolved against {tmp_path}).")
 
 
 def test_cluster_config_file_does_not_exist(plugin: t.Any, tmp_path: Path) -> None:
     path = config(tmp_path, 'cluster_config: missing.yaml\n', cluster=None)
     assert parse_error(plugin, path).message == (
-        "%s: cluster_config '%s' does not exist. Fix: set cluster_config to the path of GTSfM's cluster.yaml "
-        "(relative paths are resolved against the directory of %s)." % (path, tmp_path / 'missing.yaml', path))
+        f"{path}: cluster_config '{tmp_path / 'missing.yaml'}' does not exist. Fix: set cluster_config to the path of "
+        "GTSfM's cluster.yaml "
+        f"(relative paths are resolved against the directory of {path}).")
 
 
 def test_cluster_config_is_a_directory(plugin: t.Any, tmp_path: Path) -> None:
     (tmp_path / 'configs').mkdir()
     path = config(tmp_path, 'cluster_config: configs\n', cluster=None)
     assert parse_error(plugin, path).message == (
-        "%s: cluster_config '%s' is a directory. Fix: point cluster_config at the cluster.yaml file itself "
-        "(for example gtsfm/configs/cluster.yaml)." % (path, tmp_path / 'configs'))
+        f"{path}: cluster_config '{tmp_path / 'configs'}' is a directory. Fix: point cluster_config at the "
+        "cluster.yaml file itself "
+        "(for example gtsfm/configs/cluster.yaml).")
 
 
 def test_cluster_config_not_a_string(plugin: t.Any, tmp_path: Path) -> None:
     path = config(tmp_path, 'cluster_config: [a.yaml, b.yaml]\n', cluster=None)
     assert parse_error(plugin, path).message == (
-        "%s: 'cluster_config' must be a path, got ['a.yaml', 'b.yaml']. Fix: set cluster_config to the path of "
-        "GTSfM's cluster.yaml." % path)
+        f"{path}: 'cluster_config' must be a path, got ['a.yaml', 'b.yaml']. Fix: set cluster_config to the path of "
+        "GTSfM's cluster.yaml.")
 
 
 def test_wrong_plugin_name_when_parsed_directly(plugin: t.Any, tmp_path: Path) -> None:
     path = write(tmp_path / 'inv.yml', 'plugin: gtsfm.cluster.other\ncluster_config: c.yaml\n')
     assert parse_error(plugin, path).message == (
-        "%s: 'plugin' is 'gtsfm.cluster.other', not this plugin. Fix: set 'plugin: gtsfm.cluster.cluster_yaml'."
-        % path)
+        f"{path}: 'plugin' is 'gtsfm.cluster.other', not this plugin. Fix: set 'plugin: gtsfm.cluster.cluster_yaml'.")
 
 
 @pytest.mark.parametrize('port', [0, 65536, -22])
 def test_ssh_port_out_of_range(plugin: t.Any, tmp_path: Path, port: int) -> None:
-    path = config(tmp_path, 'cluster_config: cluster.yaml\nssh_port: %d\n' % port)
+    path = config(tmp_path, f'cluster_config: cluster.yaml\nssh_port: {port}\n')
     assert parse_error(plugin, path).message == (
-        "%s: ssh_port must be between 1 and 65535, got %d. Fix: set ssh_port to the SSH port of the nodes, "
-        "or remove it." % (path, port))
+        f"{path}: ssh_port must be between 1 and 65535, got {port}. Fix: set ssh_port to the SSH port of the nodes, "
+        "or remove it.")
 
 
 def test_ssh_port_out_of_range_from_the_config_file_on_a_core_whose_origin_ignores_it(
@@ -517,8 +519,8 @@ def test_ssh_port_out_of_range_from_the_config_file_on_a_core_whose_origin_ignor
     monkeypatch.setattr(plugin, 'get_option_and_origin', lambda option, hostvars=None: (None, 'default'))
     path = config(tmp_path, 'cluster_config: cluster.yaml\nssh_port: 0\n')
     assert parse_error(plugin, path).message == (
-        "%s: ssh_port must be between 1 and 65535, got 0. Fix: set ssh_port to the SSH port of the nodes, "
-        "or remove it." % path)
+        f"{path}: ssh_port must be between 1 and 65535, got 0. Fix: set ssh_port to the SSH port of the nodes, "
+        "or remove it.")
 
 
 def test_ssh_port_out_of_range_from_environment_names_the_variable(
@@ -526,8 +528,8 @@ def test_ssh_port_out_of_range_from_environment_names_the_variable(
     monkeypatch.setenv('GTSFM_CLUSTER_SSH_PORT', '99999')
     path = write(tmp_path / 'cluster.yaml', 'workers: [a]\n')
     assert parse_error(plugin, path).message == (
-        "%s: ssh_port (from env: GTSFM_CLUSTER_SSH_PORT) must be between 1 and 65535, got 99999. Fix: set "
-        "ssh_port to the SSH port of the nodes, or remove it." % path)
+        f"{path}: ssh_port (from env: GTSFM_CLUSTER_SSH_PORT) must be between 1 and 65535, got 99999. Fix: set "
+        "ssh_port to the SSH port of the nodes, or remove it.")
 
 
 def test_crlf_plugin_config_is_recognised(plugin: t.Any, tmp_path: Path) -> None:
@@ -547,14 +549,14 @@ def test_ssh_port_not_a_number(plugin: t.Any, tmp_path: Path) -> None:
 def test_hostvars_bad_variable_name(plugin: t.Any, tmp_path: Path) -> None:
     path = config(tmp_path, 'cluster_config: cluster.yaml\nhostvars:\n  "bad name": 1\n')
     assert parse_error(plugin, path).message == (
-        "%s: hostvars key 'bad name' is not a valid variable name. Fix: use letters, digits and '_' only, not "
-        "starting with a digit." % path)
+        f"{path}: hostvars key 'bad name' is not a valid variable name. Fix: use letters, digits and '_' only, not "
+        "starting with a digit.")
 
 
 def test_unknown_option_in_config_warns(plugin: t.Any, tmp_path: Path) -> None:
     path = config(tmp_path, 'cluster_config: cluster.yaml\nssh_usr: gtsfm\n')
     parse(plugin, path)
-    assert plugin.display.warnings == ["%s: unknown option 'ssh_usr' is ignored (did you mean 'ssh_user'?)." % path]
+    assert plugin.display.warnings == [f"{path}: unknown option 'ssh_usr' is ignored (did you mean 'ssh_user'?)."]
 
 
 def test_validation_error_in_config_mode_names_cluster_yaml_entry_and_fix(plugin: t.Any, tmp_path: Path) -> None:
@@ -562,8 +564,8 @@ def test_validation_error_in_config_mode_names_cluster_yaml_entry_and_fix(plugin
                   cluster='workers:\n  - node1\n  - node2\n  - host: node3\n    gpus: -1\n')
     error = parse_error(plugin, path)
     assert error.message == (
-        "%s: workers[2] ('node3'): 'gpus' must be a non-negative integer, got -1. "
-        "Fix: set gpus to 0 or more, or remove it." % (tmp_path / 'cluster.yaml'))
+        f"{tmp_path / 'cluster.yaml'}: workers[2] ('node3'): 'gpus' must be a non-negative integer, got -1. "
+        "Fix: set gpus to 0 or more, or remove it.")
     assert error.__cause__ is None       # no chained cause repeating the message
     assert plugin.display.errors == []   # config mode: ansible-core reports it
 
@@ -572,8 +574,8 @@ def test_yaml_syntax_error_names_line(plugin: t.Any, tmp_path: Path) -> None:
     path = write(tmp_path / 'cluster.yaml', 'workers:\n  - node1\n  - host: node2\n   gpus: 1\n')
     error = parse_error(plugin, path)
     assert error.message == (
-        "%s: YAML syntax error at line 4, column 4: expected <block end>, but found '<block mapping start>'. "
-        "Fix the YAML syntax (GTSfM's cluster.yaml is a mapping with a 'workers' list)." % path)
+        f"{path}: YAML syntax error at line 4, column 4: expected <block end>, but found '<block mapping start>'. "
+        "Fix the YAML syntax (GTSfM's cluster.yaml is a mapping with a 'workers' list).")
     # every YAML plugin fails on it too, so ansible-core shows it: no extra error display
     assert plugin.display.errors == []
 
@@ -584,9 +586,9 @@ def test_raw_mode_validation_error_is_also_displayed_when_yaml_plugin_would_hide
     monkeypatch.setattr(plugin_module(plugin), '_yaml_plugin_enabled', lambda: yaml_enabled)
     path = write(tmp_path / 'cluster.yaml', 'workers:\n  - gtsfm@node1\n')
     expected = (
-        "%s: workers[0] ('gtsfm@node1'): 'gtsfm@node1' carries an SSH user ('gtsfm'); GTSfM connects with the "
+        f"{path}: workers[0] ('gtsfm@node1'): 'gtsfm@node1' carries an SSH user ('gtsfm'); GTSfM connects with the "
         "user running it. Fix: write only 'node1' here and put the SSH user in the inventory option ssh_user, "
-        "not in cluster.yaml." % path)
+        "not in cluster.yaml.")
     assert parse_error(plugin, path).message == expected
     assert plugin.display.errors == ([expected] if yaml_enabled else [])
 
@@ -595,7 +597,7 @@ def test_raw_mode_workers_mapping_explains_third_shape(plugin: t.Any, tmp_path: 
     path = write(tmp_path / 'remote.yaml', 'scheduler:\n  port: 8786\nworkers: {}\ndatabase:\n  port: 5432\n')
     assert plugin.verify_file(str(path))
     message = parse_error(plugin, path).message
-    assert message.startswith("%s: 'workers' must be a list of hosts, got a mapping." % path)
+    assert message.startswith(f"{path}: 'workers' must be a list of hosts, got a mapping.")
     assert 'DASK_WORKERS' in message
 
 
@@ -603,10 +605,10 @@ def test_unknown_keys_warn_through_display(plugin: t.Any, tmp_path: Path) -> Non
     path = write(tmp_path / 'cluster.yaml', 'workers:\n  - host: a\n    memory: 8GB\nscheduler:\n  port: 1\n')
     parse(plugin, path)
     assert plugin.display.warnings == [
-        "%s: top-level key 'scheduler' (from GTSfM's local_scheduler_postgres_remote_cluster.yaml shape) is "
-        "ignored; only 'workers' is used." % path,
-        "%s: workers[0] ('a'): unknown key 'memory' is ignored (did you mean 'system_memory'?); GTSfM reads "
-        "only host, gpus, system_memory in a worker entry." % path,
+        f"{path}: top-level key 'scheduler' (from GTSfM's local_scheduler_postgres_remote_cluster.yaml shape) is "
+        "ignored; only 'workers' is used.",
+        f"{path}: workers[0] ('a'): unknown key 'memory' is ignored (did you mean 'system_memory'?); GTSfM reads "
+        "only host, gpus, system_memory in a worker entry.",
     ]
 
 
@@ -615,16 +617,15 @@ def test_vault_encrypted_cluster_yaml(plugin: t.Any, tmp_path: Path) -> None:
     path.write_text('$ANSIBLE_VAULT;1.1;AES256\n6162\n', encoding='utf-8')
     inv = config(tmp_path, 'cluster_config: cluster.yaml\n', cluster=None)
     assert parse_error(plugin, inv).message == (
-        "%s: is vault-encrypted, which this plugin does not read. Fix: keep cluster.yaml unencrypted (GTSfM reads "
-        "it as plain YAML too)." % path)
+        f"{path}: is vault-encrypted, which this plugin does not read. Fix: keep cluster.yaml unencrypted (GTSfM reads "
+        "it as plain YAML too).")
 
 
 def test_not_utf8(plugin: t.Any, tmp_path: Path) -> None:
     (tmp_path / 'cluster.yaml').write_bytes(b'workers:\n  - n\xe9ud\n')
     inv = config(tmp_path, 'cluster_config: cluster.yaml\n', cluster=None)
     assert parse_error(plugin, inv).message == (
-        "%s: is not UTF-8 text (invalid continuation byte). Fix: save cluster.yaml as UTF-8."
-        % (tmp_path / 'cluster.yaml'))
+        f"{tmp_path / 'cluster.yaml'}: is not UTF-8 text (invalid continuation byte). Fix: save cluster.yaml as UTF-8.")
 
 
 def test_unexpected_exception_becomes_a_sentence(plugin: t.Any, tmp_path: Path,
@@ -635,7 +636,7 @@ def test_unexpected_exception_becomes_a_sentence(plugin: t.Any, tmp_path: Path,
     monkeypatch.setattr(plugin_module(plugin), 'load_cluster_config', boom)
     path = write(tmp_path / 'cluster.yaml', 'workers: [a]\n')
     assert parse_error(plugin, path).message == (
-        '%s: could not build the inventory from GTSfM cluster config: RuntimeError: disk on fire' % path)
+        f'{path}: could not build the inventory from GTSfM cluster config: RuntimeError: disk on fire')
 
 
 # ---------------------------------------------------------------------------------------- issues 12 and 13
@@ -652,8 +653,8 @@ def test_a_yaml_inventory_with_a_workers_group_is_left_to_the_yaml_plugin_silent
 
 def test_workers_after_a_long_header_is_still_claimed(plugin: t.Any, tmp_path: Path) -> None:
     # Issue 13 case 10: verify_file looked at the first 64 KiB only.
-    header = ''.join('# comment line %d %s\n' % (i, 'x' * 80) for i in range(1200))
-    database = 'database:\n' + ''.join('  key%d: value\n' % i for i in range(3000))
+    header = ''.join(f'# comment line {i} {"x" * 80}\n' for i in range(1200))
+    database = 'database:\n' + ''.join(f'  key{i}: value\n' for i in range(3000))
     path = write(tmp_path / 'cluster.yaml', header + database + 'workers:\n  - node1\n  - node2\n')
     assert path.stat().st_size > 65536
     assert plugin.verify_file(str(path)) is True

@@ -240,7 +240,7 @@ def test_exclude_patterns_match_like_gitignore(pattern, rel, is_dir, left_out):
     ("a\\*", "backslashes are not supported"),
 ])
 def test_bad_exclude_patterns_are_refused_with_the_reason(pattern, message):
-    with pytest.raises(hop.HopError, match=re.escape("exclude pattern %r: %s" % (pattern, message))):
+    with pytest.raises(hop.HopError, match=re.escape(f"exclude pattern {pattern!r}: {message}")):
         hop.Exclude([pattern])
 
 

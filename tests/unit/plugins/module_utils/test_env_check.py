@@ -124,13 +124,13 @@ def package(site, name, body, dist=None, top_level=None, version="1.0", requires
     with open(os.path.join(site, name, "__init__.py"), "w") as f:
         f.write(textwrap.dedent(body))
     dist = dist or name
-    info = os.path.join(site, "%s-%s.dist-info" % (dist.replace("-", "_"), version))
+    info = os.path.join(site, f"{dist.replace('-', '_')}-{version}.dist-info")
     os.makedirs(info, exist_ok=True)
     with open(os.path.join(info, "METADATA"), "w") as f:
-        f.write("Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (dist, version)
-                + "".join("Requires-Dist: %s\n" % r for r in requires))
+        f.write(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+                + "".join(f"Requires-Dist: {r}\n" for r in requires))
     with open(os.path.join(info, "RECORD"), "w") as f:
-        f.write("%s/__init__.py,,\n%s/RECORD,,\n" % (name, os.path.basename(info)))
+        f.write(f"{name}/__init__.py,,\n{os.path.basename(info)}/RECORD,,\n")
     if top_level is not None:
         with open(os.path.join(info, "top_level.txt"), "w") as f:
             f.write("\n".join(top_level) + "\n")
@@ -162,7 +162,7 @@ def test_a_missing_library_is_named_with_the_distribution_package_and_the_fix(ve
         report["os"] = release
         text, = ec.diagnose(outcome, python(root))
         assert text.startswith("import needs_lib fails: libgtsfm-absent.so.7 is missing (OSError: ")
-        assert "On %s the package %s provides it. Fix: %s" % (release["PRETTY_NAME"], package_name, command) in text
+        assert f"On {release['PRETTY_NAME']} the package {package_name} provides it. Fix: {command}" in text
         assert "Traceback" not in text and "File \"" not in text
     report["os"] = ARCH
     text, = ec.diagnose(outcome, python(root))
@@ -232,7 +232,7 @@ def test_a_hanging_import_is_named_when_time_runs_out(venv):
 
 def test_a_missing_python_is_named(tmp_path):
     text, = ec.diagnose(ec.run_local(str(tmp_path / "bin" / "python"), ["json"]), str(tmp_path / "bin" / "python"))
-    assert text.startswith("%s is not there" % (tmp_path / "bin" / "python")) and "site.yml --tags conda_env" in text
+    assert text.startswith(f"{tmp_path / 'bin' / 'python'} is not there") and "site.yml --tags conda_env" in text
 
 
 def test_no_bytecode_is_written_into_the_env(venv):
@@ -270,12 +270,12 @@ def test_dot_is_found_and_run_with_the_env_bin_first(venv, tmp_path):
         assert ec.dot_text(report) is None
         dot.write_text("#!/bin/sh\necho 'dot: error while loading shared libraries: libgvc.so.6' >&2\nexit 127\n")
         report = ec.run_local(python(root), ["json"], dot=True)["report"]
-        assert "Graphviz dot at %s does not run (dot -V: rc 127, dot: error while loading" % dot in ec.dot_text(report)
+        assert f"Graphviz dot at {dot} does not run (dot -V: rc 127, dot: error while loading" in ec.dot_text(report)
     finally:
         dot.unlink()
     report["dot"], report["os"] = {"path": None}, DEBIAN
     text = ec.dot_text(report, ", or set x=ignore")
-    assert text.startswith("Graphviz dot is not on PATH (%s first)" % (root / "bin"))
+    assert text.startswith(f"Graphviz dot is not on PATH ({root / 'bin'} first)")
     assert "Fix: sudo apt-get install graphviz (Debian GNU/Linux 12 (bookworm); needs root: ask an admin), or set " \
            "x=ignore. A uv or pip environment cannot bring dot" in text
 

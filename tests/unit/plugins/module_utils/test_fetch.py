@@ -71,7 +71,7 @@ def test_cut_transfer_resumes_with_range_in_the_same_run(origin, tmp_path):
     res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM))
     assert dest.read_bytes() == DATA
     gets = origin.gets("w/model.pt")
-    assert [g.range for g in gets] == [None, "bytes=%d-" % (1024 * 1024)]
+    assert [g.range for g in gets] == [None, f"bytes={1024 * 1024}-"]
     assert [g.status for g in gets] == [200, 206]
     assert res["resumed_from"] == [1024 * 1024] and res["downloaded"] == len(DATA)
 
@@ -207,7 +207,7 @@ def test_mismatch_names_file_url_and_both_sums_and_leaves_nothing(origin, tmp_pa
         fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=wrong))
     msg = str(err.value)
     assert msg.startswith(str(dest) + ": sha256 mismatch for " + origin.url("w/model.pt"))
-    assert "expected %s, got %s" % (wrong, SUM) in msg and "Nothing was installed" in msg
+    assert f"expected {wrong}, got {SUM}" in msg and "Nothing was installed" in msg
     assert leftovers(dest.parent) == []
 
 
@@ -220,7 +220,7 @@ def test_existing_file_that_fails_its_sum_is_replaced(origin, tmp_path):
 
 def test_size_mismatch_is_refused_before_the_body(origin, tmp_path):
     dest = tmp_path / "d" / "model.pt"
-    with pytest.raises(FetchError, match="the manifest says 10 bytes, the origin announces %d" % len(DATA)):
+    with pytest.raises(FetchError, match=f"the manifest says 10 bytes, the origin announces {len(DATA)}"):
         fetch(origin.url("w/model.pt"), str(dest), **opts(size=10))
     assert leftovers(dest.parent) == []
 
@@ -230,7 +230,7 @@ def test_free_space_is_checked_before_writing(origin, tmp_path):
     with pytest.raises(FetchError) as err:
         fetch(origin.url("w/model.pt"), str(dest), **opts(free=lambda d: 1000))
     msg = str(err.value)
-    assert "not enough free space in %s" % dest.parent in msg and "(%d bytes), 1000 B free" % len(DATA) in msg
+    assert f"not enough free space in {dest.parent}" in msg and f"({len(DATA)} bytes), 1000 B free" in msg
     assert leftovers(dest.parent) == []
     # Resuming needs only the rest.
     cut_run(origin, dest, len(DATA) - 500)
@@ -294,8 +294,8 @@ def test_a_dripping_origin_is_bounded_by_the_deadline(origin, tmp_path):
     with pytest.raises(FetchError) as err:
         fetch(origin.url("w/slow.pt"), str(dest), **opts(timeout=5, deadline=0.5))
     msg = str(err.value)
-    assert msg.startswith("%s: the download from %s did not finish within its deadline of 0.5 s ("
-                          % (dest, origin.url("w/slow.pt"))), msg
+    assert msg.startswith(f"{dest}: the download from {origin.url('w/slow.pt')} did not finish within its deadline of "
+                          "0.5 s ("), msg
     assert "of 1000 B received). Fix: raise deadline (model_weights_fetch_timeout" in msg
     assert 0 < Path(partial_path(str(dest))).stat().st_size < 1000 and kept(dest).exists(), "kept to resume"
 
@@ -312,7 +312,7 @@ def test_the_deadline_counts_the_pauses_between_attempts(origin, tmp_path):
 
 @pytest.mark.parametrize("deadline", [0, -1, None])
 def test_a_deadline_that_is_no_time_is_refused(tmp_path, deadline):
-    with pytest.raises(FetchError, match="deadline %r for .* is not a number of seconds above 0" % (deadline,)):
+    with pytest.raises(FetchError, match=f"deadline {deadline!r} for .* is not a number of seconds above 0"):
         fetch("http://127.0.0.1:9/x", str(tmp_path / "m"), **opts(deadline=deadline))
 
 
@@ -322,8 +322,9 @@ def test_a_body_without_content_length_is_bounded_by_free_space(origin, tmp_path
     with pytest.raises(FetchError) as err:
         fetch(origin.url("w/model.pt"), str(dest), **opts(free=lambda d: 1024 * 1024 + 100, free_reserve=100))
     msg = str(err.value)
-    assert msg.startswith("%s: %s sends no Content-Length, and its body outgrew the free space in %s (1.0 MiB, "
-                          "beyond a reserve of 100 B)" % (dest, origin.url("w/model.pt"), dest.parent)), msg
+    assert msg.startswith(f"{dest}: {origin.url('w/model.pt')} sends no Content-Length, and its body outgrew the free "
+                          f"space in {dest.parent} (1.0 MiB, "
+                          "beyond a reserve of 100 B)"), msg
     assert "Fix: give the file's 'size' if you know it, free space there" in msg
     assert leftovers(dest.parent) == []
 
@@ -336,7 +337,7 @@ def test_a_body_without_content_length_is_bounded_by_size(origin, tmp_path):
         fetch(origin.url("w/model.pt"), str(dest), **opts(size=1000))
     assert leftovers(dest.parent) == []
     # Too big for the free space, by its size, before a byte is written.
-    with pytest.raises(FetchError, match=r"not enough free space in .* \(%d bytes\), 1000 B free" % len(DATA)):
+    with pytest.raises(FetchError, match=fr"not enough free space in .* \({len(DATA)} bytes\), 1000 B free"):
         fetch(origin.url("w/model.pt"), str(dest), **opts(size=len(DATA), free=lambda d: 1000))
     assert leftovers(dest.parent) == []
     res = fetch(origin.url("w/model.pt"), str(dest), **opts(size=len(DATA), sha256=SUM))
@@ -458,6 +459,6 @@ def test_a_second_fetch_waits_for_the_first_then_verifies_its_file_and_asks_noth
         _progress.release(held, lock)
     options = opts(sha256=SUM, status_path=str(status), sleep=first_finishes)
     res = fetch(origin.url("w/model.pt"), str(dest), **options)
-    assert phases == ["waiting for another fetch of this file (pid %d) to end" % os.getpid()]
+    assert phases == [f"waiting for another fetch of this file (pid {os.getpid()}) to end"]
     assert not res["changed"] and res["requests"] == 0 and origin.requests == []
     assert leftovers(tmp_path) == ["model.pt", "origin", "status.json"]

@@ -134,7 +134,7 @@ def test_patched_runner_is_started_the_way_the_entry_point_starts_the_original(t
         uv.write_text('#!/bin/sh\n[ "$1" = run ] && shift\nUV_RAN=yes exec "$@"\n')
         uv.chmod(0o755)
     p = params(tmp_path, chdir=str(chdir), drain_remote_output=drain,
-               environment={"PATH": "%s:/usr/bin:/bin" % bindir})
+               environment={"PATH": f"{bindir}:/usr/bin:/bin"})
     job_dir = tmp_path / "jobs" / "R1"
     job_dir.mkdir(parents=True)
     command, env, notices, dummy, remove_after = job.runner_launch(p, str(job_dir), "/abs/cluster.yaml")
@@ -149,14 +149,14 @@ def test_patched_runner_is_started_the_way_the_entry_point_starts_the_original(t
     assert seen["argv"] == command[1:] and seen["cwd"] == str(chdir)
     assert seen["file"] == str(chdir / "gtsfm" / job.PATCHED_NAME) and seen["path0"] == str(chdir / "gtsfm")
     assert remove_after == [str(chdir / "gtsfm" / job.PATCHED_NAME)]
-    assert "running gtsfm/%s in its place" % job.PATCHED_NAME in out.stderr
+    assert f"running gtsfm/{job.PATCHED_NAME} in its place" in out.stderr
 
 
 def test_runner_without_the_bug_runs_untouched(tmp_path):
     chdir, bindir = _checkout_like_gtsfm(tmp_path)
     runner = chdir / "gtsfm" / "runner.py"
     runner.write_text("import sys\nprint(sys.argv[0])\n")
-    p = params(tmp_path, chdir=str(chdir), environment={"PATH": "%s:/usr/bin:/bin" % bindir})
+    p = params(tmp_path, chdir=str(chdir), environment={"PATH": f"{bindir}:/usr/bin:/bin"})
     (tmp_path / "job").mkdir()
     command, env, notices, dummy, remove_after = job.runner_launch(p, str(tmp_path / "job"), "/abs/cluster.yaml")
     out = subprocess.run(command, cwd=str(chdir), env=dict(os.environ, **env), capture_output=True, text=True,
@@ -179,7 +179,7 @@ def test_local_preflight_names_the_host_and_the_fix(tmp_path, monkeypatch):
     p = params(tmp_path, output_root=str(tmp_path / "a-file" / "out"))
     errors, dummy = job.preflight(p, jobs, ["node1", "node2"])
     assert any("node1: dataset_dir" in e and "does not exist" in e for e in errors)
-    assert any("node1: output_root %s is not writable" % (tmp_path / "a-file" / "out") in e for e in errors)
+    assert any(f"node1: output_root {tmp_path / 'a-file' / 'out'} is not writable" in e for e in errors)
     assert any("node1: chdir" in e for e in errors)
     (tmp_path / "data").mkdir()
     errors, dummy = job.preflight(params(tmp_path), jobs, ["node1"])
@@ -298,7 +298,7 @@ def test_two_racing_starts_run_one_job(tmp_path, delay):
         started = [a["started"] for a in answers if "started" in a]
         refused = [a["refused"] for a in answers if "refused" in a]
         assert len(started) == 1 and len(refused) == 1, (answers, [err for out, err in outs])
-        assert "busy with job %s" % started[0] in refused[0]
+        assert f"busy with job {started[0]}" in refused[0]
         assert os.readlink(root / "lock") == started[0]
         status = job.Jobs(str(root), sys.executable).status(started[0])
         assert status["pid_start"] == agent.proc_start(status["pid"]), status
@@ -421,7 +421,7 @@ def test_only_this_job_roots_ended_runs_are_ended_others_are_refused_by_name(tmp
     assert foreign.startswith("node2: run R-FOREIGN (held by bob@laptop, started 2025-11-24 16:00:00 UTC, "
                               "job root elsewhere:/home/bob/jobs) has 3 process(es) on node2 (pid 21, 22, 23")
     assert "Fix: stop that job where it was started" in foreign
-    assert "job root node9:%s" % os.path.realpath(root) in next(e for e in errors if "R-SAME" in e)
+    assert f"job root node9:{os.path.realpath(root)}" in next(e for e in errors if "R-SAME" in e)
     assert "no origin recorded" in next(e for e in errors if "R-UNKNOWN" in e)
     assert "still running" in next(e for e in errors if "R-LIVE" in e)
     assert any("../R-DONE" in e for e in errors)
@@ -468,9 +468,9 @@ def _results_tree(output_root):
     """450 files in nested directories, an empty directory, and what must not travel: links, a FIFO, setuid."""
     results = output_root / "results"
     for i in range(450):
-        path = results / ("d%02d" % (i % 15)) / ("sub%d" % (i % 2)) / ("f%03d.txt" % i)
+        path = results / (f"d{i % 15:02d}") / (f"sub{i % 2}") / (f"f{i:03d}.txt")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("file %d\n" % i)
+        path.write_text(f"file {i}\n")
     (results / "empty").mkdir()
     (results / "run.sh").write_text("#!/bin/sh\n")
     os.chmod(results / "run.sh", 0o4777)

@@ -62,7 +62,7 @@ def test_started_worker_output_is_read_to_the_end_and_logged_with_its_host(caplo
         worker = asyncio.run(scenario())
     messages = [r.getMessage() for r in caplog.records]
     assert worker.closed
-    assert [m for m in messages if "stderr" in m] == ["[node2 stderr] line %d" % i for i in range(5000)]
+    assert [m for m in messages if "stderr" in m] == [f"[node2 stderr] line {i}" for i in range(5000)]
     assert [m for m in messages if "stdout" in m] == ["[node2 stdout] printed by a task"]
 
 

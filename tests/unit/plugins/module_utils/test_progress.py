@@ -68,7 +68,7 @@ def test_summary_reads_like_a_sentence():
 
 
 def test_a_line_stays_one_line_at_any_number_of_nodes():
-    nodes = {"node%d" % i: {"state": "received" if i % 4 else "receiving", "done": 5} for i in range(2, 34)}
+    nodes = {f"node{i}": {"state": "received" if i % 4 else "receiving", "done": 5} for i in range(2, 34)}
     line = _progress.summary({"what": "env", "phase": "sending", "done": 5, "total": 10, "nodes": nodes,
                               "started": 0.0}, now=1.0)
     assert line == "env sending, 5 / 10 B, 24 received, 8 receiving, 1 s elapsed"
@@ -94,7 +94,7 @@ def test_hold_waits_for_the_holder_names_it_then_takes_the_lock_and_release_leav
     # flock locks belong to open file descriptions: a second open in this process contends like another process.
     second = _progress.hold(path, waiting=seen.append, sleep=lambda _s: _progress.release(first, path))
     assert seen == [os.getpid()]
-    assert (tmp_path / ".env.gtsfm-build.lock").read_text() == "%d\n" % os.getpid()
+    assert (tmp_path / ".env.gtsfm-build.lock").read_text() == f"{os.getpid()}\n"
     _progress.release(second, path)
     assert list(tmp_path.iterdir()) == []
 

@@ -143,7 +143,7 @@ SUM = "ab" * 32
      "https://m.example/simple/uv/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl?a=1&b=2"),
 ])
 def test_index_links_resolve_as_a_browser_does_and_keep_their_hash(href, base, url):
-    page = '<a href="%s#sha256=%s">uv</a>' % (href, SUM.upper())
+    page = f'<a href="{href}#sha256={SUM.upper()}">uv</a>'
     assert pe.pick_uv_wheel(page, base, "", "x86_64") == (url, ("sha256", SUM))
 
 
@@ -156,9 +156,8 @@ def test_a_download_that_fails_the_index_hash_is_refused(tmp_path):
     with pytest.raises(pe.EnvError) as err:
         pe.check_digest(str(wheel), "https://m/uv.whl", ("sha256", SUM))
     assert str(err.value) == (
-        "sha256 mismatch for https://m/uv.whl: its index gives %s, the download has %s. Nothing was installed. "
-        "Fix: check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum"
-        % (SUM, got))
+        f"sha256 mismatch for https://m/uv.whl: its index gives {SUM}, the download has {got}. Nothing was installed. "
+        "Fix: check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum")
 
 
 def test_extract_uv_from_a_wheel(tmp_path):

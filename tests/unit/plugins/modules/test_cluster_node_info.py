@@ -73,7 +73,7 @@ def test_a_fifo_is_refused_instead_of_hanging_the_read(tmp_path, run_module):
     fifo = tmp_path / "authorized_keys"
     os.mkfifo(fifo)
     failed, result = run_module(main, dict(host_key_dir=str(tmp_path), files=[{"path": str(fifo), "marker": "t"}]))
-    assert failed and "%s is not a regular file" % fifo in result["msg"] and "Fix: move it away" in result["msg"]
+    assert failed and f"{fifo} is not a regular file" in result["msg"] and "Fix: move it away" in result["msg"]
 
 
 @pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
@@ -102,4 +102,4 @@ def test_a_file_where_ssh_dir_should_be_is_named_with_the_fix(tmp_path, run_modu
     ssh_dir.write_text("x")
     failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(ssh_dir),
                                            keypair=str(ssh_dir / "id_ed25519")))
-    assert failed and "%s exists but is not a directory" % ssh_dir in result["msg"] and "Fix: move" in result["msg"]
+    assert failed and f"{ssh_dir} exists but is not a directory" in result["msg"] and "Fix: move" in result["msg"]

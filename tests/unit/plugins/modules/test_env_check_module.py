@@ -36,7 +36,7 @@ def env(tmp_path, monkeypatch):
     tools.mkdir()
     (tools / "ssh").write_text(FAKE_SSH)
     (tools / "ssh").chmod(0o755)
-    monkeypatch.setenv("PATH", "%s:%s" % (tools, os.environ["PATH"]))
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
     return str(root / "bin" / "python")
 
 
@@ -44,9 +44,10 @@ def test_refuses_naming_hosts_library_and_dot(env, run_module):
     failed, result = run_module(main, {"python": env, "workers": ["n1", {"host": "n2"}, "n1", "down"],
                                        "imports": ["json", "needs_absent"], "graphviz_fix": ", or set y=ignore"})
     assert failed, result
-    assert result["msg"].startswith("env_check: %s on 3 of 3 nodes does not hold what the job needs (checked from n1 "
+    assert result["msg"].startswith(f"env_check: {env} on 3 of 3 nodes does not hold what the job needs (checked from "
+                                    "n1 "
                                     "over SSH as Dask starts it; nothing was started):\n- n1, n2: import needs_absent "
-                                    "fails: libgtsfm-absent.so.7 is missing" % env)
+                                    "fails: libgtsfm-absent.so.7 is missing")
     assert "\n- down: unreachable over SSH" in result["msg"]
     assert "\n- n1: Graphviz dot is not on PATH" in result["msg"] and "or set y=ignore." in result["msg"]
     assert sorted(result["nodes"]) == ["down", "n1", "n2"] and "Traceback" not in result["msg"]

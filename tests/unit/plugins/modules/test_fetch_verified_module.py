@@ -56,9 +56,9 @@ def test_mismatch_fails_with_one_message(run_module, origin, tmp_path):
     failed, res = run_module(fetch_verified.main, {"url": origin.url("m.pth"), "dest": str(dest),
                                                    "sha256": "f" * 64})
     assert failed and res["msg"] == (
-        "fetch_verified: %s: sha256 mismatch for %s: expected %s, got %s. Nothing was installed at %s. Fix: if the "
-        "origin changed this file on purpose, update the sum (or re-pin); otherwise do not trust this origin."
-        % (dest, origin.url("m.pth"), "f" * 64, SUM, dest))
+        f"fetch_verified: {dest}: sha256 mismatch for {origin.url('m.pth')}: expected {'f' * 64}, got {SUM}. Nothing "
+        f"was installed at {dest}. Fix: if the "
+        "origin changed this file on purpose, update the sum (or re-pin); otherwise do not trust this origin.")
     assert not dest.exists()
 
 

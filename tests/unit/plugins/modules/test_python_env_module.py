@@ -18,15 +18,15 @@ from http_origin import Origin  # noqa: E402  pylint: disable=wrong-import-posit
 
 # A stand-in uv: `venv ... DIR` makes DIR/bin/python; `pip install` records what it installed (FAIL_UV: fails,
 # after the venv exists, as a download error would).
-FAKE_UV = """#!/bin/sh
-[ "$1" = pip ] && [ -n "$FAIL_UV" ] && { echo "network unreachable" >&2; exit 2; }
+FAKE_UV = f"""#!/bin/sh
+[ "$1" = pip ] && [ -n "$FAIL_UV" ] && {{ echo "network unreachable" >&2; exit 2; }}
 case "$1" in
-  venv) for last; do :; done; mkdir -p "$last/bin" && ln -s %s "$last/bin/python"
-        printf '#!%%s/bin/python\n' "$last" > "$last/bin/tool" ;;
+  venv) for last; do :; done; mkdir -p "$last/bin" && ln -s {sys.executable} "$last/bin/python"
+        printf '#!%s/bin/python\n' "$last" > "$last/bin/tool" ;;
   pip) for last; do :; done; py=$5; echo "$last" >> "$(dirname "$(dirname "$py")")/installed" ;;
 esac
 echo "$@" >> "$(dirname "$0")/calls"
-""" % sys.executable
+"""
 FAKE_CONDA = """#!/bin/sh
 # conda env create --yes --prefix DIR --file FILE ...
 mkdir -p "$5/bin" && cp "$7" "$5/from-env-file" && echo "$@" >> "$(dirname "$0")/calls"
@@ -53,7 +53,7 @@ def test_build_publishes_then_reruns_do_nothing(tmp_path, run_module):
     assert prefix.is_symlink() and os.readlink(prefix) == "env." + result["fingerprint"][:12]
     assert (prefix / "installed").read_text() == "dask\n" and (prefix / ".gtsfm-env.json").exists()
     # Built where it is used: its scripts name the real path, which never moves (the link does).
-    assert (prefix / "bin" / "tool").read_text() == "#!%s/bin/python\n" % os.path.realpath(prefix)
+    assert (prefix / "bin" / "tool").read_text() == f"#!{os.path.realpath(prefix)}/bin/python\n"
     calls = (tmp_path / "tools" / "calls").read_text()
     failed, again = run_module(main, uv_args(tmp_path))
     assert not failed and not again["changed"] and again["fingerprint"] == result["fingerprint"]
@@ -161,8 +161,8 @@ def test_archive_manager_unpacks_and_refuses_escapes(tmp_path, run_module):
         info.size = 3
         tar.addfile(info, io.BytesIO(b"bad"))
     failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env4")))
-    assert failed and result["msg"].startswith("python_env: unpacking %s: member 'lib' is a link to the absolute "
-                                               "path" % evil), result
+    assert failed and result["msg"].startswith(f"python_env: unpacking {evil}: member 'lib' is a link to the absolute "
+                                               "path"), result
     assert list((tmp_path / "elsewhere").iterdir()) == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("env4")], "nothing of a refused archive stays"
     # A name that merely starts with two dots is a legal name.
@@ -211,10 +211,10 @@ def _uv_wheel_bytes():
 
 def test_uv_comes_from_an_index_page_with_relative_links_and_its_hash(tmp_path, run_module):
     wheel = _uv_wheel_bytes()
-    name = "uv-0.13.9-py3-none-manylinux_2_17_%s.whl" % os.uname()[4]
+    name = f"uv-0.13.9-py3-none-manylinux_2_17_{os.uname()[4]}.whl"
     with Origin(tmp_path / "origin") as origin:
         origin.put("packages/ab/" + name, wheel)
-        page = '<a href="../../packages/ab/%s#sha256=%s">%s</a>' % (name, hashlib.sha256(wheel).hexdigest(), name)
+        page = f'<a href="../../packages/ab/{name}#sha256={hashlib.sha256(wheel).hexdigest()}">{name}</a>'
         origin.put("simple/uv/index.html", page.encode())
         args = uv_args(tmp_path, uv=str(tmp_path / "bin" / "uv"), uv_index=origin.url("simple/uv/index.html"))
         failed, result = run_module(main, args)
@@ -227,8 +227,9 @@ def test_uv_comes_from_an_index_page_with_relative_links_and_its_hash(tmp_path, 
         origin.put("simple/uv/index.html", page.replace(hashlib.sha256(wheel).hexdigest(), wrong).encode())
         failed, result = run_module(main, dict(args, prefix=str(tmp_path / "env2")))
     assert failed and result["msg"] == (
-        "python_env: installing uv at %s: sha256 mismatch for %s: its index gives %s, the download has %s. Nothing "
+        f"python_env: installing uv at {tmp_path / 'bin' / 'uv'}: sha256 mismatch for "
+        f"{origin.url('packages/ab/' + name)}: its index gives {wrong}, the download has "
+        f"{hashlib.sha256(wheel).hexdigest()}. Nothing "
         "was installed. Fix: check the index (option uv_index) or its mirror; do not use a uv binary that fails "
-        "its sum" % (tmp_path / "bin" / "uv", origin.url("packages/ab/" + name), wrong,
-                     hashlib.sha256(wheel).hexdigest()))
+        "its sum")
     assert not (tmp_path / "bin" / "uv").exists()

@@ -132,10 +132,10 @@ def test_unknown_top_level_key_warns() -> None:
 
 @pytest.mark.parametrize('key', ['scheduler', 'database'])
 def test_third_shape_top_level_keys_warn_that_they_are_ignored(key: str) -> None:
-    _spec, warnings = load_cluster_config('workers: [a]\n%s:\n  port: 8786\n' % key, SRC)
+    _spec, warnings = load_cluster_config(f'workers: [a]\n{key}:\n  port: 8786\n', SRC)
     assert warnings == [
-        "/x/cluster.yaml: top-level key '%s' (from GTSfM's local_scheduler_postgres_remote_cluster.yaml shape) "
-        "is ignored; only 'workers' is used." % key]
+        f"/x/cluster.yaml: top-level key '{key}' (from GTSfM's local_scheduler_postgres_remote_cluster.yaml shape) "
+        "is ignored; only 'workers' is used."]
 
 
 def test_host_name_containing_gpus_is_refused_naming_gtsfms_gpu_test() -> None:
@@ -235,10 +235,10 @@ def test_workers_string() -> None:
     ('true', 'a boolean (true)'),
 ])
 def test_entry_neither_string_nor_mapping(entry: str, described: str) -> None:
-    message = error_of('workers:\n  - a\n  - %s\n' % entry)
+    message = error_of(f'workers:\n  - a\n  - {entry}\n')
     assert message == (
-        "/x/cluster.yaml: workers[1]: an entry must be a host name or a mapping with a 'host' key, got %s. "
-        "Fix: write '- hostname' or '- host: hostname' (quote names YAML would read as numbers)." % described)
+        f"/x/cluster.yaml: workers[1]: an entry must be a host name or a mapping with a 'host' key, got {described}. "
+        "Fix: write '- hostname' or '- host: hostname' (quote names YAML would read as numbers).")
 
 
 def test_mapping_without_host() -> None:
@@ -262,10 +262,10 @@ def test_mapping_host_not_a_string() -> None:
     ('', 'null (nothing)'),
 ])
 def test_bad_gpus(value: str, got: str) -> None:
-    message = error_of('workers:\n  - node1\n  - node2\n  - host: node3\n    gpus: %s\n' % value)
+    message = error_of(f'workers:\n  - node1\n  - node2\n  - host: node3\n    gpus: {value}\n')
     assert message == (
-        "/x/cluster.yaml: workers[2] ('node3'): 'gpus' must be a non-negative integer, got %s. "
-        "Fix: set gpus to 0 or more, or remove it." % got)
+        f"/x/cluster.yaml: workers[2] ('node3'): 'gpus' must be a non-negative integer, got {got}. "
+        "Fix: set gpus to 0 or more, or remove it.")
 
 
 @pytest.mark.parametrize('value, got', [
@@ -275,10 +275,10 @@ def test_bad_gpus(value: str, got: str) -> None:
     ('-5', 'a number (-5)'),
 ])
 def test_bad_system_memory(value: str, got: str) -> None:
-    message = error_of('workers:\n  - host: node1\n    system_memory: %s\n' % value)
+    message = error_of(f'workers:\n  - host: node1\n    system_memory: {value}\n')
     assert message == (
         "/x/cluster.yaml: workers[0] ('node1'): 'system_memory' must be a size string such as \"10GB\" or a "
-        "number of bytes, got %s. Fix: set system_memory to a value like \"10GB\", or remove it." % got)
+        f"number of bytes, got {got}. Fix: set system_memory to a value like \"10GB\", or remove it.")
 
 
 def test_system_memory_integer_is_accepted() -> None:
@@ -295,7 +295,7 @@ def test_system_memory_integer_is_accepted() -> None:
 ])
 def test_valid_host_names(name: str) -> None:
     assert host_name_problem(name) is None
-    spec, _warnings = load_cluster_config('workers:\n  - "%s"\n' % name, SRC)
+    spec, _warnings = load_cluster_config(f'workers:\n  - "{name}"\n', SRC)
     assert spec['scheduler'] == name
 
 
@@ -331,16 +331,16 @@ def test_valid_host_names(name: str) -> None:
                   "Fix: correct the host name (parts must start and end with a letter or digit)"),
     ('node_1', "'node_1' contains '_' ('_' is not allowed in host names by RFC 1123); host names may only use "
                "letters, digits, '-' and '.'. Fix: use the machine's DNS name or IP address"),
-    ('a' * 64, "'%s' has a label of 64 characters ('%s...'); each dot-separated part is at most 63. "
-               "Fix: use a shorter name or the IP address" % ('a' * 64, 'a' * 20)),
-    ('.'.join(['a' * 63] * 4) + 'b', "'%s...' is 256 characters long; host names are at most 253. "
-                                     "Fix: use a shorter name or the IP address" % ('a' * 40)),
+    ('a' * 64, f"'{'a' * 64}' has a label of 64 characters ('{'a' * 20}...'); each dot-separated part is at most 63. "
+               "Fix: use a shorter name or the IP address"),
+    ('.'.join(['a' * 63] * 4) + 'b', f"'{'a' * 40}...' is 256 characters long; host names are at most 253. "
+                                     "Fix: use a shorter name or the IP address"),
 ])
 def test_invalid_host_names(name: str, expected: str) -> None:
     assert host_name_problem(name) == expected
-    message = error_of('workers:\n  - ok-host\n  - "%s"\n' % name)
+    message = error_of(f'workers:\n  - ok-host\n  - "{name}"\n')
     shown = repr(name) if len(repr(name)) <= 60 else repr(name)[:57] + '...'
-    assert message.startswith('/x/cluster.yaml: workers[1] (%s): ' % shown)
+    assert message.startswith(f'/x/cluster.yaml: workers[1] ({shown}): ')
     assert message.endswith(expected + '.')
 
 
@@ -359,8 +359,9 @@ def test_error_stops_at_first_problem() -> None:
 # ------------------------------------------------------------------------------------------ issue 13
 
 
-BOMB = ''.join('a%d: &a%d [%s]\n' % (i, i, ', '.join(['*a%d' % (i - 1)] * 9) if i else '"lol"')
-               for i in range(10))
+# Each anchor a1..a9 holds nine aliases of the one before it.
+_REFS = ['"lol"'] + [', '.join([f'*a{i}'] * 9) for i in range(9)]
+BOMB = ''.join(f'a{i}: &a{i} [{refs}]\n' for i, refs in enumerate(_REFS))
 
 
 @pytest.mark.parametrize('tail', ['workers: [node1, {nohost: *a9}]\n', 'workers: [node1, *a9]\n',
@@ -380,7 +381,7 @@ def test_a_few_honest_aliases_are_fine() -> None:
 
 
 def test_error_messages_show_big_entries_in_bounded_form() -> None:
-    entry = {'nohost%d' % i: list(range(1000)) for i in range(1000)}
+    entry = {f'nohost{i}': list(range(1000)) for i in range(1000)}
     data = {'workers': ['node1', entry]}
     with pytest.raises(ClusterConfigError) as info:
         normalise_cluster_config(data, '/x/cluster.yaml')

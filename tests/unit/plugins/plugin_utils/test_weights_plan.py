@@ -84,10 +84,10 @@ def test_a_held_file_with_a_wrong_sum_is_refused_naming_its_pin_or_given_sum():
     assert problems[0] == (
         "model_weights: /ctl/thirdparty/a.bin (on the controller, for thirdparty/a.bin from "
         "https://example.org/a.bin): "
-        "sha256 mismatch: expected %s (pinned in /inv/lock.json), got %s. Nothing was copied. Fix: replace the file "
+        f"sha256 mismatch: expected {A} (pinned in /inv/lock.json), got {C}. Nothing was copied. Fix: replace the file "
         "with the right one, or remove it so that it is downloaded, or re-pin on purpose with "
-        "model_weights_repin=true." % (A, C))
-    assert "expected %s (given), got %s" % (B, C) in problems[1] and problems[1].endswith("downloaded.")
+        "model_weights_repin=true.")
+    assert f"expected {B} (given), got {C}" in problems[1] and problems[1].endswith("downloaded.")
 
 
 def plan_of(fetch_on="scheduler", held=None):
@@ -164,7 +164,7 @@ def test_one_shared_home_sends_nothing_in_it():
 def test_a_node_copy_is_checked_against_its_sum():
     lines = [A + "  /g/a.bin", C + " */g/b.bin", "sha256sum: /g/c.bin: No such file or directory"]
     bad = check_copies({"/g/a.bin": A, "/g/b.bin": B, "/g/c.bin": None, "/g/d bin": None}, lines)
-    assert bad == ["/g/b.bin: sha256 %s, expected %s" % (C, B), "/g/c.bin is missing", "/g/d bin is missing"]
+    assert bad == [f"/g/b.bin: sha256 {C}, expected {B}", "/g/c.bin is missing", "/g/d bin is missing"]
     assert check_copies({"/g/a.bin": None}, [A + "  /g/a.bin"]) == []
 
 

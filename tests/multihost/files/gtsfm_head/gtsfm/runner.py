@@ -79,10 +79,10 @@ class Runner:
         with open(os.path.join(results, "hosts.json"), "w") as f:
             json.dump(sorted(hosts), f)
         for i in range(files):
-            many = os.path.join(results, "many", "d%02d" % (i % 7))
+            many = os.path.join(results, "many", f"d{i % 7:02d}")
             os.makedirs(many, exist_ok=True)
-            with open(os.path.join(many, "f%04d.txt" % i), "w") as f:
-                f.write("result %d\n" % i)
+            with open(os.path.join(many, f"f{i:04d}.txt"), "w") as f:
+                f.write(f"result {i}\n")
         print("held on", sorted(hosts), flush=True)
         client.close()
         cluster.close()
