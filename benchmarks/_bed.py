@@ -1,4 +1,5 @@
 """What the benchmark scripts share: progress lines, output tails, and scripts/testbed."""
+
 from __future__ import annotations
 
 import datetime
@@ -24,8 +25,9 @@ def tail(text: str, lines: int = 40) -> str:
 
 def testbed(*args: str) -> str:
     """Run scripts/testbed; its stdout, or BenchError with its stderr's tail."""
-    res = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], cwd=ROOT, text=True, capture_output=True,
-                         check=False)
+    res = subprocess.run(
+        [str(ROOT / "scripts" / "testbed"), *args], cwd=ROOT, text=True, capture_output=True, check=False
+    )
     if res.returncode != 0:
         raise BenchError(f"scripts/testbed {' '.join(args)} failed ({res.returncode}):\n{tail(res.stderr)}")
     return res.stdout

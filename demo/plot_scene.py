@@ -8,6 +8,7 @@ Reads the job's summary.json and scene.json (written on the scheduler) and draws
 need no plotting library: the 3D points, the true camera centres and the estimated ones, with axes in scene units,
 a legend, and a title that says how many images were registered and the rotation error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,10 @@ def title(summary: dict) -> str:
     rot = summary.get("rotation_error_deg")
     if not rot:
         return head + "\n(alignment with the known cameras failed)"
-    return head + (f"\nrotation error mean {rot['mean']:.3f}°, max {rot['max']:.3f}°; camera centre error max "
-                   f"{summary['position_error']['max']:.4f}")
+    return head + (
+        f"\nrotation error mean {rot['mean']:.3f}°, max {rot['max']:.3f}°; camera centre error max "
+        f"{summary['position_error']['max']:.4f}"
+    )
 
 
 def draw(results: Path, out: Path) -> Path:
@@ -36,8 +39,10 @@ def draw(results: Path, out: Path) -> Path:
     if scene["points"]:
         xs, _ys, zs = zip(*scene["points"])
         ax.scatter(xs, zs, s=2, c="0.6", label=f"3D points ({len(scene['points'])})")
-    for key, style in (("truth_centers", dict(s=90, facecolors="none", edgecolors="tab:green", linewidths=1.5)),
-                       ("centers", dict(s=22, c="tab:red", marker="x"))):
+    for key, style in (
+        ("truth_centers", dict(s=90, facecolors="none", edgecolors="tab:green", linewidths=1.5)),
+        ("centers", dict(s=22, c="tab:red", marker="x")),
+    ):
         if scene[key]:
             xs, _ys, zs = zip(*scene[key])
             name = "true cameras" if key == "truth_centers" else "estimated cameras"

@@ -6,6 +6,7 @@
 A Markdown file (each roles/ROLE/README.md; any page under docs/ may too) marks a table with
 <!-- BEGIN role-vars ROLE --> and <!-- END role-vars ROLE -->.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKED = re.compile(r"(<!-- BEGIN role-vars (?P<role>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- END role-vars (?P=role) -->)",
-                    re.DOTALL)
+MARKED = re.compile(
+    r"(<!-- BEGIN role-vars (?P<role>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- END role-vars (?P=role) -->)", re.DOTALL
+)
 
 
 def _text(value) -> str:

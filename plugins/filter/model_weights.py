@@ -20,8 +20,9 @@ from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import (
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights_plan import check_copies, outcome, sends
 
 
-def weights_manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="", repin=False,
-                     controller_dir=""):
+def weights_manifest(
+    entries, checkout_dir, home, mirror="", lock_text="", lock_path="", repin=False, controller_dir=""
+):
     """The model_weights entries resolved for this cluster."""
     try:
         return manifest(entries, checkout_dir, home, mirror, lock_text, lock_path, bool(repin), controller_dir)
@@ -72,6 +73,12 @@ class FilterModule:
     """The model_weights role's catalog, manifest and lock file, and the checkout places its files take."""
 
     def filters(self):
-        return {"weights_manifest": weights_manifest, "weights_lock": weights_lock,
-                "weights_catalog": weights_catalog, "weights_excludes": weights_excludes,
-                "weights_outcome": weights_outcome, "weights_sends": weights_sends, "weights_check": weights_check}
+        return {
+            "weights_manifest": weights_manifest,
+            "weights_lock": weights_lock,
+            "weights_catalog": weights_catalog,
+            "weights_excludes": weights_excludes,
+            "weights_outcome": weights_outcome,
+            "weights_sends": weights_sends,
+            "weights_check": weights_check,
+        }

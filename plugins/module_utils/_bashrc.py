@@ -25,8 +25,10 @@ CONDA_END = "# <<< conda initialize <<<"
 _DASH = r'"?\$(?:-|\{-\})"?'
 # PS1 tests: `$PS1`, `"$PS1"`, `${PS1}`, `${PS1-}`, `${PS1:-}`.
 _PS1 = r'"?\$(?:PS1|\{PS1:?-?\})"?'
-_TEST = (rf"(?:\[\[?\s*(?:-z\s+{_PS1}|{_DASH}\s*!=\s*\*i\*|!\s+{_DASH}\s*==?\s*\*i\*)\s*\]\]?"
-         rf"|test\s+-z\s+{_PS1})")
+_TEST = (
+    rf"(?:\[\[?\s*(?:-z\s+{_PS1}|{_DASH}\s*!=\s*\*i\*|!\s+{_DASH}\s*==?\s*\*i\*)\s*\]\]?"
+    rf"|test\s+-z\s+{_PS1})"
+)
 _POSITIVE = rf"(?:\[\[?\s*(?:-n\s+{_PS1}|{_DASH}\s*==?\s*\*i\*)\s*\]\]?|test\s+-n\s+{_PS1})"
 _RETURN = r"(?:return|exit)(?:\s+\d+)?\s*;?"
 GUARD_LINE = re.compile(
@@ -34,9 +36,9 @@ GUARD_LINE = re.compile(
     rf"|if\s+{_TEST}\s*;\s*then\s+{_RETURN}\s*fi"
     rf"|case\s+{_DASH}\s+in\s+\*i\*\)\s*;;\s*\*\)\s*{_RETURN}\s*;;\s*esac)\s*(?:#.*)?$"
 )
-CASE_START = re.compile(fr"^\s*case\s+{_DASH}\s+in\s*(?:#.*)?$")
-IF_START = re.compile(fr"^\s*if\s+{_TEST}\s*;?\s*(?:then)?\s*(?:#.*)?$")
-RETURN_LINE = re.compile(fr"^\s*(?:\*\)\s*)?{_RETURN}\s*;?;?\s*(?:#.*)?$")
+CASE_START = re.compile(rf"^\s*case\s+{_DASH}\s+in\s*(?:#.*)?$")
+IF_START = re.compile(rf"^\s*if\s+{_TEST}\s*;?\s*(?:then)?\s*(?:#.*)?$")
+RETURN_LINE = re.compile(rf"^\s*(?:\*\)\s*)?{_RETURN}\s*;?;?\s*(?:#.*)?$")
 PASS_LINE = re.compile(r"^(?:\*i\*\)\s*;;|then|:|;;)\s*(?:#.*)?$")
 # Anything that looks like an interactive test: a line we do not recognise but that mentions one of these
 # together with return/exit is refused rather than guessed at.
@@ -69,8 +71,39 @@ def line_end(lines):
 
 # ---------------------------------------------------------------- the file's structure, as bash reads it
 
-_OPERATORS = sorted([";;&", ";;", ";&", ";", "&&", "||", "|&", "|", "&>>", "&>", "&", "((", "(", ")", "<<<", "<<-",
-                     "<<", "<(", ">(", ">>", ">&", "<&", "<>", ">|", "<", ">", "\n"], key=len, reverse=True)
+_OPERATORS = sorted(
+    [
+        ";;&",
+        ";;",
+        ";&",
+        ";",
+        "&&",
+        "||",
+        "|&",
+        "|",
+        "&>>",
+        "&>",
+        "&",
+        "((",
+        "(",
+        ")",
+        "<<<",
+        "<<-",
+        "<<",
+        "<(",
+        ">(",
+        ">>",
+        ">&",
+        "<&",
+        "<>",
+        ">|",
+        "<",
+        ">",
+        "\n",
+    ],
+    key=len,
+    reverse=True,
+)
 _REDIRECTS = ("&>>", "&>", ">>", ">&", "<&", "<>", ">|", "<", ">", "<<<")
 _OPENERS = {"if": "fi", "case": "esac", "for": "done", "while": "done", "until": "done", "select": "done", "{": "}"}
 _CLOSERS = ("fi", "esac", "done", "}")
@@ -119,18 +152,22 @@ class ShellStructure:
         self._parse(None)
         if self.stack:
             frame = self.stack[-1]
-            raise BashrcError(f"line {frame.line + 1} opens "
-                              f"{'a function body' if frame.function else repr(frame.kind)}, which the file never "
-                              "closes")
+            raise BashrcError(
+                f"line {frame.line + 1} opens "
+                f"{'a function body' if frame.function else repr(frame.kind)}, which the file never "
+                "closes"
+            )
 
     # -- positions
     def line_of(self, pos):
         return max(0, bisect.bisect_right(self.starts, pos) - 1)
 
     def _fail(self, pos, what):
-        raise BashrcError(f"line {self.line_of(pos) + 1}: {what} (this module reads the file's if/case/loop/function "
-                          "structure, heredocs and "
-                          "quotes to find its top-level interactive guard)")
+        raise BashrcError(
+            f"line {self.line_of(pos) + 1}: {what} (this module reads the file's if/case/loop/function "
+            "structure, heredocs and "
+            "quotes to find its top-level interactive guard)"
+        )
 
     # -- the command level
     def _parse(self, frame):
@@ -301,7 +338,7 @@ class ShellStructure:
         while self.pos < len(self.text):
             end = self.text.find("\n", self.pos)
             end = len(self.text) if end < 0 else end + 1
-            body = self.text[self.pos:end].rstrip("\n").rstrip("\r")
+            body = self.text[self.pos : end].rstrip("\n").rstrip("\r")
             self.pos = end
             if (body.lstrip("\t") if strip_tabs else body) == delimiter:
                 return
@@ -515,14 +552,16 @@ def find_guard(lines):
                 raise BashrcError(
                     f"line {index + 1} starts an interactive test ({code!r}) whose body is not the plain 'return' "
                     "guard this module "
-                    "recognises")
+                    "recognises"
+                )
         if guard is not None:
             break
         if SUSPECT.search(code) and index in shell.exits:
             raise BashrcError(
                 f"line {index + 1} ({code!r}) looks like an interactive guard but is not one of the shapes this module "
                 "recognises "
-                "(case $- in *i*) ;; *) return;; esac / [ -z \"$PS1\" ] && return / [[ $- != *i* ]] && return)")
+                '(case $- in *i*) ;; *) return;; esac / [ -z "$PS1" ] && return / [[ $- != *i* ]] && return)'
+            )
         index += 1
     if guard is None or any(line < guard[0] for line in shell.exits):
         return None
@@ -535,8 +574,10 @@ def _find_pair(lines, begin, end, what):
     if not starts and not ends:
         return None
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise BashrcError(f"the {what} markers are damaged ({len(starts)} '{begin}' and {len(ends)} '{end}' lines, "
-                          "expected one of each in order)")
+        raise BashrcError(
+            f"the {what} markers are damaged ({len(starts)} '{begin}' and {len(ends)} '{end}' lines, "
+            "expected one of each in order)"
+        )
     return starts[0], ends[0]
 
 
@@ -554,7 +595,7 @@ def place_block(text, name, block_lines, move_conda=True, state="present"):
     begin, end = markers(name)
     ours = _find_pair(lines, begin, end, f"block '{name}'")
     if ours is not None:
-        del lines[ours[0]:ours[1] + 1]
+        del lines[ours[0] : ours[1] + 1]
     if state == "absent":
         return _join(lines, had_final_newline, text)
 
@@ -575,8 +616,8 @@ def place_block(text, name, block_lines, move_conda=True, state="present"):
             if conda[0] < guard[0] <= conda[1]:
                 raise BashrcError(f"the interactive guard (line {guard[0] + 1}) sits inside the conda initialize block")
             if conda[0] > guard[1]:
-                moved = lines[conda[0]:conda[1] + 1]
-                del lines[conda[0]:conda[1] + 1]
+                moved = lines[conda[0] : conda[1] + 1]
+                del lines[conda[0] : conda[1] + 1]
                 if not moved[-1].endswith("\n"):
                     moved[-1] += eol
     block = [line + eol for line in [begin] + list(block_lines) + [end]]
@@ -592,6 +633,6 @@ def _join(lines, had_final_newline, original):
         # The file ended without a newline: keep it that way, whatever line now comes last.
         for ending in ("\r\n", "\n"):
             if result.endswith(ending):
-                result = result[:-len(ending)]
+                result = result[: -len(ending)]
                 break
     return result

@@ -64,6 +64,7 @@ class UpstreamTimeout(HopError):
 
 # --- paths beside the destination ---------------------------------------------------------------------------------
 
+
 def side_path(path, suffix, prefix=""):
     """A file beside path: '<dir>/.<prefix><name><suffix>'."""
     head, name = os.path.split(path.rstrip("/") or "/")
@@ -94,6 +95,7 @@ def leftovers(path):
 
 # --- content identity ---------------------------------------------------------------------------------------------
 
+
 def file_digest(path):
     """sha256 of a file's bytes, as 'sha256:<hex>'."""
     digest = hashlib.sha256()
@@ -107,6 +109,7 @@ def file_digest(path):
 
 
 # --- exclusion -----------------------------------------------------------------------------------------------------
+
 
 class Exclude:
     """Which entries of a tree the broadcast leaves alone (gitignore-like patterns, relative to the tree's top).
@@ -332,6 +335,7 @@ def holds(path, kind, digest, checksum=False, exclude=None):
 
 # --- probe ----------------------------------------------------------------------------------------------------------
 
+
 def _free_bytes(path):
     probe = os.path.dirname(path.rstrip("/")) or "/"
     while not os.path.exists(probe):
@@ -350,8 +354,16 @@ def probe(cfg):
         dest = "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
     except OSError:
         dest = None
-    return {"held": held, "why": why, "zstd": bool(_which("zstd")), "tar": bool(_which("tar")), "free": free,
-            "free_path": where, "dest": dest, "python": sys.version.split()[0]}
+    return {
+        "held": held,
+        "why": why,
+        "zstd": bool(_which("zstd")),
+        "tar": bool(_which("tar")),
+        "free": free,
+        "free_path": where,
+        "dest": dest,
+        "python": sys.version.split()[0],
+    }
 
 
 def decide(answer, path, kind, digest, size):
@@ -365,9 +377,11 @@ def decide(answer, path, kind, digest, size):
     if kind == "tree" and not answer.get("tar"):
         return "error", "tar is not installed there; directory trees travel as a tar stream. Install tar."
     if answer.get("free", 0) < size:
-        return "error", (f"not enough space for {path}: {size} bytes needed, {answer.get('free', 0)} free on the "
-                         f"filesystem of {answer.get('free_path')} there. Free "
-                         "some space.")
+        return "error", (
+            f"not enough space for {path}: {size} bytes needed, {answer.get('free', 0)} free on the "
+            f"filesystem of {answer.get('free_path')} there. Free "
+            "some space."
+        )
     return "need", answer.get("why", "")
 
 
@@ -380,6 +394,7 @@ def _which(name):
 
 
 # --- the stream -----------------------------------------------------------------------------------------------------
+
 
 class Reader:
     """Reads the framed stream from a file descriptor, giving up after `timeout` seconds of silence."""
@@ -417,7 +432,7 @@ class Reader:
 def write_all(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def frames(payload_chunks):
@@ -505,8 +520,9 @@ class Downstream:
         self.errors.join()
         if self.next_node not in self.finals:
             detail = "; ".join(line for line in self.stderr_tail if line) or self.error or f"exit code {rc}"
-            self.upstream.emit(n=self.next_node, e="lost",
-                               error=f"connection lost during the transfer (ssh exit {rc}: {detail})")
+            self.upstream.emit(
+                n=self.next_node, e="lost", error=f"connection lost during the transfer (ssh exit {rc}: {detail})"
+            )
 
 
 class FileSink:
@@ -665,10 +681,12 @@ class Decompress:
 
 # --- placing a verified copy ----------------------------------------------------------------------------------------
 
+
 def _rename_exchange(src, dst):
     """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where the kernel or libc cannot."""
     try:
         import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         func = libc.renameat2
     except (OSError, AttributeError, ImportError):
@@ -758,8 +776,10 @@ def keep_excluded(old, new, exclude):
             os.chmod(target, stat.S_IMODE(st.st_mode))
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     except OSError as exc:
-        raise HopError(f"cannot keep the excluded {exc.filename or old} in place: {exc.strerror or exc} (nothing was "
-                       "changed there)")
+        raise HopError(
+            f"cannot keep the excluded {exc.filename or old} in place: {exc.strerror or exc} (nothing was "
+            "changed there)"
+        )
     return kept[0]
 
 
@@ -782,6 +802,7 @@ def place(tmp, path, token):
 
 # --- receive --------------------------------------------------------------------------------------------------------
 
+
 def hop_command(cfg, code_b64):
     """The remote command line that runs this program on a node with cfg (everything shell-safe base64)."""
     blob = base64.b64encode(json.dumps(cfg, sort_keys=True).encode()).decode()
@@ -803,9 +824,11 @@ def acquire_lock(path, timeout):
                 raise
         if time.monotonic() > deadline:
             os.close(fd)
-            raise HopError(f"another broadcast is writing {path} (lock {lock_path(path)} held for {int(timeout)} s). "
-                           "If this node shares its home "
-                           "with another target, pass only one node per home (cluster_facts_home_writers).")
+            raise HopError(
+                f"another broadcast is writing {path} (lock {lock_path(path)} held for {int(timeout)} s). "
+                "If this node shares its home "
+                "with another target, pass only one node per home (cluster_facts_home_writers)."
+            )
         time.sleep(0.5)
 
 
@@ -896,14 +919,24 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
             else:
                 tree = tree_manifest(tmp, exclude=exclude)[0]
                 if tree != cfg["digest"]:
-                    raise HopError(f"verification failed: the unpacked tree ({tree}) differs from the source's "
-                                   f"({cfg['digest']})")
+                    raise HopError(
+                        f"verification failed: the unpacked tree ({tree}) differs from the source's ({cfg['digest']})"
+                    )
                 # What the source leaves out stays as this node has it (its own weights, caches, results).
                 keep_excluded(path, tmp, exclude)
             place(tmp, path, token)
-            write_record(path, {"by": "gtsfm.cluster.broadcast", "path": path, "kind": kind,
-                                "digest": cfg["digest"], "size": cfg["size"],
-                                "signature": signature(path, kind, exclude), "written": time.time()})
+            write_record(
+                path,
+                {
+                    "by": "gtsfm.cluster.broadcast",
+                    "path": path,
+                    "kind": kind,
+                    "digest": cfg["digest"],
+                    "size": cfg["size"],
+                    "signature": signature(path, kind, exclude),
+                    "written": time.time(),
+                },
+            )
             upstream.emit(n=me, e="done", b=wire, size=cfg["size"], s=round(time.monotonic() - started, 3))
     except (OSError, HopError, ValueError, KeyError) as exc:
         stream_error = str(exc)

@@ -84,11 +84,13 @@ def normalise_sha256(value, field="sha256"):
         return None
     text = str(value).strip().lower()
     if text.startswith("sha256:"):
-        text = text[len("sha256:"):]
+        text = text[len("sha256:") :]
     if not SHA256_RE.match(text):
-        raise FetchError(f"{field} {value!r} is not a SHA-256 (64 hex digits). Fix: give the sum 'sha256sum FILE' "
-                         "prints, "
-                         "or leave it out to pin the first download.")
+        raise FetchError(
+            f"{field} {value!r} is not a SHA-256 (64 hex digits). Fix: give the sum 'sha256sum FILE' "
+            "prints, "
+            "or leave it out to pin the first download."
+        )
     return text
 
 
@@ -145,8 +147,18 @@ class StatusFile(_progress.Writer):
     rate_field = "downloaded"
 
     def __init__(self, path, url, dest, interval=1.0, clock=time.time, run_id=None):
-        _progress.Writer.__init__(self, path, run_id=run_id, what=os.path.basename(dest), interval=interval,
-                                  clock=clock, url=url, dest=dest, attempt=0, downloaded=0)
+        _progress.Writer.__init__(
+            self,
+            path,
+            run_id=run_id,
+            what=os.path.basename(dest),
+            interval=interval,
+            clock=clock,
+            url=url,
+            dest=dest,
+            attempt=0,
+            downloaded=0,
+        )
 
     def update(self, force=False, **fields):
         if "bytes" in fields:
@@ -173,8 +185,9 @@ def redact_url(url):
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "********@" + netloc.rpartition("@")[2]
-    return urllib_parse.urlunsplit((parts.scheme, netloc, parts.path, "********" if parts.query else "",
-                                    "********" if parts.fragment else ""))
+    return urllib_parse.urlunsplit(
+        (parts.scheme, netloc, parts.path, "********" if parts.query else "", "********" if parts.fragment else "")
+    )
 
 
 def url_secrets(url):
@@ -203,6 +216,7 @@ def same_origin(old, new):
 
 
 if urllib_request is not None:
+
     class RedirectHandler(urllib_request.HTTPRedirectHandler):
         """urllib's redirects, but the caller's headers go to the URL's own origin only, never https -> http."""
 
@@ -211,13 +225,17 @@ if urllib_request is not None:
             self.dest = dest
 
         def redirect_request(self, req, fp, code, msg, headers, newurl):
-            if urllib_parse.urlsplit(req.full_url).scheme == "https" and \
-                    urllib_parse.urlsplit(newurl).scheme != "https":
+            if (
+                urllib_parse.urlsplit(req.full_url).scheme == "https"
+                and urllib_parse.urlsplit(newurl).scheme != "https"
+            ):
                 fp.close()
-                raise FetchError(f"{self.dest}: {redact_url(req.full_url)} redirects to {redact_url(newurl)}, from "
-                                 "https to plain http: refused (the body and any "
-                                 "headers would travel unencrypted). Fix: use an origin or mirror that stays on "
-                                 "https.")
+                raise FetchError(
+                    f"{self.dest}: {redact_url(req.full_url)} redirects to {redact_url(newurl)}, from "
+                    "https to plain http: refused (the body and any "
+                    "headers would travel unencrypted). Fix: use an origin or mirror that stays on "
+                    "https."
+                )
             new = urllib_request.HTTPRedirectHandler.redirect_request(self, req, fp, code, msg, headers, newurl)
             if new is not None and not same_origin(req.full_url, newurl):
                 # urllib copies every header onto the next request; an Authorization meant for the mirror must
@@ -243,10 +261,29 @@ class _Restart(Exception):
 class Fetcher:
     """Fetch url to dest. Construct, then call run(); plain data in, a plain dict out."""
 
-    def __init__(self, url, dest, sha256=None, size=None, force=False, retries=5, retry_delay=2.0, timeout=60.0,
-                 headers=None, validate_certs=True, status_path=None, free_reserve=0, check_mode=False,
-                 sleep=time.sleep, free=free_bytes, chunk=CHUNK, opener=None, status_run_id=None,
-                 deadline=DEFAULT_DEADLINE, clock=time.monotonic):
+    def __init__(
+        self,
+        url,
+        dest,
+        sha256=None,
+        size=None,
+        force=False,
+        retries=5,
+        retry_delay=2.0,
+        timeout=60.0,
+        headers=None,
+        validate_certs=True,
+        status_path=None,
+        free_reserve=0,
+        check_mode=False,
+        sleep=time.sleep,
+        free=free_bytes,
+        chunk=CHUNK,
+        opener=None,
+        status_run_id=None,
+        deadline=DEFAULT_DEADLINE,
+        clock=time.monotonic,
+    ):
         self.shown = redact_url(url)  # the only form of the URL any message, result or status file holds
         self.dest = os.path.abspath(dest)
         self.partial = partial_path(self.dest)
@@ -303,17 +340,29 @@ class Fetcher:
     def run(self):
         """Make dest hold the verified file; returns what happened."""
         started = time.time()
-        result = {"url": self.shown, "dest": self.dest, "changed": False, "fetched": False, "requests": 0,
-                  "downloaded": 0, "resumed_from": [], "removed_mismatch": False}
+        result = {
+            "url": self.shown,
+            "dest": self.dest,
+            "changed": False,
+            "fetched": False,
+            "requests": 0,
+            "downloaded": 0,
+            "resumed_from": [],
+            "removed_mismatch": False,
+        }
         lock = None
         try:
             if self.size is not None and self.size < 0:
-                raise FetchError(f"size {self.size!r} for {self.dest} is negative. Fix: give the file's size in bytes, "
-                                 "or leave it out.")
+                raise FetchError(
+                    f"size {self.size!r} for {self.dest} is negative. Fix: give the file's size in bytes, "
+                    "or leave it out."
+                )
             if self.deadline is None or self.deadline <= 0:
-                raise FetchError(f"deadline {self.deadline!r} for {self.dest} is not a number of seconds above 0. Fix: "
-                                 "give the longest time "
-                                 "the download may take, in seconds.")
+                raise FetchError(
+                    f"deadline {self.deadline!r} for {self.dest} is not a number of seconds above 0. Fix: "
+                    "give the longest time "
+                    "the download may take, in seconds."
+                )
             if os.path.isdir(self.dest):
                 raise FetchError(f"{self.dest} is a directory, not a file. Fix: point dest at the file's full path.")
             if not self.check_mode:
@@ -327,8 +376,9 @@ class Fetcher:
                 have = sha256_file(self.dest, self.chunk, lambda done: self.status.update(bytes=done))
                 if self.sha256 is None or have == self.sha256:
                     result.update(sha256=have, size=os.path.getsize(self.dest))
-                    self.status.update(phase="done", finished=True, bytes=result["size"], total=result["size"],
-                                       force=True)
+                    self.status.update(
+                        phase="done", finished=True, bytes=result["size"], total=result["size"], force=True
+                    )
                     return self._finish(result, started)
                 # A file that fails its sum is not the file: it goes, so nothing wrong is left in place.
                 result["removed_mismatch"] = True
@@ -352,8 +402,10 @@ class Fetcher:
             self.status.update(phase="failed", finished=True, failed=True, msg=str(exc), force=True)
             raise
         except OSError as exc:
-            msg = (f"{getattr(exc, 'filename', None) or self.dest}: {exc.strerror or exc} (while fetching "
-                   f"{self.shown}). Fix: check the path and its permissions.")
+            msg = (
+                f"{getattr(exc, 'filename', None) or self.dest}: {exc.strerror or exc} (while fetching "
+                f"{self.shown}). Fix: check the path and its permissions."
+            )
             self.status.update(phase="failed", finished=True, failed=True, msg=msg, force=True)
             raise FetchError(msg)
         finally:
@@ -364,8 +416,12 @@ class Fetcher:
         self.status.update(phase=f"waiting for another fetch of this file (pid {pid}) to end", force=True)
 
     def _finish(self, result, started):
-        result.update(requests=self.requests, downloaded=self.downloaded, resumed_from=list(self.resumed_from),
-                      seconds=round(time.time() - started, 3))
+        result.update(
+            requests=self.requests,
+            downloaded=self.downloaded,
+            resumed_from=list(self.resumed_from),
+            seconds=round(time.time() - started, 3),
+        )
         return result
 
     def _ensure_parent(self):
@@ -394,7 +450,8 @@ class Fetcher:
                     raise FetchError(
                         f"{self.dest}: download from {self.shown} failed after {attempt} attempts: {last}.{kept} "
                         "Fix: check that the URL is reachable from this host (or set a mirror), then run again; the "
-                        "transfer resumes.")
+                        "transfer resumes."
+                    )
                 self.status.update(phase="retry", msg=str(exc), force=True)
                 self.sleep(max(0.0, min(self.retry_delay * (2 ** (attempt - 1)), 60.0, self.ends - self.clock())))
         self.status.update(phase="verify", force=True)
@@ -402,15 +459,19 @@ class Fetcher:
         size = os.path.getsize(self.partial)
         if self.size is not None and size != self.size:
             self._discard()
-            raise FetchError(f"{self.dest}: size mismatch for {self.shown}: expected {self.size} bytes, got {size}. "
-                             f"Nothing was installed at {self.dest}. "
-                             "Fix: correct 'size' in the manifest, or check the origin.")
+            raise FetchError(
+                f"{self.dest}: size mismatch for {self.shown}: expected {self.size} bytes, got {size}. "
+                f"Nothing was installed at {self.dest}. "
+                "Fix: correct 'size' in the manifest, or check the origin."
+            )
         if self.sha256 is not None and got != self.sha256:
             self._discard()
-            raise FetchError(f"{self.dest}: sha256 mismatch for {self.shown}: expected {self.sha256}, got {got}. "
-                             f"Nothing was installed at {self.dest}. Fix: if "
-                             "the origin changed this file on purpose, update the sum (or re-pin); otherwise do not "
-                             "trust this origin.")
+            raise FetchError(
+                f"{self.dest}: sha256 mismatch for {self.shown}: expected {self.sha256}, got {got}. "
+                f"Nothing was installed at {self.dest}. Fix: if "
+                "the origin changed this file on purpose, update the sum (or re-pin); otherwise do not "
+                "trust this origin."
+            )
         return got
 
     def _check_deadline(self, done=None):
@@ -422,7 +483,8 @@ class Fetcher:
             f"({human(have)} of {human(self.total) if self.total is not None else 'an unknown size'} received). Fix: "
             "raise "
             "deadline (model_weights_fetch_timeout in the model_weights role), or use a faster origin or mirror; "
-            "what arrived is kept, and the next run resumes it if the origin still serves the same file.")
+            "what arrived is kept, and the next run resumes it if the origin still serves the same file."
+        )
 
     def _discard(self):
         for path in (self.partial, self.kept):
@@ -458,8 +520,12 @@ class Fetcher:
                 record = json.load(handle)
         except (OSError, ValueError):
             return None
-        if not isinstance(record, dict) or record.get("origin") != _origin_key(self.url) or \
-                not record.get("validator") or not isinstance(record.get("total"), int):
+        if (
+            not isinstance(record, dict)
+            or record.get("origin") != _origin_key(self.url)
+            or not record.get("validator")
+            or not isinstance(record.get("total"), int)
+        ):
             return None
         return record["validator"], record["total"]
 
@@ -503,13 +569,17 @@ class Fetcher:
             exc.close()
             if exc.code in RETRY_STATUSES:
                 raise _Retry(reason)
-            raise FetchError(f"{self.dest}: the origin answered {reason} for {self.shown}. Fix: check the URL (or the "
-                             "mirror base URL).")
+            raise FetchError(
+                f"{self.dest}: the origin answered {reason} for {self.shown}. Fix: check the URL (or the "
+                "mirror base URL)."
+            )
         except urllib_error.URLError as exc:
             if isinstance(exc.reason, ssl.SSLCertVerificationError):
-                raise FetchError(f"{self.dest}: the TLS certificate of {self.shown} does not verify: {exc.reason}. "
-                                 "Fix: use a mirror with a valid "
-                                 "certificate, or set validate_certs to false if you accept that risk.")
+                raise FetchError(
+                    f"{self.dest}: the TLS certificate of {self.shown} does not verify: {exc.reason}. "
+                    "Fix: use a mirror with a valid "
+                    "certificate, or set validate_certs to false if you accept that risk."
+                )
             raise _Retry(f"cannot reach the origin: {exc.reason}")
         except (socket.timeout, http_client.HTTPException, OSError) as exc:
             raise _Retry(f"connection failed: {exc}")
@@ -549,8 +619,12 @@ class Fetcher:
             if status == 206:
                 start, total = _content_range(headers.get("Content-Range"))
                 seen = _validator(headers)
-                if start != offset or total is None or (self.total is not None and total != self.total) or \
-                        (seen is not None and seen != self.validator):
+                if (
+                    start != offset
+                    or total is None
+                    or (self.total is not None and total != self.total)
+                    or (seen is not None and seen != self.validator)
+                ):
                     # Not the rest of the file the partial is the head of (another size, another validator, or
                     # not where it was asked): an origin that ignores If-Range.
                     self._restart()
@@ -611,20 +685,24 @@ class Fetcher:
         """Refuse a body that cannot fit; return (the most bytes the file may reach, why) for the read loop."""
         if total is not None and self.size is not None and total != self.size:
             self._discard()
-            raise FetchError(f"{self.dest}: size mismatch for {self.shown}: the manifest says {self.size} bytes, the "
-                             f"origin announces {total}. "
-                             f"Nothing was installed at {self.dest}. Fix: correct 'size' in the manifest, or check the "
-                             "origin.")
+            raise FetchError(
+                f"{self.dest}: size mismatch for {self.shown}: the manifest says {self.size} bytes, the "
+                f"origin announces {total}. "
+                f"Nothing was installed at {self.dest}. Fix: correct 'size' in the manifest, or check the "
+                "origin."
+            )
         directory = os.path.dirname(self.dest)
         have = self.free(directory)
         expected = total if total is not None else self.size
         if expected is not None:
             need = expected - offset + self.free_reserve
             if need > have:
-                raise FetchError(f"{self.dest}: not enough free space in {directory} for {self.shown}: "
-                                 f"{human(expected - offset)} still to download ({expected - offset} bytes), "
-                                 f"{human(have)} free. "
-                                 "Fix: free space there, or put the file on a larger file system (an absolute dest).")
+                raise FetchError(
+                    f"{self.dest}: not enough free space in {directory} for {self.shown}: "
+                    f"{human(expected - offset)} still to download ({expected - offset} bytes), "
+                    f"{human(have)} free. "
+                    "Fix: free space there, or put the file on a larger file system (an absolute dest)."
+                )
             return expected, "size" if total is None else "announced"
         return offset + max(have - self.free_reserve, 0), "free"
 
@@ -632,26 +710,31 @@ class Fetcher:
         most, why = limit
         self._discard()
         if why == "size":
-            raise FetchError(f"{self.dest}: {self.shown} sends more than the {most} bytes 'size' gives (no "
-                             "Content-Length). Nothing was "
-                             f"installed at {self.dest}. Fix: correct 'size' in the manifest, or check the origin.")
+            raise FetchError(
+                f"{self.dest}: {self.shown} sends more than the {most} bytes 'size' gives (no "
+                "Content-Length). Nothing was "
+                f"installed at {self.dest}. Fix: correct 'size' in the manifest, or check the origin."
+            )
         if why == "announced":
-            raise FetchError(f"{self.dest}: {self.shown} sends more than the {most} bytes it announced. Nothing was "
-                             f"installed at {self.dest}. Fix: "
-                             "check the origin (or its proxy).")
+            raise FetchError(
+                f"{self.dest}: {self.shown} sends more than the {most} bytes it announced. Nothing was "
+                f"installed at {self.dest}. Fix: "
+                "check the origin (or its proxy)."
+            )
         directory = os.path.dirname(self.dest)
-        raise FetchError(f"{self.dest}: {self.shown} sends no Content-Length, and its body outgrew the free space in "
-                         f"{directory} ({human(most)}, beyond a "
-                         f"reserve of {human(self.free_reserve)}) at {reached} bytes. Nothing was installed at "
-                         f"{self.dest}. Fix: give the file's 'size' if "
-                         "you know it, free space there, or put the file on a larger file system (an absolute dest).")
+        raise FetchError(
+            f"{self.dest}: {self.shown} sends no Content-Length, and its body outgrew the free space in "
+            f"{directory} ({human(most)}, beyond a "
+            f"reserve of {human(self.free_reserve)}) at {reached} bytes. Nothing was installed at "
+            f"{self.dest}. Fix: give the file's 'size' if "
+            "you know it, free space there, or put the file on a larger file system (an absolute dest)."
+        )
 
 
 def _origin_key(url):
     """What a kept record is tied to: scheme, host and path (a signed query may differ each run for one file)."""
     parts = urllib_parse.urlsplit(url)
-    return hashlib.sha256((f"{parts.scheme}://{parts.netloc.lower()}{parts.path}").encode()
-                          ).hexdigest()
+    return hashlib.sha256((f"{parts.scheme}://{parts.netloc.lower()}{parts.path}").encode()).hexdigest()
 
 
 def fetch(url, dest, **options):

@@ -142,6 +142,7 @@ def guarded(root, seconds=30):
     find the holder dead and both take the lock.
     """
     import fcntl
+
     fd = os.open(os.path.join(root, GUARD_NAME), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.time() + seconds
@@ -151,8 +152,9 @@ def guarded(root, seconds=30):
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() > deadline:
-                    raise OSError(exc.errno, f"cannot lock {os.path.join(root, GUARD_NAME)} within {seconds} s: "
-                                             f"{exc.strerror}")
+                    raise OSError(
+                        exc.errno, f"cannot lock {os.path.join(root, GUARD_NAME)} within {seconds} s: {exc.strerror}"
+                    )
                 time.sleep(0.05)
         yield
     finally:
@@ -171,22 +173,29 @@ def release_lock(lock, run_id):
 
 # ---------------------------------------------------------------- SSH, the way Dask connects
 
+
 def _ssh_error_text(host, scheduler, exc):
     """One sentence naming the host and the fix, for an asyncssh or socket failure."""
     name = type(exc).__name__
     text = str(exc) or name
     if name == "HostKeyNotVerifiable" or "host key" in text.lower():
-        return (f"{host}: its host key is not trusted by {scheduler}'s ~/.ssh/known_hosts (Dask's asyncssh checks "
-                f"strictly): {text}. "
-                "Fix: run site.yml --tags known_hosts.")
+        return (
+            f"{host}: its host key is not trusted by {scheduler}'s ~/.ssh/known_hosts (Dask's asyncssh checks "
+            f"strictly): {text}. "
+            "Fix: run site.yml --tags known_hosts."
+        )
     if name in ("PermissionDenied",):
-        return (f"{host}: refused {scheduler}'s SSH key ({text}). Fix: run site.yml --tags ssh_mesh.")
+        return f"{host}: refused {scheduler}'s SSH key ({text}). Fix: run site.yml --tags ssh_mesh."
     if isinstance(exc, (TimeoutError,)) or name == "TimeoutError":
-        return (f"{host}: no SSH answer from {scheduler} within {SSH_TIMEOUT} s. Fix: check the host is up and "
-                f"reachable from {scheduler}.")
-    return (f"{host}: unreachable over SSH from {scheduler} ({name}: {text}). Fix: check the host is up, its name "
-            f"resolves on {scheduler} and "
-            "its SSH server answers.")
+        return (
+            f"{host}: no SSH answer from {scheduler} within {SSH_TIMEOUT} s. Fix: check the host is up and "
+            f"reachable from {scheduler}."
+        )
+    return (
+        f"{host}: unreachable over SSH from {scheduler} ({name}: {text}). Fix: check the host is up, its name "
+        f"resolves on {scheduler} and "
+        "its SSH server answers."
+    )
 
 
 def run_on_hosts(hosts, command_for, timeout=60):
@@ -223,15 +232,19 @@ def run_on_hosts(hosts, command_for, timeout=60):
 def node_command(python, *args):
     """A shell command running the node half (_gtsfm_job_node) with args, with python (python3 where the env is
     missing there, so that the probe can say so)."""
-    return (f"p={shlex.quote(python)}; command -v \"$p\" >/dev/null 2>&1 || p=python3; \"$p\" -c "
-            f"{shlex.quote(node_half.program_text())} {' '.join(shlex.quote(str(a)) for a in args)}")
+    return (
+        f'p={shlex.quote(python)}; command -v "$p" >/dev/null 2>&1 || p=python3; "$p" -c '
+        f"{shlex.quote(node_half.program_text())} {' '.join(shlex.quote(str(a)) for a in args)}"
+    )
 
 
 def cleanup(hosts, python, run_ids, scheduler):
     """End the processes of run_ids (a list, or {host: list}) on every host. {host: {ended, remaining} or {error}}."""
+
     def ids(host):
         found = run_ids.get(host, []) if isinstance(run_ids, dict) else run_ids
         return [found] if isinstance(found, str) else list(found)
+
     out = {}
     results = run_on_hosts(hosts, lambda h: node_command(python, "cleanup", *ids(h)))
     for host, (rc, stdout, err) in results.items():
@@ -255,7 +268,7 @@ def parse_origin(text):
     if not isinstance(text, str) or not text.startswith(ORIGIN_PREFIX):
         return None
     try:
-        origin = json.loads(text[len(ORIGIN_PREFIX):])
+        origin = json.loads(text[len(ORIGIN_PREFIX) :])
     except ValueError:
         return None
     return origin if isinstance(origin, dict) else None
@@ -263,11 +276,13 @@ def parse_origin(text):
 
 # ---------------------------------------------------------------- preflight
 
+
 def _port_holder(port):
     """Who listens on port here, as ss tells it (only the user's own processes show their pid)."""
     try:
-        out = subprocess.run(["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True,
-                             timeout=5, check=False).stdout.strip()
+        out = subprocess.run(
+            ["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
     m = re.search(r'users:\(\("([^"]+)",pid=(\d+)', out)
@@ -311,25 +326,30 @@ def preflight(spec):
         try:
             listeners.append(_bind(dashboard))
         except OSError as exc:
-            errors.append(f"{scheduler}: dashboard port {dashboard} is busy{_port_holder(dashboard)} ({exc.strerror}); "
-                          "Dask would silently move the dashboard. Fix: stop "
-                          "that process (a job left over?) or set dashboard_port.")
+            errors.append(
+                f"{scheduler}: dashboard port {dashboard} is busy{_port_holder(dashboard)} ({exc.strerror}); "
+                "Dask would silently move the dashboard. Fix: stop "
+                "that process (a job left over?) or set dashboard_port."
+            )
     try:
         probe = _bind(spec.get("scheduler_port") or 0)
         listeners.append(probe)
         probe_port = probe.getsockname()[1]
     except OSError as exc:
         probe_port = None
-        errors.append(f"{scheduler}: scheduler port {spec.get('scheduler_port')} is "
-                      f"busy{_port_holder(spec.get('scheduler_port') or 0)} ({exc.strerror}). Fix: stop that process "
-                      "or set scheduler_port.")
+        errors.append(
+            f"{scheduler}: scheduler port {spec.get('scheduler_port')} is "
+            f"busy{_port_holder(spec.get('scheduler_port') or 0)} ({exc.strerror}). Fix: stop that process "
+            "or set scheduler_port."
+        )
     stop = threading.Event()
     threads = [threading.Thread(target=_accept_all, args=(s, stop), daemon=True) for s in listeners]
     for t in threads:
         t.start()
     try:
-        results = run_on_hosts(hosts, lambda h: node_command(
-            spec["python"], "probe", spec["scheduler_host"], probe_port or 9), timeout=30)
+        results = run_on_hosts(
+            hosts, lambda h: node_command(spec["python"], "probe", spec["scheduler_host"], probe_port or 9), timeout=30
+        )
     finally:
         stop.set()
         for s in listeners:
@@ -339,9 +359,11 @@ def preflight(spec):
     for name in ("dask", "distributed"):
         local[name], error = node_half.version_of(name)
         if error:  # an env without Dask cannot run the job at all
-            errors.append(f"{scheduler}: {spec['python']} does not have {name} ({error}). Fix: install the cluster env "
-                          "(dask and distributed) at "
-                          "that path.")
+            errors.append(
+                f"{scheduler}: {spec['python']} does not have {name} ({error}). Fix: install the cluster env "
+                "(dask and distributed) at "
+                "that path."
+            )
     for host in hosts:
         rc, out, err = results[host]
         if rc is None:
@@ -350,27 +372,37 @@ def preflight(spec):
         try:
             node = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            errors.append(f"{host}: the probe with {spec['python']} failed (rc {rc}: {(err or out).strip()[-200:]}). "
-                          f"Fix: install the cluster env at {spec['python']} on {host}, the "
-                          f"same path as on {scheduler}.")
+            errors.append(
+                f"{host}: the probe with {spec['python']} failed (rc {rc}: {(err or out).strip()[-200:]}). "
+                f"Fix: install the cluster env at {spec['python']} on {host}, the "
+                f"same path as on {scheduler}."
+            )
             continue
         report["nodes"][host] = node
         if os.path.realpath(node["python"]) != os.path.realpath(spec["python"]) and node["python"] != spec["python"]:
-            errors.append(f"{host}: no python at {spec['python']} (found only {node['python']}). Fix: install the "
-                          "cluster env at the same path on "
-                          f"every node; Dask starts {spec['python']} there.")
+            errors.append(
+                f"{host}: no python at {spec['python']} (found only {node['python']}). Fix: install the "
+                "cluster env at the same path on "
+                f"every node; Dask starts {spec['python']} there."
+            )
             continue
         for name in ("dask", "distributed"):
             if node.get(name) is None:
-                errors.append(f"{host}: {spec['python']} does not have {name} ({node.get(name + '_error')}). Fix: "
-                              f"install the cluster env on {host}.")
+                errors.append(
+                    f"{host}: {spec['python']} does not have {name} ({node.get(name + '_error')}). Fix: "
+                    f"install the cluster env on {host}."
+                )
             elif local[name] and node[name] != local[name]:
-                errors.append(f"{host}: {name} {node[name]}, but {local[name]} on {scheduler} (the scheduler). Fix: "
-                              "install the same env on every node.")
+                errors.append(
+                    f"{host}: {name} {node[name]}, but {local[name]} on {scheduler} (the scheduler). Fix: "
+                    "install the same env on every node."
+                )
         if probe_port and node.get("tcp") != "ok":
-            errors.append(f"{host}: cannot open TCP to {spec['scheduler_host']}:{probe_port}, where Dask's scheduler "
-                          f"listens ({node.get('tcp')}). Fix: allow TCP from "
-                          f"the workers to the scheduler (firewall, name resolution of {spec['scheduler_host']}).")
+            errors.append(
+                f"{host}: cannot open TCP to {spec['scheduler_host']}:{probe_port}, where Dask's scheduler "
+                f"listens ({node.get('tcp')}). Fix: allow TCP from "
+                f"the workers to the scheduler (firewall, name resolution of {spec['scheduler_host']})."
+            )
     report["local"] = local
     report["me"] = me
     return report
@@ -390,6 +422,7 @@ def pack_results(output_root, job_dir):
     """
     import stat
     import tarfile
+
     root = os.path.join(output_root, "results")
     archive = os.path.join(job_dir, RESULTS_ARCHIVE)
     tmp = f"{archive}.tmp{os.getpid()}"
@@ -429,11 +462,19 @@ def pack_results(output_root, job_dir):
         except OSError:
             pass
         raise
-    return {"path": archive, "count": count, "bytes": total, "archive_bytes": os.path.getsize(archive),
-            "skipped": skipped[:20], "skipped_count": len(skipped), "root": root}
+    return {
+        "path": archive,
+        "count": count,
+        "bytes": total,
+        "archive_bytes": os.path.getsize(archive),
+        "skipped": skipped[:20],
+        "skipped_count": len(skipped),
+        "root": root,
+    }
 
 
 # ---------------------------------------------------------------- supervision
+
 
 class Supervisor:
     """Runs one job: the runner detached from any SSH session, its log, its deadline, its workers, its cleanup."""
@@ -444,12 +485,20 @@ class Supervisor:
         self.status_path = os.path.join(job_dir, "status.json")
         self.log_path = os.path.join(job_dir, "job.log")
         self.stop_requested = None
-        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"),
-                       "timing": self.spec.get("timing", {}),
-                       "holder": self.spec.get("holder"), "state": "starting", "started": _now(),
-                       "workers": {}, "workers_registered": {}, "expected_workers": self.spec["expected_workers"],
-                       "scheduler_address": None,
-                       "hosts_lost": [], "messages": []}
+        self.status = {
+            "run_id": self.spec["run_id"],
+            "name": self.spec.get("name"),
+            "timing": self.spec.get("timing", {}),
+            "holder": self.spec.get("holder"),
+            "state": "starting",
+            "started": _now(),
+            "workers": {},
+            "workers_registered": {},
+            "expected_workers": self.spec["expected_workers"],
+            "scheduler_address": None,
+            "hosts_lost": [],
+            "messages": [],
+        }
         # pid, pid_start and boot_id: the module and a later start judge the job alive by all three.
         self.status.update(identity())
         self.lock = threading.RLock()
@@ -473,11 +522,17 @@ class Supervisor:
         state = self.status["state"]
         # While it runs, the workers registered now; once it is over, the most that were registered at once.
         workers = self.status.get("workers" if state in FINAL_STATES else "workers_registered") or {}
-        return {"what": f"job {self.status.get('name') or self.status['run_id']}", "phase": state,
-                "unit": "workers", "done": sum(workers.values()), "total": self.status["expected_workers"],
-                "nodes": dict((h, {"done": n}) for h, n in workers.items()),
-                "finished": state in FINAL_STATES, "failed": state in FINAL_STATES and state != "finished",
-                "msg": self.status.get("reason") or ""}
+        return {
+            "what": f"job {self.status.get('name') or self.status['run_id']}",
+            "phase": state,
+            "unit": "workers",
+            "done": sum(workers.values()),
+            "total": self.status["expected_workers"],
+            "nodes": dict((h, {"done": n}) for h, n in workers.items()),
+            "finished": state in FINAL_STATES,
+            "failed": state in FINAL_STATES and state != "finished",
+            "msg": self.status.get("reason") or "",
+        }
 
     def note(self, text):
         with open(self.log_path, "a") as f:
@@ -555,8 +610,10 @@ class Supervisor:
             if dashboard and self.status.get("dashboard_port") is None:
                 self.save(dashboard_port=dashboard)
                 if self.spec.get("dashboard_port") and dashboard != self.spec["dashboard_port"]:
-                    self.note(f"the dashboard listens on port {dashboard}, not {self.spec['dashboard_port']}: Dask "
-                              "moved it because that port was busy")
+                    self.note(
+                        f"the dashboard listens on port {dashboard}, not {self.spec['dashboard_port']}: Dask "
+                        "moved it because that port was busy"
+                    )
             with self.lock:
                 seen_now = (self.status["workers"], self.status["workers_registered"])
             if seen_now != saved:
@@ -598,8 +655,10 @@ class Supervisor:
             before = cleanup(sorted(stale), spec["python"], stale, spec["scheduler_name"])
         for host, res in sorted(before.items()):
             if res.get("ended"):
-                self.note(f"{host}: ended {len(res['ended'])} process(es) an earlier job left: "
-                          f"{'; '.join(e['cmd'][:80] for e in res['ended'])}")
+                self.note(
+                    f"{host}: ended {len(res['ended'])} process(es) an earlier job left: "
+                    f"{'; '.join(e['cmd'][:80] for e in res['ended'])}"
+                )
         for message in spec.get("notices", []):
             self.note(message)
         env = dict(os.environ)
@@ -613,8 +672,15 @@ class Supervisor:
         self.note(f"starting in {spec['chdir']}: {' '.join(shlex.quote(a) for a in spec['command'])}")
         log = open(self.log_path, "ab")  # noqa: SIM115 - the runner process's stdout, open while it runs
         try:
-            runner = subprocess.Popen(spec["command"], cwd=spec["chdir"], env=env, stdin=subprocess.DEVNULL,
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            runner = subprocess.Popen(
+                spec["command"],
+                cwd=spec["chdir"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except OSError as exc:
             self.note(f"cannot start the runner: {exc}")
             self.finish("failed", None, f"cannot start {spec['command'][0]}: {exc}")
@@ -666,12 +732,18 @@ class Supervisor:
                 have = self.status["workers"]
                 missing = [h for h in spec["hosts"] if not have.get(h)]
                 counts = ", ".join(f"{h} x{n}" for h, n in sorted(have.items())) or "none"
-                state, reason = "failed", (
-                    f"only {joined} of {spec['expected_workers']} workers joined within "
-                    f"{spec['startup_timeout']} s (joined: {counts}; none from: {', '.join(missing) or '-'})")
+                state, reason = (
+                    "failed",
+                    (
+                        f"only {joined} of {spec['expected_workers']} workers joined within "
+                        f"{spec['startup_timeout']} s (joined: {counts}; none from: {', '.join(missing) or '-'})"
+                    ),
+                )
             elif self.status["hosts_lost"]:
-                state, reason = "failed", (f"lost host(s) {', '.join(self.status['hosts_lost'])}: every worker there "
-                                           "left while the job ran")
+                state, reason = (
+                    "failed",
+                    (f"lost host(s) {', '.join(self.status['hosts_lost'])}: every worker there left while the job ran"),
+                )
             if state:
                 break
             time.sleep(0.5 if all_joined else 0.1)
@@ -697,9 +769,11 @@ class Supervisor:
             if holder == self.spec["run_id"]:
                 self.save()
                 return True
-        self.save(state="failed", ended=_now(), reason=f"the cluster lock {lock} is not this run's (it names "
-                                                       f"{holder or 'nothing'}): not "
-                  "started")
+        self.save(
+            state="failed",
+            ended=_now(),
+            reason=f"the cluster lock {lock} is not this run's (it names {holder or 'nothing'}): not started",
+        )
         return False
 
     def finish(self, state, rc, reason):
@@ -725,18 +799,32 @@ class Supervisor:
             try:
                 results = pack_results(spec["output_root"], self.job_dir)
             except (OSError, EOFError, ValueError) as exc:
-                state, reason = "failed", (f"cannot pack {spec['output_root']}/results into "
-                                           f"{os.path.join(self.job_dir, RESULTS_ARCHIVE)}: {exc}")
+                state, reason = (
+                    "failed",
+                    (
+                        f"cannot pack {spec['output_root']}/results into "
+                        f"{os.path.join(self.job_dir, RESULTS_ARCHIVE)}: {exc}"
+                    ),
+                )
             else:
                 self.note(f"packed {results['count']} result files ({results['bytes']} bytes) into {results['path']}")
                 if results["skipped_count"]:
                     more = results["skipped_count"] - len(results["skipped"])
-                    self.note(f"not packed (not regular files): {', '.join(results['skipped'])}"
-                              + (f" and {more} more" if more > 0 else ""))
+                    self.note(
+                        f"not packed (not regular files): {', '.join(results['skipped'])}"
+                        + (f" and {more} more" if more > 0 else "")
+                    )
         if reason:
             self.note(reason)
-        self.save(state=state, rc=rc, reason=reason, ended=_now(), cleanup=after, cleanup_problems=left,
-                  results_archive=results)
+        self.save(
+            state=state,
+            rc=rc,
+            reason=reason,
+            ended=_now(),
+            cleanup=after,
+            cleanup_problems=left,
+            results_archive=results,
+        )
         release_lock(spec["lock_path"], spec["run_id"])
 
 

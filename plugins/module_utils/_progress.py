@@ -37,7 +37,7 @@ NODES_SHOWN = 4
 def stat_start(text):
     """The start time (field 22) in the text of a /proc/<pid>/stat, or None where the text holds none."""
     # The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-    fields = text[text.rfind(")") + 2:].split()
+    fields = text[text.rfind(")") + 2 :].split()
     try:
         return int(fields[19])
     except (IndexError, ValueError):
@@ -180,10 +180,23 @@ class Writer:
         self.last = None
         now = clock()
         self.rate_mark = (now, 0)
-        self.data = {"run_id": run_id, "what": what, "phase": "starting", "done": 0, "total": None, "unit": unit,
-                     "rate": 0.0, "started": now, "updated": now, "pid": os.getpid(),
-                     "pid_start": pid_start(os.getpid()),
-                     "finished": False, "failed": False, "msg": "", "nodes": {}}
+        self.data = {
+            "run_id": run_id,
+            "what": what,
+            "phase": "starting",
+            "done": 0,
+            "total": None,
+            "unit": unit,
+            "rate": 0.0,
+            "started": now,
+            "updated": now,
+            "pid": os.getpid(),
+            "pid_start": pid_start(os.getpid()),
+            "finished": False,
+            "failed": False,
+            "msg": "",
+            "nodes": {},
+        }
         self.data.update(fields)
         self.write(force=True)
 
@@ -198,8 +211,14 @@ class Writer:
         self.write(force=force)
 
     def finish(self, failed=False, msg="", result=None, phase=None):
-        self.update(force=True, finished=True, failed=bool(failed), msg=msg, result=result,
-                    phase=phase or ("failed" if failed else "done"))
+        self.update(
+            force=True,
+            finished=True,
+            failed=bool(failed),
+            msg=msg,
+            result=result,
+            phase=phase or ("failed" if failed else "done"),
+        )
 
     def write(self, force=False):
         if not self.path:
@@ -224,6 +243,7 @@ class Writer:
 
 
 # ---------------------------------------------------------------- the line a person reads
+
 
 def _scale(amount):
     """(divisor, unit name) that shows amount bytes in 1 to 999 of a unit."""
@@ -277,8 +297,7 @@ def summary(record, now=None):
         parts.append(human(done, unit, of=total))
     nodes = record.get("nodes") or {}
     if 0 < len(nodes) <= NODES_SHOWN:
-        parts.append(", ".join(
-            f"{host} {_node_text(node, unit)}" for host, node in sorted(nodes.items())))
+        parts.append(", ".join(f"{host} {_node_text(node, unit)}" for host, node in sorted(nodes.items())))
     elif nodes:
         # Many nodes: how many are in each state, so the line stays one line at any N.
         states = {}

@@ -178,8 +178,10 @@ def free_bytes(path):
 def check_prefix(prefix):
     """Refuse a prefix that is a real directory or file we did not make: it is never deleted."""
     if os.path.lexists(prefix) and not os.path.islink(prefix):
-        raise EnvError(f"{prefix} exists and is not the link this module manages (a directory or file of your own). "
-                       "It is left alone. Fix: move it away, or set option prefix to another path")
+        raise EnvError(
+            f"{prefix} exists and is not the link this module manages (a directory or file of your own). "
+            "It is left alone. Fix: move it away, or set option prefix to another path"
+        )
 
 
 def clear(path):
@@ -225,7 +227,7 @@ def prune(prefix, keep):
     parent, base = os.path.split(prefix)
     removed = []
     for name in sorted(os.listdir(parent or ".")):
-        if not name.startswith(base) or not _ENV_DIR.match(name[len(base):]):
+        if not name.startswith(base) or not _ENV_DIR.match(name[len(base) :]):
             continue
         path = os.path.join(parent, name)
         if path != keep and not os.path.islink(path):
@@ -253,12 +255,15 @@ def uv_commands(uv, python, part, requirements, project_dir, index_url, extra_in
     if requirements:
         return [
             [uv, "venv", "--quiet", "--python", python, part],
-            [uv, "pip", "install", "--quiet", "--python", os.path.join(part, "bin", "python")] + source
+            [uv, "pip", "install", "--quiet", "--python", os.path.join(part, "bin", "python")]
+            + source
             + list(requirements),
         ]
     # A project: its uv.lock, exactly (--frozen), without installing the project itself (PYTHONPATH has it).
-    return [[uv, "sync", "--quiet", "--frozen", "--no-install-project", "--python", python,
-             "--directory", project_dir] + source]
+    return [
+        [uv, "sync", "--quiet", "--frozen", "--no-install-project", "--python", python, "--directory", project_dir]
+        + source
+    ]
 
 
 def conda_commands(conda, part, env_file, channels, offline):
@@ -276,8 +281,10 @@ def conda_commands(conda, part, env_file, channels, offline):
     return [[conda, "env", "create", "--yes", "--prefix", part, "--file", env_file] + extra]
 
 
-_ARCHIVE_FIX = ("Fix: pack the environment directory alone (conda-pack, or tar run inside it), with links that are "
-                "relative and stay inside it, and no device or FIFO files")
+_ARCHIVE_FIX = (
+    "Fix: pack the environment directory alone (conda-pack, or tar run inside it), with links that are "
+    "relative and stay inside it, and no device or FIFO files"
+)
 
 
 _FILTER_ERRORS = getattr(tarfile, "FilterError", ())
@@ -312,8 +319,9 @@ def _check_member(member, root):
         base = os.path.join(root, os.path.dirname(name)) if member.issym() else root
         target = os.path.realpath(os.path.join(base, member.linkname))
         if not _inside(target, root):
-            raise EnvError(f"member {member.name!r} links to {target} ({member.linkname!r}), outside the environment: "
-                           "refused")
+            raise EnvError(
+                f"member {member.name!r} links to {target} ({member.linkname!r}), outside the environment: refused"
+            )
 
 
 def _by_hand(member, root):
@@ -360,8 +368,10 @@ def extract_archive(archive, dest):
             for entry in dirs + files:
                 path = os.path.join(top, entry)
                 if os.path.islink(path) and not _inside(os.path.realpath(path), root):
-                    raise EnvError(f"member {os.path.relpath(path, root)!r} links to {os.path.realpath(path)}, outside "
-                                   "the environment (through another link): refused")
+                    raise EnvError(
+                        f"member {os.path.relpath(path, root)!r} links to {os.path.realpath(path)}, outside "
+                        "the environment (through another link): refused"
+                    )
     except EnvError as exc:
         shutil.rmtree(root, ignore_errors=True)
         raise EnvError(f"{archive}: {exc}. Nothing of it is kept. {_ARCHIVE_FIX}")
@@ -412,9 +422,11 @@ def pick_uv_wheel(page, base_url, version, machine):
         if "manylinux" in tags and tags.endswith(machine):
             candidates.append((_version_key(match.group(1)), urljoin(base_url, url), _digest(fragment)))
     if not candidates:
-        raise EnvError(f"no uv wheel{' ' + version if version else ''} for manylinux {machine} at {base_url}. Fix: add "
-                       "one (pip download uv --only-binary=:all: "
-                       f"--platform manylinux_2_17_{machine}) or set option uv_wheel to a uv wheel or binary")
+        raise EnvError(
+            f"no uv wheel{' ' + version if version else ''} for manylinux {machine} at {base_url}. Fix: add "
+            "one (pip download uv --only-binary=:all: "
+            f"--platform manylinux_2_17_{machine}) or set option uv_wheel to a uv wheel or binary"
+        )
     _key, url, digest = max(candidates)
     return url, digest
 
@@ -439,9 +451,11 @@ def check_digest(path, url, digest):
             hasher.update(chunk)
     got = hasher.hexdigest()
     if got != want:
-        raise EnvError(f"{name} mismatch for {url}: its index gives {want}, the download has {got}. Nothing was "
-                       "installed. Fix: "
-                       "check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum")
+        raise EnvError(
+            f"{name} mismatch for {url}: its index gives {want}, the download has {got}. Nothing was "
+            "installed. Fix: "
+            "check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum"
+        )
 
 
 def _version_key(version):

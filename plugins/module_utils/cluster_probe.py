@@ -44,8 +44,9 @@ def host_keys(key_dir, key_types):
             with open(path) as handle:
                 keys.append(normalise_key(handle.read().strip()))
         except (OSError, ValueError) as exc:
-            raise ProbeError(f"cannot read host key {path}: {exc}. Fix: repair or regenerate it (ssh-keygen -A, as "
-                             "root).")
+            raise ProbeError(
+                f"cannot read host key {path}: {exc}. Fix: repair or regenerate it (ssh-keygen -A, as root)."
+            )
     return keys
 
 

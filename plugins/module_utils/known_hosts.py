@@ -13,8 +13,10 @@ import hmac
 import os
 import re
 
-KEY_LINE = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com)"
-                      r" [A-Za-z0-9+/]+={0,3}$")
+KEY_LINE = re.compile(
+    r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com)"
+    r" [A-Za-z0-9+/]+={0,3}$"
+)
 
 
 def host_pattern(name, port=22):
@@ -72,7 +74,10 @@ def render_lines(entries, hash_hosts, previous=None):
                 lines.append(f"{','.join(names)} {key}")
                 continue
             for name in names:
-                reuse = [line for line in previous or []
-                         if line.endswith(" " + key) and hashed_matches(line.split(" ", 1)[0], name)]
+                reuse = [
+                    line
+                    for line in previous or []
+                    if line.endswith(" " + key) and hashed_matches(line.split(" ", 1)[0], name)
+                ]
                 lines.append(reuse[0] if reuse else f"{hash_name(name)} {key}")
     return lines

@@ -49,9 +49,11 @@ def _file_in_the_way(path):
 def not_a_directory(blocker, path=None):
     """The message for a file standing where a directory must be (optionally: what it keeps from being written)."""
     blocked = f", so {path} cannot be written" if path else ""
-    return (f"{blocker} exists but is not a directory{blocked}. Fix: move that file away (for example 'mv {blocker} "
-            f"{blocker}.old') so a "
-            "directory can take its place, then re-run.")
+    return (
+        f"{blocker} exists but is not a directory{blocked}. Fix: move that file away (for example 'mv {blocker} "
+        f"{blocker}.old') so a "
+        "directory can take its place, then re-run."
+    )
 
 
 def explain(path, exc):
@@ -136,10 +138,11 @@ def split_block(text, name):
         raise BlockError(
             f"the markers of block '{name}' are damaged ({len(starts)} BEGIN and {len(ends)} END lines, expected one "
             "of each in order): "
-            "remove the lines between them and the markers themselves, then re-run")
+            "remove the lines between them and the markers themselves, then re-run"
+        )
     first, last = starts[0], ends[0]
-    block = [line.rstrip("\r\n") for line in lines[first + 1:last]]
-    return "".join(lines[:first]), block, "".join(lines[last + 1:])
+    block = [line.rstrip("\r\n") for line in lines[first + 1 : last]]
+    return "".join(lines[:first]), block, "".join(lines[last + 1 :])
 
 
 def replace_block(text, name, block_lines):
@@ -247,6 +250,10 @@ def exit_with_block(module, path, done, lines):
         changed = True
     result = dict(changed=changed, path=done["path"], lines=len(lines or []))
     if module._diff:
-        result["diff"] = dict(before_header=path, after_header=path,
-                              before="\n".join(done["before"] or []) + "\n", after="\n".join(lines or []) + "\n")
+        result["diff"] = dict(
+            before_header=path,
+            after_header=path,
+            before="\n".join(done["before"] or []) + "\n",
+            after="\n".join(lines or []) + "\n",
+        )
     module.exit_json(**result)

@@ -42,8 +42,9 @@ def _read_pub(pub):
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None
-        raise KeyPairError(f"{pub}: {exc.strerror or exc}. Fix: make it readable, or remove it so it is rebuilt from "
-                           "the private key.")
+        raise KeyPairError(
+            f"{pub}: {exc.strerror or exc}. Fix: make it readable, or remove it so it is rebuilt from the private key."
+        )
     return text.splitlines()[0] if text else None
 
 
@@ -64,8 +65,10 @@ def inspect_keypair(path, keygen, run_command):
             raise KeyPairError(explain(path, exc))
         return {"exists": False, "mode": None, "public_key": None, "pub_ok": False, "needs_write": True}
     if not stat.S_ISREG(info.st_mode):
-        raise KeyPairError(f"{path} is not a regular file. Fix: move it away (a new key pair is then made) or set "
-                           "ssh_mesh_key_path to your key file.")
+        raise KeyPairError(
+            f"{path} is not a regular file. Fix: move it away (a new key pair is then made) or set "
+            "ssh_mesh_key_path to your key file."
+        )
     mode = stat.S_IMODE(info.st_mode)
     on_file = _read_pub(pub)
     derived = _derive_public(path, keygen, run_command, mode)
@@ -76,14 +79,25 @@ def inspect_keypair(path, keygen, run_command):
                 f"{path} has a passphrase (or is not a private key) and has no {pub}, so its public half is unknown. "
                 "Fix: "
                 f"put its public key in {pub} ('ssh-keygen -y -f {path} > {pub}' asks for the passphrase), or set "
-                "ssh_mesh_key_path to a key without a passphrase; Dask's SSHCluster needs one it can use unattended.")
+                "ssh_mesh_key_path to a key without a passphrase; Dask's SSHCluster needs one it can use unattended."
+            )
         public = _checked(on_file, pub, path)
-        return {"exists": True, "mode": f"{mode:04o}", "public_key": public, "pub_ok": True,
-                "needs_write": bool(mode & 0o077)}
+        return {
+            "exists": True,
+            "mode": f"{mode:04o}",
+            "public_key": public,
+            "pub_ok": True,
+            "needs_write": bool(mode & 0o077),
+        }
     pub_ok = on_file is not None and _same_key(on_file, derived)
     public = on_file if pub_ok else derived
-    return {"exists": True, "mode": f"{mode:04o}", "public_key": public, "pub_ok": pub_ok,
-            "needs_write": bool(mode & 0o077) or not pub_ok}
+    return {
+        "exists": True,
+        "mode": f"{mode:04o}",
+        "public_key": public,
+        "pub_ok": pub_ok,
+        "needs_write": bool(mode & 0o077) or not pub_ok,
+    }
 
 
 def _checked(text, pub, path):

@@ -33,7 +33,8 @@ def _ip_addresses(run_command):
     if rc == 0:
         try:
             return global_addresses(
-                info.get("local", "") for link in json.loads(out) for info in link.get("addr_info", []))
+                info.get("local", "") for link in json.loads(out) for info in link.get("addr_info", [])
+            )
         except (ValueError, AttributeError):
             pass
     rc, out, dummy = run_command(["hostname", "-I"])

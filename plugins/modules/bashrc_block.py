@@ -147,13 +147,18 @@ def main():
     path = os.path.abspath(module.params["path"])
     target = os.path.realpath(path)
     if os.path.islink(path) and not os.path.lexists(target):
-        _fail(module, path, f"it is a symlink to {target}, which does not exist. Fix: create {target} (or remove the "
-                            "link) "
-                            "and re-run")
+        _fail(
+            module,
+            path,
+            f"it is a symlink to {target}, which does not exist. Fix: create {target} (or remove the link) and re-run",
+        )
     exists = os.path.lexists(target)
     if exists and not os.path.isfile(target):
-        _fail(module, path, f"{target} is not a regular file. Fix: replace it with a file, or set path to the bashrc "
-                            "bash reads")
+        _fail(
+            module,
+            path,
+            f"{target} is not a regular file. Fix: replace it with a file, or set path to the bashrc bash reads",
+        )
     try:
         if exists:
             with open(target, "rb") as handle:
@@ -167,18 +172,26 @@ def main():
     block = (module.params["block"] or "").rstrip("\n").split("\n") if module.params["state"] == "present" else []
     block = [line.rstrip("\r") for line in block]
     try:
-        after = place_block(before, module.params["marker"], block, module.params["move_conda_init"],
-                            module.params["state"])
+        after = place_block(
+            before, module.params["marker"], block, module.params["move_conda_init"], module.params["state"]
+        )
     except BashrcError as exc:
-        _fail(module, path, f"{exc}. Fix: move the environment lines before that line yourself, or rewrite the guard "
-                            "as "
-                            "`case $- in *i*) ;; *) return;; esac`, then re-run")
+        _fail(
+            module,
+            path,
+            f"{exc}. Fix: move the environment lines before that line yourself, or rewrite the guard "
+            "as "
+            "`case $- in *i*) ;; *) return;; esac`, then re-run",
+        )
     changed = after != before or (not exists and module.params["state"] == "present")
     result = dict(changed=changed, path=path, target=target, created=not exists and changed)
     if module._diff:
-        result["diff"] = dict(before_header=path, after_header=path,
-                              before=to_text(before, errors="surrogate_or_replace"),
-                              after=to_text(after, errors="surrogate_or_replace"))
+        result["diff"] = dict(
+            before_header=path,
+            after_header=path,
+            before=to_text(before, errors="surrogate_or_replace"),
+            after=to_text(after, errors="surrogate_or_replace"),
+        )
     if changed and not module.check_mode:
         directory = os.path.dirname(target)
         if not os.path.isdir(directory):

@@ -327,23 +327,33 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    for name, low, high in (("buffer_size", 4096, 1 << 26), ("timeout", 5, 86400), ("connect_timeout", 1, 600),
-                            ("keepalive", 1, 600), ("repair_rounds", 0, 10), ("compress_level", 1, 19)):
+    for name, low, high in (
+        ("buffer_size", 4096, 1 << 26),
+        ("timeout", 5, 86400),
+        ("connect_timeout", 1, 600),
+        ("keepalive", 1, 600),
+        ("repair_rounds", 0, 10),
+        ("compress_level", 1, 19),
+    ):
         if not low <= params[name] <= high:
             module.fail_json(msg=f"broadcast: {name} must be between {low} and {high}, got {params[name]}.")
     for arg in params["ssh_args"]:
         lowered = arg.lower().replace(" ", "")
         if "stricthostkeychecking" in lowered or "userknownhostsfile=/dev/null" in lowered or "batchmode=no" in lowered:
-            module.fail_json(msg=f"broadcast: ssh_args may not weaken host key checking or BatchMode ({arg!r}). Fix: "
-                                 "run "
-                                 "the known_hosts stage of site.yml so every node trusts every node.")
+            module.fail_json(
+                msg=f"broadcast: ssh_args may not weaken host key checking or BatchMode ({arg!r}). Fix: "
+                "run "
+                "the known_hosts stage of site.yml so every node trusts every node."
+            )
     bad = [h for h in params["hosts"] if not h or h.startswith("-") or any(c.isspace() for c in h)]
     if bad:
         module.fail_json(msg=f"broadcast: hosts holds names ssh cannot take: {bad!r}. Fix: pass inventory names.")
-    ctx = {"ssh": module.get_bin_path("ssh", required=True),
-           "tar": module.get_bin_path("tar", required=os.path.isdir(params["path"])),
-           "zstd": module.get_bin_path("zstd", required=False) if params["compress"] else None,
-           "code": _broadcast_hop.shipped_code(_hop_source())}
+    ctx = {
+        "ssh": module.get_bin_path("ssh", required=True),
+        "tar": module.get_bin_path("tar", required=os.path.isdir(params["path"])),
+        "zstd": module.get_bin_path("zstd", required=False) if params["compress"] else None,
+        "code": _broadcast_hop.shipped_code(_hop_source()),
+    }
     try:
         result = broadcast(params, module.check_mode, ctx, module.warn)
     except BroadcastError as exc:

@@ -213,23 +213,31 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             ssh_dir=dict(type="str", default="~/.ssh"),
-            host_key_types=dict(type="list", elements="str", choices=list(HOST_KEY_TYPES),
-                                default=list(HOST_KEY_TYPES)),
+            host_key_types=dict(
+                type="list", elements="str", choices=list(HOST_KEY_TYPES), default=list(HOST_KEY_TYPES)
+            ),
             host_key_dir=dict(type="path", default="/etc/ssh"),
             aliases=dict(type="list", elements="str", default=[]),
             port=dict(type="int", default=22),
             keypair=dict(type="str", no_log=False),
-            files=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="str", required=True),
-                marker=dict(type="str", required=True),
-            )),
+            files=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    path=dict(type="str", required=True),
+                    marker=dict(type="str", required=True),
+                ),
+            ),
             free_paths=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
     if not 0 < module.params["port"] < 65536:
-        module.fail_json(msg="cluster_node_info: port must be 1-65535 (the SSH port peers use for this node: "
-                             f"known_hosts_port, or ansible_port), got {module.params['port']}.")
+        module.fail_json(
+            msg="cluster_node_info: port must be 1-65535 (the SSH port peers use for this node: "
+            f"known_hosts_port, or ansible_port), got {module.params['port']}."
+        )
     keygen = module.get_bin_path("ssh-keygen", required=bool(module.params["keypair"]))
     try:
         result = probe(module.params, module.run_command, keygen)

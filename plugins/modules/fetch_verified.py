@@ -256,16 +256,29 @@ def main():
     module.no_log_values.update(url_secrets(params["url"]))
     shown = redact_url(params["url"])
     if not params["url"].lower().startswith(("http://", "https://")):
-        module.fail_json(msg=f"fetch_verified: url {shown!r} for {params['dest']} is not an http:// or https:// URL. "
-                             "Fix: give the file's "
-                             "download URL.")
+        module.fail_json(
+            msg=f"fetch_verified: url {shown!r} for {params['dest']} is not an http:// or https:// URL. "
+            "Fix: give the file's "
+            "download URL."
+        )
     try:
         result = fetch(
-            params["url"], params["dest"], sha256=params["sha256"], size=params["size"], force=params["force"],
-            retries=params["retries"], retry_delay=params["retry_delay"], timeout=params["timeout"],
+            params["url"],
+            params["dest"],
+            sha256=params["sha256"],
+            size=params["size"],
+            force=params["force"],
+            retries=params["retries"],
+            retry_delay=params["retry_delay"],
+            timeout=params["timeout"],
             deadline=params["deadline"],
-            headers=params["headers"], validate_certs=params["validate_certs"], status_path=params["status_path"],
-            free_reserve=params["free_reserve"], check_mode=module.check_mode, status_run_id=params["status_run_id"])
+            headers=params["headers"],
+            validate_certs=params["validate_certs"],
+            status_path=params["status_path"],
+            free_reserve=params["free_reserve"],
+            check_mode=module.check_mode,
+            status_run_id=params["status_run_id"],
+        )
     except FetchError as exc:
         module.fail_json(msg=f"fetch_verified: {exc}", url=shown, dest=params["dest"])
     if not module.check_mode or not result["changed"]:

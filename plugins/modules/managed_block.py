@@ -117,8 +117,9 @@ def main():
     path = os.path.abspath(module.params["path"])
     lines = module.params["lines"] if module.params["state"] == "present" else None
     try:
-        done = apply_block(path, module.params["marker"], lines, new_file_mode(module.params["mode"]),
-                           module.check_mode)
+        done = apply_block(
+            path, module.params["marker"], lines, new_file_mode(module.params["mode"]), module.check_mode
+        )
     except BlockError as exc:
         module.fail_json(msg=f"managed_block: {exc}")
     exit_with_block(module, path, done, lines)

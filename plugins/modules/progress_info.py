@@ -111,8 +111,11 @@ def look(params):
         out["finished"] = finished
         if finished:
             out["result"] = result
-    out["msg"] = _progress.summary(out["record"] or None) if out["record"] else (
-        "ended" if out["finished"] else "no progress record yet")
+    out["msg"] = (
+        _progress.summary(out["record"] or None)
+        if out["record"]
+        else ("ended" if out["finished"] else "no progress record yet")
+    )
     return out
 
 
@@ -132,9 +135,11 @@ def main():
     if not 0 <= p["wait"] <= 600:
         module.fail_json(msg=f"progress_info: wait must be between 0 and 600 seconds, got {p['wait']}.")
     if p["jid"] and not re.match(r"^[0-9A-Za-z_.-]+$", p["jid"]):
-        module.fail_json(msg=f"progress_info: jid {p['jid']!r} is not an async job id. Fix: pass the ansible_job_id of "
-                             "the "
-                             "task that started the step.")
+        module.fail_json(
+            msg=f"progress_info: jid {p['jid']!r} is not an async job id. Fix: pass the ansible_job_id of "
+            "the "
+            "task that started the step."
+        )
     deadline = time.monotonic() + p["wait"]
     try:
         while True:

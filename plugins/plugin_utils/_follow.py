@@ -70,8 +70,9 @@ def read_command(steps: list[Step]) -> str:
         for name, path in (("record", step.status), ("async", step.results_file), ("log", step.log)):
             if not path:
                 continue
-            reader = f"tail -c {LOG_TAIL_BYTES} -- {shell_path(path)}" if name == "log" else \
-                f"cat -- {shell_path(path)}"
+            reader = (
+                f"tail -c {LOG_TAIL_BYTES} -- {shell_path(path)}" if name == "log" else f"cat -- {shell_path(path)}"
+            )
             parts.append(f"printf '\\n{MARK} {index} {name}\\n'; {reader} 2>/dev/null")
         if step.pid:
             parts.append(f"printf '\\n{MARK} {index} stat\\n'; cat /proc/{int(step.pid)}/stat 2>/dev/null")
@@ -122,8 +123,11 @@ def line_for(host: str, step: Step, snap: Snapshot, now: float) -> str:
     """The progress line a person reads for one step."""
     record = snap.record
     targets = len((record or {}).get("nodes") or {})
-    head = f"{host} -> {targets} node{'' if targets == 1 else 's'}" if targets and (
-        record or {}).get("unit") == "B" else host
+    head = (
+        f"{host} -> {targets} node{'' if targets == 1 else 's'}"
+        if targets and (record or {}).get("unit") == "B"
+        else host
+    )
     text = _progress.summary(dict(record, what=step.label), now) if record else f"{step.label} starting"
     if snap.log_line:
         text += f"; log: {snap.log_line[:160]}"
@@ -162,19 +166,23 @@ class Follower:
                 return self.outcome  # type: ignore[return-value]
             now = self.clock()
             if now - start > self.timeout:
-                raise FollowError(f"{self.host}: {', '.join(self.steps[i].label for i in pending)} still running after "
-                                  f"{_progress.duration(self.timeout)} (the follow's timeout); it goes on in the "
-                                  "background. Fix: raise the timeout, or follow it again later.")
+                raise FollowError(
+                    f"{self.host}: {', '.join(self.steps[i].label for i in pending)} still running after "
+                    f"{_progress.duration(self.timeout)} (the follow's timeout); it goes on in the "
+                    "background. Fix: raise the timeout, or follow it again later."
+                )
             try:
                 stdout = self.run(read_command([self.steps[i] for i in pending]))
                 silent_since = None
             except ConnectionError as exc:
                 silent_since = silent_since or now
                 if now - silent_since > self.unreachable_grace:
-                    raise FollowError(f"{self.host} did not answer for {_progress.duration(now - silent_since)} while "
-                                      f"{', '.join(self.steps[i].label for i in pending)} ran there ({exc}). The step "
-                                      "may go on; "
-                                      "fix the node or its network and run the play again.") from exc
+                    raise FollowError(
+                        f"{self.host} did not answer for {_progress.duration(now - silent_since)} while "
+                        f"{', '.join(self.steps[i].label for i in pending)} ran there ({exc}). The step "
+                        "may go on; "
+                        "fix the node or its network and run the play again."
+                    ) from exc
                 self.sleep(self.poll)
                 continue
             self.polls += 1
@@ -199,9 +207,11 @@ class Follower:
                 if snap.writer_alive is False:
                     # Seen dead once: the next poll reads again, so a writer that just wrote its end is not lost.
                     if gone_since[i] is not None:
-                        raise FollowError(f"{self.host}: {step.label} ended without a result (its process {step.pid} "
-                                          "is gone). Run the play "
-                                          "again: the step starts over or resumes.")
+                        raise FollowError(
+                            f"{self.host}: {step.label} ended without a result (its process {step.pid} "
+                            "is gone). Run the play "
+                            "again: the step starts over or resumes."
+                        )
                     gone_since[i] = now
                 else:
                     gone_since[i] = None

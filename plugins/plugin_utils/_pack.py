@@ -41,9 +41,11 @@ def _tarinfo(root: str, rel: str, st: os.stat_result, links: dict) -> tarfile.Ta
                 links[key] = info.name
             info.size = st.st_size
     else:
-        raise PackError(f"{root}: {rel} is neither a file, a directory nor a symlink. Fix: remove it from the checkout "
-                        "or "
-                        "exclude it (conda_env_checkout_exclude).")
+        raise PackError(
+            f"{root}: {rel} is neither a file, a directory nor a symlink. Fix: remove it from the checkout "
+            "or "
+            "exclude it (conda_env_checkout_exclude)."
+        )
     return info
 
 

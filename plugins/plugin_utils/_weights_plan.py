@@ -58,16 +58,20 @@ def check_nodes(nodes, scheduler, checkout_dir):
     nodes = plain(nodes)
     names = [n["name"] for n in nodes]
     if scheduler not in names:
-        return [f"model_weights: the scheduler {scheduler!r} (the first host of group gtsfm_scheduler) is not a member "
-                "of the "
-                f"cluster ({', '.join(names)}). Fix: make the scheduler one of the cluster's hosts."]
+        return [
+            f"model_weights: the scheduler {scheduler!r} (the first host of group gtsfm_scheduler) is not a member "
+            "of the "
+            f"cluster ({', '.join(names)}). Fix: make the scheduler one of the cluster's hosts."
+        ]
     homes = sorted(set(n["home"] for n in nodes))
     if str(checkout_dir).startswith("~") and len(homes) > 1:
-        return [f"model_weights: model_weights_checkout_dir {checkout_dir!r} is under ~, but the nodes' home "
-                "directories differ "
-                f"({', '.join(homes)}); GTSfM needs its checkout at the same path on every node. Set "
-                "model_weights_checkout_dir to "
-                "that absolute path."]
+        return [
+            f"model_weights: model_weights_checkout_dir {checkout_dir!r} is under ~, but the nodes' home "
+            "directories differ "
+            f"({', '.join(homes)}); GTSfM needs its checkout at the same path on every node. Set "
+            "model_weights_checkout_dir to "
+            "that absolute path."
+        ]
     return []
 
 
@@ -88,7 +92,8 @@ def split_held(entries, held, lock_file):
                 f"sha256 mismatch: expected {entry['sha256']} "
                 f"({'given' if entry['given'] else 'pinned in ' + lock_file}), got {found['sha256']}. "
                 "Nothing was copied. Fix: replace the file with the right one, or remove it so that it is "
-                f"downloaded{'' if entry['given'] else ', or re-pin on purpose with model_weights_repin=true'}.")
+                f"downloaded{'' if entry['given'] else ', or re-pin on purpose with model_weights_repin=true'}."
+            )
         have.append(dict(entry, found_sha256=found["sha256"], found_size=found["size"]))
     return have, download, problems
 
@@ -112,17 +117,30 @@ def outcome(plan, jobs, followed, check_mode, fetch_host, lock_file, repin=False
         results = [(r, r["item"]) for r in _items(jobs)]
     else:
         results = [(r.get("result") or {}, r["item"]["item"]) for r in _items(followed)]
-    verified = [{"origin": e["origin"], "name": e["name"], "sha256": r["sha256"], "size": r.get("size")}
-                for r, e in results if r.get("sha256")]
-    verified += [{"origin": e["origin"], "name": e["name"], "sha256": e["found_sha256"], "size": e["found_size"]}
-                 for e in plan["held"]]
-    failures = [] if check_mode else [
-        f"{fetch_host}: {r.get('msg') or 'a download did not finish in time'}"
-        for r, _e in results if not r.get("sha256")]
+    verified = [
+        {"origin": e["origin"], "name": e["name"], "sha256": r["sha256"], "size": r.get("size")}
+        for r, e in results
+        if r.get("sha256")
+    ]
+    verified += [
+        {"origin": e["origin"], "name": e["name"], "sha256": e["found_sha256"], "size": e["found_size"]}
+        for e in plan["held"]
+    ]
+    failures = (
+        []
+        if check_mode
+        else [
+            f"{fetch_host}: {r.get('msg') or 'a download did not finish in time'}"
+            for r, _e in results
+            if not r.get("sha256")
+        ]
+    )
     if failures and not all(e["given"] for e in plan["entries"]):
-        failures.append(f"(The sums of entries without sha256 are pinned in {lock_file}, trust on first use; if an "
-                        "origin "
-                        "changed a file on purpose, re-pin with model_weights_repin=true.)")
+        failures.append(
+            f"(The sums of entries without sha256 are pinned in {lock_file}, trust on first use; if an "
+            "origin "
+            "changed a file on purpose, re-pin with model_weights_repin=true.)"
+        )
     by_controller = plan["fetch_on"] == "controller"
     copy = list(plan["held"]) + (list(plan["download"]) if by_controller and not check_mode else [])
     # In check mode a file the scheduler does not hold yet cannot be sent: its fetch already reports the change.

@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The changelog holds every release before the version galaxy.yml is working towards, CHANGELOG.rst shows each of
 them, and that version's own changes are still fragments."""
+
 from __future__ import annotations
 
 from pathlib import Path

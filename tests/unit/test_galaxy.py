@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """galaxy.yml's links lead to this collection (its repository, docs and tracker), not to GTSfM's."""
+
 from __future__ import annotations
 
 from pathlib import Path

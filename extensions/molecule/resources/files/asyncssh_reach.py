@@ -2,6 +2,7 @@
 
 Usage: python3 asyncssh_reach.py HOST [HOST ...]; exits non-zero naming each host that failed.
 """
+
 import asyncio
 import sys
 import warnings

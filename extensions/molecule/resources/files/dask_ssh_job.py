@@ -6,6 +6,7 @@ strictly, so this passes only when the mesh and the host keys are right.
 Prints one line "RESULT <json>": how many workers, and the hosts the tasks ran on. Dask logs to stderr, which
 ansible's script module (run on a pty) mixes into stdout: the prefix finds the line among them.
 """
+
 import json
 import socket
 import sys

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The hop program without a bed: identity of files and trees, records, and one hop fed through a pipe."""
+
 from __future__ import annotations
 
 import base64
@@ -74,15 +75,25 @@ def run_hop(cfg: dict, stream: bytes, close: bool = True) -> tuple[int, list[dic
 
 
 def stream_of(payload: bytes, digest: str | None = None, chunk: int = 8192) -> bytes:
-    chunks = [payload[i:i + chunk] for i in range(0, len(payload), chunk)]
+    chunks = [payload[i : i + chunk] for i in range(0, len(payload), chunk)]
     info = {"digest": digest or "sha256:" + hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
     return b"".join(hop.frames(chunks)) + hop.trailer(info)
 
 
 def file_cfg(dest: Path, payload: bytes, **more) -> dict:
-    cfg = {"chain": ["me"], "path": str(dest), "kind": "file", "token": "t1", "timeout": 5, "bufsize": 4096,
-           "digest": "sha256:" + hashlib.sha256(payload).hexdigest(), "size": len(payload), "mode": 0o640,
-           "mtime_ns": 1_700_000_000_000_000_000, "compress": False}
+    cfg = {
+        "chain": ["me"],
+        "path": str(dest),
+        "kind": "file",
+        "token": "t1",
+        "timeout": 5,
+        "bufsize": 4096,
+        "digest": "sha256:" + hashlib.sha256(payload).hexdigest(),
+        "size": len(payload),
+        "mode": 0o640,
+        "mtime_ns": 1_700_000_000_000_000_000,
+        "compress": False,
+    }
     cfg.update(more)
     return cfg
 
@@ -172,8 +183,19 @@ def test_one_hop_swaps_a_tree_whole_over_an_old_one_with_a_read_only_dir(tmp_pat
     dest = make_tree(tmp_path / "dest")
     (dest / "stale").write_text("gone after the swap")
     digest, size, dummy = hop.tree_manifest(str(src))
-    cfg = {"chain": ["me"], "path": str(dest), "kind": "tree", "token": "t2", "timeout": 5, "bufsize": 4096,
-           "digest": digest, "size": size, "mode": 0o755, "mtime_ns": 0, "compress": False}
+    cfg = {
+        "chain": ["me"],
+        "path": str(dest),
+        "kind": "tree",
+        "token": "t2",
+        "timeout": 5,
+        "bufsize": 4096,
+        "digest": digest,
+        "size": size,
+        "mode": 0o755,
+        "mtime_ns": 0,
+        "compress": False,
+    }
     rc, events = run_hop(cfg, stream_of(tar_of(src)))
     assert rc == 0, events
     assert hop.tree_manifest(str(dest))[0] == digest and not (dest / "stale").exists()
@@ -185,9 +207,10 @@ def test_one_hop_swaps_a_tree_whole_over_an_old_one_with_a_read_only_dir(tmp_pat
 def test_one_hop_decompresses_and_verifies_the_uncompressed_bytes(tmp_path):
     payload = b"compressible " * 20000
     packed = subprocess.run(["zstd", "-q", "-c"], input=payload, capture_output=True, check=True).stdout
-    chunks = [packed[i:i + 1000] for i in range(0, len(packed), 1000)]
+    chunks = [packed[i : i + 1000] for i in range(0, len(packed), 1000)]
     stream = b"".join(hop.frames(chunks)) + hop.trailer(
-        {"digest": "sha256:" + hashlib.sha256(payload).hexdigest(), "bytes": len(payload)})
+        {"digest": "sha256:" + hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
+    )
     dest = tmp_path / "z"
     rc, events = run_hop(file_cfg(dest, payload, compress=True), stream)
     assert rc == 0, events
@@ -214,38 +237,50 @@ def test_shipped_program_runs_a_probe_as_python3_c(tmp_path):
 
 # --- exclude ------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("pattern, rel, is_dir, left_out", [
-    ("__pycache__/", "gtsfm/utils/__pycache__", True, True),
-    ("__pycache__/", "__pycache__", False, False),  # a trailing slash matches directories only
-    ("*.pyc", "gtsfm/a.cpython-311.pyc", False, True),
-    ("*.pyc", "gtsfm/a.py", False, False),
-    ("/results/", "results", True, True),
-    ("/results/", "gtsfm/results", True, False),  # anchored at the tree's top
-    ("thirdparty/vggt/weights/model.pt", "thirdparty/vggt/weights/model.pt", False, True),
-    ("thirdparty/vggt/weights/model.pt", "x/thirdparty/vggt/weights/model.pt", False, False),
-    ("thirdparty/*/weights/.model.pt.gtsfm-*", "thirdparty/vggt/weights/.model.pt.gtsfm-partial", False, True),
-    ("thirdparty/*/model.pt", "thirdparty/a/b/model.pt", False, False),  # * stays within one component
-    ("[c]ache", "cache", True, True),
-])
+
+@pytest.mark.parametrize(
+    "pattern, rel, is_dir, left_out",
+    [
+        ("__pycache__/", "gtsfm/utils/__pycache__", True, True),
+        ("__pycache__/", "__pycache__", False, False),  # a trailing slash matches directories only
+        ("*.pyc", "gtsfm/a.cpython-311.pyc", False, True),
+        ("*.pyc", "gtsfm/a.py", False, False),
+        ("/results/", "results", True, True),
+        ("/results/", "gtsfm/results", True, False),  # anchored at the tree's top
+        ("thirdparty/vggt/weights/model.pt", "thirdparty/vggt/weights/model.pt", False, True),
+        ("thirdparty/vggt/weights/model.pt", "x/thirdparty/vggt/weights/model.pt", False, False),
+        ("thirdparty/*/weights/.model.pt.gtsfm-*", "thirdparty/vggt/weights/.model.pt.gtsfm-partial", False, True),
+        ("thirdparty/*/model.pt", "thirdparty/a/b/model.pt", False, False),  # * stays within one component
+        ("[c]ache", "cache", True, True),
+    ],
+)
 def test_exclude_patterns_match_like_gitignore(pattern, rel, is_dir, left_out):
     assert hop.Exclude([pattern]).excluded(rel, is_dir) is left_out
 
 
-@pytest.mark.parametrize("pattern, message", [
-    ("", "empty; give a name"),
-    ("/", "empty; give a name"),
-    ("a/**/b", "'**' is not supported"),
-    ("a/../b", "'.', '..' and empty components are not allowed"),
-    ("a//b", "'.', '..' and empty components are not allowed"),
-    ("a\\*", "backslashes are not supported"),
-])
+@pytest.mark.parametrize(
+    "pattern, message",
+    [
+        ("", "empty; give a name"),
+        ("/", "empty; give a name"),
+        ("a/**/b", "'**' is not supported"),
+        ("a/../b", "'.', '..' and empty components are not allowed"),
+        ("a//b", "'.', '..' and empty components are not allowed"),
+        ("a\\*", "backslashes are not supported"),
+    ],
+)
 def test_bad_exclude_patterns_are_refused_with_the_reason(pattern, message):
     with pytest.raises(hop.HopError, match=re.escape(f"exclude pattern {pattern!r}: {message}")):
         hop.Exclude([pattern])
 
 
-CHECKOUT_EXCLUDE = ["__pycache__/", "*.pyc", "/results/", "thirdparty/vggt/weights/model.pt",
-                    "thirdparty/vggt/weights/.model.pt.gtsfm-*"]
+CHECKOUT_EXCLUDE = [
+    "__pycache__/",
+    "*.pyc",
+    "/results/",
+    "thirdparty/vggt/weights/model.pt",
+    "thirdparty/vggt/weights/.model.pt.gtsfm-*",
+]
 
 
 def make_checkout(root: Path) -> Path:
@@ -298,18 +333,39 @@ def test_one_hop_with_exclude_keeps_what_the_node_has_there_untouched(tmp_path):
     (dest / "results" / "ro").mkdir()
     (dest / "results" / "ro").chmod(0o555)
     (dest / "stale.py").write_text("gone after the swap")
-    kept = ["gtsfm/__pycache__/runner.cpython-311.pyc", "results/ba_output/cameras.txt",
-            "thirdparty/vggt/weights/model.pt", "thirdparty/vggt/weights/.model.pt.gtsfm-broadcast.json",
-            "stray.pyc", "results/ro"]
+    kept = [
+        "gtsfm/__pycache__/runner.cpython-311.pyc",
+        "results/ba_output/cameras.txt",
+        "thirdparty/vggt/weights/model.pt",
+        "thirdparty/vggt/weights/.model.pt.gtsfm-broadcast.json",
+        "stray.pyc",
+        "results/ro",
+    ]
     before = {rel: os.lstat(dest / rel) for rel in kept}
     digest, size, dummy = hop.tree_manifest(str(src), exclude=CHECKOUT_EXCLUDE)
-    names = b"".join(b"./" + rel.encode() + b"\0" if rel != "." else b".\0"
-                     for rel, dummy in hop._walk(str(src), CHECKOUT_EXCLUDE))
-    payload = subprocess.run(["tar", "-C", str(src), "-cf", "-", "--no-recursion", "--null", "-T", "-"],
-                             input=names, check=True, capture_output=True).stdout
-    cfg = {"chain": ["me"], "path": str(dest), "kind": "tree", "token": "t3", "timeout": 5, "bufsize": 4096,
-           "digest": digest, "size": size, "mode": 0o755, "mtime_ns": 0, "compress": False,
-           "exclude": CHECKOUT_EXCLUDE}
+    names = b"".join(
+        b"./" + rel.encode() + b"\0" if rel != "." else b".\0" for rel, dummy in hop._walk(str(src), CHECKOUT_EXCLUDE)
+    )
+    payload = subprocess.run(
+        ["tar", "-C", str(src), "-cf", "-", "--no-recursion", "--null", "-T", "-"],
+        input=names,
+        check=True,
+        capture_output=True,
+    ).stdout
+    cfg = {
+        "chain": ["me"],
+        "path": str(dest),
+        "kind": "tree",
+        "token": "t3",
+        "timeout": 5,
+        "bufsize": 4096,
+        "digest": digest,
+        "size": size,
+        "mode": 0o755,
+        "mtime_ns": 0,
+        "compress": False,
+        "exclude": CHECKOUT_EXCLUDE,
+    }
     rc, events = run_hop(cfg, stream_of(payload))
     assert rc == 0, events
     assert (dest / "gtsfm" / "runner.py").read_text() == "print('new')\n" and not (dest / "stale.py").exists()
@@ -331,8 +387,9 @@ def test_one_hop_with_exclude_keeps_what_the_node_has_there_untouched(tmp_path):
 def test_probe_reads_the_destination_with_the_exclude_it_is_given(tmp_path):
     dest = make_checkout(tmp_path / "dest")
     digest = hop.tree_manifest(str(dest), exclude=CHECKOUT_EXCLUDE)[0]
-    hop.write_record(str(dest), {"kind": "tree", "digest": digest,
-                                 "signature": hop.signature(str(dest), "tree", CHECKOUT_EXCLUDE)})
+    hop.write_record(
+        str(dest), {"kind": "tree", "digest": digest, "signature": hop.signature(str(dest), "tree", CHECKOUT_EXCLUDE)}
+    )
     add_run_outputs(dest, "x")
     cfg = {"path": str(dest), "kind": "tree"}
     assert hop.probe(dict(cfg, exclude=CHECKOUT_EXCLUDE))["held"] == digest

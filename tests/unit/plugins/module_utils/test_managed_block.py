@@ -51,8 +51,10 @@ def test_damaged_markers_are_refused_with_a_fix(text):
 
 def test_markers_are_the_ones_blockinfile_writes():
     # blockinfile with marker="# {mark} t (managed by Ansible: edits here are overwritten)"
-    assert (BEGIN, END) == ("# BEGIN t (managed by Ansible: edits here are overwritten)",
-                            "# END t (managed by Ansible: edits here are overwritten)")
+    assert (BEGIN, END) == (
+        "# BEGIN t (managed by Ansible: edits here are overwritten)",
+        "# END t (managed by Ansible: edits here are overwritten)",
+    )
 
 
 def test_read_block_reports_file_mode_and_block(tmp_path):
