@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: bashrc_block
 short_description: Keep one marked block in a ~/.bashrc before its interactive guard
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Bash runs C(~/.bashrc) for a non-interactive C(ssh host command) too (Debian and Ubuntu build it so), but a
     stock file returns early at its interactive guard. This module places one marked block B(before) that guard,

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: broadcast
 short_description: Copy a file or directory tree from one node to every node along a verified, pipelined SSH chain
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Runs on the source node (C(delegate_to) it, with C(run_once)) and copies O(path), a file or a directory tree, to
     the same absolute path on every node of O(hosts), along a chain source -> first -> second -> ... Each node
@@ -68,7 +68,6 @@ options:
     type: list
     elements: str
     default: []
-    version_added: 0.3.0
   order:
     description:
       - Chain order. C(given) keeps O(hosts) as listed (inventory order), C(sorted) sorts the names, C(shuffle)

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: fetch_verified
 short_description: Download a file over HTTP(S) to disk, resumable, verified by SHA-256, installed atomically
-version_added: 0.1.0
+version_added: 0.3.0
 description:
   - Makes sure O(dest) holds the file at O(url). When O(dest) already exists and matches O(sha256) (or no O(sha256)
     is given), nothing is asked of the origin.
@@ -97,6 +97,7 @@ options:
       - Checked after each block received, so the overshoot is at most O(timeout).
     type: float
     default: 14400.0
+    version_added: 0.4.0
   headers:
     description:
       - Extra HTTP request headers (for example an C(Authorization) header for a private mirror).

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: python_env
 short_description: One Python environment at one absolute path, identified by a fingerprint, published atomically
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Builds (uv or conda), unpacks (a prebuilt archive) or copies from a peer (rsync over the cluster's SSH mesh) a
     Python environment at C(PREFIX.<fp12>), then points the symlink O(prefix) at it with one C(rename(2)).
