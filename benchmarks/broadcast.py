@@ -193,9 +193,8 @@ def main() -> int:
     last = rows[-1]
     verdict = "met" if last["ours_ratio"] <= TARGET_RATIO else "NOT met"
     print(
-        f"\nAt N={last['N']}: ours {last['ours_ratio']:.2f}× one copy (target ≤ {TARGET_RATIO}×: {verdict}); "
-        f"the star {last['star_ratio']:.2f}×, so ours is {last['star_s'] / last['ours_s']:.1f}× faster than the "
-        f"star."
+        f"\nAt N={last['N']}: ours {last['ours_ratio']:.2f}× one copy (target ≤ {TARGET_RATIO}×: {verdict}); the star "
+        f"{last['star_ratio']:.2f}×, so ours is {last['star_s'] / last['ours_s']:.1f}× faster than the star."
     )
     print(
         "Star / one by N: "

@@ -66,9 +66,8 @@ class ActionModule(ActionBase):
             return dict(
                 result,
                 failed=True,
-                msg=f"model_weights: cannot read the lock file {lock_file} ({exc}). Fix: "
-                "make it "
-                "readable, or remove it to pin every file again.",
+                msg=f"model_weights: cannot read the lock file {lock_file} ({exc}). Fix: make it readable, or remove "
+                "it to pin every file again.",
             )
         home = next(n["home"] for n in args["nodes"] if n["name"] == args["scheduler"])
         try:
@@ -92,9 +91,8 @@ class ActionModule(ActionBase):
             return dict(
                 result,
                 failed=True,
-                msg=f"model_weights: cannot read a file the controller holds ({exc}). "
-                "Fix: "
-                "make it readable, or remove it so that it is downloaded.",
+                msg=f"model_weights: cannot read a file the controller holds ({exc}). Fix: make it readable, or remove "
+                "it so that it is downloaded.",
             )
         have, download, problems = split_held(entries, held, args["lock_file"])
         if problems:

@@ -510,14 +510,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not file_path.exists():
             raise AnsibleParserError(
                 f"{referrer}cluster_config '{cluster_path}' does not exist. Fix: set cluster_config to the path of "
-                "GTSfM's cluster.yaml "
-                f"(relative paths are resolved against the directory of {path})."
+                f"GTSfM's cluster.yaml (relative paths are resolved against the directory of {path})."
             )
         if file_path.is_dir():
             raise AnsibleParserError(
                 f"{referrer}cluster_config '{cluster_path}' is a directory. Fix: point cluster_config at the "
-                "cluster.yaml file itself "
-                "(for example gtsfm/configs/cluster.yaml)."
+                "cluster.yaml file itself (for example gtsfm/configs/cluster.yaml)."
             )
         try:
             text = file_path.read_text(encoding="utf-8")
@@ -528,14 +526,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except OSError as exc:
             raise AnsibleParserError(
                 f"{referrer}could not read cluster_config '{cluster_path}': {exc.strerror or exc}. Fix: make the file "
-                "readable by the user running "
-                "Ansible."
+                "readable by the user running Ansible."
             ) from None
         if text.lstrip().startswith("$ANSIBLE_VAULT"):
             raise AnsibleParserError(
                 f"{cluster_path}: is vault-encrypted, which this plugin does not read. Fix: keep cluster.yaml "
-                "unencrypted "
-                "(GTSfM reads it as plain YAML too)."
+                "unencrypted (GTSfM reads it as plain YAML too)."
             )
         return load_cluster_config(text, cluster_path)
 
@@ -554,8 +550,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 where = "" if origin == "Direct" else f" (from {origin})"
                 raise AnsibleParserError(
                     f"{self._source_name}: ssh_port{where} must be between 1 and 65535, got {port!r}. Fix: set "
-                    "ssh_port to the SSH port of the "
-                    "nodes, or remove it."
+                    "ssh_port to the SSH port of the nodes, or remove it."
                 )
             variables["ansible_port"] = port
         key_file = self._key_file_override or self.get_option("ssh_private_key_file")
@@ -568,15 +563,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not isinstance(extra, dict):
             raise AnsibleParserError(
                 f"{self._source_name}: hostvars must be a mapping of variable names to values. Fix: write 'hostvars:' "
-                "followed by "
-                "'name: value' lines."
+                "followed by 'name: value' lines."
             )
         for name in extra:
             if not isinstance(name, str) or not name.isidentifier():
                 raise AnsibleParserError(
                     f"{self._source_name}: hostvars key {name!r} is not a valid variable name. Fix: use letters, "
-                    "digits and '_' only, "
-                    "not starting with a digit."
+                    "digits and '_' only, not starting with a digit."
                 )
             if name in COMPUTED_HOSTVARS:
                 self.display.warning(

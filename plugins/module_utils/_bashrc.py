@@ -153,9 +153,8 @@ class ShellStructure:
         if self.stack:
             frame = self.stack[-1]
             raise BashrcError(
-                f"line {frame.line + 1} opens "
-                f"{'a function body' if frame.function else repr(frame.kind)}, which the file never "
-                "closes"
+                f"line {frame.line + 1} opens {'a function body' if frame.function else repr(frame.kind)}, which the "
+                "file never closes"
             )
 
     # -- positions
@@ -164,9 +163,8 @@ class ShellStructure:
 
     def _fail(self, pos, what):
         raise BashrcError(
-            f"line {self.line_of(pos) + 1}: {what} (this module reads the file's if/case/loop/function "
-            "structure, heredocs and "
-            "quotes to find its top-level interactive guard)"
+            f"line {self.line_of(pos) + 1}: {what} (this module reads the file's if/case/loop/function structure, "
+            "heredocs and quotes to find its top-level interactive guard)"
         )
 
     # -- the command level
@@ -551,8 +549,7 @@ def find_guard(lines):
                         break
                 raise BashrcError(
                     f"line {index + 1} starts an interactive test ({code!r}) whose body is not the plain 'return' "
-                    "guard this module "
-                    "recognises"
+                    "guard this module recognises"
                 )
         if guard is not None:
             break

@@ -111,9 +111,8 @@ def stat_source(path, exclude=None):
         st = os.stat(path)
     except OSError as exc:
         raise BroadcastError(
-            f"path {path}: {exc.strerror} on the source node. Fix: point path at an existing file or "
-            "directory "
-            "there (delegate_to names the source)."
+            f"path {path}: {exc.strerror} on the source node. Fix: point path at an existing file or directory there "
+            "(delegate_to names the source)."
         )
     if stat.S_ISREG(st.st_mode):
         kind, size = "file", st.st_size

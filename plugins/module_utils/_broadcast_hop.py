@@ -378,9 +378,8 @@ def decide(answer, path, kind, digest, size):
         return "error", "tar is not installed there; directory trees travel as a tar stream. Install tar."
     if answer.get("free", 0) < size:
         return "error", (
-            f"not enough space for {path}: {size} bytes needed, {answer.get('free', 0)} free on the "
-            f"filesystem of {answer.get('free_path')} there. Free "
-            "some space."
+            f"not enough space for {path}: {size} bytes needed, {answer.get('free', 0)} free on the filesystem of "
+            f"{answer.get('free_path')} there. Free some space."
         )
     return "need", answer.get("why", "")
 
@@ -825,9 +824,8 @@ def acquire_lock(path, timeout):
         if time.monotonic() > deadline:
             os.close(fd)
             raise HopError(
-                f"another broadcast is writing {path} (lock {lock_path(path)} held for {int(timeout)} s). "
-                "If this node shares its home "
-                "with another target, pass only one node per home (cluster_facts_home_writers)."
+                f"another broadcast is writing {path} (lock {lock_path(path)} held for {int(timeout)} s). If this node "
+                "shares its home with another target, pass only one node per home (cluster_facts_home_writers)."
             )
         time.sleep(0.5)
 

@@ -556,8 +556,7 @@ def torchvision_text(report, first):
     if build == "CPU":
         for_what = "CUDA" if "+cpu" not in (vision.get("version") or "") else "another torch"
         fix = (
-            f"install the matching CPU build: pip install '{wanted}' --index-url "
-            "https://download.pytorch.org/whl/cpu "
+            f"install the matching CPU build: pip install '{wanted}' --index-url https://download.pytorch.org/whl/cpu "
             "(or pin torchvision with that index in the env's requirements)"
         )
     else:
@@ -590,8 +589,7 @@ def failure_text(entry, report):
         if CUDA_LIBRARY.match(soname):
             return (
                 f"import {name} fails: {soname} is a CUDA library, so this is a CUDA build on a node without CUDA "
-                f"({shown}). "
-                "Fix: install the CPU build of the package that needs it (for torch: from "
+                f"({shown}). Fix: install the CPU build of the package that needs it (for torch: from "
                 "https://download.pytorch.org/whl/cpu), or CUDA on the node"
             )
         package, command = system_package(soname, release)
@@ -609,9 +607,8 @@ def failure_text(entry, report):
         else:
             hint = f"apt-file search {soname} (Debian/Ubuntu) or dnf provides '*/{soname}' (RHEL/Fedora) names it"
         return (
-            f"import {name} fails: {soname} is missing ({shown}) on {distro_name(release)}. Fix: install the "
-            f"system package that provides it ({hint}; "
-            f"needs root), or use an environment that brings the library itself{tail}"
+            f"import {name} fails: {soname} is missing ({shown}) on {distro_name(release)}. Fix: install the system "
+            f"package that provides it ({hint}; needs root), or use an environment that brings the library itself{tail}"
         )
     old = OLD_RUNTIME.search(joined)
     if old:
@@ -621,17 +618,14 @@ def failure_text(entry, report):
             else ("libgcc_s.so.1" if old.group(2) == "GCC" else "glibc")
         )
         return (
-            f"import {name} fails: the system's {runtime} is older than the package needs ({old.group(1)} not "
-            f"found: {first}). Fix: an "
-            f"environment that brings a newer {runtime} (conda-forge's libstdcxx-ng in a conda env), or a build of "
-            "the "
-            f"package made for {distro_name(release)}"
+            f"import {name} fails: the system's {runtime} is older than the package needs ({old.group(1)} not found: "
+            f"{first}). Fix: an environment that brings a newer {runtime} (conda-forge's libstdcxx-ng in a conda env), "
+            f"or a build of the package made for {distro_name(release)}"
         )
     absent = re.match(r"^ModuleNotFoundError: No module named '([^']+)'", first)
     if absent and absent.group(1).split(".")[0] == name.split(".")[0]:
         return (
-            f"import {name} fails: it is not installed in the environment ({first}). Fix: add it to the "
-            "environment "
+            f"import {name} fails: it is not installed in the environment ({first}). Fix: add it to the environment "
             "(conda_env_requirements, the env file or pyproject.toml) and re-run site.yml --tags conda_env"
         )
     if absent:
@@ -662,10 +656,9 @@ def dot_text(report, more=""):
         what = f"Graphviz dot is not on PATH ({bindir} first)"
     return (
         f"{what}; GTSfM's runner renders its process graph with it and stops without it. Fix: {system} "
-        f"({distro_name(release)}; needs root: "
-        f"ask an admin){more}. A uv or pip environment cannot bring dot (no wheel ships the program); a conda "
-        "environment can, without root: graphviz from conda-forge in its environment file puts dot in the "
-        "env's bin"
+        f"({distro_name(release)}; needs root: ask an admin){more}. A uv or pip environment cannot bring dot (no wheel "
+        "ships the program); a conda environment can, without root: graphviz from conda-forge in its environment file "
+        "puts dot in the env's bin"
     )
 
 
@@ -677,9 +670,8 @@ def diagnose(outcome, python):
         said = " / ".join(outcome.get("said") or []) or "nothing"
         if rc == "timeout":
             return [
-                f"the import check with {python} did not end in time (still importing {outcome.get('died_in')}). "
-                "Fix: see why that import "
-                f"hangs there (python -c 'import {outcome.get('died_in')}')"
+                f"the import check with {python} did not end in time (still importing {outcome.get('died_in')}). Fix: "
+                f"see why that import hangs there (python -c 'import {outcome.get('died_in')}')"
             ]
         if rc == 255 or rc == "ssh":
             return [
@@ -688,8 +680,7 @@ def diagnose(outcome, python):
             ]
         if rc == 127 or (outcome.get("died_in") is None and "not found" in said.lower()):
             return [
-                f"{python} is not there ({said}). Fix: the cluster env at the same path on every node (site.yml "
-                "--tags "
+                f"{python} is not there ({said}). Fix: the cluster env at the same path on every node (site.yml --tags "
                 "conda_env)"
             ]
         if outcome.get("died_in"):
@@ -697,9 +688,8 @@ def diagnose(outcome, python):
             if isinstance(rc, int) and (rc < 0 or rc > 128):
                 signal = f" (signal {-rc if rc < 0 else rc - 128})"
             return [
-                f"python died{signal} while importing {outcome['died_in']} (rc {rc}: {said}): a crash in that "
-                "package, not an exception. "
-                "Fix: reinstall it, or a build of it made for this node's CPU and system"
+                f"python died{signal} while importing {outcome['died_in']} (rc {rc}: {said}): a crash in that package, "
+                "not an exception. Fix: reinstall it, or a build of it made for this node's CPU and system"
             ]
         return [
             f"the import check with {python} printed no report (rc {rc}: {said}). Fix: check that {python} runs there"

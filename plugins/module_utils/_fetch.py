@@ -87,9 +87,8 @@ def normalise_sha256(value, field="sha256"):
         text = text[len("sha256:") :]
     if not SHA256_RE.match(text):
         raise FetchError(
-            f"{field} {value!r} is not a SHA-256 (64 hex digits). Fix: give the sum 'sha256sum FILE' "
-            "prints, "
-            "or leave it out to pin the first download."
+            f"{field} {value!r} is not a SHA-256 (64 hex digits). Fix: give the sum 'sha256sum FILE' prints, or leave "
+            "it out to pin the first download."
         )
     return text
 
@@ -231,10 +230,9 @@ if urllib_request is not None:
             ):
                 fp.close()
                 raise FetchError(
-                    f"{self.dest}: {redact_url(req.full_url)} redirects to {redact_url(newurl)}, from "
-                    "https to plain http: refused (the body and any "
-                    "headers would travel unencrypted). Fix: use an origin or mirror that stays on "
-                    "https."
+                    f"{self.dest}: {redact_url(req.full_url)} redirects to {redact_url(newurl)}, from https to plain "
+                    "http: refused (the body and any headers would travel unencrypted). Fix: use an origin or mirror "
+                    "that stays on https."
                 )
             new = urllib_request.HTTPRedirectHandler.redirect_request(self, req, fp, code, msg, headers, newurl)
             if new is not None and not same_origin(req.full_url, newurl):
@@ -359,9 +357,8 @@ class Fetcher:
                 )
             if self.deadline is None or self.deadline <= 0:
                 raise FetchError(
-                    f"deadline {self.deadline!r} for {self.dest} is not a number of seconds above 0. Fix: "
-                    "give the longest time "
-                    "the download may take, in seconds."
+                    f"deadline {self.deadline!r} for {self.dest} is not a number of seconds above 0. Fix: give the "
+                    "longest time the download may take, in seconds."
                 )
             if os.path.isdir(self.dest):
                 raise FetchError(f"{self.dest} is a directory, not a file. Fix: point dest at the file's full path.")
@@ -460,17 +457,15 @@ class Fetcher:
         if self.size is not None and size != self.size:
             self._discard()
             raise FetchError(
-                f"{self.dest}: size mismatch for {self.shown}: expected {self.size} bytes, got {size}. "
-                f"Nothing was installed at {self.dest}. "
-                "Fix: correct 'size' in the manifest, or check the origin."
+                f"{self.dest}: size mismatch for {self.shown}: expected {self.size} bytes, got {size}. Nothing was "
+                f"installed at {self.dest}. Fix: correct 'size' in the manifest, or check the origin."
             )
         if self.sha256 is not None and got != self.sha256:
             self._discard()
             raise FetchError(
-                f"{self.dest}: sha256 mismatch for {self.shown}: expected {self.sha256}, got {got}. "
-                f"Nothing was installed at {self.dest}. Fix: if "
-                "the origin changed this file on purpose, update the sum (or re-pin); otherwise do not "
-                "trust this origin."
+                f"{self.dest}: sha256 mismatch for {self.shown}: expected {self.sha256}, got {got}. Nothing was "
+                f"installed at {self.dest}. Fix: if the origin changed this file on purpose, update the sum (or "
+                "re-pin); otherwise do not trust this origin."
             )
         return got
 
@@ -481,9 +476,8 @@ class Fetcher:
         raise FetchError(
             f"{self.dest}: the download from {self.shown} did not finish within its deadline of {self.deadline:g} s "
             f"({human(have)} of {human(self.total) if self.total is not None else 'an unknown size'} received). Fix: "
-            "raise "
-            "deadline (model_weights_fetch_timeout in the model_weights role), or use a faster origin or mirror; "
-            "what arrived is kept, and the next run resumes it if the origin still serves the same file."
+            "raise deadline (model_weights_fetch_timeout in the model_weights role), or use a faster origin or "
+            "mirror; what arrived is kept, and the next run resumes it if the origin still serves the same file."
         )
 
     def _discard(self):
@@ -576,9 +570,8 @@ class Fetcher:
         except urllib_error.URLError as exc:
             if isinstance(exc.reason, ssl.SSLCertVerificationError):
                 raise FetchError(
-                    f"{self.dest}: the TLS certificate of {self.shown} does not verify: {exc.reason}. "
-                    "Fix: use a mirror with a valid "
-                    "certificate, or set validate_certs to false if you accept that risk."
+                    f"{self.dest}: the TLS certificate of {self.shown} does not verify: {exc.reason}. Fix: use a "
+                    "mirror with a valid certificate, or set validate_certs to false if you accept that risk."
                 )
             raise _Retry(f"cannot reach the origin: {exc.reason}")
         except (socket.timeout, http_client.HTTPException, OSError) as exc:
@@ -686,10 +679,9 @@ class Fetcher:
         if total is not None and self.size is not None and total != self.size:
             self._discard()
             raise FetchError(
-                f"{self.dest}: size mismatch for {self.shown}: the manifest says {self.size} bytes, the "
-                f"origin announces {total}. "
-                f"Nothing was installed at {self.dest}. Fix: correct 'size' in the manifest, or check the "
-                "origin."
+                f"{self.dest}: size mismatch for {self.shown}: the manifest says {self.size} bytes, the origin "
+                f"announces {total}. Nothing was installed at {self.dest}. Fix: correct 'size' in the manifest, or "
+                "check the origin."
             )
         directory = os.path.dirname(self.dest)
         have = self.free(directory)
@@ -698,10 +690,9 @@ class Fetcher:
             need = expected - offset + self.free_reserve
             if need > have:
                 raise FetchError(
-                    f"{self.dest}: not enough free space in {directory} for {self.shown}: "
-                    f"{human(expected - offset)} still to download ({expected - offset} bytes), "
-                    f"{human(have)} free. "
-                    "Fix: free space there, or put the file on a larger file system (an absolute dest)."
+                    f"{self.dest}: not enough free space in {directory} for {self.shown}: {human(expected - offset)} "
+                    f"still to download ({expected - offset} bytes), {human(have)} free. Fix: free space there, or put "
+                    "the file on a larger file system (an absolute dest)."
                 )
             return expected, "size" if total is None else "announced"
         return offset + max(have - self.free_reserve, 0), "free"
@@ -711,23 +702,20 @@ class Fetcher:
         self._discard()
         if why == "size":
             raise FetchError(
-                f"{self.dest}: {self.shown} sends more than the {most} bytes 'size' gives (no "
-                "Content-Length). Nothing was "
-                f"installed at {self.dest}. Fix: correct 'size' in the manifest, or check the origin."
+                f"{self.dest}: {self.shown} sends more than the {most} bytes 'size' gives (no Content-Length). Nothing "
+                f"was installed at {self.dest}. Fix: correct 'size' in the manifest, or check the origin."
             )
         if why == "announced":
             raise FetchError(
-                f"{self.dest}: {self.shown} sends more than the {most} bytes it announced. Nothing was "
-                f"installed at {self.dest}. Fix: "
-                "check the origin (or its proxy)."
+                f"{self.dest}: {self.shown} sends more than the {most} bytes it announced. Nothing was installed at "
+                f"{self.dest}. Fix: check the origin (or its proxy)."
             )
         directory = os.path.dirname(self.dest)
         raise FetchError(
-            f"{self.dest}: {self.shown} sends no Content-Length, and its body outgrew the free space in "
-            f"{directory} ({human(most)}, beyond a "
-            f"reserve of {human(self.free_reserve)}) at {reached} bytes. Nothing was installed at "
-            f"{self.dest}. Fix: give the file's 'size' if "
-            "you know it, free space there, or put the file on a larger file system (an absolute dest)."
+            f"{self.dest}: {self.shown} sends no Content-Length, and its body outgrew the free space in {directory} "
+            f"({human(most)}, beyond a reserve of {human(self.free_reserve)}) at {reached} bytes. Nothing was "
+            f"installed at {self.dest}. Fix: give the file's 'size' if you know it, free space there, or put the file "
+            "on a larger file system (an absolute dest)."
         )
 
 

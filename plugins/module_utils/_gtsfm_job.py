@@ -94,10 +94,9 @@ def worker_hosts(workers):
         # One machine with gpus is GTSfM's own GPU shape, but gtsfm_job supervises an SSHCluster: its workers per
         # host, its nodes' cleanup. The LocalCUDACluster of the GPU path is none of that.
         raise JobError(
-            f"workers[{index}] ({workers[index]!r}): has 'gpus', which makes GTSfM's runner start a "
-            "single-machine "
-            "LocalCUDACluster, not the SSH cluster gtsfm_job runs and supervises. Fix: remove gpus for a "
-            "CPU run over SSH, or run GTSfM's GPU path on that machine yourself."
+            f"workers[{index}] ({workers[index]!r}): has 'gpus', which makes GTSfM's runner start a single-machine "
+            "LocalCUDACluster, not the SSH cluster gtsfm_job runs and supervises. Fix: remove gpus for a CPU run over "
+            "SSH, or run GTSfM's GPU path on that machine yourself."
         )
     return hosts
 
@@ -259,21 +258,18 @@ def runner_launch(p, job_dir, cluster_config):
         swap = (bug[1], patched)
         remove_after.append(patched)
         notices.append(
-            f"{bug[1]} line {bug[0]} has GTSfM HEAD's cluster bug: {p['entry_point'][0]} starts a copy with "
-            f"that call changed to {HEAD_FIX % {'v': 'w'}} "
-            f"({patched}, removed after the run) in its place, with the same interpreter and arguments. "
-            "Turn off "
-            "with runner_workaround: false."
+            f"{bug[1]} line {bug[0]} has GTSfM HEAD's cluster bug: {p['entry_point'][0]} starts a copy with that call "
+            f"changed to {HEAD_FIX % {'v': 'w'}} ({patched}, removed after the run) in its place, with the same "
+            "interpreter and arguments. Turn off with runner_workaround: false."
         )
     front = []
     if p["drain_remote_output"] or swap:
         front.append(write_runner_hook(job_dir, p["drain_remote_output"], swap))
     if p["drain_remote_output"]:
         logged.append(
-            "Dask's SSHCluster stops reading its remote processes' output after start-up, and they block "
-            "once about 2 MiB is unread (dask issue 9033): the runner reads it to the end into this log, "
-            f"lines marked [HOST stdout|stderr], through {front[0]}/sitecustomize.py. Turn off with "
-            "drain_remote_output: false."
+            "Dask's SSHCluster stops reading its remote processes' output after start-up, and they block once about 2 "
+            "MiB is unread (dask issue 9033): the runner reads it to the end into this log, lines marked [HOST "
+            f"stdout|stderr], through {front[0]}/sitecustomize.py. Turn off with drain_remote_output: false."
         )
     path = front + [p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]
     env = {
@@ -416,9 +412,8 @@ def preflight(p, jobs, hosts):
         probe = os.path.dirname(probe)
     if probe and (not os.access(probe, os.W_OK | os.X_OK) or not os.path.isdir(probe)):
         errors.append(
-            f"{p['scheduler_name']}: output_root {p['output_root']} is not writable ({probe} is not a "
-            "writable directory). Fix: choose a path the "
-            "user can write."
+            f"{p['scheduler_name']}: output_root {p['output_root']} is not writable ({probe} is not a writable "
+            "directory). Fix: choose a path the user can write."
         )
     if p["chdir"] is None:
         pass
@@ -428,15 +423,13 @@ def preflight(p, jobs, hosts):
         )
     elif p["entry_point"][0].startswith("./") and not os.access(os.path.join(p["chdir"], p["entry_point"][0]), os.X_OK):
         errors.append(
-            f"{p['scheduler_name']}: entry point {p['entry_point'][0]} is not an executable in {p['chdir']}. "
-            "Fix: set chdir to the checkout, or "
-            "entry_point."
+            f"{p['scheduler_name']}: entry point {p['entry_point'][0]} is not an executable in {p['chdir']}. Fix: set "
+            "chdir to the checkout, or entry_point."
         )
     if not (os.path.isfile(p["python"]) and os.access(p["python"], os.X_OK)):
         errors.append(
-            f"{p['scheduler_name']}: python {p['python']} is not an executable. Fix: the cluster env's "
-            "python, at the same path on "
-            "every node."
+            f"{p['scheduler_name']}: python {p['python']} is not an executable. Fix: the cluster env's python, at the "
+            "same path on every node."
         )
         return errors, {}
     bug = head_bug(p["chdir"], p["entry_point"])
@@ -529,18 +522,16 @@ def classify_runs(jobs, nodes):
             )
             if ours is False or not recorded:
                 errors.append(
-                    f"{host}: {_named(run, host, origin)}. gtsfm_job ends only what the ended runs of its "
-                    f"own job root ({jobs.root}) left. Fix: "
-                    "stop that job where it was started (gtsfm_job state: stopped with its job_root), or "
-                    f"wait for it to end; if it is dead, end those processes on {host} yourself."
+                    f"{host}: {_named(run, host, origin)}. gtsfm_job ends only what the ended runs of its own job root "
+                    f"({jobs.root}) left. Fix: stop that job where it was started (gtsfm_job state: stopped with its "
+                    f"job_root), or wait for it to end; if it is dead, end those processes on {host} yourself."
                 )
                 continue
             status = jobs.status(run_id)
             if status.get("state") not in FINAL_STATES and jobs.alive(status):
                 errors.append(
-                    f"{host}: {_named(run, host, origin)}, and that run of this job root is still running. "
-                    "Fix: wait for it, or end "
-                    f"it with state: stopped and run_id: {run_id}."
+                    f"{host}: {_named(run, host, origin)}, and that run of this job root is still running. Fix: wait "
+                    f"for it, or end it with state: stopped and run_id: {run_id}."
                 )
                 continue
             stale.setdefault(host, []).append(run_id)
@@ -551,8 +542,7 @@ def busy_message(p, jobs, holder, status):
     return (
         f"{p['scheduler_name']}: the cluster is busy with job {holder} (name {status.get('name')!r}, held by "
         f"{status.get('holder') or '?'}, started {_when(status.get('started'))}, log "
-        f"{os.path.join(jobs.root, holder, 'job.log')}). Fix: wait for it, or end "
-        "it with state: stopped."
+        f"{os.path.join(jobs.root, holder, 'job.log')}). Fix: wait for it, or end it with state: stopped."
     )
 
 

@@ -181,8 +181,7 @@ def _ssh_error_text(host, scheduler, exc):
     if name == "HostKeyNotVerifiable" or "host key" in text.lower():
         return (
             f"{host}: its host key is not trusted by {scheduler}'s ~/.ssh/known_hosts (Dask's asyncssh checks "
-            f"strictly): {text}. "
-            "Fix: run site.yml --tags known_hosts."
+            f"strictly): {text}. Fix: run site.yml --tags known_hosts."
         )
     if name in ("PermissionDenied",):
         return f"{host}: refused {scheduler}'s SSH key ({text}). Fix: run site.yml --tags ssh_mesh."
@@ -192,9 +191,8 @@ def _ssh_error_text(host, scheduler, exc):
             f"reachable from {scheduler}."
         )
     return (
-        f"{host}: unreachable over SSH from {scheduler} ({name}: {text}). Fix: check the host is up, its name "
-        f"resolves on {scheduler} and "
-        "its SSH server answers."
+        f"{host}: unreachable over SSH from {scheduler} ({name}: {text}). Fix: check the host is up, its name resolves "
+        f"on {scheduler} and its SSH server answers."
     )
 
 
@@ -327,9 +325,8 @@ def preflight(spec):
             listeners.append(_bind(dashboard))
         except OSError as exc:
             errors.append(
-                f"{scheduler}: dashboard port {dashboard} is busy{_port_holder(dashboard)} ({exc.strerror}); "
-                "Dask would silently move the dashboard. Fix: stop "
-                "that process (a job left over?) or set dashboard_port."
+                f"{scheduler}: dashboard port {dashboard} is busy{_port_holder(dashboard)} ({exc.strerror}); Dask "
+                "would silently move the dashboard. Fix: stop that process (a job left over?) or set dashboard_port."
             )
     try:
         probe = _bind(spec.get("scheduler_port") or 0)
@@ -360,9 +357,8 @@ def preflight(spec):
         local[name], error = node_half.version_of(name)
         if error:  # an env without Dask cannot run the job at all
             errors.append(
-                f"{scheduler}: {spec['python']} does not have {name} ({error}). Fix: install the cluster env "
-                "(dask and distributed) at "
-                "that path."
+                f"{scheduler}: {spec['python']} does not have {name} ({error}). Fix: install the cluster env (dask and "
+                "distributed) at that path."
             )
     for host in hosts:
         rc, out, err = results[host]
@@ -373,17 +369,15 @@ def preflight(spec):
             node = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
             errors.append(
-                f"{host}: the probe with {spec['python']} failed (rc {rc}: {(err or out).strip()[-200:]}). "
-                f"Fix: install the cluster env at {spec['python']} on {host}, the "
-                f"same path as on {scheduler}."
+                f"{host}: the probe with {spec['python']} failed (rc {rc}: {(err or out).strip()[-200:]}). Fix: "
+                f"install the cluster env at {spec['python']} on {host}, the same path as on {scheduler}."
             )
             continue
         report["nodes"][host] = node
         if os.path.realpath(node["python"]) != os.path.realpath(spec["python"]) and node["python"] != spec["python"]:
             errors.append(
-                f"{host}: no python at {spec['python']} (found only {node['python']}). Fix: install the "
-                "cluster env at the same path on "
-                f"every node; Dask starts {spec['python']} there."
+                f"{host}: no python at {spec['python']} (found only {node['python']}). Fix: install the cluster env at "
+                f"the same path on every node; Dask starts {spec['python']} there."
             )
             continue
         for name in ("dask", "distributed"):

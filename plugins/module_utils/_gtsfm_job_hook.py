@@ -172,9 +172,8 @@ def swap_runner(original, patched):
     if os.path.realpath(new_script) != os.path.realpath(patched):
         new_script = patched
     sys.stderr.write(
-        f"gtsfm_job: {script} has GTSfM HEAD's cluster bug: running {new_script} in its place (same "
-        f"interpreter {sys.executable}, "
-        "options and arguments)\n"
+        f"gtsfm_job: {script} has GTSfM HEAD's cluster bug: running {new_script} in its place (same interpreter "
+        f"{sys.executable}, options and arguments)\n"
     )
     sys.stderr.flush()
     os.execv(sys.executable, [sys.executable] + argv[1:at] + [new_script] + argv[at + 1 :])

@@ -38,10 +38,9 @@ def gpu_path_problem(workers):
     for index, entry in enumerate(workers or []):
         if isinstance(entry, str) and "gpus" in entry:
             return (
-                f"workers[{index}] ({entry!r}): GTSfM's runner tests '\"gpus\" in worker', which is true for this "
-                "host name, "
-                "so it would take its single-machine GPU path instead of an SSH cluster. Fix: use a host name or "
-                "IP address without 'gpus' in it (an ~/.ssh/config alias works)."
+                f"workers[{index}] ({entry!r}): GTSfM's runner tests '\"gpus\" in worker', which is true for this host "
+                "name, so it would take its single-machine GPU path instead of an SSH cluster. Fix: use a host name "
+                "or IP address without 'gpus' in it (an ~/.ssh/config alias works)."
             )
     index = gpu_entry(workers)
     hosts = []
@@ -52,9 +51,7 @@ def gpu_path_problem(workers):
     if index is not None and len(hosts) > 1:
         return (
             f"workers[{index}] ({_host(workers[index])!r}) has 'gpus', so GTSfM's runner starts a single-machine "
-            "LocalCUDACluster and never "
-            f"uses the other hosts: the {len(hosts)} distinct hosts listed would not form one cluster. Fix: drop "
-            "'gpus' for "
-            "a multi-host CPU cluster, or list only one machine for the GPU path."
+            f"LocalCUDACluster and never uses the other hosts: the {len(hosts)} distinct hosts listed would not form "
+            "one cluster. Fix: drop 'gpus' for a multi-host CPU cluster, or list only one machine for the GPU path."
         )
     return None

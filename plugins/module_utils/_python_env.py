@@ -452,8 +452,7 @@ def check_digest(path, url, digest):
     got = hasher.hexdigest()
     if got != want:
         raise EnvError(
-            f"{name} mismatch for {url}: its index gives {want}, the download has {got}. Nothing was "
-            "installed. Fix: "
+            f"{name} mismatch for {url}: its index gives {want}, the download has {got}. Nothing was installed. Fix: "
             "check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum"
         )
 

@@ -51,8 +51,7 @@ def not_a_directory(blocker, path=None):
     blocked = f", so {path} cannot be written" if path else ""
     return (
         f"{blocker} exists but is not a directory{blocked}. Fix: move that file away (for example 'mv {blocker} "
-        f"{blocker}.old') so a "
-        "directory can take its place, then re-run."
+        f"{blocker}.old') so a directory can take its place, then re-run."
     )
 
 
@@ -137,8 +136,7 @@ def split_block(text, name):
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
         raise BlockError(
             f"the markers of block '{name}' are damaged ({len(starts)} BEGIN and {len(ends)} END lines, expected one "
-            "of each in order): "
-            "remove the lines between them and the markers themselves, then re-run"
+            "of each in order): remove the lines between them and the markers themselves, then re-run"
         )
     first, last = starts[0], ends[0]
     block = [line.rstrip("\r\n") for line in lines[first + 1 : last]]

@@ -77,8 +77,7 @@ def inspect_keypair(path, keygen, run_command):
         if on_file is None:
             raise KeyPairError(
                 f"{path} has a passphrase (or is not a private key) and has no {pub}, so its public half is unknown. "
-                "Fix: "
-                f"put its public key in {pub} ('ssh-keygen -y -f {path} > {pub}' asks for the passphrase), or set "
+                f"Fix: put its public key in {pub} ('ssh-keygen -y -f {path} > {pub}' asks for the passphrase), or set "
                 "ssh_mesh_key_path to a key without a passphrase; Dask's SSHCluster needs one it can use unattended."
             )
         public = _checked(on_file, pub, path)

@@ -179,9 +179,8 @@ def main():
         _fail(
             module,
             path,
-            f"{exc}. Fix: move the environment lines before that line yourself, or rewrite the guard "
-            "as "
-            "`case $- in *i*) ;; *) return;; esac`, then re-run",
+            f"{exc}. Fix: move the environment lines before that line yourself, or rewrite the guard as `case $- in "
+            "*i*) ;; *) return;; esac`, then re-run",
         )
     changed = after != before or (not exists and module.params["state"] == "present")
     result = dict(changed=changed, path=path, target=target, created=not exists and changed)

@@ -340,9 +340,8 @@ def main():
         lowered = arg.lower().replace(" ", "")
         if "stricthostkeychecking" in lowered or "userknownhostsfile=/dev/null" in lowered or "batchmode=no" in lowered:
             module.fail_json(
-                msg=f"broadcast: ssh_args may not weaken host key checking or BatchMode ({arg!r}). Fix: "
-                "run "
-                "the known_hosts stage of site.yml so every node trusts every node."
+                msg=f"broadcast: ssh_args may not weaken host key checking or BatchMode ({arg!r}). Fix: run the "
+                "known_hosts stage of site.yml so every node trusts every node."
             )
     bad = [h for h in params["hosts"] if not h or h.startswith("-") or any(c.isspace() for c in h)]
     if bad:

@@ -141,9 +141,8 @@ def main():
         module.fail_json(msg="env_check: " + error)
     if not p["python"].startswith("/"):
         module.fail_json(
-            msg=f"env_check: python {p['python']!r} is not an absolute path. Fix: the env's python, the "
-            "same "
-            "absolute path on every node."
+            msg=f"env_check: python {p['python']!r} is not an absolute path. Fix: the env's python, the same absolute "
+            "path on every node."
         )
     started = time.time()
     dot_hosts = [hosts[0]] if p["graphviz"] != "ignore" else []

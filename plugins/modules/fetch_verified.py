@@ -258,9 +258,8 @@ def main():
     shown = redact_url(params["url"])
     if not params["url"].lower().startswith(("http://", "https://")):
         module.fail_json(
-            msg=f"fetch_verified: url {shown!r} for {params['dest']} is not an http:// or https:// URL. "
-            "Fix: give the file's "
-            "download URL."
+            msg=f"fetch_verified: url {shown!r} for {params['dest']} is not an http:// or https:// URL. Fix: give the "
+            "file's download URL."
         )
     try:
         result = fetch(

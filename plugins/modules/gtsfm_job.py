@@ -412,9 +412,8 @@ def main():
     for key in ("python", "chdir", "dataset_dir", "output_root"):
         if p[key] is not None and not os.path.isabs(p[key]):
             module.fail_json(
-                msg=f"{key}: {p[key]!r} is not absolute. Fix: Dask starts workers in the home directory, "
-                "so every "
-                "path must be absolute."
+                msg=f"{key}: {p[key]!r} is not absolute. Fix: Dask starts workers in the home directory, so every path "
+                "must be absolute."
             )
     try:
         result = job.run(module, p)

@@ -77,9 +77,8 @@ def main():
         module.fail_json(msg=f"home_marker: {exc.strerror}")
     except OSError as exc:
         module.fail_json(
-            msg=f"home_marker: cannot write the marker in {ssh_dir}: {exc.strerror or exc}. Fix: make "
-            f"{ssh_dir} a directory the remote "
-            "user can write, then re-run."
+            msg=f"home_marker: cannot write the marker in {ssh_dir}: {exc.strerror or exc}. Fix: make {ssh_dir} a "
+            "directory the remote user can write, then re-run."
         )
     module.exit_json(changed=dir_changed or changed, home_id=home_id)
 

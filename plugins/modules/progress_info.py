@@ -136,9 +136,8 @@ def main():
         module.fail_json(msg=f"progress_info: wait must be between 0 and 600 seconds, got {p['wait']}.")
     if p["jid"] and not re.match(r"^[0-9A-Za-z_.-]+$", p["jid"]):
         module.fail_json(
-            msg=f"progress_info: jid {p['jid']!r} is not an async job id. Fix: pass the ansible_job_id of "
-            "the "
-            "task that started the step."
+            msg=f"progress_info: jid {p['jid']!r} is not an async job id. Fix: pass the ansible_job_id of the task "
+            "that started the step."
         )
     deadline = time.monotonic() + p["wait"]
     try:

@@ -337,8 +337,7 @@ class Env:
             python = p["python"]
             if not os.access(python, os.X_OK):
                 self.fail(
-                    f"the interpreter {python} is missing on this node. Fix: install it at the same path on "
-                    "every "
+                    f"the interpreter {python} is missing on this node. Fix: install it at the same path on every "
                     "node, or set option python"
                 )
             version = self.run(
@@ -353,9 +352,8 @@ class Env:
         if free < need:
             where = os.path.dirname(self.prefix)
             self.fail(
-                f"only {free >> 20} MiB free under {where}, {need >> 20} MiB needed. Fix: free space there, or "
-                "set option prefix "
-                "elsewhere (or lower option min_free_mb)"
+                f"only {free >> 20} MiB free under {where}, {need >> 20} MiB needed. Fix: free space there, or set "
+                "option prefix elsewhere (or lower option min_free_mb)"
             )
 
     def ensure_uv(self):

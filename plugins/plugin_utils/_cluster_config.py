@@ -169,9 +169,8 @@ def host_name_problem(name: str) -> str | None:
     if "@" in name:
         user, _sep, rest = name.rpartition("@")
         return (
-            f"'{name}' carries an SSH user ('{user}'); GTSfM connects with the user running it. "
-            f"Fix: write only '{rest}' here and put the SSH user in the inventory option ssh_user, not in "
-            "cluster.yaml"
+            f"'{name}' carries an SSH user ('{user}'); GTSfM connects with the user running it. Fix: write only "
+            f"'{rest}' here and put the SSH user in the inventory option ssh_user, not in cluster.yaml"
         )
     if "/" in name:
         return (
@@ -187,9 +186,8 @@ def host_name_problem(name: str) -> str | None:
         inner, _sep, port = name[1:].partition("]")
         if port.startswith(":"):
             return (
-                f"'{name}' carries an SSH port; GTSfM passes host names to SSH as they are. "
-                f"Fix: write only '{inner}' here and put the port in the inventory option ssh_port (or "
-                "~/.ssh/config)"
+                f"'{name}' carries an SSH port; GTSfM passes host names to SSH as they are. Fix: write only '{inner}' "
+                "here and put the port in the inventory option ssh_port (or ~/.ssh/config)"
             )
         return f"'{name}' puts an IPv6 address in brackets. Fix: write the address without brackets ('{inner}')"
     if ":" in name:
@@ -199,9 +197,8 @@ def host_name_problem(name: str) -> str | None:
             head, _sep, tail = name.rpartition(":")
             if name.count(":") == 1 and tail.isdigit():
                 return (
-                    f"'{name}' carries an SSH port; GTSfM passes host names to SSH as they are. "
-                    f"Fix: write only '{head}' here and put the port in the inventory option ssh_port (or "
-                    "~/.ssh/config)"
+                    f"'{name}' carries an SSH port; GTSfM passes host names to SSH as they are. Fix: write only "
+                    f"'{head}' here and put the port in the inventory option ssh_port (or ~/.ssh/config)"
                 )
             return f"'{name}' is not a valid IPv6 address. Fix: correct the address (written without brackets or port)"
         return None
@@ -230,9 +227,8 @@ def host_name_problem(name: str) -> str | None:
         if "_" in bad:
             hint = " ('_' is not allowed in host names by RFC 1123)"
         return (
-            f"'{name}' contains {', '.join(repr(ch) for ch in bad)}{hint}; host names may only use letters, "
-            "digits, '-' and '.'. "
-            "Fix: use the machine's DNS name or IP address"
+            f"'{name}' contains {', '.join(repr(ch) for ch in bad)}{hint}; host names may only use letters, digits, "
+            "'-' and '.'. Fix: use the machine's DNS name or IP address"
         )
     if len(name) > _MAX_HOST_LENGTH:
         return (
@@ -242,9 +238,8 @@ def host_name_problem(name: str) -> str | None:
     for label in name.split("."):
         if len(label) > _MAX_LABEL_LENGTH:
             return (
-                f"'{name}' has a label of {len(label)} characters ('{label[:20]}...'); each dot-separated part is "
-                f"at most {_MAX_LABEL_LENGTH}. "
-                "Fix: use a shorter name or the IP address"
+                f"'{name}' has a label of {len(label)} characters ('{label[:20]}...'); each dot-separated part is at "
+                f"most {_MAX_LABEL_LENGTH}. Fix: use a shorter name or the IP address"
             )
         if not _HOST_LABEL.match(label):
             return (
@@ -502,8 +497,7 @@ def _check_expansion(root: t.Any, source: str) -> None:
     if sizes[id(root)] > MAX_EXPANDED_NODES:
         raise ClusterConfigError(
             f"{source}: its YAML aliases (*name) expand to more than {MAX_EXPANDED_NODES} values, far more than a "
-            "cluster config holds "
-            "(a 'billion laughs' file). Fix: write the workers out without nested aliases."
+            "cluster config holds (a 'billion laughs' file). Fix: write the workers out without nested aliases."
         )
 
 

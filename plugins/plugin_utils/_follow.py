@@ -179,9 +179,8 @@ class Follower:
                 if now - silent_since > self.unreachable_grace:
                     raise FollowError(
                         f"{self.host} did not answer for {_progress.duration(now - silent_since)} while "
-                        f"{', '.join(self.steps[i].label for i in pending)} ran there ({exc}). The step "
-                        "may go on; "
-                        "fix the node or its network and run the play again."
+                        f"{', '.join(self.steps[i].label for i in pending)} ran there ({exc}). The step may go on; fix "
+                        "the node or its network and run the play again."
                     ) from exc
                 self.sleep(self.poll)
                 continue
@@ -208,9 +207,8 @@ class Follower:
                     # Seen dead once: the next poll reads again, so a writer that just wrote its end is not lost.
                     if gone_since[i] is not None:
                         raise FollowError(
-                            f"{self.host}: {step.label} ended without a result (its process {step.pid} "
-                            "is gone). Run the play "
-                            "again: the step starts over or resumes."
+                            f"{self.host}: {step.label} ended without a result (its process {step.pid} is gone). Run "
+                            "the play again: the step starts over or resumes."
                         )
                     gone_since[i] = now
                 else:

@@ -42,9 +42,8 @@ def _tarinfo(root: str, rel: str, st: os.stat_result, links: dict) -> tarfile.Ta
             info.size = st.st_size
     else:
         raise PackError(
-            f"{root}: {rel} is neither a file, a directory nor a symlink. Fix: remove it from the checkout "
-            "or "
-            "exclude it (conda_env_checkout_exclude)."
+            f"{root}: {rel} is neither a file, a directory nor a symlink. Fix: remove it from the checkout or exclude "
+            "it (conda_env_checkout_exclude)."
         )
     return info
 

@@ -43,16 +43,14 @@ CATALOG = {
     ],
     "patchmatchnet": [
         {
-            "url": "https://github.com/FangjinhuaWang/PatchmatchNet/raw/fa4ecae69b3a376ce238002db8d5283406128eac/"
-            "checkpoints/model_000007.ckpt",
+            "url": "https://github.com/FangjinhuaWang/PatchmatchNet/raw/fa4ecae69b3a376ce238002db8d5283406128eac/checkpoints/model_000007.ckpt",
             "dest": "thirdparty/patchmatchnet/checkpoints/model_000007.ckpt",
         }
     ],
     "d2net": [{"url": "https://dusmanu.com/files/d2-net/d2_tf.pth", "dest": "thirdparty/d2net/weights/d2_tf.pth"}],
     "netvlad": [
         {
-            "url": "https://github.com/johnwlambert/gtsfm-datasets-mirror/releases/download/gerrard-hall-100/"
-            "VGG16-NetVLAD-Pitts30K.mat",
+            "url": "https://github.com/johnwlambert/gtsfm-datasets-mirror/releases/download/gerrard-hall-100/VGG16-NetVLAD-Pitts30K.mat",
             "dest": "thirdparty/hloc/weights/VGG16-NetVLAD-Pitts30K.mat",
         }
     ],
@@ -174,8 +172,7 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
     checkout = _expand(str(checkout_dir), home)
     if not checkout.startswith("/"):
         raise WeightsError(
-            f"model_weights_checkout_dir: {checkout_dir!r} is not an absolute path (or ~/...). Fix: "
-            "give the GTSfM "
+            f"model_weights_checkout_dir: {checkout_dir!r} is not an absolute path (or ~/...). Fix: give the GTSfM "
             "checkout's path on the nodes."
         )
     pins = parse_lock(lock_text, lock_path)
@@ -203,19 +200,16 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
         key = pin_key(url)
         if key in keys and keys[key][1] != url:
             raise WeightsError(
-                f"{where}: its URL differs from that of {keys[key][0]} only in the parts a lock file "
-                "leaves out "
-                "(userinfo, "
-                "query, fragment), so the two cannot be pinned apart. Fix: give each file its own "
-                "path, or its sha256."
+                f"{where}: its URL differs from that of {keys[key][0]} only in the parts a lock file leaves out "
+                "(userinfo, query, fragment), so the two cannot be pinned apart. Fix: give each file its own path, or "
+                "its sha256."
             )
         keys[key] = (where, url)
         dest = entry.get("dest")
         if not isinstance(dest, str) or not dest.strip() or dest.endswith("/"):
             raise WeightsError(
-                f"{where}: dest {dest!r} must be a file path, relative to the GTSfM checkout or "
-                "absolute. Fix: "
-                "give the file's path, e.g. thirdparty/vggt/weights/model.pt."
+                f"{where}: dest {dest!r} must be a file path, relative to the GTSfM checkout or absolute. Fix: give "
+                "the file's path, e.g. thirdparty/vggt/weights/model.pt."
             )
         if ".." in dest.split("/"):
             raise WeightsError(f"{where}: dest {dest!r} contains '..'. Fix: give the path without '..'.")
@@ -237,9 +231,8 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
                 sha = sha[7:]
             if not SHA256_RE.match(sha):
                 raise WeightsError(
-                    f"{where}: sha256 {entry.get('sha256')!r} is not 64 hex digits. Fix: give what "
-                    "'sha256sum FILE' prints, or "
-                    "leave it out to pin the first download."
+                    f"{where}: sha256 {entry.get('sha256')!r} is not 64 hex digits. Fix: give what 'sha256sum FILE' "
+                    "prints, or leave it out to pin the first download."
                 )
         else:
             sha = None

@@ -59,18 +59,15 @@ def check_nodes(nodes, scheduler, checkout_dir):
     names = [n["name"] for n in nodes]
     if scheduler not in names:
         return [
-            f"model_weights: the scheduler {scheduler!r} (the first host of group gtsfm_scheduler) is not a member "
-            "of the "
-            f"cluster ({', '.join(names)}). Fix: make the scheduler one of the cluster's hosts."
+            f"model_weights: the scheduler {scheduler!r} (the first host of group gtsfm_scheduler) is not a member of "
+            f"the cluster ({', '.join(names)}). Fix: make the scheduler one of the cluster's hosts."
         ]
     homes = sorted(set(n["home"] for n in nodes))
     if str(checkout_dir).startswith("~") and len(homes) > 1:
         return [
-            f"model_weights: model_weights_checkout_dir {checkout_dir!r} is under ~, but the nodes' home "
-            "directories differ "
-            f"({', '.join(homes)}); GTSfM needs its checkout at the same path on every node. Set "
-            "model_weights_checkout_dir to "
-            "that absolute path."
+            f"model_weights: model_weights_checkout_dir {checkout_dir!r} is under ~, but the nodes' home directories "
+            f"differ ({', '.join(homes)}); GTSfM needs its checkout at the same path on every node. Set "
+            "model_weights_checkout_dir to that absolute path."
         ]
     return []
 
@@ -137,9 +134,8 @@ def outcome(plan, jobs, followed, check_mode, fetch_host, lock_file, repin=False
     )
     if failures and not all(e["given"] for e in plan["entries"]):
         failures.append(
-            f"(The sums of entries without sha256 are pinned in {lock_file}, trust on first use; if an "
-            "origin "
-            "changed a file on purpose, re-pin with model_weights_repin=true.)"
+            f"(The sums of entries without sha256 are pinned in {lock_file}, trust on first use; if an origin changed "
+            "a file on purpose, re-pin with model_weights_repin=true.)"
         )
     by_controller = plan["fetch_on"] == "controller"
     copy = list(plan["held"]) + (list(plan["download"]) if by_controller and not check_mode else [])

@@ -124,11 +124,10 @@ def bed(tmp_path_factory):
 def make_tree(bed):
     bed.ssh(
         "node1",
-        "set -e; rm -rf /tmp/bt/tree; mkdir -p /tmp/bt/tree/sub/empty /tmp/bt/tree/ro; cd /tmp/bt/tree; "
-        "head -c 3M /dev/urandom > a; ln a sub/hard; ln -s ../a sub/rel; ln -s /etc/hostname abs; "
-        "ln -s missing dangling; printf '#!/bin/sh\\necho ok\\n' > run.sh; chmod 0755 run.sh; "
-        ": > empty; echo secret > private; chmod 0600 private; echo x > ro/file; chmod 0555 ro; "
-        "chmod 0750 sub",
+        "set -e; rm -rf /tmp/bt/tree; mkdir -p /tmp/bt/tree/sub/empty /tmp/bt/tree/ro; cd /tmp/bt/tree; head -c 3M "
+        "/dev/urandom > a; ln a sub/hard; ln -s ../a sub/rel; ln -s /etc/hostname abs; ln -s missing dangling; printf "
+        "'#!/bin/sh\\necho ok\\n' > run.sh; chmod 0755 run.sh; : > empty; echo secret > private; chmod 0600 private; "
+        "echo x > ro/file; chmod 0555 ro; chmod 0750 sub",
     )
 
 

@@ -148,9 +148,8 @@ def test_gtsfm_run_refuses_before_staging_naming_nodes_libraries_and_dot(world, 
     assert "Fix: sudo apt-get install libgomp1" in lines[2]
     assert lines[3].startswith("- node3: import needs_gomp fails: it is not installed in the environment")
     assert lines[4].startswith(
-        "- node1: Graphviz dot is not on PATH (/home/gtsfm/gtsfm-env/bin first); GTSfM's "
-        "runner renders its process graph with it and stops without it. Fix: sudo apt-get "
-        "install graphviz"
+        "- node1: Graphviz dot is not on PATH (/home/gtsfm/gtsfm-env/bin first); GTSfM's runner renders its process "
+        "graph with it and stops without it. Fix: sudo apt-get install graphviz"
     )
     assert len(lines) == 5 and "Traceback" not in msgs["node1"]
     # Refused before any long work: nothing staged, no job.

@@ -78,9 +78,8 @@ def test_crlf_authorized_keys_keep_one_block_and_revocation_holds(bed3, site, me
 def test_symlinked_files_are_written_through(bed3, site, meshed):
     bed3.ssh(
         "node2",
-        "mkdir -p ~/dotfiles && mv ~/.ssh/known_hosts ~/dotfiles/known_hosts && "
-        "ln -s ~/dotfiles/known_hosts ~/.ssh/known_hosts && "
-        "sed -i '/BEGIN gtsfm/,/END gtsfm/d' ~/dotfiles/known_hosts",
+        "mkdir -p ~/dotfiles && mv ~/.ssh/known_hosts ~/dotfiles/known_hosts && ln -s ~/dotfiles/known_hosts "
+        "~/.ssh/known_hosts && sed -i '/BEGIN gtsfm/,/END gtsfm/d' ~/dotfiles/known_hosts",
     )
     run = site(meshed, TAGS)
     assert run.status == "successful", failures(run)

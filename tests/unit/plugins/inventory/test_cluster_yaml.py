@@ -326,8 +326,7 @@ def test_hostvars_cannot_override_computed_vars(plugin: t.Any, tmp_path: Path) -
     assert host_vars(inventory, "node1")["gtsfm_worker_slots"] == 1
     assert plugin.display.warnings == [
         f"{tmp_path / 'inventory.yml'}: hostvars sets 'gtsfm_worker_slots', which this plugin computes from "
-        "cluster.yaml; the computed "
-        "value wins."
+        "cluster.yaml; the computed value wins."
     ]
 
 
@@ -521,8 +520,7 @@ def test_cluster_config_file_does_not_exist(plugin: t.Any, tmp_path: Path) -> No
     path = config(tmp_path, "cluster_config: missing.yaml\n", cluster=None)
     assert parse_error(plugin, path).message == (
         f"{path}: cluster_config '{tmp_path / 'missing.yaml'}' does not exist. Fix: set cluster_config to the path of "
-        "GTSfM's cluster.yaml "
-        f"(relative paths are resolved against the directory of {path})."
+        f"GTSfM's cluster.yaml (relative paths are resolved against the directory of {path})."
     )
 
 
@@ -531,8 +529,7 @@ def test_cluster_config_is_a_directory(plugin: t.Any, tmp_path: Path) -> None:
     path = config(tmp_path, "cluster_config: configs\n", cluster=None)
     assert parse_error(plugin, path).message == (
         f"{path}: cluster_config '{tmp_path / 'configs'}' is a directory. Fix: point cluster_config at the "
-        "cluster.yaml file itself "
-        "(for example gtsfm/configs/cluster.yaml)."
+        "cluster.yaml file itself (for example gtsfm/configs/cluster.yaml)."
     )
 
 

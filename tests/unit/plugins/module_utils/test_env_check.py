@@ -305,11 +305,10 @@ def test_a_cuda_torchvision_beside_a_cpu_torch_is_named(venv):
     }
     (text,) = ec.diagnose(outcome, "py")
     assert text == (
-        "import torchvision fails: torchvision 0.28.0 is built for CUDA (it requires torch==2.13.0), "
-        "not for torch 2.13.0+cpu (CPU) beside it (operator torchvision::nms does not exist). Fix: "
-        "install the matching CPU build: pip install 'torchvision==0.28.*' --index-url "
-        "https://download.pytorch.org/whl/cpu (or pin torchvision with that index in the env's "
-        "requirements)"
+        "import torchvision fails: torchvision 0.28.0 is built for CUDA (it requires torch==2.13.0), not for torch "
+        "2.13.0+cpu (CPU) beside it (operator torchvision::nms does not exist). Fix: install the matching CPU build: "
+        "pip install 'torchvision==0.28.*' --index-url https://download.pytorch.org/whl/cpu (or pin torchvision with "
+        "that index in the env's requirements)"
     )
 
 
@@ -387,11 +386,10 @@ def test_import_error_of_an_extension_names_the_library():
         failing("cv2", "ImportError: libGL.so.1: cannot open shared object file: No such file or directory"), "py"
     )
     assert text == (
-        "import cv2 fails: libGL.so.1 is missing (ImportError: libGL.so.1: cannot open shared object "
-        "file: No such file or directory). On Debian GNU/Linux 12 (bookworm) the package libgl1 provides "
-        "it. Fix: sudo apt-get install libgl1 (needs root: ask an admin), or use an environment that "
-        "brings the library itself; or replace opencv-python with opencv-python-headless in the "
-        "environment (it needs no libGL)"
+        "import cv2 fails: libGL.so.1 is missing (ImportError: libGL.so.1: cannot open shared object file: No such "
+        "file or directory). On Debian GNU/Linux 12 (bookworm) the package libgl1 provides it. Fix: sudo apt-get "
+        "install libgl1 (needs root: ask an admin), or use an environment that brings the library itself; or replace "
+        "opencv-python with opencv-python-headless in the environment (it needs no libGL)"
     )
 
 

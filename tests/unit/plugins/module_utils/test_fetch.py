@@ -341,9 +341,8 @@ def test_a_body_without_content_length_is_bounded_by_free_space(origin, tmp_path
         fetch(origin.url("w/model.pt"), str(dest), **opts(free=lambda d: 1024 * 1024 + 100, free_reserve=100))
     msg = str(err.value)
     assert msg.startswith(
-        f"{dest}: {origin.url('w/model.pt')} sends no Content-Length, and its body outgrew the free "
-        f"space in {dest.parent} (1.0 MiB, "
-        "beyond a reserve of 100 B)"
+        f"{dest}: {origin.url('w/model.pt')} sends no Content-Length, and its body outgrew the free space in "
+        f"{dest.parent} (1.0 MiB, beyond a reserve of 100 B)"
     ), msg
     assert "Fix: give the file's 'size' if you know it, free space there" in msg
     assert leftovers(dest.parent) == []

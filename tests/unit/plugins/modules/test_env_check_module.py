@@ -56,10 +56,8 @@ def test_refuses_naming_hosts_library_and_dot(env, run_module):
     )
     assert failed, result
     assert result["msg"].startswith(
-        f"env_check: {env} on 3 of 3 nodes does not hold what the job needs (checked from "
-        "n1 "
-        "over SSH as Dask starts it; nothing was started):\n- n1, n2: import needs_absent "
-        "fails: libgtsfm-absent.so.7 is missing"
+        f"env_check: {env} on 3 of 3 nodes does not hold what the job needs (checked from n1 over SSH as Dask starts "
+        "it; nothing was started):\n- n1, n2: import needs_absent fails: libgtsfm-absent.so.7 is missing"
     )
     assert "\n- down: unreachable over SSH" in result["msg"]
     assert "\n- n1: Graphviz dot is not on PATH" in result["msg"] and "or set y=ignore." in result["msg"]

@@ -261,8 +261,7 @@ def test_uv_comes_from_an_index_page_with_relative_links_and_its_hash(tmp_path, 
     assert failed and result["msg"] == (
         f"python_env: installing uv at {tmp_path / 'bin' / 'uv'}: sha256 mismatch for "
         f"{origin.url('packages/ab/' + name)}: its index gives {wrong}, the download has "
-        f"{hashlib.sha256(wheel).hexdigest()}. Nothing "
-        "was installed. Fix: check the index (option uv_index) or its mirror; do not use a uv binary that fails "
-        "its sum"
+        f"{hashlib.sha256(wheel).hexdigest()}. Nothing was installed. Fix: check the index (option uv_index) or its "
+        "mirror; do not use a uv binary that fails its sum"
     )
     assert not (tmp_path / "bin" / "uv").exists()

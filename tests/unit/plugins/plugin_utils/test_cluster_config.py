@@ -372,9 +372,8 @@ def test_valid_host_names(name: str) -> None:
         ),
         (
             "gtsfm@node1",
-            "'gtsfm@node1' carries an SSH user ('gtsfm'); GTSfM connects with the user running it. "
-            "Fix: write only 'node1' here and put the SSH user in the inventory option ssh_user, "
-            "not in cluster.yaml",
+            "'gtsfm@node1' carries an SSH user ('gtsfm'); GTSfM connects with the user running it. Fix: write only "
+            "'node1' here and put the SSH user in the inventory option ssh_user, not in cluster.yaml",
         ),
         (
             "node1:2222",

@@ -109,10 +109,9 @@ def test_a_held_file_with_a_wrong_sum_is_refused_naming_its_pin_or_given_sum():
     )
     assert problems[0] == (
         "model_weights: /ctl/thirdparty/a.bin (on the controller, for thirdparty/a.bin from "
-        "https://example.org/a.bin): "
-        f"sha256 mismatch: expected {A} (pinned in /inv/lock.json), got {C}. Nothing was copied. Fix: replace the file "
-        "with the right one, or remove it so that it is downloaded, or re-pin on purpose with "
-        "model_weights_repin=true."
+        f"https://example.org/a.bin): sha256 mismatch: expected {A} (pinned in /inv/lock.json), got {C}. Nothing was "
+        "copied. Fix: replace the file with the right one, or remove it so that it is downloaded, or re-pin on "
+        "purpose with model_weights_repin=true."
     )
     assert f"expected {B} (given), got {C}" in problems[1] and problems[1].endswith("downloaded.")
 
