@@ -120,7 +120,7 @@ def human(num):
     value = float(num)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
-            return (f"{int(value)} {unit}") if unit == "B" else (f"{value:.1f} {unit}")
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{int(num)} B"  # pragma: no cover
 

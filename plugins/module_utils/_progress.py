@@ -260,7 +260,7 @@ def human(amount, unit, of=None):
     if amount is None:
         return "?"
     if unit != "B":
-        return (f"{int(amount)} / {int(of)} {unit}") if of else (f"{int(amount)} {unit}")
+        return f"{int(amount)} / {int(of)} {unit}" if of else f"{int(amount)} {unit}"
     divisor, name = _scale(float(of if of else amount))
     text = (lambda v: f"{int(v)}") if name == "B" else (lambda v: f"{v / float(divisor):.1f}")
     if of:
@@ -302,7 +302,7 @@ def summary(record, now=None):
         # Many nodes: how many are in each state, so the line stays one line at any N.
         states = {}
         for node in nodes.values():
-            key = node.get("state") or (f"x{node.get('done') or 0}")
+            key = node.get("state") or f"x{node.get('done') or 0}"
             states[key] = states.get(key, 0) + 1
         parts.append(", ".join(f"{n} {state}" for state, n in sorted(states.items())))
     started = record.get("started")

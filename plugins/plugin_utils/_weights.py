@@ -247,7 +247,7 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
                 "name": rel,
                 "origin": url,
                 "shown": redact_url(url),  # the URL as messages show it
-                "url": (f"{mirror}/{rel}") if mirror else url,
+                "url": f"{mirror}/{rel}" if mirror else url,
                 "path": path,
                 "cache": os.path.join(controller_dir, rel) if controller_dir else "",
                 "sha256": sha or (pin["sha256"] if pin else None),

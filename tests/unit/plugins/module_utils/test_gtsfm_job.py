@@ -567,7 +567,7 @@ def _results_tree(output_root):
     """450 files in nested directories, an empty directory, and what must not travel: links, a FIFO, setuid."""
     results = output_root / "results"
     for i in range(450):
-        path = results / (f"d{i % 15:02d}") / (f"sub{i % 2}") / (f"f{i:03d}.txt")
+        path = results / f"d{i % 15:02d}" / f"sub{i % 2}" / f"f{i:03d}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"file {i}\n")
     (results / "empty").mkdir()

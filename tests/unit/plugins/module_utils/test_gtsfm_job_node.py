@@ -89,7 +89,7 @@ def fake_proc(root: Path, processes: dict[int, dict]) -> Path:
 
 
 def stat_line(pid: int, start: int, comm: str = "python") -> bytes:
-    return (f"{pid} ({comm}) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 100 10\n").encode()
+    return f"{pid} ({comm}) S 1 1 1 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 {start} 100 10\n".encode()
 
 
 def test_probe_and_cleanup_agree_on_every_process_they_count(tmp_path, monkeypatch):
