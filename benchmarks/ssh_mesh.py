@@ -21,17 +21,10 @@ import os
 import shlex
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import ansible_runner
-
-from _bed import BenchError, log, tail, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-# What counts as a remote call: the one rule the multihost tests assert on (tests/play_record.py).
-from play_record import PlayRecord  # noqa: E402  pylint: disable=wrong-import-position
+from _bed import BenchError, log, run_play, tail, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -76,49 +69,6 @@ def ssh(bed: Path, node: str, command: str, timeout: float, stdin: str | None = 
 
 
 # --- ours: site.yml through ansible-runner --------------------------------------------------------------------
-
-
-def run_play(bed: Path, hosts: list[str], tags: str) -> dict:
-    """Run site.yml with these tags on the bed; abort with the runner's output tail unless it succeeded."""
-    record = PlayRecord(hosts)
-    with tempfile.TemporaryDirectory(prefix="bench-runner-") as pdd:
-        envvars = {
-            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-            "ANSIBLE_NOCOLOR": "1",
-        }
-        # A control-master directory of this run's own (an extra var outranks the bed's inventory setting):
-        # no connection is reused from an earlier run or bed.
-        cmdline = f"-e ansible_control_path_dir={shlex.quote(str(Path(pdd) / 'cp'))}"
-        if (bed / "vars.yml").exists():
-            cmdline += f" -e @{shlex.quote(str(bed / 'vars.yml'))}"
-        started = time.time()
-        result = ansible_runner.run(
-            private_data_dir=pdd,
-            playbook=str(ROOT / "site.yml"),
-            inventory=str(bed / "inventory.yml"),
-            tags=tags,
-            envvars=envvars,
-            cmdline=cmdline,
-            quiet=True,
-            event_handler=record.handle,
-        )
-        wall = time.time() - started
-        if result.status != "successful" or result.rc != 0:
-            raise BenchError(
-                f"site.yml --tags {tags} ended {result.status} (rc {result.rc}):\n{tail(result.stdout.read(), 60)}"
-            )
-    stats = record.stats
-    counts = list(record.per_host.values())
-    return {
-        "wall_s": round(wall, 3),
-        "startup_s": round(record.first_play - started, 3) if record.first_play else None,
-        "remote_min": min(counts),
-        "remote_max": max(counts),
-        "remote_per_host": record.per_host,
-        "changed": sum((stats.get("changed") or {}).values()),
-        "tasks": record.task_rows(),
-    }
-
 
 # --- GTSfM's approach ------------------------------------------------------------------------------------------
 

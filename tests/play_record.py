@@ -38,7 +38,10 @@ def _when(event: dict) -> float:
 
 
 def _is_remote(data: dict) -> bool:
-    """True when the task ran a module on the node itself: not a controller action, not delegated to localhost."""
+    """True when the task ran a module on the node itself: not a controller action, not delegated to localhost,
+    not a writer answered on the controller from the stage's read (decided_from: observed)."""
+    if (data.get("res") or {}).get("decided_from") == "observed":
+        return False
     for key in ("task_action", "resolved_action"):
         action = str(data.get(key) or "")
         for prefix in ("ansible.builtin.", "ansible.legacy."):
@@ -66,6 +69,8 @@ class PlayRecord:
 
     def __init__(self, hosts: list[str]) -> None:
         self.per_host: dict[str, int] = {h: 0 for h in hosts}
+        # The same counts by the role whose task ran them ("" for a play's own tasks).
+        self.per_role: dict[str, dict[str, int]] = {}
         self.tasks: dict[str, dict] = {}
         self.first_play: float | None = None
         self.stats: dict = {}
@@ -102,6 +107,8 @@ class PlayRecord:
                 # Only the bed's nodes count: a play on localhost runs on the controller.
                 if remote and data.get("host") in self.per_host:
                     self.per_host[data["host"]] += _invocations(data)
+                    role = self.per_role.setdefault(task["role"] or "", dict.fromkeys(self.per_host, 0))
+                    role[data["host"]] += _invocations(data)
         elif kind == "playbook_on_stats":
             self.stats = data
         return True

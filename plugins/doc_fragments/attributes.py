@@ -23,9 +23,28 @@ attributes:
     platforms: posix
 """
 
-    # The modules that rewrite their own block of a user's file and leave the rest of it alone.
+    # The modules that rewrite their own block of a user's file and leave the rest of it alone. Each has an action
+    # plugin of its name (plugins/plugin_utils/_observed.py) that decides from O(observed) whether to run at all.
     BLOCK = r"""
+options:
+  observed:
+    description:
+      - What a read made earlier in the play found in the file, that is one entry of
+        M(gtsfm.cluster.cluster_node_info)'s RV(gtsfm.cluster.cluster_node_info#module:files), as the stage
+        (gtsfm.cluster.cluster_facts) publishes it in C(cluster_facts_probe.files).
+      - When given, the action plugin on the controller applies the module's own rule to it, and when nothing would
+        change it answers C(changed=false) with RV(decided_from=observed) without a remote call. When the read cannot
+        tell (another file option is set, a symbolic O(mode), a text the read did not hold), the module runs and
+        reads the file itself, as it does without O(observed).
+      - Used on the controller only; the module never receives it.
+    type: dict
 attributes:
+  action:
+    support: full
+    description: >-
+      Indicates this has a corresponding action plugin so some parts of the options can be executed on the
+      controller.
+    details: Decides from O(observed) on the controller whether the module must run.
   diff_mode:
     support: full
   safe_file_operations:

@@ -633,3 +633,22 @@ def _join(lines, had_final_newline, original):
                 result = result[: -len(ending)]
                 break
     return result
+
+
+def rewrite(before, exists, params):
+    """(after, changed) for bashrc_block's params on a file holding before (exists: whether the file is there).
+
+    The module runs it on the node; its action plugin runs it on the controller on the text the stage read, so the
+    two cannot disagree on whether a write is needed. Raises BashrcError as place_block does.
+    """
+    present = params.get("state", "present") == "present"
+    block = (params.get("block") or "").rstrip("\n").split("\n") if present else []
+    block = [line.rstrip("\r") for line in block]
+    after = place_block(
+        before,
+        params.get("marker") or "gtsfm.cluster.bashrc_init",
+        block,
+        params.get("move_conda_init", True),
+        "present" if present else "absent",
+    )
+    return after, after != before or (not exists and present)

@@ -88,7 +88,7 @@ def probe(params, run_command, keygen):
     for item in params["files"]:
         path = os.path.abspath(os.path.expanduser(item["path"]))
         try:
-            found = read_block(path, item["marker"])
+            found = read_block(path, item.get("marker"), bool(item.get("text")))
         except BlockError as exc:
             raise ProbeError(str(exc))
         found["path"] = path

@@ -92,6 +92,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+decided_from:
+  description: V(observed) when the action plugin answered from O(observed) and the module did not run.
+  returned: when the module did not run
+  type: str
+  sample: observed
 path:
   description: The file written (a symlink's target when O(path) is a symlink).
   returned: always
@@ -135,6 +140,8 @@ def main():
             hash_hosts=dict(type="bool", default=False),
             marker=dict(type="str", default=KNOWN_HOSTS_BLOCK),
             state=dict(type="str", choices=["present", "absent"], default="present"),
+            # Read by the action plugin on the controller (plugins/action/known_hosts_block.py) and never sent here.
+            observed=dict(type="dict"),
         ),
         required_if=[("state", "present", ("entries",))],
         add_file_common_args=True,

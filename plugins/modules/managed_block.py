@@ -78,6 +78,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+decided_from:
+  description: V(observed) when the action plugin answered from O(observed) and the module did not run.
+  returned: when the module did not run
+  type: str
+  sample: observed
 path:
   description: The file written (a symlink's target when O(path) is a symlink).
   returned: always
@@ -109,6 +114,8 @@ def main():
             marker=dict(type="str", required=True),
             lines=dict(type="list", elements="str"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
+            # Read by the action plugin on the controller (plugins/action/managed_block.py) and never sent here.
+            observed=dict(type="dict"),
         ),
         required_if=[("state", "present", ("lines",))],
         add_file_common_args=True,

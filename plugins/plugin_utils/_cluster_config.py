@@ -112,7 +112,7 @@ def _describe(value: t.Any) -> str:
     if value is None:
         return "null (nothing)"
     if isinstance(value, bool):
-        return "a boolean (%s)" % ("true" if value else "false")
+        return f"a boolean ({'true' if value else 'false'})"
     if isinstance(value, int):
         return f"a number ({value})"
     if isinstance(value, float):

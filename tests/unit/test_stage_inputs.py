@@ -25,11 +25,14 @@ def _site_play() -> dict:
 
 def test_site_yml_passes_the_stage_each_roles_file_with_the_roles_own_marker():
     play = _site_play()
-    files = {f["marker"]: f["path"] for f in play["vars"]["cluster_facts_files"]}
+    files = {f.get("marker"): f["path"] for f in play["vars"]["cluster_facts_files"]}
     assert files == {
         _role_var("ssh_mesh", "_ssh_mesh_block"): "{{ ssh_mesh_authorized_keys_path }}",
         _role_var("known_hosts", "_known_hosts_block"): "{{ known_hosts_path }}",
+        # bashrc_block decides from the whole text: no block, the text.
+        None: "{{ bashrc_init_path }}",
     }
+    assert [f.get("text", False) for f in play["vars"]["cluster_facts_files"]] == [False, False, True]
     assert play["vars"]["cluster_facts_keypair"] == "{{ ssh_mesh_key_path }}"
     assert play["vars"]["cluster_facts_port"] == "{{ known_hosts_port }}"
     assert play["vars"]["cluster_facts_host_key_types"] == "{{ known_hosts_key_types }}"

@@ -432,7 +432,7 @@ def cache_config(tmp_path: Path) -> Path:
     return config(
         tmp_path,
         "cluster_config: cluster.yaml\ncache: true\ncache_plugin: ansible.builtin.jsonfile\n"
-        "cache_connection: %s\n" % (tmp_path / "cache"),
+        f"cache_connection: {tmp_path / 'cache'}\n",
     )
 
 
