@@ -100,6 +100,7 @@ decided_from:
   returned: when the module did not run
   type: str
   sample: observed
+  version_added: 0.4.0
 path:
   description: Absolute path of the file as given (the link, for a symlink).
   returned: always

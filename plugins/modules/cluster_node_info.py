@@ -79,6 +79,7 @@ options:
             256 KiB, or one that is not UTF-8, reports null and its writer looks for itself.
         type: bool
         default: false
+        version_added: 0.4.0
   free_paths:
     description:
       - Paths whose free space to report (RV(node.free)); a path that does not exist yet is measured at its nearest

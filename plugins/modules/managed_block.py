@@ -83,6 +83,7 @@ decided_from:
   returned: when the module did not run
   type: str
   sample: observed
+  version_added: 0.4.0
 path:
   description: The file written (a symlink's target when O(path) is a symlink).
   returned: always

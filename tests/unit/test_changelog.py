@@ -74,6 +74,18 @@ def test_every_version_added_is_a_release_or_the_pending_version():
         for where, version in [*_marks(documentation, "DOCUMENTATION"), *_marks(returns, "RETURN")]:
             if version not in known:
                 wrong.append(f"{kind}/{name} {where}: {version}")
+    # Doc fragments: options they add to every module that uses them carry their own version_added.
+    for path in sorted((ROOT / "plugins" / "doc_fragments").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)
+            ):
+                fragment = f"doc_fragments/{path.stem}.{getattr(node.targets[0], 'id', '?')}"
+                for where, version in _marks(yaml.safe_load(node.value.value) or {}, fragment):
+                    if version not in known:
+                        wrong.append(f"{where}: {version}")
     assert not wrong, f"version_added must be one of {sorted(known, key=_version)}: {wrong}"
 
 
