@@ -8,6 +8,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,38 @@ def testbed(*args: str) -> str:
     return res.stdout
 
 
+class PeakMemory:
+    """The controller's peak memory during a run: the ansible-playbook process's own high-water mark (VmHWM), read
+    from /proc while it runs (its forks share most of its pages, so their RSS is not added)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker, self.peak_kib = marker, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.2):
+            for proc in Path("/proc").iterdir():
+                try:
+                    cmd = (proc / "cmdline").read_bytes().split(b"\0")
+                    ours = self.marker.encode() in b" ".join(cmd)
+                    if not ours or not any(b"ansible-playbook" in part for part in cmd[:2]):
+                        continue
+                    for line in (proc / "status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak_kib = max(self.peak_kib, int(line.split()[1]))
+                except (OSError, ValueError):
+                    continue
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_play(bed: Path, hosts: list[str], tags: str | None) -> dict:
     """Run site.yml (with these tags, or all) on the bed; BenchError with the runner's output tail unless it
     succeeded. Remote calls per host and per role are counted by tests/play_record.py."""
@@ -60,16 +93,17 @@ def run_play(bed: Path, hosts: list[str], tags: str | None) -> dict:
         if (bed / "vars.yml").exists():
             cmdline += f" -e @{shlex.quote(str(bed / 'vars.yml'))}"
         started = time.time()
-        result = ansible_runner.run(
-            private_data_dir=pdd,
-            playbook=str(ROOT / "site.yml"),
-            inventory=str(bed / "inventory.yml"),
-            tags=tags,
-            envvars=envvars,
-            cmdline=cmdline,
-            quiet=True,
-            event_handler=record.handle,
-        )
+        with PeakMemory(pdd) as memory:
+            result = ansible_runner.run(
+                private_data_dir=pdd,
+                playbook=str(ROOT / "site.yml"),
+                inventory=str(bed / "inventory.yml"),
+                tags=tags,
+                envvars=envvars,
+                cmdline=cmdline,
+                quiet=True,
+                event_handler=record.handle,
+            )
         wall = time.time() - started
         if result.status != "successful" or result.rc != 0:
             raise BenchError(
@@ -85,6 +119,7 @@ def run_play(bed: Path, hosts: list[str], tags: str | None) -> dict:
         "remote_max": max(counts),
         "remote_per_host": record.per_host,
         "remote_per_role": record.per_role,
+        "controller_peak_mib": round(memory.peak_kib / 1024, 1),
         "changed": sum((stats.get("changed") or {}).values()),
         "tasks": record.task_rows(),
     }
