@@ -89,16 +89,16 @@ def measure_controller(nodes: int, work: Path) -> dict:
                PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     config = work / f"cluster-{nodes}.yaml"
     cluster_yaml(config, nodes)
-    inv_wall, inv_mib, _ = timed(["ansible-inventory", "-i", str(config), "--list"], ROOT, env)
+    inv_wall, inv_mib, _out = timed(["ansible-inventory", "-i", str(config), "--list"], ROOT, env)
     play = work / "play.yml"
     play.write_text(PLAY)
     base = work / "base.yml"
-    base.write_text(PLAY.split("    - name: Every peer")[0])
-    base_wall, _base_mib, _ = timed(["ansible-playbook", "-i", str(config), str(base)], ROOT, env)
-    play_wall, play_mib, _ = timed(["ansible-playbook", "-i", str(config), str(play)], ROOT, env)
+    base.write_text(PLAY.split("    - name: Every peer", maxsplit=1)[0])
+    base_wall, _base_mib, _out = timed(["ansible-playbook", "-i", str(config), str(base)], ROOT, env)
+    play_wall, play_mib, _out = timed(["ansible-playbook", "-i", str(config), str(play)], ROOT, env)
     once = work / "once.yml"
     once.write_text(base.read_text() + ONCE)
-    once_wall, _once_mib, _ = timed(["ansible-playbook", "-i", str(config), str(once)], ROOT, env)
+    once_wall, _once_mib, _out = timed(["ansible-playbook", "-i", str(config), str(once)], ROOT, env)
     return {"nodes": nodes, "inventory_s": round(inv_wall, 2), "inventory_mib": round(inv_mib, 1),
             "one_task_s": round(base_wall, 2), "with_cross_host_s": round(play_wall, 2),
             "cross_host_task_s": round(play_wall - base_wall, 2), "play_peak_mib": round(play_mib, 1),
