@@ -96,16 +96,16 @@ def measure_controller(nodes: int, work: Path) -> dict:
     )
     config = work / f"cluster-{nodes}.yaml"
     cluster_yaml(config, nodes)
-    inv_wall, inv_mib, dummy = timed(["ansible-inventory", "-i", str(config), "--list"], ROOT, env)
+    inv_wall, inv_mib, _out = timed(["ansible-inventory", "-i", str(config), "--list"], ROOT, env)
     play = work / "play.yml"
     play.write_text(PLAY)
     base = work / "base.yml"
     base.write_text(PLAY.split("    - name: Every peer", maxsplit=1)[0])
-    base_wall, _base_mib, dummy = timed(["ansible-playbook", "-i", str(config), str(base)], ROOT, env)
-    play_wall, play_mib, dummy = timed(["ansible-playbook", "-i", str(config), str(play)], ROOT, env)
+    base_wall, _base_mib, _out = timed(["ansible-playbook", "-i", str(config), str(base)], ROOT, env)
+    play_wall, play_mib, _out = timed(["ansible-playbook", "-i", str(config), str(play)], ROOT, env)
     once = work / "once.yml"
     once.write_text(base.read_text() + ONCE)
-    once_wall, _once_mib, dummy = timed(["ansible-playbook", "-i", str(config), str(once)], ROOT, env)
+    once_wall, _once_mib, _out = timed(["ansible-playbook", "-i", str(config), str(once)], ROOT, env)
     return {
         "nodes": nodes,
         "inventory_s": round(inv_wall, 2),

@@ -105,9 +105,7 @@ def plot(rows: list[dict], path: Path) -> None:
     for phase, label, marker in (("first", "first run", "o"), ("rerun", "no-op re-run", "s")):
         calls.plot(ns, [r[phase]["scheduler_calls"] for r in rows], marker + ":", label=f"{label}, the scheduler")
         others = [(r["nodes"], r[phase]["others_max_calls"]) for r in rows if r[phase]["others_max_calls"] is not None]
-        calls.plot(
-            [n for n, dummy in others], [c for dummy, c in others], marker + "-", label=f"{label}, every other node"
-        )
+        calls.plot([n for n, _c in others], [c for _n, c in others], marker + "-", label=f"{label}, every other node")
         wall.plot(ns, [r[phase]["wall_s"] for r in rows], marker + "-", label=label)
     calls.set(
         xscale="log",

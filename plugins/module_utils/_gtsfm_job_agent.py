@@ -62,6 +62,27 @@ DASK_ORIGIN_ENV = "DASK_" + ORIGIN_ENV
 ORIGIN_PREFIX = "gtsfm_job "
 
 
+# What the runner may open at most: Dask's SSHCluster holds one SSH connection per listed worker, its Client and
+# comms more, so a cluster of several hundred workers passes the usual soft limit of 1,024 open files.
+OPEN_FILES_WANTED = 65536
+
+
+def raise_open_files(wanted=OPEN_FILES_WANTED):
+    """Raise this process's soft limit of open files towards wanted, within the hard limit (no root needed); the
+    runner inherits it. Returns (new, old) when it rose, else None."""
+    try:
+        import resource  # POSIX only, like the rest of the agent
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target, soft
+    except (ImportError, ValueError, OSError):
+        pass  # the runner starts with the limit it has, as it would without the collection
+    return None
+
+
 def _now():
     return time.time()
 
@@ -663,6 +684,9 @@ class Supervisor:
             # Beside the run id, who started it and from where: another job root that meets these processes on a
             # shared node names them instead of ending them.
             env[ORIGIN_ENV] = env[DASK_ORIGIN_ENV] = origin_text(spec["origin"])
+        raised = raise_open_files()
+        if raised:
+            self.note(f"open files allowed to the runner: {raised[0]} (was {raised[1]})")
         self.note(f"starting in {spec['chdir']}: {' '.join(shlex.quote(a) for a in spec['command'])}")
         log = open(self.log_path, "ab")  # noqa: SIM115 - the runner process's stdout, open while it runs
         try:

@@ -298,6 +298,30 @@ def _check_system_memory(source: str, index: int, entry: t.Any, value: t.Any) ->
     return value
 
 
+# sshd's default MaxStartups (10:30:100): beyond 10 connections still logging in at once, it drops new ones at random.
+SSHD_MAX_STARTUPS = 10
+
+
+def _startup_crowds(source: str, hosts: list[HostSpec], scheduler: str) -> list[str]:
+    """A warning per host that GTSfM's runner would hit with more SSH logins at once than sshd admits by default.
+
+    Dask's SSHCluster opens one connection per entry of the list, all at once (the scheduler's host one more, for
+    the scheduler): a host listed 12 times takes 12 logins in the same instant.
+    """
+    out = []
+    for host in hosts:
+        logins = host["slots"] + (1 if host["name"] == scheduler else 0)
+        if logins > SSHD_MAX_STARTUPS:
+            out.append(
+                f"{source}: '{host['name']}' is listed {host['slots']} times, so GTSfM's runner opens {logins} SSH "
+                "logins to it at once, and sshd's default MaxStartups (10:30:100) drops some of those beyond "
+                f"{SSHD_MAX_STARTUPS} (dask issue 5499): the cluster may start with workers missing. Fix: list it at "
+                f"most {SSHD_MAX_STARTUPS - (1 if host['name'] == scheduler else 0)} times and give each worker more "
+                "threads, or raise MaxStartups in that host's sshd_config."
+            )
+    return out
+
+
 def _normalise_entry(source: str, index: int, entry: t.Any, warnings: list[str]) -> tuple[WorkerSpec, t.Any]:
     """Return (normalised worker, entry as written minus unknown keys)."""
     if isinstance(entry, str):
@@ -419,6 +443,7 @@ def normalise_cluster_config(data: t.Any, source: str) -> tuple[ClusterSpec, lis
     problem = gpu_path_problem(written_entries)
     if problem:
         raise ClusterConfigError(f"{source}: {problem}")
+    warnings.extend(_startup_crowds(source, list(hosts.values()), normalised[0]["host"]))
 
     spec: ClusterSpec = {
         "source": source,

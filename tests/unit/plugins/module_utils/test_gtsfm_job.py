@@ -732,3 +732,22 @@ def test_version_of_reads_a_shadowing_copy_not_the_installed_metadata(tmp_path, 
     finally:
         sys.modules.pop("pytest", None)
         sys.modules["pytest"] = pytest
+
+
+def test_the_supervisor_raises_its_open_files_limit_within_the_hard_limit_for_the_runner():
+    # In a child, so this test process keeps its own limit: from a soft limit of 256, the hard limit as it is.
+    code = (
+        "import json, resource; from ansible_collections.gtsfm.cluster.plugins.module_utils import "
+        "_gtsfm_job_agent as a; hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]; "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)); first = a.raise_open_files(4096); "
+        "print(json.dumps([first, resource.getrlimit(resource.RLIMIT_NOFILE)[0], a.raise_open_files(4096), "
+        "hard]))"
+    )
+    # The folder holding ansible_collections/, wherever the collection is loaded from.
+    env = dict(os.environ, PYTHONPATH=str(Path(agent.__file__).parents[5]))
+    first, soft, again, hard = json.loads(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    )
+    expected = 4096 if hard < 0 else min(4096, hard)
+    assert first == [expected, 256] and soft == expected
+    assert again is None  # already there: nothing to raise

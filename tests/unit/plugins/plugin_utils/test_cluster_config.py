@@ -504,3 +504,13 @@ def test_host_names_differing_only_by_case_are_one_host_with_a_warning() -> None
 def test_numeric_names_resolvers_read_as_addresses_are_refused(name: str) -> None:
     problem = host_name_problem(name)
     assert problem is not None and "inet_aton" in problem and "Fix:" in problem
+
+
+def test_a_host_listed_more_often_than_sshd_admits_logins_at_once_is_warned_about() -> None:
+    # The scheduler's host takes one login more (the scheduler): 10 listings are 11 logins at once.
+    text = "workers:\n" + "  - a\n" * 10 + "  - b\n" * 10 + "  - c\n" * 11
+    _spec, warnings = load_cluster_config(text, SRC)
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("/x/cluster.yaml: 'a' is listed 10 times, so GTSfM's runner opens 11 SSH logins")
+    assert "MaxStartups" in warnings[0] and "list it at most 9 times" in warnings[0]
+    assert warnings[1].startswith("/x/cluster.yaml: 'c' is listed 11 times") and "at most 10 times" in warnings[1]
