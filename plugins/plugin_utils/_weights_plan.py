@@ -130,7 +130,7 @@ def outcome(plan, jobs, followed, check_mode, fetch_host, lock_file, repin=False
         "verified": verified,
         "failures": failures,
         "lock": lock(plan["lock_text"], lock_file, plan["entries"], verified, repin),
-        "copy": copy,
+        "to_copy": copy,
         "pending": pending,
         "expected": dict((e["path"], e["sha256"] or sums.get(e["name"])) for e in plan["entries"]),
     }

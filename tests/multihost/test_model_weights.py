@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_bed, run_testbed
+from conftest import fresh_bed, remote_calls, run_testbed
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from http_origin import Origin  # noqa: E402  pylint: disable=wrong-import-position
@@ -123,6 +123,11 @@ def test_second_run_changes_nothing_and_asks_the_origin_nothing(bed, site, origi
     run = site(bed.path / "inventory.yml", TAG, extravars=weights_vars(origin, lock))
     assert run.status == "successful", failure_messages(run)
     assert run.changed() == 0
+    # Remote calls per node of the no-op run, as before the plan moved to the controller: every node but the
+    # scheduler is asked twice (the stage's read, the hash check); the scheduler also runs the fetches and sends,
+    # each of which finds its file right.
+    calls = remote_calls(bed, run)
+    assert max(n for h, n in calls.items() if h != "node1") <= 2 and calls["node1"] <= 17, calls
     check = site(bed.path / "inventory.yml", TAG, check=True, extravars=weights_vars(origin, lock))
     assert check.status == "successful" and check.changed() == 0, failure_messages(check)
     assert origin.requests == []

@@ -105,7 +105,7 @@ def test_outcome_of_downloads_pins_the_verified_and_names_each_failure():
     assert out["failures"][0] == "node1: origin said 404"
     assert "pinned in /inv/lock.json, trust on first use" in out["failures"][1]
     assert json.loads(out["lock"])["files"] == {a["origin"]: {"sha256": A, "size": 3, "dest": "thirdparty/a.bin"}}
-    assert [e["name"] for e in out["copy"]] == ["thirdparty/b.bin"]
+    assert [e["name"] for e in out["to_copy"]] == ["thirdparty/b.bin"]
     assert out["pending"] == []
     assert out["expected"] == {a["path"]: A, plan["entries"][1]["path"]: B, c["path"]: None}
 
@@ -123,9 +123,9 @@ def test_downloads_on_the_controller_go_to_the_scheduler_and_check_mode_holds_th
     jobs = {"results": [job(e) for e in plan["download"]]}
     followed = {"results": [{"item": j, "result": {"sha256": A, "size": 1}} for j in jobs["results"]]}
     out = outcome(plan, jobs, followed, False, "localhost", "L")
-    assert [e["name"] for e in out["copy"]] == [e["name"] for e in plan["download"]]
+    assert [e["name"] for e in out["to_copy"]] == [e["name"] for e in plan["download"]]
     checked = outcome(plan, jobs, {"results": []}, True, "localhost", "L")
-    assert checked["copy"] == [] and checked["failures"] == []
+    assert checked["to_copy"] == [] and checked["failures"] == []
     assert checked["pending"] == [e["name"] for e in plan["download"]]
 
 
