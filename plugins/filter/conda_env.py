@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters gtsfm.cluster.env_paths_check, env_checkout_plan, env_plan and env_final_check; documented in the .yml
+files beside.
+
+Filters, not an action plugin: the conda_env plan is a function of data the play already holds (the stage's facts
+and each node's registered python_env probe), so it needs no file and no connection, and its inputs stay visible in
+the task that calls it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
+    check_final, check_paths, checkout_plan, env_plan)
+
+
+def env_paths_check(probes, names, prefix, checkout_dest, checkout=True):
+    """A message when the environment or the checkout would differ in path between nodes; '' otherwise."""
+    return check_paths(list(names), probes, prefix, checkout_dest, bool(checkout))
+
+
+def env_checkout_plan(nodes, scheduler, checkout_path):
+    """{broadcast, pull}: the nodes that receive the scheduler's checkout."""
+    return checkout_plan(nodes, scheduler, checkout_path)
+
+
+def env_plan_filter(nodes, probes, scheduler, strategy, replicate, min_free_mb, check_mode=False):
+    """Who builds, copies and publishes the environment; who is short on space; whether the nodes agree."""
+    return env_plan(nodes, probes, scheduler, strategy, replicate, min_free_mb, bool(check_mode))
+
+
+def env_final_check(probes, names, prefix):
+    """A message unless every node names the same finished environment; '' otherwise."""
+    return check_final(list(names), probes, prefix)
+
+
+class FilterModule:
+    """The conda_env role's plan across the cluster."""
+
+    def filters(self):
+        return {"env_paths_check": env_paths_check, "env_checkout_plan": env_checkout_plan,
+                "env_plan": env_plan_filter, "env_final_check": env_final_check}
