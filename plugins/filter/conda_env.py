@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters gtsfm.cluster.env_paths_check, env_checkout_plan, env_plan and env_final_check; documented in the .yml
+"""Filters gtsfm.cluster.env_paths_check, env_checkout_plan, env_plan, env_final_check and env_settings_check; documented in the .yml
 files beside.
 
 Filters, not an action plugin: the conda_env plan is a function of data the play already holds (the stage's facts
@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
-    check_final, check_paths, checkout_plan, env_plan)
+    check_final, check_paths, check_settings, checkout_plan, env_plan)
 
 
 def env_paths_check(probes, names, prefix, checkout_dest, checkout=True):
@@ -37,9 +37,15 @@ def env_final_check(probes, names, prefix):
     return check_final(list(names), probes, prefix)
 
 
+def env_settings_check(settings):
+    """One message per bad conda_env setting."""
+    return check_settings(settings)
+
+
 class FilterModule:
     """The conda_env role's plan across the cluster."""
 
     def filters(self):
         return {"env_paths_check": env_paths_check, "env_checkout_plan": env_checkout_plan,
-                "env_plan": env_plan_filter, "env_final_check": env_final_check}
+                "env_plan": env_plan_filter, "env_final_check": env_final_check,
+                "env_settings_check": env_settings_check}

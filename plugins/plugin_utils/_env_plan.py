@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import plain
 
@@ -124,3 +125,39 @@ def check_final(names, probes, prefix):
     return ("conda_env: not every node holds the wanted environment at %s: %s. Re-run; a node reported as "
             "other/broken/missing is rebuilt or copied again."
             % (prefix, ", ".join("%s: %s" % pair for pair in zip(names, states))))
+
+
+CHOICES = (("manager", ("conda", "uv", "archive")), ("strategy", ("build_once", "every_node")),
+           ("replicate", ("pull", "broadcast")), ("graphviz", ("fail", "warn", "install", "ignore")))
+_HOME_OR_ABS = re.compile(r"^(~/|/)")
+_EXCLUDE = re.compile(r"^/?[^/\\]+(/[^/\\]+)*/?$")
+_EXCLUDE_BAD = re.compile(r"[*][*]|(^|/)[.][.]?(/|$)")
+
+
+def check_settings(settings):
+    """One message per bad conda_env setting (empty when they make sense), naming the variable and the fix."""
+    s = plain(settings)
+    problems = []
+    for name, choices in CHOICES:
+        if s.get(name) not in choices:
+            problems.append("conda_env_%s %r must be one of %s." % (name, s.get(name), ", ".join(choices)))
+    prefix = str(s.get("prefix") or "")
+    if not _HOME_OR_ABS.match(prefix) or prefix.rstrip("/") in ("~", "", s.get("checkout_dest")):
+        problems.append("conda_env_prefix %r must be an absolute or ~/ path of its own (not ~, / or the checkout)."
+                        % prefix)
+    if s.get("manager") == "archive" and not s.get("archive_src"):
+        problems.append("conda_env_manager archive needs conda_env_archive_src (the prebuilt environment).")
+    if s.get("manager") == "uv" and not s.get("requirements") and not s.get("checkout"):
+        problems.append("conda_env_manager uv needs conda_env_requirements or the checkout (pyproject.toml + uv.lock).")
+    if s.get("manager") == "conda" and not s.get("checkout") and not _HOME_OR_ABS.match(str(s.get("file") or "")):
+        problems.append("conda_env_manager conda without the checkout needs an absolute conda_env_file.")
+    if s.get("checkout") and not _HOME_OR_ABS.match(str(s.get("checkout_dest") or "")):
+        problems.append("conda_env_checkout_dest %r must be an absolute or ~/ path." % (s.get("checkout_dest"),))
+    if not str(s.get("python") or "").startswith("/"):
+        problems.append("conda_env_python %r must be an absolute path." % (s.get("python"),))
+    bad = [p for p in s.get("checkout_exclude") or [] if not _EXCLUDE.match(p) or _EXCLUDE_BAD.search(p)]
+    if s.get("checkout") and bad:
+        problems.append("conda_env_checkout_exclude holds patterns that cannot be used: %s. Fix: give a name "
+                        "(__pycache__/, *.pyc) or a path from the checkout's top (/results/), without '**', '\\', "
+                        "'.', '..' or empty components." % ", ".join(bad))
+    return ["conda_env: " + p for p in problems]

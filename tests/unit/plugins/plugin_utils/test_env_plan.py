@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
-    check_final, check_paths, checkout_plan, env_plan)
+    check_final, check_paths, check_settings, checkout_plan, env_plan)
 
 FP = "f" * 64
 GIB = 1 << 30
@@ -93,3 +93,39 @@ def test_final_check_wants_one_finished_environment_everywhere():
     assert check_final(["n1", "n2"], done, "~/e") == (
         "conda_env: not every node holds the wanted environment at ~/e: n1: current, n2: missing. Re-run; a node "
         "reported as other/broken/missing is rebuilt or copied again.")
+
+
+GOOD = {"manager": "uv", "strategy": "build_once", "replicate": "broadcast", "graphviz": "warn",
+        "prefix": "~/gtsfm-env", "checkout": True, "checkout_dest": "~/gtsfm", "checkout_exclude": ["__pycache__/",
+        "/results/", "*.pyc"], "archive_src": "", "requirements": [], "file": "environment_linux.yml",
+        "python": "/usr/bin/python3"}
+
+
+def test_good_settings_pass():
+    assert check_settings(GOOD) == []
+
+
+def test_each_bad_setting_is_named():
+    bad = dict(GOOD, manager="pip", strategy="x", replicate="y", graphviz="z", prefix="~", python="python3",
+               checkout_dest="gtsfm", checkout_exclude=["a/**/b", "../x", "ok/"])
+    assert check_settings(bad) == [
+        "conda_env: conda_env_manager 'pip' must be one of conda, uv, archive.",
+        "conda_env: conda_env_strategy 'x' must be one of build_once, every_node.",
+        "conda_env: conda_env_replicate 'y' must be one of pull, broadcast.",
+        "conda_env: conda_env_graphviz 'z' must be one of fail, warn, install, ignore.",
+        "conda_env: conda_env_prefix '~' must be an absolute or ~/ path of its own (not ~, / or the checkout).",
+        "conda_env: conda_env_checkout_dest 'gtsfm' must be an absolute or ~/ path.",
+        "conda_env: conda_env_python 'python3' must be an absolute path.",
+        "conda_env: conda_env_checkout_exclude holds patterns that cannot be used: a/**/b, ../x. Fix: give a name "
+        "(__pycache__/, *.pyc) or a path from the checkout's top (/results/), without '**', '\\', '.', '..' or "
+        "empty components.",
+    ]
+
+
+def test_what_each_manager_needs():
+    assert check_settings(dict(GOOD, prefix="/")) != []
+    assert check_settings(dict(GOOD, prefix="~/gtsfm/")) != []
+    assert "needs conda_env_archive_src" in check_settings(dict(GOOD, manager="archive"))[0]
+    assert "needs conda_env_requirements or the checkout" in check_settings(dict(GOOD, checkout=False))[0]
+    assert "needs an absolute conda_env_file" in check_settings(dict(GOOD, manager="conda", checkout=False))[0]
+    assert check_settings(dict(GOOD, manager="conda", checkout=False, file="/env.yml")) == []
