@@ -79,7 +79,8 @@ def env_plan(nodes, probes, scheduler, strategy, replicate, min_free_mb, check_m
     """The environment's plan over every member.
 
     Returns {mismatch, short, builders, pull, broadcast, publish, source, changed}: mismatch is a message when the
-    nodes would not build the same environment (interpreter, platform or inputs differ; empty otherwise); short the nodes without the environment whose free space is below min_free_mb; builders the nodes
+    nodes would not build the same environment (interpreter, platform or inputs differ; empty otherwise); short
+    the nodes without the environment whose free space is below min_free_mb; builders the nodes
     that build (the scheduler for build_once; for every_node each node, or one per home when the prefix is in the
     home); pull the nodes that rsync the scheduler's environment; broadcast the nodes the scheduler sends it to
     (one per other home, only those without it); publish the nodes whose prefix is then pointed at the broadcast

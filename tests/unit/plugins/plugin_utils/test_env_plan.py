@@ -96,9 +96,9 @@ def test_final_check_wants_one_finished_environment_everywhere():
 
 
 GOOD = {"manager": "uv", "strategy": "build_once", "replicate": "broadcast", "graphviz": "warn",
-        "prefix": "~/gtsfm-env", "checkout": True, "checkout_dest": "~/gtsfm", "checkout_exclude": ["__pycache__/",
-        "/results/", "*.pyc"], "archive_src": "", "requirements": [], "file": "environment_linux.yml",
-        "python": "/usr/bin/python3"}
+        "prefix": "~/gtsfm-env", "checkout": True, "checkout_dest": "~/gtsfm",
+        "checkout_exclude": ["__pycache__/", "/results/", "*.pyc"], "archive_src": "", "requirements": [],
+        "file": "environment_linux.yml", "python": "/usr/bin/python3"}
 
 
 def test_good_settings_pass():
