@@ -4,7 +4,7 @@ VENV ?= $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
 
 .PHONY: test test-cores deps venv unit lint sanity molecule multihost test-faults test-heavy demo demo-down build clean bench-broadcast bench-conda-env bench-checkout
 
@@ -24,9 +24,12 @@ $(VENV)/.stamp: tests/requirements.txt
 unit: venv ## pytest unit tests of the inventory plugin, the modules and module_utils
 	$(PY) -m pytest tests/unit -q
 
-lint: venv ## ansible-lint (production profile) and yamllint
+lint: venv ## yamllint, ansible-lint (production profile), ruff, antsibull-changelog lint
 	yamllint -s .
+	ruff check plugins tests scripts/*.py benchmarks
 	ansible-lint --profile production
+	antsibull-changelog lint
+	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
 sanity: venv ## ansible-test sanity on a copy of the collection
 	scripts/sanity
@@ -35,7 +38,7 @@ molecule: venv ## every molecule scenario, each on its own test bed
 	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
 
 multihost: venv ## pytest + ansible-runner on a real 4-node bed: removal, unreachable node, check mode
-	$(PY) -m pytest tests/multihost -q
+	$(PY) -m pytest tests/multihost -q --durations=12
 
 test-faults: deps ## the fault campaign on a 4-node bed (tests/faults); writes docs/faults.md
 	flock /tmp/gtsfm-bed.lock $(PY) -m pytest tests/faults -q
@@ -53,12 +56,18 @@ demo: venv ## bring up a 3-node test bed and run the pipeline on it
 demo-down: ## remove the demo bed (GTSFM_DEMO_BED, default demo)
 	scripts/testbed down --name "$${GTSFM_DEMO_BED:-demo}"
 
-build: venv ## the collection tarball, installed into a scratch path to prove it installs and documents
+build: venv ## the collection tarball, installed into a scratch path to prove it installs and documents; the EE's build context
 	ansible-galaxy collection build --force --output-path build/
 	rm -rf build/installed
 	cd build && ansible-galaxy collection install --force -p installed gtsfm-cluster-*.tar.gz
 	cd build && ANSIBLE_COLLECTIONS_PATH=installed ansible-doc -t inventory gtsfm.cluster.cluster_yaml >/dev/null
 	cd build && ANSIBLE_COLLECTIONS_PATH=installed ansible-playbook --syntax-check -i localhost, gtsfm.cluster.site
+	# The execution environment: the installed collection's bindep.txt as another EE's introspection reads it,
+	# then a build context for meta/execution-environment.yml (no image is built).
+	ansible-builder introspect build/installed | grep -q "openssh-client .*gtsfm.cluster"
+	rm -rf build/ee && mkdir -p build/ee
+	cp build/installed/ansible_collections/gtsfm/cluster/{meta/execution-environment.yml,requirements.txt,bindep.txt} build/ee/
+	ansible-builder create -f build/ee/execution-environment.yml -c build/ee/context >/dev/null
 
 bench-broadcast: venv ## benchmarks/broadcast.py: 200 MB at 100mbit to N = 2 4 8, ours vs one copy vs a star (~10 min)
 	flock /tmp/gtsfm-bed.lock $(PY) benchmarks/broadcast.py

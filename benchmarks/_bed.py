@@ -2,11 +2,21 @@
 from __future__ import annotations
 
 import datetime
+import os
+import shlex
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+import ansible_runner
+
 ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+sys.path.insert(0, str(ROOT / "tests"))
+# What counts as a remote call: the one rule the multihost tests assert on (tests/play_record.py).
+from play_record import PlayRecord  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class BenchError(RuntimeError):
@@ -29,3 +39,39 @@ def testbed(*args: str) -> str:
     if res.returncode != 0:
         raise BenchError(f"scripts/testbed {' '.join(args)} failed ({res.returncode}):\n{tail(res.stderr)}")
     return res.stdout
+
+
+def run_play(bed: Path, hosts: list[str], tags: str | None) -> dict:
+    """Run site.yml (with these tags, or all) on the bed; BenchError with the runner's output tail unless it
+    succeeded. Remote calls per host and per role are counted by tests/play_record.py."""
+    record = PlayRecord(hosts)
+    with tempfile.TemporaryDirectory(prefix="bench-runner-") as pdd:
+        envvars = {
+            "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+            "ANSIBLE_NOCOLOR": "1",
+            # ansible-runner finds ansible-playbook on PATH: this checkout's venv first.
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        # A control-master directory of this run's own (an extra var outranks the bed's inventory setting):
+        # no connection is reused from an earlier run or bed.
+        cmdline = f"-e ansible_control_path_dir={shlex.quote(str(Path(pdd) / 'cp'))}"
+        if (bed / "vars.yml").exists():
+            cmdline += f" -e @{shlex.quote(str(bed / 'vars.yml'))}"
+        started = time.time()
+        result = ansible_runner.run(
+            private_data_dir=pdd, playbook=str(ROOT / "site.yml"), inventory=str(bed / "inventory.yml"), tags=tags,
+            envvars=envvars, cmdline=cmdline, quiet=True, event_handler=record.handle)
+        wall = time.time() - started
+        if result.status != "successful" or result.rc != 0:
+            raise BenchError(f"site.yml --tags {tags or '(all)'} ended {result.status} (rc {result.rc}):\n"
+                             f"{tail(result.stdout.read(), 60)}")
+    stats = record.stats
+    counts = list(record.per_host.values())
+    return {
+        "wall_s": round(wall, 3),
+        "startup_s": round(record.first_play - started, 3) if record.first_play else None,
+        "remote_min": min(counts), "remote_max": max(counts), "remote_per_host": record.per_host,
+        "remote_per_role": record.per_role,
+        "changed": sum((stats.get("changed") or {}).values()),
+        "tasks": record.task_rows(),
+    }

@@ -72,7 +72,8 @@ def run_site(bed: Path, extravars: dict, private: Path) -> dict:
         data = e.get("event_data") or {}
         if e.get("event") == "runner_on_ok" and any(w in (data.get("task") or "") for w in CHECKOUT_TASK_WORDS):
             checkout_s += float(data.get("duration") or 0.0)
-    changed = sum(1 for e in events if e.get("event") == "runner_on_ok" and (e["event_data"].get("res") or {}).get("changed"))
+    changed = sum(1 for e in events
+                  if e.get("event") == "runner_on_ok" and (e["event_data"].get("res") or {}).get("changed"))
     return {"checkout_s": round(checkout_s, 1), "changed": changed}
 
 

@@ -114,13 +114,14 @@ def main() -> int:
         for n in args.nodes:
             hosts = [f"node{i}" for i in range(1, n + 1)]
             runs = []
-            for dummy in range(args.repeat):
+            for _dummy in range(args.repeat):
                 from_command, in_script = bare(bed, hosts)
                 runs.append(dict(ours(bed, hosts, env), bare_command=from_command, bare_script=in_script))
             row = {"nodes": n, **{k: statistics.median(r[k] for r in runs) for k in runs[0]}}
             rows.append(row)
             print(f"N={n}: bare {row['bare_command']:.1f} s from ssh ({row['bare_script']:.1f} s in the script); "
-                  f"ours {row['end_to_end']:.1f} s from ansible-playbook ({row['end_to_end'] / row['bare_command']:.2f}x), "
+                  f"ours {row['end_to_end']:.1f} s from ansible-playbook "
+                  f"({row['end_to_end'] / row['bare_command']:.2f}x), "
                   f"{row['module']:.1f} s from the module's start ({row['module'] / row['bare_command']:.2f}x; "
                   f"preflight {row['preflight']:.2f} s), {row['runner']:.1f} s from the runner's start "
                   f"({row['runner'] / row['bare_script']:.2f}x the script)", flush=True)
@@ -132,7 +133,8 @@ def main() -> int:
           "| ours: from the module's start (preflight) | ratio | ours: from the runner's start | ratio to the script |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['nodes']} | {row['bare_command']:.1f} s | {row['bare_script']:.1f} s | {row['end_to_end']:.1f} s | "
+        print(f"| {row['nodes']} | {row['bare_command']:.1f} s | {row['bare_script']:.1f} s | "
+              f"{row['end_to_end']:.1f} s | "
               f"{row['end_to_end'] / row['bare_command']:.2f}x | {row['module']:.1f} s ({row['preflight']:.2f} s) | "
               f"{row['module'] / row['bare_command']:.2f}x | {row['runner']:.1f} s | "
               f"{row['runner'] / row['bare_script']:.2f}x |")

@@ -30,7 +30,7 @@ def main() -> int:
     print("features extracted per host: " + ", ".join(f"{h} {n}" for h, n in sorted(per_host.items())))
     print("Dask workers per host: " + ", ".join(f"{h} x{n}" for h, n in sorted(s["workers"].items())))
     print(f"job seconds: {s['seconds']}" + (f"; playbook wall time {args.seconds} s" if args.seconds else ""))
-    print(f"picture: {args.results / 'cameras.png'}; model: {args.results / 'model'}")
+    print(f"scene: {args.results / 'scene.json'}; model: {args.results / 'model'}")
     problems = []
     if s["images_registered"] != s["images"]:
         problems.append(f"only {s['images_registered']} of {s['images']} images registered")
@@ -38,8 +38,8 @@ def main() -> int:
         problems.append(f"rotation error {rot} degrees is not under 1")
     if len(per_host) < args.hosts:
         problems.append(f"features extracted on {len(per_host)} hosts, not {args.hosts}")
-    if not (args.results / "cameras.png").is_file():
-        problems.append("no cameras.png")
+    if not (args.results / "scene.json").is_file():
+        problems.append("no scene.json (the aligned scene the picture is drawn from)")
     for problem in problems:
         print(f"FAIL: {problem}", file=sys.stderr)
     print("demo: PASS" if not problems else "demo: FAIL")

@@ -1,9 +1,10 @@
-"""Role variable tables in README.md, made from each role's meta/argument_specs.yml (the one source).
+"""Role variable tables in the role READMEs, made from each role's meta/argument_specs.yml (the one source).
 
-    .venv/bin/python scripts/role_docs.py           # rewrite the tables between the markers in README.md
-    .venv/bin/python scripts/role_docs.py --check   # exit 1 if README.md is out of date (a unit test runs this)
+    .venv/bin/python scripts/role_docs.py           # rewrite the tables between the markers
+    .venv/bin/python scripts/role_docs.py --check   # exit 1 if a table is out of date (a unit test runs this)
 
-README.md marks each table with <!-- BEGIN role-vars ROLE --> and <!-- END role-vars ROLE -->.
+A Markdown file (each roles/ROLE/README.md; any page under docs/ may too) marks a table with
+<!-- BEGIN role-vars ROLE --> and <!-- END role-vars ROLE -->.
 """
 from __future__ import annotations
 
@@ -54,21 +55,29 @@ def render(readme: str) -> str:
     return MARKED.sub(lambda m: m.group(1) + table(m.group("role")) + m.group(4), readme)
 
 
+def pages() -> list[Path]:
+    """Every Markdown file that may hold a table."""
+    return [ROOT / "README.md", *sorted(ROOT.glob("roles/*/README.md")), *sorted(ROOT.glob("docs/*.md"))]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true")
-    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    parser.add_argument("--readme", action="append", help="only this file (repeatable); default: every page")
     args = parser.parse_args()
-    path = Path(args.readme)
-    current = path.read_text()
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print("%s: role variable tables are out of date; run scripts/role_docs.py" % path, file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(wanted)
-    return 0
+    stale = []
+    for path in [Path(p) for p in args.readme] if args.readme else pages():
+        current = path.read_text()
+        wanted = render(current)
+        if wanted == current:
+            continue
+        if args.check:
+            stale.append(path)
+        else:
+            path.write_text(wanted)
+    for path in stale:
+        print("%s: role variable tables are out of date; run scripts/role_docs.py" % path, file=sys.stderr)
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Real SSH hosts on this machine: podman containers on their own network.
 
-    scripts/testbed up [--nodes N] [--shared-home] [--name NAME] [--link-rate RATE]
+    scripts/testbed up [--nodes N] [--shared-home] [--name NAME] [--link-rate RATE] [--home-size NODE=SIZE ...]
     scripts/testbed down [--name NAME]
     scripts/testbed status [--name NAME]
 
@@ -17,6 +17,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -75,7 +76,7 @@ HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 # from PyPI for the nodes' Python (Debian bookworm: CPython 3.11, glibc 2.36) and ships to the building node.
 WHEELHOUSE_PACKAGES = ["dask", "distributed", "asyncssh", "uv"]
 WHEELHOUSE = CACHE_DIR / ("wheelhouse-" + hashlib.sha256(json.dumps(WHEELHOUSE_PACKAGES).encode()).hexdigest()[:12])
-CHECKOUT_STAND_IN = ROOT / "molecule" / "resources" / "files" / "gtsfm_checkout"
+CHECKOUT_STAND_IN = ROOT / "extensions" / "molecule" / "resources" / "files" / "gtsfm_checkout"
 
 
 def log(msg: str) -> None:
@@ -99,7 +100,8 @@ def ensure_tools() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise SystemExit(f"testbed: missing {', '.join(missing)}; install podman runc debootstrap openssh-client iproute2")
+        raise SystemExit(f"testbed: missing {', '.join(missing)}; "
+                         "install podman runc debootstrap openssh-client iproute2")
     log(f"installing {', '.join(missing)} from apt")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-q"], env=env)
@@ -210,16 +212,27 @@ def up(args: argparse.Namespace) -> None:
         vol = f"gtsfm-{name}-home"
         if podman("volume", "exists", vol, check=False).returncode != 0:
             podman("volume", "create", "--label", f"gtsfm-testbed={name}", vol)
+    home_sizes = dict(state.get("home_sizes") or {})
+    for spec in args.home_size or []:
+        node, size = spec.partition("=")[::2]
+        if not re.fullmatch(r"node\d+", node) or not re.fullmatch(r"\d+[kmg]|none", size):
+            raise SystemExit(f"testbed: --home-size takes NODE=SIZE (node4=150m) or NODE=none, got {spec!r}")
+        if size == "none":
+            home_sizes.pop(node, None)
+        else:
+            home_sizes[node] = size
     started = []
     for n in nodes:
-        found = podman("inspect", "--format", "{{.ImageName}} {{.State.Running}}", n["container"], check=False)
+        home_size = home_sizes.get(n["name"], "")
+        found = podman("inspect", "--format", '{{.ImageName}} {{.State.Running}} {{index .Config.Labels '
+                       '"gtsfm-home-size"}}', n["container"], check=False)
         if found.returncode == 0:
-            image, running = found.stdout.split()
-            if image == IMAGE:
+            image, running, *size = found.stdout.split()
+            if image == IMAGE and "".join(size).replace("<no value>", "") == home_size:
                 if running != "true":
                     podman("start", n["container"])
                 continue
-            log(f"recreating {n['container']}: the node image changed")
+            log(f"recreating {n['container']}: the node image or its home's size changed")
             podman("rm", "-f", "-t", "2", n["container"])
         # A fixed MAC as well as a fixed address: a node that is stopped and
         # started again comes back as the same machine, so its peers' ARP
@@ -230,7 +243,15 @@ def up(args: argparse.Namespace) -> None:
                *PODMAN_RUN_OPTS]
         if args.shared_home:
             cmd += ["-v", f"gtsfm-{name}-home:/home"]
+        if home_size:
+            # A home of its own size (a full disk on one node, for the fault tests): a tmpfs, emptied when the
+            # node stops, seeded with the stock dotfiles below.
+            cmd += ["--label", f"gtsfm-home-size={home_size}",
+                    "--tmpfs", f"/home/{USER}:rw,size={home_size},mode=0755,uid={UID},gid={UID}"]
         podman(*cmd, IMAGE)
+        if home_size:
+            podman("exec", "-u", "0", n["container"], "sh", "-c",
+                   f"cp -a /etc/skel/. /home/{USER}/ && chown -R {UID}:{UID} /home/{USER}")
         started.append(n)
     hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + "".join(
         f"{n['ip']}\t{n['fqdn']} {n['name']}\n" for n in nodes)
@@ -251,6 +272,7 @@ def up(args: argparse.Namespace) -> None:
     for n in nodes:
         shape_link(n, link_rate)
     state["link_rate"] = link_rate
+    state["home_sizes"] = home_sizes
     state["wheelhouse"] = str(ensure_wheelhouse())
     state.update({"name": name, "nodes": nodes, "shared_home": args.shared_home, "password": password,
                   "subnet": str(subnet), "image": IMAGE, "user": USER})
@@ -449,6 +471,9 @@ def main() -> None:
     p_up.add_argument("--name", default="default")
     p_up.add_argument("--link-rate", help="shape every node's link both ways, e.g. 100mbit ('none' removes it; "
                                           "default: keep the bed's current setting)")
+    p_up.add_argument("--home-size", action="append", metavar="NODE=SIZE",
+                      help="give NODE a home of its own of SIZE (a tmpfs, e.g. node4=150m; emptied when the node "
+                           "stops), recreating it; NODE=none gives it back the image's home (default: keep the bed's)")
     p_down = sub.add_parser("down", help="remove a bed")
     p_down.add_argument("--name", default="default")
     p_status = sub.add_parser("status", help="list a bed's nodes")

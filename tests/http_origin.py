@@ -95,7 +95,7 @@ class Origin:
         with self.lock:
             self.requests.clear()
 
-    def __enter__(self) -> "Origin":
+    def __enter__(self) -> Origin:
         self.thread.start()
         return self
 

@@ -16,8 +16,7 @@ import random
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import WeightsError, catalog, manifest
-from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights_plan import (
-    check_nodes, check_settings, split_held)
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights_plan import check_nodes, check_settings, split_held
 
 ARGUMENT_SPEC = {
     "files": {"type": "list", "elements": "raw", "default": []},

@@ -9,8 +9,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import (
-    WeightsError, catalog, checkout_excludes, lock, manifest)
+    WeightsError,
+    catalog,
+    checkout_excludes,
+    lock,
+    manifest,
+)
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights_plan import check_copies, outcome, sends
 
 

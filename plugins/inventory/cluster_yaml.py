@@ -130,7 +130,9 @@ notes:
     plugins; the built-in C(yaml) plugin accepts any mapping, so the error is also displayed directly, before
     ansible-core reports the other plugins. Use a plugin configuration file (way 1) for the plainest errors."
   - "GTSfM's runner takes its single-machine GPU path (LocalCUDACluster) when any worker has a C(gpus) key, or a
-    plain host name contains the text C(gpus); this plugin warns when such a file lists more than one host."
+    plain host name contains the text C(gpus). This plugin refuses a file where that path cannot run what it lists:
+    C(gpus) among workers on more than one host, or a plain host name containing C(gpus). One machine listed with
+    C(gpus) (GTSfM's C(cluster_gpu.yaml)) is accepted; M(gtsfm.cluster.gtsfm_job) applies the same rule."
   - "A C(localhost) entry (as in GTSfM's cluster_gpu.yaml) becomes an explicit inventory host, which Ansible
     reaches over SSH like any other. To work on the controller directly, add
     C(ansible_connection: \"'local' if inventory_hostname in ['localhost', '127.0.0.1', '::1'] else 'ssh'\") under
@@ -210,7 +212,7 @@ from ansible.inventory.helpers import get_group_vars
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.vars import combine_vars
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils.cluster_config import (
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._cluster_config import (
     ClusterConfigError,
     ClusterConfigSyntaxError,
     ClusterSpec,
@@ -232,7 +234,7 @@ _PLUGIN_LINE = re.compile(r'''^["']?plugin["']?[ \t]*:[ \t]*["']?(?P<name>[^"'#\
 _TOP_KEY = re.compile(r'''^["']?(?P<key>[A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:(?P<rest>(?:[ \t].*)?)$''')
 
 
-def _peek(path: str) -> t.Optional[str]:
+def _peek(path: str) -> str | None:
     """Return the start of the file as text, or None if it cannot be read."""
     try:
         with open(path, 'rb') as handle:
@@ -241,7 +243,7 @@ def _peek(path: str) -> t.Optional[str]:
         return None
 
 
-def _plugin_line_name(text: str) -> t.Optional[str]:
+def _plugin_line_name(text: str) -> str | None:
     """Name on the file's top-level ``plugin:`` line, '' for a ``plugin:`` line without a plain name, None if none."""
     match = _PLUGIN_LINE.search(text)
     if match is not None:
@@ -292,7 +294,7 @@ def _is_gtsfm_config(path: str) -> bool:
     return workers == '{}' and bool(top_keys & {'scheduler', 'database'})
 
 
-def _content_digest(path: str) -> t.Optional[str]:
+def _content_digest(path: str) -> str | None:
     """SHA-256 of the file's bytes, or None when it cannot be read (the read that follows reports why)."""
     digest = hashlib.sha256()
     try:
@@ -342,7 +344,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def __init__(self) -> None:
         super().__init__()
-        self._key_file_override: t.Optional[str] = None
+        self._key_file_override: str | None = None
         self._source_name = ''
         self._direct_options: dict[str, t.Any] = {}
 

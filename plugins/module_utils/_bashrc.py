@@ -83,7 +83,7 @@ _INERT = ("subshell", "cmdsub", "function")
 _SPECIAL = set(" \t\n;&|()<>")
 
 
-class _Frame(object):
+class _Frame:
     def __init__(self, kind, line, function=False):
         self.kind = kind
         self.line = line
@@ -91,7 +91,7 @@ class _Frame(object):
         self.case_mode = None  # in a case: "subject", "in", "pattern" or "body"
 
 
-class ShellStructure(object):
+class ShellStructure:
     """Where each line of a bash file stands, read the way bash reads it, well enough for a ~/.bashrc.
 
     top[i]: line i starts a command outside any compound command, function body, heredoc, quoted text or continued
@@ -409,26 +409,21 @@ class ShellStructure(object):
         self._fail(opened, 'a quote (") that is never closed')
 
     def _skip_backquote(self, pos):
-        end = pos + 1
-        while end < len(self.text):
-            if self.text[end] == "\\":
-                end += 2
-            elif self.text[end] == "`":
-                return end + 1
-            else:
-                end += 1
-        self._fail(pos, "a backquote (`) that is never closed")
+        return self._skip_to_unescaped(pos, pos + 1, "`", "a backquote (`) that is never closed")
 
     def _skip_ansi(self, pos):
-        end = pos + 2
+        return self._skip_to_unescaped(pos, pos + 2, "'", "a quote ($') that is never closed")
+
+    def _skip_to_unescaped(self, pos, end, close, what):
+        """From end to after the first close a backslash does not escape; opened at pos, for the message."""
         while end < len(self.text):
             if self.text[end] == "\\":
                 end += 2
-            elif self.text[end] == "'":
+            elif self.text[end] == close:
                 return end + 1
             else:
                 end += 1
-        self._fail(pos, "a quote ($') that is never closed")
+        self._fail(pos, what)
 
     def _skip_braces(self, pos):
         """From the { of ${...} to after its }, across quotes and nested expansions."""
@@ -599,3 +594,17 @@ def _join(lines, had_final_newline, original):
                 result = result[:-len(ending)]
                 break
     return result
+
+
+def rewrite(before, exists, params):
+    """(after, changed) for bashrc_block's params on a file holding before (exists: whether the file is there).
+
+    The module runs it on the node; its action plugin runs it on the controller on the text the stage read, so the
+    two cannot disagree on whether a write is needed. Raises BashrcError as place_block does.
+    """
+    present = params.get("state", "present") == "present"
+    block = (params.get("block") or "").rstrip("\n").split("\n") if present else []
+    block = [line.rstrip("\r") for line in block]
+    after = place_block(before, params.get("marker") or "gtsfm.cluster.bashrc_init", block,
+                        params.get("move_conda_init", True), "present" if present else "absent")
+    return after, after != before or (not exists and present)

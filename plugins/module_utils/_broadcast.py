@@ -31,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 # ansible-core 2.21's sanity asks for AnsibleModule.run_command; these are plain functions streaming tar, zstd
 # and ssh through pipes while they run, which run_command (one command run to its end) cannot do.
 # pylint: disable=ansible-bad-function
-
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
@@ -187,8 +186,7 @@ class Status:
 def run_remote(argv, timeout):
     """(rc, stdout, stderr) of a short ssh command; a hung one counts as failed."""
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return 255, b"", b"no answer within %d s" % timeout
     return proc.returncode, proc.stdout, proc.stderr
@@ -247,7 +245,7 @@ def _payload(source, params, ctx):
     """(chunks iterator of the uncompressed payload, cleanup): the file's bytes or a tar stream of the tree."""
     bufsize = params["buffer_size"]
     if source["kind"] == "file":
-        handle = open(source["path"], "rb")
+        handle = open(source["path"], "rb")  # noqa: SIM115 - read by the chunks() generator, closed at its end
 
         def chunks():
             while True:

@@ -28,6 +28,10 @@ import subprocess
 import sys
 import time
 
+# ansible-core 2.21's sanity asks for AnsibleModule.run_command; the check runs every node's session at once, with
+# a deadline each, and its node half runs without an AnsibleModule, which run_command needs.
+# pylint: disable=ansible-bad-function
+
 RESULT = "GTSFM-ENV-CHECK "
 STARTED = "GTSFM-ENV-CHECK-IMPORT "
 # Dask's own needs: what an env without a record (not built by the conda_env role) is checked for.
@@ -276,8 +280,8 @@ def node_report(args):
         out["dot"] = {"path": dot}
         if dot:
             try:
-                ran = subprocess.run([dot, "-V"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, timeout=20, check=False)
+                ran = subprocess.run([dot, "-V"], stdin=subprocess.DEVNULL, capture_output=True,
+                                     timeout=20, check=False)
                 out["dot"].update(rc=ran.returncode, said=(ran.stderr or ran.stdout).decode("utf-8", "replace")
                                   .strip()[-300:])
             except (OSError, subprocess.SubprocessError) as exc:
@@ -285,17 +289,15 @@ def node_report(args):
     return out
 
 
-NODE_FUNCTIONS = (normalize, requirement_name, pyproject_dependencies, env_file_dependencies, declared, top_level,
-                  dist_imports, conda_imports, imports_to_check, exception_chain, os_release, node_report)
-NODE_MAIN = r'''
-def _main():
+def node_main():
+    """The node half's entry: the report for the JSON arguments in argv[1], after RESULT on a line of its own."""
     report = node_report(json.loads(sys.argv[1]))
     sys.stdout.write("\n" + RESULT + json.dumps(report) + "\n")
     sys.stdout.flush()
 
 
-_main()
-'''
+NODE_FUNCTIONS = (normalize, requirement_name, pyproject_dependencies, env_file_dependencies, declared, top_level,
+                  dist_imports, conda_imports, imports_to_check, exception_chain, os_release, node_report, node_main)
 
 
 def node_program():
@@ -303,7 +305,7 @@ def node_program():
     head = ("import importlib, json, os, re, shutil, subprocess, sys, time\n"
             "RESULT = %r\nSTARTED = %r\nDEFAULT_IMPORTS = %r\nSKIP_TOP = frozenset(%r)\n\n" % (
                 RESULT, STARTED, DEFAULT_IMPORTS, sorted(SKIP_TOP)))
-    return head + "\n\n".join(inspect.getsource(f) for f in NODE_FUNCTIONS) + NODE_MAIN
+    return head + "\n\n".join(inspect.getsource(f) for f in NODE_FUNCTIONS) + "\n\nnode_main()\n"
 
 
 # ---------------------------------------------------------------- running the node half
@@ -436,6 +438,10 @@ ALTERNATIVES = {
     ("cv2", "libGL.so.1"): "or replace opencv-python with opencv-python-headless in the environment (it needs no "
                            "libGL)",
 }
+# opencv-python's GUI half loads the X11 client libraries too (libxcb first, as 4.14 does on a bare node).
+ALTERNATIVES.update((("cv2", soname), "or replace opencv-python with opencv-python-headless in the environment (it "
+                                      "needs neither libGL nor the X11 libraries)")
+                    for soname in ("libxcb.so.1", "libX11.so.6", "libXext.so.6", "libSM.so.6", "libICE.so.6"))
 DEBIAN = ("debian", "ubuntu", "linuxmint", "raspbian", "pop")
 RHEL = ("rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn")
 

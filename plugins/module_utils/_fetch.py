@@ -28,7 +28,6 @@ import os
 import re
 import socket
 import ssl
-import tempfile
 import time
 
 try:  # Python 3 only; the module is documented as needing Python 3 on the node.
@@ -43,6 +42,7 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
 PARTIAL_SUFFIX = ".gtsfm-partial"
 KEPT_SUFFIX = ".gtsfm-partial.json"
+LOCK_SUFFIX = ".gtsfm-fetch.lock"
 # The longest a fetch may take, retries included, unless told otherwise: 4 h (the model_weights role's own bound).
 DEFAULT_DEADLINE = 14400.0
 CHUNK = 1024 * 1024
@@ -70,6 +70,12 @@ def kept_path(dest):
     """Where what identifies the partial file's body (validator, total size) is kept beside it, for a resume."""
     head, tail = os.path.split(dest)
     return os.path.join(head, "." + tail + KEPT_SUFFIX)
+
+
+def lock_path(dest):
+    """The lock a fetch of dest holds while it runs: a second fetch of it waits, then finds it in place."""
+    head, tail = os.path.split(dest)
+    return os.path.join(head, "." + tail + LOCK_SUFFIX)
 
 
 def normalise_sha256(value, field="sha256"):
@@ -232,7 +238,7 @@ class _Restart(Exception):
     """The partial file is not a head of what the origin serves now: it is gone; ask again from byte 0."""
 
 
-class Fetcher(object):
+class Fetcher:
     """Fetch url to dest. Construct, then call run(); plain data in, a plain dict out."""
 
     def __init__(self, url, dest, sha256=None, size=None, force=False, retries=5, retry_delay=2.0, timeout=60.0,
@@ -297,6 +303,7 @@ class Fetcher(object):
         started = time.time()
         result = {"url": self.shown, "dest": self.dest, "changed": False, "fetched": False, "requests": 0,
                   "downloaded": 0, "resumed_from": [], "removed_mismatch": False}
+        lock = None
         try:
             if self.size is not None and self.size < 0:
                 raise FetchError("size %r for %s is negative. Fix: give the file's size in bytes, or leave it out."
@@ -307,6 +314,11 @@ class Fetcher(object):
             if os.path.isdir(self.dest):
                 raise FetchError("%s is a directory, not a file. Fix: point dest at the file's full path."
                                  % self.dest)
+            if not self.check_mode:
+                # Held to the end of the fetch (or of its process): a download whose controller died goes on in
+                # the background, and a re-run or a second controller waits here, then verifies what it placed.
+                self._ensure_parent()
+                lock = _progress.hold(lock_path(self.dest), waiting=self._waiting, sleep=self.sleep)
             if os.path.exists(self.dest) and not self.force:
                 total = os.path.getsize(self.dest)
                 self.status.update(phase="verify", bytes=0, total=total, force=True)
@@ -342,6 +354,12 @@ class Fetcher(object):
                 getattr(exc, "filename", None) or self.dest, exc.strerror or exc, self.shown)
             self.status.update(phase="failed", finished=True, failed=True, msg=msg, force=True)
             raise FetchError(msg)
+        finally:
+            if lock is not None:
+                _progress.release(lock, lock_path(self.dest))
+
+    def _waiting(self, pid):
+        self.status.update(phase="waiting for another fetch of this file (pid %s) to end" % pid, force=True)
 
     def _finish(self, result, started):
         result.update(requests=self.requests, downloaded=self.downloaded, resumed_from=list(self.resumed_from),
@@ -426,19 +444,9 @@ class Fetcher(object):
             self._forget()
             return
         record = {"origin": _origin_key(self.url), "validator": self.validator, "total": self.total}
-        fd, tmp = tempfile.mkstemp(prefix=os.path.basename(self.kept) + ".", dir=os.path.dirname(self.kept))
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(record, handle, sort_keys=True)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.kept)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        # Durable: a later run resumes against it after a crash. Its temp name starts as the side files' do, so the
+        # checkout's excludes (.NAME.gtsfm-*) cover it too.
+        _progress.write_json(self.kept, record, durable=True, temp_prefix=os.path.basename(self.kept) + ".")
 
     def _recall(self):
         """(validator, total) kept beside the partial file by an earlier run for this URL, or None."""

@@ -27,9 +27,10 @@ import time
 # ansible-core 2.21's sanity asks for AnsibleModule.run_command; these are plain functions (no AnsibleModule at
 # hand), and the supervisor they start must outlive the module in its own session.
 # pylint: disable=ansible-bad-function
-
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_hook as hook
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_node as node_half
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_workers as gpu
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress as progress
 
 # GTSfM's runner at HEAD b8f24c75 (_create_dask_client) has set(w["host"] for w in workers): it breaks every
@@ -45,7 +46,7 @@ class JobError(Exception):
     """A failure the module reports as one message (fail_json)."""
 
     def __init__(self, msg, **result):
-        super(JobError, self).__init__(msg)
+        super().__init__(msg)
         self.msg = msg
         self.result = result
 
@@ -78,20 +79,22 @@ def worker_hosts(workers):
     for i, entry in enumerate(workers):
         if isinstance(entry, dict):
             host = entry.get("host")
-            if "gpus" in entry:
-                raise JobError("workers[%d] (%r): has 'gpus', which makes GTSfM's runner start a single-machine "
-                               "LocalCUDACluster, not an SSHCluster. Fix: remove gpus for a multi-host CPU run." % (
-                                   i, entry))
         else:
             host = entry
         if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host) or "'" in host:
             raise JobError("workers[%d] (%r): not a host name. Fix: a plain host name, or a mapping with 'host'." % (
                 i, entry))
-        if "gpus" in host:
-            raise JobError("workers[%d] (%r): GTSfM's runner tests 'gpus' in each entry as a substring, so this host "
-                           "name sends it down the single-machine GPU path. Fix: use another name for this host (an "
-                           "alias in ~/.ssh/config)." % (i, host))
         hosts.append(host)
+    problem = gpu.gpu_path_problem(workers)
+    if problem:
+        raise JobError(problem)
+    index = gpu.gpu_entry(workers)
+    if index is not None:
+        # One machine with gpus is GTSfM's own GPU shape, but gtsfm_job supervises an SSHCluster: its workers per
+        # host, its nodes' cleanup. The LocalCUDACluster of the GPU path is none of that.
+        raise JobError("workers[%d] (%r): has 'gpus', which makes GTSfM's runner start a single-machine "
+                       "LocalCUDACluster, not the SSH cluster gtsfm_job runs and supervises. Fix: remove gpus for a "
+                       "CPU run over SSH, or run GTSfM's GPU path on that machine yourself." % (index, workers[index]))
     return hosts
 
 
@@ -251,7 +254,8 @@ def runner_launch(p, job_dir, cluster_config):
 
 def agent_files():
     """{file name: source text} of the agent and what it imports, to be run detached with the env's python."""
-    return {"agent.py": inspect.getsource(agent), "_progress.py": inspect.getsource(progress)}
+    return {"agent.py": inspect.getsource(agent), "_progress.py": inspect.getsource(progress),
+            "_gtsfm_job_node.py": inspect.getsource(node_half)}
 
 
 def write_agent(folder):
@@ -270,7 +274,7 @@ def write_agent(folder):
         os.replace(tmp, path)
 
 
-class Jobs(object):
+class Jobs:
     """The job root on the scheduler: agent.py, the lock, one directory per run."""
 
     def __init__(self, root, python):
@@ -495,7 +499,8 @@ def start(p, jobs, hosts, report):
     os.replace(tmp, cluster_config)
     command, env, notices, logged, remove_after = runner_launch(p, job_dir, cluster_config)
     spec = {
-        "run_id": run_id, "name": p["name"], "holder": p["holder"], "hosts": sorted(set(hosts), key=hosts.index), "python": p["python"],
+        "run_id": run_id, "name": p["name"], "holder": p["holder"], "hosts": sorted(set(hosts), key=hosts.index),
+        "python": p["python"],
         "scheduler_name": p["scheduler_name"], "chdir": p["chdir"], "command": command, "env": env,
         "timeout": p["timeout"], "startup_timeout": p["startup_timeout"],
         "expected_workers": p["num_workers"] * len(hosts), "fail_on_worker_loss": p["fail_on_worker_loss"],
@@ -649,7 +654,8 @@ def run(module, p):
             # A running job holds the ports the preflight checks: name it rather than its ports.
             raise JobError(busy_message(p, jobs, holder, holder_status), run_id=holder)
         errors, report = preflight(p, jobs, distinct)
-        report["timing"] = {"module_started": module_started, "preflight_seconds": round(time.time() - module_started, 3)}
+        report["timing"] = {"module_started": module_started,
+                            "preflight_seconds": round(time.time() - module_started, 3)}
         if errors:
             return {"_failed": True, "msg": "preflight refused the job: " + " | ".join(errors), "errors": errors,
                     "preflight": report.get("nodes", {})}

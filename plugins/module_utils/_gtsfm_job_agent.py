@@ -15,8 +15,10 @@ distributed are imported where needed.
 Every process a job starts carries its run id: the runner gets GTSFM_JOB_RUN_ID and DASK_GTSFM_JOB_RUN_ID in its
 environment; Dask's SSHCluster copies the runner's Dask config (which then holds gtsfm_job_run_id) into
 DASK_INTERNAL_INHERIT_CONFIG of every remote scheduler, nanny and worker it starts. Beside the run id they carry its
-origin (GTSFM_JOB_ORIGIN: scheduler host, job root, holder, start time). Cleanup reads the environment of the user's
-own processes on each node and ends those of the run ids it is given: never by process name, never any run.
+origin (GTSFM_JOB_ORIGIN: scheduler host, job root, holder, start time). The node half (_gtsfm_job_node, shipped
+beside this file and sent to every node as program text) reads the environment of the user's own processes on each
+node: the probe reports their runs, the cleanup ends those of the run ids it is given (never by process name, never
+any run), both by the one rule of _gtsfm_job_node.tags_of.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -37,201 +39,27 @@ import threading
 import time
 
 try:
+    from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_node as node_half
     from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
-except ImportError:  # run on the scheduler as a plain file, beside its copy of _progress.py
+except ImportError:  # run on the scheduler as a plain file, beside its copies of _progress.py and _gtsfm_job_node.py
+    import _gtsfm_job_node as node_half  # pylint: disable=import-error
     import _progress  # pylint: disable=import-error
 
 # ansible-core 2.21's sanity asks for AnsibleModule.run_command; the agent runs on its own, without an
 # AnsibleModule, and starts GTSfM's runner to outlive it.
 # pylint: disable=ansible-bad-function
 
-TAG_ENV = "GTSFM_JOB_RUN_ID"
 FINAL_STATES = ("finished", "failed", "timeout", "stopped")
-DASK_TAG_ENV = "DASK_GTSFM_JOB_RUN_ID"
 SSH_TIMEOUT = 10
 
-ORIGIN_ENV = "GTSFM_JOB_ORIGIN"
-DASK_ORIGIN_ENV = "DASK_GTSFM_JOB_ORIGIN"
+# The tags of a job's processes, as the node half reads them (_gtsfm_job_node.tags_of); Dask copies DASK_<NAME>
+# into its config as <name>, which SSHCluster hands on to every remote process.
+TAG_ENV = node_half.TAG_ENV
+DASK_TAG_ENV = "DASK_" + TAG_ENV
+ORIGIN_ENV = node_half.ORIGIN_ENV
+DASK_ORIGIN_ENV = "DASK_" + ORIGIN_ENV
 # Before the origin's JSON: Dask's config reads DASK_* values with ast.literal_eval, which leaves this a string.
 ORIGIN_PREFIX = "gtsfm_job "
-
-# Program text shared by the remote cleanup and the probe: the gtsfm_job tags of a process of the user.
-REMOTE_TAGS = r'''
-import base64, json, os
-def job_tags(pid):
-    # (run ids, origins) the process carries - in its environment, or in the Dask config that Dask's SSHCluster
-    # passed it - or None when it carries no run id (or cannot be read).
-    try:
-        with open("/proc/%s/environ" % pid, "rb") as f:
-            env = f.read().split(b"\0")
-    except OSError:
-        return None
-    ids, origins = set(), set()
-    for item in env:
-        key, dummy, value = item.partition(b"=")
-        if key == b"GTSFM_JOB_RUN_ID":
-            ids.add(value.decode("utf-8", "replace"))
-        elif key == b"GTSFM_JOB_ORIGIN":
-            origins.add(value.decode("utf-8", "replace"))
-        elif key == b"DASK_INTERNAL_INHERIT_CONFIG":
-            try:
-                config = json.loads(base64.urlsafe_b64decode(value + b"=" * (-len(value) % 4)).decode())
-            except Exception:  # not Dask's base64 JSON: not ours
-                continue
-            for name, setting in (config.items() if isinstance(config, dict) else ()):
-                name = str(name).replace("-", "_")
-                if name == "gtsfm_job_run_id" and setting is not None:
-                    ids.add(str(setting))
-                elif name == "gtsfm_job_origin" and isinstance(setting, str):
-                    origins.add(setting)
-    return (sorted(ids), sorted(origins)) if ids else None
-'''
-
-# Runs on every node with the env's python (argv: run ids). Ends the processes tagged with one of those run ids;
-# there is no wildcard: a run of another job root, or one still alive, is never a target.
-REMOTE_CLEANUP = REMOTE_TAGS + r'''
-import signal, sys, time
-wanted = set(sys.argv[1:])
-me = {os.getpid(), os.getppid()}
-def tagged():
-    found = {}
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) in me:
-            continue
-        tags = job_tags(pid)
-        if not tags or not wanted.intersection(tags[0]):
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-        except OSError:
-            continue
-        found[int(pid)] = cmd[:200]
-    return found
-victims = tagged() if wanted else {}
-for pid in victims:
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except OSError:
-        pass
-deadline = time.time() + 5
-left = victims
-while left and time.time() < deadline:
-    time.sleep(0.2)
-    left = {p: c for p, c in tagged().items() if p in victims}
-for pid in left:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
-time.sleep(0.2)
-print(json.dumps({"ended": [{"pid": p, "cmd": c} for p, c in sorted(victims.items())],
-                  "remaining": sorted(p for p in tagged() if p in victims)}))
-'''
-
-# Runs on every node with the env's python (argv: scheduler host, port), after version_of's source (remote_probe).
-# What the preflight needs to know.
-PROBE_BODY = r'''
-import json, socket, sys
-out = {"python": sys.executable, "python_version": "%d.%d.%d" % sys.version_info[:3], "hostname": socket.gethostname()}
-for name in ("dask", "distributed", "bokeh"):
-    out[name], error = version_of(name)
-    if error and name != "bokeh":
-        out[name + "_error"] = error
-try:
-    with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5):
-        out["tcp"] = "ok"
-except OSError as exc:
-    out["tcp"] = str(exc)
-addresses = set()
-try:
-    for info in socket.getaddrinfo(socket.gethostname(), None):
-        addresses.add(info[4][0])
-except OSError:
-    pass
-try:
-    import subprocess
-    addresses.update(subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5).stdout.split())
-except Exception:
-    pass
-out["addresses"] = sorted(addresses)
-# The runs whose processes are on this node: each with its origins, a few pids, and its first process's start.
-tick = os.sysconf("SC_CLK_TCK")
-try:
-    with open("/proc/stat") as f:
-        btime = int(next(line for line in f if line.startswith("btime")).split()[1])
-except (OSError, StopIteration, ValueError):
-    btime = None
-runs = {}
-leftovers = 0
-for pid in os.listdir("/proc"):
-    if not pid.isdigit() or int(pid) in (os.getpid(), os.getppid()):
-        continue
-    tags = job_tags(pid)
-    if not tags:
-        continue
-    try:
-        with open("/proc/%s/cmdline" % pid, "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:160]
-        with open("/proc/%s/stat" % pid, "rb") as f:
-            stat = f.read()
-        since = btime + int(stat[stat.rindex(b")") + 2:].split()[19]) / tick if btime else None
-    except (OSError, ValueError, IndexError):
-        continue
-    leftovers += 1
-    for run_id in tags[0]:
-        run = runs.setdefault(run_id, {"run_id": run_id, "origins": [], "pids": [], "count": 0, "since": since,
-                                       "cmd": cmd})
-        run["origins"] = sorted(set(run["origins"]) | set(tags[1]))
-        run["count"] += 1
-        if len(run["pids"]) < 5:
-            run["pids"].append(int(pid))
-        if since is not None and (run["since"] is None or since < run["since"]):
-            run["since"], run["cmd"] = since, cmd
-out["leftovers"] = leftovers
-out["runs"] = sorted(runs.values(), key=lambda r: r["run_id"])
-print(json.dumps(out))
-'''
-
-
-def version_of(name):
-    """(installed version of package name, None) or (None, why not), importing it only when metadata cannot tell.
-
-    Importing distributed costs about 0.3 s of CPU per node (N times that where nodes share cores), and the preflight
-    must take seconds. The metadata counts only when it sits where the package imports from: a copy that shadows the
-    installed one (user site, PYTHONPATH, a source tree) is imported to read its own version.
-    """
-    import importlib.util
-    import os
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError) as exc:
-        return None, "%s: %s" % (type(exc).__name__, exc)
-    if spec is None:
-        return None, "ModuleNotFoundError: No module named %r" % name
-    where = list(spec.submodule_search_locations or []) or [spec.origin or ""]
-    root = os.path.realpath(os.path.dirname(where[0]))
-    try:
-        from importlib.metadata import PackageNotFoundError, distribution
-    except ImportError:  # Python 3.7
-        pass
-    else:
-        try:
-            dist = distribution(name)
-            if os.path.realpath(str(dist.locate_file(""))) == root:
-                return dist.version, None
-        except PackageNotFoundError:
-            pass
-    try:
-        return str(__import__(name).__version__), None
-    except Exception as exc:  # a broken package may raise anything on import
-        return None, "%s: %s" % (type(exc).__name__, exc)
-
-
-def remote_probe():
-    """The probe's program text: version_of, then the body."""
-    import inspect
-    return inspect.getsource(version_of) + REMOTE_TAGS + PROBE_BODY
 
 
 def _now():
@@ -390,10 +218,11 @@ def run_on_hosts(hosts, command_for, timeout=60):
     return asyncio.run(all_hosts())
 
 
-def python_command(python, code, *args):
-    """A shell command running code with python (falling back to python3 when the env is missing there)."""
+def node_command(python, *args):
+    """A shell command running the node half (_gtsfm_job_node) with args, with python (python3 where the env is
+    missing there, so that the probe can say so)."""
     return "p=%s; command -v \"$p\" >/dev/null 2>&1 || p=python3; \"$p\" -c %s %s" % (
-        shlex.quote(python), shlex.quote(code), " ".join(shlex.quote(str(a)) for a in args))
+        shlex.quote(python), shlex.quote(node_half.program_text()), " ".join(shlex.quote(str(a)) for a in args))
 
 
 def cleanup(hosts, python, run_ids, scheduler):
@@ -402,7 +231,7 @@ def cleanup(hosts, python, run_ids, scheduler):
         found = run_ids.get(host, []) if isinstance(run_ids, dict) else run_ids
         return [found] if isinstance(found, str) else list(found)
     out = {}
-    results = run_on_hosts(hosts, lambda h: python_command(python, REMOTE_CLEANUP, *ids(h)))
+    results = run_on_hosts(hosts, lambda h: node_command(python, "cleanup", *ids(h)))
     for host, (rc, stdout, err) in results.items():
         if rc is None:
             out[host] = {"error": _ssh_error_text(host, scheduler, err) if not isinstance(err, str) else err}
@@ -496,8 +325,8 @@ def preflight(spec):
     for t in threads:
         t.start()
     try:
-        results = run_on_hosts(hosts, lambda h: python_command(
-            spec["python"], remote_probe(), spec["scheduler_host"], probe_port or 9), timeout=30)
+        results = run_on_hosts(hosts, lambda h: node_command(
+            spec["python"], "probe", spec["scheduler_host"], probe_port or 9), timeout=30)
     finally:
         stop.set()
         for s in listeners:
@@ -505,7 +334,7 @@ def preflight(spec):
 
     local = {"python": sys.executable, "dask": None, "distributed": None}
     for name in ("dask", "distributed"):
-        local[name], error = version_of(name)
+        local[name], error = node_half.version_of(name)
         if error:  # an env without Dask cannot run the job at all
             errors.append("%s: %s does not have %s (%s). Fix: install the cluster env (dask and distributed) at "
                           "that path." % (scheduler, spec["python"], name, error))
@@ -602,7 +431,7 @@ def pack_results(output_root, job_dir):
 
 # ---------------------------------------------------------------- supervision
 
-class Supervisor(object):
+class Supervisor:
     """Runs one job: the runner detached from any SSH session, its log, its deadline, its workers, its cleanup."""
 
     def __init__(self, job_dir):
@@ -611,7 +440,8 @@ class Supervisor(object):
         self.status_path = os.path.join(job_dir, "status.json")
         self.log_path = os.path.join(job_dir, "job.log")
         self.stop_requested = None
-        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"), "timing": self.spec.get("timing", {}),
+        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"),
+                       "timing": self.spec.get("timing", {}),
                        "holder": self.spec.get("holder"), "state": "starting", "started": _now(),
                        "workers": {}, "workers_registered": {}, "expected_workers": self.spec["expected_workers"],
                        "scheduler_address": None,
@@ -735,10 +565,10 @@ class Supervisor(object):
                     gone_since.pop(host, None)
                     continue
                 gone_since.setdefault(host, _now())
-                if _now() - gone_since[host] > self.spec["worker_loss_grace"] and self.spec["fail_on_worker_loss"]:
-                    if host not in self.status["hosts_lost"]:
-                        self.status["hosts_lost"].append(host)
-                        self.note("%s: all its workers left the cluster while the job ran" % host)
+                lost = _now() - gone_since[host] > self.spec["worker_loss_grace"] and self.spec["fail_on_worker_loss"]
+                if lost and host not in self.status["hosts_lost"]:
+                    self.status["hosts_lost"].append(host)
+                    self.note("%s: all its workers left the cluster while the job ran" % host)
             time.sleep(0.5)
         _close_quietly(client)
 
@@ -777,7 +607,7 @@ class Supervisor(object):
             # shared node names them instead of ending them.
             env[ORIGIN_ENV] = env[DASK_ORIGIN_ENV] = origin_text(spec["origin"])
         self.note("starting in %s: %s" % (spec["chdir"], " ".join(shlex.quote(a) for a in spec["command"])))
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the runner process's stdout, open while it runs
         try:
             runner = subprocess.Popen(spec["command"], cwd=spec["chdir"], env=env, stdin=subprocess.DEVNULL,
                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

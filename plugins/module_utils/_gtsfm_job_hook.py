@@ -87,7 +87,7 @@ def patch(module):
         base.close = drained_close
 
 
-class _Loader(object):
+class _Loader:
     """Delegates to the real loader, then patches the module it executed."""
 
     def __init__(self, loader):
@@ -104,7 +104,7 @@ class _Loader(object):
             sys.stderr.write("gtsfm_job: could not drain SSHCluster output (%s: %s)\n" % (type(exc).__name__, exc))
 
 
-class _Finder(object):
+class _Finder:
     """Finds nothing but distributed.deploy.ssh, which it hands to the real finder and loads through _Loader."""
 
     def find_spec(self, fullname, path=None, target=None):

@@ -20,6 +20,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import fcntl
 import json
 import os
 import tempfile
@@ -52,18 +54,70 @@ def pid_start(pid):
     return stat_start(text)
 
 
-def write_json(path, data):
+def hold(path, waiting=None, poll=1.0, sleep=time.sleep):
+    """An exclusive flock on path (created 0600), held until release() or the end of its process.
+
+    The one writer of a long step takes it before it looks at its target again, so a second writer (a re-run whose
+    controller lost the first, or a second controller) waits for the first and then finds its work done instead of
+    writing over it. The kernel drops the lock with its process, so a killed writer leaves nothing stale. While
+    another process holds it, waiting(pid) is called every poll seconds with the holder's pid (None if unknown).
+    release() removes the file: a lock taken on a file that was removed meanwhile is not the lock, and is taken again.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (IOError, OSError) as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                os.close(fd)
+                raise
+            if waiting is not None:
+                try:
+                    holder = int(os.pread(fd, 32, 0).split()[0])
+                except (ValueError, IndexError, OSError):
+                    holder = None
+                waiting(holder)
+            os.close(fd)
+            sleep(poll)
+            continue
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except OSError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, ("%d\n" % os.getpid()).encode("ascii"), 0)
+    return fd
+
+
+def release(fd, path):
+    """Give up a lock hold() took, leaving no file behind (a waiter then takes a new one)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def write_json(path, data, durable=False, temp_prefix=None):
     """Write data as JSON atomically (a reader sees the old file or the new one, never half of one).
 
-    The folder is made (0700) when missing; the temp file sits beside the target so the rename stays on one disk."""
+    The folder is made (0700) when missing; the temp file sits beside the target so the rename stays on one disk,
+    named ".NAME.*.tmp" unless temp_prefix names it (a side file whose temp must match the side files' pattern).
+    durable: the bytes reach the disk before the rename (a record a later run trusts after a crash)."""
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         os.makedirs(folder, 0o700)
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix or ".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, sort_keys=True)
             handle.write("\n")
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -127,7 +181,8 @@ class Writer:
         now = clock()
         self.rate_mark = (now, 0)
         self.data = {"run_id": run_id, "what": what, "phase": "starting", "done": 0, "total": None, "unit": unit,
-                     "rate": 0.0, "started": now, "updated": now, "pid": os.getpid(), "pid_start": pid_start(os.getpid()),
+                     "rate": 0.0, "started": now, "updated": now, "pid": os.getpid(),
+                     "pid_start": pid_start(os.getpid()),
                      "finished": False, "failed": False, "msg": "", "nodes": {}}
         self.data.update(fields)
         self.write(force=True)

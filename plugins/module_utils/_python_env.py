@@ -58,13 +58,13 @@ def read_inputs(manager, requirements, project_dir, env_file, archive, archive_s
         inputs["archive_sha256"] = archive_sha256 or file_sha256(archive)
         return inputs
     if manager == "conda":
-        inputs["env_file"] = read_file(env_file, "conda_env_file")
+        inputs["env_file"] = read_file(env_file, "env_file")
         return inputs
     if requirements:
         inputs["requirements"] = list(requirements)
     else:
         for name in PROJECT_FILES:
-            inputs[name] = read_file(os.path.join(project_dir, name), "conda_env_checkout_dest")
+            inputs[name] = read_file(os.path.join(project_dir, name), "project_dir")
     return inputs
 
 
@@ -73,7 +73,8 @@ def read_file(path, field):
         with open(path, "rb") as handle:
             return handle.read().decode("utf-8", "replace")
     except (IOError, OSError) as exc:
-        raise EnvError("cannot read %s (%s); it defines the environment. Fix: check %s" % (path, exc.strerror, field))
+        raise EnvError("cannot read %s (%s); it defines the environment. Fix: check option %s"
+                       % (path, exc.strerror, field))
 
 
 def file_sha256(path):
@@ -104,6 +105,12 @@ def platform_tag():
 def paths(prefix, fp):
     real = "%s.%s" % (prefix, fp[:12])
     return {"prefix": prefix, "real": real, "part": real + ".part", "record": os.path.join(real, RECORD)}
+
+
+def lock_path(prefix):
+    """The lock a build, copy or publish of prefix holds while it runs (hidden, beside prefix)."""
+    parent, base = os.path.split(prefix)
+    return os.path.join(parent, "." + base + ".gtsfm-build.lock")
 
 
 def read_record(directory):
@@ -172,8 +179,8 @@ def free_bytes(path):
 def check_prefix(prefix):
     """Refuse a prefix that is a real directory or file we did not make: it is never deleted."""
     if os.path.lexists(prefix) and not os.path.islink(prefix):
-        raise EnvError("%s exists and is not the link this role manages (a directory or file of your own). "
-                       "It is left alone. Fix: move it away, or set conda_env_prefix to another path" % prefix)
+        raise EnvError("%s exists and is not the link this module manages (a directory or file of your own). "
+                       "It is left alone. Fix: move it away, or set option prefix to another path" % prefix)
 
 
 def clear(path):
@@ -407,7 +414,7 @@ def pick_uv_wheel(page, base_url, version, machine):
             candidates.append((_version_key(match.group(1)), urljoin(base_url, url), _digest(fragment)))
     if not candidates:
         raise EnvError("no uv wheel%s for manylinux %s at %s. Fix: add one (pip download uv --only-binary=:all: "
-                       "--platform manylinux_2_17_%s) or set conda_env_uv_src to a uv wheel or binary on the controller"
+                       "--platform manylinux_2_17_%s) or set option uv_wheel to a uv wheel or binary"
                        % (" " + version if version else "", machine, base_url, machine))
     _key, url, digest = max(candidates)
     return url, digest
@@ -434,7 +441,7 @@ def check_digest(path, url, digest):
     got = hasher.hexdigest()
     if got != want:
         raise EnvError("%s mismatch for %s: its index gives %s, the download has %s. Nothing was installed. Fix: "
-                       "check the index (conda_env_uv_index) or its mirror; do not use a uv binary that fails its sum"
+                       "check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum"
                        % (name, url, want, got))
 
 

@@ -19,7 +19,11 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import h
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, read_block
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KeyPairError, inspect_keypair
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
-    describe_node, free_bytes, shell_python, ssh_dir_state)
+    describe_node,
+    free_bytes,
+    shell_python,
+    ssh_dir_state,
+)
 
 HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 SELF_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -83,7 +87,7 @@ def probe(params, run_command, keygen):
     for item in params["files"]:
         path = os.path.abspath(os.path.expanduser(item["path"]))
         try:
-            found = read_block(path, item["marker"])
+            found = read_block(path, item.get("marker"), bool(item.get("text")))
         except BlockError as exc:
             raise ProbeError(str(exc))
         found["path"] = path

@@ -13,7 +13,8 @@ import hmac
 import os
 import re
 
-KEY_LINE = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com) [A-Za-z0-9+/]+={0,3}$")
+KEY_LINE = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com)"
+                      r" [A-Za-z0-9+/]+={0,3}$")
 
 
 def host_pattern(name, port=22):

@@ -104,20 +104,56 @@ def read_text(path):
         raise BlockError(explain(path, exc))
 
 
-def read_block(path, name):
-    """What a file holds of the block called name: {'exists', 'mode', 'block'} (block None if absent).
+# The most text a read reports whole (a ~/.bashrc is a few KiB): a writer on the controller decides from it.
+TEXT_LIMIT = 256 * 1024
 
-    Lets a read-only probe tell the controller whether a write would change anything.
+
+def read_block(path, name, with_text=False):
+    """What a file holds of the block called name: {'exists', 'mode', 'block', 'exact', 'link', 'target'} (block None if
+    absent or name is None; exact whether the block stands as replace_block writes it, line ends included).
+
+    Lets a read-only probe tell the controller whether a write would change anything. with_text adds 'text', the
+    whole file (None when larger than TEXT_LIMIT or not UTF-8), for writers that decide from the text itself.
     """
     text = read_text(path)
+    found = {"exists": text is not None, "mode": None, "block": None, "exact": True, "link": os.path.islink(path),
+             "target": os.path.realpath(path)}
+    if with_text:
+        found["text"] = None
     if text is None:
-        return {"exists": False, "mode": None, "block": None}
-    mode = "%04o" % (os.stat(path).st_mode & 0o7777)
-    try:
-        block = split_block(text, name)[1]
-    except BlockError as exc:
-        raise BlockError("%s: %s" % (path, exc))
-    return {"exists": True, "mode": mode, "block": block}
+        return found
+    found["mode"] = "%04o" % (os.stat(path).st_mode & 0o7777)
+    if name is not None:
+        try:
+            found["block"] = split_block(text, name)[1]
+        except BlockError as exc:
+            raise BlockError("%s: %s" % (path, exc))
+        if found["block"] is not None:
+            found["exact"] = replace_block(text, name, found["block"]) == text
+    if with_text and len(text) <= TEXT_LIMIT:
+        try:
+            text.encode("utf-8")
+            found["text"] = text
+        except UnicodeEncodeError:
+            pass  # bytes that are not UTF-8 (kept as surrogates): only the module itself can judge them
+    return found
+
+
+def unchanged(found, lines, mode=None):
+    """Whether apply_block(path, name, lines) and a file mode would change nothing, judged from read_block's
+    result for that file (what the stage read); None when the read cannot tell, so the module must look itself.
+    """
+    if found is None or found.get("link") and not found.get("exists"):
+        return None
+    if mode is not None:
+        wanted = new_file_mode(mode, default=None)
+        if wanted is None:
+            return None  # a symbolic mode: the module's file options judge it
+        if not found.get("exists") or int(found.get("mode") or "0", 8) != wanted:
+            return False
+    if lines is None:
+        return found.get("block") is None
+    return bool(found.get("exists")) and found.get("block") == list(lines) and bool(found.get("exact"))
 
 
 def split_block(text, name):

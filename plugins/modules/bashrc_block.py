@@ -68,22 +68,16 @@ options:
     type: str
     choices: [present, absent]
     default: present
-notes:
-  - Check mode reports what would change and writes nothing; diff mode shows the whole file before and after.
 seealso:
   - module: ansible.builtin.blockinfile
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.block
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
-  platform:
-    platforms: posix
+    details: Shows the whole file before and after.
 """
 
 EXAMPLES = r"""
@@ -101,6 +95,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+decided_from:
+  description: V(observed) when the action plugin answered from O(observed) and the module did not run.
+  returned: when the module did not run
+  type: str
+  sample: observed
 path:
   description: Absolute path of the file as given (the link, for a symlink).
   returned: always
@@ -128,7 +127,8 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
-from ansible_collections.gtsfm.cluster.plugins.module_utils._bashrc import BashrcError, place_block
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils._bashrc import BashrcError, rewrite
 
 
 def _fail(module, path, msg):
@@ -144,6 +144,8 @@ def main():
             move_conda_init=dict(type="bool", default=True),
             backup=dict(type="bool", default=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
+            # Read by the action plugin on the controller (plugins/action/bashrc_block.py) and never sent here.
+            observed=dict(type="dict"),
         ),
         required_if=[("state", "present", ["block"])],
         add_file_common_args=True,
@@ -168,15 +170,11 @@ def main():
         _fail(module, path, "cannot read it (%s). Fix: make it readable by %s" % (exc, os.environ.get("USER", "you")))
     # surrogateescape keeps bytes that are not UTF-8 exactly as they were.
     before = raw.decode("utf-8", "surrogateescape")
-    block = (module.params["block"] or "").rstrip("\n").split("\n") if module.params["state"] == "present" else []
-    block = [line.rstrip("\r") for line in block]
     try:
-        after = place_block(before, module.params["marker"], block, module.params["move_conda_init"],
-                            module.params["state"])
+        after, changed = rewrite(before, exists, module.params)
     except BashrcError as exc:
         _fail(module, path, "%s. Fix: move the environment lines before that line yourself, or rewrite the guard as "
                             "`case $- in *i*) ;; *) return;; esac`, then re-run" % exc)
-    changed = after != before or (not exists and module.params["state"] == "present")
     result = dict(changed=changed, path=path, target=target, created=not exists and changed)
     if module._diff:
         result["diff"] = dict(before_header=path, after_header=path,

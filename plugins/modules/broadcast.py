@@ -164,20 +164,13 @@ notes:
     killed) are removed by the next run that writes there.
 seealso:
   - module: gtsfm.cluster.follow
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.idempotent
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
   idempotent:
-    support: full
-    description: A node whose record and destination show the same content is skipped; a re-run sends nothing.
+    details: A node whose record and destination show the same content is skipped; a re-run sends nothing.
 """
 
 EXAMPLES = r"""
@@ -295,6 +288,7 @@ seconds:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop
 from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast import BroadcastError, broadcast
 

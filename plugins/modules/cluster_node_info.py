@@ -68,9 +68,17 @@ options:
         type: str
         required: true
       marker:
-        description: Name of the block, as it stands in its BEGIN and END marker lines.
+        description:
+          - Name of the block, as it stands in its BEGIN and END marker lines. Without it no block is read
+            (its C(block) in RV(files) is null).
         type: str
-        required: true
+      text:
+        description:
+          - Also report the file's whole text (C(text) in RV(files)), for a writer that decides on the controller from it
+            (M(gtsfm.cluster.bashrc_block)'s O(gtsfm.cluster.bashrc_block#module:observed)). A file over 256 KiB, or
+            one that is not UTF-8, reports null and its writer looks for itself.
+        type: bool
+        default: false
   free_paths:
     description:
       - Paths whose free space to report (RV(node.free)); a path that does not exist yet is measured at its nearest
@@ -84,19 +92,10 @@ seealso:
   - module: gtsfm.cluster.ssh_keypair
   - module: gtsfm.cluster.known_hosts_block
   - module: gtsfm.cluster.managed_block
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.info_module
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: Reads only.
-  diff_mode:
-    support: N/A
-    details: Reads only.
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -207,13 +206,20 @@ keypair:
       description: Whether M(gtsfm.cluster.ssh_keypair) would change something (missing key, open mode, stale C(.pub)).
       type: bool
 files:
-  description: For each of O(files), keyed by its path as given, what the file holds now.
+  description:
+    - For each of O(files), keyed by its path as given, what the file holds now. C(exists); C(mode) (octal text, null
+      when missing); C(link) (whether the path is a symlink); C(block) (the block's lines, null without one or
+      without O(files[].marker)); C(exact) (whether the block stands exactly as the block writers write it, line
+      ends included); C(text) with O(files[].text).
+    - Pass one entry as the O(gtsfm.cluster.managed_block#module:observed) of the file's writer, which then skips its
+      remote call when nothing would change.
   returned: always
   type: dict
   sample: {"~/.ssh/authorized_keys": {path: /home/alice/.ssh/authorized_keys, exists: true, mode: "0600", block: []}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.cluster_probe import HOST_KEY_TYPES, ProbeError, probe
 
 
@@ -229,7 +235,8 @@ def main():
             keypair=dict(type="str", no_log=False),
             files=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="str", required=True),
-                marker=dict(type="str", required=True),
+                marker=dict(type="str"),
+                text=dict(type="bool", default=False),
             )),
             free_paths=dict(type="list", elements="str", default=[]),
         ),

@@ -65,17 +65,9 @@ notes:
   - Host keys are checked as the scheduler's C(~/.ssh/known_hosts) says (the known_hosts role writes it); the
     module never turns that off.
   - Check mode runs the check too (it changes nothing).
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: gtsfm.cluster.gtsfm_job
   - module: gtsfm.cluster.python_env
@@ -111,6 +103,7 @@ seconds:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check as ec
 
 

@@ -35,6 +35,11 @@ description:
   - With O(status_path), the module keeps a progress record (phase, bytes, total, rate); run the module with C(async)
     and follow it with M(gtsfm.cluster.follow) to see bytes, rate and time left on large
     files.
+  - One fetch of O(dest) at a time. A fetch holds an exclusive lock (C(.NAME.gtsfm-fetch.lock) beside O(dest),
+    removed when it ends) from its first look at O(dest) to its end; a second one - a re-run after the controller
+    was killed while the first went on in the background, or a second controller - waits for it, then verifies what
+    it placed and asks the origin nothing. The kernel drops the lock with the process that held it. Check mode takes
+    no lock.
   - Uses the Python standard library only (C(urllib)); needs no root.
 options:
   url:
@@ -129,25 +134,18 @@ notes:
 seealso:
   - module: gtsfm.cluster.follow
   - module: ansible.builtin.get_url
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.idempotent
+  - gtsfm.cluster.attributes
   - ansible.builtin.files
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.files
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
   safe_file_operations:
-    description: The file is written to a partial file beside O(dest) and renamed onto it.
     support: full
+    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
+    details: The file is written to a partial file beside O(dest) and renamed onto it.
   idempotent:
-    description: A second run with the same arguments changes nothing and sends no request.
-    support: full
+    details: A second run with the same arguments changes nothing and sends no request.
 """
 
 EXAMPLES = r"""
@@ -220,8 +218,14 @@ seconds:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils._fetch import (
-    DEFAULT_DEADLINE, FetchError, fetch, redact_url, url_secrets)
+    DEFAULT_DEADLINE,
+    FetchError,
+    fetch,
+    redact_url,
+    url_secrets,
+)
 
 
 def main():

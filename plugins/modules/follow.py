@@ -65,7 +65,8 @@ options:
         elements: str
         default: []
       notice_when:
-        description: The record field that must be set before O(steps[].notice) is printed; unset prints it at the first read.
+        description: The record field that must be set before O(steps[].notice) is printed; unset prints it at the
+          first read.
         type: str
   label:
     description: The one step's label, when O(steps) is not used (then O(status), O(run_id), O(job), O(log)).
@@ -101,7 +102,8 @@ options:
     type: float
     default: 2
   report_every:
-    description: Seconds between two progress lines of a step that runs on; default the variable C(gtsfm_cluster_progress_every), else 5.
+    description: Seconds between two progress lines of a step that runs on; default the variable
+      C(gtsfm_cluster_progress_every), else 5.
     type: float
   unreachable_grace:
     description: Seconds the host may fail to answer before the task fails.
@@ -111,25 +113,12 @@ options:
     description: Remove the async result files of the steps once their results are read.
     type: bool
     default: true
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.action
+  - gtsfm.cluster.attributes.info_module
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: It only reads, in check mode as in a normal run.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: gtsfm.cluster.progress_info
   - module: ansible.builtin.async_status

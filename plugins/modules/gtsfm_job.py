@@ -199,17 +199,9 @@ notes:
     9033); keep the runner's worker logging modest for multi-hour jobs.
 seealso:
   - module: gtsfm.cluster.known_hosts_block
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""

@@ -32,21 +32,13 @@ notes:
 seealso:
   - module: gtsfm.cluster.cluster_node_info
   - module: gtsfm.cluster.ssh_keypair
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.idempotent
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
   idempotent:
-    support: full
-    description: When a re-run with the same arguments can change nothing, the module reports no change.
-    details: A second run finds the key pair and the marker in place.
-  platform:
-    platforms: posix
+    details: A second run finds the marker in place.
 """
 
 EXAMPLES = r"""
@@ -64,8 +56,12 @@ home_id:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
-    NotADirectory, ensure_home_id, ensure_ssh_dir)
+    NotADirectory,
+    ensure_home_id,
+    ensure_ssh_dir,
+)
 
 
 def main():

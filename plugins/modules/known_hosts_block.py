@@ -62,27 +62,18 @@ options:
     choices: [present, absent]
     default: present
 notes:
-  - Check mode reports what would change and writes nothing; diff mode shows the block before and after.
   - Without O(mode), an existing file keeps its mode.
 seealso:
   - module: gtsfm.cluster.ssh_host_keys
   - module: ansible.builtin.known_hosts
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.block
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
-  platform:
-    platforms: posix
-  safe_file_operations:
-    support: full
-    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
-    details: The new content goes to a temporary file beside the target, which is then renamed over it.
+    details: Shows the block before and after.
 """
 
 EXAMPLES = r"""
@@ -101,6 +92,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+decided_from:
+  description: V(observed) when the action plugin answered from O(observed) and the module did not run.
+  returned: when the module did not run
+  type: str
+  sample: observed
 path:
   description: The file written (a symlink's target when O(path) is a symlink).
   returned: always
@@ -116,9 +112,17 @@ lines:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import render_lines
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    KNOWN_HOSTS_BLOCK, BlockError, apply_block, exit_with_block, new_file_mode, read_text, split_block)
+    KNOWN_HOSTS_BLOCK,
+    BlockError,
+    apply_block,
+    exit_with_block,
+    new_file_mode,
+    read_text,
+    split_block,
+)
 
 
 def main():
@@ -132,6 +136,8 @@ def main():
             hash_hosts=dict(type="bool", default=False),
             marker=dict(type="str", default=KNOWN_HOSTS_BLOCK),
             state=dict(type="str", choices=["present", "absent"], default="present"),
+            # Read by the action plugin on the controller (plugins/action/known_hosts_block.py) and never sent here.
+            observed=dict(type="dict"),
         ),
         required_if=[("state", "present", ("entries",))],
         add_file_common_args=True,

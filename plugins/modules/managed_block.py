@@ -47,27 +47,18 @@ options:
     default: present
 notes:
   - O(mode) applies to the file whether or not the block changes; a new file without O(mode) gets C(0644).
-  - Check mode reports what would change and writes nothing; diff mode shows the block before and after.
 seealso:
   - module: ansible.builtin.blockinfile
   - module: gtsfm.cluster.known_hosts_block
   - module: gtsfm.cluster.cluster_node_info
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.block
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files
 attributes:
-  check_mode:
-    support: full
   diff_mode:
-    support: full
-  platform:
-    platforms: posix
-  safe_file_operations:
-    support: full
-    description: Uses Ansible's strict file operation functions to ensure proper permissions and avoid data corruption.
-    details: The new content goes to a temporary file beside the target, which is then renamed over it.
+    details: Shows the block before and after.
 """
 
 EXAMPLES = r"""
@@ -87,6 +78,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+decided_from:
+  description: V(observed) when the action plugin answered from O(observed) and the module did not run.
+  returned: when the module did not run
+  type: str
+  sample: observed
 path:
   description: The file written (a symlink's target when O(path) is a symlink).
   returned: always
@@ -102,8 +98,13 @@ lines:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    BlockError, apply_block, exit_with_block, new_file_mode)
+    BlockError,
+    apply_block,
+    exit_with_block,
+    new_file_mode,
+)
 
 
 def main():
@@ -113,6 +114,8 @@ def main():
             marker=dict(type="str", required=True),
             lines=dict(type="list", elements="str"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
+            # Read by the action plugin on the controller (plugins/action/managed_block.py) and never sent here.
+            observed=dict(type="dict"),
         ),
         required_if=[("state", "present", ("lines",))],
         add_file_common_args=True,

@@ -36,25 +36,14 @@ options:
     type: list
     elements: str
     default: []
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.action
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
-    support: full
     details: The tar is written in check mode too (it is the controller's own cache, never a node's file).
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: ansible.builtin.unarchive
 """

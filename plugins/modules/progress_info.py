@@ -41,17 +41,10 @@ options:
         ends. C(0) answers at once.
     type: float
     default: 0
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.info_module
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: gtsfm.cluster.follow
 """
@@ -83,7 +76,8 @@ result:
   returned: when RV(finished)
   type: dict
 msg:
-  description: "One line of progress, e.g. C(environment sending, 1.2 / 3.1 GB, 96.0 MB/s, about 20 s left, 13 s elapsed)."
+  description: "One line of progress, e.g.
+    C(environment sending, 1.2 / 3.1 GB, 96.0 MB/s, about 20 s left, 13 s elapsed)."
   returned: always
   type: str
 """
@@ -93,6 +87,7 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
 

@@ -23,6 +23,10 @@ description:
     path) and counts as finished only once its record is written, last; a copy from a peer lives in
     C(PREFIX.<fp12>.part) until verified and renamed. Neither is taken for done by a later run, which starts them
     afresh. Older environments are removed once the link names the new one.
+  - One writer at a time. A build, copy or publish holds an exclusive lock (C(.NAME.gtsfm-build.lock) beside
+    O(prefix), removed when it ends) while it runs; a second one - a re-run after the controller was killed while
+    the first went on in the background, or a second controller - waits for it, then finds the environment
+    current and changes nothing. The kernel drops the lock with the process that held it, so nothing stale is left.
 options:
   prefix:
     description:
@@ -112,7 +116,8 @@ options:
     elements: str
     default: []
   source_host:
-    description: pull - the peer holding the finished environment at the same path, reached with C(ssh -o BatchMode=yes).
+    description: pull - the peer holding the finished environment at the same path, reached with
+      C(ssh -o BatchMode=yes).
     type: str
   min_free_mb:
     description: Free space (MiB) needed where the environment goes before a build or copy starts.
@@ -124,6 +129,14 @@ options:
         M(gtsfm.cluster.follow) and M(gtsfm.cluster.progress_info). Run the task with C(async) and C(poll=0) and
         follow it to see the bytes grow.
     type: path
+    version_added: 0.4.0
+  option_names:
+    description:
+      - What the caller calls each of the options, for messages. Messages name options as C(option NAME); those
+        this mapping holds are named by their value instead (a role passes the variables it sets the options from,
+        so that its users read a variable's name where the module alone says C(option prefix)).
+    type: dict
+    default: {}
     version_added: 0.4.0
   status_run_id:
     description: A word written into the progress record, so that a follow of this run ignores an earlier run's.
@@ -151,17 +164,9 @@ notes:
   - Check mode reports what would change and changes nothing. Diff mode is not supported.
   - The environment is built at its real path C(PREFIX.<fp12>), so scripts and conda's hard-coded prefixes are valid
     there on every node that gets the same tree at the same path; no relocation is needed.
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -237,6 +242,11 @@ imported:
   type: list
   elements: dict
   version_added: 0.4.0
+waited_for:
+  description: The pid of the other run whose build or copy this one waited for and found finished (null if none).
+  returned: when another run made the environment current while this one waited
+  type: int
+  version_added: 0.4.0
 home:
   description: The user's home directory on this node.
   returned: always
@@ -257,8 +267,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url, open_url
-from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check
-from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
+
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check, _progress, _terms
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
 
 
@@ -269,12 +279,28 @@ class Env:
         self.prefix = os.path.abspath(self.params["prefix"])
         self.progress = None
         self.watching = threading.Event()
+        self.lock = None
+        self.waited_for = None
+
+    def waiting(self, pid):
+        """Called while another process holds this environment's lock: say whom this run waits for."""
+        self.waited_for = pid
+        if self.progress:
+            self.progress.update(force=True, phase="waiting for another run's build or copy of %s (pid %s) to end"
+                                 % (self.prefix, pid))
+
+    def unlock(self):
+        if self.lock is not None:
+            _progress.release(self.lock, pe.lock_path(self.prefix))
+            self.lock = None
 
     def fail(self, msg):
+        msg = "python_env: %s" % _terms.option_terms(msg, self.params["option_names"])
+        self.unlock()
         if self.progress:
             self.watching.set()
-            self.progress.finish(failed=True, msg="python_env: %s" % msg)
-        self.module.fail_json(msg="python_env: %s" % msg, prefix=self.prefix)
+            self.progress.finish(failed=True, msg=msg)
+        self.module.fail_json(msg=msg, prefix=self.prefix)
 
     def watch(self, tree):
         """Keep the record's done at the bytes the tree being built or copied holds, every few seconds."""
@@ -308,7 +334,7 @@ class Env:
             python = p["python"]
             if not os.access(python, os.X_OK):
                 self.fail("the interpreter %s is missing on this node. Fix: install it at the same path on every "
-                          "node, or set conda_env_python" % python)
+                          "node, or set option python" % python)
             version = self.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
                                "asking %s its version" % python).strip()
             spec["python"] = {"path": python, "version": version}
@@ -319,13 +345,13 @@ class Env:
         free = pe.free_bytes(os.path.dirname(self.prefix))
         if free < need:
             where = os.path.dirname(self.prefix)
-            self.fail("only %d MiB free under %s, %d MiB needed. Fix: free space there, or set conda_env_prefix "
-                      "elsewhere (or lower conda_env_min_free_mb)" % (free >> 20, where, need >> 20))
+            self.fail("only %d MiB free under %s, %d MiB needed. Fix: free space there, or set option prefix "
+                      "elsewhere (or lower option min_free_mb)" % (free >> 20, where, need >> 20))
 
     def ensure_uv(self):
         uv = self.params["uv"]
         if not uv:
-            self.fail("uv is needed to build here. Fix: set conda_env_uv_path")
+            self.fail("uv is needed to build here. Fix: set option uv")
         if os.access(uv, os.X_OK):
             return uv
         wheel = self.params["uv_wheel"]
@@ -335,7 +361,7 @@ class Env:
                 page = self.params["uv_index"]
                 if not page:
                     self.fail("%s is missing and neither a uv wheel nor an index to find one was given. Fix: set "
-                              "conda_env_uv_src or conda_env_uv_index" % uv)
+                              "option uv_wheel or option uv_index" % uv)
                 if os.path.isdir(page):
                     # A wheelhouse on this node (shipped from the controller): take uv's wheel from it.
                     listing = "".join('<a href="%s">' % name for name in sorted(os.listdir(page)))
@@ -382,8 +408,8 @@ class Env:
         elif p["manager"] == "conda":
             conda = p["conda"]
             if not conda or not os.access(conda, os.X_OK):
-                self.fail("conda executable %s is missing. Fix: set conda_env_conda_installer_url or "
-                          "conda_env_conda_installer_src (Miniforge or micromamba), or conda_env_conda_path" % conda)
+                self.fail("conda executable %s is missing. Fix: install conda or "
+                          "micromamba (Miniforge) there, or set option conda to one" % conda)
             for argv in pe.conda_commands(conda, part, p["env_file"], p["channels"], False):
                 self.run(argv, "building the conda environment")
         else:
@@ -437,13 +463,25 @@ class Env:
             self.progress = _progress.Writer(self.params["status_file"], run_id=self.params["status_run_id"],
                                              what="environment", phase="checking space")
         try:
+            parent = os.path.dirname(self.prefix)
+            if not os.path.isdir(parent):
+                os.makedirs(parent)
+            # Held to the end of this process: a build or copy whose controller died goes on in the background,
+            # and a re-run (or a second controller) waits for it here, then reads what it left.
+            self.lock = _progress.hold(pe.lock_path(self.prefix), waiting=self.waiting)
+            found = pe.probe(self.prefix, self.fp)
+            result.update(found)
+            if found["done"]:
+                result.update(changed=False, waited_for=self.waited_for)
+                if self.progress:
+                    self.progress.finish(msg="%s was made current by another run (pid %s) while this one waited"
+                                         % (self.prefix, self.waited_for))
+                self.unlock()
+                self.module.exit_json(**result)
             if not found["staged"]:
                 if action == "publish":
                     self.fail("no finished environment %s at %s to publish" % (self.fp[:12], paths["real"]))
                 self.check_space()
-                parent = os.path.dirname(self.prefix)
-                if not os.path.isdir(parent):
-                    os.makedirs(parent)
                 pe.clear(paths["part"])
                 pe.clear(paths["real"])
                 if action == "pull":
@@ -469,6 +507,7 @@ class Env:
             self.watching.set()
             self.progress.update(done=pe.tree_bytes(paths["real"]))
             self.progress.finish(msg="%s %s" % (self.prefix, action))
+        self.unlock()
         self.module.exit_json(**result)
 
 
@@ -500,6 +539,7 @@ def main():
             status_run_id=dict(type="str"),
             import_check=dict(type="bool", default=False),
             imports=dict(type="list", elements="str", default=[]),
+            option_names=dict(type="dict", default={}),
         ),
         required_if=[("action", "pull", ["source_host"])],
         supports_check_mode=True,

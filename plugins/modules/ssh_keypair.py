@@ -15,9 +15,9 @@ version_added: 0.1.0
 description:
   - Makes sure the remote user has an SSH key pair at O(path), creating one with C(ssh-keygen) when none exists.
     An existing private key is never replaced.
-  - Repairs what would silently break logins, and says so in RV(repaired) and in a warning - a private key readable by group or others
-    is set to C(0600) (ssh refuses to use it otherwise); a missing C(.pub), or one that does not match the private key
-    (left behind when the private key was deleted), is rebuilt from the private key.
+  - Repairs what would silently break logins, and says so in RV(repaired) and in a warning - a private key readable
+    by group or others is set to C(0600) (ssh refuses to use it otherwise); a missing C(.pub), or one that does not
+    match the private key (left behind when the private key was deleted), is rebuilt from the private key.
   - Makes sure the key's directory (normally C(~/.ssh)) exists with mode C(0700), as sshd's C(StrictModes) requires,
     and that the home directory carries its identity marker (RV(home_id)), so nodes sharing one home are told apart
     from nodes with a home each. A file where the directory should be is refused before anything changes.
@@ -52,21 +52,13 @@ notes:
 seealso:
   - module: gtsfm.cluster.cluster_node_info
   - module: gtsfm.cluster.home_marker
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.idempotent
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
   idempotent:
-    support: full
-    description: When a re-run with the same arguments can change nothing, the module reports no change.
     details: A second run finds the key pair and the marker in place.
-  platform:
-    platforms: posix
 """
 
 EXAMPLES = r"""
@@ -112,10 +104,14 @@ home_id:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KEY_TYPES, KeyPairError, ensure_keypair
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
-    NotADirectory, ensure_home_id, ensure_ssh_dir)
+    NotADirectory,
+    ensure_home_id,
+    ensure_ssh_dir,
+)
 
 
 def main():

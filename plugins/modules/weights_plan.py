@@ -77,25 +77,12 @@ options:
     description: The scheduler's inventory name.
     type: str
     required: true
-author:
-  - gtsfm.cluster maintainers (@borglab)
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.action
+  - gtsfm.cluster.attributes.info_module
+  - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-    details: It only reads, in check mode as in a real run.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: gtsfm.cluster.fetch_verified
   - module: gtsfm.cluster.broadcast

@@ -13,8 +13,9 @@ from __future__ import annotations
 import re
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 

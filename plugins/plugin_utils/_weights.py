@@ -24,6 +24,8 @@ import json
 import os
 import re
 
+from ansible_collections.gtsfm.cluster.plugins.module_utils._fetch import redact_url
+
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 ENTRY_KEYS = ("url", "dest", "sha256", "size", "set")
 LOCK_VERSION = 1
@@ -49,7 +51,8 @@ CATALOG = {
                 "VGG16-NetVLAD-Pitts30K.mat",
          "dest": "thirdparty/hloc/weights/VGG16-NetVLAD-Pitts30K.mat"}],
     "vggt": [
-        {"url": "https://huggingface.co/facebook/VGGT-1B/resolve/main/model.pt", "dest": "thirdparty/vggt/weights/model.pt"}],
+        {"url": "https://huggingface.co/facebook/VGGT-1B/resolve/main/model.pt",
+         "dest": "thirdparty/vggt/weights/model.pt"}],
 }
 
 
@@ -118,8 +121,15 @@ def checkout_excludes(entries):
     return patterns
 
 
+def pin_key(url):
+    """The key a URL's pin is filed under: the URL as redact_url shows it. A lock file is meant to be committed, so a
+    token in the URL's userinfo, query or fragment never reaches it; the file's identity is its host and path."""
+    return redact_url(url)
+
+
 def parse_lock(text, lock_path):
-    """The pins of a lock file's text: {origin URL: {sha256, size, dest}}; empty text means no pins yet."""
+    """The pins of a lock file's text: {pin_key(origin URL): {sha256, size, dest}}; empty text means no pins yet.
+    A pin written under a whole URL (before 0.4.0) is read under its key, so the next write drops the URL's secrets."""
     if text is None or not str(text).strip():
         return {}
     fix = ("Fix: restore it from version control, or delete it to pin every file again on the next run "
@@ -135,12 +145,13 @@ def parse_lock(text, lock_path):
     for url, pin in data["files"].items():
         if not isinstance(pin, dict) or not SHA256_RE.match(str(pin.get("sha256", ""))):
             raise WeightsError("%s: files[%r] has no valid sha256. %s" % (lock_path, url, fix))
-        pins[url] = pin
+        pins[pin_key(url)] = pin
     return pins
 
 
 def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="", repin=False, controller_dir=""):
-    """Resolved entries: name, url, origin, path, cache, sha256 (expected or None), given, pinned, size, id."""
+    """Resolved entries: name, url, origin, shown (origin redacted), path, cache, sha256 (expected or None), given,
+    pinned, size, id."""
     entries = plain(entries)
     if not isinstance(entries, list) or not entries:
         raise WeightsError("model_weights_files: expected a non-empty list of {url, dest, sha256?, size?} "
@@ -155,6 +166,7 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
     controller_dir = os.path.expanduser(str(controller_dir or ""))
     out = []
     seen = {}
+    keys = {}
     for index, entry in enumerate(entries):
         where = "model_weights_files[%d]" % index
         if not isinstance(entry, dict):
@@ -168,7 +180,14 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
         if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+/\S*$", url):
             raise WeightsError("%s: url %r is not an http:// or https:// URL. Fix: give the file's download URL."
                                % (where, url))
-        where = "%s (%s)" % (where, url)
+        where = "%s (%s)" % (where, redact_url(url))
+        key = pin_key(url)
+        if key in keys and keys[key][1] != url:
+            raise WeightsError("%s: its URL differs from that of %s only in the parts a lock file leaves out "
+                               "(userinfo, "
+                               "query, fragment), so the two cannot be pinned apart. Fix: give each file its own "
+                               "path, or its sha256." % (where, keys[key][0]))
+        keys[key] = (where, url)
         dest = entry.get("dest")
         if not isinstance(dest, str) or not dest.strip() or dest.endswith("/"):
             raise WeightsError("%s: dest %r must be a file path, relative to the GTSfM checkout or absolute. Fix: "
@@ -199,10 +218,11 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise WeightsError("%s: size %r is not a number of bytes. Fix: give an integer, or leave it out."
                                % (where, size))
-        pin = None if (sha or repin) else pins.get(url)
+        pin = None if (sha or repin) else pins.get(key)
         out.append({
             "name": rel,
             "origin": url,
+            "shown": redact_url(url),  # the URL as messages show it
             "url": ("%s/%s" % (mirror, rel)) if mirror else url,
             "path": path,
             "cache": os.path.join(controller_dir, rel) if controller_dir else "",
@@ -224,9 +244,10 @@ def lock(lock_text, lock_path, entries, results, repin=False):
         entry = by_origin.get(result.get("origin"))
         if entry is None or entry["given"] or not result.get("sha256"):
             continue
-        if entry["origin"] in pins and not repin:
+        key = pin_key(entry["origin"])
+        if key in pins and not repin:
             continue  # a pin is changed only on purpose
-        pins[entry["origin"]] = {"sha256": result["sha256"], "size": result.get("size"), "dest": entry["name"]}
+        pins[key] = {"sha256": result["sha256"], "size": result.get("size"), "dest": entry["name"]}
     if not pins and not str(lock_text or "").strip():
         return ""
     document = {

@@ -66,11 +66,12 @@ def bed4():
         run_testbed("down", "--name", BED)
 
 
-def _events_run(bed: Bed, playbook: Path, extravars: dict, private: Path, background: bool = False):
+def _events_run(bed: Bed, playbook: Path, extravars: dict, private: Path, background: bool = False,
+                tags: str | None = None):
     private.mkdir(parents=True, exist_ok=True)
     events: list[dict] = []
     kwargs = dict(private_data_dir=str(private), playbook=str(playbook), inventory=str(bed.path / "inventory.yml"),
-                  extravars=dict(bed.vars(), **extravars), quiet=True, envvars=ENV,
+                  extravars=dict(bed.vars(), **extravars), quiet=True, envvars=ENV, tags=tags,
                   event_handler=lambda e: events.append(e) or True)
     if background:
         thread, runner = ansible_runner.run_async(**kwargs)
@@ -81,11 +82,14 @@ def _events_run(bed: Bed, playbook: Path, extravars: dict, private: Path, backgr
 
 @pytest.fixture
 def site(tmp_path):
-    """site.yml (or a playbook) on the bed through ansible-runner; background=True returns (thread, runner, events)."""
+    """site.yml (or a playbook, some tags) on the bed through ansible-runner.
+
+    background=True returns (thread, runner, events)."""
     count = iter(range(100))
 
-    def _run(bed: Bed, extravars: dict | None = None, playbook: Path = ROOT / "site.yml", background: bool = False):
-        return _events_run(bed, playbook, extravars or {}, tmp_path / f"run{next(count)}", background)
+    def _run(bed: Bed, extravars: dict | None = None, playbook: Path = ROOT / "site.yml", background: bool = False,
+             tags: str | None = None):
+        return _events_run(bed, playbook, extravars or {}, tmp_path / f"run{next(count)}", background, tags)
 
     return _run
 
@@ -120,13 +124,19 @@ def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argumen
     lines = ["# Fault campaign", "",
              "Written by `make test-faults` (tests/faults/) on a 4-node test bed with %s links; each row is what that "
              "run saw. A case that failed its checks has no row: its test failed." % LINK_RATE, "",
-             "| case | step | what the user saw | what was left | re-run | bytes re-sent |", "|---|---|---|---|---|---|"]
+             "| case | step | what the user saw | what was left | re-run | bytes re-sent |",
+             "|---|---|---|---|---|---|"]
     for r in ROWS:
-        cells = [r[k].replace("|", "\\|").replace("\n", " ") for k in ("case", "step", "saw", "left", "rerun", "resent")]
+        cells = [r[k].replace("|", "\\|").replace("\n", " ")
+                 for k in ("case", "step", "saw", "left", "rerun", "resent")]
         lines.append("| " + " | ".join(cells) + " |")
-    REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text("\n".join(lines) + "\n")
+    # Only a run of the whole campaign is the campaign's table; a selection (-k, -m, one test) goes to .cache.
     (ROOT / ".cache").mkdir(exist_ok=True)
+    whole = not (session.config.option.keyword or session.config.option.markexpr
+                 or any("::" in str(arg) for arg in session.config.args))
+    target = REPORT if whole else ROOT / ".cache" / "faults-partial.md"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text("\n".join(lines) + "\n")
     (ROOT / ".cache" / "faults.json").write_text(json.dumps(ROWS, indent=1) + "\n")
 
 

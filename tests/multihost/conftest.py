@@ -14,6 +14,8 @@ import ansible_runner
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from play_record import PlayRecord  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @dataclass
@@ -116,11 +118,7 @@ def site(tmp_path):
 
 
 def remote_calls(bed: Bed, run: Run) -> dict[str, int]:
-    """Module runs on each node, counted from the run's events as benchmarks/ssh_mesh.py counts them."""
-    # The benchmark's one rule for what counts as a remote call; benchmarks/ is not a package.
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from ssh_mesh import PlayRecord  # pylint: disable=import-outside-toplevel
-
+    """Module runs on each node, counted from the run's events (tests/play_record.py, which the benchmarks share)."""
     record = PlayRecord(bed.nodes)
     for event in run.events:
         record.handle(event)

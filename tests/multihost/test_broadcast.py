@@ -44,7 +44,8 @@ def play(bed: Bed, tmp_path: Path, playbook: Path, extravars: dict, tags: str | 
     private.mkdir()
     events: list[dict] = []
     kwargs = dict(private_data_dir=str(private), playbook=str(playbook), inventory=str(bed.path / "inventory.yml"),
-                  tags=tags, extravars=extravars, cmdline=" ".join(["--check"] * check + ["-e", f"@{bed.path}/vars.yml"]),
+                  tags=tags, extravars=extravars,
+                  cmdline=" ".join(["--check"] * check + ["-e", f"@{bed.path}/vars.yml"]),
                   envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": VENV_PATH}, quiet=True,
                   event_handler=lambda e: events.append(e) or True)
     if run_async:
@@ -105,7 +106,8 @@ def test_file_and_tree_arrive_identical_and_rerun_sends_nothing(bed, tmp_path):
     targets = bed.nodes[1:]
     runner, events = play(bed, tmp_path, ASYNC_PLAY, {"broadcast_source": "node1", "broadcast_targets": targets,
                                                       "broadcast_path": "/tmp/bt/big"})
-    assert runner.status == "successful", [e["event_data"].get("res") for e in events if e["event"] == "runner_on_failed"]
+    failed = [e["event_data"].get("res") for e in events if e["event"] == "runner_on_failed"]
+    assert runner.status == "successful", failed
     # Progress while it ran, on the play's own output: lines with bytes on the way, never a retry.
     out = "\n".join(e.get("stdout") or "" for e in events)
     moving = [(float(a), float(b)) for a, b in re.findall(r"node1 -> 3 nodes: big \w+, ([\d.]+) / ([\d.]+) MB, ", out)]
@@ -113,7 +115,8 @@ def test_file_and_tree_arrive_identical_and_rerun_sends_nothing(bed, tmp_path):
     assert "FAILED" not in out and not [e for e in events if e["event"] == "runner_retry"]
     final = [e["event_data"]["res"] for e in events if e["event"] == "runner_on_ok"][-1]["result"]
     assert sorted(final["received"]) == targets
-    assert all(final["nodes"][h]["rate_mbps"] > 0 for h in targets)
+    # Work, not speed: every target received bytes over the wire (the rate is the benchmark's business).
+    assert all(final["nodes"][h].get("wire_bytes", 0) > 0 for h in targets), final["nodes"]
     assert {sha(bed, h, "/tmp/bt/big") for h in bed.nodes} == {sha(bed, "node1", "/tmp/bt/big")}
 
     make_tree(bed)
@@ -180,7 +183,7 @@ def test_killed_middle_node_is_named_and_rerun_completes_it(bed, tmp_path):
             assert sha(bed, host, "/tmp/bt/kill") == want
     finally:
         subprocess.run(["podman", "start", container], check=True, capture_output=True)
-    for dummy in range(60):
+    for _dummy in range(60):
         if bed.ssh("node3", "true", check=False).returncode == 0:
             break
         time.sleep(1)

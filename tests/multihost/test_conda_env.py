@@ -50,7 +50,8 @@ with SSHCluster(hosts, worker_options={"nthreads": 1, "n_workers": 1},
         ran = [client.submit(where, w, workers=[w], pure=False).result(timeout=60) for w in workers]
 print("RESULT " + json.dumps({"me": sys.executable, "ran": sorted(ran)}), flush=True)
 """
-PACKAGES = 'python -c "import importlib.metadata as m; print(sorted((d.name.lower(), d.version) for d in m.distributions()))"'
+PACKAGES = ('python -c "import importlib.metadata as m; '
+            'print(sorted((d.name.lower(), d.version) for d in m.distributions()))"')
 CONDA_BLOCK = ("# >>> conda initialize >>>\n# !! Contents within this block are managed by 'conda init' !!\n"
                "__conda_setup=\"$('/nowhere/bin/conda' 'shell.bash' 'hook' 2> /dev/null)\"\n"
                "if [ $? -eq 0 ]; then\n    eval \"$__conda_setup\"\nfi\nunset __conda_setup\n"
@@ -295,7 +296,8 @@ def test_conda_manager_with_a_stand_in_micromamba(tmp_path):
         second = run_site(b.path / "inventory.yml", tmp_path / "second", extravars)
         assert second.status == "successful" and second.changed() == 0
         for host in b.nodes:
-            remote = sh('command -v python; echo "$CONDA_PREFIX"; command -v dot; cat ~/gtsfm-env/conda-meta/create-args')
+            remote = sh('command -v python; echo "$CONDA_PREFIX"; command -v dot; '
+                        'cat ~/gtsfm-env/conda-meta/create-args')
             out = b.ssh("node1", f"ssh {host} {remote}").stdout.splitlines()
             assert out[:3] == ["/home/gtsfm/gtsfm-env/bin/python", "/home/gtsfm/gtsfm-env",
                                "/home/gtsfm/gtsfm-env/bin/dot"], (host, out)
@@ -357,7 +359,8 @@ def test_checkout_copy_leaves_run_outputs_and_weights_alone_and_sends_real_chang
             made = [line for d in copies for line in d["res"]["stdout"].split("\n") if line.strip()]
             assert made and all(line.startswith("cd+++++++++ thirdparty/") for line in made), made
         # Nothing of the scheduler's went anywhere: the other nodes hold only what they had at those paths.
-        listing = "cd ~/gtsfm && find cache results dask_reports thirdparty gtsfm/__pycache__ -type f 2>/dev/null | sort"
+        listing = ("cd ~/gtsfm && find cache results dask_reports thirdparty gtsfm/__pycache__ -type f 2>/dev/null"
+                   " | sort")
         assert b.ssh("node3", listing, check=False).stdout == ""
         assert b.ssh("node2", listing, check=False).stdout.split() == sorted(own)
 

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from conftest import ROOT, Bed, fresh_bed, run_testbed
 
 FILES = Path(__file__).parent / "files"
@@ -39,10 +40,14 @@ def playbook(bed, path: Path, extravars: dict | None = None, timeout: int = 300)
     return {"rc": out.returncode, "result": json.loads(result_file.read_text())}
 
 
-def job(bed, **extravars) -> tuple[dict, float]:
-    start = time.time()
-    res = playbook(bed, FILES / "gtsfm_job.yml", {f"job_{k}": v for k, v in extravars.items()})
-    return res["result"], time.time() - start
+def job(bed, **extravars) -> dict:
+    return playbook(bed, FILES / "gtsfm_job.yml", {f"job_{k}": v for k, v in extravars.items()})["result"]
+
+
+def job_root_entries(bed, root: str = "~/.cache/gtsfm.cluster/jobs") -> list[str]:
+    """The runs the job root on the scheduler holds a directory for (one per run started), and its lock."""
+    names = bed.ssh("node1", f"ls -1A {root} 2>/dev/null || true").stdout.split()
+    return sorted(n for n in names if n == "lock" or re.match(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$", n))
 
 
 def dask_processes(bed, hosts) -> dict:
@@ -85,26 +90,29 @@ def bed3():
 
 
 def test_head_runner_bug_is_refused_without_the_workaround(bed3):
-    result, seconds = job(bed3, workaround=False)
+    before = job_root_entries(bed3)
+    result = job(bed3, workaround=False)
     assert result.get("failed"), result
     assert "HEAD's cluster bug" in result["msg"] and "runner_workaround: true" in result["msg"]
-    assert seconds < 30
+    # Refused before anything started: no run recorded, no Dask process on any node.
+    assert "run_id" not in result and job_root_entries(bed3) == before
+    assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
 
 
 def test_head_runner_runs_with_the_workaround_visibly(bed3):
     # A job that ends right after its last worker joined (hold 0 s) still counts every worker: the supervisor reads
     # the scheduler's own add-worker events, it does not sample.
-    started, dummy = job(bed3, config_name="hold_0.yaml")
+    started = job(bed3, config_name="hold_0.yaml")
     assert started.get("changed") and started["state"] in ("starting", "running"), started
     assert any("HEAD's cluster bug" in w and "runner_workaround: false" in w for w in started.get("warnings", []))
-    done, dummy = job(bed3, state="status")
+    done = job(bed3, state="status")
     assert done["state"] == "finished" and done["rc"] == 0, done
     assert {w["host"]: w["count"] for w in done["workers_joined"]} == {"node1": 1, "node2": 1, "node3": 1}
     assert done["results_archive"]["count"] == 1, done
     # ./run ran as given; the interpreter it started re-executed itself on the fixed copy.
     log = bed3.ssh("node1", f"cat {done['log']}").stdout
     assert "running gtsfm/.runner.gtsfm_job_patched.py in its place" in log, log[-2000:]
-    assert not bed3.ssh("node1", "ls ~/gtsfm_head/gtsfm/.runner.gtsfm_job_patched.py", check=False).returncode == 0
+    assert bed3.ssh("node1", "ls ~/gtsfm_head/gtsfm/.runner.gtsfm_job_patched.py", check=False).returncode != 0
     assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
 
 
@@ -120,7 +128,8 @@ def test_preflight_refuses_in_seconds_naming_the_host(bed3, case):
         expect = ["node9", "Fix"]
     elif case == "env differs":
         site = bed3.ssh("node2", "python3 -c 'import site; print(site.getusersitepackages())'").stdout.strip()
-        bed3.ssh("node2", f"mkdir -p {site}/distributed && echo '__version__ = \"1999.1.0\"' > {site}/distributed/__init__.py")
+        bed3.ssh("node2", f"mkdir -p {site}/distributed && "
+                          f"echo '__version__ = \"1999.1.0\"' > {site}/distributed/__init__.py")
 
         def cleanup():
             bed3.ssh("node2", f"rm -rf {site}/distributed")
@@ -133,31 +142,33 @@ def test_preflight_refuses_in_seconds_naming_the_host(bed3, case):
             bed3.ssh("node1", "kill $(cat /tmp/busy.pid)")
         kwargs["dashboard_port"] = 8799
         expect = ["node1", "dashboard port 8799 is busy"]
+    before = job_root_entries(bed3)
     try:
-        result, seconds = job(bed3, **kwargs)
+        result = job(bed3, **kwargs)
     finally:
         if cleanup:
             cleanup()
     assert result.get("failed") and all(e in result["msg"] for e in expect), result.get("msg")
-    assert seconds < 30, f"preflight took {seconds:.0f} s"
+    # The preflight refused before a run began: no run recorded (it writes nothing that stays), nothing started.
+    assert "run_id" not in result and job_root_entries(bed3) == before
     assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
 
 
 def test_busy_cluster_names_the_holder_and_stop_cleans_every_node(bed3):
-    started, dummy = job(bed3, config_name="hold_300.yaml")
+    started = job(bed3, config_name="hold_300.yaml")
     assert started.get("changed"), started
     wait_joined(bed3)
-    second, dummy = job(bed3, config_name="hold_1.yaml", name="another")
+    second = job(bed3, config_name="hold_1.yaml", name="another")
     assert second.get("failed") and started["run_id"] in second["msg"] and "state: stopped" in second["msg"], second
-    stopped, dummy = job(bed3, state="stopped")
+    stopped = job(bed3, state="stopped")
     assert stopped["state"] == "stopped" and stopped["changed"], stopped
     assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
 
 
 def test_timeout_ends_the_job_everywhere(bed3):
-    started, dummy = job(bed3, config_name="hold_300.yaml", timeout=25)
+    started = job(bed3, config_name="hold_300.yaml", timeout=25)
     assert started.get("changed"), started
-    done, dummy = job(bed3, state="status")
+    done = job(bed3, state="status")
     assert done["state"] == "timeout" and "timeout of 25 s" in done["msg"], done
     assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
 
@@ -165,9 +176,9 @@ def test_timeout_ends_the_job_everywhere(bed3):
 @pytest.mark.parametrize("drain", [True, False])
 def test_chatty_workers_do_not_block_on_unread_output(bed3, drain):
     # Each worker writes 8 MiB to its stderr: the SSH channel Dask stops reading after start-up (dask issue 9033).
-    started, dummy = job(bed3, config_name="hold_0_chatter_8.yaml", drain=drain, timeout=30)
+    started = job(bed3, config_name="hold_0_chatter_8.yaml", drain=drain, timeout=30)
     assert started.get("changed"), started
-    done, dummy = job(bed3, state="status")
+    done = job(bed3, state="status")
     log = bed3.ssh("node1", f"grep -c '\\[node2 stderr\\] chatter' {done['log']} || true").stdout.strip()
     if drain:
         assert done["state"] == "finished", done
@@ -180,12 +191,12 @@ def test_chatty_workers_do_not_block_on_unread_output(bed3, drain):
 
 
 def test_killed_worker_node_fails_naming_it_and_leaves_no_dask_elsewhere(bed3):
-    started, dummy = job(bed3, config_name="hold_300.yaml")
+    started = job(bed3, config_name="hold_300.yaml")
     assert started.get("changed"), started
     wait_joined(bed3)
     subprocess.run(["podman", "kill", f"gtsfm-{bed3.name}-node3"], check=True, capture_output=True)
     try:
-        done, dummy = job(bed3, state="status")
+        done = job(bed3, state="status")
         assert done["state"] == "failed" and "node3" in done["msg"], done
         assert done["hosts_lost"] == ["node3"]
         assert dask_processes(bed3, ["node1", "node2"]) == {"node1": "", "node2": ""}
@@ -214,8 +225,8 @@ def _alive(bed, host: str, pid: int) -> bool:
 
 def test_a_live_run_of_another_job_root_is_refused_by_name_and_keeps_running(bed3):
     # Another controller's job on the same nodes (its own job root, holder and dashboard port), running.
-    other, dummy = job(bed3, config_name="hold_300.yaml", job_root=OTHER_ROOT, holder="bob@elsewhere",
-                       dashboard_port=8790, name="bobs")
+    other = job(bed3, config_name="hold_300.yaml", job_root=OTHER_ROOT, holder="bob@elsewhere",
+                dashboard_port=8790, name="bobs")
     assert other.get("changed"), other
     try:
         deadline = time.time() + 90
@@ -223,27 +234,28 @@ def test_a_live_run_of_another_job_root_is_refused_by_name_and_keeps_running(bed
             time.sleep(1)
         before = dask_processes(bed3, bed3.nodes)
         assert all(before.values()), before
-        mine, seconds = job(bed3, config_name="hold_1.yaml")
+        mine = job(bed3, config_name="hold_1.yaml")
         assert mine.get("failed"), mine
         for host in bed3.nodes:
             assert f"{host}: run {other['run_id']} (held by bob@elsewhere, started " in mine["msg"], mine["msg"]
         scheduler = bed3.ssh("node1", "hostname").stdout.strip()
         assert f"job root {scheduler}:{OTHER_ROOT})" in mine["msg"], mine["msg"]
         assert "Fix: stop that job where it was started" in mine["msg"]
-        assert seconds < 30
+        # Refused by the preflight: this job root got no run of its own.
+        assert "run_id" not in mine
         # Nothing of the other job was ended: the same processes, and it still runs.
         assert dask_processes(bed3, bed3.nodes) == before
         assert _status(bed3, OTHER_ROOT)["state"] == "running"
     finally:
-        stopped, dummy = job(bed3, state="stopped", job_root=OTHER_ROOT)
+        stopped = job(bed3, state="stopped", job_root=OTHER_ROOT)
     assert stopped["state"] == "stopped", stopped
     assert dask_processes(bed3, bed3.nodes) == {h: "" for h in bed3.nodes}
 
 
 def test_what_an_ended_run_of_this_job_root_left_is_ended_before_the_next_run(bed3):
-    done, dummy = job(bed3, config_name="hold_0.yaml")
+    done = job(bed3, config_name="hold_0.yaml")
     assert done.get("changed"), done
-    finished, dummy = job(bed3, state="status")
+    finished = job(bed3, state="status")
     assert finished["state"] == "finished", finished
     run_id = finished["run_id"]
     spec = json.loads(bed3.ssh("node1", f"cat ~/.cache/gtsfm.cluster/jobs/{run_id}/spec.json").stdout)
@@ -255,9 +267,9 @@ def test_what_an_ended_run_of_this_job_root_left_is_ended_before_the_next_run(be
     worker = _sleeper_with(bed3, "node2", {"DASK_INTERNAL_INHERIT_CONFIG": inherited})
     legacy = _sleeper_with(bed3, "node3", {"GTSFM_JOB_RUN_ID": run_id})
     try:
-        started, dummy = job(bed3, config_name="hold_0.yaml")
+        started = job(bed3, config_name="hold_0.yaml")
         assert started.get("changed"), started
-        again, dummy = job(bed3, state="status")
+        again = job(bed3, state="status")
         assert again["state"] == "finished", again
         assert not _alive(bed3, "node2", worker) and not _alive(bed3, "node3", legacy)
         assert any("ending what earlier runs of this job root left" in m and run_id in m for m in again["messages"])

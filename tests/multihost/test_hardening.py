@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_ssh_mesh_lifecycle import login
 
 from conftest import fresh_bed
-from test_ssh_mesh_lifecycle import login
 
 TAGS = "ssh_mesh,known_hosts"
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from conftest import remote_calls, run_testbed
 
-
 TAGS = "ssh_mesh,known_hosts"
 
 

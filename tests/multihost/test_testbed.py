@@ -4,7 +4,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import fresh_bed, run_testbed, bed_output
+
+from conftest import bed_output, fresh_bed, run_testbed
 
 
 @pytest.fixture(scope="module")

@@ -43,9 +43,8 @@ def test_the_default_tool_chain_runs_one_of_the_matrix_lines_with_its_pin():
     assert default in pins, (default, sorted(pins))
 
 
-def test_the_readme_table_lists_every_line_with_its_pin_and_python():
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Supported ansible-core", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_table_lists_every_line_with_its_pin_and_python():
+    section = (ROOT / "docs" / "cores.md").read_text()
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| (\d+\.\d+) \|.*$", section, re.MULTILINE)}
     lines = core_matrix.read_lines()
     assert sorted(rows) == sorted(e.line for e in lines)

@@ -20,10 +20,8 @@ import json
 import logging
 import os
 import socket
-import struct
 import sys
 import time
-import zlib
 from pathlib import Path
 
 logger = logging.getLogger("gtsfm")
@@ -101,40 +99,14 @@ def extract(name: str, image, max_num_features: int) -> dict:
     }
 
 
-def write_png(path: Path, pixels: list[bytearray]) -> None:
-    """An RGB PNG from rows of bytes, without an imaging library."""
-    height, width = len(pixels), len(pixels[0]) // 3
-    raw = b"".join(b"\x00" + bytes(row) for row in pixels)
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-
-
-def draw_scene(path: Path, points, centers, truth_centers, size: int = 480) -> None:
-    """Top view (x, z) of the points (grey), the true camera centres (green) and the estimated ones (red)."""
-    import numpy as np
-
-    everything = np.vstack([points[:, [0, 2]], centers[:, [0, 2]], truth_centers[:, [0, 2]]])
-    lo, hi = everything.min(axis=0), everything.max(axis=0)
-    scale = (size - 40) / max(float((hi - lo).max()), 1e-9)
-    img = [bytearray(b"\xff" * (3 * size)) for dummy in range(size)]
-
-    def dot(x: float, z: float, rgb: tuple, r: int) -> None:
-        cx, cy = int(20 + (x - lo[0]) * scale), int(size - 20 - (z - lo[1]) * scale)
-        for y in range(max(cy - r, 0), min(cy + r + 1, size)):
-            for xx in range(max(cx - r, 0), min(cx + r + 1, size)):
-                img[y][3 * xx:3 * xx + 3] = bytes(rgb)
-
-    for p in points:
-        dot(p[0], p[2], (120, 120, 120), 1)
-    for c in truth_centers:
-        dot(c[0], c[2], (0, 160, 0), 5)
-    for c in centers:
-        dot(c[0], c[2], (220, 0, 0), 3)
-    write_png(path, img)
+def write_scene(path: Path, points, centers, truth_centers) -> None:
+    """The aligned scene as plain numbers (points, estimated and true camera centres), for the controller to draw:
+    the nodes need no plotting library."""
+    path.write_text(json.dumps({
+        "points": [[round(float(v), 4) for v in p] for p in points],
+        "centers": [[round(float(v), 4) for v in c] for c in centers],
+        "truth_centers": [[round(float(v), 4) for v in c] for c in truth_centers],
+    }) + "\n")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -234,10 +206,10 @@ def run(args: argparse.Namespace) -> dict:
             })
             aligned = pycolmap.Reconstruction(best)
             aligned.transform(comparison["rec2_from_rec1"].inverse())
-            draw_scene(results / "cameras.png",
-                       np.array([p.xyz for p in aligned.points3D.values()]),
-                       np.array([aligned.image(i).projection_center() for i in aligned.reg_image_ids()]),
-                       np.array([truth.image(i).projection_center() for i in truth.reg_image_ids()]))
+            write_scene(results / "scene.json",
+                        np.array([p.xyz for p in aligned.points3D.values()]),
+                        np.array([aligned.image(i).projection_center() for i in aligned.reg_image_ids()]),
+                        np.array([truth.image(i).projection_center() for i in truth.reg_image_ids()]))
     (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     logger.info("registered %d of %d images; summary in %s", summary["images_registered"], len(names),
                 results / "summary.json")

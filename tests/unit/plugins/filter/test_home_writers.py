@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.gtsfm.cluster.plugins.filter.home_writers import home_writers
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import KNOWN_HOSTS_BLOCK
 

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible.errors import AnsibleFilterError
+
 from ansible_collections.gtsfm.cluster.plugins.filter.known_hosts_lines import FilterModule, known_hosts_lines
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
@@ -76,7 +75,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def config(tmp_path: Path, body: str, cluster: t.Optional[str] = 'workers: [node1, node2, node3]\n',
+def config(tmp_path: Path, body: str, cluster: str | None = 'workers: [node1, node2, node3]\n',
            name: str = 'inventory.yml') -> Path:
     """Write a plugin config (and, unless cluster is None, a cluster.yaml beside it)."""
     if cluster is not None:
@@ -216,12 +215,16 @@ def test_examples_are_one_plugin_config_that_works(plugin: t.Any, tmp_path: Path
     # One document: ansible-core 2.16's yamllint sanity test refuses more (yaml.safe_load does too).
     example = yaml.safe_load(plugin_module(plugin).EXAMPLES)
     example['cache_connection'] = str(tmp_path / 'cache')
-    write(tmp_path / 'cluster.yaml', 'workers:\n  - host: gpu1\n    gpus: 1\n  - gpu1\n  - cpu1\n')
+    write(tmp_path / 'cluster.yaml', 'workers:\n  - node1\n  - node1\n  - node2\n')
     inventory = parse(plugin, write(tmp_path / 'inv.yml', yaml.safe_dump(example)))
-    assert host_vars(inventory, 'cpu1')['ansible_port'] == 22
-    assert group_hosts(inventory, 'gtsfm_multi_slot') == ['gpu1']
-    assert group_hosts(inventory, 'gpus_1') == ['gpu1']
-    assert group_hosts(inventory, 'role_worker') == ['cpu1']
+    assert host_vars(inventory, 'node2')['ansible_port'] == 22
+    assert group_hosts(inventory, 'gtsfm_multi_slot') == ['node1']
+    assert group_hosts(inventory, 'gpus_none') == ['node1', 'node2']
+    assert group_hosts(inventory, 'role_worker') == ['node2']
+    # GTSfM's GPU shape: one machine, listed once per GPU.
+    write(tmp_path / 'cluster.yaml', 'workers:\n  - host: gpu1\n    gpus: 1\n  - host: gpu1\n    gpus: 1\n')
+    inventory = parse(plugin, write(tmp_path / 'inv.yml', yaml.safe_dump(example)))
+    assert group_hosts(inventory, 'gpus_1') == ['gpu1'] and group_hosts(inventory, 'role_scheduler') == ['gpu1']
     assert (tmp_path / 'cache').is_dir()
 
 
@@ -344,14 +347,15 @@ def test_plugin_config_is_read_through_a_loader_without_trusted_as_template(
     assert group_hosts(inventory, 'gtsfm_workers') == ['node1', 'node2', 'node3']
 
 
-def composed(value: int) -> t.Union[int, str]:
+def composed(value: int) -> int | str:
     """What compose makes of an int: ansible-core 2.19+ evaluates expressions to typed values, earlier cores render
     them as text with non-native Jinja."""
     return value if hasattr(Templar, 'evaluate_expression') else str(value)
 
 
 def test_compose_groups_and_keyed_groups(plugin: t.Any, tmp_path: Path) -> None:
-    cluster = 'workers:\n  - host: gpu1\n    gpus: 2\n  - host: gpu1\n    gpus: 2\n  - cpu1\n'
+    cluster = ('workers:\n  - host: gpu1\n    system_memory: 64GB\n  - host: gpu1\n    system_memory: 64GB\n'
+               '  - cpu1\n')
     body = """\
 cluster_config: cluster.yaml
 compose:
@@ -360,8 +364,8 @@ compose:
 groups:
   multi_slot: gtsfm_worker_slots > 1
 keyed_groups:
-  - key: gtsfm_gpus | default('none') | string
-    prefix: gpus
+  - key: gtsfm_system_memory | default('none') | string
+    prefix: memory
   - key: "'scheduler' if gtsfm_is_scheduler else 'worker'"
     prefix: role
 strict: true
@@ -371,8 +375,8 @@ strict: true
     assert host_vars(inventory, 'cpu1')['gtsfm_num_workers'] == composed(2)
     assert host_vars(inventory, 'cpu1')['cluster_size'] == composed(2)   # group vars of gtsfm_cluster are visible
     assert group_hosts(inventory, 'multi_slot') == ['gpu1']
-    assert group_hosts(inventory, 'gpus_2') == ['gpu1']
-    assert group_hosts(inventory, 'gpus_none') == ['cpu1']
+    assert group_hosts(inventory, 'memory_64GB') == ['gpu1']
+    assert group_hosts(inventory, 'memory_none') == ['cpu1']
     assert group_hosts(inventory, 'role_scheduler') == ['gpu1']
     assert group_hosts(inventory, 'role_worker') == ['cpu1']
 

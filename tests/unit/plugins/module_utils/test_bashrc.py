@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Every ~/.bashrc shape of issue 15: the block lands before the guard, every other line survives, re-runs are no-ops."""
+"""Every ~/.bashrc shape of issue 15: the block lands before the guard, every other line survives, re-runs are
+no-ops."""
 from __future__ import annotations
 
 import os
@@ -10,7 +11,11 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils._bashrc import (
-    BashrcError, find_guard, place_block, split_lines)
+    BashrcError,
+    find_guard,
+    place_block,
+    split_lines,
+)
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import markers
 
 NAME = "gtsfm.cluster.bashrc_init"
@@ -168,7 +173,8 @@ def sourced_env(tmp_path, text: str) -> str:
     """VIRTUAL_ENV after a non-interactive bash sources the file (as for Dask's `ssh host command`)."""
     path = tmp_path / "bashrc"
     path.write_text(text)
-    assert subprocess.run(["bash", "-O", "extglob", "-n", str(path)], check=False).returncode == 0, "not valid bash: " + text
+    syntax = subprocess.run(["bash", "-O", "extglob", "-n", str(path)], check=False)
+    assert syntax.returncode == 0, "not valid bash: " + text
     out = subprocess.run(["bash", "--norc", "--noprofile", "-c", '. "$1"; echo "env=$VIRTUAL_ENV"', "bash", str(path)],
                          capture_output=True, text=True, check=False, env={"PATH": os.environ["PATH"]})
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""

@@ -112,7 +112,8 @@ def venv(tmp_path_factory):
     """A scratch venv (no pip) whose site-packages the tests fill with small packages."""
     root = tmp_path_factory.mktemp("env") / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    site = subprocess.run([str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    site = subprocess.run([str(root / "bin" / "python"), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     return root, site
 
@@ -380,3 +381,11 @@ def test_ssh_and_no_report_outcomes():
         "the import check with py printed no report (rc 1: boom). Fix: check that py runs there"]
     assert ec.family({"ID": "fedora"}) == "rhel" and ec.family({"ID": "pop", "ID_LIKE": "ubuntu debian"}) == "debian"
     assert ec.read_output(0, "noise\n" + ec.RESULT + '{"a": 1}\n', "") == {"report": {"a": 1}}
+
+
+def test_a_cv2_missing_an_x11_library_is_told_of_the_headless_build():
+    text, = ec.diagnose(failing("cv2", "ImportError: libxcb.so.1: cannot open shared object file: No such file or "
+                                       "directory"), "py")
+    assert "the package libxcb1 provides it" in text
+    assert text.endswith("or replace opencv-python with opencv-python-headless in the environment (it needs neither "
+                         "libGL nor the X11 libraries)"), text

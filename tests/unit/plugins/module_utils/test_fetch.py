@@ -443,3 +443,21 @@ def test_userinfo_in_the_url_becomes_a_header_for_its_origin_only(origin, other,
     assert origin.gets()[0].authorization == "Basic " + base64.b64encode(b"us@er:pa55").decode()
     assert other.gets()[0].authorization is None
     assert res["url"] == origin.url("w/model.pt").replace("http://", "http://********@")
+
+
+def test_a_second_fetch_waits_for_the_first_then_verifies_its_file_and_asks_nothing(origin, tmp_path):
+    dest = tmp_path / "model.pt"
+    lock = _fetch.lock_path(str(dest))
+    held = _progress.hold(lock)
+    status = tmp_path / "status.json"
+    phases = []
+
+    def first_finishes(_seconds):  # the first fetch (this test) places the file and lets go
+        phases.append(json.loads(status.read_text())["phase"])
+        dest.write_bytes(DATA)
+        _progress.release(held, lock)
+    options = opts(sha256=SUM, status_path=str(status), sleep=first_finishes)
+    res = fetch(origin.url("w/model.pt"), str(dest), **options)
+    assert phases == ["waiting for another fetch of this file (pid %d) to end" % os.getpid()]
+    assert not res["changed"] and res["requests"] == 0 and origin.requests == []
+    assert leftovers(tmp_path) == ["model.pt", "origin", "status.json"]

@@ -19,6 +19,7 @@ import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job as job
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_agent as agent
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_node as node
 
 HEAD_LINE = '            unique_hosts = set(w["host"] for w in workers)\n'
 
@@ -37,8 +38,12 @@ def params(tmp_path, **over):
 
 @pytest.mark.parametrize("workers, expect", [
     ([], "workers: empty"),
-    (["node1", {"host": "node2", "gpus": 1}], "workers[1]"),
-    (["node1", "gpus-01"], "workers[1] ('gpus-01'): GTSfM's runner tests 'gpus'"),
+    # The inventory's rule (module_utils/_gtsfm_workers), word for word.
+    (["node1", {"host": "node2", "gpus": 1}], "workers[1] ('node2') has 'gpus', so GTSfM's runner starts a "
+                                              "single-machine LocalCUDACluster and never uses the other hosts"),
+    (["node1", "gpus-01"], "workers[1] ('gpus-01'): GTSfM's runner tests '\"gpus\" in worker'"),
+    # One machine with gpus: GTSfM's own GPU shape, which gtsfm_job does not run.
+    ([{"host": "gpu1", "gpus": 1}, {"host": "gpu1", "gpus": 1}], "not the SSH cluster gtsfm_job runs"),
     (["node1", "bad name"], "workers[1] ('bad name'): not a host name"),
     (["node1", {"system_memory": "10GB"}], "workers[1]"),
 ])
@@ -313,7 +318,8 @@ def test_remote_cleanup_ends_only_processes_with_the_run_tag():
     other = subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID="RUN-B"))
     plain = subprocess.Popen(sleep)
     try:
-        out = subprocess.run([sys.executable, "-c", agent.REMOTE_CLEANUP, "RUN-A"], capture_output=True, text=True,
+        out = subprocess.run([sys.executable, "-c", node.program_text(), "cleanup", "RUN-A"],
+                             capture_output=True, text=True,
                              check=True).stdout
         report = json.loads(out)
         assert sorted(e["pid"] for e in report["ended"]) == sorted([tagged.pid, direct.pid])
@@ -353,7 +359,8 @@ def test_remote_probe_names_each_run_with_its_origin():
     try:
         deadline = time.time() + 10
         while time.time() < deadline:
-            out = subprocess.run([sys.executable, "-c", agent.remote_probe(), "127.0.0.1", "9"], capture_output=True,
+            out = subprocess.run([sys.executable, "-c", node.program_text(), "probe", "127.0.0.1", "9"],
+                                 capture_output=True,
                                  text=True, check=True).stdout
             runs = {r["run_id"]: r for r in json.loads(out)["runs"]}
             if runs.get("RUN-F", {}).get("count") == 2 and "RUN-L" in runs:
@@ -444,10 +451,10 @@ def test_remote_cleanup_has_no_wildcard_and_ends_only_the_given_runs():
     procs = {r: subprocess.Popen(sleep, env=dict(os.environ, GTSFM_JOB_RUN_ID=r)) for r in ("R-1", "R-2", "R-3")}
     try:
         for args in (["*"], []):
-            report = json.loads(subprocess.run([sys.executable, "-c", agent.REMOTE_CLEANUP] + args,
+            report = json.loads(subprocess.run([sys.executable, "-c", node.program_text(), "cleanup"] + args,
                                                capture_output=True, text=True, check=True).stdout)
             assert report["ended"] == [], args
-        report = json.loads(subprocess.run([sys.executable, "-c", agent.REMOTE_CLEANUP, "R-1", "R-3"],
+        report = json.loads(subprocess.run([sys.executable, "-c", node.program_text(), "cleanup", "R-1", "R-3"],
                                            capture_output=True, text=True, check=True).stdout)
         assert sorted(e["pid"] for e in report["ended"]) == sorted([procs["R-1"].pid, procs["R-3"].pid])
         assert procs["R-2"].poll() is None
@@ -489,7 +496,8 @@ def test_finished_run_packs_every_result_file_and_nothing_else(tmp_path, monkeyp
     summary = status["results_archive"]
     assert summary["count"] == 451 and summary["bytes"] == sum(
         p.stat().st_size for p in results.rglob("*") if p.is_file() and not p.is_symlink())
-    assert sorted(summary["skipped"]) == ["etc", "passwd", "pipe"] and summary["path"] == str(job_dir / agent.RESULTS_ARCHIVE)
+    assert sorted(summary["skipped"]) == ["etc", "passwd", "pipe"]
+    assert summary["path"] == str(job_dir / agent.RESULTS_ARCHIVE)
     assert sorted(os.listdir(job_dir)) == ["job.log", agent.RESULTS_ARCHIVE, "spec.json", "status.json"]
     with tarfile.open(summary["path"]) as tar:
         members = {m.name: m for m in tar.getmembers()}
@@ -523,19 +531,20 @@ def test_remote_probe_reports_versions_tcp_and_leftovers():
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         port = server.getsockname()[1]
-        out = subprocess.run([sys.executable, "-c", agent.remote_probe(), "127.0.0.1", str(port)], capture_output=True,
+        out = subprocess.run([sys.executable, "-c", node.program_text(), "probe", "127.0.0.1", str(port)],
+                             capture_output=True,
                              text=True, check=True).stdout
     report = json.loads(out)
     assert report["tcp"] == "ok" and report["python"] == sys.executable and "leftovers" in report
 
 
 def test_version_of_reads_metadata_without_importing():
-    version, error = agent.version_of("pytest")
+    version, error = node.version_of("pytest")
     assert error is None and version == pytest.__version__
 
 
 def test_version_of_names_a_missing_package():
-    version, error = agent.version_of("no_such_package_gtsfm")
+    version, error = node.version_of("no_such_package_gtsfm")
     assert version is None and "No module named 'no_such_package_gtsfm'" in error
 
 
@@ -543,7 +552,7 @@ def test_version_of_imports_a_source_tree_without_metadata(tmp_path, monkeypatch
     (tmp_path / "srcpkg_gtsfm").mkdir()
     (tmp_path / "srcpkg_gtsfm" / "__init__.py").write_text("__version__ = '1.2.3'\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert agent.version_of("srcpkg_gtsfm") == ("1.2.3", None)
+    assert node.version_of("srcpkg_gtsfm") == ("1.2.3", None)
 
 
 def _supervisor(tmp_path, expected):
@@ -590,7 +599,7 @@ def test_version_of_reads_a_shadowing_copy_not_the_installed_metadata(tmp_path, 
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "pytest")
     try:
-        assert agent.version_of("pytest") == ("0.0.1", None)
+        assert node.version_of("pytest") == ("0.0.1", None)
     finally:
         sys.modules.pop("pytest", None)
         sys.modules["pytest"] = pytest

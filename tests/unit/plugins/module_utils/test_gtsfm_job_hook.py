@@ -66,26 +66,35 @@ def test_started_worker_output_is_read_to_the_end_and_logged_with_its_host(caplo
     assert [m for m in messages if "stdout" in m] == ["[node2 stdout] printed by a task"]
 
 
-def test_close_cancels_the_reading():
+def test_close_cancels_the_readings_that_start_began():
     module = fake_ssh_module()
     hook.patch(module)
 
     async def scenario():
+        # Remote output that never ends: only close can stop the readings the wrapped start began.
         worker = module.Worker("node3", b"")
-        await worker.start()
-        worker.proc.stderr = asyncio.StreamReader()  # never ends
-        hook._drain_later(worker, "node3")  # pylint: disable=protected-access
-        reading = worker._gtsfm_job_drains[-1]  # pylint: disable=protected-access
-        for dummy in range(3):
+
+        async def start_quiet(self):
+            self.proc = types.SimpleNamespace(stdout=asyncio.StreamReader(), stderr=asyncio.StreamReader())
+
+        worker_start = module.Worker.start
+        module.Worker.start = start_quiet
+        hook.patch(module)  # the wrapper around this start, as on import of distributed.deploy.ssh
+        try:
+            await worker.start()
+        finally:
+            module.Worker.start = worker_start
+        readings = list(getattr(worker, "_gtsfm_job_drains", []))
+        for _dummy in range(3):
             await asyncio.sleep(0)
-        before = reading.done()
+        before = [r.done() for r in readings]
         await worker.close()
-        for dummy in range(3):
+        for _dummy in range(3):
             await asyncio.sleep(0)
         # Judged here, inside the loop: asyncio.run cancels whatever is left when it returns.
-        return before, reading.cancelled()
+        return len(readings), before, [r.cancelled() for r in readings], worker.closed
 
-    assert asyncio.run(scenario()) == (False, True)
+    assert asyncio.run(scenario()) == (2, [False, False], [True, True], True)
 
 
 def test_sitecustomize_patches_on_import_and_runs_the_one_it_shadows(tmp_path):

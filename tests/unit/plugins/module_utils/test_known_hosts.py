@@ -8,7 +8,12 @@ import hmac
 import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import (
-    hash_name, hashed_matches, host_pattern, normalise_key, render_lines)
+    hash_name,
+    hashed_matches,
+    host_pattern,
+    normalise_key,
+    render_lines,
+)
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 KEY2 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMsrZ9wasNSaZu8Bfob5PDjBGpuuTRY1ARKnQcEO0aNS"

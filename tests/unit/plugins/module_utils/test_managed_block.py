@@ -4,7 +4,12 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
-    BlockError, markers, read_block, replace_block, split_block)
+    BlockError,
+    markers,
+    read_block,
+    replace_block,
+    split_block,
+)
 
 BEGIN, END = markers("t")
 
@@ -52,9 +57,11 @@ def test_markers_are_the_ones_blockinfile_writes():
 
 def test_read_block_reports_file_mode_and_block(tmp_path):
     path = tmp_path / "authorized_keys"
-    assert read_block(str(path), "t") == {"exists": False, "mode": None, "block": None}
+    assert read_block(str(path), "t") == {"exists": False, "mode": None, "block": None, "exact": True, "link": False,
+                                          "target": str(path)}
     path.write_text("mine\n")
     path.chmod(0o644)
-    assert read_block(str(path), "t") == {"exists": True, "mode": "0644", "block": None}
+    assert read_block(str(path), "t") == {"exists": True, "mode": "0644", "block": None, "exact": True, "link": False,
+                                          "target": str(path)}
     path.write_text(replace_block("mine\n", "t", ["a", "b"]))
     assert read_block(str(path), "t")["block"] == ["a", "b"]

@@ -59,7 +59,8 @@ def test_summary_reads_like_a_sentence():
         "environment sending, 1.2 / 3.1 GB, 96.0 MB/s, about 19 s left, 13 s elapsed")
     job = {"what": "job demo", "phase": "running", "done": 6, "total": 8, "unit": "workers", "started": 0.0,
            "nodes": {"node1": {"done": 2}, "node2": {"done": 4}}}
-    assert _progress.summary(job, now=200.0) == "job demo running, 6 / 8 workers, node1 x2, node2 x4, 3 min 20 s elapsed"
+    assert _progress.summary(job, now=200.0) == ("job demo running, 6 / 8 workers, node1 x2, node2 x4, "
+                                                 "3 min 20 s elapsed")
     done = dict(record, finished=True, phase="done", done=3_100_000_000, updated=150.0)
     assert _progress.summary(done) == "environment done, 3.1 / 3.1 GB, after 50 s"
     failed = dict(done, phase="failed", failed=True, msg="node3: disk full")
@@ -84,3 +85,30 @@ def test_a_failing_write_never_fails_the_step(tmp_path):
 
 def test_pid_start_of_a_pid_that_is_gone():
     assert _progress.pid_start(2 ** 22 + 12345) is None
+
+
+def test_hold_waits_for_the_holder_names_it_then_takes_the_lock_and_release_leaves_nothing(tmp_path):
+    path = str(tmp_path / ".env.gtsfm-build.lock")
+    first = _progress.hold(path)
+    seen = []
+    # flock locks belong to open file descriptions: a second open in this process contends like another process.
+    second = _progress.hold(path, waiting=seen.append, sleep=lambda _s: _progress.release(first, path))
+    assert seen == [os.getpid()]
+    assert (tmp_path / ".env.gtsfm-build.lock").read_text() == "%d\n" % os.getpid()
+    _progress.release(second, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hold_takes_again_a_lock_whose_file_was_removed_under_it(tmp_path, monkeypatch):
+    path = str(tmp_path / "x.lock")
+    real_flock, calls = _progress.fcntl.flock, []
+
+    def flock(fd, op):
+        real_flock(fd, op)
+        calls.append(fd)
+        if len(calls) == 1:  # another holder released (removed) the file between our open and our flock
+            os.unlink(path)
+    monkeypatch.setattr(_progress.fcntl, "flock", flock)
+    fd = _progress.hold(path)
+    assert len(calls) == 2 and os.path.samestat(os.fstat(fd), os.stat(path))
+    _progress.release(fd, path)

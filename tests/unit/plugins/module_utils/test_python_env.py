@@ -38,7 +38,7 @@ def test_inputs_per_manager(tmp_path):
     assert project["uv.lock"] == "version = 1\n" and "pyproject.toml" in project
     assert pe.read_inputs("conda", [], None, str(tmp_path / "env.yml"), None)["env_file"] == "name: x\n"
     assert pe.read_inputs("archive", [], None, None, None, archive_sha256="f" * 64)["archive_sha256"] == "f" * 64
-    with pytest.raises(pe.EnvError, match="uv.lock.*conda_env_checkout_dest"):
+    with pytest.raises(pe.EnvError, match="uv.lock.*Fix: check option project_dir"):
         (tmp_path / "uv.lock").unlink()
         pe.read_inputs("uv", [], str(tmp_path), None, None)
 
@@ -85,7 +85,7 @@ def test_a_directory_of_the_users_own_is_never_replaced(tmp_path):
     prefix = tmp_path / "env"
     prefix.mkdir()
     finished(prefix, FP)
-    with pytest.raises(pe.EnvError, match="not the link this role manages"):
+    with pytest.raises(pe.EnvError, match="not the link this module manages.*set option prefix"):
         pe.publish(str(prefix), FP)
     assert prefix.is_dir() and not prefix.is_symlink()
     assert pe.probe(str(prefix), FP)["state"] == "foreign"
@@ -157,7 +157,7 @@ def test_a_download_that_fails_the_index_hash_is_refused(tmp_path):
         pe.check_digest(str(wheel), "https://m/uv.whl", ("sha256", SUM))
     assert str(err.value) == (
         "sha256 mismatch for https://m/uv.whl: its index gives %s, the download has %s. Nothing was installed. "
-        "Fix: check the index (conda_env_uv_index) or its mirror; do not use a uv binary that fails its sum"
+        "Fix: check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum"
         % (SUM, got))
 
 

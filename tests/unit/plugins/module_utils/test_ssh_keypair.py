@@ -8,9 +8,18 @@ import subprocess
 import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import (
-    KeyPairError, ensure_keypair, inspect_keypair)
+    KeyPairError,
+    ensure_keypair,
+    inspect_keypair,
+)
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
-    NotADirectory, ensure_home_id, ensure_ssh_dir, global_addresses, publish_once, read_home_id)
+    NotADirectory,
+    ensure_home_id,
+    ensure_ssh_dir,
+    global_addresses,
+    publish_once,
+    read_home_id,
+)
 
 pytestmark = pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
 KEYGEN = shutil.which("ssh-keygen")

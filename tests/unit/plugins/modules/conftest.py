@@ -2,26 +2,14 @@
 """Run a module's main() in-process: exit_json/fail_json become exceptions carrying the result."""
 from __future__ import annotations
 
-import contextlib
-import json
+import sys
+from pathlib import Path
 
 import pytest
-
 from ansible.module_utils import basic
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core before 2.19 has no testing helper: feed the arguments the way 2.16-2.18 read them.
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        """Hand args to the next AnsibleModule as ansible-core 2.16-2.18 do: JSON in basic._ANSIBLE_ARGS."""
-        args = dict({"_ansible_remote_tmp": "/tmp", "_ansible_keep_remote_files": False}, **args)
-        saved = basic._ANSIBLE_ARGS  # pylint: disable=protected-access
-        basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()  # pylint: disable=protected-access
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = saved  # pylint: disable=protected-access
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from module_args import patch_module_args  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class ModuleExit(Exception):

@@ -26,7 +26,8 @@ def env(tmp_path, monkeypatch):
     """A venv with a package that loads a missing library, and a stand-in ssh first on PATH."""
     root = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    site = subprocess.run([str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    site = subprocess.run([str(root / "bin" / "python"), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                           capture_output=True, text=True, check=True).stdout.strip()
     os.makedirs(os.path.join(site, "needs_absent"))
     with open(os.path.join(site, "needs_absent", "__init__.py"), "w") as f:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible.module_utils import basic
+
 from ansible_collections.gtsfm.cluster.plugins.modules import gtsfm_job
 
 

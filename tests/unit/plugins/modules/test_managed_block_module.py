@@ -49,7 +49,8 @@ def test_damaged_markers_and_fifos_are_refused_untouched(tmp_path, run_module):
     path = tmp_path / "authorized_keys"
     path.write_text(BEGIN + "\nx\n")
     failed, result = run_module(main, dict(path=str(path), marker=NAME, lines=["a"]))
-    assert failed and "markers of block '%s' are damaged" % NAME in result["msg"] and path.read_text() == BEGIN + "\nx\n"
+    assert failed and "markers of block '%s' are damaged" % NAME in result["msg"]
+    assert path.read_text() == BEGIN + "\nx\n"
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     failed, result = run_module(main, dict(path=str(fifo), marker=NAME, lines=["a"]))

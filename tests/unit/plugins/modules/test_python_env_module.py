@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import sys
 import tarfile
@@ -92,13 +93,22 @@ def test_check_mode_builds_nothing(tmp_path, run_module):
 
 def test_too_little_space_stops_before_building(tmp_path, run_module):
     failed, result = run_module(main, uv_args(tmp_path, min_free_mb=1 << 40))
-    assert failed and "MiB free under" in result["msg"] and "conda_env_min_free_mb" in result["msg"]
+    assert failed and "MiB free under" in result["msg"] and "lower option min_free_mb" in result["msg"]
     assert not (tmp_path / "tools" / "calls").exists()
+
+
+def test_a_caller_has_its_messages_name_its_variables(tmp_path, run_module):
+    status = tmp_path / "s.json"
+    failed, result = run_module(main, uv_args(tmp_path, min_free_mb=1 << 40, status_file=str(status),
+                                              option_names={"min_free_mb": "conda_env_min_free_mb"}))
+    assert failed and "lower conda_env_min_free_mb" in result["msg"] and "option min_free_mb" not in result["msg"]
+    # The progress record a follow reports from says the same.
+    assert "lower conda_env_min_free_mb" in json.loads(status.read_text())["msg"]
 
 
 def test_missing_interpreter_is_named(tmp_path, run_module):
     failed, result = run_module(main, uv_args(tmp_path, python=str(tmp_path / "nopython")))
-    assert failed and "nopython is missing on this node" in result["msg"] and "conda_env_python" in result["msg"]
+    assert failed and "nopython is missing on this node" in result["msg"] and "set option python" in result["msg"]
 
 
 def test_probe_before_the_checkout_exists_does_not_fail(tmp_path, run_module):
@@ -122,7 +132,7 @@ def test_conda_manager_builds_from_the_env_file(tmp_path, run_module):
     assert not failed and not again["changed"]
     failed, missing = run_module(main, dict(args, conda=str(tmp_path / "none" / "conda"),
                                             prefix=str(tmp_path / "env2")))
-    assert failed and "conda executable" in missing["msg"] and "conda_env_conda_installer_url" in missing["msg"]
+    assert failed and "conda executable" in missing["msg"] and "set option conda" in missing["msg"]
 
 
 def test_archive_manager_unpacks_and_refuses_escapes(tmp_path, run_module):
@@ -218,7 +228,7 @@ def test_uv_comes_from_an_index_page_with_relative_links_and_its_hash(tmp_path, 
         failed, result = run_module(main, dict(args, prefix=str(tmp_path / "env2")))
     assert failed and result["msg"] == (
         "python_env: installing uv at %s: sha256 mismatch for %s: its index gives %s, the download has %s. Nothing "
-        "was installed. Fix: check the index (conda_env_uv_index) or its mirror; do not use a uv binary that fails "
+        "was installed. Fix: check the index (option uv_index) or its mirror; do not use a uv binary that fails "
         "its sum" % (tmp_path / "bin" / "uv", origin.url("packages/ab/" + name), wrong,
                      hashlib.sha256(wheel).hexdigest()))
     assert not (tmp_path / "bin" / "uv").exists()

@@ -9,8 +9,13 @@ import tracemalloc
 import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
-from ansible_collections.gtsfm.cluster.plugins.plugin_utils._follow import (Follower, FollowError, Step, parse,
-                                                                            read_command)
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._follow import (
+    Follower,
+    FollowError,
+    Step,
+    parse,
+    read_command,
+)
 
 
 def sh(command: str) -> str:
@@ -149,7 +154,8 @@ def test_a_notice_is_printed_once_when_the_record_allows_it_filled_from_the_reco
     world = World(rounds=6)
     follower = world.follower(poll=0.01, report_every=100.0)
     step = follower.steps[0]
-    step.notice, step.notice_when = ["ssh -N -L 8787:localhost:{dashboard_port} node1", "then open it"], "dashboard_port"
+    step.notice = ["ssh -N -L 8787:localhost:{dashboard_port} node1", "then open it"]
+    step.notice_when = "dashboard_port"
     seen = []
     real_run = world.run
 

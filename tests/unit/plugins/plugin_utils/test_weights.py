@@ -102,8 +102,8 @@ def test_catalog_gives_the_sets_entries_and_names_unknown_sets():
 
 
 def test_checkout_excludes_cover_each_relative_dest_and_its_side_files_literally():
-    from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import checkout_excludes
     from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import Exclude
+    from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import checkout_excludes
     out = checkout_excludes([{"dest": "thirdparty/vggt/weights/model.pt"}, {"dest": "~/w/x.pt"}, {"dest": "/d/y"},
                              {"dest": "odd[1]/m*.pt"}, "junk", {"dest": "thirdparty/vggt/weights/model.pt"}])
     assert out == ["/thirdparty/vggt/weights/model.pt", "/thirdparty/vggt/weights/.model.pt.gtsfm-*",
@@ -114,3 +114,31 @@ def test_checkout_excludes_cover_each_relative_dest_and_its_side_files_literally
         assert exclude.excluded(rel, False), rel
     for rel in ("thirdparty/vggt/weights/other.pt", "odd1/mx.pt", "x/thirdparty/vggt/weights/model.pt"):
         assert not exclude.excluded(rel, False), rel
+
+
+def test_a_token_in_the_url_never_reaches_the_lock_file_or_a_message():
+    secret = "https://hf:hunter2@example.org/w/gated.pt?token=s3cr3t#frag"
+    entries = manifest([{"url": secret, "dest": "w/gated.pt"}], "/g", "/h")
+    assert entries[0]["origin"] == secret and "s3cr3t" not in entries[0]["shown"]
+    text = lock("", "L", entries, [{"origin": secret, "sha256": A, "size": 3}])
+    assert "s3cr3t" not in text and "hunter2" not in text
+    assert list(json.loads(text)["files"]) == ["https://********@example.org/w/gated.pt?********#********"]
+    # The pin is found again when the token rotates: the file is the same.
+    rotated = manifest([{"url": secret.replace("s3cr3t", "n3w"), "dest": "w/gated.pt"}], "/g", "/h", lock_text=text)
+    assert rotated[0]["sha256"] == A and rotated[0]["pinned"]
+
+
+def test_a_lock_file_of_whole_urls_is_read_and_rewritten_without_their_secrets():
+    secret = "https://example.org/w/gated.pt?token=s3cr3t"
+    old = json.dumps({"version": 1, "files": {secret: {"sha256": A, "size": 3, "dest": "w/gated.pt"}}})
+    entries = manifest([{"url": secret, "dest": "w/gated.pt"}], "/g", "/h", lock_text=old)
+    assert entries[0]["pinned"] and entries[0]["sha256"] == A
+    assert "s3cr3t" not in lock(old, "L", entries, [{"origin": secret, "sha256": A, "size": 3}])
+
+
+def test_urls_that_differ_only_in_their_query_are_refused_naming_both():
+    with pytest.raises(WeightsError) as err:
+        manifest([{"url": "https://example.org/f?x=1", "dest": "a"}, {"url": "https://example.org/f?x=2", "dest": "b"}],
+                 "/g", "/h")
+    assert str(err.value).startswith("model_weights_files[1] (https://example.org/f?********): its URL differs from "
+                                     "that of model_weights_files[0] (https://example.org/f?********) only in")

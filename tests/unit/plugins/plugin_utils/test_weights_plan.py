@@ -5,7 +5,13 @@ import json
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import manifest
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights_plan import (
-    check_copies, check_nodes, check_settings, outcome, sends, split_held)
+    check_copies,
+    check_nodes,
+    check_settings,
+    outcome,
+    sends,
+    split_held,
+)
 
 A = "a" * 64
 B = "b" * 64
@@ -76,7 +82,8 @@ def test_a_held_file_with_a_wrong_sum_is_refused_naming_its_pin_or_given_sum():
     _have, _download, problems = split_held(es, {"/ctl/thirdparty/a.bin": {"sha256": C, "size": 1},
                                                  "/ctl/thirdparty/b.bin": {"sha256": C, "size": 1}}, "/inv/lock.json")
     assert problems[0] == (
-        "model_weights: /ctl/thirdparty/a.bin (on the controller, for thirdparty/a.bin from https://example.org/a.bin): "
+        "model_weights: /ctl/thirdparty/a.bin (on the controller, for thirdparty/a.bin from "
+        "https://example.org/a.bin): "
         "sha256 mismatch: expected %s (pinned in /inv/lock.json), got %s. Nothing was copied. Fix: replace the file "
         "with the right one, or remove it so that it is downloaded, or re-pin on purpose with "
         "model_weights_repin=true." % (A, C))
@@ -159,3 +166,9 @@ def test_a_node_copy_is_checked_against_its_sum():
     bad = check_copies({"/g/a.bin": A, "/g/b.bin": B, "/g/c.bin": None, "/g/d bin": None}, lines)
     assert bad == ["/g/b.bin: sha256 %s, expected %s" % (C, B), "/g/c.bin is missing", "/g/d bin is missing"]
     assert check_copies({"/g/a.bin": None}, [A + "  /g/a.bin"]) == []
+
+
+def test_a_skipped_plan_has_an_empty_outcome():
+    skipped = {"changed": False, "skipped": True, "false_condition": "_model_weights_wanted | bool"}
+    out = outcome(skipped, {"skipped": True}, {"skipped": True}, False, "node1", "L")
+    assert out == {"verified": [], "failures": [], "lock": "", "to_copy": [], "pending": [], "expected": {}}

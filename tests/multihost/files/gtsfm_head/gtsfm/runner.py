@@ -21,7 +21,7 @@ from dask.distributed import Client, SSHCluster
 
 def hold(seconds, chatter_mib=0):
     # A chatty task: its worker's stderr is the SSH channel that SSHCluster stops reading after start-up.
-    for dummy in range(chatter_mib * 16):
+    for _dummy in range(chatter_mib * 16):
         sys.stderr.write(("chatter " * 8192)[:65535] + "\n")
     sys.stderr.flush()
     end = time.time() + seconds
