@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
-    check_final, check_paths, check_settings, checkout_plan, env_plan)
+    check_final, check_paths, check_settings, checkout_plan, env_plan, setup)
 
 FP = "f" * 64
 GIB = 1 << 30
@@ -38,16 +38,33 @@ def test_one_path_everywhere_passes_and_a_differing_home_is_named():
     assert check_paths(names, apart_checkout_only, "/e", "~/gtsfm", False) == ""
 
 
+def targets(nodes, path, replicate):
+    plan = checkout_plan(nodes, "n1", path, replicate)
+    return plan["broadcast"], plan["pull"]
+
+
 def test_checkout_goes_to_one_node_per_other_home_or_to_every_other_node():
-    assert checkout_plan(SHARED, "n1", "/home/u/gtsfm") == {"broadcast": ["n3"], "pull": ["n3"]}
-    assert checkout_plan(SHARED, "n1", "/scratch/gtsfm") == {"broadcast": ["n2", "n3"], "pull": ["n2", "n3"]}
-    assert checkout_plan(OWN, "n1", "/home/u/gtsfm") == {"broadcast": ["n2", "n3"], "pull": ["n2", "n3"]}
+    assert targets(SHARED, "/home/u/gtsfm", "broadcast") == (["n3"], [])
+    assert targets(SHARED, "/home/u/gtsfm", "pull") == ([], ["n3"])
+    assert targets(SHARED, "/scratch/gtsfm", "broadcast") == (["n2", "n3"], [])
+    assert targets(SHARED, "/scratch/gtsfm", "pull") == ([], ["n2", "n3"])
+    assert targets(OWN, "/home/u/gtsfm", "broadcast") == (["n2", "n3"], [])
+    assert targets(OWN, "/home/u/gtsfm", "pull") == ([], ["n2", "n3"])
+
+
+def test_a_pulling_node_rsyncs_from_the_scheduler_keeping_what_the_excludes_name():
+    plan = checkout_plan(OWN, "n1", "/home/u/gtsfm", "pull", ["__pycache__/", "/results/", "gtsfm/weights/x.pth"])
+    assert plan["rsync"] == [
+        "rsync", "-a", "--omit-dir-times", "--delete", "--itemize-changes", "-e", "ssh -o BatchMode=yes",
+        "--exclude=__pycache__/", "--exclude=/results/", "--exclude=/gtsfm/weights/x.pth",
+        "n1:/home/u/gtsfm/", "/home/u/gtsfm/"]
+    assert checkout_plan(OWN, "n1", "/g", "pull", [], check_mode=True)["rsync"][7] == "--dry-run"
 
 
 def test_build_once_broadcast_builds_on_the_scheduler_and_sends_to_one_node_per_other_home():
     probes = {"n1": probe(), "n2": probe(), "n3": probe()}
     plan = env_plan(SHARED, probes, "n1", "build_once", "broadcast", 4096, False)
-    assert plan == {"mismatch": "", "short": [], "builders": ["n1"], "pull": [], "broadcast": ["n3"],
+    assert plan == {"problem": "", "mismatch": "", "short": [], "builders": ["n1"], "pull": [], "broadcast": ["n3"],
                     "publish": ["n2", "n3"], "source": "/home/u/gtsfm-env." + FP[:12], "changed": True}
 
 
@@ -69,8 +86,19 @@ def test_every_node_builds_once_per_home_when_the_prefix_is_in_it():
 
 
 def test_short_nodes_are_those_without_the_env_and_below_the_space():
-    probes = {"n1": probe(free=GIB), "n2": probe(free=GIB, done=True), "n3": probe(free=8 * GIB)}
-    assert env_plan(OWN, probes, "n1", "build_once", "pull", 4096, False)["short"] == ["n1"]
+    probes = {"n1": probe(free=GIB), "n2": probe(free=GIB, done=True), "n3": probe(free=GIB)}
+    plan = env_plan(OWN, probes, "n1", "build_once", "pull", 4096, False, "~/gtsfm-env")
+    assert plan["short"] == ["n1", "n3"]
+    assert plan["problem"] == (
+        "conda_env: not enough free space for the environment under ~ (4096 MiB needed) on n1, n3; nothing was "
+        "built or copied. Fix: free space there, or set conda_env_prefix to a path with room on every node (or "
+        "lower conda_env_min_free_mb).")
+
+
+def test_a_mismatch_is_the_problem_before_the_space():
+    probes = {"n1": probe(free=GIB), "n2": probe(fp="e" * 64), "n3": probe()}
+    plan = env_plan(OWN, probes, "n1", "build_once", "pull", 4096, False)
+    assert plan["short"] == ["n1"] and plan["problem"] == plan["mismatch"] != ""
 
 
 def test_differing_fingerprints_are_named_with_each_node_spec():
@@ -93,6 +121,78 @@ def test_final_check_wants_one_finished_environment_everywhere():
     assert check_final(["n1", "n2"], done, "~/e") == (
         "conda_env: not every node holds the wanted environment at ~/e: n1: current, n2: missing. Re-run; a node "
         "reported as other/broken/missing is rebuilt or copied again.")
+
+
+SETTINGS = {"manager": "uv", "strategy": "build_once", "replicate": "broadcast", "graphviz": "warn",
+            "prefix": "~/gtsfm-env", "min_free_mb": "4096", "checkout": "true", "checkout_dest": "~/gtsfm",
+            "checkout_src": "", "checkout_exclude": [], "python": "/usr/bin/python3", "requirements": [],
+            "index_url": "", "extra_index_urls": [], "find_links": [], "no_index": "false", "wheelhouse_src": "",
+            "uv_path": "~/.local/share/gtsfm/bin/uv", "uv_src": "", "uv_index": "https://pypi.org/simple/uv/",
+            "uv_version": "", "conda_path": "~/miniforge3/bin/conda",
+            "conda_installer_url": "https://x/Miniforge3-Linux-x86_64.sh", "conda_installer_src": "",
+            "file": "environment_linux.yml", "channels": [], "archive_src": "", "import_check": "yes", "imports": []}
+
+
+def make(home="/home/u", **settings):
+    return setup(dict(SETTINGS, **settings), home, "n1", "/home/s", "/home/ctl", "ab" * 32, False)
+
+
+def test_the_network_route_sets_the_python_env_options_from_the_settings_on_the_node():
+    s = make()
+    assert s["options"] == {
+        "prefix": "~/gtsfm-env", "manager": "uv", "python": "/usr/bin/python3", "requirements": [],
+        "project_dir": "/home/u/gtsfm", "env_file": "/home/u/gtsfm/environment_linux.yml",
+        "uv": "~/.local/share/gtsfm/bin/uv", "uv_index": "https://pypi.org/simple/uv/", "uv_version": "",
+        "extra_index_urls": [], "find_links": [], "no_index": False, "conda": "/home/u/miniforge3/bin/conda",
+        "channels": [], "source_host": "n1", "min_free_mb": 4096, "import_check": True, "imports": []}
+    assert (s["stage"], s["progress"], s["scheduler_progress"], s["checkout"], s["ship"]) == (
+        "/home/u/.cache/gtsfm/conda_env", "/home/u/.cache/gtsfm.cluster/progress",
+        "/home/s/.cache/gtsfm.cluster/progress", "/home/u/gtsfm", [])
+    assert s["source"] == {"route": "git", "pack": False, "archive": "", "dest": "/home/u/.cache/gtsfm/conda_env/checkout-"}
+    assert make(file="/etc/env.yml", index_url="https://mirror/simple")["options"]["env_file"] == "/etc/env.yml"
+    assert make(index_url="https://mirror/simple")["options"]["index_url"] == "https://mirror/simple"
+
+
+def test_a_wheelhouse_and_uv_from_the_controller_are_shipped_and_used_without_an_index():
+    s = make(wheelhouse_src="/ctl/wheels", uv_src="/ctl/uv-0.5-py3-none-any.whl", find_links=["https://f/"])
+    stage = "/home/u/.cache/gtsfm/conda_env"
+    assert s["ship"] == [
+        {"src": "/ctl/uv-0.5-py3-none-any.whl", "dest": stage + "/uv-0.5-py3-none-any.whl", "mode": "0644"},
+        {"src": "/ctl/wheels/", "dest": stage + "/wheelhouse/", "mode": "0644", "directory_mode": "0755"}]
+    o = s["options"]
+    assert (o["uv_wheel"], o["uv_index"], o["find_links"], o["no_index"]) == (
+        stage + "/uv-0.5-py3-none-any.whl", stage + "/wheelhouse", ["https://f/", stage + "/wheelhouse"], True)
+
+
+def test_the_archive_route_ships_the_prebuilt_environment_with_its_sum():
+    s = make(manager="archive", archive_src="/ctl/env.tar.gz", wheelhouse_src="/ctl/wheels")
+    stage = "/home/u/.cache/gtsfm/conda_env"
+    assert s["ship"] == [{"src": "/ctl/env.tar.gz", "dest": stage + "/env.tar.gz", "mode": "0600"}]
+    assert (s["options"]["archive"], s["options"]["archive_sha256"]) == (stage + "/env.tar.gz", "ab" * 32)
+    assert "archive" not in make()["options"]
+
+
+def test_conda_is_installed_from_miniforge_or_a_micromamba_binary():
+    s = make(manager="conda")
+    stage = "/home/u/.cache/gtsfm/conda_env"
+    assert s["installer"] == {"src": "", "url": "https://x/Miniforge3-Linux-x86_64.sh",
+                              "path": stage + "/Miniforge3-Linux-x86_64.sh",
+                              "argv": ["bash", stage + "/Miniforge3-Linux-x86_64.sh", "-b", "-p", "/home/u/miniforge3"]}
+    m = make(manager="conda", conda_installer_src="/ctl/micromamba", conda_path="/opt/mm/bin/micromamba")
+    assert m["installer"]["argv"] == ["install", "-D", "-m", "0755", stage + "/micromamba", "/opt/mm/bin/micromamba"]
+    assert "environment file" in s["dot_msg"] and "no wheel brings the dot program" in make()["dot_msg"]
+    assert s["dot_msg"].startswith("conda_env: n1 (the scheduler, where GTSfM's runner renders its process graph) has "
+                                   "no Graphviz 'dot' on PATH (~/gtsfm-env/bin first)")
+
+
+def test_a_checkout_from_the_controller_travels_as_one_archive():
+    tree = setup(dict(SETTINGS, checkout_src="/ctl/gtsfm"), "/home/u", "n1", "/home/u", "/home/ctl", None, True)
+    assert tree["source"]["route"] == "archive" and tree["source"]["pack"]
+    assert tree["source"]["archive"].startswith("/home/ctl/.cache/gtsfm.cluster/checkout-")
+    assert tree["source"]["dest"] == "/home/u/.cache/gtsfm/conda_env/checkout-" + tree["source"]["archive"].split("/")[-1]
+    packed = make(checkout_src="/ctl/gtsfm.tar.gz")["source"]
+    assert packed == {"route": "archive", "pack": False, "archive": "/ctl/gtsfm.tar.gz",
+                      "dest": "/home/u/.cache/gtsfm/conda_env/checkout-gtsfm.tar.gz"}
 
 
 GOOD = {"manager": "uv", "strategy": "build_once", "replicate": "broadcast", "graphviz": "warn",
@@ -129,3 +229,11 @@ def test_what_each_manager_needs():
     assert "needs conda_env_requirements or the checkout" in check_settings(dict(GOOD, checkout=False))[0]
     assert "needs an absolute conda_env_file" in check_settings(dict(GOOD, manager="conda", checkout=False))[0]
     assert check_settings(dict(GOOD, manager="conda", checkout=False, file="/env.yml")) == []
+
+
+def test_missing_controller_files_are_named_once_the_settings_make_sense():
+    assert check_settings(GOOD, ["uv_src", "archive_src"]) == [
+        "conda_env: not found on the controller: conda_env_uv_src, conda_env_archive_src. Fix: correct the path, or "
+        "empty the variable to use the network route."]
+    assert len(check_settings(dict(GOOD, manager="pip"), ["uv_src"])) == 1
+    assert check_settings(dict(GOOD, checkout="false", requirements=["dask"])) == []
