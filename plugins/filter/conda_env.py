@@ -14,7 +14,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
-    check_final, check_paths, check_settings, checkout_plan, env_plan, setup)
+    check_final,
+    check_paths,
+    check_settings,
+    checkout_plan,
+    env_plan,
+    setup,
+)
 
 
 def env_setup(settings, home, scheduler, scheduler_home, controller_home, archive_sha256=None,

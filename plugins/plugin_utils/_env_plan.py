@@ -55,14 +55,15 @@ def _settings(settings):
 
 
 def setup(settings, home, scheduler, scheduler_home, controller_home, archive_sha256=None, checkout_src_is_dir=False):
-    """What the settings make on one node (home: its home directory).
+    """What the settings make on one node (home: its home directory; scheduler_home: the scheduler's).
 
-    Returns {options, stage, progress, scheduler_progress, checkout, ship, installer, source, dot_msg}: options the gtsfm.cluster.python_env
-    options (every call of the role's takes them), stage the folder for files from the controller, progress the
-    folder of the progress records (scheduler_progress: the scheduler's, for its broadcasts), checkout the checkout's absolute path, ship the controller files a building node
-    gets ({src, dest, mode, directory_mode?} for ansible.builtin.copy), installer the conda installer ({src, url, path,
-    argv}), source where the checkout comes from ({route: archive or git, pack, archive, dest}), dot_msg what to say
-    when the scheduler has no Graphviz dot.
+    Returns {options, stage, progress, scheduler_progress, checkout, ship, installer, source, dot_msg}: options the
+    gtsfm.cluster.python_env options (every call of the role's takes them), stage the folder for files from the
+    controller, progress the folder of the progress records (scheduler_progress: the scheduler's, for its
+    broadcasts), checkout the checkout's absolute path, ship the controller files a building node gets ({src, dest,
+    mode, directory_mode?} for ansible.builtin.copy), installer the conda installer ({src, url, path, argv}), source
+    where the checkout comes from ({route: archive or git, pack, archive, dest}), dot_msg what to say when the
+    scheduler has no Graphviz dot.
     """
     s = _settings(settings)
     stage = "%s/%s" % (home.rstrip("/"), STAGE)
@@ -162,10 +163,10 @@ _RSYNC_ANCHOR = re.compile(r"^(?=[^/]+/.)")
 
 
 def checkout_plan(nodes, scheduler, checkout_path, replicate="broadcast", exclude=(), check_mode=False):
-    """{broadcast, pull, rsync}: with replicate=broadcast, the nodes the scheduler's checkout is sent to along the chain (one
-    per other home when the checkout is in the home, every other node otherwise); with replicate=pull, the nodes
-    that rsync it (every other node, but those that share the scheduler's home when the checkout is in it: they see
-    it there). The other list is empty. rsync is the command a pulling node runs (exclude: the checkout's exclude
+    """{broadcast, pull, rsync}: with replicate=broadcast, the nodes the scheduler's checkout is sent to along the
+    chain (one per other home when the checkout is in the home, every other node otherwise); with replicate=pull, the
+    nodes that rsync it (every other node, but those that share the scheduler's home when the checkout is in it: they
+    see it there). The other list is empty. rsync is the command a pulling node runs (exclude: the checkout's exclude
     patterns)."""
     nodes = plain(nodes)
     by_name = dict((n["name"], n) for n in nodes)
@@ -190,12 +191,12 @@ def checkout_plan(nodes, scheduler, checkout_path, replicate="broadcast", exclud
 def env_plan(nodes, probes, scheduler, strategy, replicate, min_free_mb, check_mode, prefix="~/gtsfm-env"):
     """The environment's plan over every member.
 
-    Returns {problem, mismatch, short, builders, pull, broadcast, publish, source, changed}: mismatch is a message when the
-    nodes would not build the same environment (interpreter, platform or inputs differ; empty otherwise); short
-    the nodes without the environment whose free space is below min_free_mb; builders the nodes
-    that build (the scheduler for build_once; for every_node each node, or one per home when the prefix is in the
-    home); pull the nodes that rsync the scheduler's environment; broadcast the nodes the scheduler sends it to
-    (one per other home, only those without it); publish the nodes whose prefix is then pointed at the broadcast
+    Returns {problem, mismatch, short, builders, pull, broadcast, publish, source, changed}: mismatch is a message
+    when the nodes would not build the same environment (interpreter, platform or inputs differ; empty otherwise);
+    short the nodes without the environment whose free space is below min_free_mb; builders the nodes that build
+    (the scheduler for build_once; for every_node each node, or one per home when the prefix is in the home); pull
+    the nodes that rsync the scheduler's environment; broadcast the nodes the scheduler sends it to (one per other
+    home, only those without it); publish the nodes whose prefix is then pointed at the broadcast
     copy; source the scheduler's real path of the environment; changed whether any node lacks the environment.
     Nodes already done appear in none of the lists. problem is the message to stop with before any build or copy
     (the mismatch, or else the nodes short on space under prefix's folder), empty when there is none.
@@ -230,7 +231,8 @@ def env_plan(nodes, probes, scheduler, strategy, replicate, min_free_mb, check_m
         problem = ("conda_env: not enough free space for the environment under %s (%s MiB needed) on %s; nothing was "
                    "built or copied. Fix: free space there, or set conda_env_prefix to a path with room on every node "
                    "(or lower conda_env_min_free_mb)." % (posixpath.dirname(prefix), min_free_mb, ", ".join(short)))
-    return {"problem": problem, "mismatch": mismatch, "short": short, "builders": builders, "pull": pull, "broadcast": broadcast,
+    return {"problem": problem, "mismatch": mismatch, "short": short, "builders": builders, "pull": pull,
+            "broadcast": broadcast,
             "publish": publish, "source": probes[scheduler].get("real"), "changed": bool(todo)}
 
 

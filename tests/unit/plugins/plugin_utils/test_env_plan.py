@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
-    check_final, check_paths, check_settings, checkout_plan, env_plan, setup)
+    check_final,
+    check_paths,
+    check_settings,
+    checkout_plan,
+    env_plan,
+    setup,
+)
 
 FP = "f" * 64
 GIB = 1 << 30
@@ -148,7 +154,8 @@ def test_the_network_route_sets_the_python_env_options_from_the_settings_on_the_
     assert (s["stage"], s["progress"], s["scheduler_progress"], s["checkout"], s["ship"]) == (
         "/home/u/.cache/gtsfm/conda_env", "/home/u/.cache/gtsfm.cluster/progress",
         "/home/s/.cache/gtsfm.cluster/progress", "/home/u/gtsfm", [])
-    assert s["source"] == {"route": "git", "pack": False, "archive": "", "dest": "/home/u/.cache/gtsfm/conda_env/checkout-"}
+    assert s["source"] == {"route": "git", "pack": False, "archive": "",
+                           "dest": "/home/u/.cache/gtsfm/conda_env/checkout-"}
     assert make(file="/etc/env.yml", index_url="https://mirror/simple")["options"]["env_file"] == "/etc/env.yml"
     assert make(index_url="https://mirror/simple")["options"]["index_url"] == "https://mirror/simple"
 
@@ -189,7 +196,8 @@ def test_a_checkout_from_the_controller_travels_as_one_archive():
     tree = setup(dict(SETTINGS, checkout_src="/ctl/gtsfm"), "/home/u", "n1", "/home/u", "/home/ctl", None, True)
     assert tree["source"]["route"] == "archive" and tree["source"]["pack"]
     assert tree["source"]["archive"].startswith("/home/ctl/.cache/gtsfm.cluster/checkout-")
-    assert tree["source"]["dest"] == "/home/u/.cache/gtsfm/conda_env/checkout-" + tree["source"]["archive"].split("/")[-1]
+    name = tree["source"]["archive"].split("/")[-1]
+    assert tree["source"]["dest"] == "/home/u/.cache/gtsfm/conda_env/checkout-" + name
     packed = make(checkout_src="/ctl/gtsfm.tar.gz")["source"]
     assert packed == {"route": "archive", "pack": False, "archive": "/ctl/gtsfm.tar.gz",
                       "dest": "/home/u/.cache/gtsfm/conda_env/checkout-gtsfm.tar.gz"}
