@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters gtsfm.cluster.env_setup, env_paths_check, env_checkout_plan, env_plan, env_final_check and
-env_settings_check; documented in the .yml files beside.
+"""Filters gtsfm.cluster.env_setup, env_paths_check, env_checkout_plan, env_plan, env_final_check,
+env_import_check and env_settings_check; documented in the .yml files beside.
 
 Filters, not an action plugin: the conda_env plan is a function of data the play already holds (the stage's facts
 and each node's registered python_env probe), so it needs no file and no connection, and its inputs stay visible in
@@ -15,6 +15,7 @@ __metaclass__ = type
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
     check_final,
+    check_imports,
     check_paths,
     check_settings,
     checkout_plan,
@@ -50,6 +51,11 @@ def env_final_check(probes, names, prefix):
     return check_final(list(names), probes, prefix)
 
 
+def env_import_check(probe, host, prefix):
+    """A message naming what one node's environment does not import; '' otherwise."""
+    return check_imports(host, probe, prefix)
+
+
 def env_settings_check(settings, missing=()):
     """One message per bad conda_env setting, or else one naming the controller files not there."""
     return check_settings(settings, missing)
@@ -61,4 +67,5 @@ class FilterModule:
     def filters(self):
         return {"env_setup": env_setup, "env_paths_check": env_paths_check, "env_checkout_plan": env_checkout_plan,
                 "env_plan": env_plan_filter, "env_final_check": env_final_check,
+                "env_import_check": env_import_check,
                 "env_settings_check": env_settings_check}

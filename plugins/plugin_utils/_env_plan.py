@@ -14,7 +14,8 @@ the role's settings - and returns plain data; the role's tasks then run one modu
   checkout_plan()   which nodes receive the scheduler's checkout (broadcast) or pull it (rsync);
   env_plan()        whether the nodes agree on one environment, who is short on space, who builds, who copies
                     (pull or broadcast), who publishes, and whether anything is left to change;
-  check_final()     after the changes: every node names the same finished environment.
+  check_final()     after the changes: every node names the same finished environment;
+  check_imports()   one node's environment imports what it holds.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -246,6 +247,17 @@ def check_final(names, probes, prefix):
     return ("conda_env: not every node holds the wanted environment at %s: %s. Re-run; a node reported as "
             "other/broken/missing is rebuilt or copied again."
             % (prefix, ", ".join("%s: %s" % pair for pair in zip(names, states))))
+
+
+def check_imports(host, probe, prefix):
+    """A message naming what the node's environment failed to import (one problem a line), or '' when it imported
+    everything. probe: the node's last python_env probe (import_problems only when its import_check ran)."""
+    problems = plain(probe).get("import_problems") or []
+    if not problems:
+        return ""
+    return ("conda_env: %s: %s/bin/python does not import what the environment holds (checked on the node itself, as "
+            "its non-interactive SSH sessions run it; set conda_env_imports to the modules that matter, or "
+            "conda_env_import_check=false, to check less):%s" % (host, prefix, "".join("\n- " + p for p in problems)))
 
 
 CHOICES = (("manager", ("conda", "uv", "archive")), ("strategy", ("build_once", "every_node")),

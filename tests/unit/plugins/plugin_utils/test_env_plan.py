@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
     check_final,
+    check_imports,
     check_paths,
     check_settings,
     checkout_plan,
@@ -201,6 +202,15 @@ def test_a_checkout_from_the_controller_travels_as_one_archive():
     packed = make(checkout_src="/ctl/gtsfm.tar.gz")["source"]
     assert packed == {"route": "archive", "pack": False, "archive": "/ctl/gtsfm.tar.gz",
                       "dest": "/home/u/.cache/gtsfm/conda_env/checkout-gtsfm.tar.gz"}
+
+
+def test_a_node_whose_environment_does_not_import_is_named_with_each_problem_on_a_line():
+    assert check_imports("n2", {"state": "current", "import_problems": []}, "~/e") == ""
+    assert check_imports("n2", {"state": "missing"}, "~/e") == ""
+    msg = check_imports("n2", {"import_problems": ["import cv2 fails: libGL.so.1 is missing", "import x fails"]}, "~/e")
+    assert msg.startswith("conda_env: n2: ~/e/bin/python does not import what the environment holds (checked on the "
+                          "node itself, as its non-interactive SSH sessions run it; set conda_env_imports")
+    assert msg.endswith("to check less):\n- import cv2 fails: libGL.so.1 is missing\n- import x fails")
 
 
 GOOD = {"manager": "uv", "strategy": "build_once", "replicate": "broadcast", "graphviz": "warn",
