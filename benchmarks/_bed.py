@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shlex
 import subprocess
@@ -42,6 +43,17 @@ def testbed(*args: str) -> str:
     if res.returncode != 0:
         raise BenchError(f"scripts/testbed {' '.join(args)} failed ({res.returncode}):\n{tail(res.stderr)}")
     return res.stdout
+
+
+def fresh_bed(name: str, nodes: int) -> tuple[Path, list[str]]:
+    """Bring the bed called name down and up again with `nodes` nodes (nothing left from before): its directory and
+    its node names."""
+    testbed("down", "--name", name)
+    started = time.monotonic()
+    bed = Path(testbed("up", "--nodes", str(nodes), "--name", name).strip().splitlines()[-1])
+    names = [n["name"] for n in json.loads((bed / "state.json").read_text())["nodes"]]
+    log(f"bed '{name}' up with {nodes} node(s) in {time.monotonic() - started:.0f} s: {bed}")
+    return bed, names
 
 
 class PeakMemory:

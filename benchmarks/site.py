@@ -16,20 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-from _bed import BenchError, log, run_play, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
+from _bed import BenchError, fresh_bed, log, run_play, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
 
 BED = "bench-site"
 ROLES = ("cluster_facts", "ssh_mesh", "known_hosts", "conda_env", "bashrc_init", "model_weights")
-
-
-def fresh_bed(nodes: int) -> tuple[Path, list[str]]:
-    testbed("down", "--name", BED)
-    bed = Path(testbed("up", "--nodes", str(nodes), "--name", BED).strip().splitlines()[-1])
-    names = [n["name"] for n in json.loads((bed / "state.json").read_text())["nodes"]]
-    return bed, names
 
 
 def by_role(run: dict, scheduler: str) -> dict[str, dict[str, int]]:
@@ -43,9 +35,7 @@ def by_role(run: dict, scheduler: str) -> dict[str, dict[str, int]]:
 
 
 def measure(nodes: int) -> dict:
-    started = time.monotonic()
-    bed, names = fresh_bed(nodes)
-    log(f"bed '{BED}' up with {nodes} node(s) in {time.monotonic() - started:.0f} s")
+    bed, names = fresh_bed(BED, nodes)
     try:
         first = run_play(bed, names, tags=None)
         log(f"N={nodes}: first run {first['wall_s']:.1f} s, calls per node {first['remote_min']}-{first['remote_max']}")

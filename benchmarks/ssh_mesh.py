@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from _bed import BenchError, log, run_play, tail, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
+from _bed import BenchError, fresh_bed, log, run_play, tail, testbed  # the benchmarks' shared helpers (_bed.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -38,17 +38,6 @@ TARGET_RATIO = 15.0
 
 def bed_down() -> None:
     testbed("down", "--name", BED)
-
-
-def fresh_bed(nodes: int) -> tuple[Path, list[str]]:
-    """Bring the bench bed down and up again with `nodes` nodes: nothing is left from before."""
-    bed_down()
-    started = time.monotonic()
-    out = testbed("up", "--nodes", str(nodes), "--name", BED)
-    bed = Path(out.strip().splitlines()[-1])
-    names = [n["name"] for n in json.loads((bed / "state.json").read_text())["nodes"]]
-    log(f"bed '{BED}' up with {nodes} node(s) in {time.monotonic() - started:.0f} s: {bed}")
-    return bed, names
 
 
 def ssh(bed: Path, node: str, command: str, timeout: float, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -212,13 +201,13 @@ def machine() -> dict:
 
 def bench_one(nodes: int) -> dict:
     log(f"N={nodes}: ours")
-    bed, names = fresh_bed(nodes)
+    bed, names = fresh_bed(BED, nodes)
     first = run_play(bed, names, "ssh_mesh,known_hosts")
     log(f"N={nodes}: ours first run {first['wall_s']:.1f} s")
     rerun = run_play(bed, names, "ssh_mesh,known_hosts")
     log(f"N={nodes}: ours re-run {rerun['wall_s']:.1f} s, {rerun['changed']} changed")
     log(f"N={nodes}: GTSfM's approach")
-    bed, names = fresh_bed(nodes)
+    bed, names = fresh_bed(BED, nodes)
     gtsfm_prepare(bed, names)
     gtsfm = gtsfm_mesh(bed, names)
     log(f"N={nodes}: GTSfM's approach {gtsfm['wall_s']:.1f} s for {gtsfm['pairs']} pairs")
