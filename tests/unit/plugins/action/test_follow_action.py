@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from localhost_play import run_localhost  # tests/, put on sys.path by conftest.py
+
 ROOT = Path(__file__).resolve().parents[4]
-PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 # Writes a progress record the way the modules do, for 3 s, then exits 0.
 WRITER = (
     "import sys, time; sys.path.insert(0, {utils!r}); import _progress; "
@@ -21,22 +21,7 @@ WRITER = (
 def play(tmp_path: Path, tasks: str, **extra: str) -> subprocess.CompletedProcess:
     book = tmp_path / "play.yml"
     book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + tasks)
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_LOCALHOST_WARNING="false",
-        ANSIBLE_ASYNC_DIR=str(tmp_path / "async"),
-        **extra,
-    )
-    # The interpreter pinned: interpreter discovery may find a pyenv shim that runs nothing.
-    return subprocess.run(
-        [PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, str(book)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return run_localhost(book, ANSIBLE_ASYNC_DIR=str(tmp_path / "async"), **extra)
 
 
 def test_follow_prints_progress_lines_and_returns_the_step_result(tmp_path):

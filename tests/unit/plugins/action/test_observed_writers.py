@@ -4,18 +4,16 @@ passed as `observed`, answers a write that would change nothing without running 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from localhost_play import run_localhost  # tests/, put on sys.path by conftest.py
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils._bashrc import rewrite
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import read_block, replace_block, unchanged
 
 ROOT = Path(__file__).resolve().parents[4]
-PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 BLOCK = 'export PATH="$HOME/env/bin:$PATH"'
 
 
@@ -23,15 +21,7 @@ def play(tmp_path: Path, tasks: str) -> list[dict]:
     """Run the tasks on localhost; the writer's registered result (its last task keeps it in result.json)."""
     book = tmp_path / "play.yml"
     book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + tasks)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false")
-    out = subprocess.run(
-        [PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, str(book)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    out = run_localhost(book)
     assert out.returncode == 0, out.stdout + out.stderr
     return [json.loads((tmp_path / "result.json").read_text())]
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+from localhost_play import run_localhost  # tests/, put on sys.path by conftest.py
+
 ROOT = Path(__file__).resolve().parents[4]
-PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 NODES = [{"name": "n1", "home": "/home/u", "home_id": None}, {"name": "n2", "home": "/home/u", "home_id": None}]
 
 
@@ -47,15 +46,7 @@ def plan(tmp_path: Path, **args) -> tuple[subprocess.CompletedProcess, dict]:
             ]
         )
     )
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false")
-    out = subprocess.run(
-        [PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable, str(book)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    out = run_localhost(book)
     result = json.loads((tmp_path / "plan.json").read_text()) if (tmp_path / "plan.json").exists() else {}
     return out, result
 
