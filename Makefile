@@ -24,9 +24,10 @@ $(VENV)/.stamp: tests/requirements.txt
 unit: venv ## pytest unit tests of the inventory plugin, the modules and module_utils
 	$(PY) -m pytest tests/unit -q
 
-lint: venv ## yamllint, ansible-lint (production profile), ruff, antsibull-changelog lint
+lint: venv ## yamllint, ansible-lint (production profile), ruff check and ruff format --check, antsibull-changelog lint
 	yamllint -s .
-	ruff check plugins tests scripts/*.py benchmarks
+	ruff check .
+	ruff format --check .
 	ansible-lint --profile production
 	antsibull-changelog lint
 	antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml

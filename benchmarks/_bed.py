@@ -1,7 +1,9 @@
 """What the benchmark scripts share: progress lines, output tails, and scripts/testbed."""
+
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shlex
 import subprocess
@@ -35,11 +37,23 @@ def tail(text: str, lines: int = 40) -> str:
 
 def testbed(*args: str) -> str:
     """Run scripts/testbed; its stdout, or BenchError with its stderr's tail."""
-    res = subprocess.run([str(ROOT / "scripts" / "testbed"), *args], cwd=ROOT, text=True, capture_output=True,
-                         check=False)
+    res = subprocess.run(
+        [str(ROOT / "scripts" / "testbed"), *args], cwd=ROOT, text=True, capture_output=True, check=False
+    )
     if res.returncode != 0:
         raise BenchError(f"scripts/testbed {' '.join(args)} failed ({res.returncode}):\n{tail(res.stderr)}")
     return res.stdout
+
+
+def fresh_bed(name: str, nodes: int) -> tuple[Path, list[str]]:
+    """Bring the bed called name down and up again with `nodes` nodes (nothing left from before): its directory and
+    its node names."""
+    testbed("down", "--name", name)
+    started = time.monotonic()
+    bed = Path(testbed("up", "--nodes", str(nodes), "--name", name).strip().splitlines()[-1])
+    names = [n["name"] for n in json.loads((bed / "state.json").read_text())["nodes"]]
+    log(f"bed '{name}' up with {nodes} node(s) in {time.monotonic() - started:.0f} s: {bed}")
+    return bed, names
 
 
 class PeakMemory:
@@ -93,18 +107,29 @@ def run_play(bed: Path, hosts: list[str], tags: str | None) -> dict:
         started = time.time()
         with PeakMemory(pdd) as memory:
             result = ansible_runner.run(
-                private_data_dir=pdd, playbook=str(ROOT / "site.yml"), inventory=str(bed / "inventory.yml"),
-                tags=tags, envvars=envvars, cmdline=cmdline, quiet=True, event_handler=record.handle)
+                private_data_dir=pdd,
+                playbook=str(ROOT / "site.yml"),
+                inventory=str(bed / "inventory.yml"),
+                tags=tags,
+                envvars=envvars,
+                cmdline=cmdline,
+                quiet=True,
+                event_handler=record.handle,
+            )
         wall = time.time() - started
         if result.status != "successful" or result.rc != 0:
-            raise BenchError(f"site.yml --tags {tags or '(all)'} ended {result.status} (rc {result.rc}):\n"
-                             f"{tail(result.stdout.read(), 60)}")
+            raise BenchError(
+                f"site.yml --tags {tags or '(all)'} ended {result.status} (rc {result.rc}):\n"
+                f"{tail(result.stdout.read(), 60)}"
+            )
     stats = record.stats
     counts = list(record.per_host.values())
     return {
         "wall_s": round(wall, 3),
         "startup_s": round(record.first_play - started, 3) if record.first_play else None,
-        "remote_min": min(counts), "remote_max": max(counts), "remote_per_host": record.per_host,
+        "remote_min": min(counts),
+        "remote_max": max(counts),
+        "remote_per_host": record.per_host,
         "remote_per_role": record.per_role,
         "controller_peak_mib": round(memory.peak_kib / 1024, 1),
         "changed": sum((stats.get("changed") or {}).values()),

@@ -14,6 +14,7 @@ the cluster config lists its first N nodes, one worker per entry (the scheduler 
   4. ours from the runner's start (what the launcher adds once the runner runs), against the script's own time.
 Prints the medians and the ratios ours/bare. Never asserts on time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BED = "gtsfmjob-bench"
 FILES = ROOT / "tests" / "multihost" / "files"
 PLAYBOOK = str(ROOT / ".venv" / "bin" / "ansible-playbook")
-BARE = r'''
+BARE = r"""
 import sys, time
 t0 = time.time()
 from dask.distributed import Client, SSHCluster
@@ -41,7 +42,7 @@ client.wait_for_workers(len(workers), timeout=300)
 print("JOINED", time.time() - t0, flush=True)
 client.close()
 cluster.close()
-'''
+"""
 
 
 def sh(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -55,8 +56,13 @@ def ssh(bed: Path, host: str, command: str, **kw) -> subprocess.CompletedProcess
 def bare(bed: Path, hosts: list[str]) -> tuple[float, float]:
     """(seconds from the controller's ssh command, seconds from the script's own start) until every worker joined."""
     t0 = time.time()
-    proc = subprocess.Popen(["ssh", "-F", str(bed / "ssh_config"), "node1", "python3 - " + " ".join(hosts)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        ["ssh", "-F", str(bed / "ssh_config"), "node1", "python3 - " + " ".join(hosts)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     proc.stdin.write(BARE)
     proc.stdin.close()
     for line in proc.stdout:
@@ -74,8 +80,19 @@ def ours(bed: Path, hosts: list[str], env: dict) -> dict:
     """Seconds until every worker joined, from the playbook's start, the module's start and the runner's start."""
     t0 = time.time()
     extra = {"job_workers": hosts, "job_config_name": "hold_3.yaml", "job_dashboard_port": 8798}
-    sh([PLAYBOOK, "-i", str(bed / "inventory.yml"), "-e", "@" + str(bed / "vars.yml"),
-        str(FILES / "gtsfm_job.yml"), "-e", json.dumps(extra)], env=env)
+    sh(
+        [
+            PLAYBOOK,
+            "-i",
+            str(bed / "inventory.yml"),
+            "-e",
+            "@" + str(bed / "vars.yml"),
+            str(FILES / "gtsfm_job.yml"),
+            "-e",
+            json.dumps(extra),
+        ],
+        env=env,
+    )
     deadline = time.time() + 300
     while time.time() < deadline:
         status = json.loads(ssh(bed, "node1", "cat ~/.cache/gtsfm.cluster/jobs/last/status.json").stdout)
@@ -87,8 +104,12 @@ def ours(bed: Path, hosts: list[str], env: dict) -> dict:
     # all_joined_after counts from the runner's start; the bed's containers share the controller's clock.
     joined = status["runner_started"] + status["all_joined_after"]
     timing = status.get("timing") or {}
-    return {"end_to_end": joined - t0, "module": joined - timing.get("module_started", float("nan")),
-            "preflight": timing.get("preflight_seconds", float("nan")), "runner": status["all_joined_after"]}
+    return {
+        "end_to_end": joined - t0,
+        "module": joined - timing.get("module_started", float("nan")),
+        "preflight": timing.get("preflight_seconds", float("nan")),
+        "runner": status["all_joined_after"],
+    }
 
 
 def main() -> int:
@@ -99,18 +120,36 @@ def main() -> int:
     p.add_argument("--keep", action="store_true", help="leave the bed up")
     p.add_argument("--name", default=BED, help="the bed's name (a bed of that name is reused, resized to max(N) nodes)")
     args = p.parse_args()
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-               PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}")
+    env = dict(
+        os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"
+    )
     n_max = max(args.nodes)
-    bed = Path(sh([str(ROOT / "scripts" / "testbed"), "up", "--nodes", str(n_max), "--name", args.name]).stdout
-               .strip().splitlines()[-1])
+    bed = Path(
+        sh([str(ROOT / "scripts" / "testbed"), "up", "--nodes", str(n_max), "--name", args.name])
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     rows = []
     try:
-        sh([PLAYBOOK, "-i", str(bed / "inventory.yml"), "-e", "@" + str(bed / "vars.yml"), "--tags",
-            "ssh_mesh,known_hosts", str(ROOT / "site.yml")], env=env)
-        subprocess.run(f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed}/ssh_config node1 "
-                       "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",
-                       shell=True, check=True)
+        sh(
+            [
+                PLAYBOOK,
+                "-i",
+                str(bed / "inventory.yml"),
+                "-e",
+                "@" + str(bed / "vars.yml"),
+                "--tags",
+                "ssh_mesh,known_hosts",
+                str(ROOT / "site.yml"),
+            ],
+            env=env,
+        )
+        subprocess.run(
+            f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed}/ssh_config node1 "
+            "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",
+            shell=True,
+            check=True,
+        )
         for n in args.nodes:
             hosts = [f"node{i}" for i in range(1, n + 1)]
             runs = []
@@ -119,25 +158,30 @@ def main() -> int:
                 runs.append(dict(ours(bed, hosts, env), bare_command=from_command, bare_script=in_script))
             row = {"nodes": n, **{k: statistics.median(r[k] for r in runs) for k in runs[0]}}
             rows.append(row)
-            print(f"N={n}: bare {row['bare_command']:.1f} s from ssh ({row['bare_script']:.1f} s in the script); "
-                  f"ours {row['end_to_end']:.1f} s from ansible-playbook "
-                  f"({row['end_to_end'] / row['bare_command']:.2f}x), "
-                  f"{row['module']:.1f} s from the module's start ({row['module'] / row['bare_command']:.2f}x; "
-                  f"preflight {row['preflight']:.2f} s), {row['runner']:.1f} s from the runner's start "
-                  f"({row['runner'] / row['bare_script']:.2f}x the script)", flush=True)
+            print(
+                f"N={n}: bare {row['bare_command']:.1f} s from ssh ({row['bare_script']:.1f} s in the script); ours "
+                f"{row['end_to_end']:.1f} s from ansible-playbook ({row['end_to_end'] / row['bare_command']:.2f}x), "
+                f"{row['module']:.1f} s from the module's start ({row['module'] / row['bare_command']:.2f}x; preflight "
+                f"{row['preflight']:.2f} s), {row['runner']:.1f} s from the runner's start "
+                f"({row['runner'] / row['bare_script']:.2f}x the script)",
+                flush=True,
+            )
     finally:
         if not args.keep:
             sh([str(ROOT / "scripts" / "testbed"), "down", "--name", args.name])
     print()
-    print("| N | bare: from `ssh node1 python3 -` | bare: in the script | ours: from ansible-playbook | ratio "
-          "| ours: from the module's start (preflight) | ratio | ours: from the runner's start | ratio to the script |")
+    print(
+        "| N | bare: from `ssh node1 python3 -` | bare: in the script | ours: from ansible-playbook | ratio "
+        "| ours: from the module's start (preflight) | ratio | ours: from the runner's start | ratio to the script |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['nodes']} | {row['bare_command']:.1f} s | {row['bare_script']:.1f} s | "
-              f"{row['end_to_end']:.1f} s | "
-              f"{row['end_to_end'] / row['bare_command']:.2f}x | {row['module']:.1f} s ({row['preflight']:.2f} s) | "
-              f"{row['module'] / row['bare_command']:.2f}x | {row['runner']:.1f} s | "
-              f"{row['runner'] / row['bare_script']:.2f}x |")
+        print(
+            f"| {row['nodes']} | {row['bare_command']:.1f} s | {row['bare_script']:.1f} s | {row['end_to_end']:.1f} s "
+            f"| {row['end_to_end'] / row['bare_command']:.2f}x | {row['module']:.1f} s ({row['preflight']:.2f} s) | "
+            f"{row['module'] / row['bare_command']:.2f}x | {row['runner']:.1f} s | "
+            f"{row['runner'] / row['bare_script']:.2f}x |"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
     return 0

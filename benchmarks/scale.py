@@ -44,12 +44,15 @@ def forks() -> int:
 
 def timed(argv: list[str], cwd: Path, env: dict) -> tuple[float, float, str]:
     """Wall seconds and peak memory (MiB) of one fresh process (its own child of a wrapper, so maxrss is its own)."""
-    wrapper = ("import resource, subprocess, sys, time; t = time.monotonic(); "
-               "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-               "print(time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode); "
-               "sys.stderr.write(p.stdout[-2000:] + p.stderr[-4000:])")
-    out = subprocess.run([sys.executable, "-c", wrapper, *argv], cwd=cwd, env=env, capture_output=True, text=True,
-                         check=False)
+    wrapper = (
+        "import resource, subprocess, sys, time; t = time.monotonic(); "
+        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "print(time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode); "
+        "sys.stderr.write(p.stdout[-2000:] + p.stderr[-4000:])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *argv], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
     wall, kib, rc = out.stdout.split()
     if rc != "0":
         raise RuntimeError(f"{' '.join(argv)} failed ({rc}):\n{out.stderr}")
@@ -85,25 +88,35 @@ ONCE = """    - name: Every peer's fact, read once for the play
 
 
 def measure_controller(nodes: int, work: Path) -> dict:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     config = work / f"cluster-{nodes}.yaml"
     cluster_yaml(config, nodes)
-    inv_wall, inv_mib, _ = timed(["ansible-inventory", "-i", str(config), "--list"], ROOT, env)
+    inv_wall, inv_mib, _out = timed(["ansible-inventory", "-i", str(config), "--list"], ROOT, env)
     play = work / "play.yml"
     play.write_text(PLAY)
     base = work / "base.yml"
-    base.write_text(PLAY.split("    - name: Every peer")[0])
-    base_wall, _base_mib, _ = timed(["ansible-playbook", "-i", str(config), str(base)], ROOT, env)
-    play_wall, play_mib, _ = timed(["ansible-playbook", "-i", str(config), str(play)], ROOT, env)
+    base.write_text(PLAY.split("    - name: Every peer", maxsplit=1)[0])
+    base_wall, _base_mib, _out = timed(["ansible-playbook", "-i", str(config), str(base)], ROOT, env)
+    play_wall, play_mib, _out = timed(["ansible-playbook", "-i", str(config), str(play)], ROOT, env)
     once = work / "once.yml"
     once.write_text(base.read_text() + ONCE)
-    once_wall, _once_mib, _ = timed(["ansible-playbook", "-i", str(config), str(once)], ROOT, env)
-    return {"nodes": nodes, "inventory_s": round(inv_wall, 2), "inventory_mib": round(inv_mib, 1),
-            "one_task_s": round(base_wall, 2), "with_cross_host_s": round(play_wall, 2),
-            "cross_host_task_s": round(play_wall - base_wall, 2), "play_peak_mib": round(play_mib, 1),
-            # Two tasks instead of one: the shared list's cost beyond the base play, minus one plain task's share.
-            "once_then_shared_s": round(once_wall - base_wall, 2)}
+    once_wall, _once_mib, _out = timed(["ansible-playbook", "-i", str(config), str(once)], ROOT, env)
+    return {
+        "nodes": nodes,
+        "inventory_s": round(inv_wall, 2),
+        "inventory_mib": round(inv_mib, 1),
+        "one_task_s": round(base_wall, 2),
+        "with_cross_host_s": round(play_wall, 2),
+        "cross_host_task_s": round(play_wall - base_wall, 2),
+        "play_peak_mib": round(play_mib, 1),
+        # Two tasks instead of one: the shared list's cost beyond the base play, minus one plain task's share.
+        "once_then_shared_s": round(once_wall - base_wall, 2),
+    }
 
 
 def fit_line(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -124,8 +137,12 @@ def site_fit(path: Path, nfork: int) -> dict | None:
     ys = [r["rerun"]["wall_s"] for r in rows]
     a, b = fit_line(xs, ys)
     busiest = max(rows, key=lambda r: r["nodes"])["rerun"]["remote_max"]
-    return {"fixed_s": round(a, 2), "per_call_batch_s": round(b, 3), "busiest_calls": busiest,
-            "measured": {r["nodes"]: r["rerun"]["wall_s"] for r in rows}}
+    return {
+        "fixed_s": round(a, 2),
+        "per_call_batch_s": round(b, 3),
+        "busiest_calls": busiest,
+        "measured": {r["nodes"]: r["rerun"]["wall_s"] for r in rows},
+    }
 
 
 def model(rows: list[dict], site: dict | None, nfork: int, targets: list[int]) -> list[dict]:
@@ -141,28 +158,46 @@ def model(rows: list[dict], site: dict | None, nfork: int, targets: list[int]) -
         if site:
             # The busiest node's calls at the largest N measured: they do not grow with N.
             remote = site["fixed_s"] + site["per_call_batch_s"] * site["busiest_calls"] * math.ceil(n / nfork)
-        out.append({"nodes": n, "inventory_s": inv[0] + inv[1] * n, "controller_task_s": per_host[0] + per_host[1] * n,
-                    "cross_host_task_s": max(pair[0] + pair[1] * n * n, 0.0), "noop_site_s": remote,
-                    "chain_start_s": HOP_START_S * (n - 1), "dask_join_s": DASK_JOIN_S * n})
+        out.append(
+            {
+                "nodes": n,
+                "inventory_s": inv[0] + inv[1] * n,
+                "controller_task_s": per_host[0] + per_host[1] * n,
+                "cross_host_task_s": max(pair[0] + pair[1] * n * n, 0.0),
+                "noop_site_s": remote,
+                "chain_start_s": HOP_START_S * (n - 1),
+                "dask_join_s": DASK_JOIN_S * n,
+            }
+        )
     return out
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| N | inventory parse (s) | inventory peak (MiB) | play of one per-host task (s) | "
-             "cross-host task, N² reads (s) | play peak (MiB) |", "|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| N | inventory parse (s) | inventory peak (MiB) | play of one per-host task (s) | "
+        "cross-host task, N² reads (s) | play peak (MiB) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        lines.append(f"| {r['nodes']} | {r['inventory_s']:.2f} | {r['inventory_mib']:.0f} | {r['one_task_s']:.2f} | "
-                     f"{r['cross_host_task_s']:.2f} | {r['play_peak_mib']:.0f} |")
+        lines.append(
+            f"| {r['nodes']} | {r['inventory_s']:.2f} | {r['inventory_mib']:.0f} | {r['one_task_s']:.2f} | "
+            f"{r['cross_host_task_s']:.2f} | {r['play_peak_mib']:.0f} |"
+        )
     return "\n".join(lines)
 
 
 def model_table(rows: list[dict]) -> str:
-    lines = ["| N | inventory (s) | one controller task (s) | one cross-host task (s) | no-op site.yml (s) | "
-             "broadcast chain start (s) | Dask workers joined (s) |", "|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| N | inventory (s) | one controller task (s) | one cross-host task (s) | no-op site.yml (s) | "
+        "broadcast chain start (s) | Dask workers joined (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         noop = f"{r['noop_site_s']:.0f}" if r["noop_site_s"] is not None else "(needs --site-json)"
-        lines.append(f"| {r['nodes']} | {r['inventory_s']:.1f} | {r['controller_task_s']:.1f} | "
-                     f"{r['cross_host_task_s']:.1f} | {noop} | {r['chain_start_s']:.0f} | {r['dask_join_s']:.0f} |")
+        lines.append(
+            f"| {r['nodes']} | {r['inventory_s']:.1f} | {r['controller_task_s']:.1f} | "
+            f"{r['cross_host_task_s']:.1f} | {noop} | {r['chain_start_s']:.0f} | {r['dask_join_s']:.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -183,8 +218,13 @@ def plot(rows: list[dict], predicted: list[dict], path: Path) -> None:
     ax.plot(pn, [p["dask_join_s"] for p in predicted], ":", label="Dask workers joined (model)")
     if predicted and predicted[0]["noop_site_s"] is not None:
         ax.plot(pn, [p["noop_site_s"] for p in predicted], "-.", label="no-op site.yml (model)")
-    ax.set(xscale="log", yscale="log", xlabel="nodes N", ylabel="seconds",
-           title="The controller at 64 to 1,024 nodes (this 2-core machine)")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="nodes N",
+        ylabel="seconds",
+        title="The controller at 64 to 1,024 nodes (this 2-core machine)",
+    )
     ticks = sorted(set(ns) | set(pn))
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.xaxis.set_minor_formatter(NullFormatter())
@@ -213,13 +253,16 @@ def main() -> int:
     print(f"Measured on this machine (forks = {nfork}, from ansible.cfg):\n")
     print(table(rows))
     if site:
-        print(f"\nNo-op site.yml on real nodes (N = {', '.join(map(str, site['measured']))}): wall = "
-              f"{site['fixed_s']} s + {site['per_call_batch_s']} s x (calls on the busiest node x ceil(N / {nfork})).")
+        print(
+            f"\nNo-op site.yml on real nodes (N = {', '.join(map(str, site['measured']))}): wall = "
+            f"{site['fixed_s']} s + {site['per_call_batch_s']} s x (calls on the busiest node x ceil(N / {nfork}))."
+        )
     print("\nModel:\n")
     print(model_table(predicted))
     if args.json:
-        args.json.write_text(json.dumps({"measured": rows, "site_fit": site, "model": predicted, "forks": nfork},
-                                        indent=1))
+        args.json.write_text(
+            json.dumps({"measured": rows, "site_fit": site, "model": predicted, "forks": nfork}, indent=1)
+        )
     if args.plot:
         plot(rows, predicted, args.plot)
     return 0

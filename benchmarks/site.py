@@ -10,25 +10,18 @@ the other nodes, and the wall time of each run; with --plot, a PNG of calls per 
 Every node shares this machine's 2 cores, so wall time grows with N for any design: the per-node calls are the
 figure that must not grow. Never asserts on time.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
-from _bed import BenchError, log, run_play, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
+from _bed import BenchError, fresh_bed, log, run_play, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
 
 BED = "bench-site"
 ROLES = ("cluster_facts", "ssh_mesh", "known_hosts", "conda_env", "bashrc_init", "model_weights")
-
-
-def fresh_bed(nodes: int) -> tuple[Path, list[str]]:
-    testbed("down", "--name", BED)
-    bed = Path(testbed("up", "--nodes", str(nodes), "--name", BED).strip().splitlines()[-1])
-    names = [n["name"] for n in json.loads((bed / "state.json").read_text())["nodes"]]
-    return bed, names
 
 
 def by_role(run: dict, scheduler: str) -> dict[str, dict[str, int]]:
@@ -42,22 +35,27 @@ def by_role(run: dict, scheduler: str) -> dict[str, dict[str, int]]:
 
 
 def measure(nodes: int) -> dict:
-    started = time.monotonic()
-    bed, names = fresh_bed(nodes)
-    log(f"bed '{BED}' up with {nodes} node(s) in {time.monotonic() - started:.0f} s")
+    bed, names = fresh_bed(BED, nodes)
     try:
         first = run_play(bed, names, tags=None)
         log(f"N={nodes}: first run {first['wall_s']:.1f} s, calls per node {first['remote_min']}-{first['remote_max']}")
         rerun = run_play(bed, names, tags=None)
-        log(f"N={nodes}: re-run {rerun['wall_s']:.1f} s, calls per node {rerun['remote_min']}-{rerun['remote_max']}, "
-            f"changed={rerun['changed']}")
+        log(
+            f"N={nodes}: re-run {rerun['wall_s']:.1f} s, calls per node {rerun['remote_min']}-{rerun['remote_max']}, "
+            f"changed={rerun['changed']}"
+        )
     finally:
         testbed("down", "--name", BED)
     for run in (first, rerun):
         others = [n for h, n in run["remote_per_host"].items() if h != names[0]]
         run["scheduler_calls"], run["others_max_calls"] = run["remote_per_host"][names[0]], max(others, default=None)
-    return {"nodes": nodes, "first": first, "rerun": rerun, "first_roles": by_role(first, names[0]),
-            "rerun_roles": by_role(rerun, names[0])}
+    return {
+        "nodes": nodes,
+        "first": first,
+        "rerun": rerun,
+        "first_roles": by_role(first, names[0]),
+        "rerun_roles": by_role(rerun, names[0]),
+    }
 
 
 def cell(counts: dict | None) -> str:
@@ -72,9 +70,14 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         for phase in ("first", "rerun"):
             run, roles = r[phase], r[f"{phase}_roles"]
-            cells = [str(r["nodes"]), "first run" if phase == "first" else "no-op re-run", f"{run['wall_s']:.1f}",
-                     str(run["changed"]), f"{run['controller_peak_mib']:.0f}",
-                     f"{run['remote_min']}-{run['remote_max']}"]
+            cells = [
+                str(r["nodes"]),
+                "first run" if phase == "first" else "no-op re-run",
+                f"{run['wall_s']:.1f}",
+                str(run["changed"]),
+                f"{run['controller_peak_mib']:.0f}",
+                f"{run['remote_min']}-{run['remote_max']}",
+            ]
             cells += [cell(roles.get(role)) for role in ROLES]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -92,13 +95,21 @@ def plot(rows: list[dict], path: Path) -> None:
     for phase, label, marker in (("first", "first run", "o"), ("rerun", "no-op re-run", "s")):
         calls.plot(ns, [r[phase]["scheduler_calls"] for r in rows], marker + ":", label=f"{label}, the scheduler")
         others = [(r["nodes"], r[phase]["others_max_calls"]) for r in rows if r[phase]["others_max_calls"] is not None]
-        calls.plot([n for n, _ in others], [c for _, c in others], marker + "-", label=f"{label}, every other node")
+        calls.plot([n for n, _c in others], [c for _n, c in others], marker + "-", label=f"{label}, every other node")
         wall.plot(ns, [r[phase]["wall_s"] for r in rows], marker + "-", label=label)
-    calls.set(xscale="log", xlabel="nodes N", ylabel="remote calls per node",
-              title="site.yml: remote calls per node (flat = no growth with N)")
+    calls.set(
+        xscale="log",
+        xlabel="nodes N",
+        ylabel="remote calls per node",
+        title="site.yml: remote calls per node (flat = no growth with N)",
+    )
     calls.set_ylim(bottom=0)
-    wall.set(xscale="log", xlabel="nodes N", ylabel="wall time (s)",
-             title="site.yml: wall time (2 cores shared by every node)")
+    wall.set(
+        xscale="log",
+        xlabel="nodes N",
+        ylabel="wall time (s)",
+        title="site.yml: wall time (2 cores shared by every node)",
+    )
     for ax in (calls, wall):
         ax.set_xticks(ns, [str(n) for n in ns])
         ax.xaxis.set_minor_formatter(NullFormatter())

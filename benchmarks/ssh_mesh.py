@@ -10,6 +10,7 @@ For each N, on a test bed of N real SSH hosts (scripts/testbed, bed name 'bench'
      as gtsfm/utils/ssh_passwordless_setup.py does (its key generation and host key trust are set up untimed).
 Prints wall times, remote task invocations per host and the speed-up, side by side. Never asserts on time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from _bed import BenchError, log, run_play, tail, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
+from _bed import BenchError, fresh_bed, log, run_play, tail, testbed  # the benchmarks' shared helpers (_bed.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -39,23 +40,18 @@ def bed_down() -> None:
     testbed("down", "--name", BED)
 
 
-def fresh_bed(nodes: int) -> tuple[Path, list[str]]:
-    """Bring the bench bed down and up again with `nodes` nodes: nothing is left from before."""
-    bed_down()
-    started = time.monotonic()
-    out = testbed("up", "--nodes", str(nodes), "--name", BED)
-    bed = Path(out.strip().splitlines()[-1])
-    names = [n["name"] for n in json.loads((bed / "state.json").read_text())["nodes"]]
-    log(f"bed '{BED}' up with {nodes} node(s) in {time.monotonic() - started:.0f} s: {bed}")
-    return bed, names
-
-
 def ssh(bed: Path, node: str, command: str, timeout: float, stdin: str | None = None) -> subprocess.CompletedProcess:
     """One controller ssh to a node, with the bed's ssh_config (strict host key checking, key login)."""
     try:
-        return subprocess.run(["ssh", "-F", str(bed / "ssh_config"), node, command], text=True, capture_output=True,
-                              input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            ["ssh", "-F", str(bed / "ssh_config"), node, command],
+            text=True,
+            capture_output=True,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
         raise BenchError(f"ssh {node} timed out after {timeout:.0f} s: {command}\n{tail(err)}") from exc
@@ -65,12 +61,19 @@ def ssh(bed: Path, node: str, command: str, timeout: float, stdin: str | None = 
 
 # --- GTSfM's approach ------------------------------------------------------------------------------------------
 
+
 def gtsfm_prepare(bed: Path, names: list[str]) -> None:
     """Untimed: the state GTSfM's helper assumes. Key pairs, host keys trusted (by our known_hosts play), ~/.pw."""
     password = (bed / "password").read_text()
     for node in names:
-        res = ssh(bed, node, "mkdir -p -m 700 ~/.ssh && ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519"
-                             " && (umask 077 && cat > ~/.pw) && chmod 600 ~/.pw", timeout=60, stdin=password)
+        res = ssh(
+            bed,
+            node,
+            "mkdir -p -m 700 ~/.ssh && ssh-keygen -q -t ed25519 -N '' -f ~/.ssh/id_ed25519"
+            " && (umask 077 && cat > ~/.pw) && chmod 600 ~/.pw",
+            timeout=60,
+            stdin=password,
+        )
         if res.returncode != 0:
             raise BenchError(f"preparing {node} for GTSfM's procedure failed ({res.returncode}):\n{tail(res.stderr)}")
     run_play(bed, names, "known_hosts")
@@ -79,10 +82,12 @@ def gtsfm_prepare(bed: Path, names: list[str]) -> None:
 def gtsfm_mesh(bed: Path, names: list[str]) -> dict:
     """Timed: N sequential controller ssh's, each running N sequential ssh-copy-id + BatchMode login steps."""
     targets = " ".join(shlex.quote(n) for n in names)
-    loop = (f"for b in {targets}; do "
-            'sshpass -f ~/.pw ssh-copy-id -i ~/.ssh/id_ed25519.pub "$b" 1>&2; c=$?; '
-            'ssh -o BatchMode=yes "$b" true </dev/null 1>&2; l=$?; '
-            'echo "pair $b $c $l"; done')
+    loop = (
+        f"for b in {targets}; do "
+        'sshpass -f ~/.pw ssh-copy-id -i ~/.ssh/id_ed25519.pub "$b" 1>&2; c=$?; '
+        'ssh -o BatchMode=yes "$b" true </dev/null 1>&2; l=$?; '
+        'echo "pair $b $c $l"; done'
+    )
     failures: list[str] = []
     ok = 0
     started = time.time()
@@ -108,30 +113,50 @@ def gtsfm_mesh(bed: Path, names: list[str]) -> dict:
 
 # --- report ----------------------------------------------------------------------------------------------------
 
+
 def span(low: int, high: int) -> str:
     return str(low) if low == high else f"{low}-{high}"
 
 
 def table(rows: list[dict]) -> str:
-    head = ["N", "ours first (s)", "ours re-run (s)", "remote tasks/host first (min-max)", "re-run",
-            "changed on re-run", "GTSfM N² (s)", "GTSfM/ours first (×)"]
+    head = [
+        "N",
+        "ours first (s)",
+        "ours re-run (s)",
+        "remote tasks/host first (min-max)",
+        "re-run",
+        "changed on re-run",
+        "GTSfM N² (s)",
+        "GTSfM/ours first (×)",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---:"] * len(head)) + "|"]
     for r in rows:
         first, rerun, gtsfm = r["ours_first"], r["ours_rerun"], r["gtsfm"]
-        cells = [str(r["nodes"]), f"{first['wall_s']:.1f}", f"{rerun['wall_s']:.1f}",
-                 span(first["remote_min"], first["remote_max"]), span(rerun["remote_min"], rerun["remote_max"]),
-                 str(rerun["changed"]), f"{gtsfm['wall_s']:.1f}", f"{r['ratio_first']:.1f}"]
+        cells = [
+            str(r["nodes"]),
+            f"{first['wall_s']:.1f}",
+            f"{rerun['wall_s']:.1f}",
+            span(first["remote_min"], first["remote_max"]),
+            span(rerun["remote_min"], rerun["remote_max"]),
+            str(rerun["changed"]),
+            f"{gtsfm['wall_s']:.1f}",
+            f"{r['ratio_first']:.1f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def task_table(title: str, tasks: list[dict]) -> str:
-    lines = [title, "| task | action | on node | hosts ran | wall (s) | slowest host (s) |",
-             "|---|---|---|---:|---:|---:|"]
+    lines = [
+        title,
+        "| task | action | on node | hosts ran | wall (s) | slowest host (s) |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for t in tasks:
         where = {True: "yes", False: "controller"}.get(t["remote"], "skipped")
-        lines.append(f"| {t['task']} | {t['action']} | {where} | {t['ran_on']} | {t['wall_s']:.2f} "
-                     f"| {t['max_host_s']:.2f} |")
+        lines.append(
+            f"| {t['task']} | {t['action']} | {where} | {t['ran_on']} | {t['wall_s']:.2f} | {t['max_host_s']:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -143,23 +168,31 @@ def summary(rows: list[dict]) -> list[str]:
         out.append(f"Remote task invocations per host, {label}: {', '.join(sorted(spans))}: {same}.")
     ratios = [r["ratio_first"] for r in rows]
     widens = all(b > a for a, b in zip(ratios, ratios[1:]))
-    out.append("GTSfM/ours first by N: " + ", ".join(f"N={r['nodes']}: {r['ratio_first']:.1f}×" for r in rows)
-               + (f" (widens with N: {'yes' if widens else 'no'})" if len(rows) > 1 else ""))
+    out.append(
+        "GTSfM/ours first by N: "
+        + ", ".join(f"N={r['nodes']}: {r['ratio_first']:.1f}×" for r in rows)
+        + (f" (widens with N: {'yes' if widens else 'no'})" if len(rows) > 1 else "")
+    )
     last = rows[-1]
     if last["nodes"] >= TARGET_N:
         verdict = "met" if last["ratio_first"] >= TARGET_RATIO else "NOT met"
-        out.append(f"At N={last['nodes']}: ours first run is {last['ratio_first']:.1f}× faster than GTSfM's approach "
-                   f"(target at N={TARGET_N}: ≥ {TARGET_RATIO:.0f}×): {verdict}.")
+        out.append(
+            f"At N={last['nodes']}: ours first run is {last['ratio_first']:.1f}× faster than GTSfM's approach "
+            f"(target at N={TARGET_N}: ≥ {TARGET_RATIO:.0f}×): {verdict}."
+        )
     else:
-        out.append(f"At the largest N measured ({last['nodes']}): {last['ratio_first']:.1f}×; the target "
-                   f"(≥ {TARGET_RATIO:.0f}× at N={TARGET_N}) needs --nodes ... {TARGET_N}.")
+        out.append(
+            f"At the largest N measured ({last['nodes']}): {last['ratio_first']:.1f}×; the target "
+            f"(≥ {TARGET_RATIO:.0f}× at N={TARGET_N}) needs --nodes ... {TARGET_N}."
+        )
     return out
 
 
 def machine() -> dict:
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cores": os.cpu_count(), "usable_cores": len(os.sched_getaffinity(0)),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
         "ansible_core": importlib.metadata.version("ansible-core"),
         "ansible_runner": importlib.metadata.version("ansible-runner"),
         "python": sys.version.split()[0],
@@ -168,18 +201,23 @@ def machine() -> dict:
 
 def bench_one(nodes: int) -> dict:
     log(f"N={nodes}: ours")
-    bed, names = fresh_bed(nodes)
+    bed, names = fresh_bed(BED, nodes)
     first = run_play(bed, names, "ssh_mesh,known_hosts")
     log(f"N={nodes}: ours first run {first['wall_s']:.1f} s")
     rerun = run_play(bed, names, "ssh_mesh,known_hosts")
     log(f"N={nodes}: ours re-run {rerun['wall_s']:.1f} s, {rerun['changed']} changed")
     log(f"N={nodes}: GTSfM's approach")
-    bed, names = fresh_bed(nodes)
+    bed, names = fresh_bed(BED, nodes)
     gtsfm_prepare(bed, names)
     gtsfm = gtsfm_mesh(bed, names)
     log(f"N={nodes}: GTSfM's approach {gtsfm['wall_s']:.1f} s for {gtsfm['pairs']} pairs")
-    return {"nodes": nodes, "ours_first": first, "ours_rerun": rerun, "gtsfm": gtsfm,
-            "ratio_first": round(gtsfm["wall_s"] / first["wall_s"], 2)}
+    return {
+        "nodes": nodes,
+        "ours_first": first,
+        "ours_rerun": rerun,
+        "gtsfm": gtsfm,
+        "ratio_first": round(gtsfm["wall_s"] / first["wall_s"], 2),
+    }
 
 
 def main() -> int:
@@ -207,8 +245,10 @@ def main() -> int:
             print(f"ssh_mesh benchmark: could not bring bed '{BED}' down: {exc}", file=sys.stderr)
 
     print(f"SSH mesh: gtsfm.cluster (site.yml --tags ssh_mesh,known_hosts) vs GTSfM's N² ssh-copy-id, {info['date']}")
-    print(f"Machine: {info['cores']} cores ({info['usable_cores']} usable); every node, its sshd and the controller "
-          f"share these cores. ansible-core {info['ansible_core']}, ansible-runner {info['ansible_runner']}.")
+    print(
+        f"Machine: {info['cores']} cores ({info['usable_cores']} usable); every node, its sshd and the controller "
+        f"share these cores. ansible-core {info['ansible_core']}, ansible-runner {info['ansible_runner']}."
+    )
     print()
     print(table(rows))
     print()
@@ -219,8 +259,13 @@ def main() -> int:
     for phase, label in (("ours_first", "first run"), ("ours_rerun", "re-run")):
         run = last[phase]
         in_tasks = sum(t["wall_s"] for t in run["tasks"])
-        print(task_table(f"Per task at N={last['nodes']}, {label}: {run['wall_s']:.1f} s in all, {in_tasks:.1f} s in "
-                         f"tasks, first play starting {run['startup_s']:.1f} s after launch:", run["tasks"]))
+        print(
+            task_table(
+                f"Per task at N={last['nodes']}, {label}: {run['wall_s']:.1f} s in all, {in_tasks:.1f} s in "
+                f"tasks, first play starting {run['startup_s']:.1f} s after launch:",
+                run["tasks"],
+            )
+        )
         print()
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")

@@ -2,8 +2,9 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Check and summarize a fetched demo result: every image registered, rotation error < 1 degree, all hosts used.
 
-    python demo/check_results.py RESULTS_DIR [--hosts 3] [--seconds N]
+python demo/check_results.py RESULTS_DIR [--hosts 3] [--seconds N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,9 +25,12 @@ def main() -> int:
         per_host[host] = per_host.get(host, 0) + 1
     rot = s.get("rotation_error_deg", {}).get("max")
     print(f"images registered: {s['images_registered']} of {s['images']}; 3D points: {s['points3D']}")
-    print(f"rotation error: max {rot:.3f} deg, mean {s['rotation_error_deg']['mean']:.3f} deg; "
-          f"position error: max {s['position_error']['max']:.4f} (scene units)" if rot is not None else
-          "alignment with the known cameras failed")
+    print(
+        f"rotation error: max {rot:.3f} deg, mean {s['rotation_error_deg']['mean']:.3f} deg; "
+        f"position error: max {s['position_error']['max']:.4f} (scene units)"
+        if rot is not None
+        else "alignment with the known cameras failed"
+    )
     print("features extracted per host: " + ", ".join(f"{h} {n}" for h, n in sorted(per_host.items())))
     print("Dask workers per host: " + ", ".join(f"{h} x{n}" for h, n in sorted(s["workers"].items())))
     print(f"job seconds: {s['seconds']}" + (f"; playbook wall time {args.seconds} s" if args.seconds else ""))

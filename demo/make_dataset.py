@@ -6,6 +6,7 @@
 
 Re-running with the same options writes the same files (fixed seed), so staging it again changes nothing.
 """
+
 from __future__ import annotations
 
 import argparse

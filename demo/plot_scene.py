@@ -8,6 +8,7 @@ Reads the job's summary.json and scene.json (written on the scheduler) and draws
 need no plotting library: the 3D points, the true camera centres and the estimated ones, with axes in scene units,
 a legend, and a title that says how many images were registered and the rotation error.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,13 +17,14 @@ from pathlib import Path
 
 
 def title(summary: dict) -> str:
-    head = "%d of %d images registered, %d 3D points" % (
-        summary["images_registered"], summary["images"], summary["points3D"])
+    head = f"{summary['images_registered']} of {summary['images']} images registered, {summary['points3D']} 3D points"
     rot = summary.get("rotation_error_deg")
     if not rot:
         return head + "\n(alignment with the known cameras failed)"
-    return head + "\nrotation error mean %.3f°, max %.3f°; camera centre error max %.4f" % (
-        rot["mean"], rot["max"], summary["position_error"]["max"])
+    return head + (
+        f"\nrotation error mean {rot['mean']:.3f}°, max {rot['max']:.3f}°; camera centre error max "
+        f"{summary['position_error']['max']:.4f}"
+    )
 
 
 def draw(results: Path, out: Path) -> Path:
@@ -36,13 +38,15 @@ def draw(results: Path, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 6.0), dpi=120)
     if scene["points"]:
         xs, _ys, zs = zip(*scene["points"])
-        ax.scatter(xs, zs, s=2, c="0.6", label="3D points (%d)" % len(scene["points"]))
-    for key, style in (("truth_centers", dict(s=90, facecolors="none", edgecolors="tab:green", linewidths=1.5)),
-                       ("centers", dict(s=22, c="tab:red", marker="x"))):
+        ax.scatter(xs, zs, s=2, c="0.6", label=f"3D points ({len(scene['points'])})")
+    for key, style in (
+        ("truth_centers", dict(s=90, facecolors="none", edgecolors="tab:green", linewidths=1.5)),
+        ("centers", dict(s=22, c="tab:red", marker="x")),
+    ):
         if scene[key]:
             xs, _ys, zs = zip(*scene[key])
             name = "true cameras" if key == "truth_centers" else "estimated cameras"
-            ax.scatter(xs, zs, label="%s (%d)" % (name, len(scene[key])), **style)
+            ax.scatter(xs, zs, label=f"{name} ({len(scene[key])})", **style)
     ax.set_xlabel("x (scene units)")
     ax.set_ylabel("z (scene units)")
     ax.set_aspect("equal", adjustable="datalim")

@@ -12,6 +12,7 @@ One bed serves every line: it is brought down and up again before each line's sm
 first run meets new accounts. Logs: .cache/cores/<line>/*.log. Prints a table at the end; exits 1 if any check
 failed, 2 if a needed Python is missing (before anything runs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,11 @@ CORES_FILE = ROOT / "tests" / "cores.txt"
 REQUIREMENTS = ROOT / "tests" / "requirements.txt"
 CACHE = ROOT / ".cache" / "cores"
 BED_LOCK = "/tmp/gtsfm-bed.lock"
-RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-                   r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
+RECAP = re.compile(
+    r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+    r"\s+failed=(?P<failed>\d+)",
+    re.MULTILINE,
+)
 
 
 @dataclass
@@ -65,10 +69,15 @@ def read_lines(path: Path = CORES_FILE) -> list[Line]:
         if not text:
             continue
         parts = text.split()
-        if len(parts) != 3 or not re.fullmatch(r"ansible-core==(\d+\.\d+)\.\d+", parts[2]) \
-                or not parts[2].startswith(f"ansible-core=={parts[0]}."):
-            raise SystemExit(f"core_matrix: {path}:{number}: expected '<line> <python> ansible-core==<line>.<patch>', "
-                             f"e.g. '2.16 3.11 ansible-core==2.16.19', got {raw!r}")
+        if (
+            len(parts) != 3
+            or not re.fullmatch(r"ansible-core==(\d+\.\d+)\.\d+", parts[2])
+            or not parts[2].startswith(f"ansible-core=={parts[0]}.")
+        ):
+            raise SystemExit(
+                f"core_matrix: {path}:{number}: expected '<line> <python> ansible-core==<line>.<patch>', "
+                f"e.g. '2.16 3.11 ansible-core==2.16.19', got {raw!r}"
+            )
         lines.append(Line(*parts))
     return lines
 
@@ -85,8 +94,9 @@ def _version_of(candidate: str) -> tuple[str, str] | None:
     """(full version, real executable) of a Python, or None if it does not run (a pyenv shim for another version)."""
     try:
         # The base interpreter, not a venv's (make puts .venv/bin first on PATH).
-        code = ("import sys, platform; "
-                "print(platform.python_version(), getattr(sys, '_base_executable', sys.executable))")
+        code = (
+            "import sys, platform; print(platform.python_version(), getattr(sys, '_base_executable', sys.executable))"
+        )
         out = subprocess.run([candidate, "-c", code], capture_output=True, text=True, timeout=30, check=False)
     except OSError:
         return None
@@ -103,8 +113,11 @@ def find_python(minor: str) -> tuple[str, str] | None:
     if on_path:
         candidates.append(on_path)
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-    pyenv = sorted(glob.glob(os.path.join(pyenv_root, "versions", f"{minor}.*", "bin", f"python{minor}")),
-                   key=lambda p: [int(x) for x in re.findall(r"\d+", Path(p).parents[1].name)], reverse=True)
+    pyenv = sorted(
+        glob.glob(os.path.join(pyenv_root, "versions", f"{minor}.*", "bin", f"python{minor}")),
+        key=lambda p: [int(x) for x in re.findall(r"\d+", Path(p).parents[1].name)],
+        reverse=True,
+    )
     candidates += pyenv + [f"/usr/local/bin/python{minor}", f"/usr/bin/python{minor}"]
     for candidate in candidates:
         found = _version_of(candidate)
@@ -116,10 +129,12 @@ def find_python(minor: str) -> tuple[str, str] | None:
 def missing_python(entry: Line) -> str:
     """What to say when no Python for entry's line is on this machine: what was looked for, and how to get it."""
     minor = entry.python
-    return (f"ansible-core {entry.line} needs a controller Python {minor}, and this machine has none (looked for "
-            f"python{minor} on PATH, in $PYENV_ROOT/versions/{minor}.* and in /usr/local/bin and /usr/bin). Get one "
-            f"with 'pyenv install {minor}' or your distribution's python{minor} package, or leave the line out: "
-            f"make test-cores CORES=<lines> (the lines are in tests/cores.txt).")
+    return (
+        f"ansible-core {entry.line} needs a controller Python {minor}, and this machine has none (looked for "
+        f"python{minor} on PATH, in $PYENV_ROOT/versions/{minor}.* and in /usr/local/bin and /usr/bin). Get one "
+        f"with 'pyenv install {minor}' or your distribution's python{minor} package, or leave the line out: "
+        f"make test-cores CORES=<lines> (the lines are in tests/cores.txt)."
+    )
 
 
 def check_pythons(lines: list[Line]) -> None:
@@ -168,8 +183,13 @@ def ensure_venv(entry: Line, pytest: str) -> bool:
 
 
 def core_env(entry: Line) -> dict[str, str]:
-    env = dict(os.environ, PATH=f"{entry.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
-               ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    env = dict(
+        os.environ,
+        PATH=f"{entry.venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_FORCE_COLOR="0",
+    )
     env.pop("VIRTUAL_ENV", None)
     return env
 
@@ -187,8 +207,10 @@ def step(entry: Line, name: str, cmd: list[str], env: dict[str, str]) -> bool:
 
 def recap(logfile: Path) -> dict[str, dict[str, int]]:
     """PLAY RECAP counts per host of an ansible-playbook log (the last recap wins)."""
-    return {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
-            for m in RECAP.finditer(logfile.read_text(errors="replace"))}
+    return {
+        m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+        for m in RECAP.finditer(logfile.read_text(errors="replace"))
+    }
 
 
 def judge(run: str, rc: int, counts: dict[str, dict[str, int]], hosts: list[str]) -> list[str]:
@@ -228,8 +250,14 @@ def smoke(entry: Line, bed_name: str, nodes: int) -> None:
             entry.results.update(smoke="FAIL", idempotent="-")
             return
         log(f"{entry.line}: fresh bed '{bed_name}' up in {time.monotonic() - start:.0f} s")
-        play = [str(entry.venv / "bin" / "ansible-playbook"), "-i", str(bed / "inventory.yml"),
-                "-e", f"@{bed / 'vars.yml'}", "site.yml"]
+        play = [
+            str(entry.venv / "bin" / "ansible-playbook"),
+            "-i",
+            str(bed / "inventory.yml"),
+            "-e",
+            f"@{bed / 'vars.yml'}",
+            "site.yml",
+        ]
         hosts = [f"node{i}" for i in range(1, nodes + 1)]
         for name, want in (("smoke", "changes on every node"), ("idempotent", "changed=0")):
             logfile = entry.venv / f"{name}.log"
@@ -237,8 +265,10 @@ def smoke(entry: Line, bed_name: str, nodes: int) -> None:
             rc = run_logged(play, logfile, env=env)
             problems = judge(name, rc, recap(logfile), hosts)
             entry.results[name] = "FAIL" if problems else "pass"
-            log(f"{entry.line}: {name} run {'passed' if not problems else 'FAILED (' + '; '.join(problems) + ')'} "
-                f"in {time.monotonic() - run_start:.0f} s, want {want} ({logfile})")
+            log(
+                f"{entry.line}: {name} run {'passed' if not problems else 'FAILED (' + '; '.join(problems) + ')'} "
+                f"in {time.monotonic() - run_start:.0f} s, want {want} ({logfile})"
+            )
             if problems:
                 print(tail(logfile, 40), file=sys.stderr)
                 if name == "smoke":
@@ -258,16 +288,21 @@ def deprecations(entry: Line) -> int:
 
 def table(lines: list[Line], checks: list[str]) -> str:
     head = ["core", "python"] + checks + ["deprecations", "minutes"]
-    rows = [[e.core_version or e.pin.split("==")[1], e.python_version]
-            + [e.results.get(c, "-") for c in checks] + [str(deprecations(e)), f"{e.seconds / 60:.1f}"] for e in lines]
+    rows = [
+        [e.core_version or e.pin.split("==")[1], e.python_version]
+        + [e.results.get(c, "-") for c in checks]
+        + [str(deprecations(e)), f"{e.seconds / 60:.1f}"]
+        for e in lines
+    ]
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join(fmt.format(*r).rstrip() for r in [head, ["-" * w for w in widths]] + rows)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="core_matrix", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="core_matrix", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", help="comma-separated lines of tests/cores.txt to run (default: all)")
     parser.add_argument("--no-sanity", action="store_true", help="skip ansible-test sanity")
     parser.add_argument("--no-smoke", action="store_true", help="skip the site.yml runs on the test bed")
@@ -280,8 +315,10 @@ def main() -> int:
         wanted = [w.strip() for w in args.lines.split(",") if w.strip()]
         unknown = sorted(set(wanted) - {e.line for e in lines})
         if unknown:
-            raise SystemExit(f"core_matrix: --lines names {', '.join(unknown)}, not in {CORES_FILE} "
-                             f"(it has {', '.join(e.line for e in lines)})")
+            raise SystemExit(
+                f"core_matrix: --lines names {', '.join(unknown)}, not in {CORES_FILE} "
+                f"(it has {', '.join(e.line for e in lines)})"
+            )
         lines = [e for e in lines if e.line in wanted]
     check_pythons(lines)
     pytest = pytest_pin()
@@ -298,13 +335,23 @@ def main() -> int:
                 continue
             entry.core_version = subprocess.run(
                 [str(entry.venv / "bin" / "python"), "-c", "import ansible.release as r; print(r.__version__)"],
-                capture_output=True, text=True, check=True).stdout.strip()
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
             env = core_env(entry)
-            step(entry, "unit", [str(entry.venv / "bin" / "python"), "-m", "pytest", "tests/unit", "-q",
-                                 "-p", "no:cacheprovider"], env)
+            step(
+                entry,
+                "unit",
+                [str(entry.venv / "bin" / "python"), "-m", "pytest", "tests/unit", "-q", "-p", "no:cacheprovider"],
+                env,
+            )
             if not args.no_sanity:
-                sanity_env = dict(env, VENV=str(entry.venv), SANITY_DIR=str(
-                    Path.home() / ".cache" / "gtsfm-cluster-sanity-cores" / entry.line))
+                sanity_env = dict(
+                    env,
+                    VENV=str(entry.venv),
+                    SANITY_DIR=str(Path.home() / ".cache" / "gtsfm-cluster-sanity-cores" / entry.line),
+                )
                 step(entry, "sanity", [str(ROOT / "scripts" / "sanity")], sanity_env)
             if not args.no_smoke:
                 smoke(entry, args.bed, args.nodes)
@@ -313,8 +360,9 @@ def main() -> int:
         if not args.no_smoke:
             with open(BED_LOCK, "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
-                subprocess.run([str(ROOT / "scripts" / "testbed"), "down", "--name", args.bed],
-                               capture_output=True, check=False)
+                subprocess.run(
+                    [str(ROOT / "scripts" / "testbed"), "down", "--name", args.bed], capture_output=True, check=False
+                )
 
     print()
     print(table(lines, checks))

@@ -6,6 +6,7 @@
 A Markdown file (each roles/ROLE/README.md; any page under docs/ may too) marks a table with
 <!-- BEGIN role-vars ROLE --> and <!-- END role-vars ROLE -->.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-MARKED = re.compile(r"(<!-- BEGIN role-vars (?P<role>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- END role-vars (?P=role) -->)",
-                    re.DOTALL)
+MARKED = re.compile(
+    r"(<!-- BEGIN role-vars (?P<role>[a-z0-9_]+) -->\n)(?P<body>.*?)(<!-- END role-vars (?P=role) -->)", re.DOTALL
+)
 
 
 def _text(value) -> str:
@@ -33,7 +35,7 @@ def _default(option: dict) -> str:
     value = option["default"]
     shown = yaml.safe_dump(value, default_flow_style=True, width=1000).strip()
     shown = shown.removesuffix("\n...").removesuffix("...").strip()
-    return "`%s`" % shown.replace("|", "\\|")
+    return "`" + shown.replace("|", "\\|") + "`"
 
 
 def table(role: str) -> str:
@@ -44,10 +46,10 @@ def table(role: str) -> str:
     for name, option in options.items():
         kind = option.get("type", "str")
         if kind == "list" and option.get("elements"):
-            kind = "list of %s" % option["elements"]
-        choices = " (one of %s)" % ", ".join("`%s`" % c for c in option["choices"]) if option.get("choices") else ""
+            kind = f"list of {option['elements']}"
+        choices = f" (one of {', '.join(f'`{c}`' for c in option['choices'])})" if option.get("choices") else ""
         meaning = _text(option["description"]) + choices
-        rows.append("| `%s` (%s) | %s | %s |" % (name, kind, _default(option), meaning))
+        rows.append(f"| `{name}` ({kind}) | {_default(option)} | {meaning} |")
     return "\n".join(rows) + "\n"
 
 
@@ -76,7 +78,7 @@ def main() -> int:
         else:
             path.write_text(wanted)
     for path in stale:
-        print("%s: role variable tables are out of date; run scripts/role_docs.py" % path, file=sys.stderr)
+        print(f"{path}: role variable tables are out of date; run scripts/role_docs.py", file=sys.stderr)
     return 1 if stale else 0
 
 

@@ -10,6 +10,7 @@ no known_hosts. `up` prints, as its last line, a directory holding cluster.yaml
 (GTSfM's shape), inventory.yml, ssh_config, known_hosts, the controller's key
 and vars.yml.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,19 @@ UID = 1000
 # Dask from Debian lets tests run a real SSHCluster across nodes, air-gapped.
 # debootstrap resolves no virtual packages: python3-cffi-backend is named for cryptography.
 PACKAGES = [
-    "openssh-server", "openssh-client", "python3", "python3-asyncssh", "python3-cffi-backend",
-    "python3-distributed", "sshpass", "iproute2", "procps", "rsync", "ca-certificates", "bzip2", "xz-utils",
+    "openssh-server",
+    "openssh-client",
+    "python3",
+    "python3-asyncssh",
+    "python3-cffi-backend",
+    "python3-distributed",
+    "sshpass",
+    "iproute2",
+    "procps",
+    "rsync",
+    "ca-certificates",
+    "bzip2",
+    "xz-utils",
 ]
 # Anything below that changes what the image holds must change this recipe.
 SSHD_CONF = f"""\
@@ -65,11 +77,15 @@ RECIPE = json.dumps([SUITE, PACKAGES, SSHD_CONF, INIT, USER, UID, 3])
 IMAGE = "localhost/gtsfm-testbed-node:" + hashlib.sha256(RECIPE.encode()).hexdigest()[:12]
 PODMAN_RUN_OPTS = [
     # crun refuses this host's hybrid cgroups; the default ulimits cannot be set here.
-    "--runtime", "runc",
-    "--ulimit", "nofile=20000:20000",
-    "--ulimit", "nproc=32768:32768",
+    "--runtime",
+    "runc",
+    "--ulimit",
+    "nofile=20000:20000",
+    "--ulimit",
+    "nproc=32768:32768",
     "--init",
-    "--cap-add", "NET_ADMIN",
+    "--cap-add",
+    "NET_ADMIN",
 ]
 HOST_KEY_TYPES = ("ed25519", "ecdsa", "rsa")
 # conda_env on a bed (no conda-forge or GitHub here): the uv manager from a wheelhouse the controller builds once
@@ -100,13 +116,28 @@ def ensure_tools() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise SystemExit(f"testbed: missing {', '.join(missing)}; "
-                         "install podman runc debootstrap openssh-client iproute2")
+        raise SystemExit(
+            f"testbed: missing {', '.join(missing)}; install podman runc debootstrap openssh-client iproute2"
+        )
     log(f"installing {', '.join(missing)} from apt")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     run(["apt-get", "update", "-q"], env=env)
-    run(["apt-get", "install", "-y", "-q", "podman", "runc", "debootstrap", "openssh-client",
-         "iproute2", "catatonit", "uidmap"], env=env)
+    run(
+        [
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "podman",
+            "runc",
+            "debootstrap",
+            "openssh-client",
+            "iproute2",
+            "catatonit",
+            "uidmap",
+        ],
+        env=env,
+    )
 
 
 def ensure_image() -> None:
@@ -117,8 +148,15 @@ def ensure_image() -> None:
     if not tarball.exists():
         build_rootfs(tarball)
     log(f"importing {IMAGE}")
-    podman("import", "--change", 'CMD ["/usr/local/sbin/testbed-init"]',
-           "--change", "STOPSIGNAL SIGTERM", str(tarball), IMAGE)
+    podman(
+        "import",
+        "--change",
+        'CMD ["/usr/local/sbin/testbed-init"]',
+        "--change",
+        "STOPSIGNAL SIGTERM",
+        str(tarball),
+        IMAGE,
+    )
 
 
 def build_rootfs(tarball: Path) -> None:
@@ -189,14 +227,23 @@ def up(args: argparse.Namespace) -> None:
     state_file = bed / "state.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
     if state and state.get("shared_home") != args.shared_home:
-        raise SystemExit(f"testbed: bed '{name}' exists with shared_home={state.get('shared_home')}; "
-                         f"run 'scripts/testbed down --name {name}' first")
+        raise SystemExit(
+            f"testbed: bed '{name}' exists with shared_home={state.get('shared_home')}; "
+            f"run 'scripts/testbed down --name {name}' first"
+        )
     ensure_tools()
     ensure_image()
     subnet = ensure_network(name, state)
     domain = f"{name}.gtsfm.test"
-    nodes = [{"name": f"node{i}", "fqdn": f"node{i}.{domain}", "container": f"gtsfm-{name}-node{i}",
-              "ip": node_ip(subnet, i)} for i in range(1, args.nodes + 1)]
+    nodes = [
+        {
+            "name": f"node{i}",
+            "fqdn": f"node{i}.{domain}",
+            "container": f"gtsfm-{name}-node{i}",
+            "ip": node_ip(subnet, i),
+        }
+        for i in range(1, args.nodes + 1)
+    ]
     wanted = {n["container"] for n in nodes}
     for extra in set(containers(name)) - wanted:
         log(f"removing {extra}")
@@ -224,8 +271,13 @@ def up(args: argparse.Namespace) -> None:
     started = []
     for n in nodes:
         home_size = home_sizes.get(n["name"], "")
-        found = podman("inspect", "--format", '{{.ImageName}} {{.State.Running}} {{index .Config.Labels '
-                       '"gtsfm-home-size"}}', n["container"], check=False)
+        found = podman(
+            "inspect",
+            "--format",
+            '{{.ImageName}} {{.State.Running}} {{index .Config.Labels "gtsfm-home-size"}}',
+            n["container"],
+            check=False,
+        )
         if found.returncode == 0:
             image, running, *size = found.stdout.split()
             if image == IMAGE and "".join(size).replace("<no value>", "") == home_size:
@@ -238,31 +290,54 @@ def up(args: argparse.Namespace) -> None:
         # started again comes back as the same machine, so its peers' ARP
         # caches stay right, as for a rebooted lab machine.
         mac = "02:00:" + ":".join(f"{int(octet):02x}" for octet in n["ip"].split("."))
-        cmd = ["run", "-d", "--name", n["container"], "--hostname", n["fqdn"],
-               "--label", f"gtsfm-testbed={name}", "--network", f"gtsfm-{name}", "--ip", n["ip"], "--mac-address", mac,
-               *PODMAN_RUN_OPTS]
+        cmd = [
+            "run",
+            "-d",
+            "--name",
+            n["container"],
+            "--hostname",
+            n["fqdn"],
+            "--label",
+            f"gtsfm-testbed={name}",
+            "--network",
+            f"gtsfm-{name}",
+            "--ip",
+            n["ip"],
+            "--mac-address",
+            mac,
+            *PODMAN_RUN_OPTS,
+        ]
         if args.shared_home:
             cmd += ["-v", f"gtsfm-{name}-home:/home"]
         if home_size:
             # A home of its own size (a full disk on one node, for the fault tests): a tmpfs, emptied when the
             # node stops, seeded with the stock dotfiles below. podman takes no uid=/gid= tmpfs option (it
             # refuses the run), so the home is given to the user by the chown below.
-            cmd += ["--label", f"gtsfm-home-size={home_size}",
-                    "--tmpfs", f"/home/{USER}:rw,size={home_size},mode=0755"]
+            cmd += ["--label", f"gtsfm-home-size={home_size}", "--tmpfs", f"/home/{USER}:rw,size={home_size},mode=0755"]
         podman(*cmd, IMAGE)
         if home_size:
-            podman("exec", "-u", "0", n["container"], "sh", "-c",
-                   f"cp -a /etc/skel/. /home/{USER}/ && chown -R {UID}:{UID} /home/{USER}")
+            podman(
+                "exec",
+                "-u",
+                "0",
+                n["container"],
+                "sh",
+                "-c",
+                f"cp -a /etc/skel/. /home/{USER}/ && chown -R {UID}:{UID} /home/{USER}",
+            )
         started.append(n)
     hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" + "".join(
-        f"{n['ip']}\t{n['fqdn']} {n['name']}\n" for n in nodes)
+        f"{n['ip']}\t{n['fqdn']} {n['name']}\n" for n in nodes
+    )
     for n in nodes:
         # Root inside the container sets up the machine itself, as an admin
         # would; nothing in the user's home is touched.
-        script = (f"cat > /etc/hosts <<'EOF'\n{hosts}EOF\n"
-                  f"printf '%s' '{pubkey.strip()}' > /etc/ssh/authorized_keys.d/{USER}\n"
-                  f"chmod 644 /etc/ssh/authorized_keys.d/{USER}\n"
-                  f"echo '{USER}:{password}' | chpasswd\n")
+        script = (
+            f"cat > /etc/hosts <<'EOF'\n{hosts}EOF\n"
+            f"printf '%s' '{pubkey.strip()}' > /etc/ssh/authorized_keys.d/{USER}\n"
+            f"chmod 644 /etc/ssh/authorized_keys.d/{USER}\n"
+            f"echo '{USER}:{password}' | chpasswd\n"
+        )
         podman("exec", "-u", "0", n["container"], "sh", "-c", script)
     for n in nodes:
         n["host_keys"] = read_host_keys(n["container"])
@@ -275,8 +350,17 @@ def up(args: argparse.Namespace) -> None:
     state["link_rate"] = link_rate
     state["home_sizes"] = home_sizes
     state["wheelhouse"] = str(ensure_wheelhouse())
-    state.update({"name": name, "nodes": nodes, "shared_home": args.shared_home, "password": password,
-                  "subnet": str(subnet), "image": IMAGE, "user": USER})
+    state.update(
+        {
+            "name": name,
+            "nodes": nodes,
+            "shared_home": args.shared_home,
+            "password": password,
+            "subnet": str(subnet),
+            "image": IMAGE,
+            "user": USER,
+        }
+    )
     write_bed(bed, state)
     wait_for_ssh(bed, nodes)
     log(f"{len(nodes)} node(s) up ({len(started)} new) on {subnet}")
@@ -286,8 +370,14 @@ def up(args: argparse.Namespace) -> None:
 def read_host_keys(container: str) -> list[str]:
     deadline = time.monotonic() + 60
     while True:
-        res = podman("exec", container, "sh", "-c",
-                     "cat " + " ".join(f"/etc/ssh/ssh_host_{t}_key.pub" for t in HOST_KEY_TYPES), check=False)
+        res = podman(
+            "exec",
+            container,
+            "sh",
+            "-c",
+            "cat " + " ".join(f"/etc/ssh/ssh_host_{t}_key.pub" for t in HOST_KEY_TYPES),
+            check=False,
+        )
         keys = [" ".join(line.split()[:2]) for line in res.stdout.splitlines() if line.strip()]
         if res.returncode == 0 and len(keys) == len(HOST_KEY_TYPES):
             return keys
@@ -329,8 +419,10 @@ def shape_link(node: dict, rate: str | None) -> None:
         # Ten milliseconds of traffic per burst, at least 16 KiB: enough for
         # the kernel's timer granularity, small enough to keep the rate honest.
         burst = max(16384, bits // 8 // 100)
-        run(tc + ["qdisc", "replace", "dev", dev, "root", "tbf", "rate", str(bits), "burst", str(burst),
-                  "latency", "50ms"])
+        run(
+            tc
+            + ["qdisc", "replace", "dev", dev, "root", "tbf", "rate", str(bits), "burst", str(burst), "latency", "50ms"]
+        )
 
 
 def parse_rate(rate: str) -> int:
@@ -358,10 +450,33 @@ def ensure_wheelhouse() -> Path:
     log(f"downloading the test wheelhouse ({', '.join(WHEELHOUSE_PACKAGES)}) from PyPI into {WHEELHOUSE}")
     part = WHEELHOUSE.with_suffix(".part")
     shutil.rmtree(part, ignore_errors=True)
-    run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
-         "--implementation", "cp", "--abi", "cp311", "--platform", "manylinux_2_17_x86_64",
-         "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64", "--platform", "any",
-         "-d", str(part), *WHEELHOUSE_PACKAGES])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--abi",
+            "cp311",
+            "--platform",
+            "manylinux_2_17_x86_64",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--platform",
+            "any",
+            "-d",
+            str(part),
+            *WHEELHOUSE_PACKAGES,
+        ]
+    )
     part.rename(WHEELHOUSE)
     return WHEELHOUSE
 
@@ -373,23 +488,31 @@ def write_bed(bed: Path, state: dict) -> None:
     (bed / "password").write_text(state["password"] + "\n")
     (bed / "password").chmod(0o600)
     (bed / "cluster.yaml").write_text(
-        "# GTSfM cluster config for test bed '%s' (first worker: scheduler and I/O node)\nworkers:\n" % state["name"]
-        + "".join(f"  - {n['name']}\n" for n in nodes))
-    (bed / "known_hosts").write_text("".join(
-        f"{n['name']},{n['fqdn']},{n['ip']} {k}\n" for n in nodes for k in n["host_keys"]))
-    (bed / "ssh_config").write_text("".join(
-        f"Host {n['name']} {n['fqdn']} {n['ip']}\n"
-        f"  HostName {n['ip']}\n"
-        f"  HostKeyAlias {n['name']}\n"
-        f"  User {USER}\n"
-        f"  IdentityFile {bed / 'id_ed25519'}\n"
-        f"  IdentitiesOnly yes\n"
-        f"  UserKnownHostsFile {bed / 'known_hosts'}\n"
-        f"  StrictHostKeyChecking yes\n"
-        f"  BatchMode yes\n"
-        f"  ConnectTimeout 10\n\n" for n in nodes))
+        "# GTSfM cluster config for test bed '{}' (first worker: scheduler and I/O node)\nworkers:\n".format(
+            state["name"]
+        )
+        + "".join(f"  - {n['name']}\n" for n in nodes)
+    )
+    (bed / "known_hosts").write_text(
+        "".join(f"{n['name']},{n['fqdn']},{n['ip']} {k}\n" for n in nodes for k in n["host_keys"])
+    )
+    (bed / "ssh_config").write_text(
+        "".join(
+            f"Host {n['name']} {n['fqdn']} {n['ip']}\n"
+            f"  HostName {n['ip']}\n"
+            f"  HostKeyAlias {n['name']}\n"
+            f"  User {USER}\n"
+            f"  IdentityFile {bed / 'id_ed25519'}\n"
+            f"  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {bed / 'known_hosts'}\n"
+            f"  StrictHostKeyChecking yes\n"
+            f"  BatchMode yes\n"
+            f"  ConnectTimeout 10\n\n"
+            for n in nodes
+        )
+    )
     (bed / "inventory.yml").write_text(f"""\
-# Test bed '{state['name']}': GTSfM's cluster.yaml read by the collection's inventory plugin.
+# Test bed '{state["name"]}': GTSfM's cluster.yaml read by the collection's inventory plugin.
 plugin: gtsfm.cluster.cluster_yaml
 cluster_config: {bed / "cluster.yaml"}
 ssh_user: {USER}
@@ -398,26 +521,26 @@ hostvars:
   ansible_python_interpreter: /usr/bin/python3
   # The names in cluster.yaml resolve only inside the bed; ssh_config maps
   # them to addresses and pins the nodes' host keys (known_hosts beside it).
-  ansible_ssh_common_args: -F {bed / 'ssh_config'}
+  ansible_ssh_common_args: -F {bed / "ssh_config"}
   # Ansible names its control sockets after host, port and user, and every bed
   # calls its nodes node1..N: a directory per bed keeps one bed's connections
   # from ever serving another's play.
-  ansible_control_path_dir: {bed / 'cp'}
+  ansible_control_path_dir: {bed / "cp"}
   # No internet here: GTSfM's weight origins are out of reach, so the model_weights role fetches nothing on a
   # bed unless a test gives its own manifest (model_weights_files, served on the bed's network).
   model_weights_sets: []
 """)
     (bed / "vars.yml").write_text(f"""\
 ---
-# Extra vars site.yml needs on test bed '{state['name']}' (-e @vars.yml).
-gtsfm_testbed_name: {state['name']}
-gtsfm_testbed_shared_home: {str(state['shared_home']).lower()}
+# Extra vars site.yml needs on test bed '{state["name"]}' (-e @vars.yml).
+gtsfm_testbed_name: {state["name"]}
+gtsfm_testbed_shared_home: {str(state["shared_home"]).lower()}
 # conda_env/bashrc_init offline (no conda-forge, GitHub or PyPI from the nodes): the uv manager builds the env
 # on the scheduler from the wheelhouse shipped from this controller, with the nodes' own /usr/bin/python3.
 conda_env_manager: uv
 conda_env_requirements: [dask, distributed, asyncssh]
-conda_env_wheelhouse_src: {state.get('wheelhouse', WHEELHOUSE)}
-conda_env_uv_src: {next(Path(state.get('wheelhouse', WHEELHOUSE)).glob('uv-*.whl'), '')}
+conda_env_wheelhouse_src: {state.get("wheelhouse", WHEELHOUSE)}
+conda_env_uv_src: {next(Path(state.get("wheelhouse", WHEELHOUSE)).glob("uv-*.whl"), "")}
 conda_env_checkout_src: {CHECKOUT_STAND_IN}
 conda_env_min_free_mb: 512
 # gtsfm_run on a bed starts stand-ins of GTSfM's runner, which import Dask alone; the nodes have no Graphviz.
@@ -463,18 +586,26 @@ def status(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="testbed", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="testbed", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start (or reconcile) a bed of N nodes")
     p_up.add_argument("--nodes", type=int, default=3)
     p_up.add_argument("--shared-home", action="store_true", help="one /home volume on every node (NFS-style)")
     p_up.add_argument("--name", default="default")
-    p_up.add_argument("--link-rate", help="shape every node's link both ways, e.g. 100mbit ('none' removes it; "
-                                          "default: keep the bed's current setting)")
-    p_up.add_argument("--home-size", action="append", metavar="NODE=SIZE",
-                      help="give NODE a home of its own of SIZE (a tmpfs, e.g. node4=150m; emptied when the node "
-                           "stops), recreating it; NODE=none gives it back the image's home (default: keep the bed's)")
+    p_up.add_argument(
+        "--link-rate",
+        help="shape every node's link both ways, e.g. 100mbit ('none' removes it; "
+        "default: keep the bed's current setting)",
+    )
+    p_up.add_argument(
+        "--home-size",
+        action="append",
+        metavar="NODE=SIZE",
+        help="give NODE a home of its own of SIZE (a tmpfs, e.g. node4=150m; emptied when the node "
+        "stops), recreating it; NODE=none gives it back the image's home (default: keep the bed's)",
+    )
     p_down = sub.add_parser("down", help="remove a bed")
     p_down.add_argument("--name", default="default")
     p_status = sub.add_parser("status", help="list a bed's nodes")

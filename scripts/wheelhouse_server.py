@@ -7,6 +7,7 @@ The root page lists every wheel as a find-links page (conda_env_find_links) with
 that small file and fetches the wheel itself once. (A plain directory listing makes uv fetch every wheel twice,
 once to read its metadata.) Tests and benchmarks start it in-process with `serve()` and read the counters.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,7 +73,7 @@ class Uplink:
             out.write(data)
             return
         for start in range(0, len(data), 65536):
-            chunk = data[start:start + 65536]
+            chunk = data[start : start + 65536]
             with self.lock:
                 now = time.monotonic()
                 begin = max(now, self.next_free)
@@ -122,15 +123,24 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 def serve(directory: Path, address: str = "127.0.0.1", port: int = 0, rate: int | None = None):
     """Yield (url, counts) while the server runs in a thread; rate (bits/s) caps what it sends in all."""
     metadata = wheel_metadata(directory)
-    page = "<!DOCTYPE html><html><body>\n" + "".join(
-        '<a href="%s" data-core-metadata="sha256=%s">%s</a><br>\n'
-        % (html.escape(name), hashlib.sha256(body).hexdigest(), html.escape(name)) for name, body in metadata.items()
-    ) + "</body></html>\n"
+    page = (
+        "<!DOCTYPE html><html><body>\n"
+        + "".join(
+            f'<a href="{html.escape(name)}" '
+            f'data-core-metadata="sha256={hashlib.sha256(body).hexdigest()}">{html.escape(name)}</a><br>\n'
+            for name, body in metadata.items()
+        )
+        + "</body></html>\n"
+    )
     counts = Counts()
     handler = functools.partial(
-        type("WheelhouseHandler", (Handler,), {"counts": counts, "metadata": metadata, "page": page.encode(),
-                                               "uplink": Uplink(rate)}),
-        directory=str(directory))
+        type(
+            "WheelhouseHandler",
+            (Handler,),
+            {"counts": counts, "metadata": metadata, "page": page.encode(), "uplink": Uplink(rate)},
+        ),
+        directory=str(directory),
+    )
     server = http.server.ThreadingHTTPServer((address, port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

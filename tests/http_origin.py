@@ -6,6 +6,7 @@ hosts), send no validators, ignore If-Range, send a body without Content-Length,
 Used by the unit tests of the fetch logic (bound to loopback) and by the multihost model_weights tests (bound to
 the test bed network's gateway address, so the nodes reach it). Runs in a thread of the test process.
 """
+
 from __future__ import annotations
 
 import os
@@ -88,8 +89,9 @@ class Origin:
 
     def gets(self, name: str | None = None) -> list[Served]:
         with self.lock:
-            return [r for r in self.requests
-                    if r.method == "GET" and (name is None or urlsplit(r.path).path == "/" + name)]
+            return [
+                r for r in self.requests if r.method == "GET" and (name is None or urlsplit(r.path).path == "/" + name)
+            ]
 
     def reset(self) -> None:
         with self.lock:
@@ -106,9 +108,18 @@ class Origin:
     # -- server side -------------------------------------------------------------------------------------------
     def _record(self, handler, status: int, sent: int) -> None:
         with self.lock:
-            self.requests.append(Served(handler.command, handler.path, handler.headers.get("Range"), status, sent,
-                                        handler.headers.get("If-Range"), handler.headers.get("Authorization"),
-                                        dict(handler.headers.items())))
+            self.requests.append(
+                Served(
+                    handler.command,
+                    handler.path,
+                    handler.headers.get("Range"),
+                    status,
+                    sent,
+                    handler.headers.get("If-Range"),
+                    handler.headers.get("Authorization"),
+                    dict(handler.headers.items()),
+                )
+            )
 
     def handle(self, handler: BaseHTTPRequestHandler, body: bool) -> None:
         name = urlsplit(handler.path).path.lstrip("/")  # a query (a token, say) names no other file

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Hand arguments to the next AnsibleModule, on every supported ansible-core (the unit tests of modules use it)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +11,7 @@ from ansible.module_utils import basic
 try:
     from ansible.module_utils.testing import patch_module_args
 except ImportError:  # ansible-core before 2.19 has no testing helper: feed the arguments the way 2.16-2.18 read them.
+
     @contextlib.contextmanager
     def patch_module_args(args):
         """Hand args to the next AnsibleModule as ansible-core 2.16-2.18 do: JSON in basic._ANSIBLE_ARGS."""
@@ -20,5 +22,6 @@ except ImportError:  # ansible-core before 2.19 has no testing helper: feed the 
             yield
         finally:
             basic._ANSIBLE_ARGS = saved  # pylint: disable=protected-access
+
 
 __all__ = ["patch_module_args"]

@@ -3,16 +3,32 @@
 The multihost tests assert on it (tests/multihost/conftest.py remote_calls) and benchmarks/ssh_mesh.py prints it;
 both import it from here (tests/ on sys.path, as tests/http_origin.py is imported).
 """
+
 from __future__ import annotations
 
 import datetime
 
 # Actions that run on the controller only: they never reach a node.
-CONTROLLER_ACTIONS = frozenset({
-    "assert", "set_fact", "fail", "debug", "meta", "validate_argument_spec", "include_tasks", "import_tasks",
-    "include_role", "import_role", "add_host", "group_by", "include_vars", "set_stats", "pause",
-    "gtsfm.cluster.pack_tree",
-})
+CONTROLLER_ACTIONS = frozenset(
+    {
+        "assert",
+        "set_fact",
+        "fail",
+        "debug",
+        "meta",
+        "validate_argument_spec",
+        "include_tasks",
+        "import_tasks",
+        "include_role",
+        "import_role",
+        "add_host",
+        "group_by",
+        "include_vars",
+        "set_stats",
+        "pause",
+        "gtsfm.cluster.pack_tree",
+    }
+)
 RESULT_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped")
 LOCAL_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -66,9 +82,15 @@ class PlayRecord:
             self.first_play = _when(event)
         elif kind == "playbook_on_task_start":
             self.tasks[data["task_uuid"]] = {
-                "task": data.get("task"), "role": data.get("role"),
+                "task": data.get("task"),
+                "role": data.get("role"),
                 "action": data.get("resolved_action") or data.get("task_action"),
-                "start": _when(event), "end": _when(event), "remote": None, "ran": 0, "skipped": 0, "changed": 0,
+                "start": _when(event),
+                "end": _when(event),
+                "remote": None,
+                "ran": 0,
+                "skipped": 0,
+                "changed": 0,
                 "max_host_s": 0.0,
             }
         elif kind in RESULT_EVENTS and data.get("task_uuid") in self.tasks:
@@ -93,8 +115,16 @@ class PlayRecord:
 
     def task_rows(self) -> list[dict]:
         return [
-            {"task": t["task"], "role": t["role"], "action": t["action"], "remote": t["remote"], "ran_on": t["ran"],
-             "skipped_on": t["skipped"], "changed_on": t["changed"], "wall_s": round(t["end"] - t["start"], 3),
-             "max_host_s": round(t["max_host_s"], 3)}
+            {
+                "task": t["task"],
+                "role": t["role"],
+                "action": t["action"],
+                "remote": t["remote"],
+                "ran_on": t["ran"],
+                "skipped_on": t["skipped"],
+                "changed_on": t["changed"],
+                "wall_s": round(t["end"] - t["start"], 3),
+                "max_host_s": round(t["max_host_s"], 3),
+            }
             for t in self.tasks.values()
         ]

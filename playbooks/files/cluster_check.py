@@ -5,6 +5,7 @@ one JSON line per worker: host, python, dask and distributed versions, cores, me
 
     python cluster_check.py CLUSTER_CONFIG [NUM_WORKERS] [DASHBOARD_PORT] [TIMEOUT]
 """
+
 import json
 import os
 import socket
@@ -29,9 +30,16 @@ def describe():
                     memory = int(line.split()[1]) * 1024
     except OSError:
         pass
-    return {"host": socket.gethostname(), "python": sys.executable, "python_version": platform.python_version(),
-            "dask": dask.__version__, "distributed": distributed.__version__, "cores": os.cpu_count(),
-            "memory_bytes": memory, "gpus": len(glob.glob("/dev/nvidia[0-9]*"))}
+    return {
+        "host": socket.gethostname(),
+        "python": sys.executable,
+        "python_version": platform.python_version(),
+        "dask": dask.__version__,
+        "distributed": distributed.__version__,
+        "cores": os.cpu_count(),
+        "memory_bytes": memory,
+        "gpus": len(glob.glob("/dev/nvidia[0-9]*")),
+    }
 
 
 def main():
@@ -42,8 +50,11 @@ def main():
         workers = yaml.safe_load(f)["workers"]
     scheduler = workers[0]
     # As gtsfm/runner.py: [scheduler] + workers; options in scheduler_options and worker_options.
-    cluster = SSHCluster([scheduler] + workers, scheduler_options={"dashboard_address": dashboard},
-                         worker_options={"n_workers": n_workers, "nthreads": 1, "memory_limit": "1GB"})
+    cluster = SSHCluster(
+        [scheduler] + workers,
+        scheduler_options={"dashboard_address": dashboard},
+        worker_options={"n_workers": n_workers, "nthreads": 1, "memory_limit": "1GB"},
+    )
     try:
         client = Client(cluster)
         client.wait_for_workers(n_workers * len(workers), timeout=timeout)

@@ -24,5 +24,8 @@ class ActionModule(ObservedWrite):
             return None  # the module words the error, naming the fix
         if changed:
             return None
-        return {"path": observed.get("path"), "target": observed.get("target") or observed.get("path"),
-                "created": False}
+        return {
+            "path": observed.get("path"),
+            "target": observed.get("target") or observed.get("path"),
+            "created": False,
+        }

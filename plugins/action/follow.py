@@ -51,15 +51,22 @@ def _step(spec: dict, where: str) -> Step | None:
         return None
     if job is not None:
         if not isinstance(job, dict) or not (job.get("results_file") or job.get("ansible_job_id")):
-            raise FollowError("%s.job must be the registered result of a task started with async and poll: 0 "
-                              "(it holds ansible_job_id), got %r. Fix: register the start and pass it." % (where, job))
-        results_file = job.get("results_file") or "~/.ansible_async/%s" % job["ansible_job_id"]
+            raise FollowError(
+                f"{where}.job must be the registered result of a task started with async and poll: 0 "
+                f"(it holds ansible_job_id), got {job!r}. Fix: register the start and pass it."
+            )
+        results_file = job.get("results_file") or f"~/.ansible_async/{job['ansible_job_id']}"
     if not (spec.get("status") or results_file):
-        raise FollowError("%s needs status (a progress record) or job (an async start), or both. Fix: give one."
-                          % where)
-    return Step(label=spec["label"], status=spec.get("status"), run_id=spec.get("run_id"),
-                results_file=results_file, log=spec.get("log"), notice=list(spec.get("notice") or []),
-                notice_when=spec.get("notice_when"))
+        raise FollowError(f"{where} needs status (a progress record) or job (an async start), or both. Fix: give one.")
+    return Step(
+        label=spec["label"],
+        status=spec.get("status"),
+        run_id=spec.get("run_id"),
+        results_file=results_file,
+        log=spec.get("log"),
+        notice=list(spec.get("notice") or []),
+        notice_when=spec.get("notice_when"),
+    )
 
 
 def _plain_result(result: dict | None) -> dict:
@@ -80,12 +87,13 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
         _validation, args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("steps", "label")], required_one_of=[("steps", "label")])
+            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("steps", "label")], required_one_of=[("steps", "label")]
+        )
         # The line names the host the steps run on: the delegated one where the task is delegated.
         host = to_text(self._task.delegate_to or task_vars.get("inventory_hostname", "?"))
         try:
             if args["steps"] is not None:
-                found = [_step(spec, "follow: steps[%d]" % i) for i, spec in enumerate(args["steps"])]
+                found = [_step(spec, f"follow: steps[{i}]") for i, spec in enumerate(args["steps"])]
             else:
                 found = [_step(args, "follow")]
         except FollowError as exc:
@@ -97,11 +105,21 @@ class ActionModule(ActionBase):
             return result
 
         show = bool(task_vars.get("gtsfm_cluster_progress", True))
-        every = args["report_every"] if args["report_every"] is not None else float(
-            task_vars.get("gtsfm_cluster_progress_every", 5))
-        follower = Follower(host=host, steps=steps, run=self._run_command, say=display.display if show else _quiet,
-                            timeout=args["timeout"], poll=args["poll"], report_every=every,
-                            unreachable_grace=args["unreachable_grace"])
+        every = (
+            args["report_every"]
+            if args["report_every"] is not None
+            else float(task_vars.get("gtsfm_cluster_progress_every", 5))
+        )
+        follower = Follower(
+            host=host,
+            steps=steps,
+            run=self._run_command,
+            say=display.display if show else _quiet,
+            timeout=args["timeout"],
+            poll=args["poll"],
+            report_every=every,
+            unreachable_grace=args["unreachable_grace"],
+        )
         started = time.monotonic()
         try:
             snaps = follower.follow()
@@ -121,12 +139,17 @@ class ActionModule(ActionBase):
             out = _plain_result(snap.result)
             results.append({"label": step.label, "result": out, "record": snap.record or {}})
         failed = [r for r in results if r["result"].get("failed")]
-        result.update(steps=results, result=results[0]["result"] if len(results) == 1 else {},
-                      polls=follower.polls, seconds=round(time.monotonic() - started, 3),
-                      changed=any(r["result"].get("changed") for r in results))
+        result.update(
+            steps=results,
+            result=results[0]["result"] if len(results) == 1 else {},
+            polls=follower.polls,
+            seconds=round(time.monotonic() - started, 3),
+            changed=any(r["result"].get("changed") for r in results),
+        )
         if failed:
-            result.update(failed=True, msg="; ".join(
-                "%s: %s" % (r["label"], r["result"].get("msg") or "failed") for r in failed))
+            result.update(
+                failed=True, msg="; ".join(f"{r['label']}: {r['result'].get('msg') or 'failed'}" for r in failed)
+            )
         return result
 
     def _run_command(self, command: str) -> str:

@@ -17,8 +17,9 @@ class ActionModule(ObservedWrite):
         if args.get("state", "present") == "present":
             try:
                 # The module renders against the block it finds: the same block the stage read.
-                lines = render_lines(list(args.get("entries") or []), bool(args.get("hash_hosts")),
-                                     list(observed.get("block") or []))
+                lines = render_lines(
+                    list(args.get("entries") or []), bool(args.get("hash_hosts")), list(observed.get("block") or [])
+                )
             except (ValueError, KeyError, TypeError):
                 return None  # the module words the error
         if unchanged(observed, lines, args.get("mode")):

@@ -20,14 +20,21 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec={
-            "src": {"type": "path", "required": True},
-            "dest": {"type": "path", "required": True},
-            "exclude": {"type": "list", "elements": "str", "default": []},
-        })
+        _validation, args = self.validate_argument_spec(
+            argument_spec={
+                "src": {"type": "path", "required": True},
+                "dest": {"type": "path", "required": True},
+                "exclude": {"type": "list", "elements": "str", "default": []},
+            }
+        )
         try:
-            result.update(pack_tree(os.path.expanduser(args["src"]).rstrip("/") or "/",
-                                    os.path.expanduser(args["dest"]), args["exclude"]))
+            result.update(
+                pack_tree(
+                    os.path.expanduser(args["src"]).rstrip("/") or "/",
+                    os.path.expanduser(args["dest"]),
+                    args["exclude"],
+                )
+            )
         except (PackError, OSError) as exc:
-            result.update(failed=True, msg="pack_tree: %s" % exc)
+            result.update(failed=True, msg=f"pack_tree: {exc}")
         return result

@@ -63,24 +63,47 @@ class ActionModule(ActionBase):
         except FileNotFoundError:
             lock_text = ""
         except OSError as exc:
-            return dict(result, failed=True, msg="model_weights: cannot read the lock file %s (%s). Fix: make it "
-                                                 "readable, or remove it to pin every file again." % (lock_file, exc))
+            return dict(
+                result,
+                failed=True,
+                msg=f"model_weights: cannot read the lock file {lock_file} ({exc}). Fix: make it readable, or remove "
+                "it to pin every file again.",
+            )
         home = next(n["home"] for n in args["nodes"] if n["name"] == args["scheduler"])
         try:
-            entries = manifest(args["files"] or catalog(args["sets"]), args["checkout_dir"], home,
-                               args["mirror"], lock_text, args["lock_file"], args["repin"], args["controller_dir"])
+            entries = manifest(
+                args["files"] or catalog(args["sets"]),
+                args["checkout_dir"],
+                home,
+                args["mirror"],
+                lock_text,
+                args["lock_file"],
+                args["repin"],
+                args["controller_dir"],
+            )
             held = {}
             for entry in entries:
                 if entry["cache"] and os.path.isfile(entry["cache"]):
                     held[entry["cache"]] = {"sha256": _sha256(entry["cache"]), "size": os.path.getsize(entry["cache"])}
         except WeightsError as exc:
-            return dict(result, failed=True, msg="model_weights: %s" % exc)
+            return dict(result, failed=True, msg=f"model_weights: {exc}")
         except OSError as exc:
-            return dict(result, failed=True, msg="model_weights: cannot read a file the controller holds (%s). Fix: "
-                                                 "make it readable, or remove it so that it is downloaded." % exc)
+            return dict(
+                result,
+                failed=True,
+                msg=f"model_weights: cannot read a file the controller holds ({exc}). Fix: make it readable, or remove "
+                "it so that it is downloaded.",
+            )
         have, download, problems = split_held(entries, held, args["lock_file"])
         if problems:
             return dict(result, failed=True, msg="\n".join(problems))
-        result.update(changed=False, entries=entries, held=have, download=download, lock_text=lock_text,
-                      fetch_on=args["fetch_on"], run_id=str(random.SystemRandom().randint(0, 999999999999)))
+        result.update(
+            changed=False,
+            entries=entries,
+            held=have,
+            download=download,
+            lock_text=lock_text,
+            fetch_on=args["fetch_on"],
+            run_id=str(random.SystemRandom().randint(0, 999999999999)),
+        )
         return result

@@ -38,6 +38,7 @@ options:
         reads the file itself, as it does without O(observed).
       - Used on the controller only; the module never receives it.
     type: dict
+    version_added: 0.4.0
 attributes:
   action:
     support: full

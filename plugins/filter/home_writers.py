@@ -16,8 +16,9 @@ def home_writers(home_ids):
     A host whose home has no id yet (check mode before the first run) counts as having a home of its own.
     """
     if not isinstance(home_ids, dict):
-        raise AnsibleFilterError("home_writers: expects a mapping of host name to home id, got %s"
-                                 % type(home_ids).__name__)
+        raise AnsibleFilterError(
+            f"home_writers: expects a mapping of host name to home id, got {type(home_ids).__name__}"
+        )
     first = {}
     writers = {}
     for host, home_id in home_ids.items():

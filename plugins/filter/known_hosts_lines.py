@@ -17,7 +17,7 @@ def known_hosts_lines(entries, hash_hosts=False, previous=None):
     try:
         return render_lines(entries, bool(hash_hosts), list(previous or []))
     except (ValueError, KeyError, TypeError) as exc:
-        raise AnsibleFilterError("known_hosts_lines: %s" % exc)
+        raise AnsibleFilterError(f"known_hosts_lines: {exc}")
 
 
 class FilterModule:

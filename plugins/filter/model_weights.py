@@ -20,13 +20,14 @@ from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import (
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights_plan import check_copies, outcome, sends
 
 
-def weights_manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="", repin=False,
-                     controller_dir=""):
+def weights_manifest(
+    entries, checkout_dir, home, mirror="", lock_text="", lock_path="", repin=False, controller_dir=""
+):
     """The model_weights entries resolved for this cluster."""
     try:
         return manifest(entries, checkout_dir, home, mirror, lock_text, lock_path, bool(repin), controller_dir)
     except WeightsError as exc:
-        raise AnsibleFilterError("model_weights: %s" % exc)
+        raise AnsibleFilterError(f"model_weights: {exc}")
 
 
 def weights_lock(lock_text, lock_path, entries, results, repin=False):
@@ -34,7 +35,7 @@ def weights_lock(lock_text, lock_path, entries, results, repin=False):
     try:
         return lock(lock_text, lock_path, entries, results, bool(repin))
     except WeightsError as exc:
-        raise AnsibleFilterError("model_weights: %s" % exc)
+        raise AnsibleFilterError(f"model_weights: {exc}")
 
 
 def weights_catalog(sets):
@@ -42,7 +43,7 @@ def weights_catalog(sets):
     try:
         return catalog(sets)
     except WeightsError as exc:
-        raise AnsibleFilterError("model_weights: %s" % exc)
+        raise AnsibleFilterError(f"model_weights: {exc}")
 
 
 def weights_excludes(entries):
@@ -55,7 +56,7 @@ def weights_outcome(plan, jobs, followed, check_mode, fetch_host, lock_file, rep
     try:
         return outcome(plan, jobs, followed, bool(check_mode), fetch_host, lock_file, bool(repin))
     except WeightsError as exc:
-        raise AnsibleFilterError("model_weights: %s" % exc)
+        raise AnsibleFilterError(f"model_weights: {exc}")
 
 
 def weights_sends(entries, nodes, scheduler, held_back=None):
@@ -72,6 +73,12 @@ class FilterModule:
     """The model_weights role's catalog, manifest and lock file, and the checkout places its files take."""
 
     def filters(self):
-        return {"weights_manifest": weights_manifest, "weights_lock": weights_lock,
-                "weights_catalog": weights_catalog, "weights_excludes": weights_excludes,
-                "weights_outcome": weights_outcome, "weights_sends": weights_sends, "weights_check": weights_check}
+        return {
+            "weights_manifest": weights_manifest,
+            "weights_lock": weights_lock,
+            "weights_catalog": weights_catalog,
+            "weights_excludes": weights_excludes,
+            "weights_outcome": weights_outcome,
+            "weights_sends": weights_sends,
+            "weights_check": weights_check,
+        }

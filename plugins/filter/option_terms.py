@@ -15,8 +15,7 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils import _terms
 def option_terms(msg, names):
     """msg with each "option NAME" that names holds replaced by the variable the role sets it from."""
     if not isinstance(names, dict):
-        raise AnsibleFilterError("option_terms: expected a mapping of option names to variable names, got %r"
-                                 % (names,))
+        raise AnsibleFilterError(f"option_terms: expected a mapping of option names to variable names, got {names!r}")
     return _terms.option_terms(msg, names)
 
 

@@ -14,14 +14,14 @@ from ansible.module_utils.six.moves import shlex_quote
 def shell_path(path):
     """A path as one shell word: ~ and ~/... become "$HOME"..., the rest is quoted literally."""
     if not isinstance(path, str) or not path:
-        raise AnsibleFilterError("shell_path: expected a non-empty path, got %r" % (path,))
+        raise AnsibleFilterError(f"shell_path: expected a non-empty path, got {path!r}")
     path = str(path)
     if path == "~":
         return '"$HOME"'
     if path.startswith("~/"):
         return '"$HOME"' + shlex_quote(path[1:])
     if path.startswith("~"):
-        raise AnsibleFilterError("shell_path: %s: ~user paths are not supported; use an absolute path" % path)
+        raise AnsibleFilterError(f"shell_path: {path}: ~user paths are not supported; use an absolute path")
     return shlex_quote(path)
 
 

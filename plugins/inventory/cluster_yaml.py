@@ -219,26 +219,33 @@ from ansible_collections.gtsfm.cluster.plugins.plugin_utils._cluster_config impo
     load_cluster_config,
 )
 
-GROUP_CLUSTER = 'gtsfm_cluster'
-GROUP_SCHEDULER = 'gtsfm_scheduler'
-GROUP_WORKERS = 'gtsfm_workers'
+GROUP_CLUSTER = "gtsfm_cluster"
+GROUP_SCHEDULER = "gtsfm_scheduler"
+GROUP_WORKERS = "gtsfm_workers"
 
-PLUGIN_NAMES = ('gtsfm.cluster.cluster_yaml', 'cluster_yaml')
-YAML_EXTENSIONS = ('.yml', '.yaml')
+PLUGIN_NAMES = ("gtsfm.cluster.cluster_yaml", "cluster_yaml")
+YAML_EXTENSIONS = (".yml", ".yaml")
 PEEK_BYTES = 65536
-COMPUTED_HOSTVARS = ('gtsfm_is_scheduler', 'gtsfm_worker_slots', 'gtsfm_worker_slot_settings',
-                     'gtsfm_cluster_index', 'gtsfm_gpus', 'gtsfm_system_memory')
+COMPUTED_HOSTVARS = (
+    "gtsfm_is_scheduler",
+    "gtsfm_worker_slots",
+    "gtsfm_worker_slot_settings",
+    "gtsfm_cluster_index",
+    "gtsfm_gpus",
+    "gtsfm_system_memory",
+)
 
-_PLUGIN_LINE = re.compile(r'''^["']?plugin["']?[ \t]*:[ \t]*["']?(?P<name>[^"'#\s]*)["']?[ \t]*(?:#.*)?$''',
-                          re.MULTILINE)
-_TOP_KEY = re.compile(r'''^["']?(?P<key>[A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:(?P<rest>(?:[ \t].*)?)$''')
+_PLUGIN_LINE = re.compile(
+    r"""^["']?plugin["']?[ \t]*:[ \t]*["']?(?P<name>[^"'#\s]*)["']?[ \t]*(?:#.*)?$""", re.MULTILINE
+)
+_TOP_KEY = re.compile(r"""^["']?(?P<key>[A-Za-z_][A-Za-z0-9_]*)["']?[ \t]*:(?P<rest>(?:[ \t].*)?)$""")
 
 
 def _peek(path: str) -> str | None:
     """Return the start of the file as text, or None if it cannot be read."""
     try:
-        with open(path, 'rb') as handle:
-            return handle.read(PEEK_BYTES).decode('utf-8', errors='replace').replace('\r\n', '\n')
+        with open(path, "rb") as handle:
+            return handle.read(PEEK_BYTES).decode("utf-8", errors="replace").replace("\r\n", "\n")
     except OSError:
         return None
 
@@ -247,9 +254,9 @@ def _plugin_line_name(text: str) -> str | None:
     """Name on the file's top-level ``plugin:`` line, '' for a ``plugin:`` line without a plain name, None if none."""
     match = _PLUGIN_LINE.search(text)
     if match is not None:
-        return match.group('name')
-    if re.search(r'''^["']?plugin["']?[ \t]*:''', text, re.MULTILINE):
-        return ''
+        return match.group("name")
+    if re.search(r"""^["']?plugin["']?[ \t]*:""", text, re.MULTILINE):
+        return ""
     return None
 
 
@@ -264,42 +271,42 @@ def _is_gtsfm_config(path: str) -> bool:
     may come first.
     """
     top_keys: set[str] = set()
-    workers = ''
+    workers = ""
     pending = False
     try:
-        with open(path, 'rb') as handle:
+        with open(path, "rb") as handle:
             for raw in handle:
-                line = raw.decode('utf-8', errors='replace').rstrip('\r\n')
+                line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
                 stripped = line.strip()
                 if pending:
-                    if not stripped or stripped.startswith('#'):
+                    if not stripped or stripped.startswith("#"):
                         continue
                     pending = False
-                    if stripped == '-' or stripped.startswith('- '):
+                    if stripped == "-" or stripped.startswith("- "):
                         return True
                 key = _TOP_KEY.match(line)
                 if key is None:
                     continue
-                top_keys.add(key.group('key'))
-                if key.group('key') != 'workers':
+                top_keys.add(key.group("key"))
+                if key.group("key") != "workers":
                     continue
-                rest = key.group('rest').split(' #')[0].strip()
-                if rest.startswith('['):
+                rest = key.group("rest").split(" #")[0].strip()
+                if rest.startswith("["):
                     return True
-                if rest == '' or rest.startswith('#'):
+                if rest == "" or rest.startswith("#"):
                     pending = True
                 workers = rest
     except OSError:
         return False
-    return workers == '{}' and bool(top_keys & {'scheduler', 'database'})
+    return workers == "{}" and bool(top_keys & {"scheduler", "database"})
 
 
 def _content_digest(path: str) -> str | None:
     """SHA-256 of the file's bytes, or None when it cannot be read (the read that follows reports why)."""
     digest = hashlib.sha256()
     try:
-        with open(path, 'rb') as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b''):
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError:
         return None
@@ -308,8 +315,8 @@ def _content_digest(path: str) -> str | None:
 
 def _yaml_plugin_enabled() -> bool:
     """Whether ansible-core's own 'yaml' inventory plugin is enabled (it accepts any YAML mapping)."""
-    enabled = getattr(C, 'INVENTORY_ENABLED', None) or ()
-    return any(str(name) in ('yaml', 'ansible.builtin.yaml', 'ansible.legacy.yaml') for name in enabled)
+    enabled = getattr(C, "INVENTORY_ENABLED", None) or ()
+    return any(str(name) in ("yaml", "ansible.builtin.yaml", "ansible.legacy.yaml") for name in enabled)
 
 
 def _load_options(load_from_file: t.Callable[..., t.Any]) -> dict[str, t.Any]:
@@ -320,12 +327,12 @@ def _load_options(load_from_file: t.Callable[..., t.Any]) -> dict[str, t.Any]:
     and ``keyed_groups`` expressions as untrusted.
     """
     params = inspect.signature(load_from_file).parameters
-    cache = params.get('cache')
+    cache = params.get("cache")
     options: dict[str, t.Any] = {}
     if cache is not None:
-        options['cache'] = False if isinstance(cache.default, bool) else 'none'
-    if 'trusted_as_template' in params:
-        options['trusted_as_template'] = True
+        options["cache"] = False if isinstance(cache.default, bool) else "none"
+    if "trusted_as_template" in params:
+        options["trusted_as_template"] = True
     return options
 
 
@@ -340,12 +347,12 @@ def _resolve_against(raw: str, base_dir: Path) -> str:
 class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     """Inventory from GTSfM's cluster.yaml, given through a plugin config file or directly."""
 
-    NAME = 'gtsfm.cluster.cluster_yaml'
+    NAME = "gtsfm.cluster.cluster_yaml"
 
     def __init__(self) -> None:
         super().__init__()
         self._key_file_override: str | None = None
-        self._source_name = ''
+        self._source_name = ""
         self._direct_options: dict[str, t.Any] = {}
 
     # ------------------------------------------------------------------ verify
@@ -354,7 +361,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not super().verify_file(path):
             return False
         if not str(path).endswith(YAML_EXTENSIONS):
-            self.display.vvv('%s: skipped by %s, the file name does not end in .yml or .yaml' % (path, self.NAME))
+            self.display.vvv(f"{path}: skipped by {self.NAME}, the file name does not end in .yml or .yaml")
             return False
         text = _peek(path)
         if text is None:
@@ -365,7 +372,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return _is_gtsfm_config(path)
 
     def _valid_names(self) -> tuple[str, ...]:
-        redirected = tuple(getattr(self, '_redirected_names', None) or ())
+        redirected = tuple(getattr(self, "_redirected_names", None) or ())
         return PLUGIN_NAMES + redirected
 
     # ------------------------------------------------------------------- parse
@@ -381,22 +388,22 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise
         except Exception as exc:  # pylint: disable=broad-exception-caught
             raise AnsibleParserError(
-                '%s: could not build the inventory from GTSfM cluster config: %s: %s'
-                % (path, type(exc).__name__, exc)) from exc
+                f"{path}: could not build the inventory from GTSfM cluster config: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _parse(self, path: str, cache: bool) -> None:
         self._key_file_override = None
         self._source_name = path
         self._direct_options = {}
-        text = _peek(path) or ''
+        text = _peek(path) or ""
         if _plugin_line_name(text) is not None:
             cluster_path = self._read_plugin_config(path)
             raw_mode = False
         else:
-            self.set_options(direct={'plugin': self.NAME}, var_options=self._vars)
+            self.set_options(direct={"plugin": self.NAME}, var_options=self._vars)
             cluster_path = os.path.abspath(path)
             raw_mode = True
-        if self.get_option('cache'):
+        if self.get_option("cache"):
             self.load_cache_plugin()
 
         try:
@@ -419,38 +426,41 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         except AnsibleError:
             raise
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            raise AnsibleParserError('%s: could not read the inventory configuration: %s' % (path, exc)) from None
+            raise AnsibleParserError(f"{path}: could not read the inventory configuration: {exc}") from None
         if not isinstance(config, dict):
             raise AnsibleParserError(
-                '%s: an inventory configuration must be a mapping with plugin: %s and cluster_config: <path>.'
-                % (path, self.NAME))
-        if config.get('plugin') not in self._valid_names():
+                f"{path}: an inventory configuration must be a mapping with plugin: {self.NAME} and cluster_config: "
+                "<path>."
+            )
+        if config.get("plugin") not in self._valid_names():
             raise AnsibleParserError(
-                "%s: 'plugin' is %r, not this plugin. Fix: set 'plugin: %s'."
-                % (path, config.get('plugin'), self.NAME))
+                f"{path}: 'plugin' is {config.get('plugin')!r}, not this plugin. Fix: set 'plugin: {self.NAME}'."
+            )
 
         known = list(self.option_definitions)
         for key in config:
             if key not in known:
                 matches = difflib.get_close_matches(str(key), known, n=1)
-                hint = " (did you mean '%s'?)" % matches[0] if matches else ''
-                self.display.warning('%s: unknown option %r is ignored%s.' % (path, key, hint))
+                hint = f" (did you mean '{matches[0]}'?)" if matches else ""
+                self.display.warning(f"{path}: unknown option {key!r} is ignored{hint}.")
 
         base_dir = Path(os.path.abspath(path)).parent
-        raw = config.get('cluster_config')
-        if raw is None or str(raw).strip() == '':
+        raw = config.get("cluster_config")
+        if raw is None or str(raw).strip() == "":
             raise AnsibleParserError(
-                "%s: the option 'cluster_config' is not set. Fix: add 'cluster_config: <path to GTSfM's "
-                "cluster.yaml>' (a relative path is resolved against %s)." % (path, base_dir))
+                f"{path}: the option 'cluster_config' is not set. Fix: add 'cluster_config: <path to GTSfM's "
+                f"cluster.yaml>' (a relative path is resolved against {base_dir})."
+            )
         if not isinstance(raw, str):
             raise AnsibleParserError(
-                "%s: 'cluster_config' must be a path, got %r. Fix: set cluster_config to the path of GTSfM's "
-                "cluster.yaml." % (path, raw))
+                f"{path}: 'cluster_config' must be a path, got {raw!r}. Fix: set cluster_config to the path of GTSfM's "
+                "cluster.yaml."
+            )
 
         self._direct_options = config
         self.set_options(direct=config, var_options=self._vars)
 
-        raw_key = config.get('ssh_private_key_file')
+        raw_key = config.get("ssh_private_key_file")
         if isinstance(raw_key, str) and raw_key:
             self._key_file_override = _resolve_against(str(raw_key), base_dir)
         return _resolve_against(str(raw), base_dir)
@@ -462,7 +472,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         such as a node removed, is seen on the next run whatever the cache timeout.
         """
         cache_key = self.get_cache_key(path)
-        user_cache_setting = bool(self.get_option('cache'))
+        user_cache_setting = bool(self.get_option("cache"))
         attempt_to_read_cache = user_cache_setting and cache
         cache_needs_update = user_cache_setting and not cache
         digest = _content_digest(cluster_path) if user_cache_setting else None
@@ -473,81 +483,99 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             except KeyError:
                 cache_needs_update = True
             else:
-                if (isinstance(cached, dict) and cached.get('cluster_config') == cluster_path
-                        and digest is not None and cached.get('sha256') == digest
-                        and isinstance(cached.get('spec'), dict) and isinstance(cached.get('warnings'), list)):
-                    return cached['spec'], list(cached['warnings'])
+                if (
+                    isinstance(cached, dict)
+                    and cached.get("cluster_config") == cluster_path
+                    and digest is not None
+                    and cached.get("sha256") == digest
+                    and isinstance(cached.get("spec"), dict)
+                    and isinstance(cached.get("warnings"), list)
+                ):
+                    return cached["spec"], list(cached["warnings"])
                 cache_needs_update = True
 
         spec, warnings = self._read_cluster_config(path, cluster_path)
         if cache_needs_update:
-            self._cache[cache_key] = {'cluster_config': cluster_path, 'sha256': digest, 'spec': spec,
-                                      'warnings': warnings}
+            self._cache[cache_key] = {
+                "cluster_config": cluster_path,
+                "sha256": digest,
+                "spec": spec,
+                "warnings": warnings,
+            }
         return spec, warnings
 
     def _read_cluster_config(self, path: str, cluster_path: str) -> tuple[ClusterSpec, list[str]]:
         file_path = Path(cluster_path)
-        referrer = '' if os.path.abspath(path) == cluster_path else '%s: ' % path
+        referrer = "" if os.path.abspath(path) == cluster_path else f"{path}: "
         if not file_path.exists():
             raise AnsibleParserError(
-                "%scluster_config '%s' does not exist. Fix: set cluster_config to the path of GTSfM's cluster.yaml "
-                "(relative paths are resolved against the directory of %s)." % (referrer, cluster_path, path))
+                f"{referrer}cluster_config '{cluster_path}' does not exist. Fix: set cluster_config to the path of "
+                f"GTSfM's cluster.yaml (relative paths are resolved against the directory of {path})."
+            )
         if file_path.is_dir():
             raise AnsibleParserError(
-                "%scluster_config '%s' is a directory. Fix: point cluster_config at the cluster.yaml file itself "
-                "(for example gtsfm/configs/cluster.yaml)." % (referrer, cluster_path))
+                f"{referrer}cluster_config '{cluster_path}' is a directory. Fix: point cluster_config at the "
+                "cluster.yaml file itself (for example gtsfm/configs/cluster.yaml)."
+            )
         try:
-            text = file_path.read_text(encoding='utf-8')
+            text = file_path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise AnsibleParserError(
-                "%s: is not UTF-8 text (%s). Fix: save cluster.yaml as UTF-8." % (cluster_path, exc.reason)) from None
+                f"{cluster_path}: is not UTF-8 text ({exc.reason}). Fix: save cluster.yaml as UTF-8."
+            ) from None
         except OSError as exc:
             raise AnsibleParserError(
-                "%scould not read cluster_config '%s': %s. Fix: make the file readable by the user running "
-                "Ansible." % (referrer, cluster_path, exc.strerror or exc)) from None
-        if text.lstrip().startswith('$ANSIBLE_VAULT'):
+                f"{referrer}could not read cluster_config '{cluster_path}': {exc.strerror or exc}. Fix: make the file "
+                "readable by the user running Ansible."
+            ) from None
+        if text.lstrip().startswith("$ANSIBLE_VAULT"):
             raise AnsibleParserError(
-                "%s: is vault-encrypted, which this plugin does not read. Fix: keep cluster.yaml unencrypted "
-                "(GTSfM reads it as plain YAML too)." % cluster_path)
+                f"{cluster_path}: is vault-encrypted, which this plugin does not read. Fix: keep cluster.yaml "
+                "unencrypted (GTSfM reads it as plain YAML too)."
+            )
         return load_cluster_config(text, cluster_path)
 
     # ---------------------------------------------------------------- populate
     def _connection_vars(self) -> dict[str, t.Any]:
         variables: dict[str, t.Any] = {}
-        user = self.get_option('ssh_user')
-        if user is not None and str(user) != '':
-            variables['ansible_user'] = user
-        port = self.get_option('ssh_port')
+        user = self.get_option("ssh_user")
+        if user is not None and str(user) != "":
+            variables["ansible_user"] = user
+        port = self.get_option("ssh_port")
         if port is not None:
             if not 1 <= port <= 65535:
                 # ansible-core 2.16's get_option_and_origin reads only the environment, ansible.cfg and the
                 # default, never an option set from the plugin config file, so ask it only about those.
-                origin = 'Direct' if 'ssh_port' in self._direct_options else self.get_option_and_origin('ssh_port')[1]
-                where = '' if origin == 'Direct' else ' (from %s)' % origin
+                origin = "Direct" if "ssh_port" in self._direct_options else self.get_option_and_origin("ssh_port")[1]
+                where = "" if origin == "Direct" else f" (from {origin})"
                 raise AnsibleParserError(
-                    "%s: ssh_port%s must be between 1 and 65535, got %r. Fix: set ssh_port to the SSH port of the "
-                    "nodes, or remove it." % (self._source_name, where, port))
-            variables['ansible_port'] = port
-        key_file = self._key_file_override or self.get_option('ssh_private_key_file')
+                    f"{self._source_name}: ssh_port{where} must be between 1 and 65535, got {port!r}. Fix: set "
+                    "ssh_port to the SSH port of the nodes, or remove it."
+                )
+            variables["ansible_port"] = port
+        key_file = self._key_file_override or self.get_option("ssh_private_key_file")
         if key_file:
-            variables['ansible_ssh_private_key_file'] = key_file
+            variables["ansible_ssh_private_key_file"] = key_file
         return variables
 
     def _extra_hostvars(self) -> dict[str, t.Any]:
-        extra = self.get_option('hostvars') or {}
+        extra = self.get_option("hostvars") or {}
         if not isinstance(extra, dict):
             raise AnsibleParserError(
-                "%s: hostvars must be a mapping of variable names to values. Fix: write 'hostvars:' followed by "
-                "'name: value' lines." % self._source_name)
+                f"{self._source_name}: hostvars must be a mapping of variable names to values. Fix: write 'hostvars:' "
+                "followed by 'name: value' lines."
+            )
         for name in extra:
             if not isinstance(name, str) or not name.isidentifier():
                 raise AnsibleParserError(
-                    "%s: hostvars key %r is not a valid variable name. Fix: use letters, digits and '_' only, "
-                    "not starting with a digit." % (self._source_name, name))
+                    f"{self._source_name}: hostvars key {name!r} is not a valid variable name. Fix: use letters, "
+                    "digits and '_' only, not starting with a digit."
+                )
             if name in COMPUTED_HOSTVARS:
                 self.display.warning(
-                    "%s: hostvars sets %r, which this plugin computes from cluster.yaml; the computed value wins."
-                    % (self._source_name, name))
+                    f"{self._source_name}: hostvars sets {name!r}, which this plugin computes from cluster.yaml; the "
+                    "computed value wins."
+                )
         return extra
 
     def _populate(self, spec: ClusterSpec, cluster_path: str) -> None:
@@ -560,34 +588,34 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         inventory.add_child(GROUP_CLUSTER, GROUP_SCHEDULER)
         inventory.add_child(GROUP_CLUSTER, GROUP_WORKERS)
 
-        inventory.set_variable(GROUP_CLUSTER, 'gtsfm_cluster_config', cluster_path)
-        inventory.set_variable(GROUP_CLUSTER, 'gtsfm_cluster_workers', copy.deepcopy(spec['worker_entries']))
-        inventory.set_variable(GROUP_CLUSTER, 'gtsfm_cluster_hosts', [host['name'] for host in spec['hosts']])
+        inventory.set_variable(GROUP_CLUSTER, "gtsfm_cluster_config", cluster_path)
+        inventory.set_variable(GROUP_CLUSTER, "gtsfm_cluster_workers", copy.deepcopy(spec["worker_entries"]))
+        inventory.set_variable(GROUP_CLUSTER, "gtsfm_cluster_hosts", [host["name"] for host in spec["hosts"]])
 
-        scheduler = spec['scheduler']
+        scheduler = spec["scheduler"]
         names: list[str] = []
-        for host in spec['hosts']:
-            name = inventory.add_host(host['name'], group=GROUP_WORKERS)
+        for host in spec["hosts"]:
+            name = inventory.add_host(host["name"], group=GROUP_WORKERS)
             names.append(name)
-            if host['name'] == scheduler:
+            if host["name"] == scheduler:
                 inventory.add_host(name, group=GROUP_SCHEDULER)
             for key, value in extra.items():
                 inventory.set_variable(name, key, copy.deepcopy(value))
             for key, value in connection.items():
                 inventory.set_variable(name, key, value)
-            inventory.set_variable(name, 'gtsfm_is_scheduler', host['name'] == scheduler)
-            inventory.set_variable(name, 'gtsfm_worker_slots', host['slots'])
-            inventory.set_variable(name, 'gtsfm_worker_slot_settings', copy.deepcopy(host['slot_settings']))
-            inventory.set_variable(name, 'gtsfm_cluster_index', host['index'])
-            if 'gpus' in host:
-                inventory.set_variable(name, 'gtsfm_gpus', host['gpus'])
-            if 'system_memory' in host:
-                inventory.set_variable(name, 'gtsfm_system_memory', host['system_memory'])
+            inventory.set_variable(name, "gtsfm_is_scheduler", host["name"] == scheduler)
+            inventory.set_variable(name, "gtsfm_worker_slots", host["slots"])
+            inventory.set_variable(name, "gtsfm_worker_slot_settings", copy.deepcopy(host["slot_settings"]))
+            inventory.set_variable(name, "gtsfm_cluster_index", host["index"])
+            if "gpus" in host:
+                inventory.set_variable(name, "gtsfm_gpus", host["gpus"])
+            if "system_memory" in host:
+                inventory.set_variable(name, "gtsfm_system_memory", host["system_memory"])
 
-        strict = self.get_option('strict')
+        strict = self.get_option("strict")
         for name in names:
             host_obj = inventory.get_host(name)
             variables = combine_vars(get_group_vars(host_obj.get_groups()), host_obj.get_vars())
-            self._set_composite_vars(self.get_option('compose'), variables, name, strict=strict)
-            self._add_host_to_composed_groups(self.get_option('groups'), variables, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option('keyed_groups'), variables, name, strict=strict)
+            self._set_composite_vars(self.get_option("compose"), variables, name, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), variables, name, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), variables, name, strict=strict)

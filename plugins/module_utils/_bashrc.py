@@ -25,19 +25,20 @@ CONDA_END = "# <<< conda initialize <<<"
 _DASH = r'"?\$(?:-|\{-\})"?'
 # PS1 tests: `$PS1`, `"$PS1"`, `${PS1}`, `${PS1-}`, `${PS1:-}`.
 _PS1 = r'"?\$(?:PS1|\{PS1:?-?\})"?'
-_TEST = (r"(?:\[\[?\s*(?:-z\s+%(ps1)s|%(dash)s\s*!=\s*\*i\*|!\s+%(dash)s\s*==?\s*\*i\*)\s*\]\]?"
-         r"|test\s+-z\s+%(ps1)s)" % {"ps1": _PS1, "dash": _DASH})
-_POSITIVE = (r"(?:\[\[?\s*(?:-n\s+%(ps1)s|%(dash)s\s*==?\s*\*i\*)\s*\]\]?|test\s+-n\s+%(ps1)s)"
-             % {"ps1": _PS1, "dash": _DASH})
+_TEST = (
+    rf"(?:\[\[?\s*(?:-z\s+{_PS1}|{_DASH}\s*!=\s*\*i\*|!\s+{_DASH}\s*==?\s*\*i\*)\s*\]\]?"
+    rf"|test\s+-z\s+{_PS1})"
+)
+_POSITIVE = rf"(?:\[\[?\s*(?:-n\s+{_PS1}|{_DASH}\s*==?\s*\*i\*)\s*\]\]?|test\s+-n\s+{_PS1})"
 _RETURN = r"(?:return|exit)(?:\s+\d+)?\s*;?"
 GUARD_LINE = re.compile(
-    r"^\s*(?:%(test)s\s*&&\s*%(ret)s|%(pos)s\s*\|\|\s*%(ret)s"
-    r"|if\s+%(test)s\s*;\s*then\s+%(ret)s\s*fi"
-    r"|case\s+%(dash)s\s+in\s+\*i\*\)\s*;;\s*\*\)\s*%(ret)s\s*;;\s*esac)\s*(?:#.*)?$"
-    % {"test": _TEST, "pos": _POSITIVE, "ret": _RETURN, "dash": _DASH})
-CASE_START = re.compile(r"^\s*case\s+%s\s+in\s*(?:#.*)?$" % _DASH)
-IF_START = re.compile(r"^\s*if\s+%s\s*;?\s*(?:then)?\s*(?:#.*)?$" % _TEST)
-RETURN_LINE = re.compile(r"^\s*(?:\*\)\s*)?%s\s*;?;?\s*(?:#.*)?$" % _RETURN)
+    rf"^\s*(?:{_TEST}\s*&&\s*{_RETURN}|{_POSITIVE}\s*\|\|\s*{_RETURN}"
+    rf"|if\s+{_TEST}\s*;\s*then\s+{_RETURN}\s*fi"
+    rf"|case\s+{_DASH}\s+in\s+\*i\*\)\s*;;\s*\*\)\s*{_RETURN}\s*;;\s*esac)\s*(?:#.*)?$"
+)
+CASE_START = re.compile(rf"^\s*case\s+{_DASH}\s+in\s*(?:#.*)?$")
+IF_START = re.compile(rf"^\s*if\s+{_TEST}\s*;?\s*(?:then)?\s*(?:#.*)?$")
+RETURN_LINE = re.compile(rf"^\s*(?:\*\)\s*)?{_RETURN}\s*;?;?\s*(?:#.*)?$")
 PASS_LINE = re.compile(r"^(?:\*i\*\)\s*;;|then|:|;;)\s*(?:#.*)?$")
 # Anything that looks like an interactive test: a line we do not recognise but that mentions one of these
 # together with return/exit is refused rather than guessed at.
@@ -70,8 +71,39 @@ def line_end(lines):
 
 # ---------------------------------------------------------------- the file's structure, as bash reads it
 
-_OPERATORS = sorted([";;&", ";;", ";&", ";", "&&", "||", "|&", "|", "&>>", "&>", "&", "((", "(", ")", "<<<", "<<-",
-                     "<<", "<(", ">(", ">>", ">&", "<&", "<>", ">|", "<", ">", "\n"], key=len, reverse=True)
+_OPERATORS = sorted(
+    [
+        ";;&",
+        ";;",
+        ";&",
+        ";",
+        "&&",
+        "||",
+        "|&",
+        "|",
+        "&>>",
+        "&>",
+        "&",
+        "((",
+        "(",
+        ")",
+        "<<<",
+        "<<-",
+        "<<",
+        "<(",
+        ">(",
+        ">>",
+        ">&",
+        "<&",
+        "<>",
+        ">|",
+        "<",
+        ">",
+        "\n",
+    ],
+    key=len,
+    reverse=True,
+)
 _REDIRECTS = ("&>>", "&>", ">>", ">&", "<&", "<>", ">|", "<", ">", "<<<")
 _OPENERS = {"if": "fi", "case": "esac", "for": "done", "while": "done", "until": "done", "select": "done", "{": "}"}
 _CLOSERS = ("fi", "esac", "done", "}")
@@ -120,16 +152,20 @@ class ShellStructure:
         self._parse(None)
         if self.stack:
             frame = self.stack[-1]
-            raise BashrcError("line %d opens %s, which the file never closes" % (
-                frame.line + 1, "a function body" if frame.function else repr(frame.kind)))
+            raise BashrcError(
+                f"line {frame.line + 1} opens {'a function body' if frame.function else repr(frame.kind)}, which the "
+                "file never closes"
+            )
 
     # -- positions
     def line_of(self, pos):
         return max(0, bisect.bisect_right(self.starts, pos) - 1)
 
     def _fail(self, pos, what):
-        raise BashrcError("line %d: %s (this module reads the file's if/case/loop/function structure, heredocs and "
-                          "quotes to find its top-level interactive guard)" % (self.line_of(pos) + 1, what))
+        raise BashrcError(
+            f"line {self.line_of(pos) + 1}: {what} (this module reads the file's if/case/loop/function structure, "
+            "heredocs and quotes to find its top-level interactive guard)"
+        )
 
     # -- the command level
     def _parse(self, frame):
@@ -138,7 +174,7 @@ class ShellStructure:
             token, start, quoted = self._token()
             if token is None:
                 if frame is not None:
-                    self._fail(start, "a $( ... ) opened on line %d is never closed" % (frame.line + 1))
+                    self._fail(start, f"a $( ... ) opened on line {frame.line + 1} is never closed")
                 return
             if self._command_token(token, start, quoted, frame):
                 return
@@ -179,7 +215,7 @@ class ShellStructure:
             return False
         if token in (";;", ";&", ";;&"):
             if case is None:
-                self._fail(start, "%r outside a case clause" % token)
+                self._fail(start, f"{token!r} outside a case clause")
             case.case_mode = "pattern"
             return False
         if token in _REDIRECTS:
@@ -250,7 +286,7 @@ class ShellStructure:
         if word in _CLOSERS:
             want = {"fi": "if", "esac": "case", "done": "for", "}": "{"}[word]
             if not self.stack or self.stack[-1].kind != want:
-                self._fail(start, "an unexpected %r" % word)
+                self._fail(start, f"an unexpected {word!r}")
             self.stack.pop()
             self.cmdpos = True  # bash reads a reserved word right after a compound command: `done }`, `} fi`
             return
@@ -300,7 +336,7 @@ class ShellStructure:
         while self.pos < len(self.text):
             end = self.text.find("\n", self.pos)
             end = len(self.text) if end < 0 else end + 1
-            body = self.text[self.pos:end].rstrip("\n").rstrip("\r")
+            body = self.text[self.pos : end].rstrip("\n").rstrip("\r")
             self.pos = end
             if (body.lstrip("\t") if strip_tabs else body) == delimiter:
                 return
@@ -512,15 +548,17 @@ def find_guard(lines):
                         guard = index, index + 1 + end
                         break
                 raise BashrcError(
-                    "line %d starts an interactive test (%r) whose body is not the plain 'return' guard this module "
-                    "recognises" % (index + 1, code))
+                    f"line {index + 1} starts an interactive test ({code!r}) whose body is not the plain 'return' "
+                    "guard this module recognises"
+                )
         if guard is not None:
             break
         if SUSPECT.search(code) and index in shell.exits:
             raise BashrcError(
-                "line %d (%r) looks like an interactive guard but is not one of the shapes this module recognises "
-                "(case $- in *i*) ;; *) return;; esac / [ -z \"$PS1\" ] && return / [[ $- != *i* ]] && return)"
-                % (index + 1, code))
+                f"line {index + 1} ({code!r}) looks like an interactive guard but is not one of the shapes this module "
+                "recognises "
+                '(case $- in *i*) ;; *) return;; esac / [ -z "$PS1" ] && return / [[ $- != *i* ]] && return)'
+            )
         index += 1
     if guard is None or any(line < guard[0] for line in shell.exits):
         return None
@@ -533,8 +571,10 @@ def _find_pair(lines, begin, end, what):
     if not starts and not ends:
         return None
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
-        raise BashrcError("the %s markers are damaged (%d '%s' and %d '%s' lines, expected one of each in order)"
-                          % (what, len(starts), begin, len(ends), end))
+        raise BashrcError(
+            f"the {what} markers are damaged ({len(starts)} '{begin}' and {len(ends)} '{end}' lines, "
+            "expected one of each in order)"
+        )
     return starts[0], ends[0]
 
 
@@ -550,9 +590,9 @@ def place_block(text, name, block_lines, move_conda=True, state="present"):
     had_final_newline = not lines or lines[-1].endswith("\n")
     eol = line_end(lines)
     begin, end = markers(name)
-    ours = _find_pair(lines, begin, end, "block '%s'" % name)
+    ours = _find_pair(lines, begin, end, f"block '{name}'")
     if ours is not None:
-        del lines[ours[0]:ours[1] + 1]
+        del lines[ours[0] : ours[1] + 1]
     if state == "absent":
         return _join(lines, had_final_newline, text)
 
@@ -571,11 +611,10 @@ def place_block(text, name, block_lines, move_conda=True, state="present"):
         conda = _find_pair(lines, CONDA_BEGIN, CONDA_END, "conda initialize")
         if conda is not None and guard is not None:
             if conda[0] < guard[0] <= conda[1]:
-                raise BashrcError("the interactive guard (line %d) sits inside the conda initialize block"
-                                  % (guard[0] + 1))
+                raise BashrcError(f"the interactive guard (line {guard[0] + 1}) sits inside the conda initialize block")
             if conda[0] > guard[1]:
-                moved = lines[conda[0]:conda[1] + 1]
-                del lines[conda[0]:conda[1] + 1]
+                moved = lines[conda[0] : conda[1] + 1]
+                del lines[conda[0] : conda[1] + 1]
                 if not moved[-1].endswith("\n"):
                     moved[-1] += eol
     block = [line + eol for line in [begin] + list(block_lines) + [end]]
@@ -591,7 +630,7 @@ def _join(lines, had_final_newline, original):
         # The file ended without a newline: keep it that way, whatever line now comes last.
         for ending in ("\r\n", "\n"):
             if result.endswith(ending):
-                result = result[:-len(ending)]
+                result = result[: -len(ending)]
                 break
     return result
 
@@ -605,6 +644,11 @@ def rewrite(before, exists, params):
     present = params.get("state", "present") == "present"
     block = (params.get("block") or "").rstrip("\n").split("\n") if present else []
     block = [line.rstrip("\r") for line in block]
-    after = place_block(before, params.get("marker") or "gtsfm.cluster.bashrc_init", block,
-                        params.get("move_conda_init", True), "present" if present else "absent")
+    after = place_block(
+        before,
+        params.get("marker") or "gtsfm.cluster.bashrc_init",
+        block,
+        params.get("move_conda_init", True),
+        "present" if present else "absent",
+    )
     return after, after != before or (not exists and present)

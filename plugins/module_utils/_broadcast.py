@@ -45,7 +45,7 @@ class BroadcastError(Exception):
 def default_status_file(path):
     """Where the status of a broadcast of path is written unless status_file says otherwise."""
     key = hashlib.sha256(path.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    return os.path.join(os.path.expanduser("~"), ".cache", "gtsfm.cluster", "broadcast-%s.json" % key)
+    return os.path.join(os.path.expanduser("~"), ".cache", "gtsfm.cluster", f"broadcast-{key}.json")
 
 
 def order_hosts(hosts, order):
@@ -65,11 +65,27 @@ def ssh_options(params):
     """ssh arguments every connection of the broadcast uses (before the host name)."""
     connect = max(1, int(params["connect_timeout"]))
     alive = max(1, int(params["keepalive"]))
-    opts = ["-T", "-x", "-a",
-            "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-            "-o", "ConnectTimeout=%d" % connect,
-            "-o", "ServerAliveInterval=%d" % alive, "-o", "ServerAliveCountMax=%d" % KEEPALIVE_COUNT,
-            "-o", "Compression=no", "-o", "LogLevel=ERROR", "-o", "ClearAllForwardings=yes"]
+    opts = [
+        "-T",
+        "-x",
+        "-a",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        f"ConnectTimeout={connect}",
+        "-o",
+        f"ServerAliveInterval={alive}",
+        "-o",
+        f"ServerAliveCountMax={KEEPALIVE_COUNT}",
+        "-o",
+        "Compression=no",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "ClearAllForwardings=yes",
+    ]
     if params.get("cipher"):
         opts += ["-c", params["cipher"]]
     return opts + list(params.get("ssh_args") or [])
@@ -81,7 +97,7 @@ def check_exclude(patterns):
     for pattern in patterns:
         problem = hop.exclude_problem(pattern)
         if problem:
-            raise BroadcastError("exclude pattern %r: %s." % (pattern, problem))
+            raise BroadcastError(f"exclude pattern {pattern!r}: {problem}.")
     return patterns
 
 
@@ -89,22 +105,26 @@ def stat_source(path, exclude=None):
     """kind, size, mode, mtime and on-disk signature of the source; its digest too when the record beside it is
     current (digest None otherwise: source_digest() computes it). exclude: patterns a tree is read without."""
     if not os.path.isabs(path):
-        raise BroadcastError("path must be absolute (the same path on every node), got %r" % path)
+        raise BroadcastError(f"path must be absolute (the same path on every node), got {path!r}")
     exclude = check_exclude(exclude)
     try:
         st = os.stat(path)
     except OSError as exc:
-        raise BroadcastError("path %s: %s on the source node. Fix: point path at an existing file or directory "
-                             "there (delegate_to names the source)." % (path, exc.strerror))
+        raise BroadcastError(
+            f"path {path}: {exc.strerror} on the source node. Fix: point path at an existing file or directory there "
+            "(delegate_to names the source)."
+        )
     if stat.S_ISREG(st.st_mode):
         kind, size = "file", st.st_size
     elif stat.S_ISDIR(st.st_mode):
         kind = "tree"
     else:
-        raise BroadcastError("path %s is neither a file nor a directory on the source node" % path)
+        raise BroadcastError(f"path {path} is neither a file nor a directory on the source node")
     if exclude and kind == "file":
-        raise BroadcastError("exclude applies to a directory tree, but %s is a file on the source node. Fix: drop "
-                             "exclude, or broadcast the directory." % path)
+        raise BroadcastError(
+            f"exclude applies to a directory tree, but {path} is a file on the source node. Fix: drop "
+            "exclude, or broadcast the directory."
+        )
     try:
         if kind == "file":
             sig = hop.signature(path, kind)
@@ -114,11 +134,20 @@ def stat_source(path, exclude=None):
     except hop.HopError as exc:
         raise BroadcastError(str(exc))
     except OSError as exc:
-        raise BroadcastError("cannot read %s on the source node: %s" % (exc.filename or path, exc.strerror))
+        raise BroadcastError(f"cannot read {exc.filename or path} on the source node: {exc.strerror}")
     record = hop.read_record(path)
     cached = bool(record and record.get("kind") == kind and record.get("signature") == sig and record.get("digest"))
-    return {"path": path, "kind": kind, "size": size, "mode": stat.S_IMODE(st.st_mode), "mtime_ns": st.st_mtime_ns,
-            "signature": sig, "digest": record["digest"] if cached else None, "cached": cached, "exclude": exclude}
+    return {
+        "path": path,
+        "kind": kind,
+        "size": size,
+        "mode": stat.S_IMODE(st.st_mode),
+        "mtime_ns": st.st_mtime_ns,
+        "signature": sig,
+        "digest": record["digest"] if cached else None,
+        "cached": cached,
+        "exclude": exclude,
+    }
 
 
 def source_digest(source, check_mode=False):
@@ -131,12 +160,21 @@ def source_digest(source, check_mode=False):
     except hop.HopError as exc:
         raise BroadcastError(str(exc))
     except OSError as exc:
-        raise BroadcastError("cannot read %s on the source node: %s" % (exc.filename or path, exc.strerror))
+        raise BroadcastError(f"cannot read {exc.filename or path} on the source node: {exc.strerror}")
     if not check_mode:
         try:
-            hop.write_record(path, {"by": "gtsfm.cluster.broadcast", "path": path, "kind": kind,
-                                    "digest": source["digest"], "size": source["size"],
-                                    "signature": source["signature"], "written": time.time()})
+            hop.write_record(
+                path,
+                {
+                    "by": "gtsfm.cluster.broadcast",
+                    "path": path,
+                    "kind": kind,
+                    "digest": source["digest"],
+                    "size": source["size"],
+                    "signature": source["signature"],
+                    "written": time.time(),
+                },
+            )
         except OSError:
             pass
     return source["digest"]
@@ -153,9 +191,15 @@ class Status:
     """The broadcast's progress record (module_utils/_progress): bytes per target, their mean as the step's done."""
 
     def __init__(self, path, source, hosts, run_id=None):
-        self.writer = _progress.Writer(path, run_id=run_id, what=os.path.basename(source["path"].rstrip("/")) or "/",
-                                       total=source["size"], phase="probing", kind=source["kind"],
-                                       nodes=dict((h, {"state": "pending", "done": 0}) for h in hosts))
+        self.writer = _progress.Writer(
+            path,
+            run_id=run_id,
+            what=os.path.basename(source["path"].rstrip("/")) or "/",
+            total=source["size"],
+            phase="probing",
+            kind=source["kind"],
+            nodes=dict((h, {"state": "pending", "done": 0}) for h in hosts),
+        )
 
     def _mean(self):
         nodes = [n for n in self.writer.data["nodes"].values() if n.get("state") not in ("held", "failed")]
@@ -199,24 +243,35 @@ def _last_line(data):
 
 def probe_hosts(hosts, source, params, ctx):
     """{host: probe answer} for every host, in parallel; an unreachable host gets {'error': ...}."""
-    cfg = {"mode_of_run": "probe", "path": source["path"], "kind": source["kind"], "checksum": params["checksum"],
-           "python": params["remote_python"], "exclude": source.get("exclude") or []}
+    cfg = {
+        "mode_of_run": "probe",
+        "path": source["path"],
+        "kind": source["kind"],
+        "checksum": params["checksum"],
+        "python": params["remote_python"],
+        "exclude": source.get("exclude") or [],
+    }
     command = hop.hop_command(cfg, ctx["code"])
 
     def one(host):
-        rc, out, err = run_remote([ctx["ssh"]] + ctx["opts"] + [host, command],
-                                  params["connect_timeout"] + params["timeout"] + 30)
-        why = _last_line(err) or "exit code %d" % rc
+        rc, out, err = run_remote(
+            [ctx["ssh"]] + ctx["opts"] + [host, command], params["connect_timeout"] + params["timeout"] + 30
+        )
+        why = _last_line(err) or f"exit code {rc}"
         if rc == 255:
-            return host, {"error": "unreachable over ssh (%s). Check that the node is up and that site.yml's "
-                                   "ssh_mesh and known_hosts stages ran." % why, "unreachable": True}
+            return host, {
+                "error": f"unreachable over ssh ({why}). Check that the node is up and that site.yml's "
+                "ssh_mesh and known_hosts stages ran.",
+                "unreachable": True,
+            }
         if rc != 0:
-            return host, {"error": "the probe failed (%s). Check that %s runs there (remote_python)."
-                                   % (why, params["remote_python"])}
+            return host, {
+                "error": f"the probe failed ({why}). Check that {params['remote_python']} runs there (remote_python)."
+            }
         try:
             return host, json.loads(_last_line(out))
         except ValueError:
-            return host, {"error": "the probe answered %r" % _last_line(out + err)}
+            return host, {"error": f"the probe answered {_last_line(out + err)!r}"}
 
     if not hosts:
         return {}
@@ -227,6 +282,7 @@ def probe_hosts(hosts, source, params, ctx):
 def feed_stdin(proc, chunks):
     """Write the byte strings of chunks to proc's stdin from a daemon thread and close it at the end; a reader that
     quits (a broken pipe) or a chunk source that fails to read ends the feeding, and proc sees end of input."""
+
     def feed():
         try:
             for data in chunks:
@@ -235,6 +291,7 @@ def feed_stdin(proc, chunks):
             pass
         finally:
             proc.stdin.close()
+
     feeder = threading.Thread(target=feed)
     feeder.daemon = True
     feeder.start()
@@ -253,19 +310,27 @@ def _payload(source, params, ctx):
                 if not data:
                     return
                 yield data
+
         return chunks(), handle.close, None
     exclude = source.get("exclude")
     if not exclude:
-        tar = subprocess.Popen([ctx["tar"], "-C", source["path"], "-c", "-f", "-", "."],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        tar = subprocess.Popen(
+            [ctx["tar"], "-C", source["path"], "-c", "-f", "-", "."], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
     else:
         # tar reads the names the manifest keeps, so what travels is exactly what was identified (tar's own
         # --exclude globbing differs from ours).
-        tar = subprocess.Popen([ctx["tar"], "-C", source["path"], "-c", "-f", "-", "--no-recursion", "--null",
-                                "-T", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        tar = subprocess.Popen(
+            [ctx["tar"], "-C", source["path"], "-c", "-f", "-", "--no-recursion", "--null", "-T", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
-        names = (("." if rel == "." else "./" + rel).encode("utf-8", "surrogateescape") + b"\0"
-                 for rel, dummy in hop._walk(source["path"], exclude))
+        names = (
+            ("." if rel == "." else "./" + rel).encode("utf-8", "surrogateescape") + b"\0"
+            for rel, dummy in hop._walk(source["path"], exclude)
+        )
         feed_stdin(tar, names)
 
     def chunks():
@@ -279,6 +344,7 @@ def _payload(source, params, ctx):
         if tar.poll() is None:
             tar.kill()
         tar.wait()
+
     return chunks(), cleanup, tar
 
 
@@ -308,14 +374,20 @@ class Chain:
                 continue
             if kind == "progress":
                 self.progress[host] = event.get("b", 0)
-                self.status.node(host, state="receiving", bytes=event.get("b", 0),
-                                 seconds=round(time.monotonic() - self.started, 1))
+                self.status.node(
+                    host, state="receiving", bytes=event.get("b", 0), seconds=round(time.monotonic() - self.started, 1)
+                )
             elif kind in ("done", "failed", "lost") and host not in self.results:
                 seconds = round(time.monotonic() - self.started, 3)
                 self.results[host] = dict(event, s=seconds)
-                self.status.node(host, final=True, state="received" if kind == "done" else "failed",
-                                 bytes=event.get("b", self.progress[host]), seconds=seconds,
-                                 error=event.get("error"))
+                self.status.node(
+                    host,
+                    final=True,
+                    state="received" if kind == "done" else "failed",
+                    bytes=event.get("b", self.progress[host]),
+                    seconds=seconds,
+                    error=event.get("error"),
+                )
 
     def _stderr(self, stream):
         for raw in stream:
@@ -324,12 +396,23 @@ class Chain:
     def run(self):
         """Stream the payload once; returns {host: final event} for the hosts that reported."""
         params, source = self.params, self.source
-        cfg = {"mode_of_run": "receive", "chain": self.hosts, "path": source["path"], "kind": source["kind"],
-               "exclude": source.get("exclude") or [],
-               "digest": source["digest"], "size": source["size"], "mode": source["mode"],
-               "mtime_ns": source["mtime_ns"], "compress": self.compress, "bufsize": params["buffer_size"],
-               "timeout": params["timeout"], "token": uuid.uuid4().hex[:12], "python": params["remote_python"],
-               "ssh": ["ssh"] + self.ctx["opts"]}
+        cfg = {
+            "mode_of_run": "receive",
+            "chain": self.hosts,
+            "path": source["path"],
+            "kind": source["kind"],
+            "exclude": source.get("exclude") or [],
+            "digest": source["digest"],
+            "size": source["size"],
+            "mode": source["mode"],
+            "mtime_ns": source["mtime_ns"],
+            "compress": self.compress,
+            "bufsize": params["buffer_size"],
+            "timeout": params["timeout"],
+            "token": uuid.uuid4().hex[:12],
+            "python": params["remote_python"],
+            "ssh": ["ssh"] + self.ctx["opts"],
+        }
         argv = [self.ctx["ssh"]] + self.ctx["opts"] + [self.hosts[0], hop.hop_command(cfg, self.ctx["code"])]
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         listener = threading.Thread(target=self._listen, args=(proc.stdout,))
@@ -346,14 +429,19 @@ class Chain:
         feeder = None
         fd = proc.stdin.fileno()
         try:
+
             def hashed():
                 for data in chunks:
                     digest.update(data)
                     size[0] += len(data)
                     yield data
+
             if self.compress:
-                zstd = subprocess.Popen([self.ctx["zstd"], "-q", "-c", "-T0", "-%d" % params["compress_level"]],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                zstd = subprocess.Popen(
+                    [self.ctx["zstd"], "-q", "-c", "-T0", f"-{params['compress_level']}"],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                )
                 feeder = feed_stdin(zstd, hashed())
 
                 def wire_chunks():
@@ -362,6 +450,7 @@ class Chain:
                         if not data:
                             return
                         yield data
+
                 wire = wire_chunks()
             else:
                 wire = hashed()
@@ -371,11 +460,13 @@ class Chain:
             if feeder is not None:
                 feeder.join()
             if tar is not None and tar.wait() != 0:
-                raise BroadcastError("tar -c of %s failed on the source: %s"
-                                     % (source["path"], tar.stderr.read().decode("utf-8", "replace").strip()))
+                raise BroadcastError(
+                    f"tar -c of {source['path']} failed on the source: "
+                    f"{tar.stderr.read().decode('utf-8', 'replace').strip()}"
+                )
             hop.write_all(fd, hop.trailer({"digest": "sha256:" + digest.hexdigest(), "bytes": size[0]}))
         except OSError as exc:
-            broken = "the stream to it broke (%s)" % (exc.strerror or exc)
+            broken = f"the stream to it broke ({exc.strerror or exc})"
         finally:
             cleanup()
             if zstd is not None and zstd.poll() is None:
@@ -389,13 +480,18 @@ class Chain:
         errors.join()
         first = self.hosts[0]
         if first not in self.results:
-            detail = "; ".join(line for line in self.stderr_tail if line) or broken or "exit code %d" % rc
-            self.results[first] = {"n": first, "e": "lost", "b": self.progress[first],
-                                   "error": "connection lost during the transfer (ssh exit %d: %s)" % (rc, detail),
-                                   "s": round(time.monotonic() - self.started, 3)}
+            detail = "; ".join(line for line in self.stderr_tail if line) or broken or f"exit code {rc}"
+            self.results[first] = {
+                "n": first,
+                "e": "lost",
+                "b": self.progress[first],
+                "error": f"connection lost during the transfer (ssh exit {rc}: {detail})",
+                "s": round(time.monotonic() - self.started, 3),
+            }
         if source["kind"] == "file" and "sha256:" + digest.hexdigest() != source["digest"] and size[0]:
-            raise BroadcastError("%s changed on the source while it was being sent; run again once it is stable"
-                                 % source["path"])
+            raise BroadcastError(
+                f"{source['path']} changed on the source while it was being sent; run again once it is stable"
+            )
         return self.results
 
 
@@ -408,8 +504,12 @@ def broadcast(params, check_mode, ctx, warn):
     source = stat_source(params["path"], params.get("exclude"))
     hosts = order_hosts(params["hosts"], params["order"])
     ctx = dict(ctx, opts=ssh_options(params))
-    status = Status(None if check_mode else (params["status_file"] or default_status_file(source["path"])),
-                    source, hosts, run_id=params.get("status_run_id"))
+    status = Status(
+        None if check_mode else (params["status_file"] or default_status_file(source["path"])),
+        source,
+        hosts,
+        run_id=params.get("status_run_id"),
+    )
     nodes = dict((h, {"status": "pending"}) for h in hosts)
     # The probes ask each node what it holds; meanwhile the source hashes its content (unless cached).
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -427,8 +527,16 @@ def broadcast(params, check_mode, ctx, warn):
             status.node(host, state="failed", error=why)
         else:
             need.append(host)
-    result = {"broadcast_path": source["path"], "kind": source["kind"], "size": source["size"],
-              "digest": source["digest"], "nodes": nodes, "changed": False, "rounds": 0, "compressed": False}
+    result = {
+        "broadcast_path": source["path"],
+        "kind": source["kind"],
+        "size": source["size"],
+        "digest": source["digest"],
+        "nodes": nodes,
+        "changed": False,
+        "rounds": 0,
+        "compressed": False,
+    }
     if check_mode:
         for host in need:
             nodes[host] = {"status": "would receive", "bytes": source["size"]}
@@ -437,7 +545,7 @@ def broadcast(params, check_mode, ctx, warn):
     compress = bool(params["compress"])
     if compress and need and (not ctx.get("zstd") or not all(answers[h].get("zstd") for h in need)):
         missing = [h for h in need if not answers[h].get("zstd")]
-        warn("compress: zstd is missing on %s; sending uncompressed." % (", ".join(missing) or "the source"))
+        warn(f"compress: zstd is missing on {', '.join(missing) or 'the source'}; sending uncompressed.")
         compress = False
     result["compressed"] = compress
     rounds = 0
@@ -449,14 +557,23 @@ def broadcast(params, check_mode, ctx, warn):
             event = events.get(host)
             if event and event.get("e") == "done":
                 seconds = max(event["s"], 0.001)
-                nodes[host] = {"status": "received", "bytes": source["size"], "wire_bytes": event.get("b", 0),
-                               "seconds": event["s"], "rate_mbps": round(source["size"] * 8 / seconds / 1e6, 1),
-                               "round": rounds}
+                nodes[host] = {
+                    "status": "received",
+                    "bytes": source["size"],
+                    "wire_bytes": event.get("b", 0),
+                    "seconds": event["s"],
+                    "rate_mbps": round(source["size"] * 8 / seconds / 1e6, 1),
+                    "round": rounds,
+                }
             elif event:
                 nodes[host] = {"status": "failed", "error": event.get("error"), "bytes": 0, "round": rounds}
             else:
-                nodes[host] = {"status": "failed", "bytes": 0, "round": rounds,
-                               "error": "no report: the chain broke before it"}
+                nodes[host] = {
+                    "status": "failed",
+                    "bytes": 0,
+                    "round": rounds,
+                    "error": "no report: the chain broke before it",
+                }
         left = [h for h in need if nodes[h]["status"] != "received"]
         if not left or rounds > params["repair_rounds"]:
             break
@@ -464,13 +581,16 @@ def broadcast(params, check_mode, ctx, warn):
         answers = probe_hosts(left, source, params, ctx)
         need = []
         for host in left:
-            verdict, why = hop.decide(answers[host], source["path"], source["kind"], source["digest"],
-                                      source["size"])
+            verdict, why = hop.decide(answers[host], source["path"], source["kind"], source["digest"], source["size"])
             if verdict == "have":
-                nodes[host] = {"status": "received", "bytes": source["size"], "round": rounds,
-                               "why": "placed, its report was lost"}
+                nodes[host] = {
+                    "status": "received",
+                    "bytes": source["size"],
+                    "round": rounds,
+                    "why": "placed, its report was lost",
+                }
             elif verdict == "error":
-                nodes[host]["error"] = "%s; then: %s" % (nodes[host].get("error"), why)
+                nodes[host]["error"] = f"{nodes[host].get('error')}; then: {why}"
             else:
                 need.append(host)
     result["rounds"] = rounds
@@ -481,18 +601,30 @@ def broadcast(params, check_mode, ctx, warn):
 def _finish(result, started, status):
     nodes = result["nodes"]
     # Not 'skipped'/'failed': Ansible reads those keys of a result as the task's own state.
-    for key, state in (("received", "received"), ("held", "skipped"), ("failed_nodes", "failed"),
-                       ("would_receive", "would receive")):
+    for key, state in (
+        ("received", "received"),
+        ("held", "skipped"),
+        ("failed_nodes", "failed"),
+        ("would_receive", "would receive"),
+    ):
         result[key] = [h for h, n in nodes.items() if n["status"] == state]
     result["seconds"] = round(time.monotonic() - started, 3)
     if result["failed_nodes"]:
-        result["msg"] = ("broadcast of %s: no verified copy on %s. Nodes that hold it are skipped on a re-run; fix "
-                         "these and run again." % (result["broadcast_path"], "; ".join(
-                             "%s (%s)" % (h, nodes[h].get("error")) for h in result["failed_nodes"])))
+        failed = "; ".join(f"{h} ({nodes[h].get('error')})" for h in result["failed_nodes"])
+        result["msg"] = (
+            f"broadcast of {result['broadcast_path']}: no verified copy on {failed}. Nodes that hold it "
+            "are skipped on a re-run; fix these and run again."
+        )
     else:
-        result["msg"] = "%s: %d received, %d already held it%s" % (
-            result["broadcast_path"], len(result["received"]), len(result["held"]),
-            ", %d would receive" % len(result["would_receive"]) if result["would_receive"] else "")
-    status.phase("failed" if result["failed_nodes"] else "done", finished=True, msg=result["msg"], result=dict(
-        (k, result[k]) for k in ("received", "held", "failed_nodes", "would_receive", "seconds")))
+        would = f", {len(result['would_receive'])} would receive" if result["would_receive"] else ""
+        result["msg"] = (
+            f"{result['broadcast_path']}: {len(result['received'])} received, "
+            f"{len(result['held'])} already held it{would}"
+        )
+    status.phase(
+        "failed" if result["failed_nodes"] else "done",
+        finished=True,
+        msg=result["msg"],
+        result=dict((k, result[k]) for k in ("received", "held", "failed_nodes", "would_receive", "seconds")),
+    )
     return result

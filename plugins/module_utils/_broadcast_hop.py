@@ -64,6 +64,7 @@ class UpstreamTimeout(HopError):
 
 # --- paths beside the destination ---------------------------------------------------------------------------------
 
+
 def side_path(path, suffix, prefix=""):
     """A file beside path: '<dir>/.<prefix><name><suffix>'."""
     head, name = os.path.split(path.rstrip("/") or "/")
@@ -94,6 +95,7 @@ def leftovers(path):
 
 # --- content identity ---------------------------------------------------------------------------------------------
 
+
 def file_digest(path):
     """sha256 of a file's bytes, as 'sha256:<hex>'."""
     digest = hashlib.sha256()
@@ -107,6 +109,7 @@ def file_digest(path):
 
 
 # --- exclusion -----------------------------------------------------------------------------------------------------
+
 
 class Exclude:
     """Which entries of a tree the broadcast leaves alone (gitignore-like patterns, relative to the tree's top).
@@ -124,7 +127,7 @@ class Exclude:
         for pattern in self.patterns:
             problem = exclude_problem(pattern)
             if problem:
-                raise HopError("exclude pattern %r: %s" % (pattern, problem))
+                raise HopError(f"exclude pattern {pattern!r}: {problem}")
             dir_only = pattern.endswith("/")
             body = pattern.rstrip("/")
             if "/" in body:
@@ -233,7 +236,7 @@ def tree_manifest(root, content=True, exclude=None):
     for rel, st in _walk(root, exclude):
         mode = stat.S_IMODE(st.st_mode)
         if stat.S_ISDIR(st.st_mode):
-            line = ["d", rel, "%o" % mode]
+            line = ["d", rel, f"{mode:o}"]
         elif stat.S_ISLNK(st.st_mode):
             line = ["l", rel, os.readlink(os.path.join(root, rel))]
         elif stat.S_ISREG(st.st_mode):
@@ -245,12 +248,11 @@ def tree_manifest(root, content=True, exclude=None):
                     links[key] = rel
                 total += st.st_size
                 if content:
-                    line = ["f", rel, "%o" % mode, str(st.st_size), file_digest(os.path.join(root, rel))]
+                    line = ["f", rel, f"{mode:o}", str(st.st_size), file_digest(os.path.join(root, rel))]
                 else:
-                    line = ["f", rel, "%o" % mode, str(st.st_size), str(st.st_mtime_ns), str(st.st_ino)]
+                    line = ["f", rel, f"{mode:o}", str(st.st_size), str(st.st_mtime_ns), str(st.st_ino)]
         else:
-            raise HopError("%s: %s is neither a file, a directory nor a symlink; broadcast carries only those"
-                           % (root, rel))
+            raise HopError(f"{root}: {rel} is neither a file, a directory nor a symlink; broadcast carries only those")
         if not content and line[0] in ("d", "l"):
             line.append(str(st.st_ino))
         digest.update(("\0".join(line) + "\n").encode("utf-8", "surrogateescape"))
@@ -267,7 +269,7 @@ def signature(path, kind, exclude=None):
     if kind == "file":
         if not stat.S_ISREG(st.st_mode):
             return None
-        return "file:%d:%d:%d:%o" % (st.st_size, st.st_mtime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
+        return f"file:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}:{stat.S_IMODE(st.st_mode):o}"
     if not stat.S_ISDIR(st.st_mode):
         return None
     return "tree:" + tree_manifest(path, content=False, exclude=exclude)[0]
@@ -293,7 +295,7 @@ def read_record(path):
 def write_record(path, record):
     """Write the record beside path atomically."""
     target = record_path(path)
-    tmp = target + ".%d.tmp" % os.getpid()
+    tmp = target + f".{os.getpid()}.tmp"
     with open(tmp, "w") as handle:
         json.dump(record, handle, sort_keys=True)
         handle.write("\n")
@@ -311,7 +313,7 @@ def held_digest(path, kind, checksum=False, exclude=None):
         try:
             return content_digest(path, kind, exclude), "content hashed"
         except (OSError, HopError) as exc:
-            return None, "cannot read the destination: %s" % exc
+            return None, f"cannot read the destination: {exc}"
     record = read_record(path)
     if not record or record.get("kind") != kind or not record.get("digest"):
         return None, "no record of a copy here"
@@ -333,6 +335,7 @@ def holds(path, kind, digest, checksum=False, exclude=None):
 
 # --- probe ----------------------------------------------------------------------------------------------------------
 
+
 def _free_bytes(path):
     probe = os.path.dirname(path.rstrip("/")) or "/"
     while not os.path.exists(probe):
@@ -351,8 +354,16 @@ def probe(cfg):
         dest = "dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
     except OSError:
         dest = None
-    return {"held": held, "why": why, "zstd": bool(_which("zstd")), "tar": bool(_which("tar")), "free": free,
-            "free_path": where, "dest": dest, "python": sys.version.split()[0]}
+    return {
+        "held": held,
+        "why": why,
+        "zstd": bool(_which("zstd")),
+        "tar": bool(_which("tar")),
+        "free": free,
+        "free_path": where,
+        "dest": dest,
+        "python": sys.version.split()[0],
+    }
 
 
 def decide(answer, path, kind, digest, size):
@@ -362,12 +373,14 @@ def decide(answer, path, kind, digest, size):
     if answer.get("held") == digest:
         return "have", answer.get("why", "")
     if kind == "file" and answer.get("dest") == "dir":
-        return "error", "%s is a directory there; the source holds a file. Remove it or broadcast a tree." % path
+        return "error", f"{path} is a directory there; the source holds a file. Remove it or broadcast a tree."
     if kind == "tree" and not answer.get("tar"):
         return "error", "tar is not installed there; directory trees travel as a tar stream. Install tar."
     if answer.get("free", 0) < size:
-        return "error", ("not enough space for %s: %d bytes needed, %d free on the filesystem of %s there. Free "
-                         "some space." % (path, size, answer.get("free", 0), answer.get("free_path")))
+        return "error", (
+            f"not enough space for {path}: {size} bytes needed, {answer.get('free', 0)} free on the filesystem of "
+            f"{answer.get('free_path')} there. Free some space."
+        )
     return "need", answer.get("why", "")
 
 
@@ -393,19 +406,22 @@ def summary(text):
     if len(lines) <= 2:
         return "; ".join(lines)
     lead = next((line for line in lines if any(words in line for words in DISK_FULL)), lines[0])
-    return "%s (and %d more lines, the last: %s)" % (lead[:300], len(lines) - 1, lines[-1][:300])
+    return f"{lead[:300]} (and {len(lines) - 1} more lines, the last: {lines[-1][:300]})"
 
 
 def disk_full(error, path, size):
     """error said again, first, as what it means when the disk filled while this node wrote path; else error."""
     if not any(words in error for words in DISK_FULL):
         return error
-    return ("no space left on the file system of %s there: it filled while the copy of %d bytes was written, and "
-            "the unfinished copy was removed (nothing was placed). Free at least that much there, then run again. "
-            "(%s)" % (os.path.dirname(path.rstrip("/")) or "/", size, error))
+    return (
+        f"no space left on the file system of {os.path.dirname(path.rstrip('/')) or '/'} there: it filled while the "
+        f"copy of {size} bytes was written, and the unfinished copy was removed (nothing was placed). Free at least "
+        f"that much there, then run again. ({error})"
+    )
 
 
 # --- the stream -----------------------------------------------------------------------------------------------------
+
 
 class Reader:
     """Reads the framed stream from a file descriptor, giving up after `timeout` seconds of silence."""
@@ -419,7 +435,7 @@ class Reader:
     def _fill(self):
         ready = select.select([self.fd], [], [], self.timeout)[0]
         if not ready:
-            raise UpstreamTimeout("nothing arrived from the previous hop for %d s" % self.timeout)
+            raise UpstreamTimeout(f"nothing arrived from the previous hop for {int(self.timeout)} s")
         data = os.read(self.fd, self.bufsize)
         if not data:
             raise HopError("the previous hop closed the stream before its end (it failed or was stopped)")
@@ -443,7 +459,7 @@ class Reader:
 def write_all(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def frames(payload_chunks):
@@ -518,7 +534,7 @@ class Downstream:
         try:
             write_all(self.fd, data)
         except OSError as exc:
-            self.error = "the stream to it broke (%s)" % (os.strerror(exc.errno) if exc.errno else exc)
+            self.error = f"the stream to it broke ({os.strerror(exc.errno) if exc.errno else exc})"
 
     def finish(self):
         """Close our side, wait for the rest of the chain, report the next node if it went silent."""
@@ -530,9 +546,10 @@ class Downstream:
         self.relay.join()
         self.errors.join()
         if self.next_node not in self.finals:
-            detail = "; ".join(line for line in self.stderr_tail if line) or self.error or "exit code %d" % rc
-            self.upstream.emit(n=self.next_node, e="lost",
-                               error="connection lost during the transfer (ssh exit %d: %s)" % (rc, detail))
+            detail = "; ".join(line for line in self.stderr_tail if line) or self.error or f"exit code {rc}"
+            self.upstream.emit(
+                n=self.next_node, e="lost", error=f"connection lost during the transfer (ssh exit {rc}: {detail})"
+            )
 
 
 class FileSink:
@@ -606,17 +623,17 @@ class ProcessSink:
         try:
             write_all(self.fd, data)
         except OSError:
-            raise HopError("%s stopped reading: %s" % (self.what, self._message()))
+            raise HopError(f"{self.what} stopped reading: {self._message()}")
 
     def _message(self):
         self.proc.wait()
         self.errors.join()
-        return summary(self.err.decode("utf-8", "replace")) or "exit code %s" % self.proc.returncode
+        return summary(self.err.decode("utf-8", "replace")) or f"exit code {self.proc.returncode}"
 
     def finish(self):
         self.proc.stdin.close()
         if self.proc.wait() != 0:
-            raise HopError("%s failed: %s" % (self.what, self._message()))
+            raise HopError(f"{self.what} failed: {self._message()}")
         self.errors.join()
 
     def abort(self):
@@ -691,10 +708,12 @@ class Decompress:
 
 # --- placing a verified copy ----------------------------------------------------------------------------------------
 
+
 def _rename_exchange(src, dst):
     """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where the kernel or libc cannot."""
     try:
         import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         func = libc.renameat2
     except (OSError, AttributeError, ImportError):
@@ -784,8 +803,10 @@ def keep_excluded(old, new, exclude):
             os.chmod(target, stat.S_IMODE(st.st_mode))
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     except OSError as exc:
-        raise HopError("cannot keep the excluded %s in place: %s (nothing was changed there)"
-                       % (exc.filename or old, exc.strerror or exc))
+        raise HopError(
+            f"cannot keep the excluded {exc.filename or old} in place: {exc.strerror or exc} (nothing was "
+            "changed there)"
+        )
     return kept[0]
 
 
@@ -808,11 +829,13 @@ def place(tmp, path, token):
 
 # --- receive --------------------------------------------------------------------------------------------------------
 
+
 def hop_command(cfg, code_b64):
     """The remote command line that runs this program on a node with cfg (everything shell-safe base64)."""
     blob = base64.b64encode(json.dumps(cfg, sort_keys=True).encode()).decode()
-    python = "'%s'" % cfg.get("python", "python3").replace("'", "'\\''")
-    return "%s -c '%s' %s %s" % (python, BOOTSTRAP, code_b64, blob)
+    quoted = cfg.get("python", "python3").replace("'", "'\\''")
+    python = f"'{quoted}'"
+    return f"{python} -c '{BOOTSTRAP}' {code_b64} {blob}"
 
 
 def acquire_lock(path, timeout):
@@ -828,9 +851,10 @@ def acquire_lock(path, timeout):
                 raise
         if time.monotonic() > deadline:
             os.close(fd)
-            raise HopError("another broadcast is writing %s (lock %s held for %d s). If this node shares its home "
-                           "with another target, pass only one node per home (cluster_facts_home_writers)."
-                           % (path, lock_path(path), timeout))
+            raise HopError(
+                f"another broadcast is writing {path} (lock {lock_path(path)} held for {int(timeout)} s). If this node "
+                "shares its home with another target, pass only one node per home (cluster_facts_home_writers)."
+            )
         time.sleep(0.5)
 
 
@@ -887,7 +911,7 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
                 info = json.loads(body.decode())
                 break
             if size > MAX_FRAME:
-                raise HopError("corrupt stream: frame of %d bytes" % size)
+                raise HopError(f"corrupt stream: frame of {size} bytes")
             while size:
                 data = reader.some(min(size, bufsize))
                 size -= len(data)
@@ -898,7 +922,7 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
                     try:
                         sink.write(data)
                     except (OSError, HopError) as exc:
-                        own_error = "writing %s failed: %s" % (tmp, exc)
+                        own_error = f"writing {tmp} failed: {exc}"
                 now = time.monotonic()
                 if now - last >= PROGRESS_EVERY:
                     last = now
@@ -912,24 +936,33 @@ def receive(cfg, code_b64, stdin_fd=0, upstream=None):
             got = sink.finish()
             sink = None
             if got != info["digest"]:
-                raise HopError("verification failed: received data hashes to %s, the source sent %s" %
-                               (got, info["digest"]))
+                raise HopError(f"verification failed: received data hashes to {got}, the source sent {info['digest']}")
             if kind == "file":
                 if got != cfg["digest"]:
-                    raise HopError("verification failed: %s is not the content the source announced" % got)
+                    raise HopError(f"verification failed: {got} is not the content the source announced")
                 os.chmod(tmp, cfg["mode"])
                 os.utime(tmp, ns=(cfg["mtime_ns"], cfg["mtime_ns"]))
             else:
                 tree = tree_manifest(tmp, exclude=exclude)[0]
                 if tree != cfg["digest"]:
-                    raise HopError("verification failed: the unpacked tree (%s) differs from the source's (%s)"
-                                   % (tree, cfg["digest"]))
+                    raise HopError(
+                        f"verification failed: the unpacked tree ({tree}) differs from the source's ({cfg['digest']})"
+                    )
                 # What the source leaves out stays as this node has it (its own weights, caches, results).
                 keep_excluded(path, tmp, exclude)
             place(tmp, path, token)
-            write_record(path, {"by": "gtsfm.cluster.broadcast", "path": path, "kind": kind,
-                                "digest": cfg["digest"], "size": cfg["size"],
-                                "signature": signature(path, kind, exclude), "written": time.time()})
+            write_record(
+                path,
+                {
+                    "by": "gtsfm.cluster.broadcast",
+                    "path": path,
+                    "kind": kind,
+                    "digest": cfg["digest"],
+                    "size": cfg["size"],
+                    "signature": signature(path, kind, exclude),
+                    "written": time.time(),
+                },
+            )
             upstream.emit(n=me, e="done", b=wire, size=cfg["size"], s=round(time.monotonic() - started, 3))
     except (OSError, HopError, ValueError, KeyError) as exc:
         stream_error = str(exc)

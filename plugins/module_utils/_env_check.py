@@ -42,6 +42,7 @@ SKIP_TOP = frozenset(["test", "tests", "testing", "doc", "docs", "example", "exa
 
 # ---------------------------------------------------------------- node half: runs in the env's python
 
+
 def normalize(name):
     """A distribution name as PEP 503 compares them."""
     return re.sub(r"[-_.]+", "-", name).lower()
@@ -68,6 +69,7 @@ def pyproject_dependencies(text):
     """The distribution names of a pyproject.toml's [project] dependencies (tomllib where the python has it)."""
     try:
         import tomllib
+
         deps = tomllib.loads(text).get("project", {}).get("dependencies", [])
     except ImportError:
         # Python < 3.11: the array of strings after `dependencies =` inside [project] is all that is needed.
@@ -194,6 +196,7 @@ def imports_to_check(given, prefix):
     if not wanted:
         return list(DEFAULT_IMPORTS), "default", []
     from importlib import metadata
+
     dists = {}
     for dist in metadata.distributions():
         dists.setdefault(normalize(dist.metadata["Name"] or ""), dist)
@@ -220,7 +223,7 @@ def exception_chain(exc):
     while exc is not None and id(exc) not in seen and len(out) < 6:
         seen.add(id(exc))
         text = str(exc).strip().splitlines()
-        out.append("%s: %s" % (type(exc).__name__, " ".join(text)[:600] if text else ""))
+        out.append(f"{type(exc).__name__}: {' '.join(text)[:600] if text else ''}")
         exc = exc.__cause__ or exc.__context__
     return out
 
@@ -245,8 +248,16 @@ def node_report(args):
     """Import each module the env must have, in order, in this process; everything diagnose needs, as a dict."""
     prefix = os.path.realpath(sys.prefix)
     names, source, missing = imports_to_check(args.get("imports"), prefix)
-    out = {"python": sys.executable, "python_version": "%d.%d.%d" % sys.version_info[:3], "prefix": prefix,
-           "os": os_release(), "source": source, "not_installed": missing, "imports": [], "dists": {}}
+    out = {
+        "python": sys.executable,
+        "python_version": ".".join(str(n) for n in sys.version_info[:3]),
+        "prefix": prefix,
+        "os": os_release(),
+        "source": source,
+        "not_installed": missing,
+        "imports": [],
+        "dists": {},
+    }
     for name in names:
         # What was being imported when the process died outright (a crash in a library), for the caller.
         sys.stderr.write(STARTED + name + "\n")
@@ -264,6 +275,7 @@ def node_report(args):
         entry["seconds"] = round(time.time() - started, 3)
         out["imports"].append(entry)
     from importlib import metadata
+
     for dist in ("torch", "torchvision", "torchaudio"):
         try:
             meta = metadata.distribution(dist)
@@ -280,10 +292,12 @@ def node_report(args):
         out["dot"] = {"path": dot}
         if dot:
             try:
-                ran = subprocess.run([dot, "-V"], stdin=subprocess.DEVNULL, capture_output=True,
-                                     timeout=20, check=False)
-                out["dot"].update(rc=ran.returncode, said=(ran.stderr or ran.stdout).decode("utf-8", "replace")
-                                  .strip()[-300:])
+                ran = subprocess.run(
+                    [dot, "-V"], stdin=subprocess.DEVNULL, capture_output=True, timeout=20, check=False
+                )
+                out["dot"].update(
+                    rc=ran.returncode, said=(ran.stderr or ran.stdout).decode("utf-8", "replace").strip()[-300:]
+                )
             except (OSError, subprocess.SubprocessError) as exc:
                 out["dot"].update(rc=None, said=str(exc))
     return out
@@ -296,19 +310,35 @@ def node_main():
     sys.stdout.flush()
 
 
-NODE_FUNCTIONS = (normalize, requirement_name, pyproject_dependencies, env_file_dependencies, declared, top_level,
-                  dist_imports, conda_imports, imports_to_check, exception_chain, os_release, node_report, node_main)
+NODE_FUNCTIONS = (
+    normalize,
+    requirement_name,
+    pyproject_dependencies,
+    env_file_dependencies,
+    declared,
+    top_level,
+    dist_imports,
+    conda_imports,
+    imports_to_check,
+    exception_chain,
+    os_release,
+    node_report,
+    node_main,
+)
 
 
 def node_program():
     """The node half's text: stdlib imports, its constants and functions, then the call."""
-    head = ("import importlib, json, os, re, shutil, subprocess, sys, time\n"
-            "RESULT = %r\nSTARTED = %r\nDEFAULT_IMPORTS = %r\nSKIP_TOP = frozenset(%r)\n\n" % (
-                RESULT, STARTED, DEFAULT_IMPORTS, sorted(SKIP_TOP)))
+    head = (
+        "import importlib, json, os, re, shutil, subprocess, sys, time\n"
+        f"RESULT = {RESULT!r}\nSTARTED = {STARTED!r}\nDEFAULT_IMPORTS = {DEFAULT_IMPORTS!r}\nSKIP_TOP = "
+        f"frozenset({sorted(SKIP_TOP)!r})\n\n"
+    )
     return head + "\n\n".join(inspect.getsource(f) for f in NODE_FUNCTIONS) + "\n\nnode_main()\n"
 
 
 # ---------------------------------------------------------------- running the node half
+
 
 def node_argv(python, imports, dot):
     """The argument list that runs the node half with python (-B: the check writes no bytecode into the env)."""
@@ -325,10 +355,10 @@ def read_output(rc, stdout, stderr):
     for line in reversed((stdout or "").splitlines()):
         if line.startswith(RESULT):
             try:
-                return {"report": json.loads(line[len(RESULT):])}
+                return {"report": json.loads(line[len(RESULT) :])}
             except ValueError:
                 break
-    started = [line[len(STARTED):] for line in (stderr or "").splitlines() if line.startswith(STARTED)]
+    started = [line[len(STARTED) :] for line in (stderr or "").splitlines() if line.startswith(STARTED)]
     said = [line for line in (stderr or "").splitlines() if line.strip() and not line.startswith(STARTED)]
     return {"rc": rc, "died_in": started[-1] if started else None, "said": said[-3:]}
 
@@ -336,9 +366,14 @@ def read_output(rc, stdout, stderr):
 def run_local(python, imports, dot=False, timeout=300):
     """Run the node half here with python. read_output's answer (rc 'timeout' when it did not end in time)."""
     if not (os.path.isfile(python) and os.access(python, os.X_OK)):
-        return {"rc": 127, "died_in": None, "said": ["%s: not found" % python]}
-    proc = subprocess.Popen(node_argv(python, imports, dot), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True)
+        return {"rc": 127, "died_in": None, "said": [f"{python}: not found"]}
+    proc = subprocess.Popen(
+        node_argv(python, imports, dot),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        universal_newlines=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -357,18 +392,29 @@ def run_remote(hosts, python, imports, dot_hosts=(), timeout=300, ssh="ssh"):
     """
     procs = {}
     for host in hosts:
-        argv = [ssh, "-T", "-n", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20", "--", host,
-                remote_command(python, imports, host in dot_hosts)]
+        argv = [
+            ssh,
+            "-T",
+            "-n",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ConnectTimeout=20",
+            "--",
+            host,
+            remote_command(python, imports, host in dot_hosts),
+        ]
         try:
-            procs[host] = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                           stderr=subprocess.PIPE, universal_newlines=True)
+            procs[host] = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True
+            )
         except OSError as exc:
             procs[host] = exc
     out = {}
     deadline = time.time() + timeout
     for host, proc in procs.items():
         if isinstance(proc, OSError):
-            out[host] = {"rc": "ssh", "died_in": None, "said": ["cannot run %s: %s" % (ssh, proc)]}
+            out[host] = {"rc": "ssh", "died_in": None, "said": [f"cannot run {ssh}: {proc}"]}
             continue
         try:
             stdout, stderr = proc.communicate(timeout=max(1, deadline - time.time()))
@@ -428,20 +474,27 @@ LIBRARIES = {
     "libz.so.1": ("zlib1g", "zlib"),
     "libexpat.so.1": ("libexpat1", "expat"),
 }
-CUDA_LIBRARY = re.compile(r"^lib(cuda|cudart|cublas|cublasLt|cudnn\w*|cufft|curand|cusolver|cusparse\w*|nccl|nvrtc|"
-                          r"nvToolsExt|nvJitLink|cupti|cufile|nvshmem\w*)\.so")
+CUDA_LIBRARY = re.compile(
+    r"^lib(cuda|cudart|cublas|cublasLt|cudnn\w*|cufft|curand|cusolver|cusparse\w*|nccl|nvrtc|"
+    r"nvToolsExt|nvJitLink|cupti|cufile|nvshmem\w*)\.so"
+)
 MISSING_LIBRARY = re.compile(r"(lib[A-Za-z0-9_+.-]*?\.so(?:\.[0-9]+)*): cannot open shared object file")
 OLD_RUNTIME = re.compile(r"version [`']((GLIBCXX|CXXABI|GLIBC|GCC)_[0-9.]+)' not found")
 TORCHVISION_OP = re.compile(r"operator torchvision::\w+ does not exist")
 # (import name, missing soname): a fix that needs no root, where one is known.
 ALTERNATIVES = {
     ("cv2", "libGL.so.1"): "or replace opencv-python with opencv-python-headless in the environment (it needs no "
-                           "libGL)",
+    "libGL)",
 }
 # opencv-python's GUI half loads the X11 client libraries too (libxcb first, as 4.14 does on a bare node).
-ALTERNATIVES.update((("cv2", soname), "or replace opencv-python with opencv-python-headless in the environment (it "
-                                      "needs neither libGL nor the X11 libraries)")
-                    for soname in ("libxcb.so.1", "libX11.so.6", "libXext.so.6", "libSM.so.6", "libICE.so.6"))
+ALTERNATIVES.update(
+    (
+        ("cv2", soname),
+        "or replace opencv-python with opencv-python-headless in the environment (it "
+        "needs neither libGL nor the X11 libraries)",
+    )
+    for soname in ("libxcb.so.1", "libX11.so.6", "libXext.so.6", "libSM.so.6", "libICE.so.6")
+)
 DEBIAN = ("debian", "ubuntu", "linuxmint", "raspbian", "pop")
 RHEL = ("rhel", "fedora", "centos", "rocky", "almalinux", "ol", "amzn")
 
@@ -465,8 +518,11 @@ def system_package(soname, release):
         return None, None
     if kind == "debian":
         return known[0], "sudo apt-get install " + known[0]
-    major = re.match(r"^(\d+)", (release or {}).get("VERSION_ID", "")) if (release or {}).get("ID") in (
-        "rhel", "centos", "ol") else None
+    major = (
+        re.match(r"^(\d+)", (release or {}).get("VERSION_ID", ""))
+        if (release or {}).get("ID") in ("rhel", "centos", "ol")
+        else None
+    )
     old = bool(major) and int(major.group(1)) < 8
     return known[1], ("sudo yum install " if old else "sudo dnf install ") + known[1]
 
@@ -482,8 +538,8 @@ def torch_build(info):
         return "CPU"
     match = re.search(r"\+cu(\d+)", version)
     if match:
-        return "CUDA %s" % match.group(1)
-    return "CUDA %s" % info["cuda"] if info.get("cuda") else "CUDA (PyPI's default build)"
+        return f"CUDA {match.group(1)}"
+    return f"CUDA {info['cuda']}" if info.get("cuda") else "CUDA (PyPI's default build)"
 
 
 def torchvision_text(report, first):
@@ -496,18 +552,23 @@ def torchvision_text(report, first):
     build = torch_build(torch)
     base = version.split("+")[0]
     match = re.match(r"^2\.(\d+)", base)
-    wanted = "torchvision==0.%d.*" % (int(match.group(1)) + 15) if match else "the torchvision release made for it"
+    wanted = f"torchvision==0.{int(match.group(1)) + 15}.*" if match else "the torchvision release made for it"
     if build == "CPU":
         for_what = "CUDA" if "+cpu" not in (vision.get("version") or "") else "another torch"
-        fix = ("install the matching CPU build: pip install '%s' --index-url https://download.pytorch.org/whl/cpu "
-               "(or pin torchvision with that index in the env's requirements)" % wanted)
+        fix = (
+            f"install the matching CPU build: pip install '{wanted}' --index-url https://download.pytorch.org/whl/cpu "
+            "(or pin torchvision with that index in the env's requirements)"
+        )
     else:
         for_what = "another torch"
-        fix = "install the torchvision built for torch %s: pip install '%s' from the index torch came from" % (
-            version, wanted)
-    pin = " (it requires %s)" % vision["torch_pin"] if vision.get("torch_pin") else ""
-    return ("torchvision %s is built for %s%s, not for torch %s (%s) beside it (%s). Fix: %s" % (
-        vision.get("version"), for_what, pin, version, build, first, fix))
+        fix = (
+            f"install the torchvision built for torch {version}: pip install '{wanted}' from the index torch came from"
+        )
+    pin = f" (it requires {vision['torch_pin']})" if vision.get("torch_pin") else ""
+    return (
+        f"torchvision {vision.get('version')} is built for {for_what}{pin}, not for torch {version} ({build}) "
+        f"beside it ({first}). Fix: {fix}"
+    )
 
 
 def failure_text(entry, report):
@@ -520,44 +581,60 @@ def failure_text(entry, report):
     mismatch = TORCHVISION_OP.search(joined)
     text = torchvision_text(report, mismatch.group(0)) if mismatch else None
     if text:
-        return "import %s fails: %s" % (name, text)
+        return f"import {name} fails: {text}"
     lib = MISSING_LIBRARY.search(joined)
     if lib:
         soname = lib.group(1)
         shown = next((e for e in errors if soname in e), first)
         if CUDA_LIBRARY.match(soname):
-            return ("import %s fails: %s is a CUDA library, so this is a CUDA build on a node without CUDA (%s). "
-                    "Fix: install the CPU build of the package that needs it (for torch: from "
-                    "https://download.pytorch.org/whl/cpu), or CUDA on the node" % (name, soname, shown))
+            return (
+                f"import {name} fails: {soname} is a CUDA library, so this is a CUDA build on a node without CUDA "
+                f"({shown}). Fix: install the CPU build of the package that needs it (for torch: from "
+                "https://download.pytorch.org/whl/cpu), or CUDA on the node"
+            )
         package, command = system_package(soname, release)
         other = ALTERNATIVES.get((name.split(".")[0], soname))
         tail = "; " + other if other else ""
         if package:
-            return ("import %s fails: %s is missing (%s). On %s the package %s provides it. Fix: %s (needs root: "
-                    "ask an admin), or use an environment that brings the library itself%s" % (
-                        name, soname, shown, distro_name(release), package, command, tail))
-        hint = ("Debian/Ubuntu: %s, RHEL/Fedora: %s" % LIBRARIES[soname]) if soname in LIBRARIES else (
-            "apt-file search %s (Debian/Ubuntu) or dnf provides '*/%s' (RHEL/Fedora) names it" % (soname, soname))
-        return ("import %s fails: %s is missing (%s) on %s. Fix: install the system package that provides it (%s; "
-                "needs root), or use an environment that brings the library itself%s" % (
-                    name, soname, shown, distro_name(release), hint, tail))
+            return (
+                f"import {name} fails: {soname} is missing ({shown}). On {distro_name(release)} the package "
+                f"{package} provides it. Fix: {command} (needs root: "
+                f"ask an admin), or use an environment that brings the library itself{tail}"
+            )
+        if soname in LIBRARIES:
+            debian, rhel = LIBRARIES[soname]
+            hint = f"Debian/Ubuntu: {debian}, RHEL/Fedora: {rhel}"
+        else:
+            hint = f"apt-file search {soname} (Debian/Ubuntu) or dnf provides '*/{soname}' (RHEL/Fedora) names it"
+        return (
+            f"import {name} fails: {soname} is missing ({shown}) on {distro_name(release)}. Fix: install the system "
+            f"package that provides it ({hint}; needs root), or use an environment that brings the library itself{tail}"
+        )
     old = OLD_RUNTIME.search(joined)
     if old:
-        runtime = "libstdc++.so.6" if old.group(2) in ("GLIBCXX", "CXXABI") else (
-            "libgcc_s.so.1" if old.group(2) == "GCC" else "glibc")
-        return ("import %s fails: the system's %s is older than the package needs (%s not found: %s). Fix: an "
-                "environment that brings a newer %s (conda-forge's libstdcxx-ng in a conda env), or a build of the "
-                "package made for %s" % (name, runtime, old.group(1), first, runtime, distro_name(release)))
+        runtime = (
+            "libstdc++.so.6"
+            if old.group(2) in ("GLIBCXX", "CXXABI")
+            else ("libgcc_s.so.1" if old.group(2) == "GCC" else "glibc")
+        )
+        return (
+            f"import {name} fails: the system's {runtime} is older than the package needs ({old.group(1)} not found: "
+            f"{first}). Fix: an environment that brings a newer {runtime} (conda-forge's libstdcxx-ng in a conda env), "
+            f"or a build of the package made for {distro_name(release)}"
+        )
     absent = re.match(r"^ModuleNotFoundError: No module named '([^']+)'", first)
     if absent and absent.group(1).split(".")[0] == name.split(".")[0]:
-        return ("import %s fails: it is not installed in the environment (%s). Fix: add it to the environment "
-                "(conda_env_requirements, the env file or pyproject.toml) and re-run site.yml --tags conda_env"
-                % (name, first))
+        return (
+            f"import {name} fails: it is not installed in the environment ({first}). Fix: add it to the environment "
+            "(conda_env_requirements, the env file or pyproject.toml) and re-run site.yml --tags conda_env"
+        )
     if absent:
-        return ("import %s fails: %s needs %s, which is not installed in the environment (%s). Fix: add %s to "
-                "the environment (an undeclared dependency of %s) and re-run site.yml --tags conda_env" % (
-                    name, name, absent.group(1).split(".")[0], first, absent.group(1).split(".")[0], name))
-    return "import %s fails: %s. Fix: repair that package in the environment" % (name, joined)
+        return (
+            f"import {name} fails: {name} needs {absent.group(1).split('.')[0]}, which is not installed in the "
+            f"environment ({first}). Fix: add {absent.group(1).split('.')[0]} to "
+            f"the environment (an undeclared dependency of {name}) and re-run site.yml --tags conda_env"
+        )
+    return f"import {name} fails: {joined}. Fix: repair that package in the environment"
 
 
 def dot_text(report, more=""):
@@ -570,15 +647,19 @@ def dot_text(report, more=""):
         return None
     release = report.get("os") or {}
     system = {"debian": "sudo apt-get install graphviz", "rhel": "sudo dnf install graphviz"}.get(
-        family(release), "install the graphviz system package")
+        family(release), "install the graphviz system package"
+    )
     if dot.get("path"):
-        what = "Graphviz dot at %s does not run (dot -V: rc %s, %s)" % (dot["path"], dot.get("rc"), dot.get("said"))
+        what = f"Graphviz dot at {dot['path']} does not run (dot -V: rc {dot.get('rc')}, {dot.get('said')})"
     else:
-        what = "Graphviz dot is not on PATH (%s first)" % os.path.dirname(report.get("python") or "the env's bin")
-    return ("%s; GTSfM's runner renders its process graph with it and stops without it. Fix: %s (%s; needs root: "
-            "ask an admin)%s. A uv or pip environment cannot bring dot (no wheel ships the program); a conda "
-            "environment can, without root: graphviz from conda-forge in its environment file puts dot in the "
-            "env's bin" % (what, system, distro_name(release), more))
+        bindir = os.path.dirname(report.get("python") or "the env's bin")
+        what = f"Graphviz dot is not on PATH ({bindir} first)"
+    return (
+        f"{what}; GTSfM's runner renders its process graph with it and stops without it. Fix: {system} "
+        f"({distro_name(release)}; needs root: ask an admin){more}. A uv or pip environment cannot bring dot (no wheel "
+        "ships the program); a conda environment can, without root: graphviz from conda-forge in its environment file "
+        "puts dot in the env's bin"
+    )
 
 
 def diagnose(outcome, python):
@@ -588,24 +669,36 @@ def diagnose(outcome, python):
         rc = outcome.get("rc")
         said = " / ".join(outcome.get("said") or []) or "nothing"
         if rc == "timeout":
-            return ["the import check with %s did not end in time (still importing %s). Fix: see why that import "
-                    "hangs there (python -c 'import %s')" % (python, outcome.get("died_in"), outcome.get("died_in"))]
+            return [
+                f"the import check with {python} did not end in time (still importing {outcome.get('died_in')}). Fix: "
+                f"see why that import hangs there (python -c 'import {outcome.get('died_in')}')"
+            ]
         if rc == 255 or rc == "ssh":
-            return ["unreachable over SSH for the check (%s). Fix: run site.yml --tags ssh_mesh,known_hosts, and "
-                    "check the host is up" % said]
+            return [
+                f"unreachable over SSH for the check ({said}). Fix: run site.yml --tags ssh_mesh,known_hosts, and "
+                "check the host is up"
+            ]
         if rc == 127 or (outcome.get("died_in") is None and "not found" in said.lower()):
-            return ["%s is not there (%s). Fix: the cluster env at the same path on every node (site.yml --tags "
-                    "conda_env)" % (python, said)]
+            return [
+                f"{python} is not there ({said}). Fix: the cluster env at the same path on every node (site.yml --tags "
+                "conda_env)"
+            ]
         if outcome.get("died_in"):
-            signal = (" (signal %d)" % (-rc if isinstance(rc, int) and rc < 0 else rc - 128)) if isinstance(
-                rc, int) and (rc < 0 or rc > 128) else ""
-            return ["python died%s while importing %s (rc %s: %s): a crash in that package, not an exception. "
-                    "Fix: reinstall it, or a build of it made for this node's CPU and system" % (
-                        signal, outcome["died_in"], rc, said)]
-        return ["the import check with %s printed no report (rc %s: %s). Fix: check that %s runs there" % (
-            python, rc, said, python)]
-    texts = ["%s is declared by the environment but not installed in it. Fix: rebuild the environment (site.yml "
-             "--tags conda_env)" % name for name in report.get("not_installed") or []]
+            signal = ""
+            if isinstance(rc, int) and (rc < 0 or rc > 128):
+                signal = f" (signal {-rc if rc < 0 else rc - 128})"
+            return [
+                f"python died{signal} while importing {outcome['died_in']} (rc {rc}: {said}): a crash in that package, "
+                "not an exception. Fix: reinstall it, or a build of it made for this node's CPU and system"
+            ]
+        return [
+            f"the import check with {python} printed no report (rc {rc}: {said}). Fix: check that {python} runs there"
+        ]
+    texts = [
+        f"{name} is declared by the environment but not installed in it. Fix: rebuild the environment (site.yml "
+        "--tags conda_env)"
+        for name in report.get("not_installed") or []
+    ]
     return texts + [failure_text(entry, report) for entry in report.get("imports", []) if not entry.get("ok")]
 
 
@@ -619,4 +712,4 @@ def group(per_host):
                 hosts[text] = []
             if host not in hosts[text]:
                 hosts[text].append(host)
-    return ["%s: %s" % (", ".join(hosts[text]), text) for text in order]
+    return [f"{', '.join(hosts[text])}: {text}" for text in order]

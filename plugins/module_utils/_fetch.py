@@ -87,10 +87,12 @@ def normalise_sha256(value, field="sha256"):
         return None
     text = str(value).strip().lower()
     if text.startswith("sha256:"):
-        text = text[len("sha256:"):]
+        text = text[len("sha256:") :]
     if not SHA256_RE.match(text):
-        raise FetchError("%s %r is not a SHA-256 (64 hex digits). Fix: give the sum 'sha256sum FILE' prints, "
-                         "or leave it out to pin the first download." % (field, value))
+        raise FetchError(
+            f"{field} {value!r} is not a SHA-256 (64 hex digits). Fix: give the sum 'sha256sum FILE' prints, or leave "
+            "it out to pin the first download."
+        )
     return text
 
 
@@ -121,9 +123,9 @@ def human(num):
     value = float(num)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if value < 1024 or unit == "TiB":
-            return ("%d %s" % (value, unit)) if unit == "B" else ("%.1f %s" % (value, unit))
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
-    return "%d B" % num  # pragma: no cover
+    return f"{int(num)} B"  # pragma: no cover
 
 
 def _fsync_dir(directory):
@@ -147,8 +149,18 @@ class StatusFile(_progress.Writer):
     rate_field = "downloaded"
 
     def __init__(self, path, url, dest, interval=1.0, clock=time.time, run_id=None):
-        _progress.Writer.__init__(self, path, run_id=run_id, what=os.path.basename(dest), interval=interval,
-                                  clock=clock, url=url, dest=dest, attempt=0, downloaded=0)
+        _progress.Writer.__init__(
+            self,
+            path,
+            run_id=run_id,
+            what=os.path.basename(dest),
+            interval=interval,
+            clock=clock,
+            url=url,
+            dest=dest,
+            attempt=0,
+            downloaded=0,
+        )
 
     def update(self, force=False, **fields):
         if "bytes" in fields:
@@ -175,8 +187,9 @@ def redact_url(url):
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "********@" + netloc.rpartition("@")[2]
-    return urllib_parse.urlunsplit((parts.scheme, netloc, parts.path, "********" if parts.query else "",
-                                    "********" if parts.fragment else ""))
+    return urllib_parse.urlunsplit(
+        (parts.scheme, netloc, parts.path, "********" if parts.query else "", "********" if parts.fragment else "")
+    )
 
 
 def url_secrets(url):
@@ -205,6 +218,7 @@ def same_origin(old, new):
 
 
 if urllib_request is not None:
+
     class RedirectHandler(urllib_request.HTTPRedirectHandler):
         """urllib's redirects, but the caller's headers go to the URL's own origin only, never https -> http."""
 
@@ -213,12 +227,16 @@ if urllib_request is not None:
             self.dest = dest
 
         def redirect_request(self, req, fp, code, msg, headers, newurl):
-            if urllib_parse.urlsplit(req.full_url).scheme == "https" and \
-                    urllib_parse.urlsplit(newurl).scheme != "https":
+            if (
+                urllib_parse.urlsplit(req.full_url).scheme == "https"
+                and urllib_parse.urlsplit(newurl).scheme != "https"
+            ):
                 fp.close()
-                raise FetchError("%s: %s redirects to %s, from https to plain http: refused (the body and any "
-                                 "headers would travel unencrypted). Fix: use an origin or mirror that stays on "
-                                 "https." % (self.dest, redact_url(req.full_url), redact_url(newurl)))
+                raise FetchError(
+                    f"{self.dest}: {redact_url(req.full_url)} redirects to {redact_url(newurl)}, from https to plain "
+                    "http: refused (the body and any headers would travel unencrypted). Fix: use an origin or mirror "
+                    "that stays on https."
+                )
             new = urllib_request.HTTPRedirectHandler.redirect_request(self, req, fp, code, msg, headers, newurl)
             if new is not None and not same_origin(req.full_url, newurl):
                 # urllib copies every header onto the next request; an Authorization meant for the mirror must
@@ -244,10 +262,29 @@ class _Restart(Exception):
 class Fetcher:
     """Fetch url to dest. Construct, then call run(); plain data in, a plain dict out."""
 
-    def __init__(self, url, dest, sha256=None, size=None, force=False, retries=5, retry_delay=2.0, timeout=60.0,
-                 headers=None, validate_certs=True, status_path=None, free_reserve=0, check_mode=False,
-                 sleep=time.sleep, free=free_bytes, chunk=CHUNK, opener=None, status_run_id=None,
-                 deadline=DEFAULT_DEADLINE, clock=time.monotonic):
+    def __init__(
+        self,
+        url,
+        dest,
+        sha256=None,
+        size=None,
+        force=False,
+        retries=5,
+        retry_delay=2.0,
+        timeout=60.0,
+        headers=None,
+        validate_certs=True,
+        status_path=None,
+        free_reserve=0,
+        check_mode=False,
+        sleep=time.sleep,
+        free=free_bytes,
+        chunk=CHUNK,
+        opener=None,
+        status_run_id=None,
+        deadline=DEFAULT_DEADLINE,
+        clock=time.monotonic,
+    ):
         self.shown = redact_url(url)  # the only form of the URL any message, result or status file holds
         self.dest = os.path.abspath(dest)
         self.partial = partial_path(self.dest)
@@ -286,7 +323,7 @@ class Fetcher:
             return url
         userinfo, _sep, host = parts.netloc.rpartition("@")
         user, _sep, password = userinfo.partition(":")
-        token = "%s:%s" % (urllib_parse.unquote(user), urllib_parse.unquote(password))
+        token = f"{urllib_parse.unquote(user)}:{urllib_parse.unquote(password)}"
         self.headers.setdefault("Authorization", "Basic " + base64.b64encode(token.encode("utf-8")).decode("ascii"))
         return urllib_parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
@@ -304,19 +341,30 @@ class Fetcher:
     def run(self):
         """Make dest hold the verified file; returns what happened."""
         started = time.time()
-        result = {"url": self.shown, "dest": self.dest, "changed": False, "fetched": False, "requests": 0,
-                  "downloaded": 0, "resumed_from": [], "removed_mismatch": False}
+        result = {
+            "url": self.shown,
+            "dest": self.dest,
+            "changed": False,
+            "fetched": False,
+            "requests": 0,
+            "downloaded": 0,
+            "resumed_from": [],
+            "removed_mismatch": False,
+        }
         lock = None
         try:
             if self.size is not None and self.size < 0:
-                raise FetchError("size %r for %s is negative. Fix: give the file's size in bytes, or leave it out."
-                                 % (self.size, self.dest))
+                raise FetchError(
+                    f"size {self.size!r} for {self.dest} is negative. Fix: give the file's size in bytes, "
+                    "or leave it out."
+                )
             if self.deadline is None or self.deadline <= 0:
-                raise FetchError("deadline %r for %s is not a number of seconds above 0. Fix: give the longest time "
-                                 "the download may take, in seconds." % (self.deadline, self.dest))
+                raise FetchError(
+                    f"deadline {self.deadline!r} for {self.dest} is not a number of seconds above 0. Fix: give the "
+                    "longest time the download may take, in seconds."
+                )
             if os.path.isdir(self.dest):
-                raise FetchError("%s is a directory, not a file. Fix: point dest at the file's full path."
-                                 % self.dest)
+                raise FetchError(f"{self.dest} is a directory, not a file. Fix: point dest at the file's full path.")
             if not self.check_mode:
                 # Held to the end of the fetch (or of its process): a download whose controller died goes on in
                 # the background, and a re-run or a second controller waits here, then verifies what it placed.
@@ -328,8 +376,9 @@ class Fetcher:
                 have = sha256_file(self.dest, self.chunk, lambda done: self.status.update(bytes=done))
                 if self.sha256 is None or have == self.sha256:
                     result.update(sha256=have, size=os.path.getsize(self.dest))
-                    self.status.update(phase="done", finished=True, bytes=result["size"], total=result["size"],
-                                       force=True)
+                    self.status.update(
+                        phase="done", finished=True, bytes=result["size"], total=result["size"], force=True
+                    )
                     return self._finish(result, started)
                 # A file that fails its sum is not the file: it goes, so nothing wrong is left in place.
                 result["removed_mismatch"] = True
@@ -352,11 +401,16 @@ class Fetcher:
         except FetchError as exc:
             self.status.update(phase="failed", finished=True, failed=True, msg=str(exc), force=True)
             raise
-        except (OSError, IOError) as exc:
-            msg = "%s: %s (while fetching %s). Fix: %s." % (
-                getattr(exc, "filename", None) or self.dest, exc.strerror or exc, self.shown,
-                "free space on its file system, then run again" if exc.errno in DISK_FULL_ERRNOS else
-                "check the path and its permissions")
+        except OSError as exc:
+            fix = (
+                "free space on its file system, then run again"
+                if exc.errno in DISK_FULL_ERRNOS
+                else "check the path and its permissions"
+            )
+            msg = (
+                f"{getattr(exc, 'filename', None) or self.dest}: {exc.strerror or exc} (while fetching "
+                f"{self.shown}). Fix: {fix}."
+            )
             self.status.update(phase="failed", finished=True, failed=True, msg=msg, force=True)
             raise FetchError(msg)
         finally:
@@ -364,11 +418,15 @@ class Fetcher:
                 _progress.release(lock, lock_path(self.dest))
 
     def _waiting(self, pid):
-        self.status.update(phase="waiting for another fetch of this file (pid %s) to end" % pid, force=True)
+        self.status.update(phase=f"waiting for another fetch of this file (pid {pid}) to end", force=True)
 
     def _finish(self, result, started):
-        result.update(requests=self.requests, downloaded=self.downloaded, resumed_from=list(self.resumed_from),
-                      seconds=round(time.time() - started, 3))
+        result.update(
+            requests=self.requests,
+            downloaded=self.downloaded,
+            resumed_from=list(self.resumed_from),
+            seconds=round(time.time() - started, 3),
+        )
         return result
 
     def _ensure_parent(self):
@@ -391,13 +449,14 @@ class Fetcher:
             except _Retry as exc:
                 last = exc
                 if attempt > self.retries:
-                    kept = os.path.exists(self.partial)
+                    kept = ""
+                    if os.path.exists(self.partial):
+                        kept = f" {human(os.path.getsize(self.partial))} of it are kept in {self.partial}."
                     raise FetchError(
-                        "%s: download from %s failed after %d attempts: %s.%s Fix: check that the URL is reachable "
-                        "from this host (or set a mirror), then run again; the transfer resumes." % (
-                            self.dest, self.shown, attempt, last,
-                            (" %s of it are kept in %s." % (human(os.path.getsize(self.partial)), self.partial))
-                            if kept else ""))
+                        f"{self.dest}: download from {self.shown} failed after {attempt} attempts: {last}.{kept} "
+                        "Fix: check that the URL is reachable from this host (or set a mirror), then run again; the "
+                        "transfer resumes."
+                    )
                 self.status.update(phase="retry", msg=str(exc), force=True)
                 self.sleep(max(0.0, min(self.retry_delay * (2 ** (attempt - 1)), 60.0, self.ends - self.clock())))
         self.status.update(phase="verify", force=True)
@@ -405,14 +464,17 @@ class Fetcher:
         size = os.path.getsize(self.partial)
         if self.size is not None and size != self.size:
             self._discard()
-            raise FetchError("%s: size mismatch for %s: expected %d bytes, got %d. Nothing was installed at %s. "
-                             "Fix: correct 'size' in the manifest, or check the origin." % (
-                                 self.dest, self.shown, self.size, size, self.dest))
+            raise FetchError(
+                f"{self.dest}: size mismatch for {self.shown}: expected {self.size} bytes, got {size}. Nothing was "
+                f"installed at {self.dest}. Fix: correct 'size' in the manifest, or check the origin."
+            )
         if self.sha256 is not None and got != self.sha256:
             self._discard()
-            raise FetchError("%s: sha256 mismatch for %s: expected %s, got %s. Nothing was installed at %s. Fix: if "
-                             "the origin changed this file on purpose, update the sum (or re-pin); otherwise do not "
-                             "trust this origin." % (self.dest, self.shown, self.sha256, got, self.dest))
+            raise FetchError(
+                f"{self.dest}: sha256 mismatch for {self.shown}: expected {self.sha256}, got {got}. Nothing was "
+                f"installed at {self.dest}. Fix: if the origin changed this file on purpose, update the sum (or "
+                "re-pin); otherwise do not trust this origin."
+            )
         return got
 
     def _check_deadline(self, done=None):
@@ -420,11 +482,11 @@ class Fetcher:
             return
         have = done if done is not None else (os.path.getsize(self.partial) if os.path.exists(self.partial) else 0)
         raise FetchError(
-            "%s: the download from %s did not finish within its deadline of %g s (%s of %s received). Fix: raise "
-            "deadline (model_weights_fetch_timeout in the model_weights role), or use a faster origin or mirror; "
-            "what arrived is kept, and the next run resumes it if the origin still serves the same file." % (
-                self.dest, self.shown, self.deadline, human(have),
-                human(self.total) if self.total is not None else "an unknown size"))
+            f"{self.dest}: the download from {self.shown} did not finish within its deadline of {self.deadline:g} s "
+            f"({human(have)} of {human(self.total) if self.total is not None else 'an unknown size'} received). Fix: "
+            "raise deadline (model_weights_fetch_timeout in the model_weights role), or use a faster origin or "
+            "mirror; what arrived is kept, and the next run resumes it if the origin still serves the same file."
+        )
 
     def _discard(self):
         for path in (self.partial, self.kept):
@@ -458,10 +520,14 @@ class Fetcher:
         try:
             with open(self.kept) as handle:
                 record = json.load(handle)
-        except (OSError, IOError, ValueError):
+        except (OSError, ValueError):
             return None
-        if not isinstance(record, dict) or record.get("origin") != _origin_key(self.url) or \
-                not record.get("validator") or not isinstance(record.get("total"), int):
+        if (
+            not isinstance(record, dict)
+            or record.get("origin") != _origin_key(self.url)
+            or not record.get("validator")
+            or not isinstance(record.get("total"), int)
+        ):
             return None
         return record["validator"], record["total"]
 
@@ -492,7 +558,7 @@ class Fetcher:
         headers = {"User-Agent": "gtsfm.cluster-fetch_verified", "Accept-Encoding": "identity"}
         headers.update(self.headers)
         if offset:
-            headers["Range"] = "bytes=%d-" % offset
+            headers["Range"] = f"bytes={offset}-"
             headers["If-Range"] = self.validator
         request = urllib_request.Request(self.url, headers=headers)
         self.requests += 1
@@ -501,20 +567,23 @@ class Fetcher:
         except urllib_error.HTTPError as exc:
             if exc.code == 416:
                 return exc
-            reason = "HTTP %d %s" % (exc.code, exc.reason)
+            reason = f"HTTP {exc.code} {exc.reason}"
             exc.close()
             if exc.code in RETRY_STATUSES:
                 raise _Retry(reason)
-            raise FetchError("%s: the origin answered %s for %s. Fix: check the URL (or the mirror base URL)."
-                             % (self.dest, reason, self.shown))
+            raise FetchError(
+                f"{self.dest}: the origin answered {reason} for {self.shown}. Fix: check the URL (or the "
+                "mirror base URL)."
+            )
         except urllib_error.URLError as exc:
             if isinstance(exc.reason, ssl.SSLCertVerificationError):
-                raise FetchError("%s: the TLS certificate of %s does not verify: %s. Fix: use a mirror with a valid "
-                                 "certificate, or set validate_certs to false if you accept that risk."
-                                 % (self.dest, self.shown, exc.reason))
-            raise _Retry("cannot reach the origin: %s" % (exc.reason,))
+                raise FetchError(
+                    f"{self.dest}: the TLS certificate of {self.shown} does not verify: {exc.reason}. Fix: use a "
+                    "mirror with a valid certificate, or set validate_certs to false if you accept that risk."
+                )
+            raise _Retry(f"cannot reach the origin: {exc.reason}")
         except (socket.timeout, http_client.HTTPException, OSError) as exc:
-            raise _Retry("connection failed: %s" % (exc,))
+            raise _Retry(f"connection failed: {exc}")
 
     def _attempt(self):
         """One attempt: resume (or start) the partial file and read the body to its end."""
@@ -551,8 +620,12 @@ class Fetcher:
             if status == 206:
                 start, total = _content_range(headers.get("Content-Range"))
                 seen = _validator(headers)
-                if start != offset or total is None or (self.total is not None and total != self.total) or \
-                        (seen is not None and seen != self.validator):
+                if (
+                    start != offset
+                    or total is None
+                    or (self.total is not None and total != self.total)
+                    or (seen is not None and seen != self.validator)
+                ):
                     # Not the rest of the file the partial is the head of (another size, another validator, or
                     # not where it was asked): an origin that ignores If-Range.
                     self._restart()
@@ -569,7 +642,7 @@ class Fetcher:
                 if self.validator is None or total is None:
                     self.validator = None  # nothing to resume against safely: a break-off starts over
             else:
-                raise _Retry("unexpected HTTP %s" % status)
+                raise _Retry(f"unexpected HTTP {status}")
             limit = self._check_sizes(offset, total)
             digest = self._partial_digest(offset)
             done = offset
@@ -598,7 +671,7 @@ class Fetcher:
                 except (socket.timeout, http_client.HTTPException, OSError) as exc:
                     handle.flush()
                     os.fsync(handle.fileno())
-                    raise _Retry("the transfer broke off at byte %d: %s" % (done, exc or type(exc).__name__))
+                    raise _Retry(f"the transfer broke off at byte {done}: {exc or type(exc).__name__}")
                 except FetchError:
                     handle.flush()
                     raise
@@ -606,7 +679,7 @@ class Fetcher:
                 os.fsync(handle.fileno())
             self.status.update(bytes=done, downloaded=self.downloaded, force=True)
             if total is not None and done < total:
-                raise _Retry("the transfer broke off at byte %d of %d" % (done, total))
+                raise _Retry(f"the transfer broke off at byte {done} of {total}")
             return digest
         finally:
             response.close()
@@ -615,39 +688,44 @@ class Fetcher:
         view = memoryview(block)
         try:
             while view:
-                view = view[handle.write(view):]
+                view = view[handle.write(view) :]
         except OSError as exc:
             if exc.errno not in DISK_FULL_ERRNOS:
                 raise
-            raise FetchError(self._disk_full(exc))
+            raise FetchError(self._disk_full(exc)) from None
 
     def _disk_full(self, exc):
         directory = os.path.dirname(self.dest)
         have = os.path.getsize(self.partial) if os.path.exists(self.partial) else 0
-        return ("%s: the file system of %s filled up during the download from %s (%s), %s of %s received. They are "
-                "kept in %s, and the next run resumes from there. Fix: free space there (%s free now; remove the "
-                "partial file too to start over), or put the file on a larger file system (an absolute dest), then "
-                "run again." % (self.dest, directory, self.shown, exc.strerror or exc, human(have),
-                                human(self.total) if self.total is not None else "an unknown size", self.partial,
-                                human(self.free(directory))))
+        total = human(self.total) if self.total is not None else "an unknown size"
+        return (
+            f"{self.dest}: the file system of {directory} filled up during the download from {self.shown} "
+            f"({exc.strerror or exc}), {human(have)} of {total} received. They are kept in {self.partial}, and the "
+            f"next run resumes from there. Fix: free space there ({human(self.free(directory))} free now; remove the "
+            "partial file too to start over), or put the file on a larger file system (an absolute dest), then run "
+            "again."
+        )
 
     def _check_sizes(self, offset, total):
         """Refuse a body that cannot fit; return (the most bytes the file may reach, why) for the read loop."""
         if total is not None and self.size is not None and total != self.size:
             self._discard()
-            raise FetchError("%s: size mismatch for %s: the manifest says %d bytes, the origin announces %d. "
-                             "Nothing was installed at %s. Fix: correct 'size' in the manifest, or check the origin."
-                             % (self.dest, self.shown, self.size, total, self.dest))
+            raise FetchError(
+                f"{self.dest}: size mismatch for {self.shown}: the manifest says {self.size} bytes, the origin "
+                f"announces {total}. Nothing was installed at {self.dest}. Fix: correct 'size' in the manifest, or "
+                "check the origin."
+            )
         directory = os.path.dirname(self.dest)
         have = self.free(directory)
         expected = total if total is not None else self.size
         if expected is not None:
             need = expected - offset + self.free_reserve
             if need > have:
-                raise FetchError("%s: not enough free space in %s for %s: %s still to download (%d bytes), %s free. "
-                                 "Fix: free space there, or put the file on a larger file system (an absolute dest)."
-                                 % (self.dest, directory, self.shown, human(expected - offset), expected - offset,
-                                    human(have)))
+                raise FetchError(
+                    f"{self.dest}: not enough free space in {directory} for {self.shown}: {human(expected - offset)} "
+                    f"still to download ({expected - offset} bytes), {human(have)} free. Fix: free space there, or put "
+                    "the file on a larger file system (an absolute dest)."
+                )
             return expected, "size" if total is None else "announced"
         return offset + max(have - self.free_reserve, 0), "free"
 
@@ -655,25 +733,28 @@ class Fetcher:
         most, why = limit
         self._discard()
         if why == "size":
-            raise FetchError("%s: %s sends more than the %d bytes 'size' gives (no Content-Length). Nothing was "
-                             "installed at %s. Fix: correct 'size' in the manifest, or check the origin."
-                             % (self.dest, self.shown, most, self.dest))
+            raise FetchError(
+                f"{self.dest}: {self.shown} sends more than the {most} bytes 'size' gives (no Content-Length). Nothing "
+                f"was installed at {self.dest}. Fix: correct 'size' in the manifest, or check the origin."
+            )
         if why == "announced":
-            raise FetchError("%s: %s sends more than the %d bytes it announced. Nothing was installed at %s. Fix: "
-                             "check the origin (or its proxy)." % (self.dest, self.shown, most, self.dest))
+            raise FetchError(
+                f"{self.dest}: {self.shown} sends more than the {most} bytes it announced. Nothing was installed at "
+                f"{self.dest}. Fix: check the origin (or its proxy)."
+            )
         directory = os.path.dirname(self.dest)
-        raise FetchError("%s: %s sends no Content-Length, and its body outgrew the free space in %s (%s, beyond a "
-                         "reserve of %s) at %d bytes. Nothing was installed at %s. Fix: give the file's 'size' if "
-                         "you know it, free space there, or put the file on a larger file system (an absolute dest)."
-                         % (self.dest, self.shown, directory, human(most), human(self.free_reserve), reached,
-                            self.dest))
+        raise FetchError(
+            f"{self.dest}: {self.shown} sends no Content-Length, and its body outgrew the free space in {directory} "
+            f"({human(most)}, beyond a reserve of {human(self.free_reserve)}) at {reached} bytes. Nothing was "
+            f"installed at {self.dest}. Fix: give the file's 'size' if you know it, free space there, or put the file "
+            "on a larger file system (an absolute dest)."
+        )
 
 
 def _origin_key(url):
     """What a kept record is tied to: scheme, host and path (a signed query may differ each run for one file)."""
     parts = urllib_parse.urlsplit(url)
-    return hashlib.sha256(("%s://%s%s" % (parts.scheme, parts.netloc.lower(), parts.path)).encode("utf-8")
-                          ).hexdigest()
+    return hashlib.sha256((f"{parts.scheme}://{parts.netloc.lower()}{parts.path}").encode()).hexdigest()
 
 
 def fetch(url, dest, **options):

@@ -82,8 +82,9 @@ def worker_hosts(workers):
         else:
             host = entry
         if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host) or "'" in host:
-            raise JobError("workers[%d] (%r): not a host name. Fix: a plain host name, or a mapping with 'host'." % (
-                i, entry))
+            raise JobError(
+                f"workers[{i}] ({entry!r}): not a host name. Fix: a plain host name, or a mapping with 'host'."
+            )
         hosts.append(host)
     problem = gpu.gpu_path_problem(workers)
     if problem:
@@ -92,21 +93,25 @@ def worker_hosts(workers):
     if index is not None:
         # One machine with gpus is GTSfM's own GPU shape, but gtsfm_job supervises an SSHCluster: its workers per
         # host, its nodes' cleanup. The LocalCUDACluster of the GPU path is none of that.
-        raise JobError("workers[%d] (%r): has 'gpus', which makes GTSfM's runner start a single-machine "
-                       "LocalCUDACluster, not the SSH cluster gtsfm_job runs and supervises. Fix: remove gpus for a "
-                       "CPU run over SSH, or run GTSfM's GPU path on that machine yourself." % (index, workers[index]))
+        raise JobError(
+            f"workers[{index}] ({workers[index]!r}): has 'gpus', which makes GTSfM's runner start a single-machine "
+            "LocalCUDACluster, not the SSH cluster gtsfm_job runs and supervises. Fix: remove gpus for a CPU run over "
+            "SSH, or run GTSfM's GPU path on that machine yourself."
+        )
     return hosts
 
 
 def render_cluster_config(workers, source):
     """GTSfM's cluster.yaml text for workers (scheduler first). JSON scalars are YAML, so no YAML library is needed."""
-    lines = ["# Written by gtsfm.cluster.gtsfm_job from %s. GTSfM's shape; the first worker is the scheduler." % source,
-             "workers:"]
+    lines = [
+        f"# Written by gtsfm.cluster.gtsfm_job from {source}. GTSfM's shape; the first worker is the scheduler.",
+        "workers:",
+    ]
     for entry in plain(workers):
         if isinstance(entry, dict):
-            lines.append("  - {%s}" % ", ".join("%s: %s" % (json.dumps(k), json.dumps(v)) for k, v in entry.items()))
+            lines.append(f"  - {{{', '.join((f'{json.dumps(k)}: {json.dumps(v)}' for k, v in entry.items()))}}}")
         else:
-            lines.append("  - %s" % json.dumps(entry))
+            lines.append(f"  - {json.dumps(entry)}")
     return "\n".join(lines) + "\n"
 
 
@@ -114,10 +119,15 @@ def runner_command(p, cluster_config_path):
     """The runner's argument list: entry point plus GTSfM's flags, every path absolute."""
     cmd = list(p["entry_point"])
     flags = [
-        ("--loader", p["loader"]), ("--dataset_dir", p["dataset_dir"]), ("--config_name", p["config_name"]),
-        ("--cluster_config", cluster_config_path), ("--num_workers", p["num_workers"]),
-        ("--threads_per_worker", p["threads_per_worker"]), ("--worker_memory_limit", p["worker_memory_limit"]),
-        ("--dashboard_port", ":%d" % p["dashboard_port"]), ("--output_root", p["output_root"]),
+        ("--loader", p["loader"]),
+        ("--dataset_dir", p["dataset_dir"]),
+        ("--config_name", p["config_name"]),
+        ("--cluster_config", cluster_config_path),
+        ("--num_workers", p["num_workers"]),
+        ("--threads_per_worker", p["threads_per_worker"]),
+        ("--worker_memory_limit", p["worker_memory_limit"]),
+        ("--dashboard_port", f":{p['dashboard_port']}"),
+        ("--output_root", p["output_root"]),
     ]
     for flag, value in flags:
         if value is not None:
@@ -135,17 +145,30 @@ def bug_calls(tree):
     """The calls set(V["host"] for V in workers) in tree, in source order: GTSfM HEAD's bug as Python parses it."""
     found = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "set"
-                and len(node.args) == 1 and not node.keywords and isinstance(node.args[0], ast.GeneratorExp)):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "set"
+            and len(node.args) == 1
+            and not node.keywords
+            and isinstance(node.args[0], ast.GeneratorExp)
+        ):
             continue
         gen = node.args[0]
         if len(gen.generators) != 1:
             continue
         comp = gen.generators[0]
         elt = gen.elt
-        if (isinstance(comp.target, ast.Name) and isinstance(comp.iter, ast.Name) and comp.iter.id == "workers"
-                and not comp.ifs and isinstance(elt, ast.Subscript) and isinstance(elt.value, ast.Name)
-                and elt.value.id == comp.target.id and _text_of(elt.slice) == "host"):
+        if (
+            isinstance(comp.target, ast.Name)
+            and isinstance(comp.iter, ast.Name)
+            and comp.iter.id == "workers"
+            and not comp.ifs
+            and isinstance(elt, ast.Subscript)
+            and isinstance(elt.value, ast.Name)
+            and elt.value.id == comp.target.id
+            and _text_of(elt.slice) == "host"
+        ):
             found.append(node)
     return sorted(found, key=lambda n: (n.lineno, n.col_offset))
 
@@ -184,8 +207,11 @@ def patched_source(text):
     out = text
     for node in reversed(bug_calls(ast.parse(text))):
         var = node.args[0].generators[0].target.id
-        out = (out[:offset(node.lineno, node.col_offset)] + HEAD_FIX % {"v": var}
-               + out[offset(node.end_lineno, node.end_col_offset):])
+        out = (
+            out[: offset(node.lineno, node.col_offset)]
+            + HEAD_FIX % {"v": var}
+            + out[offset(node.end_lineno, node.end_col_offset) :]
+        )
     return out
 
 
@@ -207,8 +233,10 @@ def write_runner_hook(job_dir, drain, swap):
     output when drain, and runs swap's patched runner in place of its original when swap is (original, patched)."""
     where = os.path.join(job_dir, "hook")
     os.makedirs(where, mode=0o700, exist_ok=True)
-    text = inspect.getsource(hook) + "\n\ninstall(os.path.dirname(os.path.abspath(__file__)), drain=%r, swap=%r)\n" % (
-        bool(drain), tuple(swap) if swap else None)
+    text = inspect.getsource(hook) + (
+        f"\n\ninstall(os.path.dirname(os.path.abspath(__file__)), drain={bool(drain)!r}, "
+        f"swap={tuple(swap) if swap else None!r})\n"
+    )
     with open(os.path.join(where, "sitecustomize.py"), "w") as f:
         f.write(text)
     return where
@@ -229,33 +257,40 @@ def runner_launch(p, job_dir, cluster_config):
         patched = write_patched_runner(bug[1])
         swap = (bug[1], patched)
         remove_after.append(patched)
-        notices.append("%s line %d has GTSfM HEAD's cluster bug: %s starts a copy with that call changed to %s "
-                       "(%s, removed after the run) in its place, with the same interpreter and arguments. Turn off "
-                       "with runner_workaround: false." % (bug[1], bug[0], p["entry_point"][0], HEAD_FIX % {"v": "w"},
-                                                           patched))
+        notices.append(
+            f"{bug[1]} line {bug[0]} has GTSfM HEAD's cluster bug: {p['entry_point'][0]} starts a copy with that call "
+            f"changed to {HEAD_FIX % {'v': 'w'}} ({patched}, removed after the run) in its place, with the same "
+            "interpreter and arguments. Turn off with runner_workaround: false."
+        )
     front = []
     if p["drain_remote_output"] or swap:
         front.append(write_runner_hook(job_dir, p["drain_remote_output"], swap))
     if p["drain_remote_output"]:
-        logged.append("Dask's SSHCluster stops reading its remote processes' output after start-up, and they block "
-                      "once about 2 MiB is unread (dask issue 9033): the runner reads it to the end into this log, "
-                      "lines marked [HOST stdout|stderr], through %s/sitecustomize.py. Turn off with "
-                      "drain_remote_output: false." % front[0])
+        logged.append(
+            "Dask's SSHCluster stops reading its remote processes' output after start-up, and they block once about 2 "
+            "MiB is unread (dask issue 9033): the runner reads it to the end into this log, lines marked [HOST "
+            f"stdout|stderr], through {front[0]}/sitecustomize.py. Turn off with drain_remote_output: false."
+        )
     path = front + [p["chdir"]] + [x for x in os.environ.get("PYTHONPATH", "").split(":") if x]
-    env = {"PYTHONPATH": ":".join(path),
-           "PATH": ":".join([os.path.dirname(p["python"]), os.environ.get("PATH", "/usr/bin:/bin")]),
-           # Start-up waits for INFO lines from the remote scheduler and workers (dask issues 8392, 8393).
-           "DASK_LOGGING__DISTRIBUTED": "info",
-           # A dead node's workers leave the scheduler after this long without a heartbeat (default 5 minutes).
-           "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": p["worker_ttl"]}
+    env = {
+        "PYTHONPATH": ":".join(path),
+        "PATH": ":".join([os.path.dirname(p["python"]), os.environ.get("PATH", "/usr/bin:/bin")]),
+        # Start-up waits for INFO lines from the remote scheduler and workers (dask issues 8392, 8393).
+        "DASK_LOGGING__DISTRIBUTED": "info",
+        # A dead node's workers leave the scheduler after this long without a heartbeat (default 5 minutes).
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": p["worker_ttl"],
+    }
     env.update({k: str(v) for k, v in p["environment"].items()})
     return command, env, notices, logged, remove_after
 
 
 def agent_files():
     """{file name: source text} of the agent and what it imports, to be run detached with the env's python."""
-    return {"agent.py": inspect.getsource(agent), "_progress.py": inspect.getsource(progress),
-            "_gtsfm_job_node.py": inspect.getsource(node_half)}
+    return {
+        "agent.py": inspect.getsource(agent),
+        "_progress.py": inspect.getsource(progress),
+        "_gtsfm_job_node.py": inspect.getsource(node_half),
+    }
 
 
 def write_agent(folder):
@@ -268,7 +303,7 @@ def write_agent(folder):
                     continue
         except OSError:
             pass
-        tmp = "%s.tmp%d" % (path, os.getpid())  # two starts at once each write their own
+        tmp = f"{path}.tmp{os.getpid()}"  # two starts at once each write their own
         with open(tmp, "w") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -293,14 +328,21 @@ class Jobs:
         if not script:
             self.ensure_agent()
             script = self.agent
-        proc = subprocess.run([self.python, script] + list(args), capture_output=True, text=True,
-                              timeout=kwargs.get("timeout", 120), check=False)
+        proc = subprocess.run(
+            [self.python, script] + list(args),
+            capture_output=True,
+            text=True,
+            timeout=kwargs.get("timeout", 120),
+            check=False,
+        )
         try:
             return json.loads(proc.stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            raise JobError("%s could not run the job agent (rc %s): %s. Fix: python must be the cluster env's "
-                           "interpreter, with dask, distributed and asyncssh." % (
-                               self.python, proc.returncode, (proc.stderr or proc.stdout).strip()[-500:]))
+            raise JobError(
+                f"{self.python} could not run the job agent (rc {proc.returncode}): "
+                f"{(proc.stderr or proc.stdout).strip()[-500:]}. Fix: python must be the cluster env's "
+                "interpreter, with dask, distributed and asyncssh."
+            )
 
     def holder(self):
         """(run id, its status) of the lock's holder, or (None, None)."""
@@ -356,40 +398,62 @@ def preflight(p, jobs, hosts):
     if p["dataset_dir"] is None:
         pass
     elif not os.path.isdir(p["dataset_dir"]):
-        errors.append("%s: dataset_dir %s does not exist. Fix: stage the dataset to the scheduler first." % (
-            p["scheduler_name"], p["dataset_dir"]))
+        errors.append(
+            f"{p['scheduler_name']}: dataset_dir {p['dataset_dir']} does not exist. Fix: stage the dataset "
+            "to the scheduler first."
+        )
     elif not os.listdir(p["dataset_dir"]):
-        errors.append("%s: dataset_dir %s is empty. Fix: stage the dataset to the scheduler first." % (
-            p["scheduler_name"], p["dataset_dir"]))
+        errors.append(
+            f"{p['scheduler_name']}: dataset_dir {p['dataset_dir']} is empty. Fix: stage the dataset to the "
+            "scheduler first."
+        )
     probe = p["output_root"]
     while probe and not os.path.exists(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
     if probe and (not os.access(probe, os.W_OK | os.X_OK) or not os.path.isdir(probe)):
-        errors.append("%s: output_root %s is not writable (%s is not a writable directory). Fix: choose a path the "
-                      "user can write." % (p["scheduler_name"], p["output_root"], probe))
+        errors.append(
+            f"{p['scheduler_name']}: output_root {p['output_root']} is not writable ({probe} is not a writable "
+            "directory). Fix: choose a path the user can write."
+        )
     if p["chdir"] is None:
         pass
     elif not os.path.isdir(p["chdir"]):
-        errors.append("%s: chdir %s does not exist. Fix: point chdir at the GTSfM checkout." % (
-            p["scheduler_name"], p["chdir"]))
+        errors.append(
+            f"{p['scheduler_name']}: chdir {p['chdir']} does not exist. Fix: point chdir at the GTSfM checkout."
+        )
     elif p["entry_point"][0].startswith("./") and not os.access(os.path.join(p["chdir"], p["entry_point"][0]), os.X_OK):
-        errors.append("%s: entry point %s is not an executable in %s. Fix: set chdir to the checkout, or "
-                      "entry_point." % (p["scheduler_name"], p["entry_point"][0], p["chdir"]))
+        errors.append(
+            f"{p['scheduler_name']}: entry point {p['entry_point'][0]} is not an executable in {p['chdir']}. Fix: set "
+            "chdir to the checkout, or entry_point."
+        )
     if not (os.path.isfile(p["python"]) and os.access(p["python"], os.X_OK)):
-        errors.append("%s: python %s is not an executable. Fix: the cluster env's python, at the same path on "
-                      "every node." % (p["scheduler_name"], p["python"]))
+        errors.append(
+            f"{p['scheduler_name']}: python {p['python']} is not an executable. Fix: the cluster env's python, at the "
+            "same path on every node."
+        )
         return errors, {}
     bug = head_bug(p["chdir"], p["entry_point"])
     if bug and not p["runner_workaround"]:
-        errors.append("%s: %s line %d has GTSfM HEAD's cluster bug (set(w[\"host\"] for w in workers) fails on "
-                      "plain host names after minutes of cluster start-up). Fix: runner_workaround: true, or fix that "
-                      "line in the checkout." % (p["scheduler_name"], bug[1], bug[0]))
+        errors.append(
+            f'{p["scheduler_name"]}: {bug[1]} line {bug[0]} has GTSfM HEAD\'s cluster bug (set(w["host"] '
+            "for w in workers) fails on "
+            "plain host names after minutes of cluster start-up). Fix: runner_workaround: true, or fix that "
+            "line in the checkout."
+        )
     # The preflight writes nothing that stays: the agent and its input live in a temporary directory.
     with tempfile.TemporaryDirectory(prefix="gtsfm_job-") as tmp:
         spec_path = os.path.join(tmp, "preflight.json")
-        agent.write_json(spec_path, {"hosts": hosts, "python": p["python"], "scheduler_name": p["scheduler_name"],
-                                     "scheduler_host": hosts[0], "dashboard_port": p["dashboard_port"],
-                                     "scheduler_port": p["scheduler_port"]})
+        agent.write_json(
+            spec_path,
+            {
+                "hosts": hosts,
+                "python": p["python"],
+                "scheduler_name": p["scheduler_name"],
+                "scheduler_host": hosts[0],
+                "dashboard_port": p["dashboard_port"],
+                "scheduler_port": p["scheduler_port"],
+            },
+        )
         write_agent(tmp)
         script = os.path.join(tmp, "agent.py")
         report = jobs.call("preflight", spec_path, agent=script)
@@ -399,8 +463,13 @@ def preflight(p, jobs, hosts):
 
 def job_origin(jobs, p, run_id, started):
     """Where run_id comes from, carried by each of its processes (GTSFM_JOB_ORIGIN)."""
-    return {"run": run_id, "host": socket.gethostname(), "root": os.path.realpath(jobs.root),
-            "holder": p["holder"] or "", "started": started}
+    return {
+        "run": run_id,
+        "host": socket.gethostname(),
+        "root": os.path.realpath(jobs.root),
+        "holder": p["holder"] or "",
+        "started": started,
+    }
 
 
 def _ours(jobs, origins):
@@ -416,14 +485,19 @@ def _ours(jobs, origins):
 def _named(run, host, origin):
     """A run found on host, by name: run id, who started it from where and when, some of its processes."""
     if origin:
-        who = "held by %s, started %s, job root %s:%s" % (
-            origin.get("holder") or "?", _when(origin.get("started")), origin.get("host"), origin.get("root"))
+        who = (
+            f"held by {origin.get('holder') or '?'}, started {_when(origin.get('started'))}, job root "
+            f"{origin.get('host')}:{origin.get('root')}"
+        )
     else:
-        who = "no origin recorded (another job root, or an older gtsfm_job), its first process started %s" % (
-            _when(run.get("since")))
-    return "run %s (%s) has %d process(es) on %s (pid %s: %s)" % (
-        run["run_id"], who, run.get("count", 0), host, ", ".join(str(x) for x in run.get("pids", [])),
-        run.get("cmd", "")[:100])
+        who = (
+            "no origin recorded (another job root, or an older gtsfm_job), its first process started "
+            f"{_when(run.get('since'))}"
+        )
+    return (
+        f"run {run['run_id']} ({who}) has {run.get('count', 0)} process(es) on {host} (pid "
+        f"{', '.join(str(x) for x in run.get('pids', []))}: {run.get('cmd', '')[:100]})"
+    )
 
 
 def classify_runs(jobs, nodes):
@@ -440,31 +514,40 @@ def classify_runs(jobs, nodes):
             origins = run.get("origins") or []
             origin = next((o for o in (agent.parse_origin(t) for t in origins) if o), None)
             ours = _ours(jobs, origins)
-            recorded = run_id and "/" not in run_id and run_id not in (".", "..") and os.path.isfile(
-                os.path.join(jobs.root, run_id, "spec.json"))
+            recorded = (
+                run_id
+                and "/" not in run_id
+                and run_id not in (".", "..")
+                and os.path.isfile(os.path.join(jobs.root, run_id, "spec.json"))
+            )
             if ours is False or not recorded:
-                errors.append("%s: %s. gtsfm_job ends only what the ended runs of its own job root (%s) left. Fix: "
-                              "stop that job where it was started (gtsfm_job state: stopped with its job_root), or "
-                              "wait for it to end; if it is dead, end those processes on %s yourself." % (
-                                  host, _named(run, host, origin), jobs.root, host))
+                errors.append(
+                    f"{host}: {_named(run, host, origin)}. gtsfm_job ends only what the ended runs of its own job root "
+                    f"({jobs.root}) left. Fix: stop that job where it was started (gtsfm_job state: stopped with its "
+                    f"job_root), or wait for it to end; if it is dead, end those processes on {host} yourself."
+                )
                 continue
             status = jobs.status(run_id)
             if status.get("state") not in FINAL_STATES and jobs.alive(status):
-                errors.append("%s: %s, and that run of this job root is still running. Fix: wait for it, or end "
-                              "it with state: stopped and run_id: %s." % (host, _named(run, host, origin), run_id))
+                errors.append(
+                    f"{host}: {_named(run, host, origin)}, and that run of this job root is still running. Fix: wait "
+                    f"for it, or end it with state: stopped and run_id: {run_id}."
+                )
                 continue
             stale.setdefault(host, []).append(run_id)
     return errors, stale
 
 
 def busy_message(p, jobs, holder, status):
-    return ("%s: the cluster is busy with job %s (name %r, held by %s, started %s, log %s). Fix: wait for it, or end "
-            "it with state: stopped." % (p["scheduler_name"], holder, status.get("name"), status.get("holder") or "?",
-                                         _when(status.get("started")), os.path.join(jobs.root, holder, "job.log")))
+    return (
+        f"{p['scheduler_name']}: the cluster is busy with job {holder} (name {status.get('name')!r}, held by "
+        f"{status.get('holder') or '?'}, started {_when(status.get('started'))}, log "
+        f"{os.path.join(jobs.root, holder, 'job.log')}). Fix: wait for it, or end it with state: stopped."
+    )
 
 
 def new_run_id():
-    return "%s-%s" % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ"), secrets.token_hex(3))
+    return f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def start(p, jobs, hosts, report):
@@ -480,20 +563,30 @@ def start(p, jobs, hosts, report):
     # Before the lock names this run, its status names a live process: this module until the supervisor records
     # itself, so a second start never finds a holder without one.
     started = time.time()
-    agent.write_json(os.path.join(job_dir, "status.json"), {
-        "run_id": run_id, "state": "starting", "started": started, "name": p["name"], "holder": p["holder"],
-        "starter": agent.identity()})
+    agent.write_json(
+        os.path.join(job_dir, "status.json"),
+        {
+            "run_id": run_id,
+            "state": "starting",
+            "started": started,
+            "name": p["name"],
+            "holder": p["holder"],
+            "starter": agent.identity(),
+        },
+    )
     try:
         holder, status = jobs.take(run_id)
     except OSError as exc:
         shutil.rmtree(job_dir, ignore_errors=True)
-        raise JobError("%s: cannot take the cluster lock %s (%s). Fix: check that %s is writable." % (
-            p["scheduler_name"], jobs.lock, exc, jobs.root))
+        raise JobError(
+            f"{p['scheduler_name']}: cannot take the cluster lock {jobs.lock} ({exc}). Fix: check that "
+            f"{jobs.root} is writable."
+        )
     if holder:
         shutil.rmtree(job_dir, ignore_errors=True)
         raise JobError(busy_message(p, jobs, holder, status), run_id=holder)
     cluster_config = p["cluster_config_path"] or os.path.join(job_dir, "cluster.yaml")
-    text = render_cluster_config(p["workers"], "the inventory (run %s)" % run_id)
+    text = render_cluster_config(p["workers"], f"the inventory (run {run_id})")
     tmp = cluster_config + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
@@ -501,15 +594,30 @@ def start(p, jobs, hosts, report):
     command, env, notices, logged, remove_after = runner_launch(p, job_dir, cluster_config)
     notices = ([taken_over] if taken_over else []) + notices  # in the play's warnings and the run's log alike
     spec = {
-        "run_id": run_id, "name": p["name"], "holder": p["holder"], "hosts": sorted(set(hosts), key=hosts.index),
+        "run_id": run_id,
+        "name": p["name"],
+        "holder": p["holder"],
+        "hosts": sorted(set(hosts), key=hosts.index),
         "python": p["python"],
-        "scheduler_name": p["scheduler_name"], "chdir": p["chdir"], "command": command, "env": env,
-        "timeout": p["timeout"], "startup_timeout": p["startup_timeout"],
-        "expected_workers": p["num_workers"] * len(hosts), "fail_on_worker_loss": p["fail_on_worker_loss"],
-        "worker_loss_grace": 5, "lock_path": jobs.lock, "nodes": report.get("nodes", {}), "notices": notices + logged,
-        "remove_after": remove_after, "output_root": p["output_root"], "cluster_config": cluster_config,
-        "dashboard_port": p["dashboard_port"], "timing": report.get("timing", {}),
-        "stale_runs": report.get("stale_runs", {}), "origin": job_origin(jobs, p, run_id, started),
+        "scheduler_name": p["scheduler_name"],
+        "chdir": p["chdir"],
+        "command": command,
+        "env": env,
+        "timeout": p["timeout"],
+        "startup_timeout": p["startup_timeout"],
+        "expected_workers": p["num_workers"] * len(hosts),
+        "fail_on_worker_loss": p["fail_on_worker_loss"],
+        "worker_loss_grace": 5,
+        "lock_path": jobs.lock,
+        "nodes": report.get("nodes", {}),
+        "notices": notices + logged,
+        "remove_after": remove_after,
+        "output_root": p["output_root"],
+        "cluster_config": cluster_config,
+        "dashboard_port": p["dashboard_port"],
+        "timing": report.get("timing", {}),
+        "stale_runs": report.get("stale_runs", {}),
+        "origin": job_origin(jobs, p, run_id, started),
     }
     agent.write_json(os.path.join(job_dir, "spec.json"), spec)
     tmp_last = os.path.join(jobs.root, ".last.tmp")
@@ -518,9 +626,15 @@ def start(p, jobs, hosts, report):
     os.symlink(run_id, tmp_last)
     os.replace(tmp_last, os.path.join(jobs.root, "last"))
     with open(os.path.join(job_dir, "supervisor.log"), "ab") as out:
-        proc = subprocess.Popen([p["python"], jobs.agent, "supervise", job_dir], stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                                cwd=job_dir)
+        proc = subprocess.Popen(
+            [p["python"], jobs.agent, "supervise", job_dir],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd=job_dir,
+        )
     # Until the supervisor has recorded itself, this module's own record keeps the lock alive: return only after.
     deadline = time.time() + SUPERVISOR_START_SECONDS
     while time.time() < deadline:
@@ -531,25 +645,36 @@ def start(p, jobs, hosts, report):
     else:
         _end_session(proc)
         agent.release_lock(jobs.lock, run_id)
-        raise JobError("%s: the job supervisor did not start within %d s: %s" % (
-            p["scheduler_name"], SUPERVISOR_START_SECONDS,
-            " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5)) or "no output"), run_id=run_id)
+        said = " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5)) or "no output"
+        raise JobError(
+            f"{p['scheduler_name']}: the job supervisor did not start within {SUPERVISOR_START_SECONDS} s: {said}",
+            run_id=run_id,
+        )
     if proc.poll() is not None and proc.returncode != 0:
         agent.release_lock(jobs.lock, run_id)
-        raise JobError("%s: the job supervisor did not start (rc %s): %s" % (
-            p["scheduler_name"], proc.returncode,
-            " / ".join(log_tail(os.path.join(job_dir, "supervisor.log"), 5))), run_id=run_id)
+        raise JobError(
+            f"{p['scheduler_name']}: the job supervisor did not start (rc {proc.returncode}): "
+            f"{' / '.join(log_tail(os.path.join(job_dir, 'supervisor.log'), 5))}",
+            run_id=run_id,
+        )
     return run_id, notices
 
 
 def stale_lock_notice(p, jobs, holder, status):
     """What a start says when the lock names a run whose supervisor is gone: the lock is taken over, and that run
     reads as lost (state: status), its processes ended by their tag before the new runner starts."""
-    return ("%s: the cluster lock %s named run %s (name %r, %s), whose supervisor is gone: it died with its node or "
-            "was killed. That run is lost (state: status with run_id %s says so); this run takes the lock over, and "
-            "its supervisor ends by that run's tag whatever the preflight found it left on the nodes." % (
-                p["scheduler_name"], jobs.lock, holder, (status or {}).get("name"),
-                (status or {}).get("state", "no status"), holder))
+    return (
+        "{}: the cluster lock {} named run {} (name {!r}, {}), whose supervisor is gone: it died with its node or "
+        "was killed. That run is lost (state: status with run_id {} says so); this run takes the lock over, and "
+        "its supervisor ends by that run's tag whatever the preflight found it left on the nodes.".format(
+            p["scheduler_name"],
+            jobs.lock,
+            holder,
+            (status or {}).get("name"),
+            (status or {}).get("state", "no status"),
+            holder,
+        )
+    )
 
 
 def _end_session(proc):
@@ -591,19 +716,27 @@ def describe(jobs, run_id, tail_lines):
     log = os.path.join(job_dir, "job.log")
     tail = log_tail(log, tail_lines)
     out = {
-        "run_id": run_id, "state": state, "running": state in ("starting", "running"),
+        "run_id": run_id,
+        "state": state,
+        "running": state in ("starting", "running"),
         "reason": status.get("reason"),
         "duration": round((ended or time.time()) - started, 2) if started else None,
-        "log": log, "log_tail": tail, "last_line": tail[-1] if tail else "",
+        "log": log,
+        "log_tail": tail,
+        "last_line": tail[-1] if tail else "",
         "status_file": os.path.join(job_dir, "status.json"),
         "workers_joined": [{"host": h, "count": c} for h, c in sorted((status.get("workers") or {}).items())],
-        "workers_registered": [{"host": h, "count": c}
-                               for h, c in sorted((status.get("workers_registered") or {}).items())],
-        "expected_workers": status.get("expected_workers"), "all_joined_after": status.get("all_joined_after"),
-        "hosts_lost": status.get("hosts_lost", []), "scheduler_address": status.get("scheduler_address"),
+        "workers_registered": [
+            {"host": h, "count": c} for h, c in sorted((status.get("workers_registered") or {}).items())
+        ],
+        "expected_workers": status.get("expected_workers"),
+        "all_joined_after": status.get("all_joined_after"),
+        "hosts_lost": status.get("hosts_lost", []),
+        "scheduler_address": status.get("scheduler_address"),
         "dashboard_port": status.get("dashboard_port"),
         "results_archive": status.get("results_archive") if state == "finished" else None,
-        "cluster_config": spec.get("cluster_config"), "cleanup_problems": status.get("cleanup_problems", {}),
+        "cluster_config": spec.get("cluster_config"),
+        "cleanup_problems": status.get("cleanup_problems", {}),
         "messages": status.get("messages", []),
     }
     if status.get("rc") is not None:
@@ -638,8 +771,14 @@ def stop(jobs, run_id, hosts, p, wait_seconds):
     # No supervisor (killed, or machine restarted): clean up by the run's tag ourselves.
     spec_path = os.path.join(jobs.root, run_id, "spec.json")
     result = jobs.call("cleanup", spec_path, run_id, timeout=wait_seconds + 30)
-    status.update({"state": "stopped", "reason": "stopped on request (its supervisor was gone)",
-                   "ended": time.time(), "cleanup": result})
+    status.update(
+        {
+            "state": "stopped",
+            "reason": "stopped on request (its supervisor was gone)",
+            "ended": time.time(),
+            "cleanup": result,
+        }
+    )
     agent.write_json(os.path.join(jobs.root, run_id, "status.json"), status)
     agent.release_lock(jobs.lock, run_id)
     return True
@@ -656,8 +795,13 @@ def run(module, p):
 
     if state in ("started", "preflight") or module.check_mode:
         holder, holder_status = jobs.holder()
-        if state == "started" and holder and jobs.alive(holder_status) and holder_status.get("name") == p["name"] \
-                and not module.check_mode:
+        if (
+            state == "started"
+            and holder
+            and jobs.alive(holder_status)
+            and holder_status.get("name") == p["name"]
+            and not module.check_mode
+        ):
             # The same job is running already: report it (a re-run of the play is not a second job).
             out = describe(jobs, holder, p["log_lines"])
             out.update(changed=False, preflight={})
@@ -666,15 +810,24 @@ def run(module, p):
             # A running job holds the ports the preflight checks: name it rather than its ports.
             raise JobError(busy_message(p, jobs, holder, holder_status), run_id=holder)
         errors, report = preflight(p, jobs, distinct)
-        report["timing"] = {"module_started": module_started,
-                            "preflight_seconds": round(time.time() - module_started, 3)}
+        report["timing"] = {
+            "module_started": module_started,
+            "preflight_seconds": round(time.time() - module_started, 3),
+        }
         if errors:
-            return {"_failed": True, "msg": "preflight refused the job: " + " | ".join(errors), "errors": errors,
-                    "preflight": report.get("nodes", {})}
+            return {
+                "_failed": True,
+                "msg": "preflight refused the job: " + " | ".join(errors),
+                "errors": errors,
+                "preflight": report.get("nodes", {}),
+            }
         if module.check_mode or state == "preflight":
             bug = head_bug(p["chdir"], p["entry_point"])
-            msgs = ["%s line %d has GTSfM HEAD's cluster bug: the run will use a copy with that line fixed." % (
-                bug[1], bug[0])] if bug else []
+            msgs = (
+                [f"{bug[1]} line {bug[0]} has GTSfM HEAD's cluster bug: the run will use a copy with that line fixed."]
+                if bug
+                else []
+            )
             return {"changed": False, "preflight": report.get("nodes", {}), "messages": msgs, "state": "preflight"}
         run_id, notices = start(p, jobs, hosts, report)
         for notice in notices:
@@ -689,8 +842,12 @@ def run(module, p):
     run_id = p["run_id"] or (jobs.holder()[0] if state == "stopped" else None) or jobs.last()
     if state == "stopped":
         if not run_id or jobs.status(run_id).get("state") in FINAL_STATES:
-            return {"changed": False, "msg": "no job is running on %s" % hosts[0], "preflight": {},
-                    **(describe(jobs, run_id, p["log_lines"]) if run_id else {})}
+            return {
+                "changed": False,
+                "msg": f"no job is running on {hosts[0]}",
+                "preflight": {},
+                **(describe(jobs, run_id, p["log_lines"]) if run_id else {}),
+            }
         stop(jobs, run_id, distinct, p, p["wait_seconds"])
         out = describe(jobs, run_id, p["log_lines"])
         out.update(changed=True, preflight={})
@@ -698,8 +855,11 @@ def run(module, p):
 
     # status
     if not run_id:
-        return {"_failed": True, "msg": "%s: no run in %s. Fix: start one with state: started." % (
-            hosts[0], jobs.root), "preflight": {}}
+        return {
+            "_failed": True,
+            "msg": f"{hosts[0]}: no run in {jobs.root}. Fix: start one with state: started.",
+            "preflight": {},
+        }
     if p["wait"]:
         wait_final(jobs, run_id, p["wait_seconds"])
     out = describe(jobs, run_id, p["log_lines"])
@@ -711,6 +871,8 @@ def _with_failure(out):
     if out["state"] in ("failed", "timeout", "stopped", "lost"):
         out["_failed"] = True
         tail = "\n".join(out["log_tail"][-8:])
-        out["msg"] = "job %s %s: %s. Log %s ends:\n%s" % (
-            out["run_id"], out["state"], out.get("reason") or "its supervisor vanished", out["log"], tail)
+        out["msg"] = (
+            f"job {out['run_id']} {out['state']}: {out.get('reason') or 'its supervisor vanished'}. Log "
+            f"{out['log']} ends:\n{tail}"
+        )
     return out

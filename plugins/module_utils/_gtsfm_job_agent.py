@@ -62,6 +62,27 @@ DASK_ORIGIN_ENV = "DASK_" + ORIGIN_ENV
 ORIGIN_PREFIX = "gtsfm_job "
 
 
+# What the runner may open at most: Dask's SSHCluster holds one SSH connection per listed worker, its Client and
+# comms more, so a cluster of several hundred workers passes the usual soft limit of 1,024 open files.
+OPEN_FILES_WANTED = 65536
+
+
+def raise_open_files(wanted=OPEN_FILES_WANTED):
+    """Raise this process's soft limit of open files towards wanted, within the hard limit (no root needed); the
+    runner inherits it. Returns (new, old) when it rose, else None."""
+    try:
+        import resource  # POSIX only, like the rest of the agent
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target, soft
+    except (ImportError, ValueError, OSError):
+        pass  # the runner starts with the limit it has, as it would without the collection
+    return None
+
+
 def _now():
     return time.time()
 
@@ -75,7 +96,7 @@ def read_json(path, default=None):
     """The JSON at path; default where it is missing or half-written (the one rule of module_utils/_progress)."""
     try:
         found = _progress.read(path)
-    except (OSError, IOError):
+    except OSError:
         found = None
     return default if found is None else found
 
@@ -123,7 +144,7 @@ def same_process(record, job_dir=None):
         if not job_dir:
             return False
         try:
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
                 args = [a for a in f.read().split(b"\0") if a]
         except OSError:
             return False
@@ -142,6 +163,7 @@ def guarded(root, seconds=30):
     find the holder dead and both take the lock.
     """
     import fcntl
+
     fd = os.open(os.path.join(root, GUARD_NAME), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.time() + seconds
@@ -151,8 +173,9 @@ def guarded(root, seconds=30):
                 break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() > deadline:
-                    raise OSError(exc.errno, "cannot lock %s within %d s: %s" % (
-                        os.path.join(root, GUARD_NAME), seconds, exc.strerror))
+                    raise OSError(
+                        exc.errno, f"cannot lock {os.path.join(root, GUARD_NAME)} within {seconds} s: {exc.strerror}"
+                    )
                 time.sleep(0.05)
         yield
     finally:
@@ -171,20 +194,27 @@ def release_lock(lock, run_id):
 
 # ---------------------------------------------------------------- SSH, the way Dask connects
 
+
 def _ssh_error_text(host, scheduler, exc):
     """One sentence naming the host and the fix, for an asyncssh or socket failure."""
     name = type(exc).__name__
     text = str(exc) or name
     if name == "HostKeyNotVerifiable" or "host key" in text.lower():
-        return ("%s: its host key is not trusted by %s's ~/.ssh/known_hosts (Dask's asyncssh checks strictly): %s. "
-                "Fix: run site.yml --tags known_hosts." % (host, scheduler, text))
+        return (
+            f"{host}: its host key is not trusted by {scheduler}'s ~/.ssh/known_hosts (Dask's asyncssh checks "
+            f"strictly): {text}. Fix: run site.yml --tags known_hosts."
+        )
     if name in ("PermissionDenied",):
-        return ("%s: refused %s's SSH key (%s). Fix: run site.yml --tags ssh_mesh." % (host, scheduler, text))
+        return f"{host}: refused {scheduler}'s SSH key ({text}). Fix: run site.yml --tags ssh_mesh."
     if isinstance(exc, (TimeoutError,)) or name == "TimeoutError":
-        return ("%s: no SSH answer from %s within %d s. Fix: check the host is up and reachable from %s."
-                % (host, scheduler, SSH_TIMEOUT, scheduler))
-    return ("%s: unreachable over SSH from %s (%s: %s). Fix: check the host is up, its name resolves on %s and "
-            "its SSH server answers." % (host, scheduler, name, text, scheduler))
+        return (
+            f"{host}: no SSH answer from {scheduler} within {SSH_TIMEOUT} s. Fix: check the host is up and "
+            f"reachable from {scheduler}."
+        )
+    return (
+        f"{host}: unreachable over SSH from {scheduler} ({name}: {text}). Fix: check the host is up, its name resolves "
+        f"on {scheduler} and its SSH server answers."
+    )
 
 
 def run_on_hosts(hosts, command_for, timeout=60):
@@ -221,15 +251,19 @@ def run_on_hosts(hosts, command_for, timeout=60):
 def node_command(python, *args):
     """A shell command running the node half (_gtsfm_job_node) with args, with python (python3 where the env is
     missing there, so that the probe can say so)."""
-    return "p=%s; command -v \"$p\" >/dev/null 2>&1 || p=python3; \"$p\" -c %s %s" % (
-        shlex.quote(python), shlex.quote(node_half.program_text()), " ".join(shlex.quote(str(a)) for a in args))
+    return (
+        f'p={shlex.quote(python)}; command -v "$p" >/dev/null 2>&1 || p=python3; "$p" -c '
+        f"{shlex.quote(node_half.program_text())} {' '.join(shlex.quote(str(a)) for a in args)}"
+    )
 
 
 def cleanup(hosts, python, run_ids, scheduler):
     """End the processes of run_ids (a list, or {host: list}) on every host. {host: {ended, remaining} or {error}}."""
+
     def ids(host):
         found = run_ids.get(host, []) if isinstance(run_ids, dict) else run_ids
         return [found] if isinstance(found, str) else list(found)
+
     out = {}
     results = run_on_hosts(hosts, lambda h: node_command(python, "cleanup", *ids(h)))
     for host, (rc, stdout, err) in results.items():
@@ -239,7 +273,7 @@ def cleanup(hosts, python, run_ids, scheduler):
         try:
             out[host] = json.loads(stdout.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            out[host] = {"error": "%s: cleanup printed no report (rc %s): %s" % (host, rc, err.strip()[-300:])}
+            out[host] = {"error": f"{host}: cleanup printed no report (rc {rc}): {err.strip()[-300:]}"}
     return out
 
 
@@ -253,7 +287,7 @@ def parse_origin(text):
     if not isinstance(text, str) or not text.startswith(ORIGIN_PREFIX):
         return None
     try:
-        origin = json.loads(text[len(ORIGIN_PREFIX):])
+        origin = json.loads(text[len(ORIGIN_PREFIX) :])
     except ValueError:
         return None
     return origin if isinstance(origin, dict) else None
@@ -261,15 +295,17 @@ def parse_origin(text):
 
 # ---------------------------------------------------------------- preflight
 
+
 def _port_holder(port):
     """Who listens on port here, as ss tells it (only the user's own processes show their pid)."""
     try:
-        out = subprocess.run(["ss", "-ltnpH", "sport = :%d" % port], capture_output=True, text=True,
-                             timeout=5, check=False).stdout.strip()
+        out = subprocess.run(
+            ["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
     m = re.search(r'users:\(\("([^"]+)",pid=(\d+)', out)
-    return " (held by %s, pid %s)" % (m.group(1), m.group(2)) if m else ""
+    return f" (held by {m.group(1)}, pid {m.group(2)})" if m else ""
 
 
 def _bind(port):
@@ -309,24 +345,29 @@ def preflight(spec):
         try:
             listeners.append(_bind(dashboard))
         except OSError as exc:
-            errors.append("%s: dashboard port %d is busy%s (%s); Dask would silently move the dashboard. Fix: stop "
-                          "that process (a job left over?) or set dashboard_port." % (
-                              scheduler, dashboard, _port_holder(dashboard), exc.strerror))
+            errors.append(
+                f"{scheduler}: dashboard port {dashboard} is busy{_port_holder(dashboard)} ({exc.strerror}); Dask "
+                "would silently move the dashboard. Fix: stop that process (a job left over?) or set dashboard_port."
+            )
     try:
         probe = _bind(spec.get("scheduler_port") or 0)
         listeners.append(probe)
         probe_port = probe.getsockname()[1]
     except OSError as exc:
         probe_port = None
-        errors.append("%s: scheduler port %s is busy%s (%s). Fix: stop that process or set scheduler_port." % (
-            scheduler, spec.get("scheduler_port"), _port_holder(spec.get("scheduler_port") or 0), exc.strerror))
+        errors.append(
+            f"{scheduler}: scheduler port {spec.get('scheduler_port')} is "
+            f"busy{_port_holder(spec.get('scheduler_port') or 0)} ({exc.strerror}). Fix: stop that process "
+            "or set scheduler_port."
+        )
     stop = threading.Event()
     threads = [threading.Thread(target=_accept_all, args=(s, stop), daemon=True) for s in listeners]
     for t in threads:
         t.start()
     try:
-        results = run_on_hosts(hosts, lambda h: node_command(
-            spec["python"], "probe", spec["scheduler_host"], probe_port or 9), timeout=30)
+        results = run_on_hosts(
+            hosts, lambda h: node_command(spec["python"], "probe", spec["scheduler_host"], probe_port or 9), timeout=30
+        )
     finally:
         stop.set()
         for s in listeners:
@@ -336,8 +377,10 @@ def preflight(spec):
     for name in ("dask", "distributed"):
         local[name], error = node_half.version_of(name)
         if error:  # an env without Dask cannot run the job at all
-            errors.append("%s: %s does not have %s (%s). Fix: install the cluster env (dask and distributed) at "
-                          "that path." % (scheduler, spec["python"], name, error))
+            errors.append(
+                f"{scheduler}: {spec['python']} does not have {name} ({error}). Fix: install the cluster env (dask and "
+                "distributed) at that path."
+            )
     for host in hosts:
         rc, out, err = results[host]
         if rc is None:
@@ -346,27 +389,35 @@ def preflight(spec):
         try:
             node = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
-            errors.append("%s: the probe with %s failed (rc %s: %s). Fix: install the cluster env at %s on %s, the "
-                          "same path as on %s." % (host, spec["python"], rc, (err or out).strip()[-200:],
-                                                   spec["python"], host, scheduler))
+            errors.append(
+                f"{host}: the probe with {spec['python']} failed (rc {rc}: {(err or out).strip()[-200:]}). Fix: "
+                f"install the cluster env at {spec['python']} on {host}, the same path as on {scheduler}."
+            )
             continue
         report["nodes"][host] = node
         if os.path.realpath(node["python"]) != os.path.realpath(spec["python"]) and node["python"] != spec["python"]:
-            errors.append("%s: no python at %s (found only %s). Fix: install the cluster env at the same path on "
-                          "every node; Dask starts %s there." % (
-                              host, spec["python"], node["python"], spec["python"]))
+            errors.append(
+                f"{host}: no python at {spec['python']} (found only {node['python']}). Fix: install the cluster env at "
+                f"the same path on every node; Dask starts {spec['python']} there."
+            )
             continue
         for name in ("dask", "distributed"):
             if node.get(name) is None:
-                errors.append("%s: %s does not have %s (%s). Fix: install the cluster env on %s." % (
-                    host, spec["python"], name, node.get(name + "_error"), host))
+                errors.append(
+                    f"{host}: {spec['python']} does not have {name} ({node.get(name + '_error')}). Fix: "
+                    f"install the cluster env on {host}."
+                )
             elif local[name] and node[name] != local[name]:
-                errors.append("%s: %s %s, but %s on %s (the scheduler). Fix: install the same env on every node." % (
-                    host, name, node[name], local[name], scheduler))
+                errors.append(
+                    f"{host}: {name} {node[name]}, but {local[name]} on {scheduler} (the scheduler). Fix: "
+                    "install the same env on every node."
+                )
         if probe_port and node.get("tcp") != "ok":
-            errors.append("%s: cannot open TCP to %s:%d, where Dask's scheduler listens (%s). Fix: allow TCP from "
-                          "the workers to the scheduler (firewall, name resolution of %s)." % (
-                              host, spec["scheduler_host"], probe_port, node.get("tcp"), spec["scheduler_host"]))
+            errors.append(
+                f"{host}: cannot open TCP to {spec['scheduler_host']}:{probe_port}, where Dask's scheduler "
+                f"listens ({node.get('tcp')}). Fix: allow TCP from "
+                f"the workers to the scheduler (firewall, name resolution of {spec['scheduler_host']})."
+            )
     report["local"] = local
     report["me"] = me
     return report
@@ -386,9 +437,10 @@ def pack_results(output_root, job_dir):
     """
     import stat
     import tarfile
+
     root = os.path.join(output_root, "results")
     archive = os.path.join(job_dir, RESULTS_ARCHIVE)
-    tmp = "%s.tmp%d" % (archive, os.getpid())
+    tmp = f"{archive}.tmp{os.getpid()}"
     count = total = 0
     skipped = []
 
@@ -425,11 +477,19 @@ def pack_results(output_root, job_dir):
         except OSError:
             pass
         raise
-    return {"path": archive, "count": count, "bytes": total, "archive_bytes": os.path.getsize(archive),
-            "skipped": skipped[:20], "skipped_count": len(skipped), "root": root}
+    return {
+        "path": archive,
+        "count": count,
+        "bytes": total,
+        "archive_bytes": os.path.getsize(archive),
+        "skipped": skipped[:20],
+        "skipped_count": len(skipped),
+        "root": root,
+    }
 
 
 # ---------------------------------------------------------------- supervision
+
 
 class Supervisor:
     """Runs one job: the runner detached from any SSH session, its log, its deadline, its workers, its cleanup."""
@@ -440,12 +500,20 @@ class Supervisor:
         self.status_path = os.path.join(job_dir, "status.json")
         self.log_path = os.path.join(job_dir, "job.log")
         self.stop_requested = None
-        self.status = {"run_id": self.spec["run_id"], "name": self.spec.get("name"),
-                       "timing": self.spec.get("timing", {}),
-                       "holder": self.spec.get("holder"), "state": "starting", "started": _now(),
-                       "workers": {}, "workers_registered": {}, "expected_workers": self.spec["expected_workers"],
-                       "scheduler_address": None,
-                       "hosts_lost": [], "messages": []}
+        self.status = {
+            "run_id": self.spec["run_id"],
+            "name": self.spec.get("name"),
+            "timing": self.spec.get("timing", {}),
+            "holder": self.spec.get("holder"),
+            "state": "starting",
+            "started": _now(),
+            "workers": {},
+            "workers_registered": {},
+            "expected_workers": self.spec["expected_workers"],
+            "scheduler_address": None,
+            "hosts_lost": [],
+            "messages": [],
+        }
         # pid, pid_start and boot_id: the module and a later start judge the job alive by all three.
         self.status.update(identity())
         self.lock = threading.RLock()
@@ -469,15 +537,21 @@ class Supervisor:
         state = self.status["state"]
         # While it runs, the workers registered now; once it is over, the most that were registered at once.
         workers = self.status.get("workers" if state in FINAL_STATES else "workers_registered") or {}
-        return {"what": "job %s" % (self.status.get("name") or self.status["run_id"]), "phase": state,
-                "unit": "workers", "done": sum(workers.values()), "total": self.status["expected_workers"],
-                "nodes": dict((h, {"done": n}) for h, n in workers.items()),
-                "finished": state in FINAL_STATES, "failed": state in FINAL_STATES and state != "finished",
-                "msg": self.status.get("reason") or ""}
+        return {
+            "what": f"job {self.status.get('name') or self.status['run_id']}",
+            "phase": state,
+            "unit": "workers",
+            "done": sum(workers.values()),
+            "total": self.status["expected_workers"],
+            "nodes": dict((h, {"done": n}) for h, n in workers.items()),
+            "finished": state in FINAL_STATES,
+            "failed": state in FINAL_STATES and state != "finished",
+            "msg": self.status.get("reason") or "",
+        }
 
     def note(self, text):
         with open(self.log_path, "a") as f:
-            f.write("[gtsfm_job] %s\n" % text)
+            f.write(f"[gtsfm_job] {text}\n")
         with self.lock:
             self.status["messages"].append(text)
 
@@ -528,7 +602,7 @@ class Supervisor:
         try:
             from distributed import Client
         except ImportError as exc:
-            self.note("cannot watch the workers: %s" % exc)
+            self.note(f"cannot watch the workers: {exc}")
             return
         client = None
         saved = None
@@ -551,8 +625,10 @@ class Supervisor:
             if dashboard and self.status.get("dashboard_port") is None:
                 self.save(dashboard_port=dashboard)
                 if self.spec.get("dashboard_port") and dashboard != self.spec["dashboard_port"]:
-                    self.note("the dashboard listens on port %s, not %s: Dask moved it because that port was busy"
-                              % (dashboard, self.spec["dashboard_port"]))
+                    self.note(
+                        f"the dashboard listens on port {dashboard}, not {self.spec['dashboard_port']}: Dask "
+                        "moved it because that port was busy"
+                    )
             with self.lock:
                 seen_now = (self.status["workers"], self.status["workers_registered"])
             if seen_now != saved:
@@ -568,7 +644,7 @@ class Supervisor:
                 lost = _now() - gone_since[host] > self.spec["worker_loss_grace"] and self.spec["fail_on_worker_loss"]
                 if lost and host not in self.status["hosts_lost"]:
                     self.status["hosts_lost"].append(host)
-                    self.note("%s: all its workers left the cluster while the job ran" % host)
+                    self.note(f"{host}: all its workers left the cluster while the job ran")
             time.sleep(0.5)
         _close_quietly(client)
 
@@ -589,13 +665,15 @@ class Supervisor:
         stale = {h: ids for h, ids in (spec.get("stale_runs") or {}).items() if ids}
         before = {}
         if stale:
-            self.note("run %s: ending what earlier runs of this job root left: %s" % (spec["run_id"], "; ".join(
-                "%s: %s" % (h, ", ".join(ids)) for h, ids in sorted(stale.items()))))
+            left = "; ".join(f"{h}: {', '.join(ids)}" for h, ids in sorted(stale.items()))
+            self.note(f"run {spec['run_id']}: ending what earlier runs of this job root left: {left}")
             before = cleanup(sorted(stale), spec["python"], stale, spec["scheduler_name"])
         for host, res in sorted(before.items()):
             if res.get("ended"):
-                self.note("%s: ended %d process(es) an earlier job left: %s" % (
-                    host, len(res["ended"]), "; ".join(e["cmd"][:80] for e in res["ended"])))
+                self.note(
+                    f"{host}: ended {len(res['ended'])} process(es) an earlier job left: "
+                    f"{'; '.join(e['cmd'][:80] for e in res['ended'])}"
+                )
         for message in spec.get("notices", []):
             self.note(message)
         env = dict(os.environ)
@@ -606,14 +684,24 @@ class Supervisor:
             # Beside the run id, who started it and from where: another job root that meets these processes on a
             # shared node names them instead of ending them.
             env[ORIGIN_ENV] = env[DASK_ORIGIN_ENV] = origin_text(spec["origin"])
-        self.note("starting in %s: %s" % (spec["chdir"], " ".join(shlex.quote(a) for a in spec["command"])))
+        raised = raise_open_files()
+        if raised:
+            self.note(f"open files allowed to the runner: {raised[0]} (was {raised[1]})")
+        self.note(f"starting in {spec['chdir']}: {' '.join(shlex.quote(a) for a in spec['command'])}")
         log = open(self.log_path, "ab")  # noqa: SIM115 - the runner process's stdout, open while it runs
         try:
-            runner = subprocess.Popen(spec["command"], cwd=spec["chdir"], env=env, stdin=subprocess.DEVNULL,
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            runner = subprocess.Popen(
+                spec["command"],
+                cwd=spec["chdir"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         except OSError as exc:
-            self.note("cannot start the runner: %s" % exc)
-            self.finish("failed", None, "cannot start %s: %s" % (spec["command"][0], exc))
+            self.note(f"cannot start the runner: {exc}")
+            self.finish("failed", None, f"cannot start {spec['command'][0]}: {exc}")
             return
         started = _now()
         self.save(state="running", runner_pid=runner.pid, runner_started=started)
@@ -652,30 +740,37 @@ class Supervisor:
                 # The scheduler runs on this host under GTSfM's runner; a scheduler elsewhere may have another clock.
                 after = min(max(self.all_joined_at - started, 0.0), elapsed)
                 self.save(all_joined_after=round(after, 2))
-                self.note("all %d workers joined after %.1f s: %s" % (joined, after, ", ".join(
-                    "%s x%d" % hc for hc in sorted(self.status["workers"].items()))))
+                counts = ", ".join(f"{h} x{n}" for h, n in sorted(self.status["workers"].items()))
+                self.note(f"all {joined} workers joined after {after:.1f} s: {counts}")
             if self.stop_requested:
                 state, reason = "stopped", "stopped on request"
             elif spec["timeout"] and elapsed > spec["timeout"]:
-                state, reason = "timeout", "the job ran past its timeout of %d s" % spec["timeout"]
+                state, reason = "timeout", f"the job ran past its timeout of {spec['timeout']} s"
             elif not all_joined and spec["startup_timeout"] and elapsed > spec["startup_timeout"]:
                 have = self.status["workers"]
                 missing = [h for h in spec["hosts"] if not have.get(h)]
-                state, reason = "failed", ("only %d of %d workers joined within %d s (joined: %s; none from: %s)" % (
-                    joined, spec["expected_workers"], spec["startup_timeout"],
-                    ", ".join("%s x%d" % hc for hc in sorted(have.items())) or "none", ", ".join(missing) or "-"))
+                counts = ", ".join(f"{h} x{n}" for h, n in sorted(have.items())) or "none"
+                state, reason = (
+                    "failed",
+                    (
+                        f"only {joined} of {spec['expected_workers']} workers joined within "
+                        f"{spec['startup_timeout']} s (joined: {counts}; none from: {', '.join(missing) or '-'})"
+                    ),
+                )
             elif self.status["hosts_lost"]:
-                state, reason = "failed", "lost host(s) %s: every worker there left while the job ran" % (
-                    ", ".join(self.status["hosts_lost"]))
+                state, reason = (
+                    "failed",
+                    (f"lost host(s) {', '.join(self.status['hosts_lost'])}: every worker there left while the job ran"),
+                )
             if state:
                 break
             time.sleep(0.5 if all_joined else 0.1)
         if state:
-            self.note("%s: ending the runner (process group %d)" % (reason, runner.pid))
+            self.note(f"{reason}: ending the runner (process group {runner.pid})")
             _end_group(runner)
             rc = runner.returncode
         elif rc != 0:
-            state, reason = "failed", "the runner exited with rc %s" % rc
+            state, reason = "failed", f"the runner exited with rc {rc}"
         else:
             state = "finished"
         self.finish(state, rc, reason)
@@ -692,8 +787,11 @@ class Supervisor:
             if holder == self.spec["run_id"]:
                 self.save()
                 return True
-        self.save(state="failed", ended=_now(), reason="the cluster lock %s is not this run's (it names %s): not "
-                  "started" % (lock, holder or "nothing"))
+        self.save(
+            state="failed",
+            ended=_now(),
+            reason=f"the cluster lock {lock} is not this run's (it names {holder or 'nothing'}): not started",
+        )
         return False
 
     def finish(self, state, rc, reason):
@@ -702,11 +800,12 @@ class Supervisor:
         left = {}
         for host, res in sorted(after.items()):
             if res.get("ended"):
-                self.note("%s: ended %d leftover process(es) of this run" % (host, len(res["ended"])))
+                self.note(f"{host}: ended {len(res['ended'])} leftover process(es) of this run")
             if res.get("remaining") or res.get("error"):
                 left[host] = res
                 if host not in self.status["hosts_lost"] or res.get("remaining"):
-                    self.note("cleanup on %s: %s" % (host, res.get("error") or "still running: %s" % res["remaining"]))
+                    what = res.get("error") or f"still running: {res['remaining']}"
+                    self.note(f"cleanup on {host}: {what}")
         for path in spec.get("remove_after", []):
             try:
                 os.unlink(path)
@@ -718,19 +817,32 @@ class Supervisor:
             try:
                 results = pack_results(spec["output_root"], self.job_dir)
             except (OSError, EOFError, ValueError) as exc:
-                state, reason = "failed", "cannot pack %s/results into %s: %s" % (
-                    spec["output_root"], os.path.join(self.job_dir, RESULTS_ARCHIVE), exc)
+                state, reason = (
+                    "failed",
+                    (
+                        f"cannot pack {spec['output_root']}/results into "
+                        f"{os.path.join(self.job_dir, RESULTS_ARCHIVE)}: {exc}"
+                    ),
+                )
             else:
-                self.note("packed %d result files (%d bytes) into %s" % (
-                    results["count"], results["bytes"], results["path"]))
+                self.note(f"packed {results['count']} result files ({results['bytes']} bytes) into {results['path']}")
                 if results["skipped_count"]:
-                    self.note("not packed (not regular files): %s%s" % (", ".join(results["skipped"]), (
-                        " and %d more" % (results["skipped_count"] - len(results["skipped"])))
-                        if results["skipped_count"] > len(results["skipped"]) else ""))
+                    more = results["skipped_count"] - len(results["skipped"])
+                    self.note(
+                        f"not packed (not regular files): {', '.join(results['skipped'])}"
+                        + (f" and {more} more" if more > 0 else "")
+                    )
         if reason:
             self.note(reason)
-        self.save(state=state, rc=rc, reason=reason, ended=_now(), cleanup=after, cleanup_problems=left,
-                  results_archive=results)
+        self.save(
+            state=state,
+            rc=rc,
+            reason=reason,
+            ended=_now(),
+            cleanup=after,
+            cleanup_problems=left,
+            results_archive=results,
+        )
         release_lock(spec["lock_path"], spec["run_id"])
 
 

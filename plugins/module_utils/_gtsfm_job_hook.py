@@ -73,16 +73,20 @@ def patch(module):
             async def run():
                 await _start(self)
                 _drain_later(self, host)
+
             return run()
+
         drained_start._gtsfm_job_drains = True
         cls.start = drained_start
     base = getattr(module, "Process", None)
     close = getattr(base, "close", None)
     if close is not None and not getattr(close, "_gtsfm_job_drains", False):
+
         def drained_close(self, _close=close):
             for task in getattr(self, "_gtsfm_job_drains", []):
                 task.cancel()
             return _close(self)
+
         drained_close._gtsfm_job_drains = True
         base.close = drained_close
 
@@ -101,7 +105,7 @@ class _Loader:
         try:
             patch(module)
         except Exception as exc:  # never break the runner over its logs
-            sys.stderr.write("gtsfm_job: could not drain SSHCluster output (%s: %s)\n" % (type(exc).__name__, exc))
+            sys.stderr.write(f"gtsfm_job: could not drain SSHCluster output ({type(exc).__name__}: {exc})\n")
 
 
 class _Finder:
@@ -111,6 +115,7 @@ class _Finder:
         if fullname != TARGET:
             return None
         import importlib.machinery
+
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
             spec.loader = _Loader(spec.loader)
@@ -121,6 +126,7 @@ def _run_shadowed_sitecustomize(here):
     """Run the next sitecustomize on sys.path after this file's directory, as Python would have without us."""
     import importlib.machinery
     import importlib.util
+
     rest = [d for d in sys.path if os.path.realpath(d or ".") != here]
     spec = importlib.machinery.PathFinder.find_spec("sitecustomize", rest)
     if spec is None or spec.loader is None:
@@ -129,8 +135,9 @@ def _run_shadowed_sitecustomize(here):
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # as site.py does for a failing sitecustomize: say so and go on
-        sys.stderr.write("Error in sitecustomize (%s); set PYTHONVERBOSE for traceback:\n%s: %s\n" % (
-            spec.origin, type(exc).__name__, exc))
+        sys.stderr.write(
+            f"Error in sitecustomize ({spec.origin}); set PYTHONVERBOSE for traceback:\n{type(exc).__name__}: {exc}\n"
+        )
 
 
 def _interpreter_argv():
@@ -158,16 +165,18 @@ def swap_runner(original, patched):
     argv = _interpreter_argv()
     at = len(argv) - len(sys.argv) if argv else -1
     if at < 1 or argv[at] != script:
-        sys.stderr.write("gtsfm_job: cannot read how %s was started (%r); running it unpatched\n" % (script, argv))
+        sys.stderr.write(f"gtsfm_job: cannot read how {script} was started ({argv!r}); running it unpatched\n")
         return
     # The copy sits beside the original: the same sys.path[0], and __file__ in the same directory.
     new_script = os.path.join(os.path.dirname(script), os.path.basename(patched))
     if os.path.realpath(new_script) != os.path.realpath(patched):
         new_script = patched
-    sys.stderr.write("gtsfm_job: %s has GTSfM HEAD's cluster bug: running %s in its place (same interpreter %s, "
-                     "options and arguments)\n" % (script, new_script, sys.executable))
+    sys.stderr.write(
+        f"gtsfm_job: {script} has GTSfM HEAD's cluster bug: running {new_script} in its place (same interpreter "
+        f"{sys.executable}, options and arguments)\n"
+    )
     sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable] + argv[1:at] + [new_script] + argv[at + 1:])
+    os.execv(sys.executable, [sys.executable] + argv[1:at] + [new_script] + argv[at + 1 :])
 
 
 def install(here=None, drain=True, swap=None):
@@ -177,7 +186,7 @@ def install(here=None, drain=True, swap=None):
         try:
             swap_runner(*swap)
         except OSError as exc:
-            sys.stderr.write("gtsfm_job: cannot start the patched runner %s: %s\n" % (swap[1], exc))
+            sys.stderr.write(f"gtsfm_job: cannot start the patched runner {swap[1]}: {exc}\n")
             sys.stderr.flush()
             os._exit(127)  # the original would fail on its cluster bug after minutes of start-up
     if drain and TARGET in sys.modules:

@@ -131,8 +131,12 @@ def tagged_processes(proc="/proc", skip=()):
             continue
         cmd = (_read(os.path.join(proc, name, "cmdline")) or b"").replace(b"\0", b" ").decode("utf-8", "replace")
         ticks = stat_start((_read(os.path.join(proc, name, "stat")) or b"").decode("ascii", "replace"))
-        found[int(name)] = {"ids": tags[0], "origins": tags[1], "cmd": cmd.strip()[:200],
-                            "since": boot + ticks / tick if boot is not None and ticks is not None else None}
+        found[int(name)] = {
+            "ids": tags[0],
+            "origins": tags[1],
+            "cmd": cmd.strip()[:200],
+            "since": boot + ticks / tick if boot is not None and ticks is not None else None,
+        }
     return found
 
 
@@ -148,8 +152,17 @@ def runs_here(proc="/proc"):
     runs = {}
     for pid, tagged in sorted(found.items()):
         for run_id in tagged["ids"]:
-            run = runs.setdefault(run_id, {"run_id": run_id, "origins": [], "pids": [], "count": 0,
-                                           "since": tagged["since"], "cmd": tagged["cmd"][:160]})
+            run = runs.setdefault(
+                run_id,
+                {
+                    "run_id": run_id,
+                    "origins": [],
+                    "pids": [],
+                    "count": 0,
+                    "since": tagged["since"],
+                    "cmd": tagged["cmd"][:160],
+                },
+            )
             run["origins"] = sorted(set(run["origins"]) | set(tagged["origins"]))
             run["count"] += 1
             if len(run["pids"]) < 5:
@@ -188,8 +201,10 @@ def cleanup(wanted, proc="/proc", grace=TERM_GRACE):
             pass
     if left:
         time.sleep(0.2)
-    return {"ended": [{"pid": p, "cmd": c} for p, c in sorted(victims.items())],
-            "remaining": sorted(p for p in targets() if p in victims)}
+    return {
+        "ended": [{"pid": p, "cmd": c} for p, c in sorted(victims.items())],
+        "remaining": sorted(p for p in targets() if p in victims),
+    }
 
 
 def version_of(name):
@@ -200,12 +215,13 @@ def version_of(name):
     installed one (user site, PYTHONPATH, a source tree) is imported to read its own version.
     """
     import importlib.util
+
     try:
         spec = importlib.util.find_spec(name)
     except (ImportError, ValueError) as exc:
-        return None, "%s: %s" % (type(exc).__name__, exc)
+        return None, f"{type(exc).__name__}: {exc}"
     if spec is None:
-        return None, "ModuleNotFoundError: No module named %r" % name
+        return None, f"ModuleNotFoundError: No module named {name!r}"
     where = list(spec.submodule_search_locations or []) or [spec.origin or ""]
     root = os.path.realpath(os.path.dirname(where[0]))
     try:
@@ -222,7 +238,7 @@ def version_of(name):
     try:
         return str(__import__(name).__version__), None
     except Exception as exc:  # a broken package may raise anything on import
-        return None, "%s: %s" % (type(exc).__name__, exc)
+        return None, f"{type(exc).__name__}: {exc}"
 
 
 def _addresses():
@@ -234,8 +250,9 @@ def _addresses():
     except OSError:
         pass
     try:
-        found.update(subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5,
-                                    check=False).stdout.split())
+        found.update(
+            subprocess.run(["hostname", "-I"], capture_output=True, text=True, timeout=5, check=False).stdout.split()
+        )
     except (OSError, subprocess.SubprocessError):
         pass
     return sorted(found)
@@ -243,8 +260,11 @@ def _addresses():
 
 def probe(scheduler_host, port, proc="/proc"):
     """What the preflight needs to know of this node."""
-    out = {"python": sys.executable, "python_version": "%d.%d.%d" % sys.version_info[:3],
-           "hostname": socket.gethostname()}
+    out = {
+        "python": sys.executable,
+        "python_version": ".".join(str(n) for n in sys.version_info[:3]),
+        "hostname": socket.gethostname(),
+    }
     for name in ("dask", "distributed", "bokeh"):
         out[name], error = version_of(name)
         if error and name != "bokeh":
@@ -262,6 +282,7 @@ def probe(scheduler_host, port, proc="/proc"):
 def program_text():
     """The program the agent sends to a node: _progress.stat_start's source, then this file's."""
     import inspect
+
     return inspect.getsource(stat_start) + "\n\n" + inspect.getsource(sys.modules[__name__])
 
 

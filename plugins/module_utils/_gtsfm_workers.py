@@ -37,9 +37,11 @@ def gpu_path_problem(workers):
     would read them, or None. The caller puts the file's name in front."""
     for index, entry in enumerate(workers or []):
         if isinstance(entry, str) and "gpus" in entry:
-            return ("workers[%d] (%r): GTSfM's runner tests '\"gpus\" in worker', which is true for this host name, "
-                    "so it would take its single-machine GPU path instead of an SSH cluster. Fix: use a host name or "
-                    "IP address without 'gpus' in it (an ~/.ssh/config alias works)." % (index, entry))
+            return (
+                f"workers[{index}] ({entry!r}): GTSfM's runner tests '\"gpus\" in worker', which is true for this host "
+                "name, so it would take its single-machine GPU path instead of an SSH cluster. Fix: use a host name "
+                "or IP address without 'gpus' in it (an ~/.ssh/config alias works)."
+            )
     index = gpu_entry(workers)
     hosts = []
     for entry in workers or []:
@@ -47,8 +49,9 @@ def gpu_path_problem(workers):
         if isinstance(host, str) and host.lower() not in hosts:
             hosts.append(host.lower())
     if index is not None and len(hosts) > 1:
-        return ("workers[%d] (%r) has 'gpus', so GTSfM's runner starts a single-machine LocalCUDACluster and never "
-                "uses the other hosts: the %d distinct hosts listed would not form one cluster. Fix: drop 'gpus' for "
-                "a multi-host CPU cluster, or list only one machine for the GPU path." % (
-                    index, _host(workers[index]), len(hosts)))
+        return (
+            f"workers[{index}] ({_host(workers[index])!r}) has 'gpus', so GTSfM's runner starts a single-machine "
+            f"LocalCUDACluster and never uses the other hosts: the {len(hosts)} distinct hosts listed would not form "
+            "one cluster. Fix: drop 'gpus' for a multi-host CPU cluster, or list only one machine for the GPU path."
+        )
     return None

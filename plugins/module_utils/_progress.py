@@ -37,7 +37,7 @@ NODES_SHOWN = 4
 def stat_start(text):
     """The start time (field 22) in the text of a /proc/<pid>/stat, or None where the text holds none."""
     # The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-    fields = text[text.rfind(")") + 2:].split()
+    fields = text[text.rfind(")") + 2 :].split()
     try:
         return int(fields[19])
     except (IndexError, ValueError):
@@ -47,9 +47,9 @@ def stat_start(text):
 def pid_start(pid):
     """Start time of pid in clock ticks since boot (/proc/<pid>/stat field 22), or None where it cannot be read."""
     try:
-        with open("/proc/%d/stat" % int(pid), "rb") as handle:
+        with open(f"/proc/{int(pid)}/stat", "rb") as handle:
             text = handle.read().decode("ascii", "replace")
-    except (OSError, IOError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError):
         return None
     return stat_start(text)
 
@@ -67,7 +67,7 @@ def hold(path, waiting=None, poll=1.0, sleep=time.sleep):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (IOError, OSError) as exc:
+        except OSError as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 os.close(fd)
                 raise
@@ -88,7 +88,7 @@ def hold(path, waiting=None, poll=1.0, sleep=time.sleep):
             break
         os.close(fd)
     os.ftruncate(fd, 0)
-    os.pwrite(fd, ("%d\n" % os.getpid()).encode("ascii"), 0)
+    os.pwrite(fd, (f"{os.getpid()}\n").encode("ascii"), 0)
     return fd
 
 
@@ -110,7 +110,7 @@ def write_json(path, data, durable=False, temp_prefix=None):
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         os.makedirs(folder, 0o700)
-    fd, tmp = tempfile.mkstemp(prefix=temp_prefix or ".%s." % os.path.basename(path), suffix=".tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix or f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w") as handle:
             json.dump(data, handle, sort_keys=True)
@@ -147,7 +147,7 @@ def read(path, run_id=None):
     try:
         with open(path) as handle:
             text = handle.read()
-    except (OSError, IOError) as exc:
+    except OSError as exc:
         if getattr(exc, "errno", None) == 2:
             return None
         raise
@@ -180,10 +180,23 @@ class Writer:
         self.last = None
         now = clock()
         self.rate_mark = (now, 0)
-        self.data = {"run_id": run_id, "what": what, "phase": "starting", "done": 0, "total": None, "unit": unit,
-                     "rate": 0.0, "started": now, "updated": now, "pid": os.getpid(),
-                     "pid_start": pid_start(os.getpid()),
-                     "finished": False, "failed": False, "msg": "", "nodes": {}}
+        self.data = {
+            "run_id": run_id,
+            "what": what,
+            "phase": "starting",
+            "done": 0,
+            "total": None,
+            "unit": unit,
+            "rate": 0.0,
+            "started": now,
+            "updated": now,
+            "pid": os.getpid(),
+            "pid_start": pid_start(os.getpid()),
+            "finished": False,
+            "failed": False,
+            "msg": "",
+            "nodes": {},
+        }
         self.data.update(fields)
         self.write(force=True)
 
@@ -198,8 +211,14 @@ class Writer:
         self.write(force=force)
 
     def finish(self, failed=False, msg="", result=None, phase=None):
-        self.update(force=True, finished=True, failed=bool(failed), msg=msg, result=result,
-                    phase=phase or ("failed" if failed else "done"))
+        self.update(
+            force=True,
+            finished=True,
+            failed=bool(failed),
+            msg=msg,
+            result=result,
+            phase=phase or ("failed" if failed else "done"),
+        )
 
     def write(self, force=False):
         if not self.path:
@@ -219,11 +238,12 @@ class Writer:
             text = dict(self.data)
         try:
             write_json(self.path, text)
-        except (OSError, IOError):
+        except OSError:
             pass
 
 
 # ---------------------------------------------------------------- the line a person reads
+
 
 def _scale(amount):
     """(divisor, unit name) that shows amount bytes in 1 to 999 of a unit."""
@@ -240,22 +260,22 @@ def human(amount, unit, of=None):
     if amount is None:
         return "?"
     if unit != "B":
-        return ("%d / %d %s" % (amount, of, unit)) if of else ("%d %s" % (amount, unit))
+        return f"{int(amount)} / {int(of)} {unit}" if of else f"{int(amount)} {unit}"
     divisor, name = _scale(float(of if of else amount))
-    text = (lambda v: "%d" % v) if name == "B" else (lambda v: "%.1f" % (v / float(divisor)))
+    text = (lambda v: f"{int(v)}") if name == "B" else (lambda v: f"{v / float(divisor):.1f}")
     if of:
-        return "%s / %s %s" % (text(amount), text(of), name)
-    return "%s %s" % (text(amount), name)
+        return f"{text(amount)} / {text(of)} {name}"
+    return f"{text(amount)} {name}"
 
 
 def duration(seconds):
     """A duration as a person says it: 42 s, 3 min 20 s, 2 h 5 min."""
     seconds = int(max(0, seconds or 0))
     if seconds < 60:
-        return "%d s" % seconds
+        return f"{seconds} s"
     if seconds < 3600:
-        return "%d min %d s" % (seconds // 60, seconds % 60)
-    return "%d h %d min" % (seconds // 3600, (seconds % 3600) // 60)
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {(seconds % 3600) // 60} min"
 
 
 def summary(record, now=None):
@@ -266,33 +286,32 @@ def summary(record, now=None):
     unit = record.get("unit", "B")
     done, total, rate = record.get("done") or 0, record.get("total"), record.get("rate") or 0
     what = record.get("what") or "step"
-    parts = ["%s %s" % (what, record.get("phase") or "?")]
+    parts = [f"{what} {record.get('phase') or '?'}"]
     if unit == "B":
         parts.append(human(done, unit, of=total))
         if not record.get("finished") and rate > 0:
-            parts.append("%s/s" % human(rate, unit))
+            parts.append(f"{human(rate, unit)}/s")
             if total and rate > 0 and total > done:
-                parts.append("about %s left" % duration(max(1, (total - done) / rate)))
+                parts.append(f"about {duration(max(1, (total - done) / rate))} left")
     elif unit and total:
         parts.append(human(done, unit, of=total))
     nodes = record.get("nodes") or {}
     if 0 < len(nodes) <= NODES_SHOWN:
-        parts.append(", ".join(
-            "%s %s" % (host, _node_text(node, unit)) for host, node in sorted(nodes.items())))
+        parts.append(", ".join(f"{host} {_node_text(node, unit)}" for host, node in sorted(nodes.items())))
     elif nodes:
         # Many nodes: how many are in each state, so the line stays one line at any N.
         states = {}
         for node in nodes.values():
-            key = node.get("state") or ("x%d" % (node.get("done") or 0))
+            key = node.get("state") or f"x{node.get('done') or 0}"
             states[key] = states.get(key, 0) + 1
-        parts.append(", ".join("%d %s" % (n, state) for state, n in sorted(states.items())))
+        parts.append(", ".join(f"{n} {state}" for state, n in sorted(states.items())))
     started = record.get("started")
     started = now if started is None else started
     if record.get("finished"):
         ended = record.get("updated")
-        parts.append("after %s" % duration((now if ended is None else ended) - started))
+        parts.append(f"after {duration((now if ended is None else ended) - started)}")
     else:
-        parts.append("%s elapsed" % duration(now - started))
+        parts.append(f"{duration(now - started)} elapsed")
     if record.get("failed") and record.get("msg"):
         parts.append(record["msg"])
     return ", ".join(parts)
@@ -302,5 +321,5 @@ def _node_text(node, unit):
     if node.get("state") in ("pending", "held"):
         return node["state"]
     if unit == "B":
-        return "%s %s" % (node.get("state", "?"), human(node.get("done") or 0, unit))
-    return "x%d" % (node.get("done") or 0)
+        return f"{node.get('state', '?')} {human(node.get('done') or 0, unit)}"
+    return f"x{node.get('done') or 0}"

@@ -72,9 +72,8 @@ def read_file(path, field):
     try:
         with open(path, "rb") as handle:
             return handle.read().decode("utf-8", "replace")
-    except (IOError, OSError) as exc:
-        raise EnvError("cannot read %s (%s); it defines the environment. Fix: check option %s"
-                       % (path, exc.strerror, field))
+    except OSError as exc:
+        raise EnvError(f"cannot read {path} ({exc.strerror}); it defines the environment. Fix: check option {field}")
 
 
 def file_sha256(path):
@@ -83,8 +82,8 @@ def file_sha256(path):
         with open(path, "rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
-    except (IOError, OSError) as exc:
-        raise EnvError("cannot read the environment archive %s (%s)" % (path, exc.strerror))
+    except OSError as exc:
+        raise EnvError(f"cannot read the environment archive {path} ({exc.strerror})")
     return digest.hexdigest()
 
 
@@ -93,17 +92,17 @@ def home_id():
     try:
         with open(os.path.join(os.path.expanduser("~"), ".ssh", "gtsfm_cluster_home_id")) as handle:
             return handle.read().strip() or None
-    except (IOError, OSError):
+    except OSError:
         return None
 
 
 def platform_tag():
     libc = "-".join(platform.libc_ver()) or "unknown-libc"
-    return "%s-%s-%s" % (platform.system().lower(), platform.machine(), libc)
+    return f"{platform.system().lower()}-{platform.machine()}-{libc}"
 
 
 def paths(prefix, fp):
-    real = "%s.%s" % (prefix, fp[:12])
+    real = f"{prefix}.{fp[:12]}"
     return {"prefix": prefix, "real": real, "part": real + ".part", "record": os.path.join(real, RECORD)}
 
 
@@ -117,7 +116,7 @@ def read_record(directory):
     try:
         with open(os.path.join(directory, RECORD)) as handle:
             return json.load(handle)
-    except (IOError, OSError, ValueError):
+    except (OSError, ValueError):
         return None
 
 
@@ -179,8 +178,10 @@ def free_bytes(path):
 def check_prefix(prefix):
     """Refuse a prefix that is a real directory or file we did not make: it is never deleted."""
     if os.path.lexists(prefix) and not os.path.islink(prefix):
-        raise EnvError("%s exists and is not the link this module manages (a directory or file of your own). "
-                       "It is left alone. Fix: move it away, or set option prefix to another path" % prefix)
+        raise EnvError(
+            f"{prefix} exists and is not the link this module manages (a directory or file of your own). "
+            "It is left alone. Fix: move it away, or set option prefix to another path"
+        )
 
 
 def clear(path):
@@ -207,11 +208,11 @@ def publish(prefix, fp):
     p = paths(prefix, fp)
     record = read_record(p["real"])
     if not record or record.get("fingerprint") != fp:
-        raise EnvError("%s holds no finished environment with fingerprint %s" % (p["real"], fp[:12]))
+        raise EnvError(f"{p['real']} holds no finished environment with fingerprint {fp[:12]}")
     check_prefix(prefix)
     link = os.path.basename(p["real"])
     if not (os.path.islink(prefix) and os.readlink(prefix) == link):
-        tmp = "%s.link-%d" % (prefix, os.getpid())
+        tmp = f"{prefix}.link-{os.getpid()}"
         clear(tmp)
         os.symlink(link, tmp)
         os.rename(tmp, prefix)
@@ -226,7 +227,7 @@ def prune(prefix, keep):
     parent, base = os.path.split(prefix)
     removed = []
     for name in sorted(os.listdir(parent or ".")):
-        if not name.startswith(base) or not _ENV_DIR.match(name[len(base):]):
+        if not name.startswith(base) or not _ENV_DIR.match(name[len(base) :]):
             continue
         path = os.path.join(parent, name)
         if path != keep and not os.path.islink(path):
@@ -254,12 +255,15 @@ def uv_commands(uv, python, part, requirements, project_dir, index_url, extra_in
     if requirements:
         return [
             [uv, "venv", "--quiet", "--python", python, part],
-            [uv, "pip", "install", "--quiet", "--python", os.path.join(part, "bin", "python")] + source
+            [uv, "pip", "install", "--quiet", "--python", os.path.join(part, "bin", "python")]
+            + source
             + list(requirements),
         ]
     # A project: its uv.lock, exactly (--frozen), without installing the project itself (PYTHONPATH has it).
-    return [[uv, "sync", "--quiet", "--frozen", "--no-install-project", "--python", python,
-             "--directory", project_dir] + source]
+    return [
+        [uv, "sync", "--quiet", "--frozen", "--no-install-project", "--python", python, "--directory", project_dir]
+        + source
+    ]
 
 
 def conda_commands(conda, part, env_file, channels, offline):
@@ -277,8 +281,10 @@ def conda_commands(conda, part, env_file, channels, offline):
     return [[conda, "env", "create", "--yes", "--prefix", part, "--file", env_file] + extra]
 
 
-_ARCHIVE_FIX = ("Fix: pack the environment directory alone (conda-pack, or tar run inside it), with links that are "
-                "relative and stay inside it, and no device or FIFO files")
+_ARCHIVE_FIX = (
+    "Fix: pack the environment directory alone (conda-pack, or tar run inside it), with links that are "
+    "relative and stay inside it, and no device or FIFO files"
+)
 
 
 _FILTER_ERRORS = getattr(tarfile, "FilterError", ())
@@ -297,24 +303,25 @@ def _check_member(member, root):
     name = member.name
     if os.path.isabs(name):
         # tar (and the data filter) would drop the slash and unpack it inside, in a layout nobody asked for.
-        raise EnvError("member %r has an absolute name: refused" % name)
+        raise EnvError(f"member {name!r} has an absolute name: refused")
     where = os.path.realpath(os.path.join(root, name))
     if not _inside(where, root):
-        raise EnvError("member %r would be written to %s, outside the environment: refused" % (member.name, where))
+        raise EnvError(f"member {member.name!r} would be written to {where}, outside the environment: refused")
     if member.ischr() or member.isblk() or member.isfifo():
         kind = "character device" if member.ischr() else ("block device" if member.isblk() else "FIFO")
-        raise EnvError("member %r is a %s: refused" % (member.name, kind))
+        raise EnvError(f"member {member.name!r} is a {kind}: refused")
     if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-        raise EnvError("member %r is neither a file, a directory nor a link: refused" % member.name)
+        raise EnvError(f"member {member.name!r} is neither a file, a directory nor a link: refused")
     if member.issym() or member.islnk():
         if os.path.isabs(member.linkname):
-            raise EnvError("member %r is a link to the absolute path %r: refused" % (member.name, member.linkname))
+            raise EnvError(f"member {member.name!r} is a link to the absolute path {member.linkname!r}: refused")
         # A symlink's target is relative to its own directory; a hard link's to the archive's top.
         base = os.path.join(root, os.path.dirname(name)) if member.issym() else root
         target = os.path.realpath(os.path.join(base, member.linkname))
         if not _inside(target, root):
-            raise EnvError("member %r links to %s (%r), outside the environment: refused"
-                           % (member.name, target, member.linkname))
+            raise EnvError(
+                f"member {member.name!r} links to {target} ({member.linkname!r}), outside the environment: refused"
+            )
 
 
 def _by_hand(member, root):
@@ -361,15 +368,17 @@ def extract_archive(archive, dest):
             for entry in dirs + files:
                 path = os.path.join(top, entry)
                 if os.path.islink(path) and not _inside(os.path.realpath(path), root):
-                    raise EnvError("member %r links to %s, outside the environment (through another link): refused"
-                                   % (os.path.relpath(path, root), os.path.realpath(path)))
+                    raise EnvError(
+                        f"member {os.path.relpath(path, root)!r} links to {os.path.realpath(path)}, outside "
+                        "the environment (through another link): refused"
+                    )
     except EnvError as exc:
         shutil.rmtree(root, ignore_errors=True)
-        raise EnvError("%s: %s. Nothing of it is kept. %s" % (archive, exc, _ARCHIVE_FIX))
+        raise EnvError(f"{archive}: {exc}. Nothing of it is kept. {_ARCHIVE_FIX}")
     except _FILTER_ERRORS as exc:
         # The interpreter's data filter refusing something our own check let through.
         shutil.rmtree(root, ignore_errors=True)
-        raise EnvError("%s: %s: refused. Nothing of it is kept. %s" % (archive, exc, _ARCHIVE_FIX))
+        raise EnvError(f"{archive}: {exc}: refused. Nothing of it is kept. {_ARCHIVE_FIX}")
 
 
 def extract_uv(wheel, dest):
@@ -378,7 +387,7 @@ def extract_uv(wheel, dest):
         with zipfile.ZipFile(wheel) as archive:
             names = [n for n in archive.namelist() if re.match(r"^uv-[^/]+\.data/scripts/uv$", n)]
             if not names:
-                raise EnvError("%s is not a uv wheel (no uv-*.data/scripts/uv inside)" % wheel)
+                raise EnvError(f"{wheel} is not a uv wheel (no uv-*.data/scripts/uv inside)")
             directory = os.path.dirname(dest)
             if not os.path.isdir(directory):
                 os.makedirs(directory)
@@ -386,7 +395,7 @@ def extract_uv(wheel, dest):
             with archive.open(names[0]) as src, open(tmp, "wb") as out:
                 shutil.copyfileobj(src, out)
     except zipfile.BadZipfile:
-        raise EnvError("%s is not a wheel (not a zip file)" % wheel)
+        raise EnvError(f"{wheel} is not a wheel (not a zip file)")
     os.chmod(tmp, stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     os.rename(tmp, dest)
 
@@ -413,9 +422,11 @@ def pick_uv_wheel(page, base_url, version, machine):
         if "manylinux" in tags and tags.endswith(machine):
             candidates.append((_version_key(match.group(1)), urljoin(base_url, url), _digest(fragment)))
     if not candidates:
-        raise EnvError("no uv wheel%s for manylinux %s at %s. Fix: add one (pip download uv --only-binary=:all: "
-                       "--platform manylinux_2_17_%s) or set option uv_wheel to a uv wheel or binary"
-                       % (" " + version if version else "", machine, base_url, machine))
+        raise EnvError(
+            f"no uv wheel{' ' + version if version else ''} for manylinux {machine} at {base_url}. Fix: add "
+            "one (pip download uv --only-binary=:all: "
+            f"--platform manylinux_2_17_{machine}) or set option uv_wheel to a uv wheel or binary"
+        )
     _key, url, digest = max(candidates)
     return url, digest
 
@@ -440,9 +451,10 @@ def check_digest(path, url, digest):
             hasher.update(chunk)
     got = hasher.hexdigest()
     if got != want:
-        raise EnvError("%s mismatch for %s: its index gives %s, the download has %s. Nothing was installed. Fix: "
-                       "check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum"
-                       % (name, url, want, got))
+        raise EnvError(
+            f"{name} mismatch for {url}: its index gives {want}, the download has {got}. Nothing was installed. Fix: "
+            "check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum"
+        )
 
 
 def _version_key(version):

@@ -37,15 +37,16 @@ def host_keys(key_dir, key_types):
     """The SSH server's host public keys as 'type base64', in key_types order (missing types skipped)."""
     keys = []
     for key_type in key_types:
-        path = os.path.join(key_dir, "ssh_host_%s_key.pub" % key_type)
+        path = os.path.join(key_dir, f"ssh_host_{key_type}_key.pub")
         if not os.path.exists(path):
             continue
         try:
             with open(path) as handle:
                 keys.append(normalise_key(handle.read().strip()))
-        except (IOError, OSError, ValueError) as exc:
-            raise ProbeError("cannot read host key %s: %s. Fix: repair or regenerate it (ssh-keygen -A, as root)."
-                             % (path, exc))
+        except (OSError, ValueError) as exc:
+            raise ProbeError(
+                f"cannot read host key {path}: {exc}. Fix: repair or regenerate it (ssh-keygen -A, as root)."
+            )
     return keys
 
 
@@ -66,15 +67,15 @@ def probe(params, run_command, keygen):
         node = describe_node(ssh_dir, run_command)
         node["ssh_dir"] = ssh_dir
         node["ssh_dir_state"] = ssh_dir_state(ssh_dir)
-    except (IOError, OSError) as exc:
-        raise ProbeError("cannot read %s: %s" % (ssh_dir, exc))
+    except OSError as exc:
+        raise ProbeError(f"cannot read {ssh_dir}: {exc}")
     node["home"] = os.path.expanduser("~")
     node["user"] = getpass.getuser()
     node["python"], node["python_version"] = shell_python(run_command)
     try:
         node["free"] = dict((path, free_bytes(path)) for path in params["free_paths"])
     except OSError as exc:
-        raise ProbeError("cannot measure free space: %s" % exc)
+        raise ProbeError(f"cannot measure free space: {exc}")
     keys = host_keys(params["host_key_dir"], params["host_key_types"])
     result = {
         "node": node,

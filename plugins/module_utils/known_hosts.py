@@ -13,20 +13,22 @@ import hmac
 import os
 import re
 
-KEY_LINE = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com)"
-                      r" [A-Za-z0-9+/]+={0,3}$")
+KEY_LINE = re.compile(
+    r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com)"
+    r" [A-Za-z0-9+/]+={0,3}$"
+)
 
 
 def host_pattern(name, port=22):
     """How known_hosts writes a host name reached on port."""
-    return name if int(port) == 22 else "[%s]:%d" % (name, int(port))
+    return name if int(port) == 22 else f"[{name}]:{int(port)}"
 
 
 def hash_name(name, salt=None):
     """OpenSSH's HashKnownHosts form: |1|base64(salt)|base64(HMAC-SHA1(salt, name))."""
     salt = os.urandom(20) if salt is None else salt
     digest = hmac.new(salt, name.encode("utf-8"), hashlib.sha1).digest()
-    return "|1|%s|%s" % (base64.b64encode(salt).decode("ascii"), base64.b64encode(digest).decode("ascii"))
+    return f"|1|{base64.b64encode(salt).decode('ascii')}|{base64.b64encode(digest).decode('ascii')}"
 
 
 def hashed_matches(field, name):
@@ -46,7 +48,7 @@ def normalise_key(key):
     fields = key.split()
     text = " ".join(fields[:2])
     if len(fields) < 2 or not KEY_LINE.match(text):
-        raise ValueError("not an SSH public key: %r" % key[:80])
+        raise ValueError(f"not an SSH public key: {key[:80]!r}")
     return text
 
 
@@ -69,10 +71,13 @@ def render_lines(entries, hash_hosts, previous=None):
                 keys.append(key)
         for key in keys:
             if not hash_hosts:
-                lines.append("%s %s" % (",".join(names), key))
+                lines.append(f"{','.join(names)} {key}")
                 continue
             for name in names:
-                reuse = [line for line in previous or []
-                         if line.endswith(" " + key) and hashed_matches(line.split(" ", 1)[0], name)]
-                lines.append(reuse[0] if reuse else "%s %s" % (hash_name(name), key))
+                reuse = [
+                    line
+                    for line in previous or []
+                    if line.endswith(" " + key) and hashed_matches(line.split(" ", 1)[0], name)
+                ]
+                lines.append(reuse[0] if reuse else f"{hash_name(name)} {key}")
     return lines

@@ -48,9 +48,11 @@ def _file_in_the_way(path):
 
 def not_a_directory(blocker, path=None):
     """The message for a file standing where a directory must be (optionally: what it keeps from being written)."""
-    blocked = ", so %s cannot be written" % path if path else ""
-    return ("%s exists but is not a directory%s. Fix: move that file away (for example 'mv %s %s.old') so a "
-            "directory can take its place, then re-run." % (blocker, blocked, blocker, blocker))
+    blocked = f", so {path} cannot be written" if path else ""
+    return (
+        f"{blocker} exists but is not a directory{blocked}. Fix: move that file away (for example 'mv {blocker} "
+        f"{blocker}.old') so a directory can take its place, then re-run."
+    )
 
 
 def explain(path, exc):
@@ -60,15 +62,15 @@ def explain(path, exc):
     if blocker:
         return not_a_directory(blocker, path)
     fixes = {
-        errno.ENOSPC: "free some space on the filesystem that holds %s and re-run" % os.path.dirname(path),
+        errno.ENOSPC: f"free some space on the filesystem that holds {os.path.dirname(path)} and re-run",
         errno.EDQUOT: "your disk quota is full: free some space in your home directory and re-run",
-        errno.EACCES: "make %s and its directory writable by the remote user, then re-run" % path,
-        errno.EPERM: "make %s and its directory writable by the remote user, then re-run" % path,
+        errno.EACCES: f"make {path} and its directory writable by the remote user, then re-run",
+        errno.EPERM: f"make {path} and its directory writable by the remote user, then re-run",
         errno.EROFS: "the filesystem is read-only: mount it read-write or choose another path",
-        errno.ENOTDIR: "a path component of %s is a file, not a directory: move that file away and re-run" % path,
+        errno.ENOTDIR: f"a path component of {path} is a file, not a directory: move that file away and re-run",
     }
     fix = fixes.get(exc.errno, "check the file and its directory, then re-run")
-    return "%s: %s. Fix: %s." % (path, reason, fix)
+    return f"{path}: {reason}. Fix: {fix}."
 
 
 def check_regular(path):
@@ -84,8 +86,7 @@ def check_regular(path):
         raise BlockError(explain(path, exc))
     if not stat.S_ISREG(info.st_mode):
         kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a FIFO, socket or device)"
-        raise BlockError("%s is %s. Fix: move it away (the collection will create a regular file) and re-run."
-                         % (path, kind))
+        raise BlockError(f"{path} is {kind}. Fix: move it away (the collection will create a regular file) and re-run.")
 
 
 def read_text(path):
@@ -98,7 +99,7 @@ def read_text(path):
     try:
         with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
             return handle.read()
-    except (IOError, OSError) as exc:
+    except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None
         raise BlockError(explain(path, exc))
@@ -116,18 +117,24 @@ def read_block(path, name, with_text=False):
     whole file (None when larger than TEXT_LIMIT or not UTF-8), for writers that decide from the text itself.
     """
     text = read_text(path)
-    found = {"exists": text is not None, "mode": None, "block": None, "exact": True, "link": os.path.islink(path),
-             "target": os.path.realpath(path)}
+    found = {
+        "exists": text is not None,
+        "mode": None,
+        "block": None,
+        "exact": True,
+        "link": os.path.islink(path),
+        "target": os.path.realpath(path),
+    }
     if with_text:
         found["text"] = None
     if text is None:
         return found
-    found["mode"] = "%04o" % (os.stat(path).st_mode & 0o7777)
+    found["mode"] = f"{os.stat(path).st_mode & 0o7777:04o}"
     if name is not None:
         try:
             found["block"] = split_block(text, name)[1]
         except BlockError as exc:
-            raise BlockError("%s: %s" % (path, exc))
+            raise BlockError(f"{path}: {exc}")
         if found["block"] is not None:
             found["exact"] = replace_block(text, name, found["block"]) == text
     if with_text and len(text) <= TEXT_LIMIT:
@@ -170,11 +177,12 @@ def split_block(text, name):
         return text, None, ""
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
         raise BlockError(
-            "the markers of block '%s' are damaged (%d BEGIN and %d END lines, expected one of each in order): "
-            "remove the lines between them and the markers themselves, then re-run" % (name, len(starts), len(ends)))
+            f"the markers of block '{name}' are damaged ({len(starts)} BEGIN and {len(ends)} END lines, expected one "
+            "of each in order): remove the lines between them and the markers themselves, then re-run"
+        )
     first, last = starts[0], ends[0]
-    block = [line.rstrip("\r\n") for line in lines[first + 1:last]]
-    return "".join(lines[:first]), block, "".join(lines[last + 1:])
+    block = [line.rstrip("\r\n") for line in lines[first + 1 : last]]
+    return "".join(lines[:first]), block, "".join(lines[last + 1 :])
 
 
 def replace_block(text, name, block_lines):
@@ -207,7 +215,7 @@ def write_text(path, text, new_mode=0o644):
         mode = new_mode
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".%s.gtsfm-" % os.path.basename(target), dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.gtsfm-", dir=directory)
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             handle.write(text)
             handle.flush()
@@ -215,7 +223,7 @@ def write_text(path, text, new_mode=0o644):
         os.chmod(tmp, mode)
         os.rename(tmp, target)
         tmp = None
-    except (IOError, OSError) as exc:
+    except OSError as exc:
         raise BlockError(explain(target, exc))
     finally:
         if tmp is not None:
@@ -239,7 +247,7 @@ def apply_block(path, name, lines, new_mode, check_mode):
     try:
         old = split_block(text, name)[1]
     except BlockError as exc:
-        raise BlockError("%s: %s" % (path, exc))
+        raise BlockError(f"{path}: {exc}")
     after_text = replace_block(text, name, lines)
     changed = after_text != text if exists else lines is not None
     written = os.path.realpath(path)
@@ -282,6 +290,10 @@ def exit_with_block(module, path, done, lines):
         changed = True
     result = dict(changed=changed, path=done["path"], lines=len(lines or []))
     if module._diff:
-        result["diff"] = dict(before_header=path, after_header=path,
-                              before="\n".join(done["before"] or []) + "\n", after="\n".join(lines or []) + "\n")
+        result["diff"] = dict(
+            before_header=path,
+            after_header=path,
+            before="\n".join(done["before"] or []) + "\n",
+            after="\n".join(lines or []) + "\n",
+        )
     module.exit_json(**result)

@@ -39,11 +39,12 @@ def _read_pub(pub):
     try:
         with open(pub) as handle:
             text = handle.read().strip()
-    except (IOError, OSError) as exc:
+    except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None
-        raise KeyPairError("%s: %s. Fix: make it readable, or remove it so it is rebuilt from the private key."
-                           % (pub, exc.strerror or exc))
+        raise KeyPairError(
+            f"{pub}: {exc.strerror or exc}. Fix: make it readable, or remove it so it is rebuilt from the private key."
+        )
     return text.splitlines()[0] if text else None
 
 
@@ -64,8 +65,10 @@ def inspect_keypair(path, keygen, run_command):
             raise KeyPairError(explain(path, exc))
         return {"exists": False, "mode": None, "public_key": None, "pub_ok": False, "needs_write": True}
     if not stat.S_ISREG(info.st_mode):
-        raise KeyPairError("%s is not a regular file. Fix: move it away (a new key pair is then made) or set "
-                           "ssh_mesh_key_path to your key file." % path)
+        raise KeyPairError(
+            f"{path} is not a regular file. Fix: move it away (a new key pair is then made) or set "
+            "ssh_mesh_key_path to your key file."
+        )
     mode = stat.S_IMODE(info.st_mode)
     on_file = _read_pub(pub)
     derived = _derive_public(path, keygen, run_command, mode)
@@ -73,25 +76,34 @@ def inspect_keypair(path, keygen, run_command):
         # A passphrase-protected key: its .pub is all there is to go on.
         if on_file is None:
             raise KeyPairError(
-                "%s has a passphrase (or is not a private key) and has no %s, so its public half is unknown. Fix: "
-                "put its public key in %s ('ssh-keygen -y -f %s > %s' asks for the passphrase), or set "
+                f"{path} has a passphrase (or is not a private key) and has no {pub}, so its public half is unknown. "
+                f"Fix: put its public key in {pub} ('ssh-keygen -y -f {path} > {pub}' asks for the passphrase), or set "
                 "ssh_mesh_key_path to a key without a passphrase; Dask's SSHCluster needs one it can use unattended."
-                % (path, pub, pub, path, pub))
+            )
         public = _checked(on_file, pub, path)
-        return {"exists": True, "mode": "%04o" % mode, "public_key": public, "pub_ok": True,
-                "needs_write": bool(mode & 0o077)}
+        return {
+            "exists": True,
+            "mode": f"{mode:04o}",
+            "public_key": public,
+            "pub_ok": True,
+            "needs_write": bool(mode & 0o077),
+        }
     pub_ok = on_file is not None and _same_key(on_file, derived)
     public = on_file if pub_ok else derived
-    return {"exists": True, "mode": "%04o" % mode, "public_key": public, "pub_ok": pub_ok,
-            "needs_write": bool(mode & 0o077) or not pub_ok}
+    return {
+        "exists": True,
+        "mode": f"{mode:04o}",
+        "public_key": public,
+        "pub_ok": pub_ok,
+        "needs_write": bool(mode & 0o077) or not pub_ok,
+    }
 
 
 def _checked(text, pub, path):
     try:
         normalise_key(text)
     except ValueError as exc:
-        raise KeyPairError("%s: %s. Fix: restore the public key with 'ssh-keygen -y -f %s > %s'."
-                           % (pub, exc, path, pub))
+        raise KeyPairError(f"{pub}: {exc}. Fix: restore the public key with 'ssh-keygen -y -f {path} > {pub}'.")
     return text
 
 
@@ -128,7 +140,7 @@ def ensure_keypair(path, key_type, comment, check_mode, keygen, run_command):
     existing private key is never replaced.
     """
     if key_type not in KEY_TYPES:
-        raise KeyPairError("key type %r is not one of %s" % (key_type, ", ".join(KEY_TYPES)))
+        raise KeyPairError(f"key type {key_type!r} is not one of {', '.join(KEY_TYPES)}")
     state = inspect_keypair(path, keygen, run_command)
     if state["exists"]:
         return _repair(path, state, check_mode)
@@ -143,7 +155,7 @@ def ensure_keypair(path, key_type, comment, check_mode, keygen, run_command):
             cmd[4:4] = ["-b", "4096"]
         rc, dummy, err = run_command(cmd)
         if rc != 0:
-            raise KeyPairError("ssh-keygen failed for %s: %s" % (path, err.strip()))
+            raise KeyPairError(f"ssh-keygen failed for {path}: {err.strip()}")
         os.chmod(tmp, 0o600)
         if not publish_once(tmp, path):
             # Another node on this shared home published its key first: adopt it.
@@ -163,11 +175,11 @@ def ensure_keypair(path, key_type, comment, check_mode, keygen, run_command):
 def _repair(path, state, check_mode):
     repaired = []
     if int(state["mode"], 8) & 0o077:
-        repaired.append("mode %s -> 0600" % state["mode"])
+        repaired.append(f"mode {state['mode']} -> 0600")
         if not check_mode:
             os.chmod(path, 0o600)
     if not state["pub_ok"]:
-        repaired.append("%s.pub rebuilt from the private key" % path)
+        repaired.append(f"{path}.pub rebuilt from the private key")
         if not check_mode:
             write_text(path + ".pub", state["public_key"] + "\n", 0o644)
     return {"public_key": state["public_key"], "created": False, "changed": bool(repaired), "repaired": repaired}

@@ -33,7 +33,8 @@ def _ip_addresses(run_command):
     if rc == 0:
         try:
             return global_addresses(
-                info.get("local", "") for link in json.loads(out) for info in link.get("addr_info", []))
+                info.get("local", "") for link in json.loads(out) for info in link.get("addr_info", [])
+            )
         except (ValueError, AttributeError):
             pass
     rc, out, dummy = run_command(["hostname", "-I"])
@@ -90,7 +91,7 @@ def read_home_id(ssh_dir):
     try:
         with open(marker) as handle:
             return handle.read().strip() or None
-    except (IOError, OSError) as exc:
+    except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
             return None
         raise
@@ -112,7 +113,7 @@ def ensure_home_id(ssh_dir, check_mode=False):
         return None, True
     marker = os.path.join(ssh_dir, HOME_MARKER)
     new_id = str(uuid.uuid4())
-    tmp = "%s.%s.tmp" % (marker, new_id)
+    tmp = f"{marker}.{new_id}.tmp"
     with open(tmp, "w") as handle:
         handle.write(new_id + "\n")
     os.chmod(tmp, 0o600)

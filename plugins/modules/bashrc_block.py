@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: bashrc_block
 short_description: Keep one marked block in a ~/.bashrc before its interactive guard
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Bash runs C(~/.bashrc) for a non-interactive C(ssh host command) too (Debian and Ubuntu build it so), but a
     stock file returns early at its interactive guard. This module places one marked block B(before) that guard,
@@ -100,6 +100,7 @@ decided_from:
   returned: when the module did not run
   type: str
   sample: observed
+  version_added: 0.4.0
 path:
   description: Absolute path of the file as given (the link, for a symlink).
   returned: always
@@ -132,7 +133,7 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils._bashrc import Bashr
 
 
 def _fail(module, path, msg):
-    module.fail_json(msg="bashrc_block: %s: %s. The file was not changed." % (path, msg), path=path)
+    module.fail_json(msg=f"bashrc_block: {path}: {msg}. The file was not changed.", path=path)
 
 
 def main():
@@ -154,36 +155,49 @@ def main():
     path = os.path.abspath(module.params["path"])
     target = os.path.realpath(path)
     if os.path.islink(path) and not os.path.lexists(target):
-        _fail(module, path, "it is a symlink to %s, which does not exist. Fix: create %s (or remove the link) "
-                            "and re-run" % (target, target))
+        _fail(
+            module,
+            path,
+            f"it is a symlink to {target}, which does not exist. Fix: create {target} (or remove the link) and re-run",
+        )
     exists = os.path.lexists(target)
     if exists and not os.path.isfile(target):
-        _fail(module, path, "%s is not a regular file. Fix: replace it with a file, or set path to the bashrc "
-                            "bash reads" % target)
+        _fail(
+            module,
+            path,
+            f"{target} is not a regular file. Fix: replace it with a file, or set path to the bashrc bash reads",
+        )
     try:
         if exists:
             with open(target, "rb") as handle:
                 raw = handle.read()
         else:
             raw = b""
-    except (IOError, OSError) as exc:
-        _fail(module, path, "cannot read it (%s). Fix: make it readable by %s" % (exc, os.environ.get("USER", "you")))
+    except OSError as exc:
+        _fail(module, path, f"cannot read it ({exc}). Fix: make it readable by {os.environ.get('USER', 'you')}")
     # surrogateescape keeps bytes that are not UTF-8 exactly as they were.
     before = raw.decode("utf-8", "surrogateescape")
     try:
         after, changed = rewrite(before, exists, module.params)
     except BashrcError as exc:
-        _fail(module, path, "%s. Fix: move the environment lines before that line yourself, or rewrite the guard as "
-                            "`case $- in *i*) ;; *) return;; esac`, then re-run" % exc)
+        _fail(
+            module,
+            path,
+            f"{exc}. Fix: move the environment lines before that line yourself, or rewrite the guard as "
+            "`case $- in *i*) ;; *) return;; esac`, then re-run",
+        )
     result = dict(changed=changed, path=path, target=target, created=not exists and changed)
     if module._diff:
-        result["diff"] = dict(before_header=path, after_header=path,
-                              before=to_text(before, errors="surrogate_or_replace"),
-                              after=to_text(after, errors="surrogate_or_replace"))
+        result["diff"] = dict(
+            before_header=path,
+            after_header=path,
+            before=to_text(before, errors="surrogate_or_replace"),
+            after=to_text(after, errors="surrogate_or_replace"),
+        )
     if changed and not module.check_mode:
         directory = os.path.dirname(target)
         if not os.path.isdir(directory):
-            _fail(module, path, "its directory %s does not exist. Fix: create it, or set path" % directory)
+            _fail(module, path, f"its directory {directory} does not exist. Fix: create it, or set path")
         if exists and module.params["backup"]:
             backup = path + ".gtsfm-cluster.orig"
             if not os.path.lexists(backup):
@@ -210,8 +224,8 @@ def main():
                     pass
             else:
                 os.chmod(tmp, 0o644)
-        except (IOError, OSError) as exc:
-            _fail(module, path, "cannot write in %s (%s). Fix: make the directory writable" % (directory, exc))
+        except OSError as exc:
+            _fail(module, path, f"cannot write in {directory} ({exc}). Fix: make the directory writable")
         module.atomic_move(tmp, target)
     file_args = module.load_file_common_arguments(module.params, path=target)
     if os.path.exists(target):

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: broadcast
 short_description: Copy a file or directory tree from one node to every node along a verified, pipelined SSH chain
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Runs on the source node (C(delegate_to) it, with C(run_once)) and copies O(path), a file or a directory tree, to
     the same absolute path on every node of O(hosts), along a chain source -> first -> second -> ... Each node
@@ -68,7 +68,6 @@ options:
     type: list
     elements: str
     default: []
-    version_added: 0.3.0
   order:
     description:
       - Chain order. C(given) keeps O(hosts) as listed (inventory order), C(sorted) sorts the names, C(shuffle)
@@ -327,26 +326,36 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    for name, low, high in (("buffer_size", 4096, 1 << 26), ("timeout", 5, 86400), ("connect_timeout", 1, 600),
-                            ("keepalive", 1, 600), ("repair_rounds", 0, 10), ("compress_level", 1, 19)):
+    for name, low, high in (
+        ("buffer_size", 4096, 1 << 26),
+        ("timeout", 5, 86400),
+        ("connect_timeout", 1, 600),
+        ("keepalive", 1, 600),
+        ("repair_rounds", 0, 10),
+        ("compress_level", 1, 19),
+    ):
         if not low <= params[name] <= high:
-            module.fail_json(msg="broadcast: %s must be between %d and %d, got %d." % (name, low, high, params[name]))
+            module.fail_json(msg=f"broadcast: {name} must be between {low} and {high}, got {params[name]}.")
     for arg in params["ssh_args"]:
         lowered = arg.lower().replace(" ", "")
         if "stricthostkeychecking" in lowered or "userknownhostsfile=/dev/null" in lowered or "batchmode=no" in lowered:
-            module.fail_json(msg="broadcast: ssh_args may not weaken host key checking or BatchMode (%r). Fix: run "
-                                 "the known_hosts stage of site.yml so every node trusts every node." % arg)
+            module.fail_json(
+                msg=f"broadcast: ssh_args may not weaken host key checking or BatchMode ({arg!r}). Fix: run the "
+                "known_hosts stage of site.yml so every node trusts every node."
+            )
     bad = [h for h in params["hosts"] if not h or h.startswith("-") or any(c.isspace() for c in h)]
     if bad:
-        module.fail_json(msg="broadcast: hosts holds names ssh cannot take: %r. Fix: pass inventory names." % bad)
-    ctx = {"ssh": module.get_bin_path("ssh", required=True),
-           "tar": module.get_bin_path("tar", required=os.path.isdir(params["path"])),
-           "zstd": module.get_bin_path("zstd", required=False) if params["compress"] else None,
-           "code": _broadcast_hop.shipped_code(_hop_source())}
+        module.fail_json(msg=f"broadcast: hosts holds names ssh cannot take: {bad!r}. Fix: pass inventory names.")
+    ctx = {
+        "ssh": module.get_bin_path("ssh", required=True),
+        "tar": module.get_bin_path("tar", required=os.path.isdir(params["path"])),
+        "zstd": module.get_bin_path("zstd", required=False) if params["compress"] else None,
+        "code": _broadcast_hop.shipped_code(_hop_source()),
+    }
     try:
         result = broadcast(params, module.check_mode, ctx, module.warn)
     except BroadcastError as exc:
-        module.fail_json(msg="broadcast: %s" % exc)
+        module.fail_json(msg=f"broadcast: {exc}")
     if result["failed_nodes"]:
         module.fail_json(**result)
     module.exit_json(**result)

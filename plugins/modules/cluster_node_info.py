@@ -74,11 +74,12 @@ options:
         type: str
       text:
         description:
-          - Also report the file's whole text (C(text) in RV(files)), for a writer that decides on the controller from it
-            (M(gtsfm.cluster.bashrc_block)'s O(gtsfm.cluster.bashrc_block#module:observed)). A file over 256 KiB, or
-            one that is not UTF-8, reports null and its writer looks for itself.
+          - Also report the file's whole text (C(text) in RV(files)), for a writer that decides on the controller
+            from it (M(gtsfm.cluster.bashrc_block)'s O(gtsfm.cluster.bashrc_block#module:observed)). A file over
+            256 KiB, or one that is not UTF-8, reports null and its writer looks for itself.
         type: bool
         default: false
+        version_added: 0.4.0
   free_paths:
     description:
       - Paths whose free space to report (RV(node.free)); a path that does not exist yet is measured at its nearest
@@ -227,29 +228,37 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             ssh_dir=dict(type="str", default="~/.ssh"),
-            host_key_types=dict(type="list", elements="str", choices=list(HOST_KEY_TYPES),
-                                default=list(HOST_KEY_TYPES)),
+            host_key_types=dict(
+                type="list", elements="str", choices=list(HOST_KEY_TYPES), default=list(HOST_KEY_TYPES)
+            ),
             host_key_dir=dict(type="path", default="/etc/ssh"),
             aliases=dict(type="list", elements="str", default=[]),
             port=dict(type="int", default=22),
             keypair=dict(type="str", no_log=False),
-            files=dict(type="list", elements="dict", default=[], options=dict(
-                path=dict(type="str", required=True),
-                marker=dict(type="str"),
-                text=dict(type="bool", default=False),
-            )),
+            files=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    path=dict(type="str", required=True),
+                    marker=dict(type="str"),
+                    text=dict(type="bool", default=False),
+                ),
+            ),
             free_paths=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=True,
     )
     if not 0 < module.params["port"] < 65536:
-        module.fail_json(msg="cluster_node_info: port must be 1-65535 (the SSH port peers use for this node: "
-                             "known_hosts_port, or ansible_port), got %d." % module.params["port"])
+        module.fail_json(
+            msg="cluster_node_info: port must be 1-65535 (the SSH port peers use for this node: "
+            f"known_hosts_port, or ansible_port), got {module.params['port']}."
+        )
     keygen = module.get_bin_path("ssh-keygen", required=bool(module.params["keypair"]))
     try:
         result = probe(module.params, module.run_command, keygen)
     except ProbeError as exc:
-        module.fail_json(msg="cluster_node_info: %s" % exc)
+        module.fail_json(msg=f"cluster_node_info: {exc}")
     module.exit_json(changed=False, **result)
 
 

@@ -113,8 +113,9 @@ def hosts_of(workers):
     for i, entry in enumerate(workers):
         host = entry.get("host") if isinstance(entry, dict) else entry
         if not isinstance(host, str) or not host.strip() or host.startswith("-") or any(c.isspace() for c in host):
-            return None, "workers[%d] (%r) is not a host name. Fix: a plain host name, or a mapping with 'host'." % (
-                i, entry)
+            return None, (
+                f"workers[{i}] ({entry!r}) is not a host name. Fix: a plain host name, or a mapping with 'host'."
+            )
         if host not in hosts:
             hosts.append(host)
     if not hosts:
@@ -139,8 +140,10 @@ def main():
     if error:
         module.fail_json(msg="env_check: " + error)
     if not p["python"].startswith("/"):
-        module.fail_json(msg="env_check: python %r is not an absolute path. Fix: the env's python, the same "
-                             "absolute path on every node." % p["python"])
+        module.fail_json(
+            msg=f"env_check: python {p['python']!r} is not an absolute path. Fix: the env's python, the same absolute "
+            "path on every node."
+        )
     started = time.time()
     dot_hosts = [hosts[0]] if p["graphviz"] != "ignore" else []
     outcomes = ec.run_remote(hosts, p["python"], p["imports"], dot_hosts=dot_hosts, timeout=p["timeout"])
@@ -154,8 +157,10 @@ def main():
             if dot:
                 dot_lines[host] = [dot]
         per_host[host] = problems
-        nodes[host] = dict(report or {"rc": outcome.get("rc"), "said": outcome.get("said")},
-                           problems=problems + dot_lines.get(host, []))
+        nodes[host] = dict(
+            report or {"rc": outcome.get("rc"), "said": outcome.get("said")},
+            problems=problems + dot_lines.get(host, []),
+        )
     errors = ec.group(per_host)
     if p["graphviz"] == "fail":
         errors += ec.group(dot_lines)
@@ -165,9 +170,13 @@ def main():
     result = dict(changed=False, nodes=nodes, errors=errors, seconds=round(time.time() - started, 2))
     if errors:
         bad = len([h for h in hosts if nodes[h]["problems"]])
-        module.fail_json(msg="env_check: %s on %d of %d nodes does not hold what the job needs (checked from %s "
-                             "over SSH as Dask starts it; nothing was started):\n- %s" % (
-                                 p["python"], bad, len(hosts), hosts[0], "\n- ".join(errors)), **result)
+        listed = "\n- ".join(errors)
+        module.fail_json(
+            msg=f"env_check: {p['python']} on {bad} of {len(hosts)} nodes does not hold what the job "
+            f"needs (checked from {hosts[0]} over SSH as Dask starts it; nothing was started):\n"
+            f"- {listed}",
+            **result,
+        )
     module.exit_json(**result)
 
 

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: fetch_verified
 short_description: Download a file over HTTP(S) to disk, resumable, verified by SHA-256, installed atomically
-version_added: 0.1.0
+version_added: 0.3.0
 description:
   - Makes sure O(dest) holds the file at O(url). When O(dest) already exists and matches O(sha256) (or no O(sha256)
     is given), nothing is asked of the origin.
@@ -100,6 +100,7 @@ options:
       - Checked after each block received, so the overshoot is at most O(timeout).
     type: float
     default: 14400.0
+    version_added: 0.4.0
   headers:
     description:
       - Extra HTTP request headers (for example an C(Authorization) header for a private mirror).
@@ -259,17 +260,30 @@ def main():
     module.no_log_values.update(url_secrets(params["url"]))
     shown = redact_url(params["url"])
     if not params["url"].lower().startswith(("http://", "https://")):
-        module.fail_json(msg="fetch_verified: url %r for %s is not an http:// or https:// URL. Fix: give the file's "
-                             "download URL." % (shown, params["dest"]))
+        module.fail_json(
+            msg=f"fetch_verified: url {shown!r} for {params['dest']} is not an http:// or https:// URL. Fix: give the "
+            "file's download URL."
+        )
     try:
         result = fetch(
-            params["url"], params["dest"], sha256=params["sha256"], size=params["size"], force=params["force"],
-            retries=params["retries"], retry_delay=params["retry_delay"], timeout=params["timeout"],
+            params["url"],
+            params["dest"],
+            sha256=params["sha256"],
+            size=params["size"],
+            force=params["force"],
+            retries=params["retries"],
+            retry_delay=params["retry_delay"],
+            timeout=params["timeout"],
             deadline=params["deadline"],
-            headers=params["headers"], validate_certs=params["validate_certs"], status_path=params["status_path"],
-            free_reserve=params["free_reserve"], check_mode=module.check_mode, status_run_id=params["status_run_id"])
+            headers=params["headers"],
+            validate_certs=params["validate_certs"],
+            status_path=params["status_path"],
+            free_reserve=params["free_reserve"],
+            check_mode=module.check_mode,
+            status_run_id=params["status_run_id"],
+        )
     except FetchError as exc:
-        module.fail_json(msg="fetch_verified: %s" % exc, url=shown, dest=params["dest"])
+        module.fail_json(msg=f"fetch_verified: {exc}", url=shown, dest=params["dest"])
     if not module.check_mode or not result["changed"]:
         file_args = module.load_file_common_arguments(params, path=result["dest"])
         result["changed"] = module.set_fs_attributes_if_different(file_args, result["changed"])

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: gtsfm_job
 short_description: Preflight, start, watch and stop a GTSfM (or GTSfM-compatible) Dask job from the scheduler
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Runs on the scheduler host (the first worker of the cluster config). Launches GTSfM's runner (C(./run ...)) or any
     program taking the same flags, with the cluster config rendered from the inventory in GTSfM's shape (scheduler
@@ -174,7 +174,6 @@ options:
         leaves Dask as it is, and a chatty job may then hang once about 2 MiB of remote output is unread.
     type: bool
     default: true
-    version_added: 0.3.0
   run_id:
     description: The run O(state=status) and O(state=stopped) act on; default the last (stopped, the running one).
     type: str
@@ -294,7 +293,6 @@ workers_registered:
   type: list
   elements: dict
   sample: [{host: node1, count: 2}, {host: node2, count: 1}]
-  version_added: 0.3.0
 expected_workers:
   description: Workers that must join (O(num_workers) per cluster config entry).
   returned: when a run is concerned
@@ -337,7 +335,7 @@ results_archive:
     skipped_count:
       description: How many were not packed.
       type: int
-  version_added: 0.3.0
+  version_added: 0.4.0
 scheduler_address:
   description: The address the scheduler announced.
   returned: when a run is concerned
@@ -413,8 +411,10 @@ def main():
     p = job.plain(module.params)
     for key in ("python", "chdir", "dataset_dir", "output_root"):
         if p[key] is not None and not os.path.isabs(p[key]):
-            module.fail_json(msg="%s: %r is not absolute. Fix: Dask starts workers in the home directory, so every "
-                                 "path must be absolute." % (key, p[key]))
+            module.fail_json(
+                msg=f"{key}: {p[key]!r} is not absolute. Fix: Dask starts workers in the home directory, so every path "
+                "must be absolute."
+            )
     try:
         result = job.run(module, p)
     except job.JobError as exc:

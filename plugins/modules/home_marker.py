@@ -74,10 +74,12 @@ def main():
         dir_changed = ensure_ssh_dir(ssh_dir, module.check_mode)
         home_id, changed = ensure_home_id(ssh_dir, module.check_mode)
     except NotADirectory as exc:
-        module.fail_json(msg="home_marker: %s" % exc.strerror)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="home_marker: cannot write the marker in %s: %s. Fix: make %s a directory the remote "
-                             "user can write, then re-run." % (ssh_dir, exc.strerror or exc, ssh_dir))
+        module.fail_json(msg=f"home_marker: {exc.strerror}")
+    except OSError as exc:
+        module.fail_json(
+            msg=f"home_marker: cannot write the marker in {ssh_dir}: {exc.strerror or exc}. Fix: make {ssh_dir} a "
+            "directory the remote user can write, then re-run."
+        )
     module.exit_json(changed=dir_changed or changed, home_id=home_id)
 
 

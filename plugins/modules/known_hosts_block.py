@@ -97,6 +97,7 @@ decided_from:
   returned: when the module did not run
   type: str
   sample: observed
+  version_added: 0.4.0
 path:
   description: The file written (a symlink's target when O(path) is a symlink).
   returned: always
@@ -129,10 +130,14 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="~/.ssh/known_hosts"),
-            entries=dict(type="list", elements="dict", options=dict(
-                names=dict(type="list", elements="str", required=True),
-                keys=dict(type="list", elements="str", required=True, no_log=False),
-            )),
+            entries=dict(
+                type="list",
+                elements="dict",
+                options=dict(
+                    names=dict(type="list", elements="str", required=True),
+                    keys=dict(type="list", elements="str", required=True, no_log=False),
+                ),
+            ),
             hash_hosts=dict(type="bool", default=False),
             marker=dict(type="str", default=KNOWN_HOSTS_BLOCK),
             state=dict(type="str", choices=["present", "absent"], default="present"),
@@ -153,8 +158,9 @@ def main():
             lines = render_lines(module.params["entries"], module.params["hash_hosts"], old_block)
         done = apply_block(path, marker, lines, new_file_mode(module.params["mode"]), module.check_mode)
     except (BlockError, ValueError) as exc:
-        module.fail_json(msg="known_hosts_block: %s: %s" % (path, exc) if isinstance(exc, ValueError)
-                         else "known_hosts_block: %s" % exc)
+        module.fail_json(
+            msg=f"known_hosts_block: {path}: {exc}" if isinstance(exc, ValueError) else f"known_hosts_block: {exc}"
+        )
     exit_with_block(module, path, done, lines)
 
 

@@ -83,6 +83,7 @@ decided_from:
   returned: when the module did not run
   type: str
   sample: observed
+  version_added: 0.4.0
 path:
   description: The file written (a symlink's target when O(path) is a symlink).
   returned: always
@@ -124,10 +125,11 @@ def main():
     path = os.path.abspath(module.params["path"])
     lines = module.params["lines"] if module.params["state"] == "present" else None
     try:
-        done = apply_block(path, module.params["marker"], lines, new_file_mode(module.params["mode"]),
-                           module.check_mode)
+        done = apply_block(
+            path, module.params["marker"], lines, new_file_mode(module.params["mode"]), module.check_mode
+        )
     except BlockError as exc:
-        module.fail_json(msg="managed_block: %s" % exc)
+        module.fail_json(msg=f"managed_block: {exc}")
     exit_with_block(module, path, done, lines)
 
 

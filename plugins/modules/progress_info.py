@@ -95,7 +95,7 @@ def _read_text(path):
     try:
         with open(path) as handle:
             return handle.read()
-    except (OSError, IOError):
+    except OSError:
         return ""
 
 
@@ -111,8 +111,11 @@ def look(params):
         out["finished"] = finished
         if finished:
             out["result"] = result
-    out["msg"] = _progress.summary(out["record"] or None) if out["record"] else (
-        "ended" if out["finished"] else "no progress record yet")
+    out["msg"] = (
+        _progress.summary(out["record"] or None)
+        if out["record"]
+        else ("ended" if out["finished"] else "no progress record yet")
+    )
     return out
 
 
@@ -130,10 +133,12 @@ def main():
     )
     p = module.params
     if not 0 <= p["wait"] <= 600:
-        module.fail_json(msg="progress_info: wait must be between 0 and 600 seconds, got %s." % p["wait"])
+        module.fail_json(msg=f"progress_info: wait must be between 0 and 600 seconds, got {p['wait']}.")
     if p["jid"] and not re.match(r"^[0-9A-Za-z_.-]+$", p["jid"]):
-        module.fail_json(msg="progress_info: jid %r is not an async job id. Fix: pass the ansible_job_id of the "
-                             "task that started the step." % p["jid"])
+        module.fail_json(
+            msg=f"progress_info: jid {p['jid']!r} is not an async job id. Fix: pass the ansible_job_id of the task "
+            "that started the step."
+        )
     deadline = time.monotonic() + p["wait"]
     try:
         while True:
@@ -141,9 +146,8 @@ def main():
             if out["finished"] or time.monotonic() + 0.2 > deadline:
                 break
             time.sleep(0.2)
-    except (OSError, IOError) as exc:
-        module.fail_json(msg="progress_info: cannot read %s: %s. Fix: point path at a progress record." % (
-            p["path"], exc))
+    except OSError as exc:
+        module.fail_json(msg=f"progress_info: cannot read {p['path']}: {exc}. Fix: point path at a progress record.")
     module.exit_json(changed=False, **out)
 
 

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: python_env
 short_description: One Python environment at one absolute path, identified by a fingerprint, published atomically
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Builds (uv or conda), unpacks (a prebuilt archive) or copies from a peer (rsync over the cluster's SSH mesh) a
     Python environment at C(PREFIX.<fp12>), then points the symlink O(prefix) at it with one C(rename(2)).
@@ -286,8 +286,9 @@ class Env:
         """Called while another process holds this environment's lock: say whom this run waits for."""
         self.waited_for = pid
         if self.progress:
-            self.progress.update(force=True, phase="waiting for another run's build or copy of %s (pid %s) to end"
-                                 % (self.prefix, pid))
+            self.progress.update(
+                force=True, phase=f"waiting for another run's build or copy of {self.prefix} (pid {pid}) to end"
+            )
 
     def unlock(self):
         if self.lock is not None:
@@ -295,7 +296,7 @@ class Env:
             self.lock = None
 
     def fail(self, msg):
-        msg = "python_env: %s" % _terms.option_terms(msg, self.params["option_names"])
+        msg = f"python_env: {_terms.option_terms(msg, self.params['option_names'])}"
         self.unlock()
         if self.progress:
             self.watching.set()
@@ -309,6 +310,7 @@ class Env:
         def measure():
             while not self.watching.wait(3.0):
                 self.progress.update(done=pe.tree_bytes(tree))
+
         thread = threading.Thread(target=measure)
         thread.daemon = True
         thread.start()
@@ -316,14 +318,15 @@ class Env:
     def run(self, argv, what, env=None):
         rc, out, err = self.module.run_command(argv, environ_update=dict({"UV_NO_PROGRESS": "1"}, **(env or {})))
         if rc != 0:
-            self.fail("%s failed (rc=%d): %s\n%s\n%s" % (what, rc, " ".join(argv), out[-3000:], err[-3000:]))
+            self.fail(f"{what} failed (rc={rc}): {' '.join(argv)}\n{out[-3000:]}\n{err[-3000:]}")
         return out
 
     def spec(self):
         p = self.params
         try:
-            inputs = pe.read_inputs(p["manager"], p["requirements"], p["project_dir"], p["env_file"], p["archive"],
-                                    p["archive_sha256"])
+            inputs = pe.read_inputs(
+                p["manager"], p["requirements"], p["project_dir"], p["env_file"], p["archive"], p["archive_sha256"]
+            )
         except pe.EnvError as exc:
             if p["action"] == "probe":
                 # Before the checkout is there: say so, and where things stand, without failing.
@@ -333,10 +336,13 @@ class Env:
         if p["manager"] == "uv":
             python = p["python"]
             if not os.access(python, os.X_OK):
-                self.fail("the interpreter %s is missing on this node. Fix: install it at the same path on every "
-                          "node, or set option python" % python)
-            version = self.run([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                               "asking %s its version" % python).strip()
+                self.fail(
+                    f"the interpreter {python} is missing on this node. Fix: install it at the same path on every "
+                    "node, or set option python"
+                )
+            version = self.run(
+                [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], f"asking {python} its version"
+            ).strip()
             spec["python"] = {"path": python, "version": version}
         return spec, None
 
@@ -345,8 +351,10 @@ class Env:
         free = pe.free_bytes(os.path.dirname(self.prefix))
         if free < need:
             where = os.path.dirname(self.prefix)
-            self.fail("only %d MiB free under %s, %d MiB needed. Fix: free space there, or set option prefix "
-                      "elsewhere (or lower option min_free_mb)" % (free >> 20, where, need >> 20))
+            self.fail(
+                f"only {free >> 20} MiB free under {where}, {need >> 20} MiB needed. Fix: free space there, or set "
+                "option prefix elsewhere (or lower option min_free_mb)"
+            )
 
     def ensure_uv(self):
         uv = self.params["uv"]
@@ -360,25 +368,29 @@ class Env:
             if not wheel:
                 page = self.params["uv_index"]
                 if not page:
-                    self.fail("%s is missing and neither a uv wheel nor an index to find one was given. Fix: set "
-                              "option uv_wheel or option uv_index" % uv)
+                    self.fail(
+                        f"{uv} is missing and neither a uv wheel nor an index to find one was given. Fix: set "
+                        "option uv_wheel or option uv_index"
+                    )
                 if os.path.isdir(page):
                     # A wheelhouse on this node (shipped from the controller): take uv's wheel from it.
-                    listing = "".join('<a href="%s">' % name for name in sorted(os.listdir(page)))
-                    url, _digest = pe.pick_uv_wheel(listing, page.rstrip("/") + "/", self.params["uv_version"],
-                                                    os.uname()[4])
+                    listing = "".join(f'<a href="{name}">' for name in sorted(os.listdir(page)))
+                    url, _digest = pe.pick_uv_wheel(
+                        listing, page.rstrip("/") + "/", self.params["uv_version"], os.uname()[4]
+                    )
                     wheel = os.path.join(page, url.rsplit("/", 1)[-1])
                 else:
                     response = open_url(page, timeout=60)
                     # Links are relative to where the page really is (an index redirects /simple/uv to /simple/uv/).
                     base = response.geturl() or page
-                    url, digest = pe.pick_uv_wheel(response.read().decode("utf-8", "replace"), base,
-                                                   self.params["uv_version"], os.uname()[4])
+                    url, digest = pe.pick_uv_wheel(
+                        response.read().decode("utf-8", "replace"), base, self.params["uv_version"], os.uname()[4]
+                    )
                     tmpdir = tempfile.mkdtemp(prefix=".gtsfm-uv.", dir=os.path.dirname(self.prefix))
                     wheel = os.path.join(tmpdir, pe.urlparse(url).path.rsplit("/", 1)[-1])
                     response, info = fetch_url(self.module, url, timeout=600)
                     if info["status"] != 200:
-                        self.fail("downloading %s failed: %s %s" % (url, info["status"], info.get("msg")))
+                        self.fail(f"downloading {url} failed: {info['status']} {info.get('msg')}")
                     with open(wheel, "wb") as out:
                         shutil.copyfileobj(response, out)
                     pe.check_digest(wheel, url, digest)
@@ -390,8 +402,8 @@ class Env:
                 shutil.copy(wheel, uv + ".part")
                 os.chmod(uv + ".part", 0o755)
                 os.rename(uv + ".part", uv)
-        except (pe.EnvError, IOError, OSError) as exc:
-            self.fail("installing uv at %s: %s" % (uv, exc))
+        except (pe.EnvError, OSError) as exc:
+            self.fail(f"installing uv at {uv}: {exc}")
         finally:
             if tmpdir:
                 shutil.rmtree(tmpdir, ignore_errors=True)
@@ -401,15 +413,26 @@ class Env:
         p = self.params
         if p["manager"] == "uv":
             uv = self.ensure_uv()
-            for argv in pe.uv_commands(uv, p["python"], part, p["requirements"], p["project_dir"], p["index_url"],
-                                       p["extra_index_urls"], p["find_links"], p["no_index"]):
+            for argv in pe.uv_commands(
+                uv,
+                p["python"],
+                part,
+                p["requirements"],
+                p["project_dir"],
+                p["index_url"],
+                p["extra_index_urls"],
+                p["find_links"],
+                p["no_index"],
+            ):
                 env = {"UV_PROJECT_ENVIRONMENT": part} if argv[1] == "sync" else None
                 self.run(argv, "building the environment", env)
         elif p["manager"] == "conda":
             conda = p["conda"]
             if not conda or not os.access(conda, os.X_OK):
-                self.fail("conda executable %s is missing. Fix: install conda or "
-                          "micromamba (Miniforge) there, or set option conda to one" % conda)
+                self.fail(
+                    f"conda executable {conda} is missing. Fix: install conda or "
+                    "micromamba (Miniforge) there, or set option conda to one"
+                )
             for argv in pe.conda_commands(conda, part, p["env_file"], p["channels"], False):
                 self.run(argv, "building the conda environment")
         else:
@@ -417,20 +440,29 @@ class Env:
             try:
                 pe.extract_archive(p["archive"], part)
             except pe.EnvError as exc:
-                self.fail("unpacking %s" % exc)
-            except (tarfile.TarError, IOError, OSError) as exc:
-                self.fail("unpacking %s: %s" % (p["archive"], exc))
+                self.fail(f"unpacking {exc}")
+            except (tarfile.TarError, OSError) as exc:
+                self.fail(f"unpacking {p['archive']}: {exc}")
 
     def pull(self, part):
         rsync = self.module.get_bin_path("rsync", required=True)
         ssh = self.module.get_bin_path("ssh", required=True)
         real = pe.paths(self.prefix, self.fp)["real"]
-        self.run([rsync, "-a", "--delete", "-e", "%s -o BatchMode=yes" % ssh,
-                  "%s:%s/" % (self.params["source_host"], real), part + "/"],
-                 "copying %s from %s" % (real, self.params["source_host"]))
+        self.run(
+            [
+                rsync,
+                "-a",
+                "--delete",
+                "-e",
+                f"{ssh} -o BatchMode=yes",
+                f"{self.params['source_host']}:{real}/",
+                part + "/",
+            ],
+            f"copying {real} from {self.params['source_host']}",
+        )
         record = pe.read_record(part)
         if not record or record.get("fingerprint") != self.fp:
-            self.fail("the copy from %s holds no finished environment %s" % (self.params["source_host"], self.fp[:12]))
+            self.fail(f"the copy from {self.params['source_host']} holds no finished environment {self.fp[:12]}")
 
     def main(self):
         action = self.params["action"]
@@ -438,16 +470,27 @@ class Env:
         self.fp = pe.fingerprint(spec) if spec else None
         found = pe.probe(self.prefix, self.fp or "0" * 64)
         dot_path = os.pathsep.join([os.path.join(self.prefix, "bin"), os.environ.get("PATH", "/usr/bin:/bin")])
-        result = dict(changed=False, prefix=self.prefix, fingerprint=self.fp, spec=spec, inputs_error=missing,
-                      home=os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir, home_id=pe.home_id(),
-                      dot=shutil.which("dot", path=dot_path), **found)
+        result = dict(
+            changed=False,
+            prefix=self.prefix,
+            fingerprint=self.fp,
+            spec=spec,
+            inputs_error=missing,
+            home=os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir,
+            home_id=pe.home_id(),
+            dot=shutil.which("dot", path=dot_path),
+            **found,
+        )
         if action == "probe" and self.params["import_check"] and found["state"] == "current":
             python = os.path.join(self.prefix, "bin", "python")
             # Well inside the probe task's own time limit (cluster_facts_timeout, 120 s by default).
             outcome = _env_check.run_local(python, self.params["imports"], timeout=90)
             result["import_problems"] = _env_check.diagnose(outcome, python)
-            result["imported"] = [{"name": e["name"], "seconds": e["seconds"]}
-                                  for e in (outcome.get("report") or {}).get("imports", []) if e.get("ok")]
+            result["imported"] = [
+                {"name": e["name"], "seconds": e["seconds"]}
+                for e in (outcome.get("report") or {}).get("imports", [])
+                if e.get("ok")
+            ]
         if action == "probe" or found["done"]:
             self.module.exit_json(**result)
         try:
@@ -460,8 +503,12 @@ class Env:
         paths = pe.paths(self.prefix, self.fp)
         started = time.time()
         if self.params["status_file"]:
-            self.progress = _progress.Writer(self.params["status_file"], run_id=self.params["status_run_id"],
-                                             what="environment", phase="checking space")
+            self.progress = _progress.Writer(
+                self.params["status_file"],
+                run_id=self.params["status_run_id"],
+                what="environment",
+                phase="checking space",
+            )
         try:
             parent = os.path.dirname(self.prefix)
             if not os.path.isdir(parent):
@@ -474,13 +521,15 @@ class Env:
             if found["done"]:
                 result.update(changed=False, waited_for=self.waited_for)
                 if self.progress:
-                    self.progress.finish(msg="%s was made current by another run (pid %s) while this one waited"
-                                         % (self.prefix, self.waited_for))
+                    self.progress.finish(
+                        msg=f"{self.prefix} was made current by another run (pid {self.waited_for}) "
+                        "while this one waited"
+                    )
                 self.unlock()
                 self.module.exit_json(**result)
             if not found["staged"]:
                 if action == "publish":
-                    self.fail("no finished environment %s at %s to publish" % (self.fp[:12], paths["real"]))
+                    self.fail(f"no finished environment {self.fp[:12]} at {paths['real']} to publish")
                 self.check_space()
                 pe.clear(paths["part"])
                 pe.clear(paths["real"])
@@ -500,13 +549,13 @@ class Env:
                     pe.write_record(paths["real"], self.fp, spec)
                 result["seconds"] = round(time.time() - started, 2)
             result["removed"] = pe.publish(self.prefix, self.fp)
-        except (pe.EnvError, IOError, OSError) as exc:
-            self.fail("%s: %s" % (self.prefix, exc))
+        except (pe.EnvError, OSError) as exc:
+            self.fail(f"{self.prefix}: {exc}")
         result.update(pe.probe(self.prefix, self.fp))
         if self.progress:
             self.watching.set()
             self.progress.update(done=pe.tree_bytes(paths["real"]))
-            self.progress.finish(msg="%s %s" % (self.prefix, action))
+            self.progress.finish(msg=f"{self.prefix} {action}")
         self.unlock()
         self.module.exit_json(**result)
 

@@ -130,22 +130,31 @@ def main():
     home_id, marker_changed = None, False
     try:
         dir_changed = ensure_ssh_dir(ssh_dir, module.check_mode)
-        key = ensure_keypair(path, module.params["type"], module.params["comment"], module.check_mode, keygen,
-                             module.run_command)
+        key = ensure_keypair(
+            path, module.params["type"], module.params["comment"], module.check_mode, keygen, module.run_command
+        )
         if module.params["home_marker"]:
             home_id, marker_changed = ensure_home_id(ssh_dir, module.check_mode)
     except (KeyPairError, BlockError) as exc:
-        module.fail_json(msg="ssh_keypair on %s: %s" % (path, exc))
+        module.fail_json(msg=f"ssh_keypair on {path}: {exc}")
     except NotADirectory as exc:
-        module.fail_json(msg="ssh_keypair: %s" % exc.strerror)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg="ssh_keypair on %s: %s. Fix: check that %s is a directory the remote user can write."
-                         % (path, exc.strerror or exc, ssh_dir))
+        module.fail_json(msg=f"ssh_keypair: {exc.strerror}")
+    except OSError as exc:
+        module.fail_json(
+            msg=f"ssh_keypair on {path}: {exc.strerror or exc}. Fix: check that {ssh_dir} is a directory "
+            "the remote user can write."
+        )
     for repair in key["repaired"]:
         # A warning, so a repair shows in every run's output without a task of its own.
-        module.warn("ssh_keypair on %s: repaired %s" % (path, repair))
-    module.exit_json(changed=dir_changed or key["changed"] or marker_changed, public_key=key["public_key"],
-                     path=path, created=key["created"], repaired=key["repaired"], home_id=home_id)
+        module.warn(f"ssh_keypair on {path}: repaired {repair}")
+    module.exit_json(
+        changed=dir_changed or key["changed"] or marker_changed,
+        public_key=key["public_key"],
+        path=path,
+        created=key["created"],
+        repaired=key["repaired"],
+        home_id=home_id,
+    )
 
 
 if __name__ == "__main__":

@@ -70,11 +70,12 @@ def read_command(steps: list[Step]) -> str:
         for name, path in (("record", step.status), ("async", step.results_file), ("log", step.log)):
             if not path:
                 continue
-            reader = "tail -c %d -- %s" % (LOG_TAIL_BYTES, shell_path(path)) if name == "log" else \
-                "cat -- %s" % shell_path(path)
-            parts.append("printf '\\n%s %d %s\\n'; %s 2>/dev/null" % (MARK, index, name, reader))
+            reader = (
+                f"tail -c {LOG_TAIL_BYTES} -- {shell_path(path)}" if name == "log" else f"cat -- {shell_path(path)}"
+            )
+            parts.append(f"printf '\\n{MARK} {index} {name}\\n'; {reader} 2>/dev/null")
         if step.pid:
-            parts.append("printf '\\n%s %d stat\\n'; cat /proc/%d/stat 2>/dev/null" % (MARK, index, int(step.pid)))
+            parts.append(f"printf '\\n{MARK} {index} stat\\n'; cat /proc/{int(step.pid)}/stat 2>/dev/null")
     parts.append("true")
     return "; ".join(parts)
 
@@ -122,12 +123,15 @@ def line_for(host: str, step: Step, snap: Snapshot, now: float) -> str:
     """The progress line a person reads for one step."""
     record = snap.record
     targets = len((record or {}).get("nodes") or {})
-    head = "%s -> %d node%s" % (host, targets, "" if targets == 1 else "s") if targets and (
-        record or {}).get("unit") == "B" else host
-    text = _progress.summary(dict(record, what=step.label), now) if record else "%s starting" % step.label
+    head = (
+        f"{host} -> {targets} node{'' if targets == 1 else 's'}"
+        if targets and (record or {}).get("unit") == "B"
+        else host
+    )
+    text = _progress.summary(dict(record, what=step.label), now) if record else f"{step.label} starting"
     if snap.log_line:
-        text += "; log: %s" % (snap.log_line[:160])
-    return "%s: %s" % (head, text)
+        text += f"; log: {snap.log_line[:160]}"
+    return f"{head}: {text}"
 
 
 @dataclass
@@ -162,20 +166,22 @@ class Follower:
                 return self.outcome  # type: ignore[return-value]
             now = self.clock()
             if now - start > self.timeout:
-                raise FollowError("%s: %s still running after %s (the follow's timeout); it goes on in the "
-                                  "background. Fix: raise the timeout, or follow it again later." % (
-                                      self.host, ", ".join(self.steps[i].label for i in pending),
-                                      _progress.duration(self.timeout)))
+                raise FollowError(
+                    f"{self.host}: {', '.join(self.steps[i].label for i in pending)} still running after "
+                    f"{_progress.duration(self.timeout)} (the follow's timeout); it goes on in the "
+                    "background. Fix: raise the timeout, or follow it again later."
+                )
             try:
                 stdout = self.run(read_command([self.steps[i] for i in pending]))
                 silent_since = None
             except ConnectionError as exc:
                 silent_since = silent_since or now
                 if now - silent_since > self.unreachable_grace:
-                    raise FollowError("%s did not answer for %s while %s ran there (%s). The step may go on; "
-                                      "fix the node or its network and run the play again." % (
-                                          self.host, _progress.duration(now - silent_since),
-                                          ", ".join(self.steps[i].label for i in pending), exc)) from exc
+                    raise FollowError(
+                        f"{self.host} did not answer for {_progress.duration(now - silent_since)} while "
+                        f"{', '.join(self.steps[i].label for i in pending)} ran there ({exc}). The step may go on; fix "
+                        "the node or its network and run the play again."
+                    ) from exc
                 self.sleep(self.poll)
                 continue
             self.polls += 1
@@ -200,8 +206,10 @@ class Follower:
                 if snap.writer_alive is False:
                     # Seen dead once: the next poll reads again, so a writer that just wrote its end is not lost.
                     if gone_since[i] is not None:
-                        raise FollowError("%s: %s ended without a result (its process %s is gone). Run the play "
-                                          "again: the step starts over or resumes." % (self.host, step.label, step.pid))
+                        raise FollowError(
+                            f"{self.host}: {step.label} ended without a result (its process {step.pid} is gone). Run "
+                            "the play again: the step starts over or resumes."
+                        )
                     gone_since[i] = now
                 else:
                     gone_since[i] = None

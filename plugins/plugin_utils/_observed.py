@@ -37,6 +37,9 @@ class ObservedWrite(ActionBase):
         if answer is not None:
             result.update(answer, changed=False, decided_from="observed")
             return result
-        result.update(self._execute_module(module_name=self._task.resolved_action or self._task.action,
-                                           module_args=args, task_vars=task_vars))
+        result.update(
+            self._execute_module(
+                module_name=self._task.resolved_action or self._task.action, module_args=args, task_vars=task_vars
+            )
+        )
         return result

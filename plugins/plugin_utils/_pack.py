@@ -41,19 +41,21 @@ def _tarinfo(root: str, rel: str, st: os.stat_result, links: dict) -> tarfile.Ta
                 links[key] = info.name
             info.size = st.st_size
     else:
-        raise PackError("%s: %s is neither a file, a directory nor a symlink. Fix: remove it from the checkout or "
-                        "exclude it (conda_env_checkout_exclude)." % (root, rel))
+        raise PackError(
+            f"{root}: {rel} is neither a file, a directory nor a symlink. Fix: remove it from the checkout or exclude "
+            "it (conda_env_checkout_exclude)."
+        )
     return info
 
 
 def pack_tree(src: str, dest: str, exclude: list[str] | None = None) -> dict:
     """Pack src (without what exclude leaves out) into dest unless dest already holds this tree; what was done."""
     if not os.path.isdir(src):
-        raise PackError("%s is not a directory on the controller. Fix: point it at the checkout's folder." % src)
+        raise PackError(f"{src} is not a directory on the controller. Fix: point it at the checkout's folder.")
     try:
         signature, size, count = hop.tree_manifest(src, content=False, exclude=exclude)
     except (hop.HopError, OSError) as exc:
-        raise PackError("cannot read %s: %s" % (src, exc)) from exc
+        raise PackError(f"cannot read {src}: {exc}") from exc
     meta_path = dest + ".json"
     try:
         with open(meta_path) as handle:

@@ -39,20 +39,27 @@ _SUPERGLUE = "https://github.com/magicleap/SuperGluePretrainedNetwork/raw/master
 CATALOG = {
     "superglue": [
         {"url": _SUPERGLUE + name, "dest": "thirdparty/SuperGluePretrainedNetwork/models/weights/" + name}
-        for name in ("superpoint_v1.pth", "superglue_indoor.pth", "superglue_outdoor.pth")],
+        for name in ("superpoint_v1.pth", "superglue_indoor.pth", "superglue_outdoor.pth")
+    ],
     "patchmatchnet": [
-        {"url": "https://github.com/FangjinhuaWang/PatchmatchNet/raw/fa4ecae69b3a376ce238002db8d5283406128eac/"
-                "checkpoints/model_000007.ckpt",
-         "dest": "thirdparty/patchmatchnet/checkpoints/model_000007.ckpt"}],
-    "d2net": [
-        {"url": "https://dusmanu.com/files/d2-net/d2_tf.pth", "dest": "thirdparty/d2net/weights/d2_tf.pth"}],
+        {
+            "url": "https://github.com/FangjinhuaWang/PatchmatchNet/raw/fa4ecae69b3a376ce238002db8d5283406128eac/checkpoints/model_000007.ckpt",
+            "dest": "thirdparty/patchmatchnet/checkpoints/model_000007.ckpt",
+        }
+    ],
+    "d2net": [{"url": "https://dusmanu.com/files/d2-net/d2_tf.pth", "dest": "thirdparty/d2net/weights/d2_tf.pth"}],
     "netvlad": [
-        {"url": "https://github.com/johnwlambert/gtsfm-datasets-mirror/releases/download/gerrard-hall-100/"
-                "VGG16-NetVLAD-Pitts30K.mat",
-         "dest": "thirdparty/hloc/weights/VGG16-NetVLAD-Pitts30K.mat"}],
+        {
+            "url": "https://github.com/johnwlambert/gtsfm-datasets-mirror/releases/download/gerrard-hall-100/VGG16-NetVLAD-Pitts30K.mat",
+            "dest": "thirdparty/hloc/weights/VGG16-NetVLAD-Pitts30K.mat",
+        }
+    ],
     "vggt": [
-        {"url": "https://huggingface.co/facebook/VGGT-1B/resolve/main/model.pt",
-         "dest": "thirdparty/vggt/weights/model.pt"}],
+        {
+            "url": "https://huggingface.co/facebook/VGGT-1B/resolve/main/model.pt",
+            "dest": "thirdparty/vggt/weights/model.pt",
+        }
+    ],
 }
 
 
@@ -87,12 +94,14 @@ def catalog(sets):
     if sets == "all":
         sets = list(CATALOG)
     if isinstance(sets, str) or not isinstance(sets, list):
-        raise WeightsError("model_weights_sets: expected a list of set names, got %r. Fix: pick from %s."
-                           % (sets, ", ".join(CATALOG)))
+        raise WeightsError(
+            f"model_weights_sets: expected a list of set names, got {sets!r}. Fix: pick from {', '.join(CATALOG)}."
+        )
     unknown = [name for name in sets if name not in CATALOG]
     if unknown:
-        raise WeightsError("model_weights_sets: unknown set(s) %s. Fix: pick from %s."
-                           % (", ".join(map(str, unknown)), ", ".join(CATALOG)))
+        raise WeightsError(
+            f"model_weights_sets: unknown set(s) {', '.join(map(str, unknown))}. Fix: pick from {', '.join(CATALOG)}."
+        )
     return [dict(entry, set=name) for name in sets for entry in CATALOG[name]]
 
 
@@ -132,19 +141,20 @@ def parse_lock(text, lock_path):
     A pin written under a whole URL (before 0.4.0) is read under its key, so the next write drops the URL's secrets."""
     if text is None or not str(text).strip():
         return {}
-    fix = ("Fix: restore it from version control, or delete it to pin every file again on the next run "
-           "(trust on first use).")
+    fix = (
+        "Fix: restore it from version control, or delete it to pin every file again on the next run "
+        "(trust on first use)."
+    )
     try:
         data = json.loads(str(text))
     except ValueError as exc:
-        raise WeightsError("%s: not valid JSON (%s). %s" % (lock_path, exc, fix))
+        raise WeightsError(f"{lock_path}: not valid JSON ({exc}). {fix}")
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
-        raise WeightsError("%s: not a model_weights lock file (expected an object with 'files'). %s"
-                           % (lock_path, fix))
+        raise WeightsError(f"{lock_path}: not a model_weights lock file (expected an object with 'files'). {fix}")
     pins = {}
     for url, pin in data["files"].items():
         if not isinstance(pin, dict) or not SHA256_RE.match(str(pin.get("sha256", ""))):
-            raise WeightsError("%s: files[%r] has no valid sha256. %s" % (lock_path, url, fix))
+            raise WeightsError(f"{lock_path}: files[{url!r}] has no valid sha256. {fix}")
         pins[pin_key(url)] = pin
     return pins
 
@@ -154,13 +164,17 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
     pinned, size, id."""
     entries = plain(entries)
     if not isinstance(entries, list) or not entries:
-        raise WeightsError("model_weights_files: expected a non-empty list of {url, dest, sha256?, size?} "
-                           "entries. Fix: set it, or leave it empty and pick model_weights_sets.")
+        raise WeightsError(
+            "model_weights_files: expected a non-empty list of {url, dest, sha256?, size?} "
+            "entries. Fix: set it, or leave it empty and pick model_weights_sets."
+        )
     home = str(home)
     checkout = _expand(str(checkout_dir), home)
     if not checkout.startswith("/"):
-        raise WeightsError("model_weights_checkout_dir: %r is not an absolute path (or ~/...). Fix: give the GTSfM "
-                           "checkout's path on the nodes." % (checkout_dir,))
+        raise WeightsError(
+            f"model_weights_checkout_dir: {checkout_dir!r} is not an absolute path (or ~/...). Fix: give the GTSfM "
+            "checkout's path on the nodes."
+        )
     pins = parse_lock(lock_text, lock_path)
     mirror = str(mirror or "").rstrip("/")
     controller_dir = os.path.expanduser(str(controller_dir or ""))
@@ -168,32 +182,37 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
     seen = {}
     keys = {}
     for index, entry in enumerate(entries):
-        where = "model_weights_files[%d]" % index
+        where = f"model_weights_files[{index}]"
         if not isinstance(entry, dict):
-            raise WeightsError("%s: expected a mapping with url and dest, got %r. Fix: write it as "
-                               "{url: https://..., dest: thirdparty/...}." % (where, entry))
+            raise WeightsError(
+                f"{where}: expected a mapping with url and dest, got {entry!r}. Fix: write it as "
+                "{url: https://..., dest: thirdparty/...}."
+            )
         unknown = sorted(set(entry) - set(ENTRY_KEYS))
         if unknown:
-            raise WeightsError("%s: unknown key(s) %s. Fix: use only %s." % (where, ", ".join(unknown),
-                                                                             ", ".join(ENTRY_KEYS)))
+            raise WeightsError(f"{where}: unknown key(s) {', '.join(unknown)}. Fix: use only {', '.join(ENTRY_KEYS)}.")
         url = entry.get("url")
         if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+/\S*$", url):
-            raise WeightsError("%s: url %r is not an http:// or https:// URL. Fix: give the file's download URL."
-                               % (where, url))
-        where = "%s (%s)" % (where, redact_url(url))
+            raise WeightsError(
+                f"{where}: url {url!r} is not an http:// or https:// URL. Fix: give the file's download URL."
+            )
+        where = f"{where} ({redact_url(url)})"
         key = pin_key(url)
         if key in keys and keys[key][1] != url:
-            raise WeightsError("%s: its URL differs from that of %s only in the parts a lock file leaves out "
-                               "(userinfo, "
-                               "query, fragment), so the two cannot be pinned apart. Fix: give each file its own "
-                               "path, or its sha256." % (where, keys[key][0]))
+            raise WeightsError(
+                f"{where}: its URL differs from that of {keys[key][0]} only in the parts a lock file leaves out "
+                "(userinfo, query, fragment), so the two cannot be pinned apart. Fix: give each file its own path, or "
+                "its sha256."
+            )
         keys[key] = (where, url)
         dest = entry.get("dest")
         if not isinstance(dest, str) or not dest.strip() or dest.endswith("/"):
-            raise WeightsError("%s: dest %r must be a file path, relative to the GTSfM checkout or absolute. Fix: "
-                               "give the file's path, e.g. thirdparty/vggt/weights/model.pt." % (where, dest))
+            raise WeightsError(
+                f"{where}: dest {dest!r} must be a file path, relative to the GTSfM checkout or absolute. Fix: give "
+                "the file's path, e.g. thirdparty/vggt/weights/model.pt."
+            )
         if ".." in dest.split("/"):
-            raise WeightsError("%s: dest %r contains '..'. Fix: give the path without '..'." % (where, dest))
+            raise WeightsError(f"{where}: dest {dest!r} contains '..'. Fix: give the path without '..'.")
         if dest.startswith(("/", "~")):
             path = os.path.normpath(_expand(dest, home))
             rel = path.lstrip("/")
@@ -201,8 +220,9 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
             rel = os.path.normpath(dest)
             path = os.path.join(checkout, rel)
         if path in seen:
-            raise WeightsError("%s: dest %s is also the dest of %s. Fix: give each file its own dest."
-                               % (where, path, seen[path]))
+            raise WeightsError(
+                f"{where}: dest {path} is also the dest of {seen[path]}. Fix: give each file its own dest."
+            )
         seen[path] = where
         sha = entry.get("sha256")
         if sha is not None and sha != "":
@@ -210,28 +230,33 @@ def manifest(entries, checkout_dir, home, mirror="", lock_text="", lock_path="",
             if sha.startswith("sha256:"):
                 sha = sha[7:]
             if not SHA256_RE.match(sha):
-                raise WeightsError("%s: sha256 %r is not 64 hex digits. Fix: give what 'sha256sum FILE' prints, or "
-                                   "leave it out to pin the first download." % (where, entry.get("sha256")))
+                raise WeightsError(
+                    f"{where}: sha256 {entry.get('sha256')!r} is not 64 hex digits. Fix: give what 'sha256sum FILE' "
+                    "prints, or leave it out to pin the first download."
+                )
         else:
             sha = None
         size = entry.get("size")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-            raise WeightsError("%s: size %r is not a number of bytes. Fix: give an integer, or leave it out."
-                               % (where, size))
+            raise WeightsError(
+                f"{where}: size {size!r} is not a number of bytes. Fix: give an integer, or leave it out."
+            )
         pin = None if (sha or repin) else pins.get(key)
-        out.append({
-            "name": rel,
-            "origin": url,
-            "shown": redact_url(url),  # the URL as messages show it
-            "url": ("%s/%s" % (mirror, rel)) if mirror else url,
-            "path": path,
-            "cache": os.path.join(controller_dir, rel) if controller_dir else "",
-            "sha256": sha or (pin["sha256"] if pin else None),
-            "given": sha is not None,
-            "pinned": pin is not None,
-            "size": size,
-            "id": hashlib.sha1(path.encode("utf-8")).hexdigest()[:16],
-        })
+        out.append(
+            {
+                "name": rel,
+                "origin": url,
+                "shown": redact_url(url),  # the URL as messages show it
+                "url": f"{mirror}/{rel}" if mirror else url,
+                "path": path,
+                "cache": os.path.join(controller_dir, rel) if controller_dir else "",
+                "sha256": sha or (pin["sha256"] if pin else None),
+                "given": sha is not None,
+                "pinned": pin is not None,
+                "size": size,
+                "id": hashlib.sha1(path.encode("utf-8")).hexdigest()[:16],
+            }
+        )
     return out
 
 
@@ -252,7 +277,7 @@ def lock(lock_text, lock_path, entries, results, repin=False):
         return ""
     document = {
         "comment": "gtsfm.cluster.model_weights: SHA-256 of each weight file, pinned at its first verified download "
-                   "(trust on first use). Commit this file; change a pin only with model_weights_repin=true.",
+        "(trust on first use). Commit this file; change a pin only with model_weights_repin=true.",
         "version": LOCK_VERSION,
         "files": pins,
     }

@@ -37,18 +37,18 @@ def check_settings(settings):
     s = plain(settings)
     problems = []
     if s.get("fetch_on") not in FETCH_ON:
-        problems.append("model_weights_fetch_on %r must be scheduler or controller." % (s.get("fetch_on"),))
+        problems.append(f"model_weights_fetch_on {s.get('fetch_on')!r} must be scheduler or controller.")
     mirror = s.get("mirror") or ""
     if mirror and not re.match(r"^https?://[^/ ]+", mirror):
-        problems.append("model_weights_mirror %r must be empty or an http(s):// base URL." % (mirror,))
+        problems.append(f"model_weights_mirror {mirror!r} must be empty or an http(s):// base URL.")
     if not s.get("lock_file"):
         problems.append("model_weights_lock_file must be a path on the controller.")
     if not re.match(r"^(/|~/|~$)", str(s.get("checkout_dir") or "")):
-        problems.append("model_weights_checkout_dir %r must be absolute or start with ~/." % (s.get("checkout_dir"),))
+        problems.append(f"model_weights_checkout_dir {s.get('checkout_dir')!r} must be absolute or start with ~/.")
     for name, least in (("retries", 0), ("fetch_timeout", 1), ("poll_delay", 1)):
         value = s.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            problems.append("model_weights_%s %r must be a whole number of %s or more." % (name, value, least))
+            problems.append(f"model_weights_{name} {value!r} must be a whole number of {least} or more.")
     return ["model_weights: " + p for p in problems]
 
 
@@ -58,13 +58,17 @@ def check_nodes(nodes, scheduler, checkout_dir):
     nodes = plain(nodes)
     names = [n["name"] for n in nodes]
     if scheduler not in names:
-        return ["model_weights: the scheduler %r (the first host of group gtsfm_scheduler) is not a member of the "
-                "cluster (%s). Fix: make the scheduler one of the cluster's hosts." % (scheduler, ", ".join(names))]
+        return [
+            f"model_weights: the scheduler {scheduler!r} (the first host of group gtsfm_scheduler) is not a member of "
+            f"the cluster ({', '.join(names)}). Fix: make the scheduler one of the cluster's hosts."
+        ]
     homes = sorted(set(n["home"] for n in nodes))
     if str(checkout_dir).startswith("~") and len(homes) > 1:
-        return ["model_weights: model_weights_checkout_dir %r is under ~, but the nodes' home directories differ "
-                "(%s); GTSfM needs its checkout at the same path on every node. Set model_weights_checkout_dir to "
-                "that absolute path." % (checkout_dir, ", ".join(homes))]
+        return [
+            f"model_weights: model_weights_checkout_dir {checkout_dir!r} is under ~, but the nodes' home directories "
+            f"differ ({', '.join(homes)}); GTSfM needs its checkout at the same path on every node. Set "
+            "model_weights_checkout_dir to that absolute path."
+        ]
     return []
 
 
@@ -81,11 +85,12 @@ def split_held(entries, held, lock_file):
             continue
         if entry["sha256"] is not None and found["sha256"] != entry["sha256"]:
             problems.append(
-                "model_weights: %s (on the controller, for %s from %s): sha256 mismatch: expected %s (%s), got %s. "
-                "Nothing was copied. Fix: replace the file with the right one, or remove it so that it is downloaded%s."
-                % (entry["cache"], entry["name"], entry["shown"], entry["sha256"],
-                   "given" if entry["given"] else "pinned in " + lock_file, found["sha256"],
-                   "" if entry["given"] else ", or re-pin on purpose with model_weights_repin=true"))
+                f"model_weights: {entry['cache']} (on the controller, for {entry['name']} from {entry['shown']}): "
+                f"sha256 mismatch: expected {entry['sha256']} "
+                f"({'given' if entry['given'] else 'pinned in ' + lock_file}), got {found['sha256']}. "
+                "Nothing was copied. Fix: replace the file with the right one, or remove it so that it is "
+                f"downloaded{'' if entry['given'] else ', or re-pin on purpose with model_weights_repin=true'}."
+            )
         have.append(dict(entry, found_sha256=found["sha256"], found_size=found["size"]))
     return have, download, problems
 
@@ -109,16 +114,29 @@ def outcome(plan, jobs, followed, check_mode, fetch_host, lock_file, repin=False
         results = [(r, r["item"]) for r in _items(jobs)]
     else:
         results = [(r.get("result") or {}, r["item"]["item"]) for r in _items(followed)]
-    verified = [{"origin": e["origin"], "name": e["name"], "sha256": r["sha256"], "size": r.get("size")}
-                for r, e in results if r.get("sha256")]
-    verified += [{"origin": e["origin"], "name": e["name"], "sha256": e["found_sha256"], "size": e["found_size"]}
-                 for e in plan["held"]]
-    failures = [] if check_mode else [
-        "%s: %s" % (fetch_host, r.get("msg") or "a download did not finish in time")
-        for r, _e in results if not r.get("sha256")]
+    verified = [
+        {"origin": e["origin"], "name": e["name"], "sha256": r["sha256"], "size": r.get("size")}
+        for r, e in results
+        if r.get("sha256")
+    ]
+    verified += [
+        {"origin": e["origin"], "name": e["name"], "sha256": e["found_sha256"], "size": e["found_size"]}
+        for e in plan["held"]
+    ]
+    failures = (
+        []
+        if check_mode
+        else [
+            f"{fetch_host}: {r.get('msg') or 'a download did not finish in time'}"
+            for r, _e in results
+            if not r.get("sha256")
+        ]
+    )
     if failures and not all(e["given"] for e in plan["entries"]):
-        failures.append("(The sums of entries without sha256 are pinned in %s, trust on first use; if an origin "
-                        "changed a file on purpose, re-pin with model_weights_repin=true.)" % lock_file)
+        failures.append(
+            f"(The sums of entries without sha256 are pinned in {lock_file}, trust on first use; if an origin changed "
+            "a file on purpose, re-pin with model_weights_repin=true.)"
+        )
     by_controller = plan["fetch_on"] == "controller"
     copy = list(plan["held"]) + (list(plan["download"]) if by_controller and not check_mode else [])
     # In check mode a file the scheduler does not hold yet cannot be sent: its fetch already reports the change.
@@ -172,9 +190,9 @@ def check_copies(expected, sha256sum_lines):
     for path, want in plain(expected).items():
         got = have.get(path)
         if got is None:
-            bad.append("%s is missing" % path)
+            bad.append(f"{path} is missing")
         elif want and got != want:
-            bad.append("%s: sha256 %s, expected %s" % (path, got, want))
+            bad.append(f"{path}: sha256 {got}, expected {want}")
     return bad
 
 

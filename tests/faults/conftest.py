@@ -3,6 +3,7 @@
 Each case records one row (case, step, what the user saw, what was left, the re-run, bytes re-sent); at the end of
 the session the rows become docs/faults.md, so the table is what this run found, not typed by hand.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,8 +25,10 @@ sys.modules["multihost_helpers"] = helpers  # dataclasses look their module up t
 _spec.loader.exec_module(helpers)  # type: ignore[union-attr]
 Bed, Run, run_testbed = helpers.Bed, helpers.Run, helpers.run_testbed
 
-ENV = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-       "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+ENV = {
+    "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+}
 REPORT = ROOT / "docs" / "faults.md"
 ROWS: list[dict] = []
 BED = "faults"
@@ -66,13 +69,21 @@ def bed4():
         run_testbed("down", "--name", BED)
 
 
-def _events_run(bed: Bed, playbook: Path, extravars: dict, private: Path, background: bool = False,
-                tags: str | None = None):
+def _events_run(
+    bed: Bed, playbook: Path, extravars: dict, private: Path, background: bool = False, tags: str | None = None
+):
     private.mkdir(parents=True, exist_ok=True)
     events: list[dict] = []
-    kwargs = dict(private_data_dir=str(private), playbook=str(playbook), inventory=str(bed.path / "inventory.yml"),
-                  extravars=dict(bed.vars(), **extravars), quiet=True, envvars=ENV, tags=tags,
-                  event_handler=lambda e: events.append(e) or True)
+    kwargs = dict(
+        private_data_dir=str(private),
+        playbook=str(playbook),
+        inventory=str(bed.path / "inventory.yml"),
+        extravars=dict(bed.vars(), **extravars),
+        quiet=True,
+        envvars=ENV,
+        tags=tags,
+        event_handler=lambda e: events.append(e) or True,
+    )
     if background:
         thread, runner = ansible_runner.run_async(**kwargs)
         return thread, runner, events
@@ -87,8 +98,13 @@ def site(tmp_path):
     background=True returns (thread, runner, events)."""
     count = iter(range(100))
 
-    def _run(bed: Bed, extravars: dict | None = None, playbook: Path = ROOT / "site.yml", background: bool = False,
-             tags: str | None = None):
+    def _run(
+        bed: Bed,
+        extravars: dict | None = None,
+        playbook: Path = ROOT / "site.yml",
+        background: bool = False,
+        tags: str | None = None,
+    ):
         return _events_run(bed, playbook, extravars or {}, tmp_path / f"run{next(count)}", background, tags)
 
     return _run
@@ -115,25 +131,35 @@ def saw(run: Run) -> str:
 def report():
     def _row(case: str, step: str, saw_text: str, left: str, rerun: str, resent: str) -> None:
         ROWS.append({"case": case, "step": step, "saw": saw_text, "left": left, "rerun": rerun, "resent": resent})
+
     return _row
 
 
 def pytest_sessionfinish(session, exitstatus):  # pylint: disable=unused-argument
     if not ROWS:
         return
-    lines = ["# Fault campaign", "",
-             "Written by `make test-faults` (tests/faults/) on a 4-node test bed with %s links; each row is what that "
-             "run saw. A case that failed its checks has no row: its test failed." % LINK_RATE, "",
-             "| case | step | what the user saw | what was left | re-run | bytes re-sent |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "# Fault campaign",
+        "",
+        f"Written by `make test-faults` (tests/faults/) on a 4-node test bed with {LINK_RATE} links; each row is "
+        "what that "
+        "run saw. A case that failed its checks has no row: its test failed.",
+        "",
+        "| case | step | what the user saw | what was left | re-run | bytes re-sent |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in ROWS:
-        cells = [r[k].replace("|", "\\|").replace("\n", " ")
-                 for k in ("case", "step", "saw", "left", "rerun", "resent")]
+        cells = [
+            r[k].replace("|", "\\|").replace("\n", " ") for k in ("case", "step", "saw", "left", "rerun", "resent")
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     # Only a run of the whole campaign is the campaign's table; a selection (-k, -m, one test) goes to .cache.
     (ROOT / ".cache").mkdir(exist_ok=True)
-    whole = not (session.config.option.keyword or session.config.option.markexpr
-                 or any("::" in str(arg) for arg in session.config.args))
+    whole = not (
+        session.config.option.keyword
+        or session.config.option.markexpr
+        or any("::" in str(arg) for arg in session.config.args)
+    )
     target = REPORT if whole else ROOT / ".cache" / "faults-partial.md"
     target.parent.mkdir(exist_ok=True)
     target.write_text("\n".join(lines) + "\n")

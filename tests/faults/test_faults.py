@@ -5,6 +5,7 @@ where a later run or a user would take it for done, and a re-run converges doing
 
 The cases run in file order on one bed; each starts from the converged state the one before left.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -89,9 +90,14 @@ def test_a_node_down_before_site_stops_everything_then_converges(bed4, site, rep
     assert "FAILED - RETRYING" not in out and re.search(r"node1 -> \d nodes: environment \w+, ", out), out[-3000:]
     third = site(bed4)
     assert third.status == "successful" and changed(third) == 0, failures(third)
-    report("node down before site.yml", "the stage (before any write)", saw(first),
-           "nothing on node1-3 (no keys, known_hosts, ~/.bashrc block, env or checkout)",
-           f"second run converged ({changed(second)} changed), third changed=0", "everything (first real run)")
+    report(
+        "node down before site.yml",
+        "the stage (before any write)",
+        saw(first),
+        "nothing on node1-3 (no keys, known_hosts, ~/.bashrc block, env or checkout)",
+        f"second run converged ({changed(second)} changed), third changed=0",
+        "everything (first real run)",
+    )
 
 
 def test_a_node_killed_during_the_env_broadcast_is_named_and_only_it_is_sent_again(bed4, site, report):
@@ -120,17 +126,36 @@ def test_a_node_killed_during_the_env_broadcast_is_named_and_only_it_is_sent_aga
     third = site(bed4)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     sent = res2["nodes"]["node3"].get("bytes", 0)
-    report("node killed mid-step (podman kill node3)", "environment broadcast", saw(first),
-           f"node4 a verified copy, not yet published (no env link); node3 no env link ({temp} temp copy, removed "
-           "by the next run)",
-           "second run sent to node3 only, third changed=0", f"{sent / 1e6:.1f} MB, to node3 only")
+    report(
+        "node killed mid-step (podman kill node3)",
+        "environment broadcast",
+        saw(first),
+        f"node4 a verified copy, not yet published (no env link); node3 no env link ({temp} temp copy, removed "
+        "by the next run)",
+        "second run sent to node3 only, third changed=0",
+        f"{sent / 1e6:.1f} MB, to node3 only",
+    )
 
 
 def _popen_site(bed, extravars: dict | None = None) -> subprocess.Popen:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    return subprocess.Popen([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
-                             "-e", json.dumps(extravars or {}), str(ROOT / "site.yml")], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    return subprocess.Popen(
+        [
+            PLAYBOOK,
+            "-i",
+            str(bed.path / "inventory.yml"),
+            "-e",
+            "@" + str(bed.path / "vars.yml"),
+            "-e",
+            json.dumps(extravars or {}),
+            str(ROOT / "site.yml"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def test_ctrl_c_during_a_broadcast_finishes_into_place_and_the_rerun_sends_nothing(bed4, site, report):
@@ -152,10 +177,14 @@ def test_ctrl_c_during_a_broadcast_finishes_into_place_and_the_rerun_sends_nothi
     third = site(bed4)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     last = [line for line in out.splitlines() if line.strip()][-1:]
-    report("controller interrupted (SIGINT to ansible-playbook)", "environment broadcast",
-           "the play stopped: " + " ".join(last)[:160],
-           "the broadcast finished on its own: node2 holds a verified copy, not yet published (no env link)",
-           "second run published it without sending, third changed=0", "0 B")
+    report(
+        "controller interrupted (SIGINT to ansible-playbook)",
+        "environment broadcast",
+        "the play stopped: " + " ".join(last)[:160],
+        "the broadcast finished on its own: node2 holds a verified copy, not yet published (no env link)",
+        "second run published it without sending, third changed=0",
+        "0 B",
+    )
 
 
 # SIGKILL: the controller gone at once (a laptop's battery); SIGINT: Ctrl-C, which Ansible handles on its way out.
@@ -163,7 +192,9 @@ STOPS = pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SI
 
 
 def _stopped(sig) -> str:
-    return "controller %s (%s to ansible-playbook)" % ("killed" if sig == signal.SIGKILL else "interrupted", sig.name)
+    return "controller {} ({} to ansible-playbook)".format(
+        "killed" if sig == signal.SIGKILL else "interrupted", sig.name
+    )
 
 
 def _saw_stop(sig, out: str, what: str) -> str:
@@ -171,21 +202,40 @@ def _saw_stop(sig, out: str, what: str) -> str:
     if sig == signal.SIGKILL:
         return "the play was killed; " + what
     last = [line for line in out.splitlines() if line.strip()][-1:]
-    return "the play stopped: %s; %s" % (" ".join(" ".join(last).split())[:120], what)
+    return "the play stopped: {}; {}".format(" ".join(" ".join(last).split())[:120], what)
 
 
 def _job_cmd(bed, tmp: Path, name: str, config: str) -> list[str]:
-    return [PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
-            str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
-                "gtsfm_run_python": "/usr/bin/python3", "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
-                "gtsfm_run_dataset_dir": "/home/gtsfm/data/standin", "gtsfm_run_config_name": config,
-                "gtsfm_run_name": name, "gtsfm_run_worker_memory_limit": "1GB", "gtsfm_run_poll_interval": 1,
-                "gtsfm_run_fetch_dest": str(tmp / "results")})]
+    return [
+        PLAYBOOK,
+        "-i",
+        str(bed.path / "inventory.yml"),
+        "-e",
+        "@" + str(bed.path / "vars.yml"),
+        str(ROOT / "playbooks" / "gtsfm_run.yml"),
+        "-e",
+        json.dumps(
+            {
+                "gtsfm_run_python": "/usr/bin/python3",
+                "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
+                "gtsfm_run_dataset_dir": "/home/gtsfm/data/standin",
+                "gtsfm_run_config_name": config,
+                "gtsfm_run_name": name,
+                "gtsfm_run_worker_memory_limit": "1GB",
+                "gtsfm_run_poll_interval": 1,
+                "gtsfm_run_fetch_dest": str(tmp / "results"),
+            }
+        ),
+    ]
 
 
 def _stand_in_runner(bed) -> None:
-    subprocess.run(f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
-                   "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'", shell=True, check=True)
+    subprocess.run(
+        f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
+        "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",
+        shell=True,
+        check=True,
+    )
 
 
 def _job_state(bed) -> dict:
@@ -198,11 +248,20 @@ def test_controller_stopped_while_following_a_job_then_the_rerun_follows_the_sam
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     name = "fault-follow-" + sig.name
     before = _job_state(bed4).get("run_id")
-    proc = subprocess.Popen(_job_cmd(bed4, tmp_path, name, "hold_40.yaml"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        _job_cmd(bed4, tmp_path, name, "hold_40.yaml"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
-        wait_for(lambda: _job_state(bed4).get("state") == "running" and _job_state(bed4).get("run_id") != before,
-                 120, "the job to run")
+        wait_for(
+            lambda: _job_state(bed4).get("state") == "running" and _job_state(bed4).get("run_id") != before,
+            120,
+            "the job to run",
+        )
     except AssertionError:
         proc.kill()
         raise AssertionError(proc.communicate()[0][-4000:]) from None
@@ -211,18 +270,30 @@ def test_controller_stopped_while_following_a_job_then_the_rerun_follows_the_sam
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode != 0
     assert _job_state(bed4).get("state") == "running"  # the supervisor lives on, detached from the controller
-    again = subprocess.run(_job_cmd(bed4, tmp_path, name, "hold_40.yaml"), capture_output=True,
-                           text=True, env=env, timeout=600, check=False)
+    again = subprocess.run(
+        _job_cmd(bed4, tmp_path, name, "hold_40.yaml"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert again.returncode == 0, again.stdout[-3000:]
     assert f"job {run_id} finished" in again.stdout, again.stdout[-3000:]
     # Each run's own directory (jobs/last is a link to the latest one, not a run).
-    runs = bed4.ssh("node1", f"grep -l '\"name\": \"{name}\"' ~/.cache/gtsfm.cluster/jobs/2*/spec.json | wc -l"
-                    ).stdout.strip()
+    runs = bed4.ssh(
+        "node1", f'grep -l \'"name": "{name}"\' ~/.cache/gtsfm.cluster/jobs/2*/spec.json | wc -l'
+    ).stdout.strip()
     assert runs == "1", runs
     assert list((tmp_path / "results").rglob("hosts.json"))
-    report(_stopped(sig), "following the job", _saw_stop(sig, out, "the job went on under its supervisor"),
-           "the running job and its lock, nothing else",
-           f"the re-run followed the same run {run_id} to its end (no second job) and fetched its results", "none")
+    report(
+        _stopped(sig),
+        "following the job",
+        _saw_stop(sig, out, "the job went on under its supervisor"),
+        "the running job and its lock, nothing else",
+        f"the re-run followed the same run {run_id} to its end (no second job) and fetched its results",
+        "none",
+    )
 
 
 def _joined_since(bed, before) -> bool:
@@ -234,8 +305,14 @@ def _joined_since(bed, before) -> bool:
 def test_a_worker_node_killed_mid_job_fails_naming_it_and_leaves_no_tagged_process(bed4, tmp_path, report):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     before = _job_state(bed4).get("run_id")  # jobs/last still shows the job before this one until it starts
-    proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-worker", "hold_300.yaml"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        _job_cmd(bed4, tmp_path, "fault-worker", "hold_300.yaml"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         wait_for(lambda: _joined_since(bed4, before), 180, "every worker of this job to join")
     except AssertionError:
@@ -252,25 +329,41 @@ def test_a_worker_node_killed_mid_job_fails_naming_it_and_leaves_no_tagged_proce
     left = {h: bed4.ssh(h, f"pgrep -u gtsfm -af '{DASK}' || true").stdout.strip() for h in bed4.nodes}
     assert left == {h: "" for h in bed4.nodes}, left
     assert bed4.ssh("node1", "test -L ~/.cache/gtsfm.cluster/jobs/lock", check=False).returncode != 0
-    again = subprocess.run(_job_cmd(bed4, tmp_path, "fault-worker-again", "hold_3.yaml"), capture_output=True,
-                           text=True, env=env, timeout=600, check=False)
+    again = subprocess.run(
+        _job_cmd(bed4, tmp_path, "fault-worker-again", "hold_3.yaml"),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert again.returncode == 0, again.stdout[-3000:]
-    report("worker node killed mid-job (podman kill node4)", "the SfM job", message[0][:220],
-           "no tagged Dask process on any node (checked by the tag); the lock released",
-           "a new job after node4 came back finished", "none")
+    report(
+        "worker node killed mid-job (podman kill node4)",
+        "the SfM job",
+        message[0][:220],
+        "no tagged Dask process on any node (checked by the tag); the lock released",
+        "a new job after node4 came back finished",
+        "none",
+    )
 
 
 def _tagged(bed, hosts) -> dict[str, str]:
     return {h: bed.ssh(h, f"pgrep -u gtsfm -af '{DASK}' || true").stdout.strip() for h in hosts}
 
 
-def test_the_scheduler_node_killed_mid_job_fails_naming_it_and_the_next_run_takes_over_the_lock(
-        bed4, tmp_path, report):
+def test_the_scheduler_node_killed_mid_job_fails_naming_it_and_the_next_run_takes_over_the_lock(bed4, tmp_path, report):
     _stand_in_runner(bed4)  # as the follow's cases left it (this case also runs alone)
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     before = _job_state(bed4).get("run_id")
-    proc = subprocess.Popen(_job_cmd(bed4, tmp_path, "fault-scheduler", "hold_300.yaml"), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        _job_cmd(bed4, tmp_path, "fault-scheduler", "hold_300.yaml"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         wait_for(lambda: _joined_since(bed4, before), 180, "every worker of this job to join")
     except AssertionError:
@@ -290,19 +383,31 @@ def test_the_scheduler_node_killed_mid_job_fails_naming_it_and_the_next_run_take
     # The supervisor died with node1, so nothing released the lock: it still names the lost run, for the next start.
     lock = bed4.ssh("node1", "readlink ~/.cache/gtsfm.cluster/jobs/lock || true").stdout.strip()
     assert lock in ("", run_id), lock
-    again = subprocess.run(_job_cmd(bed4, tmp_path, "fault-scheduler-again", "hold_3.yaml"), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, env=env, timeout=600, check=False)
+    again = subprocess.run(
+        _job_cmd(bed4, tmp_path, "fault-scheduler-again", "hold_3.yaml"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert again.returncode == 0, again.stdout[-3000:]
     said = " ".join(again.stdout.split())  # the play's warnings (on stderr) with the rest
-    taken = re.search(r"node1: the cluster lock \S+ named run %s \(.*?\), whose supervisor is gone[^.]*\." % run_id,
-                      said)
+    taken = re.search(rf"node1: the cluster lock \S+ named run {run_id} \(.*?\), whose supervisor is gone[^.]*\.", said)
     assert taken or not lock, said[-3000:]
     assert _tagged(bed4, bed4.nodes) == {h: "" for h in bed4.nodes}
-    report("scheduler node killed mid-job (podman kill node1)", "the SfM job", " ".join(named[0].split())[:220],
-           "no tagged Dask process on any node (checked by the tag; node2-4's workers ended with their scheduler); "
-           + ("the lock still named the lost run (its supervisor died with node1)" if lock else "the lock released"),
-           "the next job took the lock over, saying so (" + (taken.group(0)[:140] + "...)" if taken else "no lock)")
-           + ", and finished", "none")
+    report(
+        "scheduler node killed mid-job (podman kill node1)",
+        "the SfM job",
+        " ".join(named[0].split())[:220],
+        "no tagged Dask process on any node (checked by the tag; node2-4's workers ended with their scheduler); "
+        + ("the lock still named the lost run (its supervisor died with node1)" if lock else "the lock released"),
+        "the next job took the lock over, saying so ("
+        + (taken.group(0)[:140] + "...)" if taken else "no lock)")
+        + ", and finished",
+        "none",
+    )
 
 
 # --- a weight file corrupted on one node after a good run ---------------------------------------------------------
@@ -312,9 +417,11 @@ WEIGHT_PATHS = {"flip.bin": "~/gtsfm/thirdparty/fault/flip.bin", "cut.bin": "~/g
 WEIGHTS_FOLLOW = "Follow each file until every node holds it, printing bytes, rate and time left"
 # One byte flipped in place with the file's size, times, inode and mode put back: what a bad disk or a stray write
 # leaves, and what no record or signature can see.
-FLIP = ("import os, sys; p = os.path.expanduser(sys.argv[1]); st = os.stat(p); f = open(p, 'r+b'); f.seek(4096); "
-        "b = f.read(1); f.seek(4096); f.write(bytes([b[0] ^ 0xff])); f.close(); "
-        "os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))")
+FLIP = (
+    "import os, sys; p = os.path.expanduser(sys.argv[1]); st = os.stat(p); f = open(p, 'r+b'); f.seek(4096); "
+    "b = f.read(1); f.seek(4096); f.write(bytes([b[0] ^ 0xff])); f.close(); "
+    "os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))"
+)
 
 
 def _sha(data: bytes) -> str:
@@ -339,26 +446,35 @@ def _weights_follows(run) -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def origin(bed4):
-    net = json.loads(subprocess.run(["podman", "network", "inspect", f"gtsfm-{bed4.name}"], capture_output=True,
-                                    text=True, check=True).stdout)[0]
+    net = json.loads(
+        subprocess.run(
+            ["podman", "network", "inspect", f"gtsfm-{bed4.name}"], capture_output=True, text=True, check=True
+        ).stdout
+    )[0]
     with tempfile.TemporaryDirectory() as root, Origin(Path(root), host=net["subnets"][0]["gateway"]) as server:
         for name, data in WEIGHTS.items():
             server.put(name, data)
         yield server
 
 
-def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_without_the_origin(bed4, site, origin,
-                                                                                               tmp_path, report):
-    weights = {"model_weights_files": [{"url": origin.url(n), "dest": "thirdparty/fault/" + n} for n in WEIGHTS],
-               "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"), "model_weights_poll_delay": 1,
-               "model_weights_retry_delay": 0}
+def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_without_the_origin(
+    bed4, site, origin, tmp_path, report
+):
+    weights = {
+        "model_weights_files": [{"url": origin.url(n), "dest": "thirdparty/fault/" + n} for n in WEIGHTS],
+        "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"),
+        "model_weights_poll_delay": 1,
+        "model_weights_retry_delay": 0,
+    }
     good = site(bed4, weights)
     assert good.status == "successful", failures(good)
     want = {n: _sha(d) for n, d in WEIGHTS.items()}
     assert {h: _weight_sums(bed4, h) for h in bed4.nodes} == {h: want for h in bed4.nodes}
     origin.reset()
-    bed4.ssh("node3", f"python3 -c {shlex.quote(FLIP)} {WEIGHT_PATHS['flip.bin']} && "
-                      f"truncate -s 300000 {WEIGHT_PATHS['cut.bin']}")
+    bed4.ssh(
+        "node3",
+        f"python3 -c {shlex.quote(FLIP)} {WEIGHT_PATHS['flip.bin']} && truncate -s 300000 {WEIGHT_PATHS['cut.bin']}",
+    )
     bad = _weight_sums(bed4, "node3")
     assert bad["flip.bin"] not in ("", want["flip.bin"]) and bad["cut.bin"] not in ("", want["cut.bin"]), bad
 
@@ -366,8 +482,7 @@ def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_with
     assert second.status == "successful", failures(second)
     assert origin.requests == []  # the scheduler's verified copy was the source, not the origin
     follows = _weights_follows(second)
-    assert {n: r.get("received") for n, r in follows.items()} == {"flip.bin": ["node3"], "cut.bin": ["node3"]}, \
-        follows
+    assert {n: r.get("received") for n, r in follows.items()} == {"flip.bin": ["node3"], "cut.bin": ["node3"]}, follows
     sent = {n: r["nodes"]["node3"].get("bytes", 0) for n, r in follows.items()}
     assert sent == {n: len(d) for n, d in WEIGHTS.items()}, sent  # each file once, to node3 alone
     assert {h: _weight_sums(bed4, h) for h in bed4.nodes} == {h: want for h in bed4.nodes}
@@ -378,22 +493,26 @@ def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_with
     third = site(bed4, weights)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     assert origin.requests == []
-    report("a weight file corrupted on node3 after a good run (one byte flipped, size and times kept; another "
-           "truncated)", "weight distribution",
-           "the run succeeded; the broadcast's probe hashed each copy and sent both files to node3 only"
-           + (f" ({'; '.join(sorted(set(w for w in why.values() if w)))})" if any(why.values()) else ""),
-           "nothing: each verified copy was moved into place over the bad one",
-           "second run repaired node3 from the scheduler with 0 requests to the origin, third changed=0",
-           f"{sum(sent.values()) / 1e6:.1f} MB (the two files, to node3 only); origin requests: 0")
+    report(
+        "a weight file corrupted on node3 after a good run (one byte flipped, size and times kept; another truncated)",
+        "weight distribution",
+        "the run succeeded; the broadcast's probe hashed each copy and sent both files to node3 only"
+        + (f" ({'; '.join(sorted(set(w for w in why.values() if w)))})" if any(why.values()) else ""),
+        "nothing: each verified copy was moved into place over the bad one",
+        "second run repaired node3 from the scheduler with 0 requests to the origin, third changed=0",
+        f"{sum(sent.values()) / 1e6:.1f} MB (the two files, to node3 only); origin requests: 0",
+    )
 
 
 # --- a node killed while a weight file is distributed ---------------------------------------------------------------
 
-WEIGHT_SENDS = ("import glob, json, os; out = []\n"
-                "for f in glob.glob(os.path.expanduser('~/.cache/gtsfm.cluster/fetch/broadcast-*.json')):\n"
-                "    try: out.append(json.load(open(f)))\n"
-                "    except ValueError: pass\n"
-                "print(json.dumps(out))")
+WEIGHT_SENDS = (
+    "import glob, json, os; out = []\n"
+    "for f in glob.glob(os.path.expanduser('~/.cache/gtsfm.cluster/fetch/broadcast-*.json')):\n"
+    "    try: out.append(json.load(open(f)))\n"
+    "    except ValueError: pass\n"
+    "print(json.dumps(out))"
+)
 
 
 def _sending_weight(bed, host: str, name: str) -> bool:
@@ -403,20 +522,28 @@ def _sending_weight(bed, host: str, name: str) -> bool:
         records = json.loads(out or "[]")
     except ValueError:
         return False
-    return any(name in json.dumps(r.get("what", "")) + json.dumps(r.get("path", "")) and not r.get("finished")
-               and (r.get("nodes", {}).get(host, {}).get("state") == "receiving")
-               and (r["nodes"][host].get("done") or 0) > 2e6 for r in records)
+    return any(
+        name in json.dumps(r.get("what", "")) + json.dumps(r.get("path", ""))
+        and not r.get("finished")
+        and (r.get("nodes", {}).get(host, {}).get("state") == "receiving")
+        and (r["nodes"][host].get("done") or 0) > 2e6
+        for r in records
+    )
 
 
 def test_a_node_killed_while_a_weight_file_is_distributed_is_named_and_only_it_is_sent_again(
-        bed4, site, origin, tmp_path, report):
+    bed4, site, origin, tmp_path, report
+):
     data = os.urandom(30_000_000)  # about 6 s a hop at 40mbit: node3 is caught in the middle
     origin.put("spread.bin", data)
     origin.reset()
     dest = "~/gtsfm/thirdparty/fault/spread.bin"
-    weights = {"model_weights_files": [{"url": origin.url("spread.bin"), "dest": "thirdparty/fault/spread.bin"}],
-               "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"), "model_weights_poll_delay": 1,
-               "model_weights_retry_delay": 0}
+    weights = {
+        "model_weights_files": [{"url": origin.url("spread.bin"), "dest": "thirdparty/fault/spread.bin"}],
+        "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"),
+        "model_weights_poll_delay": 1,
+        "model_weights_retry_delay": 0,
+    }
     thread, runner, events = site(bed4, weights, background=True, tags="model_weights")
     try:
         wait_for(lambda: _sending_weight(bed4, "node3", "spread.bin"), 300, "node3 receiving spread.bin")
@@ -441,19 +568,23 @@ def test_a_node_killed_while_a_weight_file_is_distributed_is_named_and_only_it_i
     res2 = _weights_follows(second)["spread.bin"]
     assert res2.get("received") == ["node3"], res2
     sent = res2["nodes"]["node3"].get("bytes", 0)
-    assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == \
-        {h: _sha(data) for h in bed4.nodes}
+    assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == {
+        h: _sha(data) for h in bed4.nodes
+    }
     leftover = bed4.ssh("node3", "ls -a ~/gtsfm/thirdparty/fault | grep -c gtsfm-broadcast-tmp || true").stdout.strip()
     assert leftover == "0", leftover
     third = site(bed4, weights)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     assert origin.requests == []
-    report("node killed mid-step (podman kill node3)", "weight distribution (a 30 MB file from the scheduler)",
-           "node1: " + " ".join(next(m for m in said if "node3" in m).split())[:220],
-           f"node3: nothing at the file's name ({temp} temp copy, removed by the next run); "
-           f"the nodes past it: {', '.join(res.get('received') or []) or 'none'} a verified copy",
-           "second run (model_weights) sent the file to node3 only, 0 requests to the origin; third changed=0",
-           f"{sent / 1e6:.1f} MB, to node3 only")
+    report(
+        "node killed mid-step (podman kill node3)",
+        "weight distribution (a 30 MB file from the scheduler)",
+        "node1: " + " ".join(next(m for m in said if "node3" in m).split())[:220],
+        f"node3: nothing at the file's name ({temp} temp copy, removed by the next run); "
+        f"the nodes past it: {', '.join(res.get('received') or []) or 'none'} a verified copy",
+        "second run (model_weights) sent the file to node3 only, 0 requests to the origin; third changed=0",
+        f"{sent / 1e6:.1f} MB, to node3 only",
+    )
 
 
 # --- a node killed while the checkout is copied ---------------------------------------------------------------------
@@ -473,6 +604,7 @@ def test_a_node_killed_during_the_checkout_copy_is_named_and_only_it_is_sent_aga
     def copying() -> bool:
         node = record(bed4, "node1", CHECKOUT_RECORD).get("nodes", {}).get("node3", {})
         return node.get("state") == "receiving" and (node.get("done") or 0) > 2e6
+
     thread, runner, events = site(bed4, big, background=True)
     try:
         wait_for(copying, 300, "node3 receiving the checkout")
@@ -495,17 +627,23 @@ def test_a_node_killed_during_the_checkout_copy_is_named_and_only_it_is_sent_aga
     assert res2.get("received") == ["node3"], res2
     sent = res2["nodes"]["node3"].get("bytes", 0)
     want = hashlib.sha256((source / "blob.bin").read_bytes()).hexdigest()
-    assert {h: bed4.ssh(h, "sha256sum ~/gtsfm/blob.bin").stdout.split()[0] for h in bed4.nodes} == \
-        {h: want for h in bed4.nodes}
+    assert {h: bed4.ssh(h, "sha256sum ~/gtsfm/blob.bin").stdout.split()[0] for h in bed4.nodes} == {
+        h: want for h in bed4.nodes
+    }
     assert bed4.ssh("node3", "ls -a ~ | grep -c gtsfm-broadcast-tmp || true").stdout.strip() == "0"
     third = site(bed4, big)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     # Back to the bed's own checkout for the cases after this one.
     back = site(bed4)
     assert back.status == "successful", failures(back)
-    report("node killed mid-step (podman kill node3)", "checkout copy (30 MB more than the stand-in)", saw(first),
-           f"node3: its earlier checkout, whole (nothing of the new one; {temp} temp copy, removed by the next run)",
-           "second run sent the checkout to node3 only, third changed=0", f"{sent / 1e6:.1f} MB, to node3 only")
+    report(
+        "node killed mid-step (podman kill node3)",
+        "checkout copy (30 MB more than the stand-in)",
+        saw(first),
+        f"node3: its earlier checkout, whole (nothing of the new one; {temp} temp copy, removed by the next run)",
+        "second run sent the checkout to node3 only, third changed=0",
+        f"{sent / 1e6:.1f} MB, to node3 only",
+    )
 
 
 # --- the controller killed (SIGKILL) or interrupted (SIGINT) during the env build and during a weight fetch -------
@@ -531,20 +669,24 @@ def _stop_site_when(bed, extravars: dict | None, ready, what: str, sig=signal.SI
 
 
 @STOPS
-def test_controller_stopped_during_the_env_build_then_the_rerun_waits_for_it_and_builds_nothing(bed4, site, report,
-                                                                                                sig):
+def test_controller_stopped_during_the_env_build_then_the_rerun_waits_for_it_and_builds_nothing(
+    bed4, site, report, sig
+):
     for host in bed4.nodes:
         bed4.ssh(host, "rm -rf ~/gtsfm-env ~/gtsfm-env.* ~/.gtsfm-env*")
     # From the bed's local wheelhouse and uv's cache the build takes well under a second: the killed run's uv
     # pauses 20 s before installing, so the controller is caught in the middle (the uv path is no input of the env).
-    bed4.ssh("node1", f"printf '%s\\n' '#!/bin/sh' '[ \"$1\" = pip ] && sleep 20' 'exec {UV} \"$@\"' > {SLOW_UV} && "
-                      f"chmod +x {SLOW_UV}")
+    bed4.ssh(
+        "node1",
+        f"printf '%s\\n' '#!/bin/sh' '[ \"$1\" = pip ] && sleep 20' 'exec {UV} \"$@\"' > {SLOW_UV} && "
+        f"chmod +x {SLOW_UV}",
+    )
 
     def building() -> bool:
         rec = record(bed4, "node1", ENV_BUILD)
         return rec.get("phase") == "build" and not rec.get("finished")
-    out = _stop_site_when(bed4, {"conda_env_uv_path": SLOW_UV}, building, "the environment build to run on node1",
-                          sig)
+
+    out = _stop_site_when(bed4, {"conda_env_uv_path": SLOW_UV}, building, "the environment build to run on node1", sig)
     # The build goes on on node1, detached from the killed controller; until its record is written last no run
     # takes it for done, and no node has an env link that names an unfinished tree.
     real = bed4.ssh("node1", ENV_REAL).stdout.strip()
@@ -552,34 +694,47 @@ def test_controller_stopped_during_the_env_build_then_the_rerun_waits_for_it_and
     for host in bed4.nodes:
         link = bed4.ssh(host, "readlink ~/gtsfm-env || true").stdout.strip()
         if link:
-            assert host == "node1" and bed4.ssh(host, "test -f ~/gtsfm-env/.gtsfm-env.json", check=False
-                                                ).returncode == 0, (host, link)
+            assert (
+                host == "node1" and bed4.ssh(host, "test -f ~/gtsfm-env/.gtsfm-env.json", check=False).returncode == 0
+            ), (host, link)
     left = bed4.ssh("node1", f"test -f {real}/.gtsfm-env.json && echo finished || echo unfinished").stdout.strip()
 
     second = site(bed4)
     assert second.status == "successful", failures(second)
     # One build in all: the re-run waited for the background one (or found it done), never started its own.
     assert bed4.ssh("node1", f"stat -c %i {real}").stdout.strip() == inode
-    builds = [d for d in second.results("runner_on_ok") if d.get("task", "").startswith("Follow to its end")
-              and "build" in d.get("task", "")]
+    builds = [
+        d
+        for d in second.results("runner_on_ok")
+        if d.get("task", "").startswith("Follow to its end") and "build" in d.get("task", "")
+    ]
     waited = [(d.get("res") or {}).get("result", {}).get("waited_for") for d in builds]
     res = follow_result(second, ENV_FOLLOW)
     assert sorted(res.get("received", [])) == ["node2", "node3", "node4"], res
     sent = sum((res["nodes"][h].get("bytes") or 0) for h in ("node2", "node3", "node4"))
     third = site(bed4)
     assert third.status == "successful" and changed(third) == 0, failures(third)
-    report(_stopped(sig), "environment build (node1)",
-           _saw_stop(sig, out, "the build went on in the background on node1"),
-           f"node1: {real} {left} (no record until the build's end, so no run takes it for done); no env link "
-           "naming an unfinished tree; nothing on node2-4",
-           "second run " + ("waited for the background build (pid %s) and" % waited[0] if any(waited) else
-                            "found the background build finished and") + " built nothing; third changed=0",
-           f"no second build; {sent / 1e6:.1f} MB: the environment to node2-4, which had none")
+    report(
+        _stopped(sig),
+        "environment build (node1)",
+        _saw_stop(sig, out, "the build went on in the background on node1"),
+        f"node1: {real} {left} (no record until the build's end, so no run takes it for done); no env link "
+        "naming an unfinished tree; nothing on node2-4",
+        "second run "
+        + (
+            f"waited for the background build (pid {waited[0]}) and"
+            if any(waited)
+            else "found the background build finished and"
+        )
+        + " built nothing; third changed=0",
+        f"no second build; {sent / 1e6:.1f} MB: the environment to node2-4, which had none",
+    )
 
 
 @STOPS
 def test_controller_stopped_during_a_weight_fetch_then_the_rerun_asks_the_origin_nothing_more(
-        bed4, site, origin, tmp_path, report, sig):
+    bed4, site, origin, tmp_path, report, sig
+):
     data = os.urandom(3_000_000)
     name = f"slow-{sig.name}.bin"
     origin.put(name, data)
@@ -588,14 +743,18 @@ def test_controller_stopped_during_a_weight_fetch_then_the_rerun_asks_the_origin
     origin.drip[name] = (64 * 1024, 0.5)
     origin.reset()
     dest = f"~/gtsfm/thirdparty/fault/{name}"
-    weights = {"model_weights_files": [{"url": origin.url(name), "dest": f"thirdparty/fault/{name}"}],
-               "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"), "model_weights_poll_delay": 1,
-               "model_weights_retry_delay": 0}
+    weights = {
+        "model_weights_files": [{"url": origin.url(name), "dest": f"thirdparty/fault/{name}"}],
+        "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"),
+        "model_weights_poll_delay": 1,
+        "model_weights_retry_delay": 0,
+    }
     partial = f"~/gtsfm/thirdparty/fault/.{name}.gtsfm-partial"
 
     def fetching() -> bool:
         size = bed4.ssh("node1", f"stat -c %s {partial} 2>/dev/null || echo 0").stdout.strip()
         return int(size or 0) > 200_000
+
     out = _stop_site_when(bed4, weights, fetching, f"the fetch of {name} to be under way on node1", sig)
     # Nothing at the file's name on any node while the background fetch goes on (only the hidden partial file).
     at_kill = {h: bed4.ssh(h, f"test -e {dest} && echo present || echo absent").stdout.strip() for h in bed4.nodes}
@@ -603,27 +762,36 @@ def test_controller_stopped_during_a_weight_fetch_then_the_rerun_asks_the_origin
 
     second = site(bed4, weights, tags="model_weights")
     assert second.status == "successful", failures(second)
-    fetched = [(d.get("res") or {}).get("result") or {} for d in second.results("runner_item_on_ok")
-               if d.get("task") == "Follow the downloads to their end, printing each one's bytes, rate and time left"]
+    fetched = [
+        (d.get("res") or {}).get("result") or {}
+        for d in second.results("runner_item_on_ok")
+        if d.get("task") == "Follow the downloads to their end, printing each one's bytes, rate and time left"
+    ]
     gets = origin.gets(name)
     # The killed run's one download, finished in the background; the re-run waited for it or found it in place.
     assert len(gets) == 1 and sum(g.sent for g in gets) == len(data), [(g.range, g.status, g.sent) for g in gets]
-    assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == \
-        {h: _sha(data) for h in bed4.nodes}
+    assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == {
+        h: _sha(data) for h in bed4.nodes
+    }
     left = bed4.ssh("node1", "ls -a ~/gtsfm/thirdparty/fault | grep -c gtsfm-partial || true").stdout.strip()
     assert left == "0", left
     third = site(bed4, weights)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     assert len(origin.gets(name)) == 1
-    report(_stopped(sig), "weight fetch (node1, from the origin)",
-           _saw_stop(sig, out, "the download went on in the background on node1"),
-           "only the hidden partial file on node1 (nothing at the file's name on any node)",
-           "second run (model_weights) took the background download's file (its lock makes it wait while that runs), "
-           f"verified it ({fetched[0].get('requests') if fetched else '?'} requests of its own) and sent it to "
-           "node2-4; third changed=0", f"origin: 1 request, {len(data) / 1e6:.1f} MB in all (no second download)")
+    report(
+        _stopped(sig),
+        "weight fetch (node1, from the origin)",
+        _saw_stop(sig, out, "the download went on in the background on node1"),
+        "only the hidden partial file on node1 (nothing at the file's name on any node)",
+        "second run (model_weights) took the background download's file (its lock makes it wait while that runs), "
+        f"verified it ({fetched[0].get('requests') if fetched else '?'} requests of its own) and sent it to "
+        "node2-4; third changed=0",
+        f"origin: 1 request, {len(data) / 1e6:.1f} MB in all (no second download)",
+    )
 
 
 # --- sshd stalled on one node during a step ------------------------------------------------------------------------
+
 
 def _sshd(bed, host: str, signal_name: str) -> None:
     """Send signal_name to every sshd process on host (the listener and each session's), as root in the node."""
@@ -655,12 +823,18 @@ def test_sshd_stalled_on_a_node_during_the_env_broadcast_is_named_and_only_it_is
     third = site(bed4)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     sent = res2["nodes"]["node3"].get("bytes", 0)
-    report("sshd stalled on node3 (SIGSTOP to every sshd process)", "environment broadcast", saw(first),
-           "node4 a verified copy, not yet published (no env link); node3 no env link",
-           "after SIGCONT the second run sent to node3 only, third changed=0", f"{sent / 1e6:.1f} MB, to node3 only")
+    report(
+        "sshd stalled on node3 (SIGSTOP to every sshd process)",
+        "environment broadcast",
+        saw(first),
+        "node4 a verified copy, not yet published (no env link); node3 no env link",
+        "after SIGCONT the second run sent to node3 only, third changed=0",
+        f"{sent / 1e6:.1f} MB, to node3 only",
+    )
 
 
 # --- two controllers at once ----------------------------------------------------------------------------------------
+
 
 def test_two_controllers_at_once_one_waits_for_the_other_and_nothing_is_lost(bed4, site, origin, tmp_path, report):
     for host in ("node3", "node4"):
@@ -670,9 +844,12 @@ def test_two_controllers_at_once_one_waits_for_the_other_and_nothing_is_lost(bed
     origin.drip["both.bin"] = (64 * 1024, 0.25)
     origin.reset()
     dest = "~/gtsfm/thirdparty/fault/both.bin"
-    weights = {"model_weights_files": [{"url": origin.url("both.bin"), "dest": "thirdparty/fault/both.bin"}],
-               "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"), "model_weights_poll_delay": 1,
-               "model_weights_retry_delay": 0}
+    weights = {
+        "model_weights_files": [{"url": origin.url("both.bin"), "dest": "thirdparty/fault/both.bin"}],
+        "model_weights_lock_file": str(tmp_path / "model_weights.lock.json"),
+        "model_weights_poll_delay": 1,
+        "model_weights_retry_delay": 0,
+    }
     procs = [_popen_site(bed4, weights), _popen_site(bed4, weights)]
     outs = [p.communicate(timeout=900)[0] for p in procs]
     codes = [p.returncode for p in procs]
@@ -689,22 +866,29 @@ def test_two_controllers_at_once_one_waits_for_the_other_and_nothing_is_lost(bed
         assert bed4.ssh(host, f"sha256sum {dest}").stdout.split()[0] == _sha(data), host
         assert bed4.ssh(host, "test -f ~/gtsfm-env/.gtsfm-env.json", check=False).returncode == 0, host
         # (The broadcast's .NAME.gtsfm-broadcast.lock files stay by design: empty, never taken for content.)
-        junk = bed4.ssh(host, "find ~ -maxdepth 4 -name '*gtsfm-broadcast-tmp*' -o -maxdepth 4 -name "
-                              "'*gtsfm-partial*' -o -maxdepth 4 -name '*.gtsfm-build.lock' -o -maxdepth 4 "
-                              "-name '*.gtsfm-fetch.lock'").stdout.strip()
+        junk = bed4.ssh(
+            host,
+            "find ~ -maxdepth 4 -name '*gtsfm-broadcast-tmp*' -o -maxdepth 4 -name "
+            "'*gtsfm-partial*' -o -maxdepth 4 -name '*.gtsfm-build.lock' -o -maxdepth 4 "
+            "-name '*.gtsfm-fetch.lock'",
+        ).stdout.strip()
         assert junk == "", (host, junk)
     third = site(bed4, weights)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     refusal = next((line for o in refused for line in o.splitlines() if "another" in line), "")
-    report("two controllers run site.yml at once", "every step (env to node3-4, a weight download)",
-           "both finished" if not refused else "one finished; the other: " + " ".join(refusal.split())[:200],
-           "nothing half-written on any node (no temp copy, partial file, build or fetch lock)",
-           f"a run after both {'changed nothing' if changed(after) == 0 else 'converged'} "
-           f"({changed(after)} changed), the next changed=0",
-           f"origin: 1 request, {len(data) / 1e6:.1f} MB (the second fetch waited for the first)")
+    report(
+        "two controllers run site.yml at once",
+        "every step (env to node3-4, a weight download)",
+        "both finished" if not refused else "one finished; the other: " + " ".join(refusal.split())[:200],
+        "nothing half-written on any node (no temp copy, partial file, build or fetch lock)",
+        f"a run after both {'changed nothing' if changed(after) == 0 else 'converged'} "
+        f"({changed(after)} changed), the next changed=0",
+        f"origin: 1 request, {len(data) / 1e6:.1f} MB (the second fetch waited for the first)",
+    )
 
 
 # --- a full disk on one node during the env copy (last: it recreates node4 with a small home) --------------------
+
 
 def test_a_full_disk_on_a_node_during_the_env_copy_is_named_and_only_it_is_sent_again(bed4, site, report):
     bed4.podman("rm", "-f", "-t", "1", bed4.container("node4"))
@@ -717,8 +901,10 @@ def test_a_full_disk_on_a_node_during_the_env_copy_is_named_and_only_it_is_sent_
     thread.join(600)
     first = Run(status=runner.status, rc=runner.rc, events=events)
     assert first.status == "failed"
-    assert any("no verified copy on node4 (no space left on the file system of /home/gtsfm there" in m
-               for _host, m in failures(first)), failures(first)
+    assert any(
+        "no verified copy on node4 (no space left on the file system of /home/gtsfm there" in m
+        for _host, m in failures(first)
+    ), failures(first)
     res = follow_result(first, ENV_FOLLOW)
     assert "node4" in res.get("failed_nodes", []), res
     # Nothing node4 could take for done: no env link, no temporary tree left filling its disk.
@@ -733,16 +919,22 @@ def test_a_full_disk_on_a_node_during_the_env_copy_is_named_and_only_it_is_sent_
     third = site(bed4, small)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     sent = res2["nodes"]["node4"].get("bytes", 0)
-    report("a full disk on node4 (a 200 MB home filled while it receives)", "environment copy", saw(first),
-           "node4: no env link and no temporary copy (removed as the hop failed)",
-           "after the ballast was removed the second run sent to node4 only, third changed=0",
-           f"{sent / 1e6:.1f} MB, to node4 only")
+    report(
+        "a full disk on node4 (a 200 MB home filled while it receives)",
+        "environment copy",
+        saw(first),
+        "node4: no env link and no temporary copy (removed as the hop failed)",
+        "after the ballast was removed the second run sent to node4 only, third changed=0",
+        f"{sent / 1e6:.1f} MB, to node4 only",
+    )
 
 
 # --- a full disk on the scheduler during a weight download (last: it recreates node1 with a small home) ----------
 
-def test_a_full_disk_on_the_scheduler_during_a_weight_download_is_named_and_the_rerun_resumes(bed4, site, origin,
-                                                                                              tmp_path, report):
+
+def test_a_full_disk_on_the_scheduler_during_a_weight_download_is_named_and_the_rerun_resumes(
+    bed4, site, origin, tmp_path, report
+):
     bed4.podman("rm", "-f", "-t", "1", bed4.container("node1"))
     run_testbed("up", "--nodes", "4", "--name", bed4.name, "--link-rate", LINK_RATE, "--home-size", "node1=400m")
     bed4.wait_ssh("node1")
@@ -756,18 +948,26 @@ def test_a_full_disk_on_the_scheduler_during_a_weight_download_is_named_and_the_
     origin.reset()
     dest = "~/gtsfm/thirdparty/fault/full.bin"
     partial = "~/gtsfm/thirdparty/fault/.full.bin.gtsfm-partial"
-    weights = dict(small, model_weights_files=[{"url": origin.url("full.bin"), "dest": "thirdparty/fault/full.bin"}],
-                   model_weights_lock_file=str(tmp_path / "model_weights.lock.json"), model_weights_poll_delay=1,
-                   model_weights_retry_delay=0)
+    weights = dict(
+        small,
+        model_weights_files=[{"url": origin.url("full.bin"), "dest": "thirdparty/fault/full.bin"}],
+        model_weights_lock_file=str(tmp_path / "model_weights.lock.json"),
+        model_weights_poll_delay=1,
+        model_weights_retry_delay=0,
+    )
 
     def size_of(host: str, path: str) -> int:
         return int(bed4.ssh(host, f"stat -c %s {path} 2>/dev/null || echo 0").stdout.strip() or 0)
+
     thread, runner, events = site(bed4, weights, background=True, tags="model_weights")
     wait_for(lambda: size_of("node1", partial) > 300_000, 300, "the download of full.bin to be under way on node1")
     # All but 1 MB of node1's home: the download hits ENOSPC about a third of the way in (what is left lets the
     # job's own result file still be written, as on a disk that is nearly full rather than at 0 bytes).
-    bed4.ssh("node1", "avail=$(df -Pk ~ | awk 'NR==2 {print $4}'); "
-                      "dd if=/dev/zero of=~/ballast bs=1k count=$((avail - 1024)) 2>/dev/null || true")
+    bed4.ssh(
+        "node1",
+        "avail=$(df -Pk ~ | awk 'NR==2 {print $4}'); "
+        "dd if=/dev/zero of=~/ballast bs=1k count=$((avail - 1024)) 2>/dev/null || true",
+    )
     thread.join(600)
     first = Run(status=runner.status, rc=runner.rc, events=events)
     assert first.status == "failed"
@@ -785,17 +985,22 @@ def test_a_full_disk_on_the_scheduler_during_a_weight_download_is_named_and_the_
     assert second.status == "successful", failures(second)
     gets = origin.gets("full.bin")
     # Only the rest: one request, from the kept head on.
-    assert [(g.range, g.sent) for g in gets] == [(f"bytes={head}-", len(data) - head)], \
-        [(g.range, g.status, g.sent) for g in gets]
-    assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == \
-        {h: _sha(data) for h in bed4.nodes}
+    assert [(g.range, g.sent) for g in gets] == [(f"bytes={head}-", len(data) - head)], [
+        (g.range, g.status, g.sent) for g in gets
+    ]
+    assert {h: bed4.ssh(h, f"sha256sum {dest}").stdout.split()[0] for h in bed4.nodes} == {
+        h: _sha(data) for h in bed4.nodes
+    }
     third = site(bed4, weights)
     assert third.status == "successful" and changed(third) == 0, failures(third)
     assert len(origin.gets("full.bin")) == 1
-    report("a full disk on node1, the scheduler (a 400 MB home filled to its last MB while a weight downloads)",
-           "weight fetch (node1, from the origin)", " ".join(named[0].split())[:220],
-           f"nothing at the file's name on any node; node1: the {head / 1e6:.1f} MB that arrived, in the hidden "
-           "partial file (to resume from)",
-           "after the ballast was removed the second run (model_weights) resumed from the kept head with one "
-           "request and sent the file to node2-4; third changed=0",
-           f"origin: {(len(data) - head) / 1e6:.1f} MB of {len(data) / 1e6:.1f} MB (the rest only)")
+    report(
+        "a full disk on node1, the scheduler (a 400 MB home filled to its last MB while a weight downloads)",
+        "weight fetch (node1, from the origin)",
+        " ".join(named[0].split())[:220],
+        f"nothing at the file's name on any node; node1: the {head / 1e6:.1f} MB that arrived, in the hidden "
+        "partial file (to resume from)",
+        "after the ballast was removed the second run (model_weights) resumed from the kept head with one "
+        "request and sent the file to node2-4; third changed=0",
+        f"origin: {(len(data) - head) / 1e6:.1f} MB of {len(data) / 1e6:.1f} MB (the rest only)",
+    )

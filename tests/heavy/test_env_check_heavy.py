@@ -11,6 +11,7 @@ asyncssh. Shown:
   scheduler's missing dot.
 Run under the bed lock: flock /tmp/gtsfm-bed.lock .venv/bin/python -m pytest tests/heavy -q
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,14 +30,22 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "multihost"))
 from conftest import Bed, Run, fresh_bed  # noqa: E402  (tests/multihost is not a package)
 
-ENV = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-       "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
-REQUIREMENTS = ["dask", "distributed", "asyncssh", "torch==2.13.0", "torchvision==0.28.0",
-                "opencv-python==4.14.0.94", "lightgbm==4.7.0"]
+ENV = {
+    "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+}
+REQUIREMENTS = [
+    "dask",
+    "distributed",
+    "asyncssh",
+    "torch==2.13.0",
+    "torchvision==0.28.0",
+    "opencv-python==4.14.0.94",
+    "lightgbm==4.7.0",
+]
 CACHE = Path(os.environ.get("GTSFM_TESTBED_CACHE", Path.home() / ".cache" / "gtsfm-testbed"))
 WHEELHOUSE = CACHE / ("heavy-wheelhouse-" + hashlib.sha256(json.dumps(REQUIREMENTS).encode()).hexdigest()[:12])
-PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64",
-             "any"]
+PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "any"]
 
 
 def wheelhouse() -> Path:
@@ -44,9 +53,24 @@ def wheelhouse() -> Path:
     if WHEELHOUSE.is_dir():
         return WHEELHOUSE
     part = WHEELHOUSE.with_suffix(".part")
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", "--python-version", "3.11",
-                    *[a for p in PLATFORMS for a in ("--platform", p)], "-d", str(part), "uv", *REQUIREMENTS],
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.11",
+            *[a for p in PLATFORMS for a in ("--platform", p)],
+            "-d",
+            str(part),
+            "uv",
+            *REQUIREMENTS,
+        ],
+        check=True,
+    )
     part.rename(WHEELHOUSE)
     return WHEELHOUSE
 
@@ -55,9 +79,14 @@ def play(b: Bed, private: Path, playbook: Path, extravars: dict) -> Run:
     private.mkdir(parents=True)
     events: list[dict] = []
     result = ansible_runner.run(
-        private_data_dir=str(private), playbook=str(playbook), inventory=str(b.path / "inventory.yml"),
-        extravars=dict(yaml.safe_load((b.path / "vars.yml").read_text()), **extravars), quiet=True,
-        event_handler=lambda e: events.append(e) or True, envvars=ENV)
+        private_data_dir=str(private),
+        playbook=str(playbook),
+        inventory=str(b.path / "inventory.yml"),
+        extravars=dict(yaml.safe_load((b.path / "vars.yml").read_text()), **extravars),
+        quiet=True,
+        event_handler=lambda e: events.append(e) or True,
+        envvars=ENV,
+    )
     return Run(status=result.status, rc=result.rc, events=events)
 
 
@@ -71,15 +100,25 @@ def world(tmp_path_factory):
     with fresh_bed("envcheck", 3) as b:
         private = tmp_path_factory.mktemp("heavy")
         started = time.time()
-        site = play(b, private / "site", ROOT / "site.yml", {
-            "conda_env_requirements": REQUIREMENTS, "conda_env_wheelhouse_src": str(wheels),
-            "conda_env_uv_src": str(sorted(wheels.glob("uv-*.whl"))[0]), "conda_env_min_free_mb": 4096})
+        site = play(
+            b,
+            private / "site",
+            ROOT / "site.yml",
+            {
+                "conda_env_requirements": REQUIREMENTS,
+                "conda_env_wheelhouse_src": str(wheels),
+                "conda_env_uv_src": str(sorted(wheels.glob("uv-*.whl"))[0]),
+                "conda_env_min_free_mb": 4096,
+            },
+        )
         yield {"bed": b, "site": site, "site_seconds": time.time() - started, "private": private}
 
 
-CUDA_VISION = ("import torchvision fails: torchvision 0.28.0 is built for CUDA (it requires torch==2.13.0), not for "
-               "torch 2.13.0+cpu (CPU) beside it (operator torchvision::nms does not exist). Fix: install the "
-               "matching CPU build: pip install 'torchvision==0.28.*' --index-url https://download.pytorch.org/whl/cpu")
+CUDA_VISION = (
+    "import torchvision fails: torchvision 0.28.0 is built for CUDA (it requires torch==2.13.0), not for "
+    "torch 2.13.0+cpu (CPU) beside it (operator torchvision::nms does not exist). Fix: install the "
+    "matching CPU build: pip install 'torchvision==0.28.*' --index-url https://download.pytorch.org/whl/cpu"
+)
 
 
 def test_site_builds_copies_then_refuses_each_node_by_library_and_build(world):
@@ -88,23 +127,32 @@ def test_site_builds_copies_then_refuses_each_node_by_library_and_build(world):
     for host, msg in msgs.items():
         assert msg.startswith(f"conda_env: {host}: ~/gtsfm-env/bin/python does not import"), msg
         # opencv-python 4.14 loads the X11 client library first on a bare node (libGL after it).
-        assert "\n- import cv2 fails: libxcb.so.1 is missing (ImportError: libxcb.so.1: cannot open shared object " \
-               "file: No such file or directory). On Debian GNU/Linux 12 (bookworm) the package libxcb1 provides it. " \
-               "Fix: sudo apt-get install libxcb1 (needs root: ask an admin)" in msg, msg
+        assert (
+            "\n- import cv2 fails: libxcb.so.1 is missing (ImportError: libxcb.so.1: cannot open shared object "
+            "file: No such file or directory). On Debian GNU/Linux 12 (bookworm) the package libxcb1 provides it. "
+            "Fix: sudo apt-get install libxcb1 (needs root: ask an admin)" in msg
+        ), msg
         assert "or replace opencv-python with opencv-python-headless" in msg
         # lightgbm 4.7's wheel brings its own OpenMP runtime: it imports (a stand-in package shows libgomp missing:
         # tests/multihost/test_env_check.py).
         assert "import lightgbm fails" not in msg, msg
         assert "\n- " + CUDA_VISION in msg, msg
         assert "import torch fails" not in msg and "Traceback" not in msg
-    print("site.yml (build, copy, check): %.0f s" % world["site_seconds"])
+    print(f"site.yml (build, copy, check): {world['site_seconds']:.0f} s")
 
 
 def test_gtsfm_run_preflight_refuses_in_seconds_naming_nodes_and_causes(world, tmp_path):
     started = time.time()
-    run = play(world["bed"], tmp_path / "run", ROOT / "playbooks" / "gtsfm_run.yml", {
-        "gtsfm_run_state": "preflight", "gtsfm_run_graphviz": "fail",
-        "gtsfm_run_imports": ["dask", "distributed", "torch", "torchvision", "cv2", "lightgbm"]})
+    run = play(
+        world["bed"],
+        tmp_path / "run",
+        ROOT / "playbooks" / "gtsfm_run.yml",
+        {
+            "gtsfm_run_state": "preflight",
+            "gtsfm_run_graphviz": "fail",
+            "gtsfm_run_imports": ["dask", "distributed", "torch", "torchvision", "cv2", "lightgbm"],
+        },
+    )
     seconds = time.time() - started
     msg = failed(run)["node1"]
     lines = msg.splitlines()
@@ -113,4 +161,4 @@ def test_gtsfm_run_preflight_refuses_in_seconds_naming_nodes_and_causes(world, t
     assert lines[2].startswith("- node1, node2, node3: import cv2 fails: libxcb.so.1 is missing"), msg
     assert lines[3].startswith("- node1: Graphviz dot is not on PATH"), msg
     assert len(lines) == 4 and "lightgbm" not in msg, msg
-    print("gtsfm_run preflight, 3 nodes with torch: %.1f s" % seconds)
+    print(f"gtsfm_run preflight, 3 nodes with torch: {seconds:.1f} s")

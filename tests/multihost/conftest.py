@@ -1,4 +1,5 @@
 """Fixtures for tests that drive real test-bed nodes through ansible-runner."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,13 @@ class Bed:
 
     def ssh(self, host: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run command on host as the bed's user, through the bed's ssh_config."""
-        return subprocess.run(["ssh", "-F", str(self.path / "ssh_config"), host, command],
-                              capture_output=True, text=True, check=check, timeout=120)
+        return subprocess.run(
+            ["ssh", "-F", str(self.path / "ssh_config"), host, command],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=120,
+        )
 
     def ip(self, host: str) -> str:
         """The node's address, from the bed's state."""
@@ -95,8 +101,13 @@ def bed4():
 def site(tmp_path):
     """Run site.yml (or another playbook; optionally some tags, check mode) through ansible-runner."""
 
-    def _run(inventory: Path, tags: str = "", check: bool = False, extravars: dict | None = None,
-             playbook: Path = ROOT / "site.yml") -> Run:
+    def _run(
+        inventory: Path,
+        tags: str = "",
+        check: bool = False,
+        extravars: dict | None = None,
+        playbook: Path = ROOT / "site.yml",
+    ) -> Run:
         private = tmp_path / f"runner-{len(list(tmp_path.glob('runner-*')))}"
         private.mkdir()
         events: list[dict] = []

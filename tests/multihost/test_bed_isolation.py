@@ -4,6 +4,7 @@ Every bed names its nodes node1..N and Ansible names its SSH control sockets
 after host, port and user; without a control-path directory per bed, a play
 meant for bed B ran over bed A's open connections and reported success.
 """
+
 from __future__ import annotations
 
 from conftest import fresh_bed

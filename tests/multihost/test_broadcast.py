@@ -5,6 +5,7 @@ byte-identical with modes kept; a re-run sends nothing; a middle node killed mid
 verified copies, nothing partial sits at its destination, and a re-run once it is back completes it; on a shared
 home one copy is written. The mesh comes from site.yml --tags ssh_mesh,known_hosts, as on a real cluster.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,10 @@ TAGS = "ssh_mesh,known_hosts"
 # ansible-playbook from the interpreter's own venv, however pytest was started.
 VENV_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
 MB = 100
-TREE_LISTING = ("cd {p} && find . -printf '%y %m %n %s %l %p\\n' | sort && "
-                "find . -type f -exec sha256sum {{}} + | sort && stat -c %i a sub/hard | uniq | wc -l")
+TREE_LISTING = (
+    "cd {p} && find . -printf '%y %m %n %s %l %p\\n' | sort && "
+    "find . -type f -exec sha256sum {{}} + | sort && stat -c %i a sub/hard | uniq | wc -l"
+)
 
 
 def bring_up(name: str, nodes: int, *extra: str) -> Bed:
@@ -37,17 +40,30 @@ def bring_up(name: str, nodes: int, *extra: str) -> Bed:
     return Bed(name=name, path=path, nodes=[f"node{i}" for i in range(1, nodes + 1)])
 
 
-def play(bed: Bed, tmp_path: Path, playbook: Path, extravars: dict, tags: str | None = None, check: bool = False,
-         run_async: bool = False):
+def play(
+    bed: Bed,
+    tmp_path: Path,
+    playbook: Path,
+    extravars: dict,
+    tags: str | None = None,
+    check: bool = False,
+    run_async: bool = False,
+):
     """Run playbook on bed through ansible-runner; returns the runner (and the thread with run_async)."""
     private = tmp_path / f"runner-{len(list(tmp_path.glob('runner-*')))}"
     private.mkdir()
     events: list[dict] = []
-    kwargs = dict(private_data_dir=str(private), playbook=str(playbook), inventory=str(bed.path / "inventory.yml"),
-                  tags=tags, extravars=extravars,
-                  cmdline=" ".join(["--check"] * check + ["-e", f"@{bed.path}/vars.yml"]),
-                  envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": VENV_PATH}, quiet=True,
-                  event_handler=lambda e: events.append(e) or True)
+    kwargs = dict(
+        private_data_dir=str(private),
+        playbook=str(playbook),
+        inventory=str(bed.path / "inventory.yml"),
+        tags=tags,
+        extravars=extravars,
+        cmdline=" ".join(["--check"] * check + ["-e", f"@{bed.path}/vars.yml"]),
+        envvars={"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "PATH": VENV_PATH},
+        quiet=True,
+        event_handler=lambda e: events.append(e) or True,
+    )
     if run_async:
         thread, runner = ansible_runner.run_async(**kwargs)
         return thread, runner, events
@@ -57,22 +73,33 @@ def play(bed: Bed, tmp_path: Path, playbook: Path, extravars: dict, tags: str | 
 
 def failures(events: list[dict]) -> str:
     """What went wrong in a run, for assertion messages."""
-    return "\n".join(e.get("stdout", "") for e in events if e.get("event") in (
-        "runner_on_failed", "runner_on_unreachable", "error", "verbose")) or "no failure event"
+    return (
+        "\n".join(
+            e.get("stdout", "")
+            for e in events
+            if e.get("event") in ("runner_on_failed", "runner_on_unreachable", "error", "verbose")
+        )
+        or "no failure event"
+    )
 
 
 def broadcast_res(events: list[dict]) -> dict:
     for event in events:
         data = event.get("event_data") or {}
-        if event.get("event") in ("runner_on_ok", "runner_on_failed") and \
-                (data.get("task_action") or "").endswith(".broadcast"):
+        if event.get("event") in ("runner_on_ok", "runner_on_failed") and (data.get("task_action") or "").endswith(
+            ".broadcast"
+        ):
             return data["res"]
     raise AssertionError("no broadcast result among the events")
 
 
 def broadcast(bed, tmp_path, path, targets, **more):
-    runner, events = play(bed, tmp_path, PLAY, dict({"broadcast_source": "node1", "broadcast_targets": targets,
-                                                     "broadcast_path": path}, **more))
+    runner, events = play(
+        bed,
+        tmp_path,
+        PLAY,
+        dict({"broadcast_source": "node1", "broadcast_targets": targets, "broadcast_path": path}, **more),
+    )
     return runner, broadcast_res(events)
 
 
@@ -95,17 +122,23 @@ def bed(tmp_path_factory):
 
 
 def make_tree(bed):
-    bed.ssh("node1", "set -e; rm -rf /tmp/bt/tree; mkdir -p /tmp/bt/tree/sub/empty /tmp/bt/tree/ro; cd /tmp/bt/tree; "
-                     "head -c 3M /dev/urandom > a; ln a sub/hard; ln -s ../a sub/rel; ln -s /etc/hostname abs; "
-                     "ln -s missing dangling; printf '#!/bin/sh\\necho ok\\n' > run.sh; chmod 0755 run.sh; "
-                     ": > empty; echo secret > private; chmod 0600 private; echo x > ro/file; chmod 0555 ro; "
-                     "chmod 0750 sub")
+    bed.ssh(
+        "node1",
+        "set -e; rm -rf /tmp/bt/tree; mkdir -p /tmp/bt/tree/sub/empty /tmp/bt/tree/ro; cd /tmp/bt/tree; head -c 3M "
+        "/dev/urandom > a; ln a sub/hard; ln -s ../a sub/rel; ln -s /etc/hostname abs; ln -s missing dangling; printf "
+        "'#!/bin/sh\\necho ok\\n' > run.sh; chmod 0755 run.sh; : > empty; echo secret > private; chmod 0600 private; "
+        "echo x > ro/file; chmod 0555 ro; chmod 0750 sub",
+    )
 
 
 def test_file_and_tree_arrive_identical_and_rerun_sends_nothing(bed, tmp_path):
     targets = bed.nodes[1:]
-    runner, events = play(bed, tmp_path, ASYNC_PLAY, {"broadcast_source": "node1", "broadcast_targets": targets,
-                                                      "broadcast_path": "/tmp/bt/big"})
+    runner, events = play(
+        bed,
+        tmp_path,
+        ASYNC_PLAY,
+        {"broadcast_source": "node1", "broadcast_targets": targets, "broadcast_path": "/tmp/bt/big"},
+    )
     failed = [e["event_data"].get("res") for e in events if e["event"] == "runner_on_failed"]
     assert runner.status == "successful", failed
     # Progress while it ran, on the play's own output: lines with bytes on the way, never a retry.
@@ -138,8 +171,13 @@ def test_file_and_tree_arrive_identical_and_rerun_sends_nothing(bed, tmp_path):
 
     # A changed tree (with a read-only directory to replace) is swapped whole; check mode names who would receive.
     bed.ssh("node1", "echo changed >> /tmp/bt/tree/sub/rel")
-    runner, events = play(bed, tmp_path, PLAY, {"broadcast_source": "node1", "broadcast_targets": targets,
-                                                "broadcast_path": "/tmp/bt/tree"}, check=True)
+    runner, events = play(
+        bed,
+        tmp_path,
+        PLAY,
+        {"broadcast_source": "node1", "broadcast_targets": targets, "broadcast_path": "/tmp/bt/tree"},
+        check=True,
+    )
     res = broadcast_res(events)
     assert runner.status == "successful" and sorted(res["would_receive"]) == targets and not res["received"]
     assert bed.ssh("node2", TREE_LISTING.format(p="/tmp/bt/tree")).stdout == want
@@ -151,14 +189,24 @@ def test_file_and_tree_arrive_identical_and_rerun_sends_nothing(bed, tmp_path):
 
 
 def test_killed_middle_node_is_named_and_rerun_completes_it(bed, tmp_path):
-    container = next(n["container"] for n in json.loads((bed.path / "state.json").read_text())["nodes"]
-                     if n["name"] == "node3")
+    container = next(
+        n["container"] for n in json.loads((bed.path / "state.json").read_text())["nodes"] if n["name"] == "node3"
+    )
     bed.ssh("node1", f"head -c {MB}M /dev/urandom > /tmp/bt/kill")
     targets = ["node2", "node3", "node4"]
     status = "/tmp/bt/kill.status"
-    thread, runner, events = play(bed, tmp_path, PLAY, {"broadcast_source": "node1", "broadcast_targets": targets,
-                                                        "broadcast_path": "/tmp/bt/kill",
-                                                        "broadcast_status_file": status}, run_async=True)
+    thread, runner, events = play(
+        bed,
+        tmp_path,
+        PLAY,
+        {
+            "broadcast_source": "node1",
+            "broadcast_targets": targets,
+            "broadcast_path": "/tmp/bt/kill",
+            "broadcast_status_file": status,
+        },
+        run_async=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         out = bed.ssh("node1", f"cat {status} 2>/dev/null", check=False).stdout
@@ -200,9 +248,11 @@ def changed(events: list[dict]) -> int:
 
 
 def role_result(events: list[dict]) -> dict:
-    return [e["event_data"]["res"] for e in events if e["event"] == "runner_on_ok"
-            and e["event_data"].get("task", "").startswith("Keep the broadcast's result")][-1][
-        "ansible_facts"]["__broadcast_result"]
+    return [
+        e["event_data"]["res"]
+        for e in events
+        if e["event"] == "runner_on_ok" and e["event_data"].get("task", "").startswith("Keep the broadcast's result")
+    ][-1]["ansible_facts"]["__broadcast_result"]
 
 
 def test_controller_file_goes_to_the_source_once_then_along_the_chain(bed, tmp_path):

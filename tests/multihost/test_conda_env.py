@@ -10,6 +10,7 @@ server this test starts, which counts what it answers. Acceptance of issue 15, o
 - users' ~/.bashrc lines survive and interactive shells still source them.
 Run under the bed lock: flock /tmp/gtsfm-bed.lock .venv/bin/python -m pytest tests/multihost/test_conda_env.py
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -31,8 +32,10 @@ from wheelhouse_server import serve  # noqa: E402  (scripts/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[2]
 # ansible-playbook from the interpreter running the tests, whether or not its venv is on PATH.
-ENV = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-       "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+ENV = {
+    "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+}
 JOB = """
 import json, socket, sys
 from dask.distributed import Client, SSHCluster
@@ -50,12 +53,15 @@ with SSHCluster(hosts, worker_options={"nthreads": 1, "n_workers": 1},
         ran = [client.submit(where, w, workers=[w], pure=False).result(timeout=60) for w in workers]
 print("RESULT " + json.dumps({"me": sys.executable, "ran": sorted(ran)}), flush=True)
 """
-PACKAGES = ('python -c "import importlib.metadata as m; '
-            'print(sorted((d.name.lower(), d.version) for d in m.distributions()))"')
-CONDA_BLOCK = ("# >>> conda initialize >>>\n# !! Contents within this block are managed by 'conda init' !!\n"
-               "__conda_setup=\"$('/nowhere/bin/conda' 'shell.bash' 'hook' 2> /dev/null)\"\n"
-               "if [ $? -eq 0 ]; then\n    eval \"$__conda_setup\"\nfi\nunset __conda_setup\n"
-               "# <<< conda initialize <<<\n")
+PACKAGES = (
+    'python -c "import importlib.metadata as m; print(sorted((d.name.lower(), d.version) for d in m.distributions()))"'
+)
+CONDA_BLOCK = (
+    "# >>> conda initialize >>>\n# !! Contents within this block are managed by 'conda init' !!\n"
+    "__conda_setup=\"$('/nowhere/bin/conda' 'shell.bash' 'hook' 2> /dev/null)\"\n"
+    'if [ $? -eq 0 ]; then\n    eval "$__conda_setup"\nfi\nunset __conda_setup\n'
+    "# <<< conda initialize <<<\n"
+)
 # Shapes of ~/.bashrc (issue 15's acceptance), each ending in a line an interactive shell must still run.
 SHAPES = {
     "debian": None,  # the node's own stock file, copied from /etc/skel
@@ -83,9 +89,15 @@ def run_site(inventory: Path, private: Path, extravars: dict, check: bool = Fals
     private.mkdir(parents=True)
     events: list[dict] = []
     result = ansible_runner.run(
-        private_data_dir=str(private), playbook=str(ROOT / "site.yml"), inventory=str(inventory),
-        extravars=extravars, quiet=True, event_handler=lambda e: events.append(e) or True,
-        cmdline="--check" if check else None, envvars=ENV)
+        private_data_dir=str(private),
+        playbook=str(ROOT / "site.yml"),
+        inventory=str(inventory),
+        extravars=extravars,
+        quiet=True,
+        event_handler=lambda e: events.append(e) or True,
+        cmdline="--check" if check else None,
+        envvars=ENV,
+    )
     return Run(status=result.status, rc=result.rc, events=events)
 
 
@@ -115,17 +127,31 @@ def world(request, tmp_path_factory):
             b.ssh("node1", "mkdir -p ~/dotfiles && mv ~/.bashrc ~/dotfiles/bashrc && ln -s dotfiles/bashrc ~/.bashrc")
         before = {h: b.ssh(h, "cat ~/.bashrc").stdout for h in b.nodes}
         with serve(wheelhouse, gateway(b)) as (url, counts):
-            extravars = dict(bed_vars, conda_env_wheelhouse_src="", conda_env_uv_src="",
-                             conda_env_find_links=[url], conda_env_no_index=True)
+            extravars = dict(
+                bed_vars,
+                conda_env_wheelhouse_src="",
+                conda_env_uv_src="",
+                conda_env_find_links=[url],
+                conda_env_no_index=True,
+            )
             private = tmp_path_factory.mktemp("runner")
             check = run_site(b.path / "inventory.yml", private / "check", extravars, check=True)
-            checked = {"run": check, "fetched": counts.snapshot(),
-                       "left": {h: b.ssh(h, "ls -a ~").stdout.split() for h in b.nodes}}
+            checked = {
+                "run": check,
+                "fetched": counts.snapshot(),
+                "left": {h: b.ssh(h, "ls -a ~").stdout.split() for h in b.nodes},
+            }
             runs = []
             for i in range(2):
                 runs.append((run_site(b.path / "inventory.yml", private / str(i), extravars), counts.snapshot()))
-            yield {"bed": b, "runs": runs, "wheelhouse": wheelhouse, "before": before, "shared": shared,
-                   "check": checked}
+            yield {
+                "bed": b,
+                "runs": runs,
+                "wheelhouse": wheelhouse,
+                "before": before,
+                "shared": shared,
+                "check": checked,
+            }
 
 
 def sh(text: str) -> str:
@@ -160,8 +186,9 @@ def test_same_env_python_and_packages_on_every_node(world):
     seen = {}
     for host in b.nodes:
         # `dask --version` runs a console script: its #! names the env's real path, so the env must not have moved.
-        remote = sh('command -v python; python -c "import dask, distributed, asyncssh" && dask --version >&2 && '
-                    + PACKAGES)
+        remote = sh(
+            'command -v python; python -c "import dask, distributed, asyncssh" && dask --version >&2 && ' + PACKAGES
+        )
         out = b.ssh("node1", f"ssh {host} {remote}").stdout
         python, packages = out.strip().splitlines()
         seen[host] = (python, packages)
@@ -175,7 +202,7 @@ def test_dask_sshcluster_without_remote_python_runs_everywhere(world):
     res = b.ssh("node1", "python /tmp/envroles_job.py node1 " + " ".join(b.nodes), check=False)
     line = next((x for x in res.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line, res.stdout[-2000:] + res.stderr[-3000:]
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     assert result["me"] == "/home/gtsfm/gtsfm-env/bin/python"
     assert sorted(ran[0] for ran in result["ran"]) == sorted(b.nodes)
     assert {ran[1] for ran in result["ran"]} == {"/home/gtsfm/gtsfm-env/bin/python"}
@@ -190,9 +217,20 @@ def test_users_lines_survive_and_interactive_shells_work(world):
         assert not kept, (host, kept)
         assert after.index("# END gtsfm.cluster.bashrc_init") < after.index("return")
         # An interactive shell (on a terminal) still runs the lines after the guard, and has the env.
-        res = subprocess.run(["ssh", "-tt", "-F", str(b.path / "ssh_config"), host,
-                              "bash -i -c 'command -v python; alias ls marker 2>/dev/null; echo PS1=${PS1:+set}'"],
-                             capture_output=True, text=True, timeout=60, check=False)
+        res = subprocess.run(
+            [
+                "ssh",
+                "-tt",
+                "-F",
+                str(b.path / "ssh_config"),
+                host,
+                "bash -i -c 'command -v python; alias ls marker 2>/dev/null; echo PS1=${PS1:+set}'",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert "/home/gtsfm/gtsfm-env/bin/python" in res.stdout and "PS1=set" in res.stdout, res.stdout
         assert "alias ls=" in res.stdout or "alias marker=" in before
         if "alias marker" in before:
@@ -221,20 +259,40 @@ def test_bashrc_shapes_on_a_real_shell(world, shape, tmp_path):
     b.ssh("node1", setup)
     before = b.ssh("node1", f"cat {home}/.bashrc 2>/dev/null || true").stdout
     playbook = tmp_path / "shape.yml"
-    playbook.write_text(yaml.safe_dump([{
-        "name": "Place the block", "hosts": "node1", "gather_facts": False,
-        "tasks": [{"name": "Place it", "gtsfm.cluster.bashrc_block": {
-            "path": f"{home}/.bashrc",
-            "block": 'export VIRTUAL_ENV="$HOME"/gtsfm-env PATH=/home/gtsfm/gtsfm-env/bin:"$PATH"'}}]}]))
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "Place the block",
+                    "hosts": "node1",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "name": "Place it",
+                            "gtsfm.cluster.bashrc_block": {
+                                "path": f"{home}/.bashrc",
+                                "block": 'export VIRTUAL_ENV="$HOME"/gtsfm-env PATH=/home/gtsfm/gtsfm-env/bin:"$PATH"',
+                            },
+                        }
+                    ],
+                }
+            ]
+        )
+    )
     for expect_changed in (True, False):
-        res = subprocess.run(["ansible-playbook", "-i", str(b.path / "inventory.yml"), str(playbook)],
-                             capture_output=True, text=True, timeout=120, check=False,
-                             env=ENV)
+        res = subprocess.run(
+            ["ansible-playbook", "-i", str(b.path / "inventory.yml"), str(playbook)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=ENV,
+        )
         assert res.returncode == 0, res.stdout[-3000:]
         assert ("changed=1" in res.stdout) == expect_changed, res.stdout[-1500:]
     after = b.ssh("node1", f"cat {home}/.bashrc").stdout
     start, end = after.index("# BEGIN gtsfm"), after.index("# END gtsfm")
-    rest = after[:start] + after[after.index("\n", end) + 1:]
+    rest = after[:start] + after[after.index("\n", end) + 1 :]
     if shape == "ps1_conda":
         assert rest.replace(CONDA_BLOCK, "") == before.replace(CONDA_BLOCK, "")
         assert after.index("# <<< conda initialize") < after.index("[ -z")
@@ -245,9 +303,20 @@ def test_bashrc_shapes_on_a_real_shell(world, shape, tmp_path):
     # What sshd runs for `ssh node cmd` (bash -c, SSH_CLIENT set, shell level 1) reads this file and finds the env.
     res = b.ssh("node1", f"HOME={home} SHLVL=0 bash -c 'command -v python'")
     assert res.stdout.strip() == "/home/gtsfm/gtsfm-env/bin/python"
-    res = subprocess.run(["ssh", "-tt", "-F", str(b.path / "ssh_config"), "node1",
-                          f"HOME={home} bash -i -c 'command -v python; alias marker 2>/dev/null; echo done'"],
-                         capture_output=True, text=True, timeout=60, check=False)
+    res = subprocess.run(
+        [
+            "ssh",
+            "-tt",
+            "-F",
+            str(b.path / "ssh_config"),
+            "node1",
+            f"HOME={home} bash -i -c 'command -v python; alias marker 2>/dev/null; echo done'",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert "/home/gtsfm/gtsfm-env/bin/python" in res.stdout and "done" in res.stdout
     if "alias marker" in before:
         assert "alias marker=" in res.stdout, res.stdout
@@ -258,15 +327,30 @@ def test_a_prefix_that_would_differ_between_nodes_stops_before_any_work(tmp_path
     with bed("envroles-homes", 2, False) as b:
         bed_vars = yaml.safe_load((b.path / "vars.yml").read_text())
         # First: more space asked for than any node has. The play stops before any build or copy, naming them.
-        run = run_site(b.path / "inventory.yml", tmp_path / "runner-space",
-                       dict(bed_vars, conda_env_min_free_mb=1 << 40, conda_env_graphviz="ignore"))
+        run = run_site(
+            b.path / "inventory.yml",
+            tmp_path / "runner-space",
+            dict(bed_vars, conda_env_min_free_mb=1 << 40, conda_env_graphviz="ignore"),
+        )
         messages = " ".join(str(failure[2]) for failure in failures(run))
         assert run.status == "failed" and "not enough free space" in messages and "node1, node2" in messages
         for host in b.nodes:
             assert not b.ssh(host, "ls -d ~/gtsfm-env* 2>/dev/null || true").stdout.strip()
             b.ssh(host, "rm -rf ~/gtsfm")  # the checkout came before the space check; start the next case clean
-        subprocess.run(["podman", "exec", "-u", "0", f"gtsfm-{b.name}-node2", "sh", "-c",
-                        "mkdir -p /users && usermod -m -d /users/gtsfm gtsfm"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "podman",
+                "exec",
+                "-u",
+                "0",
+                f"gtsfm-{b.name}-node2",
+                "sh",
+                "-c",
+                "mkdir -p /users && usermod -m -d /users/gtsfm gtsfm",
+            ],
+            check=True,
+            capture_output=True,
+        )
         # A multiplexed SSH connection keeps the home it logged in with: start afresh, as a new login would.
         for socket in (b.path / "cp").glob("*"):
             socket.unlink()
@@ -287,20 +371,28 @@ def test_conda_manager_with_a_stand_in_micromamba(tmp_path):
     mirror replacing the channels, broadcast, activated by micromamba's hook where it is and by PATH elsewhere."""
     with bed("envroles-conda", 2, False) as b:
         bed_vars = yaml.safe_load((b.path / "vars.yml").read_text())
-        extravars = dict(bed_vars, conda_env_manager="conda", conda_env_conda_path="~/micromamba/bin/micromamba",
-                         conda_env_conda_installer_src=str(ROOT / "tests" / "multihost" / "files" / "micromamba"),
-                         conda_env_channels=["https://conda-mirror.example.org/conda-forge"],
-                         conda_env_graphviz="fail")
+        extravars = dict(
+            bed_vars,
+            conda_env_manager="conda",
+            conda_env_conda_path="~/micromamba/bin/micromamba",
+            conda_env_conda_installer_src=str(ROOT / "tests" / "multihost" / "files" / "micromamba"),
+            conda_env_channels=["https://conda-mirror.example.org/conda-forge"],
+            conda_env_graphviz="fail",
+        )
         first = run_site(b.path / "inventory.yml", tmp_path / "first", extravars)
         assert first.status == "successful", failures(first)
         second = run_site(b.path / "inventory.yml", tmp_path / "second", extravars)
         assert second.status == "successful" and second.changed() == 0
         for host in b.nodes:
-            remote = sh('command -v python; echo "$CONDA_PREFIX"; command -v dot; '
-                        'cat ~/gtsfm-env/conda-meta/create-args')
+            remote = sh(
+                'command -v python; echo "$CONDA_PREFIX"; command -v dot; cat ~/gtsfm-env/conda-meta/create-args'
+            )
             out = b.ssh("node1", f"ssh {host} {remote}").stdout.splitlines()
-            assert out[:3] == ["/home/gtsfm/gtsfm-env/bin/python", "/home/gtsfm/gtsfm-env",
-                               "/home/gtsfm/gtsfm-env/bin/dot"], (host, out)
+            assert out[:3] == [
+                "/home/gtsfm/gtsfm-env/bin/python",
+                "/home/gtsfm/gtsfm-env",
+                "/home/gtsfm/gtsfm-env/bin/dot",
+            ], (host, out)
             assert "--file /home/gtsfm/gtsfm/environment_linux.yml" in out[3]
             assert "-c https://conda-mirror.example.org/conda-forge --override-channels" in out[3]
 
@@ -319,8 +411,10 @@ RUN_OUTPUTS = {
 
 def checkout_copy(run: Run) -> list[dict]:
     """The results of the checkout's copy to the other nodes in a run (the broadcast's status poll, or rsync)."""
-    names = ("Follow until every node holds a verified copy, for the checkout",
-             "Ensure every other node holds the scheduler's checkout at the same path (pulled over the mesh)")
+    names = (
+        "Follow until every node holds a verified copy, for the checkout",
+        "Ensure every other node holds the scheduler's checkout at the same path (pulled over the mesh)",
+    )
     return [d for d in run.results("runner_on_ok") if d.get("task") in names]
 
 
@@ -359,8 +453,9 @@ def test_checkout_copy_leaves_run_outputs_and_weights_alone_and_sends_real_chang
             made = [line for d in copies for line in d["res"]["stdout"].split("\n") if line.strip()]
             assert made and all(line.startswith("cd+++++++++ thirdparty/") for line in made), made
         # Nothing of the scheduler's went anywhere: the other nodes hold only what they had at those paths.
-        listing = ("cd ~/gtsfm && find cache results dask_reports thirdparty gtsfm/__pycache__ -type f 2>/dev/null"
-                   " | sort")
+        listing = (
+            "cd ~/gtsfm && find cache results dask_reports thirdparty gtsfm/__pycache__ -type f 2>/dev/null | sort"
+        )
         assert b.ssh("node3", listing, check=False).stdout == ""
         assert b.ssh("node2", listing, check=False).stdout.split() == sorted(own)
 
@@ -372,7 +467,9 @@ def test_checkout_copy_leaves_run_outputs_and_weights_alone_and_sends_real_chang
         for host in b.nodes:
             assert b.ssh(host, "cat ~/gtsfm/gtsfm/__init__.py").stdout == "VERSION = 'changed'\n", host
         assert b.ssh("node2", inodes).stdout == node2_before
-        assert b.ssh("node1", "cat ~/gtsfm/thirdparty/vggt/weights/model.pt ~/gtsfm/results/ba_output/poses.txt"
-                     ).stdout == "weightsposes"
+        assert (
+            b.ssh("node1", "cat ~/gtsfm/thirdparty/vggt/weights/model.pt ~/gtsfm/results/ba_output/poses.txt").stdout
+            == "weightsposes"
+        )
         fourth = run_site(b.path / "inventory.yml", tmp_path / "fourth", extravars)
         assert fourth.status == "successful" and fourth.changed() == 0, failures(fourth)

@@ -11,6 +11,7 @@ into it load a missing system library at import, as opencv-python (libGL.so.1) a
 The same against real wheels (torch CPU, PyPI's torchvision, opencv-python, lightgbm): tests/heavy, make test-heavy.
 Run under the bed lock: flock /tmp/gtsfm-bed.lock .venv/bin/python -m pytest tests/multihost/test_env_check.py
 """
+
 from __future__ import annotations
 
 import os
@@ -25,11 +26,15 @@ import yaml
 from conftest import Bed, Run, fresh_bed
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {"ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-       "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"]}
+ENV = {
+    "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+}
 # What opencv-python and open3d do at import, in two lines each.
-PACKAGES = {"needs_gl": "import ctypes\nctypes.CDLL('libGL.so.1')\n",
-            "needs_gomp": "import ctypes\nctypes.CDLL('libgomp.so.1')\n"}
+PACKAGES = {
+    "needs_gl": "import ctypes\nctypes.CDLL('libGL.so.1')\n",
+    "needs_gomp": "import ctypes\nctypes.CDLL('libgomp.so.1')\n",
+}
 PURELIB = "~/gtsfm-env/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])'"
 
 
@@ -38,9 +43,15 @@ def play(b: Bed, private: Path, playbook: Path, extravars: dict, tags: str | Non
     events: list[dict] = []
     bed_vars = yaml.safe_load((b.path / "vars.yml").read_text())
     result = ansible_runner.run(
-        private_data_dir=str(private), playbook=str(playbook), inventory=str(b.path / "inventory.yml"),
-        extravars=dict(bed_vars, **extravars), quiet=True, tags=tags,
-        event_handler=lambda e: events.append(e) or True, envvars=ENV)
+        private_data_dir=str(private),
+        playbook=str(playbook),
+        inventory=str(b.path / "inventory.yml"),
+        extravars=dict(bed_vars, **extravars),
+        quiet=True,
+        tags=tags,
+        event_handler=lambda e: events.append(e) or True,
+        envvars=ENV,
+    )
     return Run(status=result.status, rc=result.rc, events=events)
 
 
@@ -66,28 +77,42 @@ def world(tmp_path_factory):
 def test_site_imports_the_declared_packages_and_warns_about_dot_on_the_scheduler_only(world):
     site = world["site"]
     assert site.status == "successful", failed(site)
-    probes = [d for d in site.results("runner_on_ok")
-              if d.get("task") == "Read every node's environment after the changes (reads only)"]
+    probes = [
+        d
+        for d in site.results("runner_on_ok")
+        if d.get("task") == "Read every node's environment after the changes (reads only)"
+    ]
     assert sorted(d["host"] for d in probes) == ["node1", "node2", "node3"]
     for d in probes:
         assert [m["name"] for m in d["res"]["imported"]] == ["dask", "distributed", "asyncssh"], d["res"]
         assert d["res"]["import_problems"] == []
-    warned = [d["host"] for d in site.results("runner_on_ok")
-              if "has no Graphviz 'dot'" in str(d.get("res", {}).get("msg", ""))]
+    warned = [
+        d["host"]
+        for d in site.results("runner_on_ok")
+        if "has no Graphviz 'dot'" in str(d.get("res", {}).get("msg", ""))
+    ]
     assert warned == ["node1"]
 
 
 def test_conda_env_refuses_each_node_naming_the_library_and_the_debian_package(world):
-    run = play(world["bed"], world["private"] / "again", ROOT / "site.yml",
-               {"conda_env_imports": ["dask", "needs_gl", "needs_gomp"]}, tags="conda_env")
+    run = play(
+        world["bed"],
+        world["private"] / "again",
+        ROOT / "site.yml",
+        {"conda_env_imports": ["dask", "needs_gl", "needs_gomp"]},
+        tags="conda_env",
+    )
     msgs = failed(run)
     assert sorted(msgs) == ["node1", "node2", "node3"], msgs
     for host, msg in msgs.items():
-        assert msg.startswith(f"conda_env: {host}: ~/gtsfm-env/bin/python does not import what the environment "
-                              "holds"), msg
-        assert ("\n- import needs_gl fails: libGL.so.1 is missing (OSError: libGL.so.1: cannot open shared object "
-                "file: No such file or directory). On Debian GNU/Linux 12 (bookworm) the package libgl1 provides "
-                "it. Fix: sudo apt-get install libgl1 (needs root: ask an admin)") in msg, msg
+        assert msg.startswith(
+            f"conda_env: {host}: ~/gtsfm-env/bin/python does not import what the environment holds"
+        ), msg
+        assert (
+            "\n- import needs_gl fails: libGL.so.1 is missing (OSError: libGL.so.1: cannot open shared object "
+            "file: No such file or directory). On Debian GNU/Linux 12 (bookworm) the package libgl1 provides "
+            "it. Fix: sudo apt-get install libgl1 (needs root: ask an admin)"
+        ) in msg, msg
         if host == "node3":
             assert "\n- import needs_gomp fails: it is not installed in the environment" in msg
         else:
@@ -99,22 +124,33 @@ def test_gtsfm_run_refuses_before_staging_naming_nodes_libraries_and_dot(world, 
     b = world["bed"]
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "image.txt").write_text("x\n")
-    run = play(b, tmp_path / "run", ROOT / "playbooks" / "gtsfm_run.yml", {
-        "gtsfm_run_imports": ["dask", "distributed", "needs_gl", "needs_gomp"], "gtsfm_run_graphviz": "fail",
-        "gtsfm_run_dataset_src": str(tmp_path / "ds"), "gtsfm_run_fetch": False})
+    run = play(
+        b,
+        tmp_path / "run",
+        ROOT / "playbooks" / "gtsfm_run.yml",
+        {
+            "gtsfm_run_imports": ["dask", "distributed", "needs_gl", "needs_gomp"],
+            "gtsfm_run_graphviz": "fail",
+            "gtsfm_run_dataset_src": str(tmp_path / "ds"),
+            "gtsfm_run_fetch": False,
+        },
+    )
     msgs = failed(run)
     assert list(msgs) == ["node1"], msgs
     lines = msgs["node1"].splitlines()
-    assert lines[0] == ("env_check: /home/gtsfm/gtsfm-env/bin/python on 3 of 3 nodes does not hold what the job "
-                        "needs (checked from node1 over SSH as Dask starts it; nothing was started):"), lines
+    assert lines[0] == (
+        "env_check: /home/gtsfm/gtsfm-env/bin/python on 3 of 3 nodes does not hold what the job "
+        "needs (checked from node1 over SSH as Dask starts it; nothing was started):"
+    ), lines
     assert lines[1].startswith("- node1, node2, node3: import needs_gl fails: libGL.so.1 is missing (OSError: ")
     assert "the package libgl1 provides it. Fix: sudo apt-get install libgl1" in lines[1]
     assert lines[2].startswith("- node1, node2: import needs_gomp fails: libgomp.so.1 is missing")
     assert "Fix: sudo apt-get install libgomp1" in lines[2]
     assert lines[3].startswith("- node3: import needs_gomp fails: it is not installed in the environment")
-    assert lines[4].startswith("- node1: Graphviz dot is not on PATH (/home/gtsfm/gtsfm-env/bin first); GTSfM's "
-                               "runner renders its process graph with it and stops without it. Fix: sudo apt-get "
-                               "install graphviz")
+    assert lines[4].startswith(
+        "- node1: Graphviz dot is not on PATH (/home/gtsfm/gtsfm-env/bin first); GTSfM's runner renders its process "
+        "graph with it and stops without it. Fix: sudo apt-get install graphviz"
+    )
     assert len(lines) == 5 and "Traceback" not in msgs["node1"]
     # Refused before any long work: nothing staged, no job.
     assert b.ssh("node1", "test -e ~/gtsfm-data", check=False).returncode != 0

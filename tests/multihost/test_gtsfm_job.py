@@ -3,6 +3,7 @@
 What users see: the preflight refuses bad input in seconds naming the host; a dead worker node, a timeout and
 state stopped each end the job and leave no Dask process on any node; the printed tunnel serves the dashboard.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,9 +34,23 @@ def playbook(bed, path: Path, extravars: dict | None = None, timeout: int = 300)
     result_file = bed.path / "job_result.json"
     result_file.unlink(missing_ok=True)
     extravars = dict(extravars or {}, job_result_file=str(result_file))
-    out = subprocess.run([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
-                          "-e", json.dumps(extravars), str(path)],
-                         capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    out = subprocess.run(
+        [
+            PLAYBOOK,
+            "-i",
+            str(bed.path / "inventory.yml"),
+            "-e",
+            "@" + str(bed.path / "vars.yml"),
+            "-e",
+            json.dumps(extravars),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
     assert result_file.exists(), out.stdout[-3000:] + out.stderr[-2000:]
     return {"rc": out.returncode, "result": json.loads(result_file.read_text())}
 
@@ -66,12 +81,27 @@ def wait_joined(bed, seconds: int = 90) -> None:
 
 def _prepare(bed) -> None:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    subprocess.run([PLAYBOOK, "-i", str(bed.path / "inventory.yml"), "-e", "@" + str(bed.path / "vars.yml"),
-                    "--tags", "ssh_mesh,known_hosts", str(ROOT / "site.yml")], check=True, env=env,
-                   capture_output=True)
-    subprocess.run(f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
-                   "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",
-                   shell=True, check=True)
+    subprocess.run(
+        [
+            PLAYBOOK,
+            "-i",
+            str(bed.path / "inventory.yml"),
+            "-e",
+            "@" + str(bed.path / "vars.yml"),
+            "--tags",
+            "ssh_mesh,known_hosts",
+            str(ROOT / "site.yml"),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    subprocess.run(
+        f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
+        "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",
+        shell=True,
+        check=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +109,9 @@ def bed3():
     """Three fresh nodes with the mesh; GTSFM_JOB_TEST_BED=NAME reuses a running bed of yours instead."""
     reuse = os.environ.get("GTSFM_JOB_TEST_BED")
     if reuse:
-        bed = Bed(name=reuse, path=Path(run_testbed("up", "--nodes", "3", "--name", reuse)),
-                  nodes=["node1", "node2", "node3"])
+        bed = Bed(
+            name=reuse, path=Path(run_testbed("up", "--nodes", "3", "--name", reuse)), nodes=["node1", "node2", "node3"]
+        )
         _prepare(bed)
         yield bed
         return
@@ -128,11 +159,14 @@ def test_preflight_refuses_in_seconds_naming_the_host(bed3, case):
         expect = ["node9", "Fix"]
     elif case == "env differs":
         site = bed3.ssh("node2", "python3 -c 'import site; print(site.getusersitepackages())'").stdout.strip()
-        bed3.ssh("node2", f"mkdir -p {site}/distributed && "
-                          f"echo '__version__ = \"1999.1.0\"' > {site}/distributed/__init__.py")
+        bed3.ssh(
+            "node2",
+            f"mkdir -p {site}/distributed && echo '__version__ = \"1999.1.0\"' > {site}/distributed/__init__.py",
+        )
 
         def cleanup():
             bed3.ssh("node2", f"rm -rf {site}/distributed")
+
         expect = ["node2", "distributed 1999.1.0", "same env"]
     else:
         bed3.ssh("node1", "nohup python3 -m http.server 8799 >/dev/null 2>&1 & echo $! > /tmp/busy.pid")
@@ -140,6 +174,7 @@ def test_preflight_refuses_in_seconds_naming_the_host(bed3, case):
 
         def cleanup():
             bed3.ssh("node1", "kill $(cat /tmp/busy.pid)")
+
         kwargs["dashboard_port"] = 8799
         expect = ["node1", "dashboard port 8799 is busy"]
     before = job_root_entries(bed3)
@@ -225,8 +260,9 @@ def _alive(bed, host: str, pid: int) -> bool:
 
 def test_a_live_run_of_another_job_root_is_refused_by_name_and_keeps_running(bed3):
     # Another controller's job on the same nodes (its own job root, holder and dashboard port), running.
-    other = job(bed3, config_name="hold_300.yaml", job_root=OTHER_ROOT, holder="bob@elsewhere",
-                dashboard_port=8790, name="bobs")
+    other = job(
+        bed3, config_name="hold_300.yaml", job_root=OTHER_ROOT, holder="bob@elsewhere", dashboard_port=8790, name="bobs"
+    )
     assert other.get("changed"), other
     try:
         deadline = time.time() + 90
@@ -261,9 +297,14 @@ def test_what_an_ended_run_of_this_job_root_left_is_ended_before_the_next_run(be
     spec = json.loads(bed3.ssh("node1", f"cat ~/.cache/gtsfm.cluster/jobs/{run_id}/spec.json").stdout)
     # What a worker of that run would have left: Dask's inherited config with the run id and its origin; and a
     # process an older gtsfm_job left (run id only).
-    inherited = base64.urlsafe_b64encode(json.dumps({
-        "gtsfm_job_run_id": run_id, "gtsfm_job_origin": _origin_text(spec),
-    }).encode()).decode()
+    inherited = base64.urlsafe_b64encode(
+        json.dumps(
+            {
+                "gtsfm_job_run_id": run_id,
+                "gtsfm_job_origin": _origin_text(spec),
+            }
+        ).encode()
+    ).decode()
     worker = _sleeper_with(bed3, "node2", {"DASK_INTERNAL_INHERIT_CONFIG": inherited})
     legacy = _sleeper_with(bed3, "node3", {"GTSFM_JOB_RUN_ID": run_id})
     try:
@@ -288,12 +329,30 @@ def test_every_result_file_reaches_the_controller_once(bed3, tmp_path):
     (tmp_path / "ds" / "image.txt").write_text("x\n")
     dest = tmp_path / "results"
     base = [PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml")]
-    out = subprocess.run(base + [str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
-        "gtsfm_run_python": "/usr/bin/python3", "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
-        "gtsfm_run_dataset_src": str(tmp_path / "ds"), "gtsfm_run_config_name": "hold_0_files_450.yaml",
-        "gtsfm_run_worker_memory_limit": "1GB", "gtsfm_run_poll_interval": 2, "gtsfm_run_fetch_dest": str(dest),
-        "gtsfm_run_output_root": "/home/gtsfm/gtsfm-runs/many"})], capture_output=True, text=True, env=env,
-        timeout=600, check=False)
+    out = subprocess.run(
+        base
+        + [
+            str(ROOT / "playbooks" / "gtsfm_run.yml"),
+            "-e",
+            json.dumps(
+                {
+                    "gtsfm_run_python": "/usr/bin/python3",
+                    "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
+                    "gtsfm_run_dataset_src": str(tmp_path / "ds"),
+                    "gtsfm_run_config_name": "hold_0_files_450.yaml",
+                    "gtsfm_run_worker_memory_limit": "1GB",
+                    "gtsfm_run_poll_interval": 2,
+                    "gtsfm_run_fetch_dest": str(dest),
+                    "gtsfm_run_output_root": "/home/gtsfm/gtsfm-runs/many",
+                }
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     runs = [p for p in dest.iterdir() if p.is_dir()]
     assert len(runs) == 1, list(dest.iterdir())
@@ -302,10 +361,25 @@ def test_every_result_file_reaches_the_controller_once(bed3, tmp_path):
     assert (runs[0] / "many" / "d03" / "f0444.txt").read_text() == "result 444\n"
     assert "451 result files" in out.stdout
     # The same run fetched again: nothing changes.
-    again = subprocess.run(base + [str(FILES / "gtsfm_fetch.yml"), "-e", json.dumps({
-        "fetch_run_id": runs[0].name, "fetch_dest": str(dest),
-        "fetch_output_root": "/home/gtsfm/gtsfm-runs/many"})], capture_output=True, text=True, env=env, timeout=300,
-        check=False)
+    again = subprocess.run(
+        base
+        + [
+            str(FILES / "gtsfm_fetch.yml"),
+            "-e",
+            json.dumps(
+                {
+                    "fetch_run_id": runs[0].name,
+                    "fetch_dest": str(dest),
+                    "fetch_output_root": "/home/gtsfm/gtsfm-runs/many",
+                }
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
     assert again.returncode == 0, again.stdout[-3000:]
     assert re.search(r"node1\s*:\s*ok=\d+\s+changed=0\s", again.stdout), again.stdout[-2000:]
 
@@ -319,19 +393,51 @@ def _free_port() -> int:
 def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed3, tmp_path):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     # The dashboard needs bokeh on the scheduler: the demo's wheels (bokeh, numpy, pillow) into node1's user site.
-    subprocess.run([PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
-                    "--limit", "node1", str(FILES / "node_env.yml")], check=True, env=env, capture_output=True)
+    subprocess.run(
+        [
+            PLAYBOOK,
+            "-i",
+            str(bed3.path / "inventory.yml"),
+            "-e",
+            "@" + str(bed3.path / "vars.yml"),
+            "--limit",
+            "node1",
+            str(FILES / "node_env.yml"),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "image.txt").write_text("x\n")
     local = _free_port()
     proc = subprocess.Popen(
-        [PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
-         str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
-             "gtsfm_run_python": "/usr/bin/python3", "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
-             "gtsfm_run_dataset_src": str(tmp_path / "ds"), "gtsfm_run_config_name": "hold_40.yaml",
-             "gtsfm_run_worker_memory_limit": "1GB", "gtsfm_run_poll_interval": 5, "gtsfm_run_fetch": False,
-             "gtsfm_run_dashboard_local_port": local})],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        [
+            PLAYBOOK,
+            "-i",
+            str(bed3.path / "inventory.yml"),
+            "-e",
+            "@" + str(bed3.path / "vars.yml"),
+            str(ROOT / "playbooks" / "gtsfm_run.yml"),
+            "-e",
+            json.dumps(
+                {
+                    "gtsfm_run_python": "/usr/bin/python3",
+                    "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
+                    "gtsfm_run_dataset_src": str(tmp_path / "ds"),
+                    "gtsfm_run_config_name": "hold_40.yaml",
+                    "gtsfm_run_worker_memory_limit": "1GB",
+                    "gtsfm_run_poll_interval": 5,
+                    "gtsfm_run_fetch": False,
+                    "gtsfm_run_dashboard_local_port": local,
+                }
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     # The command alone on its line (pasted whole, nothing after it reaches ssh), the address on the next.
     command, url, lines = None, None, []
     for line in proc.stdout:
@@ -375,14 +481,35 @@ def test_a_job_is_followed_for_two_thousand_polls_to_its_end_and_its_results_fet
     (tmp_path / "ds").mkdir()
     (tmp_path / "ds" / "image.txt").write_text("x\n")
     out = subprocess.run(
-        [PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml"),
-         str(ROOT / "playbooks" / "gtsfm_run.yml"), "-e", json.dumps({
-             "gtsfm_run_python": "/usr/bin/python3", "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
-             "gtsfm_run_dataset_src": str(tmp_path / "ds"), "gtsfm_run_config_name": "hold_150.yaml",
-             "gtsfm_run_name": "long-follow", "gtsfm_run_worker_memory_limit": "1GB",
-             "gtsfm_run_poll_interval": 0.01, "gtsfm_cluster_progress_every": 5,
-             "gtsfm_run_fetch_dest": str(tmp_path / "results")}), "-v"],
-        capture_output=True, text=True, env=env, timeout=900, check=False)
+        [
+            PLAYBOOK,
+            "-i",
+            str(bed3.path / "inventory.yml"),
+            "-e",
+            "@" + str(bed3.path / "vars.yml"),
+            str(ROOT / "playbooks" / "gtsfm_run.yml"),
+            "-e",
+            json.dumps(
+                {
+                    "gtsfm_run_python": "/usr/bin/python3",
+                    "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
+                    "gtsfm_run_dataset_src": str(tmp_path / "ds"),
+                    "gtsfm_run_config_name": "hold_150.yaml",
+                    "gtsfm_run_name": "long-follow",
+                    "gtsfm_run_worker_memory_limit": "1GB",
+                    "gtsfm_run_poll_interval": 0.01,
+                    "gtsfm_cluster_progress_every": 5,
+                    "gtsfm_run_fetch_dest": str(tmp_path / "results"),
+                }
+            ),
+            "-v",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]
     polls = [int(n) for n in re.findall(r'"polls": (\d+)', text)] or [int(n) for n in re.findall(r"polls: (\d+)", text)]

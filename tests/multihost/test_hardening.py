@@ -4,6 +4,7 @@ Each case breaks one node the way a user or a failing disk would, runs site.yml
 as a user would, and checks what the user then sees: either every node logs in
 to every node again, or the play failed naming the node and the fix.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -75,9 +76,11 @@ def test_crlf_authorized_keys_keep_one_block_and_revocation_holds(bed3, site, me
 
 
 def test_symlinked_files_are_written_through(bed3, site, meshed):
-    bed3.ssh("node2", "mkdir -p ~/dotfiles && mv ~/.ssh/known_hosts ~/dotfiles/known_hosts && "
-                      "ln -s ~/dotfiles/known_hosts ~/.ssh/known_hosts && "
-                      "sed -i '/BEGIN gtsfm/,/END gtsfm/d' ~/dotfiles/known_hosts")
+    bed3.ssh(
+        "node2",
+        "mkdir -p ~/dotfiles && mv ~/.ssh/known_hosts ~/dotfiles/known_hosts && ln -s ~/dotfiles/known_hosts "
+        "~/.ssh/known_hosts && sed -i '/BEGIN gtsfm/,/END gtsfm/d' ~/dotfiles/known_hosts",
+    )
     run = site(meshed, TAGS)
     assert run.status == "successful", failures(run)
     assert bed3.ssh("node2", "test -L ~/.ssh/known_hosts && grep -c BEGIN ~/dotfiles/known_hosts").stdout.strip() == "1"
@@ -95,8 +98,12 @@ def test_a_stalled_node_fails_by_name_instead_of_hanging(bed3, site, meshed):
         assert any("node3 did not answer" in msg and "nothing was written" in msg for msg in hosts.values()), hosts
     finally:
         # Release the reader the timed-out module left blocked on the FIFO, then restore the marker.
-        bed3.ssh("node3", "timeout 2 sh -c ': > ~/.ssh/gtsfm_cluster_home_id'; rm ~/.ssh/gtsfm_cluster_home_id && "
-                          "mv ~/.ssh/home_id.saved ~/.ssh/gtsfm_cluster_home_id", check=False)
+        bed3.ssh(
+            "node3",
+            "timeout 2 sh -c ': > ~/.ssh/gtsfm_cluster_home_id'; rm ~/.ssh/gtsfm_cluster_home_id && "
+            "mv ~/.ssh/home_id.saved ~/.ssh/gtsfm_cluster_home_id",
+            check=False,
+        )
     all_logins_work(bed3)
 
 

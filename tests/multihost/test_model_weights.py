@@ -4,6 +4,7 @@ The origin (tests/http_origin.py) is a thread of this test process bound to the 
 nodes reach it, it serves generated files with Range support, counts every request and can cut a transfer part way.
 The tests run in order on one bed and build on each other's state, as a cluster's life would.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -40,13 +41,18 @@ def bed():
 def origin_factory(tmp_path_factory):
     """Start an origin on a bed's network (its gateway address), serving FILES; all stop at the end."""
     with contextlib.ExitStack() as stack:
+
         def start(bed_name: str) -> Origin:
-            net = json.loads(subprocess.run(["podman", "network", "inspect", f"gtsfm-{bed_name}"],
-                                            capture_output=True, text=True, check=True).stdout)[0]
+            net = json.loads(
+                subprocess.run(
+                    ["podman", "network", "inspect", f"gtsfm-{bed_name}"], capture_output=True, text=True, check=True
+                ).stdout
+            )[0]
             server = stack.enter_context(Origin(tmp_path_factory.mktemp("origin"), host=net["subnets"][0]["gateway"]))
             for name, data in FILES.items():
                 server.put(name, data)
             return server
+
         yield start
 
 
@@ -61,17 +67,29 @@ def lock(tmp_path_factory) -> Path:
 
 
 def weights_vars(origin, lock, files=None, **more):
-    files = files if files is not None else [
-        {"url": origin.url("a.bin"), "dest": "thirdparty/a/weights/a.bin"},
-        {"url": origin.url("b.bin"), "dest": "thirdparty/b/b.bin", "sha256": sha(FILES["b.bin"])},
-        {"url": origin.url("c.bin"), "dest": "~/weights/c.bin"},
-    ]
-    return {"model_weights_files": files, "model_weights_lock_file": str(lock), "model_weights_poll_delay": 1,
-            "model_weights_retry_delay": 0, **more}
+    files = (
+        files
+        if files is not None
+        else [
+            {"url": origin.url("a.bin"), "dest": "thirdparty/a/weights/a.bin"},
+            {"url": origin.url("b.bin"), "dest": "thirdparty/b/b.bin", "sha256": sha(FILES["b.bin"])},
+            {"url": origin.url("c.bin"), "dest": "~/weights/c.bin"},
+        ]
+    )
+    return {
+        "model_weights_files": files,
+        "model_weights_lock_file": str(lock),
+        "model_weights_poll_delay": 1,
+        "model_weights_retry_delay": 0,
+        **more,
+    }
 
 
-PATHS = {"a.bin": "~/gtsfm/thirdparty/a/weights/a.bin", "b.bin": "~/gtsfm/thirdparty/b/b.bin",
-         "c.bin": "~/weights/c.bin"}
+PATHS = {
+    "a.bin": "~/gtsfm/thirdparty/a/weights/a.bin",
+    "b.bin": "~/gtsfm/thirdparty/b/b.bin",
+    "c.bin": "~/weights/c.bin",
+}
 
 
 def sums_on(bed, host: str) -> dict[str, str]:
@@ -85,15 +103,20 @@ def sums_on(bed, host: str) -> dict[str, str]:
 
 def failure_messages(run) -> str:
     """The messages of failed and unreachable tasks, or the play's output when there are none (a parse error)."""
-    msgs = [str(d.get("res", {}).get("msg", "")) for d in run.results("runner_on_failed")
-            + run.results("runner_item_on_failed") + run.results("runner_on_unreachable")]
+    msgs = [
+        str(d.get("res", {}).get("msg", ""))
+        for d in run.results("runner_on_failed")
+        + run.results("runner_item_on_failed")
+        + run.results("runner_on_unreachable")
+    ]
     return "\n".join(msgs) or "\n".join(e.get("stdout", "") for e in run.events[-20:])
 
 
 def leftovers(bed, host: str) -> str:
     """Any partial or temporary file the fetch or the broadcast left under the weight directories."""
-    return bed.ssh(host, "find ~/gtsfm ~/weights -name '*gtsfm-partial*' -o -name '*gtsfm-broadcast-tmp*' "
-                         "2>/dev/null || true").stdout.strip()
+    return bed.ssh(
+        host, "find ~/gtsfm ~/weights -name '*gtsfm-partial*' -o -name '*gtsfm-broadcast-tmp*' 2>/dev/null || true"
+    ).stdout.strip()
 
 
 def test_mesh_first(bed, site):
@@ -143,8 +166,10 @@ def test_given_sum_mismatch_fails_clearly_and_leaves_nothing(bed, site, origin, 
     assert run.status == "failed"
     msg = failure_messages(run)
     dest = bed.ssh("node1", "echo ~/gtsfm/thirdparty/d/d.bin").stdout.strip()
-    assert f"{dest}: sha256 mismatch for {origin.url('d.bin')}: expected {wrong}, got " \
-           f"{sha(b'not what the manifest says')}" in msg
+    assert (
+        f"{dest}: sha256 mismatch for {origin.url('d.bin')}: expected {wrong}, got "
+        f"{sha(b'not what the manifest says')}" in msg
+    )
     for host in bed.nodes:
         assert bed.ssh(host, "ls -A ~/gtsfm/thirdparty/d 2>/dev/null || true").stdout.strip() == "", host
 
@@ -158,8 +183,7 @@ def test_changed_origin_file_is_refused_against_its_pin_until_repinned(bed, site
     origin.reset()
     run = site(bed.path / "inventory.yml", TAG, extravars=weights_vars(origin, lock))
     assert run.status == "failed"
-    assert f"sha256 mismatch for {origin.url('a.bin')}: expected {pinned}, got {sha(changed)}" \
-           in failure_messages(run)
+    assert f"sha256 mismatch for {origin.url('a.bin')}: expected {pinned}, got {sha(changed)}" in failure_messages(run)
     assert len(origin.gets("a.bin")) == 1 and origin.gets("b.bin") == [] and origin.gets("c.bin") == []
     for host in bed.nodes:
         assert sums_on(bed, host)["a.bin"] == "", host
@@ -208,17 +232,25 @@ def test_shared_home_gets_each_file_once_and_no_broadcast(origin_factory, site, 
         server = origin_factory("weights-shared")
         files = [{"url": server.url("a.bin"), "dest": "thirdparty/a/weights/a.bin"}]
         lock_file = tmp_path / "lock.json"
-        run = site(path / "inventory.yml", "ssh_mesh,known_hosts," + TAG,
-                   extravars=weights_vars(server, lock_file, files))
+        run = site(
+            path / "inventory.yml", "ssh_mesh,known_hosts," + TAG, extravars=weights_vars(server, lock_file, files)
+        )
         assert run.status == "successful", failure_messages(run)
         assert len(server.gets("a.bin")) == 1
-        sends = [e for e in run.events if e.get("event") == "runner_on_ok"
-                 and e["event_data"].get("task", "").startswith("Start sending")]
+        sends = [
+            e
+            for e in run.events
+            if e.get("event") == "runner_on_ok" and e["event_data"].get("task", "").startswith("Start sending")
+        ]
         assert sends == []
         for node in ("node1", "node2", "node3"):
-            res = subprocess.run(["ssh", "-F", str(path / "ssh_config"), node,
-                                  "sha256sum gtsfm/thirdparty/a/weights/a.bin"],
-                                 capture_output=True, text=True, check=True, timeout=60)
+            res = subprocess.run(
+                ["ssh", "-F", str(path / "ssh_config"), node, "sha256sum gtsfm/thirdparty/a/weights/a.bin"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            )
             assert res.stdout.split()[0] == sha(FILES["a.bin"])
         again = site(path / "inventory.yml", TAG, extravars=weights_vars(server, lock_file, files))
         assert again.status == "successful" and again.changed() == 0, failure_messages(again)

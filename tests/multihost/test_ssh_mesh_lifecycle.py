@@ -3,6 +3,7 @@
 Runs on a real 4-node test bed (scripts/testbed) through ansible-runner and
 checks what users see: which logins work, and what the files hold.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -29,8 +30,7 @@ class Login:
 
 def login(bed, src: str, dst: str) -> Login:
     """One BatchMode, strict-host-key login from src to dst."""
-    res = bed.ssh(src, f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 {dst} true",
-                  check=False)
+    res = bed.ssh(src, f"ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 {dst} true", check=False)
     return Login(res.returncode == 0, f"{src} -> {dst}: {res.stderr.strip()}")
 
 
@@ -73,8 +73,7 @@ def test_unreachable_node_fails_by_name_and_leaves_files_whole(bed4, site, tmp_p
         assert run.status == "failed"
         assert [d["host"] for d in run.results("runner_on_unreachable")] == ["node4"]
         messages = [d["res"].get("msg", "") for d in run.results("runner_on_failed")]
-        assert messages and all("node4 did not answer" in m and "nothing was written" in m
-                                for m in messages), messages
+        assert messages and all("node4 did not answer" in m and "nothing was written" in m for m in messages), messages
         assert managed_files(bed4, bed4.nodes[:3]) == before
     finally:
         # `up` restarts the stopped node and restores its /etc/hosts.
@@ -96,15 +95,35 @@ def test_check_mode_changes_nothing(bed4, site, tmp_path):
 
 def test_controller_known_hosts_lets_strict_ssh_in(bed4, site, tmp_path):
     known = tmp_path / "controller_known_hosts"
-    run = site(bed4.inventory_for(bed4.nodes, tmp_path), "known_hosts",
-               extravars={"known_hosts_controller": True, "known_hosts_controller_path": str(known)})
+    run = site(
+        bed4.inventory_for(bed4.nodes, tmp_path),
+        "known_hosts",
+        extravars={"known_hosts_controller": True, "known_hosts_controller_path": str(known)},
+    )
     assert run.status == "successful", run.results("runner_on_failed")
     for node in bed4.nodes:
         ip = bed4.ip(node)
         res = subprocess.run(
-            ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}",
-             "-o", "IdentitiesOnly=yes", "-i", str(bed4.path / "id_ed25519"), f"gtsfm@{ip}", "true"],
-            capture_output=True, text=True, timeout=60, check=False)
+            [
+                "ssh",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                f"UserKnownHostsFile={known}",
+                "-o",
+                "IdentitiesOnly=yes",
+                "-i",
+                str(bed4.path / "id_ed25519"),
+                f"gtsfm@{ip}",
+                "true",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert res.returncode == 0, f"controller -> {node} ({ip}): {res.stderr}"
 
 
@@ -118,10 +137,28 @@ def test_mesh_key_is_refused_from_outside_the_cluster(bed4, site, tmp_path):
     ip = bed4.ip("node2")
     # Not through the bed's ssh_config, which also offers the controller's own key: the mesh key alone.
     res = subprocess.run(
-        ["ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-         "-o", f"UserKnownHostsFile={bed4.path / 'known_hosts'}", "-o", "HostKeyAlias=node2",
-         "-o", "IdentitiesOnly=yes", "-i", str(key), f"gtsfm@{ip}", "true"],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={bed4.path / 'known_hosts'}",
+            "-o",
+            "HostKeyAlias=node2",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-i",
+            str(key),
+            f"gtsfm@{ip}",
+            "true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert res.returncode != 0 and "Permission denied" in res.stderr, res.stderr
     assert login(bed4, "node1", "node2")
 
@@ -130,9 +167,18 @@ def test_changed_host_key_replaces_the_old_entry(bed4, site, tmp_path):
     old = bed4.ssh("node2", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]
     container = f"gtsfm-{bed4.name}-node2"
     # The node is reinstalled: new host keys, sshd reloads them.
-    subprocess.run(["podman", "exec", container, "sh", "-c",
-                    "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && pkill -HUP -x sshd"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "podman",
+            "exec",
+            container,
+            "sh",
+            "-c",
+            "rm -f /etc/ssh/ssh_host_* && ssh-keygen -A >/dev/null && pkill -HUP -x sshd",
+        ],
+        check=True,
+        capture_output=True,
+    )
     # The controller learns the new key the way an admin would publish it (the bed reads it from the node).
     run_testbed("up", "--nodes", "4", "--name", bed4.name)
     new = bed4.ssh("node2", "cat /etc/ssh/ssh_host_ed25519_key.pub").stdout.split()[1]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-COLLECTIONS_DIR = Path(__file__).resolve().parents[2] / 'collections'
+COLLECTIONS_DIR = Path(__file__).resolve().parents[2] / "collections"
 
 
 @pytest.hookimpl(trylast=True)

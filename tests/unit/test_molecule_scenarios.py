@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The molecule scenarios sit where molecule looks in a collection, over one shared base config, and every path they
 name resolves from where it is written (the scenarios moved one level down once; a stale ../ fails only on a bed)."""
+
 from __future__ import annotations
 
 import re
@@ -45,8 +46,13 @@ def test_molecule_finds_the_scenarios_in_extensions_without_the_migration_warnin
     assert not (ROOT / "molecule").exists()
     assert molecule_util.get_effective_molecule_glob() == MOLECULE_COLLECTION_GLOB
     assert "should migrate" not in caplog.text
-    assert [p.name for p in SCENARIOS] == ["default", "model_weights", "ssh_mesh", "ssh_mesh_shared_home",
-                                           "ssh_mesh_single"]
+    assert [p.name for p in SCENARIOS] == [
+        "default",
+        "model_weights",
+        "ssh_mesh",
+        "ssh_mesh_shared_home",
+        "ssh_mesh_single",
+    ]
 
 
 def test_molecule_picks_up_the_shared_base_config(in_root):
@@ -107,12 +113,17 @@ def _relative_references(playbook: Path):
 
 
 def test_every_relative_path_in_the_scenarios_resolves():
-    playbooks = sorted(p for p in BASE.rglob("*.yml") if p.name not in ("molecule.yml", "config.yml")
-                       and "gtsfm_checkout" not in p.parts and "vars" not in p.parent.parts)
+    playbooks = sorted(
+        p
+        for p in BASE.rglob("*.yml")
+        if p.name not in ("molecule.yml", "config.yml")
+        and "gtsfm_checkout" not in p.parts
+        and "vars" not in p.parent.parts
+    )
     assert playbooks
     checked = 0
     for playbook in playbooks:
         for ref in _relative_references(playbook):
-            assert (playbook.parent / ref).exists(), "%s: %s does not resolve" % (playbook.relative_to(ROOT), ref)
+            assert (playbook.parent / ref).exists(), f"{playbook.relative_to(ROOT)}: {ref} does not resolve"
             checked += 1
     assert checked >= 10

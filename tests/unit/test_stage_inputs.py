@@ -2,6 +2,7 @@
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The stage (roles/cluster_facts) takes explicit inputs: site.yml passes them; it reads no other role's variables."""
+
 from __future__ import annotations
 
 import re
@@ -25,10 +26,12 @@ def _site_play() -> dict:
 def test_site_yml_passes_the_stage_each_roles_file_with_the_roles_own_marker():
     play = _site_play()
     files = {f.get("marker"): f["path"] for f in play["vars"]["cluster_facts_files"]}
-    assert files == {_role_var("ssh_mesh", "_ssh_mesh_block"): "{{ ssh_mesh_authorized_keys_path }}",
-                     _role_var("known_hosts", "_known_hosts_block"): "{{ known_hosts_path }}",
-                     # bashrc_block decides from the whole text: no block, the text.
-                     None: "{{ bashrc_init_path }}"}
+    assert files == {
+        _role_var("ssh_mesh", "_ssh_mesh_block"): "{{ ssh_mesh_authorized_keys_path }}",
+        _role_var("known_hosts", "_known_hosts_block"): "{{ known_hosts_path }}",
+        # bashrc_block decides from the whole text: no block, the text.
+        None: "{{ bashrc_init_path }}",
+    }
     assert [f.get("text", False) for f in play["vars"]["cluster_facts_files"]] == [False, False, True]
     assert play["vars"]["cluster_facts_keypair"] == "{{ ssh_mesh_key_path }}"
     assert play["vars"]["cluster_facts_port"] == "{{ known_hosts_port }}"
@@ -46,7 +49,7 @@ def test_the_stage_defaults_match_known_hosts_so_a_play_without_site_yml_reads_w
 
 
 def test_the_stage_reads_no_other_roles_variables_and_no_variable_name_registry():
-    other = re.compile(r"\b_{0,2}(?:%s)_[a-z0-9_]+" % "|".join(OTHER_ROLES))
+    other = re.compile(rf"\b_{{0,2}}(?:{'|'.join(OTHER_ROLES)})_[a-z0-9_]+")
     for path in sorted((ROOT / "roles" / "cluster_facts").rglob("*.yml")):
         # What runs: the YAML without its comments; of the argument specs, only the defaults (the descriptions say
         # which variable site.yml passes).

@@ -13,6 +13,7 @@ It stands in for GTSfM's gtsfm/runner.py where GTSfM cannot be installed (the de
 - images are read on the scheduler only (the loader), SIFT runs on the workers of every host, matching and
   incremental mapping on the scheduler; results land under {output_root}/results.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,8 +62,12 @@ def make_cluster(args: argparse.Namespace):
     from dask.distributed import LocalCluster, SSHCluster
 
     if not args.cluster_config:
-        return LocalCluster(n_workers=args.num_workers, threads_per_worker=args.threads_per_worker,
-                            dashboard_address=args.dashboard_port, memory_limit=args.worker_memory_limit)
+        return LocalCluster(
+            n_workers=args.num_workers,
+            threads_per_worker=args.threads_per_worker,
+            dashboard_address=args.dashboard_port,
+            memory_limit=args.worker_memory_limit,
+        )
     workers = read_cluster_config(args.cluster_config)
     scheduler = workers[0]
     last = None
@@ -71,8 +76,11 @@ def make_cluster(args: argparse.Namespace):
             return SSHCluster(
                 [scheduler] + workers,
                 scheduler_options={"dashboard_address": args.dashboard_port},
-                worker_options={"n_workers": args.num_workers, "nthreads": args.threads_per_worker,
-                                "memory_limit": args.worker_memory_limit},
+                worker_options={
+                    "n_workers": args.num_workers,
+                    "nthreads": args.threads_per_worker,
+                    "memory_limit": args.worker_memory_limit,
+                },
             )
         except Exception as exc:  # GTSfM retries on any error too
             last = exc
@@ -92,7 +100,10 @@ def extract(name: str, image, max_num_features: int) -> dict:
     t = time.time()
     keypoints, descriptors = extractor.extract_from_uint8_array(np.ascontiguousarray(image))
     return {
-        "name": name, "host": socket.gethostname(), "pid": os.getpid(), "seconds": round(time.time() - t, 3),
+        "name": name,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "seconds": round(time.time() - t, 3),
         # COLMAP's affine keypoint shape: x, y, a11, a12, a21, a22.
         "keypoints": np.array([(k.x, k.y, k.a11, k.a12, k.a21, k.a22) for k in keypoints], dtype=np.float32),
         "descriptors": np.array(descriptors.data, dtype=np.uint8),
@@ -102,11 +113,16 @@ def extract(name: str, image, max_num_features: int) -> dict:
 def write_scene(path: Path, points, centers, truth_centers) -> None:
     """The aligned scene as plain numbers (points, estimated and true camera centres), for the controller to draw:
     the nodes need no plotting library."""
-    path.write_text(json.dumps({
-        "points": [[round(float(v), 4) for v in p] for p in points],
-        "centers": [[round(float(v), 4) for v in c] for c in centers],
-        "truth_centers": [[round(float(v), 4) for v in c] for c in truth_centers],
-    }) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "points": [[round(float(v), 4) for v in p] for p in points],
+                "centers": [[round(float(v), 4) for v in c] for c in centers],
+                "truth_centers": [[round(float(v), 4) for v in c] for c in truth_centers],
+            }
+        )
+        + "\n"
+    )
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -143,12 +159,24 @@ def run(args: argparse.Namespace) -> dict:
     slots = [w for group in zip(*list(by_host.values())) for w in group] or list(workers)
     slots += [w for v in by_host.values() for w in v if w not in slots]
     t = time.time()
-    futures = [client.submit(extract, n, images[n], max_num_features, workers=[slots[i % len(slots)]],
-                             allow_other_workers=True, pure=False, key=f"sift-{i}") for i, n in enumerate(names)]
+    futures = [
+        client.submit(
+            extract,
+            n,
+            images[n],
+            max_num_features,
+            workers=[slots[i % len(slots)]],
+            allow_other_workers=True,
+            pure=False,
+            key=f"sift-{i}",
+        )
+        for i, n in enumerate(names)
+    ]
     features = {f["name"]: f for f in client.gather(futures)}
     extract_seconds = time.time() - t
-    logger.info("features extracted in %.1f s on hosts %s", extract_seconds,
-                sorted({f["host"] for f in features.values()}))
+    logger.info(
+        "features extracted in %.1f s on hosts %s", extract_seconds, sorted({f["host"] for f in features.values()})
+    )
     client.close()
     cluster.close()
 
@@ -160,14 +188,20 @@ def run(args: argparse.Namespace) -> dict:
     database = results / "database.db"
     database.unlink(missing_ok=True)
     pycolmap.Database.open(str(database)).close()
-    pycolmap.import_images(str(database), str(dataset / "images"), camera_mode=pycolmap.CameraMode.SINGLE,
-                           image_names=names, options=pycolmap.ImageReaderOptions(camera_params=camera_params))
+    pycolmap.import_images(
+        str(database),
+        str(dataset / "images"),
+        camera_mode=pycolmap.CameraMode.SINGLE,
+        image_names=names,
+        options=pycolmap.ImageReaderOptions(camera_params=camera_params),
+    )
     with pycolmap.Database.open(str(database)) as db:
         for image in db.read_all_images():
             f = features[image.name]
             db.write_keypoints(image.image_id, f["keypoints"])
-            db.write_descriptors(image.image_id,
-                                 pycolmap.FeatureDescriptors(pycolmap.FeatureExtractorType.SIFT, f["descriptors"]))
+            db.write_descriptors(
+                image.image_id, pycolmap.FeatureDescriptors(pycolmap.FeatureExtractorType.SIFT, f["descriptors"])
+            )
     t = time.time()
     pycolmap.match_exhaustive(str(database), device=pycolmap.Device.cpu)
     match_seconds = time.time() - t
@@ -184,13 +218,19 @@ def run(args: argparse.Namespace) -> dict:
     best.write(str(model_dir))
 
     summary: dict = {
-        "images": len(names), "images_registered": best.num_reg_images(), "points3D": best.num_points3D(),
+        "images": len(names),
+        "images_registered": best.num_reg_images(),
+        "points3D": best.num_points3D(),
         "mean_reprojection_error_px": best.compute_mean_reprojection_error(),
         "extracted_by": {n: features[n]["host"] for n in names},
         "hosts": sorted({f["host"] for f in features.values()}),
         "workers": {host: len(addresses) for host, addresses in by_host.items()},
-        "seconds": {"extract": round(extract_seconds, 2), "match": round(match_seconds, 2),
-                    "map": round(map_seconds, 2), "total": round(time.time() - started, 2)},
+        "seconds": {
+            "extract": round(extract_seconds, 2),
+            "match": round(match_seconds, 2),
+            "map": round(map_seconds, 2),
+            "total": round(time.time() - started, 2),
+        },
     }
     if truth is not None:
         comparison = pycolmap.compare_reconstructions(truth, best, alignment_error="proj_center")
@@ -200,19 +240,24 @@ def run(args: argparse.Namespace) -> dict:
             errors = comparison["errors"]
             rot = [e.rotation_error_deg for e in errors]
             pos = [e.proj_center_error for e in errors]
-            summary.update({
-                "rotation_error_deg": {"max": max(rot), "mean": float(np.mean(rot))},
-                "position_error": {"max": max(pos), "mean": float(np.mean(pos))},
-            })
+            summary.update(
+                {
+                    "rotation_error_deg": {"max": max(rot), "mean": float(np.mean(rot))},
+                    "position_error": {"max": max(pos), "mean": float(np.mean(pos))},
+                }
+            )
             aligned = pycolmap.Reconstruction(best)
             aligned.transform(comparison["rec2_from_rec1"].inverse())
-            write_scene(results / "scene.json",
-                        np.array([p.xyz for p in aligned.points3D.values()]),
-                        np.array([aligned.image(i).projection_center() for i in aligned.reg_image_ids()]),
-                        np.array([truth.image(i).projection_center() for i in truth.reg_image_ids()]))
+            write_scene(
+                results / "scene.json",
+                np.array([p.xyz for p in aligned.points3D.values()]),
+                np.array([aligned.image(i).projection_center() for i in aligned.reg_image_ids()]),
+                np.array([truth.image(i).projection_center() for i in truth.reg_image_ids()]),
+            )
     (results / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    logger.info("registered %d of %d images; summary in %s", summary["images_registered"], len(names),
-                results / "summary.json")
+    logger.info(
+        "registered %d of %d images; summary in %s", summary["images_registered"], len(names), results / "summary.json"
+    )
     return summary
 
 

@@ -2,6 +2,7 @@
 
 Usage: python3 asyncssh_reach.py HOST [HOST ...]; exits non-zero naming each host that failed.
 """
+
 import asyncio
 import sys
 import warnings
@@ -16,14 +17,14 @@ async def reach(host):
             result = await conn.run("hostname", check=True)
             return host, result.stdout.strip(), None
     except (OSError, asyncssh.Error) as exc:
-        return host, None, "%s: %s" % (type(exc).__name__, exc)
+        return host, None, f"{type(exc).__name__}: {exc}"
 
 
 async def main(hosts):
     results = await asyncio.gather(*(reach(h) for h in hosts))
     failed = [(h, err) for h, dummy, err in results if err]
     for host, name, err in results:
-        print("%s -> %s" % (host, name or err))
+        print(f"{host} -> {name or err}")
     return 1 if failed else 0
 
 

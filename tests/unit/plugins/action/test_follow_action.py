@@ -1,14 +1,15 @@
 """gtsfm.cluster.follow as ansible-playbook runs it, on the controller itself (connection local): lines, results."""
+
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from localhost_play import run_localhost  # tests/, put on sys.path by conftest.py
+
 ROOT = Path(__file__).resolve().parents[4]
-PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 # Writes a progress record the way the modules do, for 3 s, then exits 0.
 WRITER = (
     "import sys, time; sys.path.insert(0, {utils!r}); import _progress; "
@@ -20,18 +21,15 @@ WRITER = (
 def play(tmp_path: Path, tasks: str, **extra: str) -> subprocess.CompletedProcess:
     book = tmp_path / "play.yml"
     book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + tasks)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false",
-               ANSIBLE_ASYNC_DIR=str(tmp_path / "async"), **extra)
-    # The interpreter pinned: interpreter discovery may find a pyenv shim that runs nothing.
-    return subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local",
-                           "-e", "ansible_python_interpreter=" + sys.executable, str(book)],
-                          capture_output=True, text=True, env=env, timeout=120, check=False)
+    return run_localhost(book, ANSIBLE_ASYNC_DIR=str(tmp_path / "async"), **extra)
 
 
 def test_follow_prints_progress_lines_and_returns_the_step_result(tmp_path):
     rec = tmp_path / "rec.json"
     code = WRITER.format(utils=str(ROOT / "plugins" / "module_utils"), rec=str(rec))
-    out = play(tmp_path, f"""
+    out = play(
+        tmp_path,
+        f"""
     - name: Start
       ansible.builtin.command:
         argv: [{sys.executable!r}, -c, {code!r}]
@@ -50,7 +48,8 @@ def test_follow_prints_progress_lines_and_returns_the_step_result(tmp_path):
     - name: Show
       ansible.builtin.debug:
         msg: "polls={{{{ followed.polls }}}} rc={{{{ followed.result.rc }}}} changed={{{{ followed.changed }}}}"
-""")
+""",
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "localhost: the copy sending, " in out.stdout and " / 300 B, " in out.stdout, out.stdout
     assert out.stdout.count("localhost: the copy done, 290 / 300 B, after") == 1, out.stdout
@@ -59,7 +58,9 @@ def test_follow_prints_progress_lines_and_returns_the_step_result(tmp_path):
 
 
 def test_a_failed_step_fails_the_task_with_its_message(tmp_path):
-    out = play(tmp_path, """
+    out = play(
+        tmp_path,
+        """
     - name: Start
       ansible.builtin.command:
         argv: [sh, -c, 'echo disk full >&2; exit 3']
@@ -70,7 +71,8 @@ def test_a_failed_step_fails_the_task_with_its_message(tmp_path):
       gtsfm.cluster.follow:
         label: the build
         job: "{{ started }}"
-""")
+""",
+    )
     assert out.returncode == 2, out.stdout
     # The step's own message after its label (2.21's command module words it "The command exited with a ...").
     assert re.search(r"the build: (The command exited with a )?non-zero return code", out.stdout), out.stdout
@@ -78,7 +80,9 @@ def test_a_failed_step_fails_the_task_with_its_message(tmp_path):
 
 
 def test_bad_input_names_the_field_and_a_skipped_start_is_skipped(tmp_path):
-    out = play(tmp_path, """
+    out = play(
+        tmp_path,
+        """
     - name: Skipped start
       ansible.builtin.command: "true"
       when: false
@@ -93,8 +97,10 @@ def test_bad_input_names_the_field_and_a_skipped_start_is_skipped(tmp_path):
       gtsfm.cluster.follow:
         label: bad
         job: {rc: 0}
-""")
+""",
+    )
     assert "skipping: [localhost]" in out.stdout, out.stdout
     # Words, not lines: 2.16-2.18's YAML result format folds a long message.
     assert "follow.job must be the registered result of a task started with async and poll: 0" in " ".join(
-        out.stdout.split()), out.stdout
+        out.stdout.split()
+    ), out.stdout

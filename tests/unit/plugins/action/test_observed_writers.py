@@ -1,20 +1,19 @@
 """The block writers' action plugins as ansible-playbook runs them (connection local): the stage's read of a file,
 passed as `observed`, answers a write that would change nothing without running the module; anything else runs it."""
+
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from localhost_play import run_localhost  # tests/, put on sys.path by conftest.py
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils._bashrc import rewrite
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import read_block, replace_block, unchanged
 
 ROOT = Path(__file__).resolve().parents[4]
-PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 BLOCK = 'export PATH="$HOME/env/bin:$PATH"'
 
 
@@ -22,10 +21,7 @@ def play(tmp_path: Path, tasks: str) -> list[dict]:
     """Run the tasks on localhost; the writer's registered result (its last task keeps it in result.json)."""
     book = tmp_path / "play.yml"
     book.write_text("- hosts: localhost\n  gather_facts: false\n  tasks:\n" + tasks)
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false")
-    out = subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local",
-                          "-e", "ansible_python_interpreter=" + sys.executable, str(book)],
-                         capture_output=True, text=True, env=env, timeout=120, check=False)
+    out = run_localhost(book)
     assert out.returncode == 0, out.stdout + out.stderr
     return [json.loads((tmp_path / "result.json").read_text())]
 
@@ -54,16 +50,23 @@ def read_then_write(path: Path, writer: str, args: str, text: bool = False, mark
 """
 
 
-@pytest.mark.parametrize("writer,args,text,marker", [
-    ("gtsfm.cluster.managed_block", "        marker: t\n        lines: [a, b]\n        mode: '0600'", False, "t"),
-    ("gtsfm.cluster.known_hosts_block",
-     "        marker: t\n        hash_hosts: true\n        entries: [{names: [node1], keys: ['ssh-ed25519 AAAAC3Nz']}]",
-     False, "t"),
-    ("gtsfm.cluster.bashrc_block", f"        block: {BLOCK!r}", True, None),
-])
+@pytest.mark.parametrize(
+    "writer,args,text,marker",
+    [
+        ("gtsfm.cluster.managed_block", "        marker: t\n        lines: [a, b]\n        mode: '0600'", False, "t"),
+        (
+            "gtsfm.cluster.known_hosts_block",
+            "        marker: t\n        hash_hosts: true\n        entries: [{names: [node1], keys: ['ssh-ed25519 "
+            "AAAAC3Nz']}]",
+            False,
+            "t",
+        ),
+        ("gtsfm.cluster.bashrc_block", f"        block: {BLOCK!r}", True, None),
+    ],
+)
 def test_a_write_the_read_shows_done_makes_no_remote_call(tmp_path, writer, args, text, marker):
     path = tmp_path / "file"
-    path.write_text("# mine\n[ -z \"$PS1\" ] && return\n")
+    path.write_text('# mine\n[ -z "$PS1" ] && return\n')
     task = read_then_write(path, writer, args, text, marker)
     first, second = play(tmp_path, task) + play(tmp_path, task)
     assert first["changed"] and "decided_from" not in first, first

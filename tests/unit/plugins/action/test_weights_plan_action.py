@@ -1,15 +1,15 @@
 """gtsfm.cluster.weights_plan as ansible-playbook runs it on the controller: what it reads, what it refuses."""
+
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+from localhost_play import run_localhost  # tests/, put on sys.path by conftest.py
+
 ROOT = Path(__file__).resolve().parents[4]
-PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 NODES = [{"name": "n1", "home": "/home/u", "home_id": None}, {"name": "n2", "home": "/home/u", "home_id": None}]
 
 
@@ -19,16 +19,34 @@ def shown(out: subprocess.CompletedProcess) -> str:
 
 
 def plan(tmp_path: Path, **args) -> tuple[subprocess.CompletedProcess, dict]:
-    task = {"gtsfm.cluster.weights_plan": dict({"checkout_dir": "~/gtsfm", "lock_file": str(tmp_path / "lock.json"),
-                                                "nodes": NODES, "scheduler": "n1"}, **args),
-            "register": "plan"}
+    task = {
+        "gtsfm.cluster.weights_plan": dict(
+            {"checkout_dir": "~/gtsfm", "lock_file": str(tmp_path / "lock.json"), "nodes": NODES, "scheduler": "n1"},
+            **args,
+        ),
+        "register": "plan",
+    }
     book = tmp_path / "play.yml"
-    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
-        task, {"ansible.builtin.copy": {"content": "{{ plan | to_json }}", "dest": str(tmp_path / "plan.json")}}]}]))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false")
-    out = subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local",
-                          "-e", "ansible_python_interpreter=" + sys.executable,
-                          str(book)], capture_output=True, text=True, env=env, timeout=120, check=False)
+    book.write_text(
+        json.dumps(
+            [
+                {
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "tasks": [
+                        task,
+                        {
+                            "ansible.builtin.copy": {
+                                "content": "{{ plan | to_json }}",
+                                "dest": str(tmp_path / "plan.json"),
+                            }
+                        },
+                    ],
+                }
+            ]
+        )
+    )
+    out = run_localhost(book)
     result = json.loads((tmp_path / "plan.json").read_text()) if (tmp_path / "plan.json").exists() else {}
     return out, result
 
@@ -37,8 +55,10 @@ def test_reads_the_lock_and_hashes_what_the_controller_holds(tmp_path):
     held = tmp_path / "held" / "thirdparty" / "a.bin"
     held.parent.mkdir(parents=True)
     held.write_bytes(b"weights")
-    files = [{"url": "https://example.org/a.bin", "dest": "thirdparty/a.bin"},
-             {"url": "https://example.org/b.bin", "dest": "thirdparty/b.bin"}]
+    files = [
+        {"url": "https://example.org/a.bin", "dest": "thirdparty/a.bin"},
+        {"url": "https://example.org/b.bin", "dest": "thirdparty/b.bin"},
+    ]
     pin = hashlib.sha256(b"b").hexdigest()
     (tmp_path / "lock.json").write_text(json.dumps({"version": 1, "files": {files[1]["url"]: {"sha256": pin}}}))
     out, result = plan(tmp_path, files=files, controller_dir=str(tmp_path / "held"))

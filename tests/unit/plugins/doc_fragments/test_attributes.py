@@ -2,6 +2,7 @@
 """Every module takes its shared documentation from gtsfm.cluster.attributes, and ansible-doc renders what the
 fragments and the module's own lines add up to (ansible-core merges them in an order that a misplaced fragment
 silently gets wrong)."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,14 @@ def _own_doc(module: str) -> dict:
 @pytest.fixture(scope="module")
 def rendered() -> dict:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    res = subprocess.run([str(Path(sys.executable).parent / "ansible-doc"), "--json"]
-                         + ["gtsfm.cluster." + m for m in MODULES],
-                         capture_output=True, text=True, check=False, cwd=ROOT, env=env)
+    res = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-doc"), "--json"] + ["gtsfm.cluster." + m for m in MODULES],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env=env,
+    )
     assert res.returncode == 0, res.stderr
     return {name.split(".")[-1]: entry["doc"] for name, entry in json.loads(res.stdout).items()}
 

@@ -15,13 +15,21 @@ ROOT = Path(__file__).resolve().parents[4]
 
 def test_first_host_of_each_home_writes_it():
     ids = {"node1": "a", "node2": "b", "node3": "a", "node4": "b", "node5": "c"}
-    assert home_writers(ids) == {"node1": "node1", "node2": "node2", "node3": "node1", "node4": "node2",
-                                 "node5": "node5"}
+    assert home_writers(ids) == {
+        "node1": "node1",
+        "node2": "node2",
+        "node3": "node1",
+        "node4": "node2",
+        "node5": "node5",
+    }
 
 
 def test_a_home_without_an_id_is_a_home_of_its_own():
     assert home_writers({"node1": None, "node2": None, "node3": "x"}) == {
-        "node1": "node1", "node2": "node2", "node3": "node3"}
+        "node1": "node1",
+        "node2": "node2",
+        "node3": "node3",
+    }
 
 
 def test_bad_input_is_a_filter_error():

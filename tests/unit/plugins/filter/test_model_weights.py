@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The weights_catalog and weights_excludes filters, as a template calls them."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Every ~/.bashrc shape of issue 15: the block lands before the guard, every other line survives, re-runs are
 no-ops."""
+
 from __future__ import annotations
 
 import os
@@ -22,11 +23,13 @@ NAME = "gtsfm.cluster.bashrc_init"
 BEGIN, END = markers(NAME)
 BLOCK = ["export VIRTUAL_ENV=/opt/env", 'export PATH="/opt/env/bin:$PATH"']
 DEBIAN = (Path(__file__).parent / "fixtures" / "debian_bookworm.bashrc").read_text()
-CONDA = ("# >>> conda initialize >>>\n"
-         "# !! Contents within this block are managed by 'conda init' !!\n"
-         "__conda_setup=\"$('/home/u/miniforge3/bin/conda' 'shell.bash' 'hook' 2> /dev/null)\"\n"
-         "if [ $? -eq 0 ]; then\n    eval \"$__conda_setup\"\nfi\nunset __conda_setup\n"
-         "# <<< conda initialize <<<\n")
+CONDA = (
+    "# >>> conda initialize >>>\n"
+    "# !! Contents within this block are managed by 'conda init' !!\n"
+    "__conda_setup=\"$('/home/u/miniforge3/bin/conda' 'shell.bash' 'hook' 2> /dev/null)\"\n"
+    'if [ $? -eq 0 ]; then\n    eval "$__conda_setup"\nfi\nunset __conda_setup\n'
+    "# <<< conda initialize <<<\n"
+)
 
 
 def lines_kept(before: str, after: str) -> bool:
@@ -61,8 +64,9 @@ def test_ps1_guard_with_conda_block_after_it_moves_conda_before_guard():
     assert after.index("# <<< conda initialize <<<") < guard
     assert after.count("__conda_setup=") == 1
     # Every other line is kept, in its order.
-    assert after.replace(CONDA, "").replace(BEGIN + "\n" + "\n".join(BLOCK) + "\n" + END + "\n", "") == \
-        text.replace(CONDA, "")
+    assert after.replace(CONDA, "").replace(BEGIN + "\n" + "\n".join(BLOCK) + "\n" + END + "\n", "") == text.replace(
+        CONDA, ""
+    )
 
 
 def test_conda_block_already_before_guard_stays():
@@ -71,22 +75,25 @@ def test_conda_block_already_before_guard_stays():
     assert after.startswith(CONDA + BEGIN)
 
 
-@pytest.mark.parametrize("guard", [
-    "[[ $- != *i* ]] && return",
-    '[[ "$-" != *i* ]] && return',
-    "[ -z \"$PS1\" ] && return",
-    "[ -z \"${PS1-}\" ] && return 0",
-    "[ -z \"$PS1\" ] && exit",
-    "[[ $- == *i* ]] || return",
-    "test -z \"$PS1\" && return",
-    "if [ -z \"$PS1\" ]; then return; fi",
-    "case $- in *i*) ;; *) return;; esac",
-    "  [[ $- != *i* ]] && return   # not interactive",
-    "case $- in\n  *i*) ;;\n  *) return ;;\nesac",
-    "case \"$-\" in\n*i*) ;;\n*) return\n;;\nesac",
-    "if [[ $- != *i* ]]; then\n    return\nfi",
-    "if [ -z \"$PS1\" ]\nthen\n  return\nfi",
-])
+@pytest.mark.parametrize(
+    "guard",
+    [
+        "[[ $- != *i* ]] && return",
+        '[[ "$-" != *i* ]] && return',
+        '[ -z "$PS1" ] && return',
+        '[ -z "${PS1-}" ] && return 0',
+        '[ -z "$PS1" ] && exit',
+        "[[ $- == *i* ]] || return",
+        'test -z "$PS1" && return',
+        'if [ -z "$PS1" ]; then return; fi',
+        "case $- in *i*) ;; *) return;; esac",
+        "  [[ $- != *i* ]] && return   # not interactive",
+        "case $- in\n  *i*) ;;\n  *) return ;;\nesac",
+        'case "$-" in\n*i*) ;;\n*) return\n;;\nesac',
+        "if [[ $- != *i* ]]; then\n    return\nfi",
+        'if [ -z "$PS1" ]\nthen\n  return\nfi',
+    ],
+)
 def test_guard_variants_are_recognised(guard):
     text = "export A=1\n" + guard + "\nalias x=y\n"
     after = check_idempotent(text)
@@ -96,8 +103,10 @@ def test_guard_variants_are_recognised(guard):
 
 
 def test_arch_style_guard():
-    text = "#\n# ~/.bashrc\n#\n\n# If not running interactively, don't do anything\n[[ $- != *i* ]] && return\n\n" \
-           "alias ls='ls --color=auto'\nPS1='[\\u@\\h \\W]\\$ '\n"
+    text = (
+        "#\n# ~/.bashrc\n#\n\n# If not running interactively, don't do anything\n[[ $- != *i* ]] && return\n\n"
+        "alias ls='ls --color=auto'\nPS1='[\\u@\\h \\W]\\$ '\n"
+    )
     after = check_idempotent(text)
     assert after.index(END) < after.index("# If not running interactively")
     assert after.startswith("#\n# ~/.bashrc\n#\n\n" + BEGIN)
@@ -110,13 +119,13 @@ def test_no_guard_goes_on_top():
 
 
 def test_no_final_newline_stays_without():
-    text = "export A=1\n[ -z \"$PS1\" ] && return\nalias x=y"
+    text = 'export A=1\n[ -z "$PS1" ] && return\nalias x=y'
     after = check_idempotent(text)
     assert after.endswith("alias x=y") and block_before_guard(after, "[ -z")
 
 
 def test_conda_block_last_without_final_newline():
-    text = "[ -z \"$PS1\" ] && return\nalias x=y\n" + CONDA.rstrip("\n")
+    text = '[ -z "$PS1" ] && return\nalias x=y\n' + CONDA.rstrip("\n")
     after = check_idempotent(text)
     assert after.endswith("alias x=y") and after.index("# <<< conda initialize <<<\n") < after.index(BEGIN)
 
@@ -157,13 +166,16 @@ def test_absent_removes_only_the_block():
     assert place_block(DEBIAN, NAME, [], state="absent") == DEBIAN
 
 
-@pytest.mark.parametrize("text, message", [
-    ("[ -n \"$PS1\" ] || { echo hi; return; }\n", "looks like an interactive guard"),
-    ("if [[ $- != *i* ]]; then\n  echo bye\n  return\nfi\n", "whose body is not the plain 'return' guard"),
-    (BEGIN + "\nx\n", "markers are damaged"),
-    ("[ -z \"$PS1\" ] && return\n# >>> conda initialize >>>\nfoo\n", "conda initialize markers are damaged"),
-    ("a\0b\n", "NUL bytes"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[ -n "$PS1" ] || { echo hi; return; }\n', "looks like an interactive guard"),
+        ("if [[ $- != *i* ]]; then\n  echo bye\n  return\nfi\n", "whose body is not the plain 'return' guard"),
+        (BEGIN + "\nx\n", "markers are damaged"),
+        ('[ -z "$PS1" ] && return\n# >>> conda initialize >>>\nfoo\n', "conda initialize markers are damaged"),
+        ("a\0b\n", "NUL bytes"),
+    ],
+)
 def test_unsafe_files_are_refused(text, message):
     with pytest.raises(BashrcError, match=message):
         place_block(text, NAME, BLOCK)
@@ -175,20 +187,27 @@ def sourced_env(tmp_path, text: str) -> str:
     path.write_text(text)
     syntax = subprocess.run(["bash", "-O", "extglob", "-n", str(path)], check=False)
     assert syntax.returncode == 0, "not valid bash: " + text
-    out = subprocess.run(["bash", "--norc", "--noprofile", "-c", '. "$1"; echo "env=$VIRTUAL_ENV"', "bash", str(path)],
-                         capture_output=True, text=True, check=False, env={"PATH": os.environ["PATH"]})
+    out = subprocess.run(
+        ["bash", "--norc", "--noprofile", "-c", '. "$1"; echo "env=$VIRTUAL_ENV"', "bash", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": os.environ["PATH"]},
+    )
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
 
-GUARD = '[[ $- != *i* ]] && return\n'
+GUARD = "[[ $- != *i* ]] && return\n"
 # Guard-shaped lines that are not the file's guard: in a function body, a heredoc, a string, a continued line, a
 # conditional, a subshell. Each case: the text, and the text the block must come right before (None: the top).
 NOT_THE_GUARD = {
     "function body": ('f() {\n  [ -z "$PS1" ] && return\n  echo f\n}\n' + GUARD + "alias x=y\n", GUARD),
-    "function keyword, body on the next line": ('function f\n{\n  case $- in *i*) ;; *) return;; esac\n}\n' + GUARD,
-                                                GUARD),
+    "function keyword, body on the next line": (
+        "function f\n{\n  case $- in *i*) ;; *) return;; esac\n}\n" + GUARD,
+        GUARD,
+    ),
     "heredoc": ("cat > /dev/null <<'EOF'\ncase $- in\n  *i*) ;;\n  *) return;;\nesac\nEOF\n" + GUARD, GUARD),
-    "heredoc with tabs": ("cat > /dev/null <<-EOF\n\t[ -z \"$PS1\" ] && return\n\tEOF\n" + GUARD, GUARD),
+    "heredoc with tabs": ('cat > /dev/null <<-EOF\n\t[ -z "$PS1" ] && return\n\tEOF\n' + GUARD, GUARD),
     "multi-line string": ("MSG='\n[ -z \"$PS1\" ] && return\n'\n" + GUARD, GUARD),
     "continued line": ('echo not a guard: \\\n[ -z "$PS1" ] \\&\\& return\n' + GUARD, GUARD),
     "command substitution": ('x=$(\n  [ -z "$PS1" ] && exit\n  echo y)\n' + GUARD, GUARD),
@@ -220,19 +239,22 @@ def test_debian_stock_file_still_gets_the_block_before_its_guard_and_works(tmp_p
     assert sourced_env(tmp_path, after) == "env=/opt/env"
 
 
-@pytest.mark.parametrize("text", [
-    # Shapes the reader must follow without losing the top level (each ends with the real guard).
-    'a=(one "two three" $(echo four))\n',
-    "shopt -s extglob\ncase x in\n  +([0-9])) echo n;;\n  (y|z) echo yz ;;\n  *) ;;\nesac\n",
-    "[[ $PS1 =~ ^(a|b)$ && -n ${x:-\"}\"} ]] && echo ok\n",
-    "for ((i = 0; i < 2; i++)); do echo $((i * (2 + 1))); done\n",
-    "while read -r line; do echo \"$line\"; done < <(printf 'a\\nb\\n')\n",
-    "echo `echo hi` $'it\\'s' \"nested \\\"$(echo \"q\")\\\"\" # a comment with ) and fi\n",
-    "if true; then :; elif false; then :; else :; fi >/dev/null 2>&1\n",
-    "{ echo grouped; } | cat\nf () ( echo subshell body )\n",
-    "x=1 y=2 eval 'echo $x'\n! true || echo no\n",
-    "cat <<EOF | cat\n$(echo inside)\nEOF\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Shapes the reader must follow without losing the top level (each ends with the real guard).
+        'a=(one "two three" $(echo four))\n',
+        "shopt -s extglob\ncase x in\n  +([0-9])) echo n;;\n  (y|z) echo yz ;;\n  *) ;;\nesac\n",
+        '[[ $PS1 =~ ^(a|b)$ && -n ${x:-"}"} ]] && echo ok\n',
+        "for ((i = 0; i < 2; i++)); do echo $((i * (2 + 1))); done\n",
+        "while read -r line; do echo \"$line\"; done < <(printf 'a\\nb\\n')\n",
+        'echo `echo hi` $\'it\\\'s\' "nested \\"$(echo "q")\\"" # a comment with ) and fi\n',
+        "if true; then :; elif false; then :; else :; fi >/dev/null 2>&1\n",
+        "{ echo grouped; } | cat\nf () ( echo subshell body )\n",
+        "x=1 y=2 eval 'echo $x'\n! true || echo no\n",
+        "cat <<EOF | cat\n$(echo inside)\nEOF\n",
+    ],
+)
 def test_valid_shapes_keep_the_top_level(tmp_path, text):
     text = text + GUARD
     lines = split_lines(text)
@@ -240,14 +262,17 @@ def test_valid_shapes_keep_the_top_level(tmp_path, text):
     assert sourced_env(tmp_path, check_idempotent(text)) == "env=/opt/env"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("if true; then\n  echo\n", "line 1 opens 'if', which the file never closes"),
-    ("echo a\nfi\n" + GUARD, "line 2: an unexpected 'fi'"),
-    ("f() {\n  echo\n" + GUARD, "line 1 opens a function body"),
-    ("echo 'open\n" + GUARD, "line 1: a quote (') that is never closed"),
-    ('echo "open\n' + GUARD, 'line 1: a quote (") that is never closed'),
-    ("echo $(date\n" + GUARD, "a $( ... ) opened on line 1 is never closed"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("if true; then\n  echo\n", "line 1 opens 'if', which the file never closes"),
+        ("echo a\nfi\n" + GUARD, "line 2: an unexpected 'fi'"),
+        ("f() {\n  echo\n" + GUARD, "line 1 opens a function body"),
+        ("echo 'open\n" + GUARD, "line 1: a quote (') that is never closed"),
+        ('echo "open\n' + GUARD, 'line 1: a quote (") that is never closed'),
+        ("echo $(date\n" + GUARD, "a $( ... ) opened on line 1 is never closed"),
+    ],
+)
 def test_a_file_whose_structure_cannot_be_followed_is_refused_naming_the_line(text, message):
     with pytest.raises(BashrcError, match=re.escape(message)):
         place_block(text, NAME, BLOCK)

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The source side of the broadcast and the status reader, without a bed."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,14 @@ PARAMS = {"connect_timeout": 10, "keepalive": 5, "cipher": "aes128-gcm@openssh.c
 def test_ssh_options_are_batch_strict_with_keepalives_and_the_cipher():
     opts = bc.ssh_options(PARAMS)
     joined = " ".join(opts)
-    for part in ("BatchMode=yes", "StrictHostKeyChecking=yes", "ConnectTimeout=10", "ServerAliveInterval=5",
-                 "ServerAliveCountMax=3", "-c aes128-gcm@openssh.com"):
+    for part in (
+        "BatchMode=yes",
+        "StrictHostKeyChecking=yes",
+        "ConnectTimeout=10",
+        "ServerAliveInterval=5",
+        "ServerAliveCountMax=3",
+        "-c aes128-gcm@openssh.com",
+    ):
         assert part in joined
     assert opts[-2:] == ["-o", "Port=2222"]
     assert "-c" not in bc.ssh_options(dict(PARAMS, cipher=""))
@@ -92,6 +99,7 @@ exec sh -c "$*"
 
 def chain_ctx(tmp_path, script=FAKE_SSH):
     from pathlib import Path
+
     fake = tmp_path / "bin" / "ssh"
     fake.parent.mkdir()
     fake.write_text(script)
@@ -128,15 +136,18 @@ def test_one_hop_chain_streams_a_tree_as_tar(tmp_path):
 
 
 def test_a_first_hop_that_cannot_connect_is_named_lost(tmp_path):
-    params, ctx = chain_ctx(tmp_path, "#!/bin/sh\necho 'ssh: connect to host here port 22: No route to host' >&2\n"
-                                      "exit 255\n")
+    params, ctx = chain_ctx(
+        tmp_path, "#!/bin/sh\necho 'ssh: connect to host here port 22: No route to host' >&2\nexit 255\n"
+    )
     data = tmp_path / "data"
     data.write_bytes(b"x" * 1000)
     source = bc.describe_source(str(data))
     events = bc.Chain(["here"], source, params, ctx, bc.Status(None, source, ["here"]), False).run()
     assert events["here"]["e"] == "lost"
-    assert "connection lost during the transfer (ssh exit 255: ssh: connect to host here port 22: No route" in \
-        events["here"]["error"]
+    assert (
+        "connection lost during the transfer (ssh exit 255: ssh: connect to host here port 22: No route"
+        in events["here"]["error"]
+    )
 
 
 @pytest.mark.skipif(not hop._which("zstd"), reason="zstd not installed")
@@ -157,8 +168,11 @@ EXCLUDE = ["__pycache__/", "/results/", "weights/model.pt"]
 
 def test_exclude_is_checked_and_only_for_trees(tmp_path):
     (tmp_path / "f").write_text("x")
-    with pytest.raises(bc.BroadcastError, match=r"exclude applies to a directory tree, but .*/f is a file on the "
-                                                r"source node. Fix: drop exclude, or broadcast the directory."):
+    with pytest.raises(
+        bc.BroadcastError,
+        match=r"exclude applies to a directory tree, but .*/f is a file on the "
+        r"source node. Fix: drop exclude, or broadcast the directory.",
+    ):
         bc.describe_source(str(tmp_path / "f"), exclude=["*.pyc"])
     with pytest.raises(bc.BroadcastError, match=r"exclude pattern 'a/\*\*': '\*\*' is not supported"):
         bc.describe_source(str(tmp_path), exclude=["a/**"])
@@ -177,8 +191,9 @@ def test_a_tree_sends_and_keeps_no_excluded_entry_and_a_no_op_rerun_sends_nothin
     assert source["size"] == 6 and source["exclude"] == EXCLUDE
     weight = os.lstat(tree / "weights" / "model.pt")
     # The hop runs here, so its destination is the source itself: the excluded entries must stay as they are.
-    events = bc.Chain(["here"], source, dict(params, exclude=EXCLUDE), ctx, bc.Status(None, source, ["here"]),
-                      False).run()
+    events = bc.Chain(
+        ["here"], source, dict(params, exclude=EXCLUDE), ctx, bc.Status(None, source, ["here"]), False
+    ).run()
     assert events["here"]["e"] == "done", events
     assert events["here"]["b"] < 100_000, "the excluded weight travelled"
     assert os.lstat(tree / "weights" / "model.pt").st_ino == weight.st_ino
@@ -188,6 +203,20 @@ def test_a_tree_sends_and_keeps_no_excluded_entry_and_a_no_op_rerun_sends_nothin
     (tree / "pkg" / "__pycache__" / "other.pyc").write_text("x")
     again = bc.stat_source(str(tree), EXCLUDE)
     assert again["cached"] is True and again["digest"] == source["digest"]
-    result = bc.broadcast(dict(params, path=str(tree), hosts=["here"], order="given", exclude=EXCLUDE, checksum=False,
-                               repair_rounds=0, status_file=None, compress=False), False, ctx, lambda msg: None)
+    result = bc.broadcast(
+        dict(
+            params,
+            path=str(tree),
+            hosts=["here"],
+            order="given",
+            exclude=EXCLUDE,
+            checksum=False,
+            repair_rounds=0,
+            status_file=None,
+            compress=False,
+        ),
+        False,
+        ctx,
+        lambda msg: None,
+    )
     assert result["changed"] is False and result["held"] == ["here"] and result["received"] == []

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The hop program without a bed: identity of files and trees, records, and one hop fed through a pipe."""
+
 from __future__ import annotations
 
 import base64
@@ -75,15 +76,25 @@ def run_hop(cfg: dict, stream: bytes, close: bool = True) -> tuple[int, list[dic
 
 
 def stream_of(payload: bytes, digest: str | None = None, chunk: int = 8192) -> bytes:
-    chunks = [payload[i:i + chunk] for i in range(0, len(payload), chunk)]
+    chunks = [payload[i : i + chunk] for i in range(0, len(payload), chunk)]
     info = {"digest": digest or "sha256:" + hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
     return b"".join(hop.frames(chunks)) + hop.trailer(info)
 
 
 def file_cfg(dest: Path, payload: bytes, **more) -> dict:
-    cfg = {"chain": ["me"], "path": str(dest), "kind": "file", "token": "t1", "timeout": 5, "bufsize": 4096,
-           "digest": "sha256:" + hashlib.sha256(payload).hexdigest(), "size": len(payload), "mode": 0o640,
-           "mtime_ns": 1_700_000_000_000_000_000, "compress": False}
+    cfg = {
+        "chain": ["me"],
+        "path": str(dest),
+        "kind": "file",
+        "token": "t1",
+        "timeout": 5,
+        "bufsize": 4096,
+        "digest": "sha256:" + hashlib.sha256(payload).hexdigest(),
+        "size": len(payload),
+        "mode": 0o640,
+        "mtime_ns": 1_700_000_000_000_000_000,
+        "compress": False,
+    }
     cfg.update(more)
     return cfg
 
@@ -173,8 +184,19 @@ def test_one_hop_swaps_a_tree_whole_over_an_old_one_with_a_read_only_dir(tmp_pat
     dest = make_tree(tmp_path / "dest")
     (dest / "stale").write_text("gone after the swap")
     digest, size, dummy = hop.tree_manifest(str(src))
-    cfg = {"chain": ["me"], "path": str(dest), "kind": "tree", "token": "t2", "timeout": 5, "bufsize": 4096,
-           "digest": digest, "size": size, "mode": 0o755, "mtime_ns": 0, "compress": False}
+    cfg = {
+        "chain": ["me"],
+        "path": str(dest),
+        "kind": "tree",
+        "token": "t2",
+        "timeout": 5,
+        "bufsize": 4096,
+        "digest": digest,
+        "size": size,
+        "mode": 0o755,
+        "mtime_ns": 0,
+        "compress": False,
+    }
     rc, events = run_hop(cfg, stream_of(tar_of(src)))
     assert rc == 0, events
     assert hop.tree_manifest(str(dest))[0] == digest and not (dest / "stale").exists()
@@ -186,9 +208,10 @@ def test_one_hop_swaps_a_tree_whole_over_an_old_one_with_a_read_only_dir(tmp_pat
 def test_one_hop_decompresses_and_verifies_the_uncompressed_bytes(tmp_path):
     payload = b"compressible " * 20000
     packed = subprocess.run(["zstd", "-q", "-c"], input=payload, capture_output=True, check=True).stdout
-    chunks = [packed[i:i + 1000] for i in range(0, len(packed), 1000)]
+    chunks = [packed[i : i + 1000] for i in range(0, len(packed), 1000)]
     stream = b"".join(hop.frames(chunks)) + hop.trailer(
-        {"digest": "sha256:" + hashlib.sha256(payload).hexdigest(), "bytes": len(payload)})
+        {"digest": "sha256:" + hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
+    )
     dest = tmp_path / "z"
     rc, events = run_hop(file_cfg(dest, payload, compress=True), stream)
     assert rc == 0, events
@@ -215,38 +238,50 @@ def test_shipped_program_runs_a_probe_as_python3_c(tmp_path):
 
 # --- exclude ------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("pattern, rel, is_dir, left_out", [
-    ("__pycache__/", "gtsfm/utils/__pycache__", True, True),
-    ("__pycache__/", "__pycache__", False, False),  # a trailing slash matches directories only
-    ("*.pyc", "gtsfm/a.cpython-311.pyc", False, True),
-    ("*.pyc", "gtsfm/a.py", False, False),
-    ("/results/", "results", True, True),
-    ("/results/", "gtsfm/results", True, False),  # anchored at the tree's top
-    ("thirdparty/vggt/weights/model.pt", "thirdparty/vggt/weights/model.pt", False, True),
-    ("thirdparty/vggt/weights/model.pt", "x/thirdparty/vggt/weights/model.pt", False, False),
-    ("thirdparty/*/weights/.model.pt.gtsfm-*", "thirdparty/vggt/weights/.model.pt.gtsfm-partial", False, True),
-    ("thirdparty/*/model.pt", "thirdparty/a/b/model.pt", False, False),  # * stays within one component
-    ("[c]ache", "cache", True, True),
-])
+
+@pytest.mark.parametrize(
+    "pattern, rel, is_dir, left_out",
+    [
+        ("__pycache__/", "gtsfm/utils/__pycache__", True, True),
+        ("__pycache__/", "__pycache__", False, False),  # a trailing slash matches directories only
+        ("*.pyc", "gtsfm/a.cpython-311.pyc", False, True),
+        ("*.pyc", "gtsfm/a.py", False, False),
+        ("/results/", "results", True, True),
+        ("/results/", "gtsfm/results", True, False),  # anchored at the tree's top
+        ("thirdparty/vggt/weights/model.pt", "thirdparty/vggt/weights/model.pt", False, True),
+        ("thirdparty/vggt/weights/model.pt", "x/thirdparty/vggt/weights/model.pt", False, False),
+        ("thirdparty/*/weights/.model.pt.gtsfm-*", "thirdparty/vggt/weights/.model.pt.gtsfm-partial", False, True),
+        ("thirdparty/*/model.pt", "thirdparty/a/b/model.pt", False, False),  # * stays within one component
+        ("[c]ache", "cache", True, True),
+    ],
+)
 def test_exclude_patterns_match_like_gitignore(pattern, rel, is_dir, left_out):
     assert hop.Exclude([pattern]).excluded(rel, is_dir) is left_out
 
 
-@pytest.mark.parametrize("pattern, message", [
-    ("", "empty; give a name"),
-    ("/", "empty; give a name"),
-    ("a/**/b", "'**' is not supported"),
-    ("a/../b", "'.', '..' and empty components are not allowed"),
-    ("a//b", "'.', '..' and empty components are not allowed"),
-    ("a\\*", "backslashes are not supported"),
-])
+@pytest.mark.parametrize(
+    "pattern, message",
+    [
+        ("", "empty; give a name"),
+        ("/", "empty; give a name"),
+        ("a/**/b", "'**' is not supported"),
+        ("a/../b", "'.', '..' and empty components are not allowed"),
+        ("a//b", "'.', '..' and empty components are not allowed"),
+        ("a\\*", "backslashes are not supported"),
+    ],
+)
 def test_bad_exclude_patterns_are_refused_with_the_reason(pattern, message):
-    with pytest.raises(hop.HopError, match=re.escape("exclude pattern %r: %s" % (pattern, message))):
+    with pytest.raises(hop.HopError, match=re.escape(f"exclude pattern {pattern!r}: {message}")):
         hop.Exclude([pattern])
 
 
-CHECKOUT_EXCLUDE = ["__pycache__/", "*.pyc", "/results/", "thirdparty/vggt/weights/model.pt",
-                    "thirdparty/vggt/weights/.model.pt.gtsfm-*"]
+CHECKOUT_EXCLUDE = [
+    "__pycache__/",
+    "*.pyc",
+    "/results/",
+    "thirdparty/vggt/weights/model.pt",
+    "thirdparty/vggt/weights/.model.pt.gtsfm-*",
+]
 
 
 def make_checkout(root: Path) -> Path:
@@ -299,18 +334,39 @@ def test_one_hop_with_exclude_keeps_what_the_node_has_there_untouched(tmp_path):
     (dest / "results" / "ro").mkdir()
     (dest / "results" / "ro").chmod(0o555)
     (dest / "stale.py").write_text("gone after the swap")
-    kept = ["gtsfm/__pycache__/runner.cpython-311.pyc", "results/ba_output/cameras.txt",
-            "thirdparty/vggt/weights/model.pt", "thirdparty/vggt/weights/.model.pt.gtsfm-broadcast.json",
-            "stray.pyc", "results/ro"]
+    kept = [
+        "gtsfm/__pycache__/runner.cpython-311.pyc",
+        "results/ba_output/cameras.txt",
+        "thirdparty/vggt/weights/model.pt",
+        "thirdparty/vggt/weights/.model.pt.gtsfm-broadcast.json",
+        "stray.pyc",
+        "results/ro",
+    ]
     before = {rel: os.lstat(dest / rel) for rel in kept}
     digest, size, dummy = hop.tree_manifest(str(src), exclude=CHECKOUT_EXCLUDE)
-    names = b"".join(b"./" + rel.encode() + b"\0" if rel != "." else b".\0"
-                     for rel, dummy in hop._walk(str(src), CHECKOUT_EXCLUDE))
-    payload = subprocess.run(["tar", "-C", str(src), "-cf", "-", "--no-recursion", "--null", "-T", "-"],
-                             input=names, check=True, capture_output=True).stdout
-    cfg = {"chain": ["me"], "path": str(dest), "kind": "tree", "token": "t3", "timeout": 5, "bufsize": 4096,
-           "digest": digest, "size": size, "mode": 0o755, "mtime_ns": 0, "compress": False,
-           "exclude": CHECKOUT_EXCLUDE}
+    names = b"".join(
+        b"./" + rel.encode() + b"\0" if rel != "." else b".\0" for rel, dummy in hop._walk(str(src), CHECKOUT_EXCLUDE)
+    )
+    payload = subprocess.run(
+        ["tar", "-C", str(src), "-cf", "-", "--no-recursion", "--null", "-T", "-"],
+        input=names,
+        check=True,
+        capture_output=True,
+    ).stdout
+    cfg = {
+        "chain": ["me"],
+        "path": str(dest),
+        "kind": "tree",
+        "token": "t3",
+        "timeout": 5,
+        "bufsize": 4096,
+        "digest": digest,
+        "size": size,
+        "mode": 0o755,
+        "mtime_ns": 0,
+        "compress": False,
+        "exclude": CHECKOUT_EXCLUDE,
+    }
     rc, events = run_hop(cfg, stream_of(payload))
     assert rc == 0, events
     assert (dest / "gtsfm" / "runner.py").read_text() == "print('new')\n" and not (dest / "stale.py").exists()
@@ -332,8 +388,9 @@ def test_one_hop_with_exclude_keeps_what_the_node_has_there_untouched(tmp_path):
 def test_probe_reads_the_destination_with_the_exclude_it_is_given(tmp_path):
     dest = make_checkout(tmp_path / "dest")
     digest = hop.tree_manifest(str(dest), exclude=CHECKOUT_EXCLUDE)[0]
-    hop.write_record(str(dest), {"kind": "tree", "digest": digest,
-                                 "signature": hop.signature(str(dest), "tree", CHECKOUT_EXCLUDE)})
+    hop.write_record(
+        str(dest), {"kind": "tree", "digest": digest, "signature": hop.signature(str(dest), "tree", CHECKOUT_EXCLUDE)}
+    )
     add_run_outputs(dest, "x")
     cfg = {"path": str(dest), "kind": "tree"}
     assert hop.probe(dict(cfg, exclude=CHECKOUT_EXCLUDE))["held"] == digest
@@ -346,27 +403,32 @@ def test_a_disk_that_fills_while_a_file_arrives_is_named_as_such_and_leaves_noth
 
     def full(self, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     monkeypatch.setattr(hop.FileSink, "write", full)
     rc, events = run_hop(file_cfg(dest, payload), stream_of(payload))
     error = events[-1]["error"]
     assert rc == 1 and events[-1]["e"] == "failed"
-    assert error.startswith("no space left on the file system of %s there" % tmp_path), error
+    assert error.startswith(f"no space left on the file system of {tmp_path} there"), error
     assert "50000 bytes" in error and "Free at least that much there, then run again" in error
     assert "No space left on device" in error  # what the node's own write said, kept after the sentence
     assert not dest.exists() and hop.leftovers(str(dest)) == []
 
 
 def test_a_failed_program_is_told_by_its_first_and_last_lines_and_the_count_between():
-    script = ("cat >/dev/null; echo 'tar: ./a: Wrote only 2048 of 10240 bytes' >&2; for f in a b c; do "
-              "echo \"tar: ./$f: Cannot write: No space left on device\" >&2; "
-              "done; echo 'tar: Exiting with failure status due to previous errors' >&2; exit 2")
+    script = (
+        "cat >/dev/null; echo 'tar: ./a: Wrote only 2048 of 10240 bytes' >&2; for f in a b c; do "
+        'echo "tar: ./$f: Cannot write: No space left on device" >&2; '
+        "done; echo 'tar: Exiting with failure status due to previous errors' >&2; exit 2"
+    )
     sink = hop.ProcessSink(["sh", "-c", script], "tar -x")
     sink.write(b"x" * 1000)
     with pytest.raises(hop.HopError) as err:
         sink.finish()
     # The line that says why leads, though tar's first one only says it wrote less.
-    assert str(err.value) == ("tar -x failed: tar: ./a: Cannot write: No space left on device (and 4 more lines, "
-                              "the last: tar: Exiting with failure status due to previous errors)")
+    assert str(err.value) == (
+        "tar -x failed: tar: ./a: Cannot write: No space left on device (and 4 more lines, "
+        "the last: tar: Exiting with failure status due to previous errors)"
+    )
     assert hop.disk_full(str(err.value), "/home/u/env", 10).startswith("no space left on the file system of /home/u")
     assert hop.disk_full("tar -x failed: exit code 2", "/home/u/env", 10) == "tar -x failed: exit code 2"
     assert hop.summary("one\n\n two \n") == "one; two"

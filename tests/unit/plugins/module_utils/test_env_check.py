@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The env check: what an env declares, its import names, the node half run for real in a scratch venv (a package
 that loads a missing library, one that crashes, one that hangs), and one sentence per failure."""
+
 from __future__ import annotations
 
 import json
@@ -44,13 +45,25 @@ variables:
 
 # ---------------------------------------------------------------- what the env declares
 
-@pytest.mark.parametrize("spec, name", [
-    ("dask", "dask"), ("Dask_ML>=1.0", "dask-ml"), ("trimesh[easy]", "trimesh"), ("pyglet<2", "pyglet"),
-    ("torch==2.5.1 ; platform_system=='Linux'", "torch"), ("pkg @ https://x/pkg-1.0.tar.gz", "pkg"),
-    ("./wheels/pycolmap-4.2.1-cp311-cp311-manylinux_2_28_x86_64.whl", "pycolmap"),
-    ("https://host/gtsam_develop-4.3a1-cp311-none-any.whl", "gtsam-develop"), ("git+https://host/repo.git", None),
-    ("-r other.txt", None), ("", None), ("# comment", None), ("numpy (>=1.20)", "numpy"),
-])
+
+@pytest.mark.parametrize(
+    "spec, name",
+    [
+        ("dask", "dask"),
+        ("Dask_ML>=1.0", "dask-ml"),
+        ("trimesh[easy]", "trimesh"),
+        ("pyglet<2", "pyglet"),
+        ("torch==2.5.1 ; platform_system=='Linux'", "torch"),
+        ("pkg @ https://x/pkg-1.0.tar.gz", "pkg"),
+        ("./wheels/pycolmap-4.2.1-cp311-cp311-manylinux_2_28_x86_64.whl", "pycolmap"),
+        ("https://host/gtsam_develop-4.3a1-cp311-none-any.whl", "gtsam-develop"),
+        ("git+https://host/repo.git", None),
+        ("-r other.txt", None),
+        ("", None),
+        ("# comment", None),
+        ("numpy (>=1.20)", "numpy"),
+    ],
+)
 def test_requirement_names(spec, name):
     assert ec.requirement_name(spec) == name
 
@@ -81,40 +94,67 @@ def test_pyproject_dependencies_with_and_without_tomllib(monkeypatch):
 
 def test_env_file_entries_conda_and_pip():
     assert ec.env_file_dependencies(ENV_FILE) == [
-        ("conda", "python"), ("conda", "pip"), ("conda", "python-graphviz"), ("conda", "toolz"),
-        ("conda", "matplotlib"), ("conda", "msgpack-python"), ("pip", "torch"), ("pip", "opencv-python"),
-        ("pip", "trimesh"), ("pip", "pyglet"), ("conda", "open3d")]
+        ("conda", "python"),
+        ("conda", "pip"),
+        ("conda", "python-graphviz"),
+        ("conda", "toolz"),
+        ("conda", "matplotlib"),
+        ("conda", "msgpack-python"),
+        ("pip", "torch"),
+        ("pip", "opencv-python"),
+        ("pip", "trimesh"),
+        ("pip", "pyglet"),
+        ("conda", "open3d"),
+    ]
 
 
 def test_declared_per_manager_record():
     assert ec.declared({"spec": {"inputs": {"manager": "uv", "requirements": ["dask", "Py_Colmap==4"]}}}) == [
-        ("pip", "dask"), ("pip", "py-colmap")]
-    assert ec.declared({"spec": {"inputs": {"manager": "uv", "pyproject.toml": PYPROJECT, "uv.lock": ""}}})[0] == \
-        ("pip", "dask")
+        ("pip", "dask"),
+        ("pip", "py-colmap"),
+    ]
+    assert ec.declared({"spec": {"inputs": {"manager": "uv", "pyproject.toml": PYPROJECT, "uv.lock": ""}}})[0] == (
+        "pip",
+        "dask",
+    )
     assert ("conda", "open3d") in ec.declared({"spec": {"inputs": {"manager": "conda", "env_file": ENV_FILE}}})
     assert ec.declared({"spec": {"inputs": {"manager": "archive", "archive_sha256": "f" * 64}}}) is None
     assert ec.declared(None) is None
 
 
 def test_top_level_names_from_installed_paths():
-    paths = ["numpy/__init__.py", "numpy/core/x.py", "numpy-2.2.dist-info/RECORD", "numpy.libs/libx.so",
-             "six.py", "_cffi_backend.cpython-311-x86_64-linux-gnu.so", "google/protobuf/__init__.py",
-             "google/api/__init__.py", "tests/__init__.py", "../../bin/f2py", "__pycache__/six.cpython-311.pyc",
-             "distutils-precedence.pth"]
+    paths = [
+        "numpy/__init__.py",
+        "numpy/core/x.py",
+        "numpy-2.2.dist-info/RECORD",
+        "numpy.libs/libx.so",
+        "six.py",
+        "_cffi_backend.cpython-311-x86_64-linux-gnu.so",
+        "google/protobuf/__init__.py",
+        "google/api/__init__.py",
+        "tests/__init__.py",
+        "../../bin/f2py",
+        "__pycache__/six.cpython-311.pyc",
+        "distutils-precedence.pth",
+    ]
     assert ec.top_level(paths) == ["numpy", "six", "google.api", "google.protobuf"]
     assert ec.top_level(["_private/__init__.py"]) == ["_private"]  # nothing public: the private one counts
 
 
 # ---------------------------------------------------------------- the node half, run for real
 
+
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory):
     """A scratch venv (no pip) whose site-packages the tests fill with small packages."""
     root = tmp_path_factory.mktemp("env") / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    site = subprocess.run([str(root / "bin" / "python"), "-c",
-                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     return root, site
 
 
@@ -124,13 +164,15 @@ def package(site, name, body, dist=None, top_level=None, version="1.0", requires
     with open(os.path.join(site, name, "__init__.py"), "w") as f:
         f.write(textwrap.dedent(body))
     dist = dist or name
-    info = os.path.join(site, "%s-%s.dist-info" % (dist.replace("-", "_"), version))
+    info = os.path.join(site, f"{dist.replace('-', '_')}-{version}.dist-info")
     os.makedirs(info, exist_ok=True)
     with open(os.path.join(info, "METADATA"), "w") as f:
-        f.write("Metadata-Version: 2.1\nName: %s\nVersion: %s\n" % (dist, version)
-                + "".join("Requires-Dist: %s\n" % r for r in requires))
+        f.write(
+            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+            + "".join(f"Requires-Dist: {r}\n" for r in requires)
+        )
     with open(os.path.join(info, "RECORD"), "w") as f:
-        f.write("%s/__init__.py,,\n%s/RECORD,,\n" % (name, os.path.basename(info)))
+        f.write(f"{name}/__init__.py,,\n{os.path.basename(info)}/RECORD,,\n")
     if top_level is not None:
         with open(os.path.join(info, "top_level.txt"), "w") as f:
             f.write("\n".join(top_level) + "\n")
@@ -155,17 +197,19 @@ def test_a_missing_library_is_named_with_the_distribution_package_and_the_fix(ve
     assert [e["ok"] for e in report["imports"]] == [True, False]
     assert "libgtsfm-absent.so.7: cannot open shared object file" in report["imports"][1]["errors"][0]
     monkeypatch.setitem(ec.LIBRARIES, "libgtsfm-absent.so.7", ("libgtsfm-absent7", "gtsfm-absent"))
-    for release, package_name, command in [(DEBIAN, "libgtsfm-absent7", "sudo apt-get install libgtsfm-absent7"),
-                                           (UBUNTU, "libgtsfm-absent7", "sudo apt-get install libgtsfm-absent7"),
-                                           (ROCKY, "gtsfm-absent", "sudo dnf install gtsfm-absent"),
-                                           (CENTOS7, "gtsfm-absent", "sudo yum install gtsfm-absent")]:
+    for release, package_name, command in [
+        (DEBIAN, "libgtsfm-absent7", "sudo apt-get install libgtsfm-absent7"),
+        (UBUNTU, "libgtsfm-absent7", "sudo apt-get install libgtsfm-absent7"),
+        (ROCKY, "gtsfm-absent", "sudo dnf install gtsfm-absent"),
+        (CENTOS7, "gtsfm-absent", "sudo yum install gtsfm-absent"),
+    ]:
         report["os"] = release
-        text, = ec.diagnose(outcome, python(root))
+        (text,) = ec.diagnose(outcome, python(root))
         assert text.startswith("import needs_lib fails: libgtsfm-absent.so.7 is missing (OSError: ")
-        assert "On %s the package %s provides it. Fix: %s" % (release["PRETTY_NAME"], package_name, command) in text
-        assert "Traceback" not in text and "File \"" not in text
+        assert f"On {release['PRETTY_NAME']} the package {package_name} provides it. Fix: {command}" in text
+        assert "Traceback" not in text and 'File "' not in text
     report["os"] = ARCH
-    text, = ec.diagnose(outcome, python(root))
+    (text,) = ec.diagnose(outcome, python(root))
     assert "on Arch Linux" in text and "Debian/Ubuntu: libgtsfm-absent7, RHEL/Fedora: gtsfm-absent" in text
 
 
@@ -183,7 +227,8 @@ def test_declared_packages_are_mapped_to_import_names_through_the_env(venv):
     assert report["not_installed"] == ["not-there"]
     assert ec.diagnose({"report": report}, "py") == [
         "not-there is declared by the environment but not installed in it. Fix: rebuild the environment "
-        "(site.yml --tags conda_env)"]
+        "(site.yml --tags conda_env)"
+    ]
 
 
 def test_conda_packages_map_through_conda_meta(venv):
@@ -218,7 +263,7 @@ def test_a_crash_names_the_import_it_died_in(venv):
     package(site, "crashes", "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n")
     outcome = ec.run_local(python(root), ["json", "crashes"])
     assert outcome["died_in"] == "crashes" and outcome["rc"] == -11
-    text, = ec.diagnose(outcome, "py")
+    (text,) = ec.diagnose(outcome, "py")
     assert text.startswith("python died (signal 11) while importing crashes")
 
 
@@ -226,13 +271,13 @@ def test_a_hanging_import_is_named_when_time_runs_out(venv):
     root, site = venv
     package(site, "hangs", "import time\ntime.sleep(60)\n")
     outcome = ec.run_local(python(root), ["hangs"], timeout=3)
-    text, = ec.diagnose(outcome, "py")
+    (text,) = ec.diagnose(outcome, "py")
     assert "did not end in time (still importing hangs)" in text
 
 
 def test_a_missing_python_is_named(tmp_path):
-    text, = ec.diagnose(ec.run_local(str(tmp_path / "bin" / "python"), ["json"]), str(tmp_path / "bin" / "python"))
-    assert text.startswith("%s is not there" % (tmp_path / "bin" / "python")) and "site.yml --tags conda_env" in text
+    (text,) = ec.diagnose(ec.run_local(str(tmp_path / "bin" / "python"), ["json"]), str(tmp_path / "bin" / "python"))
+    assert text.startswith(f"{tmp_path / 'bin' / 'python'} is not there") and "site.yml --tags conda_env" in text
 
 
 def test_no_bytecode_is_written_into_the_env(venv):
@@ -246,17 +291,25 @@ def test_a_cuda_torchvision_beside_a_cpu_torch_is_named(venv):
     root, site = venv
     # Stand-ins with the real metadata and the real failure (PyPI's torchvision 0.28.0 beside torch 2.13.0+cpu).
     package(site, "torch", "class version:\n    cuda = None\n", version="2.13.0+cpu")
-    package(site, "torchvision", "raise RuntimeError('operator torchvision::nms does not exist')\n",
-            version="0.28.0", requires=["numpy", "torch (==2.13.0)", "pillow (!=8.3.*,>=5.3.0)"])
+    package(
+        site,
+        "torchvision",
+        "raise RuntimeError('operator torchvision::nms does not exist')\n",
+        version="0.28.0",
+        requires=["numpy", "torch (==2.13.0)", "pillow (!=8.3.*,>=5.3.0)"],
+    )
     outcome = ec.run_local(python(root), ["torch", "torchvision"])
-    assert outcome["report"]["dists"] == {"torch": {"version": "2.13.0+cpu", "torch_pin": None, "cuda": None},
-                                          "torchvision": {"version": "0.28.0", "torch_pin": "torch==2.13.0"}}
-    text, = ec.diagnose(outcome, "py")
-    assert text == ("import torchvision fails: torchvision 0.28.0 is built for CUDA (it requires torch==2.13.0), "
-                    "not for torch 2.13.0+cpu (CPU) beside it (operator torchvision::nms does not exist). Fix: "
-                    "install the matching CPU build: pip install 'torchvision==0.28.*' --index-url "
-                    "https://download.pytorch.org/whl/cpu (or pin torchvision with that index in the env's "
-                    "requirements)")
+    assert outcome["report"]["dists"] == {
+        "torch": {"version": "2.13.0+cpu", "torch_pin": None, "cuda": None},
+        "torchvision": {"version": "0.28.0", "torch_pin": "torch==2.13.0"},
+    }
+    (text,) = ec.diagnose(outcome, "py")
+    assert text == (
+        "import torchvision fails: torchvision 0.28.0 is built for CUDA (it requires torch==2.13.0), not for torch "
+        "2.13.0+cpu (CPU) beside it (operator torchvision::nms does not exist). Fix: install the matching CPU build: "
+        "pip install 'torchvision==0.28.*' --index-url https://download.pytorch.org/whl/cpu (or pin torchvision with "
+        "that index in the env's requirements)"
+    )
 
 
 def test_dot_is_found_and_run_with_the_env_bin_first(venv, tmp_path):
@@ -270,14 +323,16 @@ def test_dot_is_found_and_run_with_the_env_bin_first(venv, tmp_path):
         assert ec.dot_text(report) is None
         dot.write_text("#!/bin/sh\necho 'dot: error while loading shared libraries: libgvc.so.6' >&2\nexit 127\n")
         report = ec.run_local(python(root), ["json"], dot=True)["report"]
-        assert "Graphviz dot at %s does not run (dot -V: rc 127, dot: error while loading" % dot in ec.dot_text(report)
+        assert f"Graphviz dot at {dot} does not run (dot -V: rc 127, dot: error while loading" in ec.dot_text(report)
     finally:
         dot.unlink()
     report["dot"], report["os"] = {"path": None}, DEBIAN
     text = ec.dot_text(report, ", or set x=ignore")
-    assert text.startswith("Graphviz dot is not on PATH (%s first)" % (root / "bin"))
-    assert "Fix: sudo apt-get install graphviz (Debian GNU/Linux 12 (bookworm); needs root: ask an admin), or set " \
-           "x=ignore. A uv or pip environment cannot bring dot" in text
+    assert text.startswith(f"Graphviz dot is not on PATH ({root / 'bin'} first)")
+    assert (
+        "Fix: sudo apt-get install graphviz (Debian GNU/Linux 12 (bookworm); needs root: ask an admin), or set "
+        "x=ignore. A uv or pip environment cannot bring dot" in text
+    )
 
 
 # ---------------------------------------------------------------- over SSH, every host at once
@@ -306,37 +361,56 @@ def test_every_host_is_checked_over_a_non_interactive_ssh(venv, tmp_path):
     per_host = {h: ec.diagnose(o, python(root)) for h, o in out.items()}
     lines = ec.group(per_host)
     assert lines[0].startswith("n1, n2: import needs_absent fails: libgtsfm-absent.so.7 is missing")
-    assert lines[1].startswith("down: unreachable over SSH for the check (ssh: connect to host down port 22: "
-                               "Connection refused). Fix: run site.yml --tags ssh_mesh,known_hosts")
+    assert lines[1].startswith(
+        "down: unreachable over SSH for the check (ssh: connect to host down port 22: "
+        "Connection refused). Fix: run site.yml --tags ssh_mesh,known_hosts"
+    )
 
 
 # ---------------------------------------------------------------- sentences from reports
 
+
 def failing(name, *errors, os_release=None, dists=None):
-    return {"report": {"os": os_release or DEBIAN, "dists": dists or {}, "imports": [
-        {"name": name, "ok": False, "errors": list(errors)}]}}
+    return {
+        "report": {
+            "os": os_release or DEBIAN,
+            "dists": dists or {},
+            "imports": [{"name": name, "ok": False, "errors": list(errors)}],
+        }
+    }
 
 
 def test_import_error_of_an_extension_names_the_library():
     # The form an extension module's missing dependency takes (opencv-python without libGL).
-    text, = ec.diagnose(failing("cv2", "ImportError: libGL.so.1: cannot open shared object file: No such file or "
-                                       "directory"), "py")
-    assert text == ("import cv2 fails: libGL.so.1 is missing (ImportError: libGL.so.1: cannot open shared object "
-                    "file: No such file or directory). On Debian GNU/Linux 12 (bookworm) the package libgl1 provides "
-                    "it. Fix: sudo apt-get install libgl1 (needs root: ask an admin), or use an environment that "
-                    "brings the library itself; or replace opencv-python with opencv-python-headless in the "
-                    "environment (it needs no libGL)")
+    (text,) = ec.diagnose(
+        failing("cv2", "ImportError: libGL.so.1: cannot open shared object file: No such file or directory"), "py"
+    )
+    assert text == (
+        "import cv2 fails: libGL.so.1 is missing (ImportError: libGL.so.1: cannot open shared object file: No such "
+        "file or directory). On Debian GNU/Linux 12 (bookworm) the package libgl1 provides it. Fix: sudo apt-get "
+        "install libgl1 (needs root: ask an admin), or use an environment that brings the library itself; or replace "
+        "opencv-python with opencv-python-headless in the environment (it needs no libGL)"
+    )
 
 
-@pytest.mark.parametrize("soname, debian, rhel", [
-    ("libgomp.so.1", "libgomp1", "libgomp"), ("libGL.so.1", "libgl1", "mesa-libGL"),
-    ("libglib-2.0.so.0", "libglib2.0-0", "glib2"), ("libgthread-2.0.so.0", "libglib2.0-0", "glib2"),
-    ("libSM.so.6", "libsm6", "libSM"), ("libXext.so.6", "libxext6", "libXext"),
-    ("libXrender.so.1", "libxrender1", "libXrender"), ("libX11.so.6", "libx11-6", "libX11"),
-    ("libgfortran.so.5", "libgfortran5", "libgfortran"), ("libstdc++.so.6", "libstdc++6", "libstdc++"),
-    ("libEGL.so.1", "libegl1", "mesa-libEGL"), ("libusb-1.0.so.0", "libusb-1.0-0", "libusbx"),
-    ("libtbb.so.12", "libtbb12", "tbb"),
-])
+@pytest.mark.parametrize(
+    "soname, debian, rhel",
+    [
+        ("libgomp.so.1", "libgomp1", "libgomp"),
+        ("libGL.so.1", "libgl1", "mesa-libGL"),
+        ("libglib-2.0.so.0", "libglib2.0-0", "glib2"),
+        ("libgthread-2.0.so.0", "libglib2.0-0", "glib2"),
+        ("libSM.so.6", "libsm6", "libSM"),
+        ("libXext.so.6", "libxext6", "libXext"),
+        ("libXrender.so.1", "libxrender1", "libXrender"),
+        ("libX11.so.6", "libx11-6", "libX11"),
+        ("libgfortran.so.5", "libgfortran5", "libgfortran"),
+        ("libstdc++.so.6", "libstdc++6", "libstdc++"),
+        ("libEGL.so.1", "libegl1", "mesa-libEGL"),
+        ("libusb-1.0.so.0", "libusb-1.0-0", "libusbx"),
+        ("libtbb.so.12", "libtbb12", "tbb"),
+    ],
+)
 def test_library_table(soname, debian, rhel):
     assert ec.system_package(soname, DEBIAN) == (debian, "sudo apt-get install " + debian)
     assert ec.system_package(soname, ROCKY) == (rhel, "sudo dnf install " + rhel)
@@ -344,48 +418,67 @@ def test_library_table(soname, debian, rhel):
 
 
 def test_cause_chain_counts_and_a_cuda_library_is_a_cuda_build():
-    text, = ec.diagnose(failing("open3d", "ImportError: cannot load open3d", "OSError: libgomp.so.1: cannot open "
-                                                                             "shared object file"), "py")
+    (text,) = ec.diagnose(
+        failing("open3d", "ImportError: cannot load open3d", "OSError: libgomp.so.1: cannot open shared object file"),
+        "py",
+    )
     assert "libgomp.so.1 is missing (OSError: libgomp.so.1: cannot open shared object file)" in text
     assert "sudo apt-get install libgomp1" in text
-    text, = ec.diagnose(failing("torch", "OSError: libcudart.so.12: cannot open shared object file"), "py")
+    (text,) = ec.diagnose(failing("torch", "OSError: libcudart.so.12: cannot open shared object file"), "py")
     assert "libcudart.so.12 is a CUDA library, so this is a CUDA build on a node without CUDA" in text
     assert "download.pytorch.org/whl/cpu" in text
 
 
 def test_an_old_system_libstdcxx_is_named():
-    text, = ec.diagnose(failing("pycolmap", "ImportError: /lib/x86_64-linux-gnu/libstdc++.so.6: version "
-                                            "`GLIBCXX_3.4.32' not found (required by pycolmap.so)"), "py")
-    assert text.startswith("import pycolmap fails: the system's libstdc++.so.6 is older than the package needs "
-                           "(GLIBCXX_3.4.32 not found")
+    (text,) = ec.diagnose(
+        failing(
+            "pycolmap",
+            "ImportError: /lib/x86_64-linux-gnu/libstdc++.so.6: version "
+            "`GLIBCXX_3.4.32' not found (required by pycolmap.so)",
+        ),
+        "py",
+    )
+    assert text.startswith(
+        "import pycolmap fails: the system's libstdc++.so.6 is older than the package needs (GLIBCXX_3.4.32 not found"
+    )
 
 
 def test_a_missing_dependency_names_it_and_other_failures_say_what_they_said():
-    text, = ec.diagnose(failing("lightgbm", "ModuleNotFoundError: No module named 'narwhals'"), "py")
+    (text,) = ec.diagnose(failing("lightgbm", "ModuleNotFoundError: No module named 'narwhals'"), "py")
     assert text.startswith("import lightgbm fails: lightgbm needs narwhals, which is not installed")
-    text, = ec.diagnose(failing("x", "ValueError: bad config", "KeyError: 'k'"), "py")
+    (text,) = ec.diagnose(failing("x", "ValueError: bad config", "KeyError: 'k'"), "py")
     assert text == "import x fails: ValueError: bad config | KeyError: 'k'. Fix: repair that package in the environment"
 
 
 def test_torchvision_for_another_torch():
-    dists = {"torch": {"version": "2.5.1", "cuda": "12.4"},
-             "torchvision": {"version": "0.21.0", "torch_pin": "torch==2.6.0"}}
-    text, = ec.diagnose(failing("torchvision", "RuntimeError: operator torchvision::nms does not exist",
-                                dists=dists), "py")
-    assert "torchvision 0.21.0 is built for another torch (it requires torch==2.6.0), not for torch 2.5.1 " \
-           "(CUDA 12.4)" in text and "torchvision==0.20.*" in text
+    dists = {
+        "torch": {"version": "2.5.1", "cuda": "12.4"},
+        "torchvision": {"version": "0.21.0", "torch_pin": "torch==2.6.0"},
+    }
+    (text,) = ec.diagnose(
+        failing("torchvision", "RuntimeError: operator torchvision::nms does not exist", dists=dists), "py"
+    )
+    assert (
+        "torchvision 0.21.0 is built for another torch (it requires torch==2.6.0), not for torch 2.5.1 (CUDA 12.4)"
+        in text
+        and "torchvision==0.20.*" in text
+    )
 
 
 def test_ssh_and_no_report_outcomes():
     assert ec.diagnose({"rc": 1, "died_in": None, "said": ["boom"]}, "py") == [
-        "the import check with py printed no report (rc 1: boom). Fix: check that py runs there"]
+        "the import check with py printed no report (rc 1: boom). Fix: check that py runs there"
+    ]
     assert ec.family({"ID": "fedora"}) == "rhel" and ec.family({"ID": "pop", "ID_LIKE": "ubuntu debian"}) == "debian"
     assert ec.read_output(0, "noise\n" + ec.RESULT + '{"a": 1}\n', "") == {"report": {"a": 1}}
 
 
 def test_a_cv2_missing_an_x11_library_is_told_of_the_headless_build():
-    text, = ec.diagnose(failing("cv2", "ImportError: libxcb.so.1: cannot open shared object file: No such file or "
-                                       "directory"), "py")
+    (text,) = ec.diagnose(
+        failing("cv2", "ImportError: libxcb.so.1: cannot open shared object file: No such file or directory"), "py"
+    )
     assert "the package libxcb1 provides it" in text
-    assert text.endswith("or replace opencv-python with opencv-python-headless in the environment (it needs neither "
-                         "libGL nor the X11 libraries)"), text
+    assert text.endswith(
+        "or replace opencv-python with opencv-python-headless in the environment (it needs neither "
+        "libGL nor the X11 libraries)"
+    ), text

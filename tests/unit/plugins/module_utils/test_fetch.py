@@ -1,4 +1,5 @@
 """The fetch logic against a real HTTP origin on loopback: streaming, retry, resume, mismatch, free space."""
+
 from __future__ import annotations
 
 import base64
@@ -73,7 +74,7 @@ def test_cut_transfer_resumes_with_range_in_the_same_run(origin, tmp_path):
     res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM))
     assert dest.read_bytes() == DATA
     gets = origin.gets("w/model.pt")
-    assert [g.range for g in gets] == [None, "bytes=%d-" % (1024 * 1024)]
+    assert [g.range for g in gets] == [None, f"bytes={1024 * 1024}-"]
     assert [g.status for g in gets] == [200, 206]
     assert res["resumed_from"] == [1024 * 1024] and res["downloaded"] == len(DATA)
 
@@ -105,15 +106,23 @@ def test_partial_file_from_an_earlier_run_is_resumed_against_the_same_file(origi
     assert dest.read_bytes() == DATA and res["resumed_from"] == [1000]
     assert res["downloaded"] == len(DATA) - 1000
     assert [(g.range, g.if_range, g.status) for g in origin.gets()] == [
-        ("bytes=1000-", etag(origin, "w/model.pt"), 206)]
+        ("bytes=1000-", etag(origin, "w/model.pt"), 206)
+    ]
     assert leftovers(tmp_path) == ["model.pt", "origin"], "the kept validator goes with the partial file"
 
 
 def test_complete_partial_file_is_verified_after_416(origin, tmp_path):
     dest = tmp_path / "model.pt"
     Path(partial_path(str(dest))).write_bytes(DATA)
-    kept(dest).write_text(json.dumps({"origin": _fetch._origin_key(origin.url("w/model.pt")),
-                                      "validator": etag(origin, "w/model.pt"), "total": len(DATA)}))
+    kept(dest).write_text(
+        json.dumps(
+            {
+                "origin": _fetch._origin_key(origin.url("w/model.pt")),
+                "validator": etag(origin, "w/model.pt"),
+                "total": len(DATA),
+            }
+        )
+    )
     res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM))
     assert dest.read_bytes() == DATA and res["downloaded"] == 0
     assert [g.status for g in origin.gets()] == [416]
@@ -209,7 +218,7 @@ def test_mismatch_names_file_url_and_both_sums_and_leaves_nothing(origin, tmp_pa
         fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=wrong))
     msg = str(err.value)
     assert msg.startswith(str(dest) + ": sha256 mismatch for " + origin.url("w/model.pt"))
-    assert "expected %s, got %s" % (wrong, SUM) in msg and "Nothing was installed" in msg
+    assert f"expected {wrong}, got {SUM}" in msg and "Nothing was installed" in msg
     assert leftovers(dest.parent) == []
 
 
@@ -222,7 +231,7 @@ def test_existing_file_that_fails_its_sum_is_replaced(origin, tmp_path):
 
 def test_size_mismatch_is_refused_before_the_body(origin, tmp_path):
     dest = tmp_path / "d" / "model.pt"
-    with pytest.raises(FetchError, match="the manifest says 10 bytes, the origin announces %d" % len(DATA)):
+    with pytest.raises(FetchError, match=f"the manifest says 10 bytes, the origin announces {len(DATA)}"):
         fetch(origin.url("w/model.pt"), str(dest), **opts(size=10))
     assert leftovers(dest.parent) == []
 
@@ -232,7 +241,7 @@ def test_free_space_is_checked_before_writing(origin, tmp_path):
     with pytest.raises(FetchError) as err:
         fetch(origin.url("w/model.pt"), str(dest), **opts(free=lambda d: 1000))
     msg = str(err.value)
-    assert "not enough free space in %s" % dest.parent in msg and "(%d bytes), 1000 B free" % len(DATA) in msg
+    assert f"not enough free space in {dest.parent}" in msg and f"({len(DATA)} bytes), 1000 B free" in msg
     assert leftovers(dest.parent) == []
     # Resuming needs only the rest.
     cut_run(origin, dest, len(DATA) - 500)
@@ -296,8 +305,9 @@ def test_a_dripping_origin_is_bounded_by_the_deadline(origin, tmp_path):
     with pytest.raises(FetchError) as err:
         fetch(origin.url("w/slow.pt"), str(dest), **opts(timeout=5, deadline=0.5))
     msg = str(err.value)
-    assert msg.startswith("%s: the download from %s did not finish within its deadline of 0.5 s ("
-                          % (dest, origin.url("w/slow.pt"))), msg
+    assert msg.startswith(
+        f"{dest}: the download from {origin.url('w/slow.pt')} did not finish within its deadline of 0.5 s ("
+    ), msg
     assert "of 1000 B received). Fix: raise deadline (model_weights_fetch_timeout" in msg
     assert 0 < Path(partial_path(str(dest))).stat().st_size < 1000 and kept(dest).exists(), "kept to resume"
 
@@ -306,15 +316,23 @@ def test_the_deadline_counts_the_pauses_between_attempts(origin, tmp_path):
     now = [0.0]
     origin.fail_next["w/model.pt"] = [503] * 10
     with pytest.raises(FetchError, match="did not finish within its deadline of 25 s"):
-        fetch(origin.url("w/model.pt"), str(tmp_path / "m"),
-              **opts(retries=10, retry_delay=10, deadline=25, clock=lambda: now[0],
-                     sleep=lambda s: now.__setitem__(0, now[0] + s)))
+        fetch(
+            origin.url("w/model.pt"),
+            str(tmp_path / "m"),
+            **opts(
+                retries=10,
+                retry_delay=10,
+                deadline=25,
+                clock=lambda: now[0],
+                sleep=lambda s: now.__setitem__(0, now[0] + s),
+            ),
+        )
     assert now[0] == 25 and len(origin.gets()) == 2
 
 
 @pytest.mark.parametrize("deadline", [0, -1, None])
 def test_a_deadline_that_is_no_time_is_refused(tmp_path, deadline):
-    with pytest.raises(FetchError, match="deadline %r for .* is not a number of seconds above 0" % (deadline,)):
+    with pytest.raises(FetchError, match=f"deadline {deadline!r} for .* is not a number of seconds above 0"):
         fetch("http://127.0.0.1:9/x", str(tmp_path / "m"), **opts(deadline=deadline))
 
 
@@ -324,8 +342,10 @@ def test_a_body_without_content_length_is_bounded_by_free_space(origin, tmp_path
     with pytest.raises(FetchError) as err:
         fetch(origin.url("w/model.pt"), str(dest), **opts(free=lambda d: 1024 * 1024 + 100, free_reserve=100))
     msg = str(err.value)
-    assert msg.startswith("%s: %s sends no Content-Length, and its body outgrew the free space in %s (1.0 MiB, "
-                          "beyond a reserve of 100 B)" % (dest, origin.url("w/model.pt"), dest.parent)), msg
+    assert msg.startswith(
+        f"{dest}: {origin.url('w/model.pt')} sends no Content-Length, and its body outgrew the free space in "
+        f"{dest.parent} (1.0 MiB, beyond a reserve of 100 B)"
+    ), msg
     assert "Fix: give the file's 'size' if you know it, free space there" in msg
     assert leftovers(dest.parent) == []
 
@@ -333,12 +353,15 @@ def test_a_body_without_content_length_is_bounded_by_free_space(origin, tmp_path
 def test_a_body_without_content_length_is_bounded_by_size(origin, tmp_path):
     origin.no_length.add("w/model.pt")
     dest = tmp_path / "d" / "model.pt"
-    with pytest.raises(FetchError, match=r"sends more than the 1000 bytes 'size' gives \(no Content-Length\)\. "
-                                         r"Nothing was installed"):
+    with pytest.raises(
+        FetchError,
+        match=r"sends more than the 1000 bytes 'size' gives \(no Content-Length\)\. "
+        r"Nothing was installed",
+    ):
         fetch(origin.url("w/model.pt"), str(dest), **opts(size=1000))
     assert leftovers(dest.parent) == []
     # Too big for the free space, by its size, before a byte is written.
-    with pytest.raises(FetchError, match=r"not enough free space in .* \(%d bytes\), 1000 B free" % len(DATA)):
+    with pytest.raises(FetchError, match=rf"not enough free space in .* \({len(DATA)} bytes\), 1000 B free"):
         fetch(origin.url("w/model.pt"), str(dest), **opts(size=len(DATA), free=lambda d: 1000))
     assert leftovers(dest.parent) == []
     res = fetch(origin.url("w/model.pt"), str(dest), **opts(size=len(DATA), sha256=SUM))
@@ -398,29 +421,36 @@ def test_a_redirect_from_https_to_http_is_refused():
     assert str(err.value) == (
         "/d/m: https://mirror.example/m?******** redirects to http://cdn.example/m?********, from https to plain "
         "http: refused (the body and any headers would travel unencrypted). Fix: use an origin or mirror that stays "
-        "on https.")
+        "on https."
+    )
     assert body.closed
 
 
-@pytest.mark.parametrize("old, new, same", [
-    ("https://h.example/a", "https://h.example/b", True),
-    ("https://h.example/a", "https://H.EXAMPLE:443/b", True),
-    ("http://h.example/a", "https://h.example/b", True),  # an upgrade on the same host
-    ("https://h.example/a", "https://cdn.example/b", False),
-    ("https://h.example/a", "https://h.example:8443/b", False),
-    ("http://h.example:8080/a", "https://h.example/b", False),
-    ("http://127.0.0.1:8000/a", "http://localhost:8000/b", False),
-])
+@pytest.mark.parametrize(
+    "old, new, same",
+    [
+        ("https://h.example/a", "https://h.example/b", True),
+        ("https://h.example/a", "https://H.EXAMPLE:443/b", True),
+        ("http://h.example/a", "https://h.example/b", True),  # an upgrade on the same host
+        ("https://h.example/a", "https://cdn.example/b", False),
+        ("https://h.example/a", "https://h.example:8443/b", False),
+        ("http://h.example:8080/a", "https://h.example/b", False),
+        ("http://127.0.0.1:8000/a", "http://localhost:8000/b", False),
+    ],
+)
 def test_same_origin(old, new, same):
     assert _fetch.same_origin(old, new) is same
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("https://h.example/a/b.pt", "https://h.example/a/b.pt"),
-    ("https://h.example/a/b.pt?token=s3cret&x=1", "https://h.example/a/b.pt?********"),
-    ("https://user:pa55@h.example:8443/b.pt", "https://********@h.example:8443/b.pt"),
-    ("https://h.example/b.pt#frag", "https://h.example/b.pt#********"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("https://h.example/a/b.pt", "https://h.example/a/b.pt"),
+        ("https://h.example/a/b.pt?token=s3cret&x=1", "https://h.example/a/b.pt?********"),
+        ("https://user:pa55@h.example:8443/b.pt", "https://********@h.example:8443/b.pt"),
+        ("https://h.example/b.pt#frag", "https://h.example/b.pt#********"),
+    ],
+)
 def test_redact_url(url, shown):
     assert _fetch.redact_url(url) == shown
     assert all(secret not in shown for secret in _fetch.url_secrets(url))
@@ -458,9 +488,10 @@ def test_a_second_fetch_waits_for_the_first_then_verifies_its_file_and_asks_noth
         phases.append(json.loads(status.read_text())["phase"])
         dest.write_bytes(DATA)
         _progress.release(held, lock)
+
     options = opts(sha256=SUM, status_path=str(status), sleep=first_finishes)
     res = fetch(origin.url("w/model.pt"), str(dest), **options)
-    assert phases == ["waiting for another fetch of this file (pid %d) to end" % os.getpid()]
+    assert phases == [f"waiting for another fetch of this file (pid {os.getpid()}) to end"]
     assert not res["changed"] and res["requests"] == 0 and origin.requests == []
     assert leftovers(tmp_path) == ["model.pt", "origin", "status.json"]
 
@@ -478,7 +509,8 @@ class FullAfter(io.FileIO):
 
 
 def test_a_disk_that_fills_mid_download_fails_at_once_keeps_a_whole_head_and_the_next_run_resumes(
-        origin, tmp_path, monkeypatch):
+    origin, tmp_path, monkeypatch
+):
     dest = tmp_path / "d" / "model.pt"
     partial = partial_path(str(dest))
     FullAfter.limit = 1024 * 1024 + 100  # not on a chunk's edge: the write that fills the disk is a short one
@@ -488,15 +520,19 @@ def test_a_disk_that_fills_mid_download_fails_at_once_keeps_a_whole_head_and_the
             assert buffering == 0  # a buffer would write its rest again at close, onto the full disk
             return FullAfter(path, mode[0])
         return open(path, mode, buffering)
+
     monkeypatch.setattr(_fetch, "open", full_open, raising=False)
     with pytest.raises(FetchError) as err:
         fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM, free=lambda d: 10 * len(DATA)))
     msg = str(err.value)
-    assert msg.startswith("%s: the file system of %s filled up" % (dest, dest.parent)) and \
-        "No space left on device" in msg and "1.0 MiB of 3.0 MiB received" in msg, msg
-    assert "kept in %s, and the next run resumes from there" % partial in msg and "Fix: free space there" in msg
+    assert (
+        msg.startswith(f"{dest}: the file system of {dest.parent} filled up")
+        and "No space left on device" in msg
+        and "1.0 MiB of 3.0 MiB received" in msg
+    ), msg
+    assert f"kept in {partial}, and the next run resumes from there" in msg and "Fix: free space there" in msg
     assert len(origin.gets("w/model.pt")) == 1  # no retry: another attempt would fill the same disk
-    assert not dest.exists() and Path(partial).read_bytes() == DATA[:FullAfter.limit]
+    assert not dest.exists() and Path(partial).read_bytes() == DATA[: FullAfter.limit]
     monkeypatch.undo()
     origin.reset()
     res = fetch(origin.url("w/model.pt"), str(dest), **opts(sha256=SUM))

@@ -2,6 +2,7 @@
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of the drain hook: the wrapped start reads remote output to the end; the sitecustomize chains."""
+
 from __future__ import annotations
 
 import asyncio
@@ -62,7 +63,7 @@ def test_started_worker_output_is_read_to_the_end_and_logged_with_its_host(caplo
         worker = asyncio.run(scenario())
     messages = [r.getMessage() for r in caplog.records]
     assert worker.closed
-    assert [m for m in messages if "stderr" in m] == ["[node2 stderr] line %d" % i for i in range(5000)]
+    assert [m for m in messages if "stderr" in m] == [f"[node2 stderr] line {i}" for i in range(5000)]
     assert [m for m in messages if "stdout" in m] == ["[node2 stdout] printed by a task"]
 
 
@@ -106,12 +107,15 @@ def test_sitecustomize_patches_on_import_and_runs_the_one_it_shadows(tmp_path):
     (fake / "distributed" / "deploy" / "ssh.py").write_text(
         "class Process:\n    async def close(self): pass\n"
         "class Worker(Process):\n    async def start(self): pass\n"
-        "class Scheduler(Process):\n    async def start(self): pass\n")
+        "class Scheduler(Process):\n    async def start(self): pass\n"
+    )
     shadowed = tmp_path / "shadowed"
     shadowed.mkdir()
     (shadowed / "sitecustomize.py").write_text("import sys\nsys.stdout.write('shadowed ran\\n')\n")
-    code = ("import sys; assert 'distributed' not in sys.modules; import distributed.deploy.ssh as m; "
-            "print(m.Worker.start._gtsfm_job_drains, m.Scheduler.start._gtsfm_job_drains)")
+    code = (
+        "import sys; assert 'distributed' not in sys.modules; import distributed.deploy.ssh as m; "
+        "print(m.Worker.start._gtsfm_job_drains, m.Scheduler.start._gtsfm_job_drains)"
+    )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([hook_dir, str(fake), str(shadowed)]))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["shadowed ran", "True True"], out.stderr

@@ -27,7 +27,7 @@ def test_host_pattern_brackets_other_ports():
 def test_hash_name_is_openssh_format():
     salt = b"s" * 20
     digest = hmac.new(salt, b"node1", hashlib.sha1).digest()
-    assert hash_name("node1", salt) == "|1|%s|%s" % (base64.b64encode(salt).decode(), base64.b64encode(digest).decode())
+    assert hash_name("node1", salt) == f"|1|{base64.b64encode(salt).decode()}|{base64.b64encode(digest).decode()}"
     assert hashed_matches(hash_name("node1"), "node1")
     assert not hashed_matches(hash_name("node1"), "node2")
     assert not hashed_matches("node1", "node1")

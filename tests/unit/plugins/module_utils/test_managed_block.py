@@ -51,17 +51,31 @@ def test_damaged_markers_are_refused_with_a_fix(text):
 
 def test_markers_are_the_ones_blockinfile_writes():
     # blockinfile with marker="# {mark} t (managed by Ansible: edits here are overwritten)"
-    assert (BEGIN, END) == ("# BEGIN t (managed by Ansible: edits here are overwritten)",
-                            "# END t (managed by Ansible: edits here are overwritten)")
+    assert (BEGIN, END) == (
+        "# BEGIN t (managed by Ansible: edits here are overwritten)",
+        "# END t (managed by Ansible: edits here are overwritten)",
+    )
 
 
 def test_read_block_reports_file_mode_and_block(tmp_path):
     path = tmp_path / "authorized_keys"
-    assert read_block(str(path), "t") == {"exists": False, "mode": None, "block": None, "exact": True, "link": False,
-                                          "target": str(path)}
+    assert read_block(str(path), "t") == {
+        "exists": False,
+        "mode": None,
+        "block": None,
+        "exact": True,
+        "link": False,
+        "target": str(path),
+    }
     path.write_text("mine\n")
     path.chmod(0o644)
-    assert read_block(str(path), "t") == {"exists": True, "mode": "0644", "block": None, "exact": True, "link": False,
-                                          "target": str(path)}
+    assert read_block(str(path), "t") == {
+        "exists": True,
+        "mode": "0644",
+        "block": None,
+        "exact": True,
+        "link": False,
+        "target": str(path),
+    }
     path.write_text(replace_block("mine\n", "t", ["a", "b"]))
     assert read_block(str(path), "t")["block"] == ["a", "b"]

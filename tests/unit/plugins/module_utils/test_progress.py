@@ -1,4 +1,5 @@
 """The progress record: one writer, one reader rule, one line a person reads."""
+
 from __future__ import annotations
 
 import json
@@ -53,14 +54,31 @@ def test_async_result_rules():
 
 
 def test_summary_reads_like_a_sentence():
-    record = {"what": "environment", "phase": "sending", "done": 1_200_000_000, "total": 3_100_000_000,
-              "unit": "B", "rate": 96_000_000, "started": 100.0, "finished": False}
+    record = {
+        "what": "environment",
+        "phase": "sending",
+        "done": 1_200_000_000,
+        "total": 3_100_000_000,
+        "unit": "B",
+        "rate": 96_000_000,
+        "started": 100.0,
+        "finished": False,
+    }
     assert _progress.summary(record, now=113.0) == (
-        "environment sending, 1.2 / 3.1 GB, 96.0 MB/s, about 19 s left, 13 s elapsed")
-    job = {"what": "job demo", "phase": "running", "done": 6, "total": 8, "unit": "workers", "started": 0.0,
-           "nodes": {"node1": {"done": 2}, "node2": {"done": 4}}}
-    assert _progress.summary(job, now=200.0) == ("job demo running, 6 / 8 workers, node1 x2, node2 x4, "
-                                                 "3 min 20 s elapsed")
+        "environment sending, 1.2 / 3.1 GB, 96.0 MB/s, about 19 s left, 13 s elapsed"
+    )
+    job = {
+        "what": "job demo",
+        "phase": "running",
+        "done": 6,
+        "total": 8,
+        "unit": "workers",
+        "started": 0.0,
+        "nodes": {"node1": {"done": 2}, "node2": {"done": 4}},
+    }
+    assert _progress.summary(job, now=200.0) == (
+        "job demo running, 6 / 8 workers, node1 x2, node2 x4, 3 min 20 s elapsed"
+    )
     done = dict(record, finished=True, phase="done", done=3_100_000_000, updated=150.0)
     assert _progress.summary(done) == "environment done, 3.1 / 3.1 GB, after 50 s"
     failed = dict(done, phase="failed", failed=True, msg="node3: disk full")
@@ -68,9 +86,10 @@ def test_summary_reads_like_a_sentence():
 
 
 def test_a_line_stays_one_line_at_any_number_of_nodes():
-    nodes = {"node%d" % i: {"state": "received" if i % 4 else "receiving", "done": 5} for i in range(2, 34)}
-    line = _progress.summary({"what": "env", "phase": "sending", "done": 5, "total": 10, "nodes": nodes,
-                              "started": 0.0}, now=1.0)
+    nodes = {f"node{i}": {"state": "received" if i % 4 else "receiving", "done": 5} for i in range(2, 34)}
+    line = _progress.summary(
+        {"what": "env", "phase": "sending", "done": 5, "total": 10, "nodes": nodes, "started": 0.0}, now=1.0
+    )
     assert line == "env sending, 5 / 10 B, 24 received, 8 receiving, 1 s elapsed"
 
 
@@ -84,7 +103,7 @@ def test_a_failing_write_never_fails_the_step(tmp_path):
 
 
 def test_pid_start_of_a_pid_that_is_gone():
-    assert _progress.pid_start(2 ** 22 + 12345) is None
+    assert _progress.pid_start(2**22 + 12345) is None
 
 
 def test_hold_waits_for_the_holder_names_it_then_takes_the_lock_and_release_leaves_nothing(tmp_path):
@@ -94,7 +113,7 @@ def test_hold_waits_for_the_holder_names_it_then_takes_the_lock_and_release_leav
     # flock locks belong to open file descriptions: a second open in this process contends like another process.
     second = _progress.hold(path, waiting=seen.append, sleep=lambda _s: _progress.release(first, path))
     assert seen == [os.getpid()]
-    assert (tmp_path / ".env.gtsfm-build.lock").read_text() == "%d\n" % os.getpid()
+    assert (tmp_path / ".env.gtsfm-build.lock").read_text() == f"{os.getpid()}\n"
     _progress.release(second, path)
     assert list(tmp_path.iterdir()) == []
 
@@ -108,6 +127,7 @@ def test_hold_takes_again_a_lock_whose_file_was_removed_under_it(tmp_path, monke
         calls.append(fd)
         if len(calls) == 1:  # another holder released (removed) the file between our open and our flock
             os.unlink(path)
+
     monkeypatch.setattr(_progress.fcntl, "flock", flock)
     fd = _progress.hold(path)
     assert len(calls) == 2 and os.path.samestat(os.fstat(fd), os.stat(path))

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The environment layout: fingerprint, probe states, atomic publish, pruning, uv and conda command lines."""
+
 from __future__ import annotations
 
 import hashlib
@@ -92,36 +93,67 @@ def test_a_directory_of_the_users_own_is_never_replaced(tmp_path):
 
 
 def test_uv_commands_for_requirements_and_project():
-    req = pe.uv_commands("/u/uv", "/usr/bin/python3", "/e.x.part", ["dask"], None, None, [],
-                         ["http://h/w/"], True)
+    req = pe.uv_commands("/u/uv", "/usr/bin/python3", "/e.x.part", ["dask"], None, None, [], ["http://h/w/"], True)
     assert req[0] == ["/u/uv", "venv", "--quiet", "--python", "/usr/bin/python3", "/e.x.part"]
     assert req[1][-4:] == ["--find-links", "http://h/w/", "--no-index", "dask"]
-    proj = pe.uv_commands("/u/uv", "/usr/bin/python3", "/e.x.part", [], "/src", "https://mirror/simple", [], [],
-                          False)
-    assert proj == [["/u/uv", "sync", "--quiet", "--frozen", "--no-install-project", "--python", "/usr/bin/python3",
-                     "--directory", "/src", "--index-url", "https://mirror/simple"]]
+    proj = pe.uv_commands("/u/uv", "/usr/bin/python3", "/e.x.part", [], "/src", "https://mirror/simple", [], [], False)
+    assert proj == [
+        [
+            "/u/uv",
+            "sync",
+            "--quiet",
+            "--frozen",
+            "--no-install-project",
+            "--python",
+            "/usr/bin/python3",
+            "--directory",
+            "/src",
+            "--index-url",
+            "https://mirror/simple",
+        ]
+    ]
 
 
 def test_conda_commands():
-    assert pe.conda_commands("/m/bin/conda", "/e.part", "/src/environment_linux.yml", ["https://mirror/cf"], False) \
-        == [["/m/bin/conda", "env", "create", "--yes", "--prefix", "/e.part", "--file", "/src/environment_linux.yml",
-             "-c", "https://mirror/cf", "--override-channels"]]
+    assert pe.conda_commands("/m/bin/conda", "/e.part", "/src/environment_linux.yml", ["https://mirror/cf"], False) == [
+        [
+            "/m/bin/conda",
+            "env",
+            "create",
+            "--yes",
+            "--prefix",
+            "/e.part",
+            "--file",
+            "/src/environment_linux.yml",
+            "-c",
+            "https://mirror/cf",
+            "--override-channels",
+        ]
+    ]
     micromamba = pe.conda_commands("/b/micromamba", "/e.part", "/f.yml", [], False)
     assert micromamba[0][:3] == ["/b/micromamba", "create", "--yes"]
 
 
 def test_pick_uv_wheel_from_pypi_page_and_listing():
-    page = ('<a href="https://files/uv-0.9.1-py3-none-manylinux_2_17_x86_64.whl#sha256=1">x</a>'
-            '<a href="https://files/uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl">y</a>'
-            '<a href="https://files/uv-0.10.0-py3-none-macosx_11_0_arm64.whl">z</a>'
-            '<a href="https://files/uv-0.10.0.tar.gz">s</a>')
+    page = (
+        '<a href="https://files/uv-0.9.1-py3-none-manylinux_2_17_x86_64.whl#sha256=1">x</a>'
+        '<a href="https://files/uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl">y</a>'
+        '<a href="https://files/uv-0.10.0-py3-none-macosx_11_0_arm64.whl">z</a>'
+        '<a href="https://files/uv-0.10.0.tar.gz">s</a>'
+    )
     assert pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "", "x86_64") == (
-        "https://files/uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl", None)
+        "https://files/uv-0.10.0-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        None,
+    )
     assert pe.pick_uv_wheel(page, "https://pypi.org/simple/uv/", "0.9.1", "x86_64") == (
-        "https://files/uv-0.9.1-py3-none-manylinux_2_17_x86_64.whl", ("sha256", "1"))
+        "https://files/uv-0.9.1-py3-none-manylinux_2_17_x86_64.whl",
+        ("sha256", "1"),
+    )
     listing = '<a href="uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl">uv</a>'
-    assert pe.pick_uv_wheel(listing, "http://10.0.0.1:8000/", "", "x86_64") == \
-        ("http://10.0.0.1:8000/uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl", None)
+    assert pe.pick_uv_wheel(listing, "http://10.0.0.1:8000/", "", "x86_64") == (
+        "http://10.0.0.1:8000/uv-0.13.9-py3-none-manylinux_2_17_x86_64.whl",
+        None,
+    )
     with pytest.raises(pe.EnvError, match="no uv wheel for manylinux aarch64"):
         pe.pick_uv_wheel(listing, "http://10.0.0.1:8000/", "", "aarch64")
 
@@ -129,21 +161,39 @@ def test_pick_uv_wheel_from_pypi_page_and_listing():
 SUM = "ab" * 32
 
 
-@pytest.mark.parametrize("href, base, url", [
-    # A PEP 503 page whose links climb out of /simple/uv/ (as a devpi or a PyPI mirror writes them).
-    ("../../packages/ab/cd/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "https://mirror.example/simple/uv/",
-     "https://mirror.example/packages/ab/cd/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
-    ("./uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "http://10.0.0.1:8000/wheels/",
-     "http://10.0.0.1:8000/wheels/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
-    ("/files/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "http://10.0.0.1:8000/wheels/index.html",
-     "http://10.0.0.1:8000/files/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
-    ("//cdn.example/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl", "https://mirror.example/simple/uv/",
-     "https://cdn.example/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl"),
-    ("uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl?a=1&amp;b=2", "https://m.example/simple/uv/",
-     "https://m.example/simple/uv/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl?a=1&b=2"),
-])
+@pytest.mark.parametrize(
+    "href, base, url",
+    [
+        # A PEP 503 page whose links climb out of /simple/uv/ (as a devpi or a PyPI mirror writes them).
+        (
+            "../../packages/ab/cd/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl",
+            "https://mirror.example/simple/uv/",
+            "https://mirror.example/packages/ab/cd/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl",
+        ),
+        (
+            "./uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl",
+            "http://10.0.0.1:8000/wheels/",
+            "http://10.0.0.1:8000/wheels/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl",
+        ),
+        (
+            "/files/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl",
+            "http://10.0.0.1:8000/wheels/index.html",
+            "http://10.0.0.1:8000/files/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl",
+        ),
+        (
+            "//cdn.example/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl",
+            "https://mirror.example/simple/uv/",
+            "https://cdn.example/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl",
+        ),
+        (
+            "uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl?a=1&amp;b=2",
+            "https://m.example/simple/uv/",
+            "https://m.example/simple/uv/uv-0.5.0-py3-none-manylinux_2_17_x86_64.whl?a=1&b=2",
+        ),
+    ],
+)
 def test_index_links_resolve_as_a_browser_does_and_keep_their_hash(href, base, url):
-    page = '<a href="%s#sha256=%s">uv</a>' % (href, SUM.upper())
+    page = f'<a href="{href}#sha256={SUM.upper()}">uv</a>'
     assert pe.pick_uv_wheel(page, base, "", "x86_64") == (url, ("sha256", SUM))
 
 
@@ -156,9 +206,9 @@ def test_a_download_that_fails_the_index_hash_is_refused(tmp_path):
     with pytest.raises(pe.EnvError) as err:
         pe.check_digest(str(wheel), "https://m/uv.whl", ("sha256", SUM))
     assert str(err.value) == (
-        "sha256 mismatch for https://m/uv.whl: its index gives %s, the download has %s. Nothing was installed. "
+        f"sha256 mismatch for https://m/uv.whl: its index gives {SUM}, the download has {got}. Nothing was installed. "
         "Fix: check the index (option uv_index) or its mirror; do not use a uv binary that fails its sum"
-        % (SUM, got))
+    )
 
 
 def test_extract_uv_from_a_wheel(tmp_path):
@@ -208,17 +258,20 @@ def unpack(request, monkeypatch):
 
 
 def test_a_conda_like_archive_keeps_its_inside_links(tmp_path, unpack):
-    archive = _tar(tmp_path / "env.tar", [
-        (dict(name="bin", type=tarfile.DIRTYPE, mode=0o755), None),
-        _file("bin/python3.11", b"#!elf", 0o755),
-        _link("bin/python", "python3.11"),
-        _file("lib/libz.so.1", b"z"),
-        _link("lib/libz.so", "libz.so.1"),
-        _link("share/lib", "../lib"),
-        _link("bin/python-hard", "bin/python3.11", tarfile.LNKTYPE),
-        _file("..hidden", b"a legal name"),
-        _file("bin/setuid", b"s", 0o4755),
-    ])
+    archive = _tar(
+        tmp_path / "env.tar",
+        [
+            (dict(name="bin", type=tarfile.DIRTYPE, mode=0o755), None),
+            _file("bin/python3.11", b"#!elf", 0o755),
+            _link("bin/python", "python3.11"),
+            _file("lib/libz.so.1", b"z"),
+            _link("lib/libz.so", "libz.so.1"),
+            _link("share/lib", "../lib"),
+            _link("bin/python-hard", "bin/python3.11", tarfile.LNKTYPE),
+            _file("..hidden", b"a legal name"),
+            _file("bin/setuid", b"s", 0o4755),
+        ],
+    )
     env = tmp_path / "env"
     env.mkdir()
     unpack(archive, str(env))
@@ -236,24 +289,42 @@ def _outside(tmp_path):
     return victim
 
 
-@pytest.mark.parametrize("members, named", [
-    # A symlink out of the env, then a file through it.
-    (lambda out: [_link("lib", str(out)), _file("lib/x", b"pwned")], "'lib' is a link to the absolute path"),
-    (lambda out: [_link("lib", "../outside"), _file("lib/x", b"pwned")], "'lib' links to"),
-    # A hard link to a file outside, then a file of the same name (which would write through it).
-    (lambda out: [_link("h", "../outside/keep", tarfile.LNKTYPE), _file("h", b"pwned")], "'h' links to"),
-    # Links that point outside only once a later link exists.
-    (lambda out: [_link("l", "s/.."), _link("s", "."), _file("l/outside/x", b"pwned")], "'l/outside/x' would be"),
-    (lambda out: [_link("l", "s/.."), _link("s", ".")], "'l' links to"),
-    (lambda out: [_file("../outside/x", b"pwned")], "'../outside/x' would be written to"),
-    (lambda out: [_file(str(out / "x"), b"pwned")], "has an absolute name"),
-    (lambda out: [(dict(name="dev/null", type=tarfile.CHRTYPE, devmajor=1, devminor=3), None)],
-     "'dev/null' is a character device"),
-    (lambda out: [(dict(name="disk", type=tarfile.BLKTYPE, devmajor=8, devminor=0), None)],
-     "'disk' is a block device"),
-    (lambda out: [(dict(name="pipe", type=tarfile.FIFOTYPE), None)], "'pipe' is a FIFO"),
-], ids=["abs-symlink", "rel-symlink", "hardlink", "link-chain", "link-chain-left", "dotdot", "abs-name", "chr", "blk",
-        "fifo"])
+@pytest.mark.parametrize(
+    "members, named",
+    [
+        # A symlink out of the env, then a file through it.
+        (lambda out: [_link("lib", str(out)), _file("lib/x", b"pwned")], "'lib' is a link to the absolute path"),
+        (lambda out: [_link("lib", "../outside"), _file("lib/x", b"pwned")], "'lib' links to"),
+        # A hard link to a file outside, then a file of the same name (which would write through it).
+        (lambda out: [_link("h", "../outside/keep", tarfile.LNKTYPE), _file("h", b"pwned")], "'h' links to"),
+        # Links that point outside only once a later link exists.
+        (lambda out: [_link("l", "s/.."), _link("s", "."), _file("l/outside/x", b"pwned")], "'l/outside/x' would be"),
+        (lambda out: [_link("l", "s/.."), _link("s", ".")], "'l' links to"),
+        (lambda out: [_file("../outside/x", b"pwned")], "'../outside/x' would be written to"),
+        (lambda out: [_file(str(out / "x"), b"pwned")], "has an absolute name"),
+        (
+            lambda out: [(dict(name="dev/null", type=tarfile.CHRTYPE, devmajor=1, devminor=3), None)],
+            "'dev/null' is a character device",
+        ),
+        (
+            lambda out: [(dict(name="disk", type=tarfile.BLKTYPE, devmajor=8, devminor=0), None)],
+            "'disk' is a block device",
+        ),
+        (lambda out: [(dict(name="pipe", type=tarfile.FIFOTYPE), None)], "'pipe' is a FIFO"),
+    ],
+    ids=[
+        "abs-symlink",
+        "rel-symlink",
+        "hardlink",
+        "link-chain",
+        "link-chain-left",
+        "dotdot",
+        "abs-name",
+        "chr",
+        "blk",
+        "fifo",
+    ],
+)
 def test_an_archive_that_reaches_outside_is_refused_by_member(tmp_path, unpack, members, named):
     out = _outside(tmp_path)
     archive = _tar(tmp_path / "evil.tar", members(out))

@@ -171,7 +171,9 @@ def test_a_file_at_ssh_dir_is_refused_and_left_as_it_is(tmp_path):
 
 def test_global_addresses_skip_loopback_and_link_local():
     assert global_addresses(["127.0.0.1", "10.0.0.1", "fe80::1%eth0", "::1", "10.0.0.1", "x", "2001:db8::5"]) == [
-        "10.0.0.1", "2001:db8::5"]
+        "10.0.0.1",
+        "2001:db8::5",
+    ]
 
 
 def test_garbage_public_key_is_replaced_from_the_private_key(tmp_path):

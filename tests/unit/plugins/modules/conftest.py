@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Run a module's main() in-process: exit_json/fail_json become exceptions carrying the result."""
+
 from __future__ import annotations
 
 import sys

@@ -5,7 +5,7 @@ import os
 
 from ansible_collections.gtsfm.cluster.plugins.modules.bashrc_block import main
 
-BLOCK = "export VIRTUAL_ENV=/opt/env\nexport PATH=\"/opt/env/bin:$PATH\"\n"
+BLOCK = 'export VIRTUAL_ENV=/opt/env\nexport PATH="/opt/env/bin:$PATH"\n'
 STOCK = "# mine\ncase $- in\n    *i*) ;;\n      *) return;;\nesac\nalias ll='ls -l'\n"
 
 
@@ -63,7 +63,7 @@ def test_dangling_symlink_is_refused(tmp_path, run_module):
 
 def test_unrecognised_guard_leaves_the_file_alone(tmp_path, run_module):
     path = tmp_path / ".bashrc"
-    text = "[ -n \"$PS1\" ] || { echo hi; return; }\nalias x=y\n"
+    text = '[ -n "$PS1" ] || { echo hi; return; }\nalias x=y\n'
     path.write_text(text)
     failed, result = run_module(main, args(path))
     assert failed and str(path) in result["msg"] and "line 1" in result["msg"] and "Fix:" in result["msg"]

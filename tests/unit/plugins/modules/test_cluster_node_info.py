@@ -27,8 +27,16 @@ def tree(tmp_path):
 
 def test_reports_keys_names_home_and_python(tmp_path, run_module):
     (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + " root@node1\n")
-    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(tmp_path / ".ssh"),
-                                           aliases=["node1.cluster"], port=2222, free_paths=[str(tmp_path / "x/y")]))
+    failed, result = run_module(
+        main,
+        dict(
+            host_key_dir=str(tmp_path),
+            ssh_dir=str(tmp_path / ".ssh"),
+            aliases=["node1.cluster"],
+            port=2222,
+            free_paths=[str(tmp_path / "x/y")],
+        ),
+    )
     assert not failed, result
     assert not result["changed"] and result["host_keys"] == [KEY]
     assert result["entry"]["names"][0] == "[node1.cluster]:2222"
@@ -48,9 +56,15 @@ def test_never_writes_even_where_the_old_probe_did(tmp_path, run_module):
     ssh_dir.chmod(0o775)
     (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + "\n")
     before = tree(tmp_path)
-    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(ssh_dir),
-                                           keypair=str(ssh_dir / "id_ed25519"),
-                                           files=[{"path": str(ssh_dir / "known_hosts"), "marker": "t"}]))
+    failed, result = run_module(
+        main,
+        dict(
+            host_key_dir=str(tmp_path),
+            ssh_dir=str(ssh_dir),
+            keypair=str(ssh_dir / "id_ed25519"),
+            files=[{"path": str(ssh_dir / "known_hosts"), "marker": "t"}],
+        ),
+    )
     assert not failed and not result["changed"]
     assert result["node"]["ssh_dir_state"] == "open"
     assert result["keypair"]["needs_write"] and not result["keypair"]["exists"]
@@ -73,7 +87,7 @@ def test_a_fifo_is_refused_instead_of_hanging_the_read(tmp_path, run_module):
     fifo = tmp_path / "authorized_keys"
     os.mkfifo(fifo)
     failed, result = run_module(main, dict(host_key_dir=str(tmp_path), files=[{"path": str(fifo), "marker": "t"}]))
-    assert failed and "%s is not a regular file" % fifo in result["msg"] and "Fix: move it away" in result["msg"]
+    assert failed and f"{fifo} is not a regular file" in result["msg"] and "Fix: move it away" in result["msg"]
 
 
 @pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
@@ -100,6 +114,7 @@ def test_a_file_where_ssh_dir_should_be_is_named_with_the_fix(tmp_path, run_modu
     (tmp_path / "ssh_host_ed25519_key.pub").write_text(KEY + "\n")
     ssh_dir = tmp_path / ".ssh"
     ssh_dir.write_text("x")
-    failed, result = run_module(main, dict(host_key_dir=str(tmp_path), ssh_dir=str(ssh_dir),
-                                           keypair=str(ssh_dir / "id_ed25519")))
-    assert failed and "%s exists but is not a directory" % ssh_dir in result["msg"] and "Fix: move" in result["msg"]
+    failed, result = run_module(
+        main, dict(host_key_dir=str(tmp_path), ssh_dir=str(ssh_dir), keypair=str(ssh_dir / "id_ed25519"))
+    )
+    assert failed and f"{ssh_dir} exists but is not a directory" in result["msg"] and "Fix: move" in result["msg"]

@@ -1,4 +1,5 @@
 """fetch_verified and progress_info as Ansible runs them: arguments, results, check mode, clear failures."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,9 @@ from module_args import patch_module_args  # noqa: E402  pylint: disable=wrong-i
 
 # ansible-core 2.21 adds the invocation to a result only when asked (as -v does); earlier cores always do, and
 # refuse the option.
-INJECT_INVOCATION = {"_ansible_inject_invocation": True} if tuple(
-    int(p) for p in ansible_version.split(".")[:2]) >= (2, 21) else {}
+INJECT_INVOCATION = (
+    {"_ansible_inject_invocation": True} if tuple(int(p) for p in ansible_version.split(".")[:2]) >= (2, 21) else {}
+)
 DATA = b"weights" * 1000
 SUM = hashlib.sha256(DATA).hexdigest()
 
@@ -33,8 +35,13 @@ def origin(tmp_path):
 
 def test_fetch_then_noop_with_mode(run_module, origin, tmp_path):
     dest = tmp_path / "w" / "m.pth"
-    args = {"url": origin.url("m.pth"), "dest": str(dest), "sha256": SUM, "mode": "0640",
-            "status_path": str(tmp_path / "s.json")}
+    args = {
+        "url": origin.url("m.pth"),
+        "dest": str(dest),
+        "sha256": SUM,
+        "mode": "0640",
+        "status_path": str(tmp_path / "s.json"),
+    }
     failed, res = run_module(fetch_verified.main, args)
     assert not failed and res["changed"] and res["fetched"] and oct(dest.stat().st_mode & 0o777) == "0o640"
     failed, res = run_module(fetch_verified.main, args)
@@ -46,19 +53,20 @@ def test_fetch_then_noop_with_mode(run_module, origin, tmp_path):
 
 def test_check_mode_reports_a_download_without_one(run_module, origin, tmp_path):
     dest = tmp_path / "m.pth"
-    failed, res = run_module(fetch_verified.main, {"url": origin.url("m.pth"), "dest": str(dest),
-                                                   "_ansible_check_mode": True})
+    failed, res = run_module(
+        fetch_verified.main, {"url": origin.url("m.pth"), "dest": str(dest), "_ansible_check_mode": True}
+    )
     assert not failed and res["changed"] and not dest.exists() and origin.requests == []
 
 
 def test_mismatch_fails_with_one_message(run_module, origin, tmp_path):
     dest = tmp_path / "m.pth"
-    failed, res = run_module(fetch_verified.main, {"url": origin.url("m.pth"), "dest": str(dest),
-                                                   "sha256": "f" * 64})
+    failed, res = run_module(fetch_verified.main, {"url": origin.url("m.pth"), "dest": str(dest), "sha256": "f" * 64})
     assert failed and res["msg"] == (
-        "fetch_verified: %s: sha256 mismatch for %s: expected %s, got %s. Nothing was installed at %s. Fix: if the "
+        f"fetch_verified: {dest}: sha256 mismatch for {origin.url('m.pth')}: expected {'f' * 64}, got {SUM}. Nothing "
+        f"was installed at {dest}. Fix: if the "
         "origin changed this file on purpose, update the sum (or re-pin); otherwise do not trust this origin."
-        % (dest, origin.url("m.pth"), "f" * 64, SUM, dest))
+    )
     assert not dest.exists()
 
 
@@ -98,8 +106,13 @@ def run_formatted(monkeypatch, capsys):
 
 def test_secrets_never_reach_the_result_or_the_log(run_formatted, origin, tmp_path):
     dest = tmp_path / "m.pth"
-    args = {"url": origin.url("m.pth") + "?token=s3cret-query", "dest": str(dest), "sha256": SUM,
-            "headers": {"Authorization": "Bearer s3cret-header"}, "status_path": str(tmp_path / "s.json")}
+    args = {
+        "url": origin.url("m.pth") + "?token=s3cret-query",
+        "dest": str(dest),
+        "sha256": SUM,
+        "headers": {"Authorization": "Bearer s3cret-header"},
+        "status_path": str(tmp_path / "s.json"),
+    }
     result, logged = run_formatted(args)
     assert not result.get("failed") and result["fetched"], result
     text = json.dumps(result) + "\n".join(logged) + (tmp_path / "s.json").read_text()
@@ -123,6 +136,7 @@ def test_a_url_without_secrets_is_shown_whole(run_formatted, origin, tmp_path):
 
 def test_the_deadline_option_reaches_the_fetch(run_module, origin, tmp_path):
     origin.drip["m.pth"] = (1, 0.05)
-    failed, res = run_module(fetch_verified.main, {"url": origin.url("m.pth"), "dest": str(tmp_path / "m.pth"),
-                                                   "deadline": 0.3})
+    failed, res = run_module(
+        fetch_verified.main, {"url": origin.url("m.pth"), "dest": str(tmp_path / "m.pth"), "deadline": 0.3}
+    )
     assert failed and "did not finish within its deadline of 0.3 s" in res["msg"]

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """gtsfm_job's argument spec: what must never be shown."""
+
 from __future__ import annotations
 
 import pytest

@@ -121,7 +121,7 @@ def test_a_full_disk_leaves_no_temporary_file_and_names_the_file(tmp_path, run_m
     path = tmp_path / "known_hosts"
     path.write_text(USER_LINE)
     failed, result = run_module(main, args(path))
-    assert failed and result["msg"].startswith("known_hosts_block: %s: No space left on device. Fix: free" % path)
+    assert failed and result["msg"].startswith(f"known_hosts_block: {path}: No space left on device. Fix: free")
     assert sorted(os.listdir(tmp_path)) == ["known_hosts"] and path.read_text() == USER_LINE
 
 

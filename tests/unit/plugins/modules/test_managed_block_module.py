@@ -49,7 +49,7 @@ def test_damaged_markers_and_fifos_are_refused_untouched(tmp_path, run_module):
     path = tmp_path / "authorized_keys"
     path.write_text(BEGIN + "\nx\n")
     failed, result = run_module(main, dict(path=str(path), marker=NAME, lines=["a"]))
-    assert failed and "markers of block '%s' are damaged" % NAME in result["msg"]
+    assert failed and f"markers of block '{NAME}' are damaged" in result["msg"]
     assert path.read_text() == BEGIN + "\nx\n"
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
@@ -59,8 +59,9 @@ def test_damaged_markers_and_fifos_are_refused_untouched(tmp_path, run_module):
 
 def test_check_mode_and_absent(tmp_path, run_module):
     path = tmp_path / "authorized_keys"
-    failed, result = run_module(main, dict(path=str(path), marker=NAME, lines=["a"], _ansible_check_mode=True,
-                                           _ansible_diff=True))
+    failed, result = run_module(
+        main, dict(path=str(path), marker=NAME, lines=["a"], _ansible_check_mode=True, _ansible_diff=True)
+    )
     assert not failed and result["changed"] and result["diff"]["after"] == "a\n" and not path.exists()
     path.write_text(MINE + "\n")
     run_module(main, dict(path=str(path), marker=NAME, lines=["a"]))

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """python_env's build flow with stand-in uv and conda executables (the real ones run on the test bed)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,15 +19,15 @@ from http_origin import Origin  # noqa: E402  pylint: disable=wrong-import-posit
 
 # A stand-in uv: `venv ... DIR` makes DIR/bin/python; `pip install` records what it installed (FAIL_UV: fails,
 # after the venv exists, as a download error would).
-FAKE_UV = """#!/bin/sh
-[ "$1" = pip ] && [ -n "$FAIL_UV" ] && { echo "network unreachable" >&2; exit 2; }
+FAKE_UV = f"""#!/bin/sh
+[ "$1" = pip ] && [ -n "$FAIL_UV" ] && {{ echo "network unreachable" >&2; exit 2; }}
 case "$1" in
-  venv) for last; do :; done; mkdir -p "$last/bin" && ln -s %s "$last/bin/python"
-        printf '#!%%s/bin/python\n' "$last" > "$last/bin/tool" ;;
+  venv) for last; do :; done; mkdir -p "$last/bin" && ln -s {sys.executable} "$last/bin/python"
+        printf '#!%s/bin/python\n' "$last" > "$last/bin/tool" ;;
   pip) for last; do :; done; py=$5; echo "$last" >> "$(dirname "$(dirname "$py")")/installed" ;;
 esac
 echo "$@" >> "$(dirname "$0")/calls"
-""" % sys.executable
+"""
 FAKE_CONDA = """#!/bin/sh
 # conda env create --yes --prefix DIR --file FILE ...
 mkdir -p "$5/bin" && cp "$7" "$5/from-env-file" && echo "$@" >> "$(dirname "$0")/calls"
@@ -42,8 +43,18 @@ def tool(tmp_path, name, text):
 
 
 def uv_args(tmp_path, **extra):
-    return dict(dict(action="build", prefix=str(tmp_path / "env"), manager="uv", python=sys.executable,
-                     requirements=["dask"], uv=str(tool(tmp_path, "uv", FAKE_UV)), min_free_mb=1), **extra)
+    return dict(
+        dict(
+            action="build",
+            prefix=str(tmp_path / "env"),
+            manager="uv",
+            python=sys.executable,
+            requirements=["dask"],
+            uv=str(tool(tmp_path, "uv", FAKE_UV)),
+            min_free_mb=1,
+        ),
+        **extra,
+    )
 
 
 def test_build_publishes_then_reruns_do_nothing(tmp_path, run_module):
@@ -53,7 +64,7 @@ def test_build_publishes_then_reruns_do_nothing(tmp_path, run_module):
     assert prefix.is_symlink() and os.readlink(prefix) == "env." + result["fingerprint"][:12]
     assert (prefix / "installed").read_text() == "dask\n" and (prefix / ".gtsfm-env.json").exists()
     # Built where it is used: its scripts name the real path, which never moves (the link does).
-    assert (prefix / "bin" / "tool").read_text() == "#!%s/bin/python\n" % os.path.realpath(prefix)
+    assert (prefix / "bin" / "tool").read_text() == f"#!{os.path.realpath(prefix)}/bin/python\n"
     calls = (tmp_path / "tools" / "calls").read_text()
     failed, again = run_module(main, uv_args(tmp_path))
     assert not failed and not again["changed"] and again["fingerprint"] == result["fingerprint"]
@@ -65,8 +76,10 @@ def test_changed_requirements_rebuild_once_and_drop_the_old_env(tmp_path, run_mo
     failed, second = run_module(main, uv_args(tmp_path, requirements=["dask", "distributed"]))
     assert not failed and second["changed"] and second["fingerprint"] != first["fingerprint"]
     assert second["removed"] == [str(tmp_path / ("env." + first["fingerprint"][:12]))]
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("env")) == \
-        ["env", "env." + second["fingerprint"][:12]]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("env")) == [
+        "env",
+        "env." + second["fingerprint"][:12],
+    ]
 
 
 def test_failed_build_leaves_nothing_that_looks_done(tmp_path, run_module, monkeypatch):
@@ -99,8 +112,15 @@ def test_too_little_space_stops_before_building(tmp_path, run_module):
 
 def test_a_caller_has_its_messages_name_its_variables(tmp_path, run_module):
     status = tmp_path / "s.json"
-    failed, result = run_module(main, uv_args(tmp_path, min_free_mb=1 << 40, status_file=str(status),
-                                              option_names={"min_free_mb": "conda_env_min_free_mb"}))
+    failed, result = run_module(
+        main,
+        uv_args(
+            tmp_path,
+            min_free_mb=1 << 40,
+            status_file=str(status),
+            option_names={"min_free_mb": "conda_env_min_free_mb"},
+        ),
+    )
     assert failed and "lower conda_env_min_free_mb" in result["msg"] and "option min_free_mb" not in result["msg"]
     # The progress record a follow reports from says the same.
     assert "lower conda_env_min_free_mb" in json.loads(status.read_text())["msg"]
@@ -112,8 +132,9 @@ def test_missing_interpreter_is_named(tmp_path, run_module):
 
 
 def test_probe_before_the_checkout_exists_does_not_fail(tmp_path, run_module):
-    failed, result = run_module(main, uv_args(tmp_path, action="probe", requirements=[],
-                                              project_dir=str(tmp_path / "gtsfm")))
+    failed, result = run_module(
+        main, uv_args(tmp_path, action="probe", requirements=[], project_dir=str(tmp_path / "gtsfm"))
+    )
     assert not failed and result["fingerprint"] is None and "pyproject.toml" in result["inputs_error"]
     assert result["home"] == os.path.expanduser("~")
 
@@ -122,16 +143,24 @@ def test_conda_manager_builds_from_the_env_file(tmp_path, run_module):
     env_file = tmp_path / "environment_linux.yml"
     env_file.write_text("name: gtsfm-v1\nchannels: [conda-forge]\n")
     conda = tool(tmp_path, "conda", FAKE_CONDA)
-    args = dict(action="build", prefix=str(tmp_path / "env"), manager="conda", conda=str(conda),
-                env_file=str(env_file), channels=["https://mirror/conda-forge"], min_free_mb=1)
+    args = dict(
+        action="build",
+        prefix=str(tmp_path / "env"),
+        manager="conda",
+        conda=str(conda),
+        env_file=str(env_file),
+        channels=["https://mirror/conda-forge"],
+        min_free_mb=1,
+    )
     failed, result = run_module(main, args)
     assert not failed and result["changed"] and result["spec"]["inputs"]["env_file"] == env_file.read_text()
     assert (tmp_path / "env" / "from-env-file").read_text() == env_file.read_text()
     assert "--override-channels" in (tmp_path / "tools" / "calls").read_text()
     failed, again = run_module(main, args)
     assert not failed and not again["changed"]
-    failed, missing = run_module(main, dict(args, conda=str(tmp_path / "none" / "conda"),
-                                            prefix=str(tmp_path / "env2")))
+    failed, missing = run_module(
+        main, dict(args, conda=str(tmp_path / "none" / "conda"), prefix=str(tmp_path / "env2"))
+    )
     assert failed and "conda executable" in missing["msg"] and "set option conda" in missing["msg"]
 
 
@@ -161,8 +190,9 @@ def test_archive_manager_unpacks_and_refuses_escapes(tmp_path, run_module):
         info.size = 3
         tar.addfile(info, io.BytesIO(b"bad"))
     failed, result = run_module(main, dict(args, archive=str(evil), prefix=str(tmp_path / "env4")))
-    assert failed and result["msg"].startswith("python_env: unpacking %s: member 'lib' is a link to the absolute "
-                                               "path" % evil), result
+    assert failed and result["msg"].startswith(
+        f"python_env: unpacking {evil}: member 'lib' is a link to the absolute path"
+    ), result
     assert list((tmp_path / "elsewhere").iterdir()) == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("env4")], "nothing of a refused archive stays"
     # A name that merely starts with two dots is a legal name.
@@ -189,13 +219,15 @@ def test_probe_of_a_current_env_imports_its_packages(tmp_path, run_module):
     failed, result = run_module(main, uv_args(tmp_path))
     assert not failed
     # The stand-in uv's env python is the test interpreter: json imports, the absent module does not.
-    failed, probe = run_module(main, uv_args(tmp_path, action="probe", import_check=True,
-                                             imports=["json", "gtsfm_absent_module"]))
+    failed, probe = run_module(
+        main, uv_args(tmp_path, action="probe", import_check=True, imports=["json", "gtsfm_absent_module"])
+    )
     assert not failed and [m["name"] for m in probe["imported"]] == ["json"], probe
     assert probe["import_problems"] == [
         "import gtsfm_absent_module fails: it is not installed in the environment (ModuleNotFoundError: No module "
         "named 'gtsfm_absent_module'). Fix: add it to the environment (conda_env_requirements, the env file or "
-        "pyproject.toml) and re-run site.yml --tags conda_env"]
+        "pyproject.toml) and re-run site.yml --tags conda_env"
+    ]
     assert not (prefix / "__pycache__").exists()
     # Not current (another fingerprint wanted): nothing to import yet.
     failed, other = run_module(main, uv_args(tmp_path, action="probe", import_check=True, requirements=["x"]))
@@ -211,10 +243,10 @@ def _uv_wheel_bytes():
 
 def test_uv_comes_from_an_index_page_with_relative_links_and_its_hash(tmp_path, run_module):
     wheel = _uv_wheel_bytes()
-    name = "uv-0.13.9-py3-none-manylinux_2_17_%s.whl" % os.uname()[4]
+    name = f"uv-0.13.9-py3-none-manylinux_2_17_{os.uname()[4]}.whl"
     with Origin(tmp_path / "origin") as origin:
         origin.put("packages/ab/" + name, wheel)
-        page = '<a href="../../packages/ab/%s#sha256=%s">%s</a>' % (name, hashlib.sha256(wheel).hexdigest(), name)
+        page = f'<a href="../../packages/ab/{name}#sha256={hashlib.sha256(wheel).hexdigest()}">{name}</a>'
         origin.put("simple/uv/index.html", page.encode())
         args = uv_args(tmp_path, uv=str(tmp_path / "bin" / "uv"), uv_index=origin.url("simple/uv/index.html"))
         failed, result = run_module(main, args)
@@ -227,8 +259,9 @@ def test_uv_comes_from_an_index_page_with_relative_links_and_its_hash(tmp_path, 
         origin.put("simple/uv/index.html", page.replace(hashlib.sha256(wheel).hexdigest(), wrong).encode())
         failed, result = run_module(main, dict(args, prefix=str(tmp_path / "env2")))
     assert failed and result["msg"] == (
-        "python_env: installing uv at %s: sha256 mismatch for %s: its index gives %s, the download has %s. Nothing "
-        "was installed. Fix: check the index (option uv_index) or its mirror; do not use a uv binary that fails "
-        "its sum" % (tmp_path / "bin" / "uv", origin.url("packages/ab/" + name), wrong,
-                     hashlib.sha256(wheel).hexdigest()))
+        f"python_env: installing uv at {tmp_path / 'bin' / 'uv'}: sha256 mismatch for "
+        f"{origin.url('packages/ab/' + name)}: its index gives {wrong}, the download has "
+        f"{hashlib.sha256(wheel).hexdigest()}. Nothing was installed. Fix: check the index (option uv_index) or its "
+        "mirror; do not use a uv binary that fails its sum"
+    )
     assert not (tmp_path / "bin" / "uv").exists()

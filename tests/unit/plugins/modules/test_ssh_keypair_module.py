@@ -40,4 +40,4 @@ def test_a_file_where_ssh_dir_should_be_fails_clearly(tmp_path, run_module):
     ssh_dir = tmp_path / ".ssh"
     ssh_dir.write_text("x")
     failed, result = run_module(main, dict(path=str(ssh_dir / "id_ed25519")))
-    assert failed and result["msg"].startswith("ssh_keypair: %s exists but is not a directory. Fix:" % ssh_dir)
+    assert failed and result["msg"].startswith(f"ssh_keypair: {ssh_dir} exists but is not a directory. Fix:")

@@ -1,4 +1,5 @@
 """The controller's follow loop: what one poll reads, how it is parsed, and that polls do not pile up."""
+
 from __future__ import annotations
 
 import json
@@ -27,18 +28,19 @@ def test_one_poll_reads_record_async_result_log_and_writer_here(tmp_path):
     _progress.Writer(str(record), run_id="r1", what="x", total=10).update(force=True, done=4)
     (tmp_path / "job").write_text('{"started": true, "finished": false, "ansible_job_id": "j1"}')
     (tmp_path / "log").write_text("first\nsecond line\n\n")
-    step = Step("weights", status=str(record), run_id="r1", results_file=str(tmp_path / "job"),
-                log=str(tmp_path / "log"))
-    snap, = parse([step], sh(read_command([step])))
+    step = Step(
+        "weights", status=str(record), run_id="r1", results_file=str(tmp_path / "job"), log=str(tmp_path / "log")
+    )
+    (snap,) = parse([step], sh(read_command([step])))
     assert snap.record["done"] == 4 and not snap.finished and snap.log_line == "second line"
     assert snap.writer_alive is None
     step.pid, step.pid_start = snap.record["pid"], snap.record["pid_start"]
-    snap, = parse([step], sh(read_command([step])))
+    (snap,) = parse([step], sh(read_command([step])))
     assert snap.writer_alive is True  # this test's own process wrote it
     step.pid_start += 1
     assert parse([step], sh(read_command([step])))[0].writer_alive is False  # a recycled pid is not the writer
     (tmp_path / "job").write_text('{"changed": true, "msg": "ok"}')
-    snap, = parse([step], sh(read_command([step])))
+    (snap,) = parse([step], sh(read_command([step])))
     assert snap.finished and snap.result == {"changed": True, "msg": "ok"}
 
 
@@ -58,8 +60,15 @@ class World:
 
     def __init__(self, rounds: int, record: dict | None = None) -> None:
         self.rounds, self.polls, self.now, self.lines = rounds, 0, 0.0, []
-        self.record = record or {"run_id": "r", "what": "x", "phase": "running", "unit": "B", "done": 0,
-                                 "total": 100, "started": 0.0}
+        self.record = record or {
+            "run_id": "r",
+            "what": "x",
+            "phase": "running",
+            "unit": "B",
+            "done": 0,
+            "total": 100,
+            "started": 0.0,
+        }
         self.depths: dict[int, int] = {}
 
     def run(self, command: str) -> str:
@@ -75,8 +84,16 @@ class World:
         self.now += seconds
 
     def follower(self, **kwargs) -> Follower:
-        return Follower(host="node1", steps=[Step("x", status="/r", run_id="r")], run=self.run, say=self.lines.append,
-                        clock=lambda: self.now, wall=lambda: self.now, sleep=self.sleep, **kwargs)
+        return Follower(
+            host="node1",
+            steps=[Step("x", status="/r", run_id="r")],
+            run=self.run,
+            say=self.lines.append,
+            clock=lambda: self.now,
+            wall=lambda: self.now,
+            sleep=self.sleep,
+            **kwargs,
+        )
 
 
 def _stack() -> list:
@@ -118,7 +135,7 @@ def test_a_short_step_ends_in_well_under_a_second_with_one_line():
 
 
 def test_a_writer_gone_without_a_result_fails_naming_host_and_step():
-    world = World(rounds=10 ** 9)
+    world = World(rounds=10**9)
     follower = world.follower(poll=0.01)
     follower.steps[0].pid, follower.steps[0].pid_start = 424242, 1
 
@@ -133,7 +150,7 @@ def test_a_writer_gone_without_a_result_fails_naming_host_and_step():
 
 
 def test_a_host_that_stops_answering_fails_after_the_grace():
-    world = World(rounds=10 ** 9)
+    world = World(rounds=10**9)
 
     def down(command: str) -> str:
         raise ConnectionError("ssh: connect to host node1 port 22: No route to host")
@@ -145,7 +162,7 @@ def test_a_host_that_stops_answering_fails_after_the_grace():
 
 
 def test_timeout_leaves_the_step_running_and_says_so():
-    world = World(rounds=10 ** 9)
+    world = World(rounds=10**9)
     with pytest.raises(FollowError, match=r"node1: x still running after 1 min 0 s .* goes on in the background"):
         world.follower(poll=1.0, timeout=60.0).follow()
 
@@ -176,7 +193,7 @@ def test_a_notice_is_printed_once_when_the_record_allows_it_filled_from_the_reco
 def test_an_async_step_is_not_judged_by_an_earlier_runs_record(tmp_path):
     """A record left by an earlier run names a writer long gone; the async result file decides, not that pid."""
     record = tmp_path / "rec.json"
-    _progress.write_json(str(record), {"phase": "done", "finished": True, "pid": 2 ** 22 + 7, "pid_start": 1})
+    _progress.write_json(str(record), {"phase": "done", "finished": True, "pid": 2**22 + 7, "pid_start": 1})
     job = tmp_path / "job"
     job.write_text('{"started": true, "finished": false, "ansible_job_id": "j1"}')
     polls = []
@@ -187,8 +204,14 @@ def test_an_async_step_is_not_judged_by_an_earlier_runs_record(tmp_path):
             job.write_text('{"changed": true, "msg": "2 received"}')
         return sh(command)
 
-    follower = Follower(host="node1", steps=[Step("checkout", status=str(record), results_file=str(job))], run=run,
-                        say=lambda line: None, poll=0.01, sleep=lambda s: None)
+    follower = Follower(
+        host="node1",
+        steps=[Step("checkout", status=str(record), results_file=str(job))],
+        run=run,
+        say=lambda line: None,
+        poll=0.01,
+        sleep=lambda s: None,
+    )
     snaps = follower.follow()
     assert snaps[0].result == {"changed": True, "msg": "2 received"} and len(polls) == 4
     assert all("/proc/" not in command for command in polls)

@@ -1,4 +1,5 @@
 """A controller directory packed into one deterministic tar."""
+
 from __future__ import annotations
 
 import os

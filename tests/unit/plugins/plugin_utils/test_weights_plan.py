@@ -1,4 +1,5 @@
 """The model_weights plan: settings, the cluster, held files, the downloads' outcome, who receives what, node checks."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,15 @@ FILES = [
     {"url": "https://example.org/b.bin", "dest": "thirdparty/b.bin", "sha256": B},
     {"url": "https://example.org/c.bin", "dest": "/data/c.bin"},
 ]
-GOOD = {"fetch_on": "scheduler", "mirror": "", "lock_file": "/inv/lock.json", "checkout_dir": "~/gtsfm",
-        "retries": 5, "fetch_timeout": 10, "poll_delay": 1}
+GOOD = {
+    "fetch_on": "scheduler",
+    "mirror": "",
+    "lock_file": "/inv/lock.json",
+    "checkout_dir": "~/gtsfm",
+    "retries": 5,
+    "fetch_timeout": 10,
+    "poll_delay": 1,
+}
 
 
 def entries(**more):
@@ -38,8 +46,16 @@ def test_good_settings_have_no_problems():
 
 
 def test_each_bad_setting_is_named_with_what_it_must_be():
-    bad = dict(GOOD, fetch_on="nowhere", mirror="ftp://x", lock_file="", checkout_dir="gtsfm", retries=-1,
-               fetch_timeout=0, poll_delay=True)
+    bad = dict(
+        GOOD,
+        fetch_on="nowhere",
+        mirror="ftp://x",
+        lock_file="",
+        checkout_dir="gtsfm",
+        retries=-1,
+        fetch_timeout=0,
+        poll_delay=True,
+    )
     problems = check_settings(bad)
     assert problems == [
         "model_weights: model_weights_fetch_on 'nowhere' must be scheduler or controller.",
@@ -54,22 +70,29 @@ def test_each_bad_setting_is_named_with_what_it_must_be():
 
 def test_the_scheduler_must_be_a_member():
     problems = check_nodes([node("n1"), node("n2")], "elsewhere", "/g")
-    assert problems == ["model_weights: the scheduler 'elsewhere' (the first host of group gtsfm_scheduler) is not a "
-                        "member of the cluster (n1, n2). Fix: make the scheduler one of the cluster's hosts."]
+    assert problems == [
+        "model_weights: the scheduler 'elsewhere' (the first host of group gtsfm_scheduler) is not a "
+        "member of the cluster (n1, n2). Fix: make the scheduler one of the cluster's hosts."
+    ]
 
 
 def test_a_checkout_under_home_needs_one_home_path():
     nodes = [node("n1"), node("n2", home="/users/u")]
-    assert "'~/gtsfm' is under ~, but the nodes' home directories differ (/home/u, /users/u)" \
+    assert (
+        "'~/gtsfm' is under ~, but the nodes' home directories differ (/home/u, /users/u)"
         in check_nodes(nodes, "n1", "~/gtsfm")[0]
+    )
     assert check_nodes(nodes, "n1", "/scratch/gtsfm") == []
     assert check_nodes([node("n1"), node("n2")], "n1", "~/gtsfm") == []
 
 
 def test_held_files_are_used_and_the_rest_downloaded():
     es = entries()
-    have, download, problems = split_held(es, {"/ctl/thirdparty/b.bin": {"sha256": B, "size": 7},
-                                               "/ctl/thirdparty/a.bin": {"sha256": A, "size": 3}}, "/inv/lock.json")
+    have, download, problems = split_held(
+        es,
+        {"/ctl/thirdparty/b.bin": {"sha256": B, "size": 7}, "/ctl/thirdparty/a.bin": {"sha256": A, "size": 3}},
+        "/inv/lock.json",
+    )
     assert problems == []
     assert [e["name"] for e in have] == ["thirdparty/a.bin", "thirdparty/b.bin"]
     assert have[1]["found_sha256"] == B and have[1]["found_size"] == 7
@@ -79,15 +102,18 @@ def test_held_files_are_used_and_the_rest_downloaded():
 def test_a_held_file_with_a_wrong_sum_is_refused_naming_its_pin_or_given_sum():
     pinned = json.dumps({"version": 1, "files": {FILES[0]["url"]: {"sha256": A}}})
     es = entries(lock_text=pinned, lock_path="/inv/lock.json")
-    _have, _download, problems = split_held(es, {"/ctl/thirdparty/a.bin": {"sha256": C, "size": 1},
-                                                 "/ctl/thirdparty/b.bin": {"sha256": C, "size": 1}}, "/inv/lock.json")
+    _have, _download, problems = split_held(
+        es,
+        {"/ctl/thirdparty/a.bin": {"sha256": C, "size": 1}, "/ctl/thirdparty/b.bin": {"sha256": C, "size": 1}},
+        "/inv/lock.json",
+    )
     assert problems[0] == (
         "model_weights: /ctl/thirdparty/a.bin (on the controller, for thirdparty/a.bin from "
-        "https://example.org/a.bin): "
-        "sha256 mismatch: expected %s (pinned in /inv/lock.json), got %s. Nothing was copied. Fix: replace the file "
-        "with the right one, or remove it so that it is downloaded, or re-pin on purpose with "
-        "model_weights_repin=true." % (A, C))
-    assert "expected %s (given), got %s" % (B, C) in problems[1] and problems[1].endswith("downloaded.")
+        f"https://example.org/a.bin): sha256 mismatch: expected {A} (pinned in /inv/lock.json), got {C}. Nothing was "
+        "copied. Fix: replace the file with the right one, or remove it so that it is downloaded, or re-pin on "
+        "purpose with model_weights_repin=true."
+    )
+    assert f"expected {B} (given), got {C}" in problems[1] and problems[1].endswith("downloaded.")
 
 
 def plan_of(fetch_on="scheduler", held=None):
@@ -104,11 +130,17 @@ def test_outcome_of_downloads_pins_the_verified_and_names_each_failure():
     plan = plan_of(held={"/ctl/thirdparty/b.bin": {"sha256": B, "size": 7}})
     a, c = plan["download"]
     jobs = {"results": [job(a), job(c)]}
-    followed = {"results": [{"item": job(a), "result": {"sha256": A, "size": 3}},
-                            {"item": job(c), "result": {"msg": "origin said 404"}}]}
+    followed = {
+        "results": [
+            {"item": job(a), "result": {"sha256": A, "size": 3}},
+            {"item": job(c), "result": {"msg": "origin said 404"}},
+        ]
+    }
     out = outcome(plan, jobs, followed, False, "node1", "/inv/lock.json")
-    assert out["verified"] == [{"origin": a["origin"], "name": a["name"], "sha256": A, "size": 3},
-                               {"origin": FILES[1]["url"], "name": "thirdparty/b.bin", "sha256": B, "size": 7}]
+    assert out["verified"] == [
+        {"origin": a["origin"], "name": a["name"], "sha256": A, "size": 3},
+        {"origin": FILES[1]["url"], "name": "thirdparty/b.bin", "sha256": B, "size": 7},
+    ]
     assert out["failures"][0] == "node1: origin said 404"
     assert "pinned in /inv/lock.json, trust on first use" in out["failures"][1]
     assert json.loads(out["lock"])["files"] == {a["origin"]: {"sha256": A, "size": 3, "dest": "thirdparty/a.bin"}}
@@ -146,12 +178,19 @@ def test_check_mode_on_the_scheduler_holds_back_only_what_would_change():
 
 
 def test_a_file_in_the_home_goes_to_one_node_per_other_home_and_others_to_every_node():
-    nodes = [node("n1", mates=["n1", "n2"]), node("n2", writer=False, mates=["n1", "n2"]), node("n3"),
-             node("n4", writer=False, mates=["n3", "n4"])]
+    nodes = [
+        node("n1", mates=["n1", "n2"]),
+        node("n2", writer=False, mates=["n1", "n2"]),
+        node("n3"),
+        node("n4", writer=False, mates=["n3", "n4"]),
+    ]
     es = entries()
     out = sends(es, nodes, "n1")
     assert [(e["name"], e["targets"]) for e in out] == [
-        ("thirdparty/a.bin", ["n3"]), ("thirdparty/b.bin", ["n3"]), ("data/c.bin", ["n2", "n3", "n4"])]
+        ("thirdparty/a.bin", ["n3"]),
+        ("thirdparty/b.bin", ["n3"]),
+        ("data/c.bin", ["n2", "n3", "n4"]),
+    ]
     assert [e["name"] for e in sends(es, nodes, "n1", ["data/c.bin"])] == ["thirdparty/a.bin", "thirdparty/b.bin"]
 
 
@@ -164,7 +203,7 @@ def test_one_shared_home_sends_nothing_in_it():
 def test_a_node_copy_is_checked_against_its_sum():
     lines = [A + "  /g/a.bin", C + " */g/b.bin", "sha256sum: /g/c.bin: No such file or directory"]
     bad = check_copies({"/g/a.bin": A, "/g/b.bin": B, "/g/c.bin": None, "/g/d bin": None}, lines)
-    assert bad == ["/g/b.bin: sha256 %s, expected %s" % (C, B), "/g/c.bin is missing", "/g/d bin is missing"]
+    assert bad == [f"/g/b.bin: sha256 {C}, expected {B}", "/g/c.bin is missing", "/g/d bin is missing"]
     assert check_copies({"/g/a.bin": None}, [A + "  /g/a.bin"]) == []
 
 

@@ -7,6 +7,7 @@ where GTSfM's does (_create_dask_client). Past that line, it holds one task per 
 (--config_name hold_HOLD.yaml; hold_HOLD_chatter_MIB.yaml also writes MIB MiB to each worker's stderr) and writes
 output_root/results/hosts.json (hold_HOLD_files_N.yaml: and N more files in nested directories under results/many).
 """
+
 import argparse
 import json
 import os
@@ -33,8 +34,16 @@ def hold(seconds, chatter_mib=0):
 class Runner:
     def __init__(self):
         p = argparse.ArgumentParser()
-        for flag in ("--loader", "--dataset_dir", "--config_name", "--output_root", "--cluster_config",
-                     "--worker_memory_limit", "--dashboard_port", "--dask_tmpdir"):
+        for flag in (
+            "--loader",
+            "--dataset_dir",
+            "--config_name",
+            "--output_root",
+            "--cluster_config",
+            "--worker_memory_limit",
+            "--dashboard_port",
+            "--dask_tmpdir",
+        ):
             p.add_argument(flag)
         p.add_argument("--num_workers", type=int, default=1)
         p.add_argument("--threads_per_worker", type=int, default=1)
@@ -51,8 +60,11 @@ class Runner:
         cluster = SSHCluster(
             [scheduler] + workers,
             scheduler_options={"dashboard_address": self.parsed_args.dashboard_port},
-            worker_options={"n_workers": self.parsed_args.num_workers, "nthreads": self.parsed_args.threads_per_worker,
-                            "memory_limit": self.parsed_args.worker_memory_limit},
+            worker_options={
+                "n_workers": self.parsed_args.num_workers,
+                "nthreads": self.parsed_args.threads_per_worker,
+                "memory_limit": self.parsed_args.worker_memory_limit,
+            },
         )
         return cluster, config
 
@@ -70,8 +82,10 @@ class Runner:
         seconds = int(m.group(1)) if m else 0
         chatter = int(m.group(2) or 0) if m else 0
         files = int(m.group(3) or 0) if m else 0
-        client.wait_for_workers(len(yaml.safe_load(open(self.parsed_args.cluster_config))["workers"])
-                                * self.parsed_args.num_workers, timeout=60)
+        client.wait_for_workers(
+            len(yaml.safe_load(open(self.parsed_args.cluster_config))["workers"]) * self.parsed_args.num_workers,
+            timeout=60,
+        )
         addresses = sorted(client.scheduler_info()["workers"])
         hosts = client.gather([client.submit(hold, seconds, chatter, workers=[a], pure=False) for a in addresses])
         results = os.path.join(self.parsed_args.output_root, "results")
@@ -79,10 +93,10 @@ class Runner:
         with open(os.path.join(results, "hosts.json"), "w") as f:
             json.dump(sorted(hosts), f)
         for i in range(files):
-            many = os.path.join(results, "many", "d%02d" % (i % 7))
+            many = os.path.join(results, "many", f"d{i % 7:02d}")
             os.makedirs(many, exist_ok=True)
-            with open(os.path.join(many, "f%04d.txt" % i), "w") as f:
-                f.write("result %d\n" % i)
+            with open(os.path.join(many, f"f{i:04d}.txt"), "w") as f:
+                f.write(f"result {i}\n")
         print("held on", sorted(hosts), flush=True)
         client.close()
         cluster.close()

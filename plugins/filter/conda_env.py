@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright: gtsfm.cluster contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters gtsfm.cluster.env_setup, env_paths_check, env_checkout_plan, env_plan, env_final_check,
+env_import_check and env_settings_check; documented in the .yml files beside.
+
+Filters, not an action plugin: the conda_env plan is a function of data the play already holds (the stage's facts
+and each node's registered python_env probe), so it needs no file and no connection, and its inputs stay visible in
+the task that calls it.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
+    check_final,
+    check_imports,
+    check_paths,
+    check_settings,
+    checkout_plan,
+    env_plan,
+    setup,
+)
+
+
+def env_setup(
+    settings, home, scheduler, scheduler_home, controller_home, archive_sha256=None, checkout_src_is_dir=False
+):
+    """One node's paths, its python_env options, what a building node is sent and where the checkout comes from."""
+    return setup(settings, home, scheduler, scheduler_home, controller_home, archive_sha256, bool(checkout_src_is_dir))
+
+
+def env_paths_check(probes, names, prefix, checkout_dest, checkout=True):
+    """A message when the environment or the checkout would differ in path between nodes; '' otherwise."""
+    return check_paths(list(names), probes, prefix, checkout_dest, bool(checkout))
+
+
+def env_checkout_plan(nodes, scheduler, checkout_path, replicate="broadcast", exclude=(), check_mode=False):
+    """{broadcast, pull, rsync}: the nodes that receive the scheduler's checkout, and the pulling nodes' command."""
+    return checkout_plan(nodes, scheduler, checkout_path, replicate, exclude, bool(check_mode))
+
+
+def env_plan_filter(nodes, probes, scheduler, strategy, replicate, min_free_mb, check_mode=False, prefix="~/gtsfm-env"):
+    """Who builds, copies and publishes the environment; who is short on space; whether the nodes agree."""
+    return env_plan(nodes, probes, scheduler, strategy, replicate, min_free_mb, bool(check_mode), prefix)
+
+
+def env_final_check(probes, names, prefix):
+    """A message unless every node names the same finished environment; '' otherwise."""
+    return check_final(list(names), probes, prefix)
+
+
+def env_import_check(probe, host, prefix):
+    """A message naming what one node's environment does not import; '' otherwise."""
+    return check_imports(host, probe, prefix)
+
+
+def env_settings_check(settings, missing=()):
+    """One message per bad conda_env setting, or else one naming the controller files not there."""
+    return check_settings(settings, missing)
+
+
+class FilterModule:
+    """The conda_env role's plan across the cluster."""
+
+    def filters(self):
+        return {
+            "env_setup": env_setup,
+            "env_paths_check": env_paths_check,
+            "env_checkout_plan": env_checkout_plan,
+            "env_plan": env_plan_filter,
+            "env_final_check": env_final_check,
+            "env_import_check": env_import_check,
+            "env_settings_check": env_settings_check,
+        }
