@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import configparser
 import re
 from pathlib import Path
 
@@ -47,3 +48,12 @@ def test_no_page_points_outside_the_repository():
 
 def test_the_readme_is_a_page_a_newcomer_reads_through():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 200
+
+
+def test_the_checkout_and_the_security_page_give_the_same_ssh_keepalives():
+    """The ssh_args docs/security.md tells an estate to set are the checkout's own (one line, copied by hand)."""
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "ansible.cfg")
+    ssh_args = cfg["ssh_connection"]["ssh_args"]
+    assert "ServerAliveInterval=" in ssh_args and "ControlPersist=" in ssh_args
+    assert f"ssh_args = {ssh_args}" in (ROOT / "docs" / "security.md").read_text()
