@@ -37,6 +37,13 @@ def changed(run) -> int:
     return run.changed()
 
 
+def assert_converged(run) -> None:
+    """The run after a repair: successful, and changed=0 (else which tasks changed, on which host)."""
+    assert run.status == "successful", failures(run)
+    moved = [(d.get("host"), d.get("task")) for d in run.results("runner_on_ok") if (d.get("res") or {}).get("changed")]
+    assert moved == [], moved
+
+
 def follow_result(run, task: str) -> dict:
     for d in run.results("runner_on_ok") + run.results("runner_on_failed"):
         if d.get("task") == task:
@@ -89,7 +96,7 @@ def test_a_node_down_before_site_stops_everything_then_converges(bed4, site, rep
     (ROOT / ".cache" / "site-first-run.log").write_text(out)
     assert "FAILED - RETRYING" not in out and re.search(r"node1 -> \d nodes: environment \w+, ", out), out[-3000:]
     third = site(bed4)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     report(
         "node down before site.yml",
         "the stage (before any write)",
@@ -124,7 +131,7 @@ def test_a_node_killed_during_the_env_broadcast_is_named_and_only_it_is_sent_aga
     res2 = follow_result(second, ENV_FOLLOW)
     assert res2.get("received") == ["node3"] and "node4" in res2.get("held", []), res2
     third = site(bed4)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     sent = res2["nodes"]["node3"].get("bytes", 0)
     report(
         "node killed mid-step (podman kill node3)",
@@ -175,7 +182,7 @@ def test_ctrl_c_during_a_broadcast_finishes_into_place_and_the_rerun_sends_nothi
     res = follow_result(second, ENV_FOLLOW)
     assert res.get("received") == [] and "node2" in res.get("held", []), res
     third = site(bed4)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     last = [line for line in out.splitlines() if line.strip()][-1:]
     report(
         "controller interrupted (SIGINT to ansible-playbook)",
@@ -491,7 +498,7 @@ def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_with
     why = {n: r["nodes"]["node3"].get("why", "") for n, r in follows.items()}
 
     third = site(bed4, weights)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     assert origin.requests == []
     report(
         "a weight file corrupted on node3 after a good run (one byte flipped, size and times kept; another truncated)",
@@ -574,7 +581,7 @@ def test_a_node_killed_while_a_weight_file_is_distributed_is_named_and_only_it_i
     leftover = bed4.ssh("node3", "ls -a ~/gtsfm/thirdparty/fault | grep -c gtsfm-broadcast-tmp || true").stdout.strip()
     assert leftover == "0", leftover
     third = site(bed4, weights)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     assert origin.requests == []
     report(
         "node killed mid-step (podman kill node3)",
@@ -632,7 +639,7 @@ def test_a_node_killed_during_the_checkout_copy_is_named_and_only_it_is_sent_aga
     }
     assert bed4.ssh("node3", "ls -a ~ | grep -c gtsfm-broadcast-tmp || true").stdout.strip() == "0"
     third = site(bed4, big)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     # Back to the bed's own checkout for the cases after this one.
     back = site(bed4)
     assert back.status == "successful", failures(back)
@@ -713,7 +720,7 @@ def test_controller_stopped_during_the_env_build_then_the_rerun_waits_for_it_and
     assert sorted(res.get("received", [])) == ["node2", "node3", "node4"], res
     sent = sum((res["nodes"][h].get("bytes") or 0) for h in ("node2", "node3", "node4"))
     third = site(bed4)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     report(
         _stopped(sig),
         "environment build (node1)",
@@ -776,7 +783,7 @@ def test_controller_stopped_during_a_weight_fetch_then_the_rerun_asks_the_origin
     left = bed4.ssh("node1", "ls -a ~/gtsfm/thirdparty/fault | grep -c gtsfm-partial || true").stdout.strip()
     assert left == "0", left
     third = site(bed4, weights)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     assert len(origin.gets(name)) == 1
     report(
         _stopped(sig),
@@ -821,7 +828,7 @@ def test_sshd_stalled_on_a_node_during_the_env_broadcast_is_named_and_only_it_is
     res2 = follow_result(second, ENV_FOLLOW)
     assert res2.get("received") == ["node3"] and "node4" in res2.get("held", []), res2
     third = site(bed4)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     sent = res2["nodes"]["node3"].get("bytes", 0)
     report(
         "sshd stalled on node3 (SIGSTOP to every sshd process)",
@@ -874,7 +881,7 @@ def test_two_controllers_at_once_one_waits_for_the_other_and_nothing_is_lost(bed
         ).stdout.strip()
         assert junk == "", (host, junk)
     third = site(bed4, weights)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     refusal = next((line for o in refused for line in o.splitlines() if "another" in line), "")
     report(
         "two controllers run site.yml at once",
@@ -917,7 +924,7 @@ def test_a_full_disk_on_a_node_during_the_env_copy_is_named_and_only_it_is_sent_
     res2 = follow_result(second, ENV_FOLLOW)
     assert res2.get("received") == ["node4"], res2
     third = site(bed4, small)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     sent = res2["nodes"]["node4"].get("bytes", 0)
     report(
         "a full disk on node4 (a 200 MB home filled while it receives)",
@@ -992,7 +999,7 @@ def test_a_full_disk_on_the_scheduler_during_a_weight_download_is_named_and_the_
         h: _sha(data) for h in bed4.nodes
     }
     third = site(bed4, weights)
-    assert third.status == "successful" and changed(third) == 0, failures(third)
+    assert_converged(third)
     assert len(origin.gets("full.bin")) == 1
     report(
         "a full disk on node1, the scheduler (a 400 MB home filled to its last MB while a weight downloads)",
