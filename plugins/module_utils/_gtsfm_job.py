@@ -32,6 +32,7 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_ho
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_node as node_half
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_workers as gpu
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress as progress
+from ansible_collections.gtsfm.cluster.plugins.module_utils._plain import plain
 
 # GTSfM's runner at HEAD b8f24c75 (_create_dask_client) has set(w["host"] for w in workers): it breaks every
 # plain-host cluster config. The call is found in the parsed code (bug_calls), never in comments or strings.
@@ -49,23 +50,6 @@ class JobError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.result = result
-
-
-def plain(value):
-    """Plain Python data (str, int, float, bool, None, list, dict) from whatever Ansible handed over."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return str(value)
 
 
 def worker_hosts(workers):
