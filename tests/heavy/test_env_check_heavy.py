@@ -22,18 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-import ansible_runner
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "multihost"))
-from conftest import Bed, Run, fresh_bed  # noqa: E402  (tests/multihost is not a package)
+from conftest import failed, fresh_bed, play  # noqa: E402  (tests/multihost is not a package)
 
-ENV = {
-    "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-    "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
-}
 REQUIREMENTS = [
     "dask",
     "distributed",
@@ -73,25 +67,6 @@ def wheelhouse() -> Path:
     )
     part.rename(WHEELHOUSE)
     return WHEELHOUSE
-
-
-def play(b: Bed, private: Path, playbook: Path, extravars: dict) -> Run:
-    private.mkdir(parents=True)
-    events: list[dict] = []
-    result = ansible_runner.run(
-        private_data_dir=str(private),
-        playbook=str(playbook),
-        inventory=str(b.path / "inventory.yml"),
-        extravars=dict(yaml.safe_load((b.path / "vars.yml").read_text()), **extravars),
-        quiet=True,
-        event_handler=lambda e: events.append(e) or True,
-        envvars=ENV,
-    )
-    return Run(status=result.status, rc=result.rc, events=events)
-
-
-def failed(run: Run) -> dict:
-    return {d.get("host"): d.get("res", {}).get("msg", "") for d in run.results("runner_on_failed")}
 
 
 @pytest.fixture(scope="module")
