@@ -15,9 +15,9 @@ Run under the bed lock: flock /tmp/gtsfm-bed.lock .venv/bin/python -m pytest tes
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +27,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "multihost"))
 from conftest import failed, fresh_bed, play  # noqa: E402  (tests/multihost is not a package)
+
+# scripts/testbed.py, for its wheel download (the test bed's own wheelhouse comes the same way).
+_spec = importlib.util.spec_from_file_location("testbed_script", ROOT / "scripts" / "testbed.py")
+testbed = importlib.util.module_from_spec(_spec)
+sys.modules["testbed_script"] = testbed
+_spec.loader.exec_module(testbed)  # type: ignore[union-attr]
 
 REQUIREMENTS = [
     "dask",
@@ -44,29 +50,9 @@ PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x
 
 def wheelhouse() -> Path:
     """The nodes' wheels (CPython 3.11, glibc 2.36), downloaded once into the test bed cache."""
-    if WHEELHOUSE.is_dir():
-        return WHEELHOUSE
-    part = WHEELHOUSE.with_suffix(".part")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--only-binary=:all:",
-            "--python-version",
-            "3.11",
-            *[a for p in PLATFORMS for a in ("--platform", p)],
-            "-d",
-            str(part),
-            "uv",
-            *REQUIREMENTS,
-        ],
-        check=True,
+    return testbed.download_wheels(
+        WHEELHOUSE, ["uv", *REQUIREMENTS], *[a for p in PLATFORMS for a in ("--platform", p)]
     )
-    part.rename(WHEELHOUSE)
-    return WHEELHOUSE
 
 
 @pytest.fixture(scope="module")
