@@ -648,15 +648,15 @@ def stale_lock_notice(p, jobs, holder, status):
     """What a start says when the lock names a run whose supervisor is gone: the lock is taken over, and that run
     reads as lost (state: status), its processes ended by their tag before the new runner starts."""
     return (
-        "{}: the cluster lock {} named run {} (name {!r}, {}), whose supervisor is gone: it died with its node or "
-        "was killed. That run is lost (state: status with run_id {} says so); this run takes the lock over, and "
-        "its supervisor ends by that run's tag whatever the preflight found it left on the nodes.".format(
-            p["scheduler_name"],
-            jobs.lock,
-            holder,
-            (status or {}).get("name"),
-            (status or {}).get("state", "no status"),
-            holder,
+        "{host}: the cluster lock {lock} named run {run} (name {name!r}, {state}), whose supervisor is gone: it died "
+        "with its node or was killed. That run is lost (state: status with run_id {run} says so); this run takes the "
+        "lock over, and its supervisor ends by that run's tag whatever the preflight found it left on the "
+        "nodes.".format(
+            host=p["scheduler_name"],
+            lock=jobs.lock,
+            run=holder,
+            name=(status or {}).get("name"),
+            state=(status or {}).get("state", "no status"),
         )
     )
 
