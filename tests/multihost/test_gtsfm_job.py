@@ -295,9 +295,9 @@ def _origin_text(spec: dict) -> str:
 def test_every_result_file_reaches_the_controller_once(bed3, tmp_path):
     dest = tmp_path / "results"
     out = bed_play.run(
-        bed_play.gtsfm_run(
+        _run_on_a_dataset(
             bed3,
-            gtsfm_run_dataset_src=_dataset(tmp_path),
+            tmp_path,
             gtsfm_run_config_name="hold_0_files_450.yaml",
             gtsfm_run_poll_interval=2,
             gtsfm_run_fetch_dest=str(dest),
@@ -329,11 +329,11 @@ def test_every_result_file_reaches_the_controller_once(bed3, tmp_path):
     assert re.search(r"node1\s*:\s*ok=\d+\s+changed=0\s", again.stdout), again.stdout[-2000:]
 
 
-def _dataset(tmp: Path) -> str:
-    """A one-file dataset on the controller (gtsfm_run_dataset_src): tmp/ds."""
+def _run_on_a_dataset(bed, tmp: Path, *args: str, **extravars) -> list[str]:
+    """gtsfm_run.yml with the stand-in runner on a one-file dataset the controller holds (tmp/ds)."""
     (tmp / "ds").mkdir()
     (tmp / "ds" / "image.txt").write_text("x\n")
-    return str(tmp / "ds")
+    return bed_play.gtsfm_run(bed, *args, gtsfm_run_dataset_src=str(tmp / "ds"), **extravars)
 
 
 def _free_port() -> int:
@@ -350,9 +350,9 @@ def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed
     )
     local = _free_port()
     proc = bed_play.start(
-        bed_play.gtsfm_run(
+        _run_on_a_dataset(
             bed3,
-            gtsfm_run_dataset_src=_dataset(tmp_path),
+            tmp_path,
             gtsfm_run_config_name="hold_40.yaml",
             gtsfm_run_poll_interval=5,
             gtsfm_run_fetch=False,
@@ -400,10 +400,10 @@ def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed
 def test_a_job_is_followed_for_two_thousand_polls_to_its_end_and_its_results_fetched(bed3, tmp_path):
     """The follow is a loop in the controller: thousands of polls neither nest nor fail (each poll one small read)."""
     out = bed_play.run(
-        bed_play.gtsfm_run(
+        _run_on_a_dataset(
             bed3,
+            tmp_path,
             "-v",
-            gtsfm_run_dataset_src=_dataset(tmp_path),
             gtsfm_run_config_name="hold_150.yaml",
             gtsfm_run_name="long-follow",
             gtsfm_run_poll_interval=0.01,
