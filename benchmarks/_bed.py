@@ -35,6 +35,11 @@ def tail(text: str, lines: int = 40) -> str:
     return "\n".join((text or "").rstrip().splitlines()[-lines:])
 
 
+def markdown_table(header: str, align: str, lines) -> str:
+    """A Markdown table: its header row, its alignment row, then one line a row."""
+    return "\n".join([header, align, *lines])
+
+
 def testbed(*args: str) -> str:
     """Run scripts/testbed; its stdout, or BenchError with its stderr's tail."""
     res = subprocess.run(

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import ansible_runner
 
-from _bed import BenchError, log, tail, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
+from _bed import BenchError, log, markdown_table, tail, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -157,23 +157,24 @@ def _ours(bed: Path, source: str, targets: list[str], names: list[str], row: dic
 
 
 def table(rows: list[dict]) -> str:
-    lines = [
-        "| N | one copy (s) | star parallel (s) | star sequential (s) | star best / one (×) | ours (s) "
-        "| ours / one (×) | ours, whole play (s) | re-run (s) | re-run changed, bytes sent | identical |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
-    for r in rows:
+    def line(r: dict) -> str:
         star = (
             "(not run) | (not run) | (not run)"
             if r["star_s"] is None
             else f"{r['star_parallel_s']:.1f} | {r['star_sequential_s']:.1f} | {r['star_ratio']:.2f}"
         )
-        lines.append(
+        return (
             f"| {r['N']} | {r['one_s']:.1f} | {star} | {r['ours_s']:.1f} | {r['ours_ratio']:.2f} | "
             f"{r['ours_wall_s']:.1f} | {r['rerun_s']:.1f} | {str(r['rerun_changed']).lower()}, {r['rerun_sent']} | "
             f"{'yes' if r['identical'] else 'NO'} |"
         )
-    return "\n".join(lines)
+
+    return markdown_table(
+        "| N | one copy (s) | star parallel (s) | star sequential (s) | star best / one (×) | ours (s) "
+        "| ours / one (×) | ours, whole play (s) | re-run (s) | re-run changed, bytes sent | identical |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        (line(r) for r in rows),
+    )
 
 
 def main() -> int:

@@ -76,23 +76,16 @@ def bare(bed: Path, hosts: list[str]) -> tuple[float, float]:
     return from_command, in_script
 
 
+def playbook(bed: Path, book: Path, *args: str) -> list[str]:
+    """ansible-playbook book on the bed's inventory and vars.yml, then args."""
+    return [PLAYBOOK, "-i", str(bed / "inventory.yml"), "-e", "@" + str(bed / "vars.yml"), str(book), *args]
+
+
 def ours(bed: Path, hosts: list[str], env: dict) -> dict:
     """Seconds until every worker joined, from the playbook's start, the module's start and the runner's start."""
     t0 = time.time()
     extra = {"job_workers": hosts, "job_config_name": "hold_3.yaml", "job_dashboard_port": 8798}
-    sh(
-        [
-            PLAYBOOK,
-            "-i",
-            str(bed / "inventory.yml"),
-            "-e",
-            "@" + str(bed / "vars.yml"),
-            str(FILES / "gtsfm_job.yml"),
-            "-e",
-            json.dumps(extra),
-        ],
-        env=env,
-    )
+    sh(playbook(bed, FILES / "gtsfm_job.yml", "-e", json.dumps(extra)), env=env)
     deadline = time.time() + 300
     while time.time() < deadline:
         status = json.loads(ssh(bed, "node1", "cat ~/.cache/gtsfm.cluster/jobs/last/status.json").stdout)
@@ -131,19 +124,7 @@ def main() -> int:
     )
     rows = []
     try:
-        sh(
-            [
-                PLAYBOOK,
-                "-i",
-                str(bed / "inventory.yml"),
-                "-e",
-                "@" + str(bed / "vars.yml"),
-                "--tags",
-                "ssh_mesh,known_hosts",
-                str(ROOT / "site.yml"),
-            ],
-            env=env,
-        )
+        sh(playbook(bed, ROOT / "site.yml", "--tags", "ssh_mesh,known_hosts"), env=env)
         subprocess.run(
             f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed}/ssh_config node1 "
             "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",

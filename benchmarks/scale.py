@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _bed import markdown_table  # the benchmarks' shared helpers (benchmarks/_bed.py)
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 # Measured elsewhere in benchmarks/ (docs/broadcast.md, docs/benchmarks.md): each hop of the broadcast chain takes
@@ -173,32 +175,32 @@ def model(rows: list[dict], site: dict | None, nfork: int, targets: list[int]) -
 
 
 def table(rows: list[dict]) -> str:
-    lines = [
+    return markdown_table(
         "| N | inventory parse (s) | inventory peak (MiB) | play of one per-host task (s) | "
         "cross-host task, N² reads (s) | play peak (MiB) |",
         "|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
+        (
             f"| {r['nodes']} | {r['inventory_s']:.2f} | {r['inventory_mib']:.0f} | {r['one_task_s']:.2f} | "
             f"{r['cross_host_task_s']:.2f} | {r['play_peak_mib']:.0f} |"
-        )
-    return "\n".join(lines)
+            for r in rows
+        ),
+    )
 
 
 def model_table(rows: list[dict]) -> str:
-    lines = [
-        "| N | inventory (s) | one controller task (s) | one cross-host task (s) | no-op site.yml (s) | "
-        "broadcast chain start (s) | Dask workers joined (s) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
+    def line(r: dict) -> str:
         noop = f"{r['noop_site_s']:.0f}" if r["noop_site_s"] is not None else "(needs --site-json)"
-        lines.append(
+        return (
             f"| {r['nodes']} | {r['inventory_s']:.1f} | {r['controller_task_s']:.1f} | "
             f"{r['cross_host_task_s']:.1f} | {noop} | {r['chain_start_s']:.0f} | {r['dask_join_s']:.0f} |"
         )
-    return "\n".join(lines)
+
+    return markdown_table(
+        "| N | inventory (s) | one controller task (s) | one cross-host task (s) | no-op site.yml (s) | "
+        "broadcast chain start (s) | Dask workers joined (s) |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+        (line(r) for r in rows),
+    )
 
 
 def plot(rows: list[dict], predicted: list[dict], path: Path) -> None:

@@ -443,12 +443,13 @@ def parse_rate(rate: str) -> int:
     return int(value)
 
 
-def ensure_wheelhouse() -> Path:
-    """The nodes' wheels (and uv's), downloaded from PyPI once into the cache; a partial download is never used."""
-    if WHEELHOUSE.is_dir():
-        return WHEELHOUSE
-    log(f"downloading the test wheelhouse ({', '.join(WHEELHOUSE_PACKAGES)}) from PyPI into {WHEELHOUSE}")
-    part = WHEELHOUSE.with_suffix(".part")
+def download_wheels(dest: Path, packages: list[str], *tags: str) -> Path:
+    """The wheels of packages for the nodes' CPython 3.11 (tags: pip download's --platform, --abi, ... options),
+    downloaded from PyPI once into dest; a partial download is never used. The heavy env check's wheels too."""
+    if dest.is_dir():
+        return dest
+    log(f"downloading wheels ({', '.join(packages)}) from PyPI into {dest}")
+    part = dest.with_suffix(".part")
     shutil.rmtree(part, ignore_errors=True)
     run(
         [
@@ -460,25 +461,21 @@ def ensure_wheelhouse() -> Path:
             "--only-binary=:all:",
             "--python-version",
             "3.11",
-            "--implementation",
-            "cp",
-            "--abi",
-            "cp311",
-            "--platform",
-            "manylinux_2_17_x86_64",
-            "--platform",
-            "manylinux2014_x86_64",
-            "--platform",
-            "manylinux_2_28_x86_64",
-            "--platform",
-            "any",
+            *tags,
             "-d",
             str(part),
-            *WHEELHOUSE_PACKAGES,
+            *packages,
         ]
     )
-    part.rename(WHEELHOUSE)
-    return WHEELHOUSE
+    part.rename(dest)
+    return dest
+
+
+def ensure_wheelhouse() -> Path:
+    """The nodes' wheels (and uv's), downloaded from PyPI once into the cache."""
+    platforms = ["manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64", "any"]
+    tags = ["--implementation", "cp", "--abi", "cp311", *[a for p in platforms for a in ("--platform", p)]]
+    return download_wheels(WHEELHOUSE, WHEELHOUSE_PACKAGES, *tags)
 
 
 def write_bed(bed: Path, state: dict) -> None:

@@ -8,9 +8,9 @@ import time
 
 from ansible.errors import AnsibleConnectionFailure
 from ansible.module_utils.common.text.converters import to_text
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._controller_action import ControllerAction
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._follow import Follower, FollowError, Step, shell_path
 
 display = Display()
@@ -23,21 +23,6 @@ STEP_SPEC = {
     "run_id": {"type": "str"},
     "job": {"type": "raw"},
     "log": {"type": "str"},
-}
-ARGUMENT_SPEC = {
-    "steps": {"type": "list", "elements": "dict", "options": STEP_SPEC},
-    "label": {"type": "str"},
-    "status": {"type": "str"},
-    "run_id": {"type": "str"},
-    "job": {"type": "raw"},
-    "log": {"type": "str"},
-    "notice": {"type": "list", "elements": "str", "default": []},
-    "notice_when": {"type": "str"},
-    "timeout": {"type": "float", "default": 86400.0},
-    "poll": {"type": "float", "default": 2.0},
-    "report_every": {"type": "float"},
-    "unreachable_grace": {"type": "float", "default": 60.0},
-    "cleanup": {"type": "bool", "default": True},
 }
 # Results of an async job's file that belong to the async wrapper, not to the module.
 ASYNC_KEYS = ("ansible_job_id", "started", "finished", "results_file", "stdout_lines", "stderr_lines")
@@ -76,19 +61,27 @@ def _plain_result(result: dict | None) -> dict:
     return dict((k, v) for k, v in out.items() if not k.startswith("_ansible_"))
 
 
-class ActionModule(ActionBase):
+class ActionModule(ControllerAction):
     """Follow background steps on the task's host to their end."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = {
+        "steps": {"type": "list", "elements": "dict", "options": STEP_SPEC},
+        "label": {"type": "str"},
+        "status": {"type": "str"},
+        "run_id": {"type": "str"},
+        "job": {"type": "raw"},
+        "log": {"type": "str"},
+        "notice": {"type": "list", "elements": "str", "default": []},
+        "notice_when": {"type": "str"},
+        "timeout": {"type": "float", "default": 86400.0},
+        "poll": {"type": "float", "default": 2.0},
+        "report_every": {"type": "float"},
+        "unreachable_grace": {"type": "float", "default": 60.0},
+        "cleanup": {"type": "bool", "default": True},
+    }
+    ARGUMENT_RULES = {"mutually_exclusive": [("steps", "label")], "required_one_of": [("steps", "label")]}
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        task_vars = task_vars or {}
-        _validation, args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("steps", "label")], required_one_of=[("steps", "label")]
-        )
+    def act(self, args, task_vars):
         # The line names the host the steps run on: the delegated one where the task is delegated.
         host = to_text(self._task.delegate_to or task_vars.get("inventory_hostname", "?"))
         try:
@@ -97,12 +90,16 @@ class ActionModule(ActionBase):
             else:
                 found = [_step(args, "follow")]
         except FollowError as exc:
-            result.update(failed=True, msg=str(exc))
-            return result
+            return {"failed": True, "msg": str(exc)}
         steps = [s for s in found if s is not None]
         if not steps:
-            result.update(skipped=True, steps=[], result={}, polls=0, msg="nothing was started: nothing to follow")
-            return result
+            return {
+                "skipped": True,
+                "steps": [],
+                "result": {},
+                "polls": 0,
+                "msg": "nothing was started: nothing to follow",
+            }
 
         show = bool(task_vars.get("gtsfm_cluster_progress", True))
         every = (
@@ -124,8 +121,7 @@ class ActionModule(ActionBase):
         try:
             snaps = follower.follow()
         except FollowError as exc:
-            result.update(failed=True, msg=str(exc), polls=follower.polls)
-            return result
+            return {"failed": True, "msg": str(exc), "polls": follower.polls}
         finally:
             self._remove_tmp_path(self._connection._shell.tmpdir)
 
@@ -139,7 +135,7 @@ class ActionModule(ActionBase):
             out = _plain_result(snap.result)
             results.append({"label": step.label, "result": out, "record": snap.record or {}})
         failed = [r for r in results if r["result"].get("failed")]
-        result.update(
+        result = dict(
             steps=results,
             result=results[0]["result"] if len(results) == 1 else {},
             polls=follower.polls,

@@ -6,35 +6,23 @@ from __future__ import annotations
 
 import os
 
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._controller_action import ControllerAction
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._pack import PackError, pack_tree
 
 
-class ActionModule(ActionBase):
+class ActionModule(ControllerAction):
     """Pack a controller directory into one deterministic tar in the controller's cache."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = {
+        "src": {"type": "path", "required": True},
+        "dest": {"type": "path", "required": True},
+        "exclude": {"type": "list", "elements": "str", "default": []},
+    }
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(
-            argument_spec={
-                "src": {"type": "path", "required": True},
-                "dest": {"type": "path", "required": True},
-                "exclude": {"type": "list", "elements": "str", "default": []},
-            }
-        )
+    def act(self, args, task_vars):
         try:
-            result.update(
-                pack_tree(
-                    os.path.expanduser(args["src"]).rstrip("/") or "/",
-                    os.path.expanduser(args["dest"]),
-                    args["exclude"],
-                )
+            return pack_tree(
+                os.path.expanduser(args["src"]).rstrip("/") or "/", os.path.expanduser(args["dest"]), args["exclude"]
             )
         except (PackError, OSError) as exc:
-            result.update(failed=True, msg=f"pack_tree: {exc}")
-        return result
+            return {"failed": True, "msg": f"pack_tree: {exc}"}

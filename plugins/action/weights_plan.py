@@ -9,53 +9,38 @@ does; every decision is in plugins/plugin_utils/_weights_plan.py, as plain funct
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import sha256_file
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._controller_action import ControllerAction
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import WeightsError, catalog, manifest
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights_plan import check_nodes, check_settings, split_held
 
-ARGUMENT_SPEC = {
-    "files": {"type": "list", "elements": "raw", "default": []},
-    "sets": {"type": "list", "elements": "str", "default": []},
-    "checkout_dir": {"type": "str", "required": True},
-    "mirror": {"type": "str", "default": ""},
-    "lock_file": {"type": "str", "required": True},
-    "repin": {"type": "bool", "default": False},
-    "controller_dir": {"type": "str", "default": ""},
-    "fetch_on": {"type": "str", "default": "scheduler"},
-    "retries": {"type": "int", "default": 5},
-    "fetch_timeout": {"type": "int", "default": 14400},
-    "poll_delay": {"type": "int", "default": 5},
-    "nodes": {"type": "list", "elements": "dict", "required": True},
-    "scheduler": {"type": "str", "required": True},
-}
 
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-class ActionModule(ActionBase):
+class ActionModule(ControllerAction):
     """Resolve the manifest and split it into files the controller holds and files to download."""
 
-    TRANSFERS_FILES = False
-    _supports_check_mode = True
-    _supports_async = False
+    ARGUMENT_SPEC = {
+        "files": {"type": "list", "elements": "raw", "default": []},
+        "sets": {"type": "list", "elements": "str", "default": []},
+        "checkout_dir": {"type": "str", "required": True},
+        "mirror": {"type": "str", "default": ""},
+        "lock_file": {"type": "str", "required": True},
+        "repin": {"type": "bool", "default": False},
+        "controller_dir": {"type": "str", "default": ""},
+        "fetch_on": {"type": "str", "default": "scheduler"},
+        "retries": {"type": "int", "default": 5},
+        "fetch_timeout": {"type": "int", "default": 14400},
+        "poll_delay": {"type": "int", "default": 5},
+        "nodes": {"type": "list", "elements": "dict", "required": True},
+        "scheduler": {"type": "str", "required": True},
+    }
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def act(self, args, task_vars):
         problems = check_settings(args) + check_nodes(args["nodes"], args["scheduler"], args["checkout_dir"])
         if problems:
-            return dict(result, failed=True, msg=" ".join(problems))
+            return dict(failed=True, msg=" ".join(problems))
         lock_file = os.path.expanduser(args["lock_file"])
         try:
             with open(lock_file, encoding="utf-8") as handle:
@@ -64,7 +49,6 @@ class ActionModule(ActionBase):
             lock_text = ""
         except OSError as exc:
             return dict(
-                result,
                 failed=True,
                 msg=f"model_weights: cannot read the lock file {lock_file} ({exc}). Fix: make it readable, or remove "
                 "it to pin every file again.",
@@ -84,20 +68,22 @@ class ActionModule(ActionBase):
             held = {}
             for entry in entries:
                 if entry["cache"] and os.path.isfile(entry["cache"]):
-                    held[entry["cache"]] = {"sha256": _sha256(entry["cache"]), "size": os.path.getsize(entry["cache"])}
+                    held[entry["cache"]] = {
+                        "sha256": sha256_file(entry["cache"]),
+                        "size": os.path.getsize(entry["cache"]),
+                    }
         except WeightsError as exc:
-            return dict(result, failed=True, msg=f"model_weights: {exc}")
+            return dict(failed=True, msg=f"model_weights: {exc}")
         except OSError as exc:
             return dict(
-                result,
                 failed=True,
                 msg=f"model_weights: cannot read a file the controller holds ({exc}). Fix: make it readable, or remove "
                 "it so that it is downloaded.",
             )
         have, download, problems = split_held(entries, held, args["lock_file"])
         if problems:
-            return dict(result, failed=True, msg="\n".join(problems))
-        result.update(
+            return dict(failed=True, msg="\n".join(problems))
+        return dict(
             changed=False,
             entries=entries,
             held=have,
@@ -106,4 +92,3 @@ class ActionModule(ActionBase):
             fetch_on=args["fetch_on"],
             run_id=str(random.SystemRandom().randint(0, 999999999999)),
         )
-        return result

@@ -408,16 +408,8 @@ class ShellStructure:
                 pos, quoted = self._skip_backquote(pos), True
             elif text.startswith("$'", pos):
                 pos, quoted = self._skip_ansi(pos), True
-            elif text.startswith("$((", pos):
-                pos = self._skip_arithmetic(pos + 1)
-            elif text.startswith("$(", pos):
-                self.pos = pos + 2
-                self._nested(pos)
-                pos = self.pos
-            elif text.startswith("${", pos):
-                pos = self._skip_braces(pos + 1)
             else:
-                pos += 1
+                pos = self._skip_expansion(pos)
         self.pos = pos
         return text[start:pos], start, quoted
 
@@ -432,17 +424,22 @@ class ShellStructure:
                 return pos + 1
             elif c == "`":
                 pos = self._skip_backquote(pos)
-            elif text.startswith("$((", pos):
-                pos = self._skip_arithmetic(pos + 1)
-            elif text.startswith("$(", pos):
-                self.pos = pos + 2
-                self._nested(pos)
-                pos = self.pos
-            elif text.startswith("${", pos):
-                pos = self._skip_braces(pos + 1)
             else:
-                pos += 1
+                pos = self._skip_expansion(pos)
         self._fail(opened, 'a quote (") that is never closed')
+
+    def _skip_expansion(self, pos):
+        """After the $((...)), $(...) or ${...} that starts at pos, in a word or in double quotes; else pos + 1."""
+        text = self.text
+        if text.startswith("$((", pos):
+            return self._skip_arithmetic(pos + 1)
+        if text.startswith("$(", pos):
+            self.pos = pos + 2
+            self._nested(pos)
+            return self.pos
+        if text.startswith("${", pos):
+            return self._skip_braces(pos + 1)
+        return pos + 1
 
     def _skip_backquote(self, pos):
         return self._skip_to_unescaped(pos, pos + 1, "`", "a backquote (`) that is never closed")

@@ -96,16 +96,28 @@ def leftovers(path):
 # --- content identity ---------------------------------------------------------------------------------------------
 
 
-def file_digest(path):
-    """sha256 of a file's bytes, as 'sha256:<hex>'."""
+def sha256_file(path, chunk=HASH_CHUNK, progress=None):
+    """The SHA-256 (hex) of a file, read in chunks; progress(bytes hashed) is called after each chunk.
+
+    The collection's one file hasher: this file must stand alone on a node, so fetch and the controller's plans
+    import it from here."""
     digest = hashlib.sha256()
+    done = 0
     with open(path, "rb") as handle:
         while True:
-            chunk = handle.read(HASH_CHUNK)
-            if not chunk:
+            block = handle.read(chunk)
+            if not block:
                 break
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
+            digest.update(block)
+            done += len(block)
+            if progress is not None:
+                progress(done)
+    return digest.hexdigest()
+
+
+def file_digest(path):
+    """sha256 of a file's bytes, as 'sha256:<hex>'."""
+    return "sha256:" + sha256_file(path)
 
 
 # --- exclusion -----------------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover
     http_client = urllib_error = urllib_parse = urllib_request = None
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
+from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import sha256_file
 
 PARTIAL_SUFFIX = ".gtsfm-partial"
 KEPT_SUFFIX = ".gtsfm-partial.json"
@@ -94,22 +95,6 @@ def normalise_sha256(value, field="sha256"):
             "it out to pin the first download."
         )
     return text
-
-
-def sha256_file(path, chunk=CHUNK, progress=None):
-    """The SHA-256 of a file, read in chunks; progress(bytes hashed) is called after each chunk."""
-    digest = hashlib.sha256()
-    done = 0
-    with open(path, "rb") as handle:
-        while True:
-            block = handle.read(chunk)
-            if not block:
-                break
-            digest.update(block)
-            done += len(block)
-            if progress is not None:
-                progress(done)
-    return digest.hexdigest()
 
 
 def free_bytes(directory):

@@ -32,6 +32,7 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_ho
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_job_node as node_half
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _gtsfm_workers as gpu
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress as progress
+from ansible_collections.gtsfm.cluster.plugins.module_utils._plain import plain
 
 # GTSfM's runner at HEAD b8f24c75 (_create_dask_client) has set(w["host"] for w in workers): it breaks every
 # plain-host cluster config. The call is found in the parsed code (bug_calls), never in comments or strings.
@@ -49,23 +50,6 @@ class JobError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.result = result
-
-
-def plain(value):
-    """Plain Python data (str, int, float, bool, None, list, dict) from whatever Ansible handed over."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return str(value)
 
 
 def worker_hosts(workers):
@@ -664,15 +648,15 @@ def stale_lock_notice(p, jobs, holder, status):
     """What a start says when the lock names a run whose supervisor is gone: the lock is taken over, and that run
     reads as lost (state: status), its processes ended by their tag before the new runner starts."""
     return (
-        "{}: the cluster lock {} named run {} (name {!r}, {}), whose supervisor is gone: it died with its node or "
-        "was killed. That run is lost (state: status with run_id {} says so); this run takes the lock over, and "
-        "its supervisor ends by that run's tag whatever the preflight found it left on the nodes.".format(
-            p["scheduler_name"],
-            jobs.lock,
-            holder,
-            (status or {}).get("name"),
-            (status or {}).get("state", "no status"),
-            holder,
+        "{host}: the cluster lock {lock} named run {run} (name {name!r}, {state}), whose supervisor is gone: it died "
+        "with its node or was killed. That run is lost (state: status with run_id {run} says so); this run takes the "
+        "lock over, and its supervisor ends by that run's tag whatever the preflight found it left on the "
+        "nodes.".format(
+            host=p["scheduler_name"],
+            lock=jobs.lock,
+            run=holder,
+            name=(status or {}).get("name"),
+            state=(status or {}).get("state", "no status"),
         )
     )
 

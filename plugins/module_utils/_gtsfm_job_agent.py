@@ -452,31 +452,23 @@ def pack_results(output_root, job_dir):
         entry.size = st.st_size if kind == tarfile.REGTYPE else 0
         return entry
 
-    try:
-        with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames.sort()
-                rel = os.path.relpath(dirpath, root)
-                if rel != ".":
-                    tar.addfile(info(rel, os.lstat(dirpath), tarfile.DIRTYPE))
-                for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-                    path = os.path.join(dirpath, name)
-                    arcname = os.path.normpath(os.path.join(rel, name))
-                    st = os.lstat(path)
-                    if not stat.S_ISREG(st.st_mode):
-                        skipped.append(arcname)
-                        continue
-                    with open(path, "rb") as f:
-                        tar.addfile(info(arcname, os.fstat(f.fileno()), tarfile.REGTYPE), f)
-                    count += 1
-                    total += st.st_size
-        os.replace(tmp, archive)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with _progress.replacing(tmp, archive), tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            rel = os.path.relpath(dirpath, root)
+            if rel != ".":
+                tar.addfile(info(rel, os.lstat(dirpath), tarfile.DIRTYPE))
+            for name in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                path = os.path.join(dirpath, name)
+                arcname = os.path.normpath(os.path.join(rel, name))
+                st = os.lstat(path)
+                if not stat.S_ISREG(st.st_mode):
+                    skipped.append(arcname)
+                    continue
+                with open(path, "rb") as f:
+                    tar.addfile(info(arcname, os.fstat(f.fileno()), tarfile.REGTYPE), f)
+                count += 1
+                total += st.st_size
     return {
         "path": archive,
         "count": count,

@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -111,13 +112,20 @@ def write_json(path, data, durable=False, temp_prefix=None):
     if not os.path.isdir(folder):
         os.makedirs(folder, 0o700)
     fd, tmp = tempfile.mkstemp(prefix=temp_prefix or f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    with replacing(tmp, path), os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, sort_keys=True)
+        handle.write("\n")
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def replacing(tmp, path):
+    """Around the writing of tmp: rename it over path when the block ends, remove it when the block raises anything
+    (an interrupt included), so a reader of path sees the old file or the whole new one, never a part."""
     try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, sort_keys=True)
-            handle.write("\n")
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
+        yield
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -29,7 +29,7 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import plain
+from ansible_collections.gtsfm.cluster.plugins.module_utils._plain import plain
 
 MIB = 1048576
 # Under the node's home: files from the controller wait here for the building node, and the role's progress records.

@@ -16,6 +16,7 @@ import tarfile
 import tempfile
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
 
 
 class PackError(Exception):
@@ -68,23 +69,21 @@ def pack_tree(src: str, dest: str, exclude: list[str] | None = None) -> dict:
     folder = os.path.dirname(dest) or "."
     os.makedirs(folder, mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(dest) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
-            links: dict = {}
-            for rel, st in hop._walk(src, exclude):  # pylint: disable=protected-access
-                if rel == ".":
-                    continue  # the destination folder is the node's own (made by the role), not the archive's
-                info = _tarinfo(src, rel, st, links)
-                if info.isreg():
-                    with open(os.path.join(src, rel), "rb") as handle:
-                        tar.addfile(info, handle)
-                else:
-                    tar.addfile(info)
-        os.replace(tmp, dest)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with (
+        _progress.replacing(tmp, dest),
+        os.fdopen(fd, "wb") as raw,
+        tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar,
+    ):
+        links: dict = {}
+        for rel, st in hop._walk(src, exclude):  # pylint: disable=protected-access
+            if rel == ".":
+                continue  # the destination folder is the node's own (made by the role), not the archive's
+            info = _tarinfo(src, rel, st, links)
+            if info.isreg():
+                with open(os.path.join(src, rel), "rb") as handle:
+                    tar.addfile(info, handle)
+            else:
+                tar.addfile(info)
     with open(meta_path + ".tmp", "w") as handle:
         json.dump({"signature": signature, "src": src, "files": count, "bytes": size}, handle)
     os.replace(meta_path + ".tmp", meta_path)

@@ -25,6 +25,7 @@ import os
 import re
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils._fetch import redact_url
+from ansible_collections.gtsfm.cluster.plugins.module_utils._plain import plain
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 ENTRY_KEYS = ("url", "dest", "sha256", "size", "set")
@@ -65,21 +66,6 @@ CATALOG = {
 
 class WeightsError(Exception):
     """Bad manifest or lock file; the message names the entry or file, the field and the fix."""
-
-
-def plain(value):
-    """Plain Python data (Ansible 2.19 hands filters tagged subclasses of str and dict)."""
-    if isinstance(value, dict):
-        return dict((str(k), plain(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    return str(value)
 
 
 def _expand(path, home):

@@ -25,7 +25,8 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import WeightsError, lock, plain
+from ansible_collections.gtsfm.cluster.plugins.module_utils._plain import plain
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import WeightsError, lock
 
 FETCH_ON = ("scheduler", "controller")
 # sha256sum's line: 64 hex digits, a space and a space (text mode) or '*' (binary mode), the path.

@@ -15,25 +15,25 @@ Run under the bed lock: flock /tmp/gtsfm-bed.lock .venv/bin/python -m pytest tes
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-import ansible_runner
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "multihost"))
-from conftest import Bed, Run, fresh_bed  # noqa: E402  (tests/multihost is not a package)
+from conftest import failed, fresh_bed, play  # noqa: E402  (tests/multihost is not a package)
 
-ENV = {
-    "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-    "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
-}
+# scripts/testbed.py, for its wheel download (the test bed's own wheelhouse comes the same way).
+_spec = importlib.util.spec_from_file_location("testbed_script", ROOT / "scripts" / "testbed.py")
+testbed = importlib.util.module_from_spec(_spec)
+sys.modules["testbed_script"] = testbed
+_spec.loader.exec_module(testbed)  # type: ignore[union-attr]
+
 REQUIREMENTS = [
     "dask",
     "distributed",
@@ -50,48 +50,9 @@ PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x
 
 def wheelhouse() -> Path:
     """The nodes' wheels (CPython 3.11, glibc 2.36), downloaded once into the test bed cache."""
-    if WHEELHOUSE.is_dir():
-        return WHEELHOUSE
-    part = WHEELHOUSE.with_suffix(".part")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "-q",
-            "--only-binary=:all:",
-            "--python-version",
-            "3.11",
-            *[a for p in PLATFORMS for a in ("--platform", p)],
-            "-d",
-            str(part),
-            "uv",
-            *REQUIREMENTS,
-        ],
-        check=True,
+    return testbed.download_wheels(
+        WHEELHOUSE, ["uv", *REQUIREMENTS], *[a for p in PLATFORMS for a in ("--platform", p)]
     )
-    part.rename(WHEELHOUSE)
-    return WHEELHOUSE
-
-
-def play(b: Bed, private: Path, playbook: Path, extravars: dict) -> Run:
-    private.mkdir(parents=True)
-    events: list[dict] = []
-    result = ansible_runner.run(
-        private_data_dir=str(private),
-        playbook=str(playbook),
-        inventory=str(b.path / "inventory.yml"),
-        extravars=dict(yaml.safe_load((b.path / "vars.yml").read_text()), **extravars),
-        quiet=True,
-        event_handler=lambda e: events.append(e) or True,
-        envvars=ENV,
-    )
-    return Run(status=result.status, rc=result.rc, events=events)
-
-
-def failed(run: Run) -> dict:
-    return {d.get("host"): d.get("res", {}).get("msg", "") for d in run.results("runner_on_failed")}
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import ansible_runner
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -65,6 +66,37 @@ class Run:
 
     def changed(self) -> int:
         return sum(1 for d in self.results("runner_on_ok") if d.get("res", {}).get("changed"))
+
+
+# ansible-runner's environment for play(): this checkout's ansible.cfg, and the venv's tools first however pytest
+# was started.
+RUNNER_ENV = {
+    "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+    "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
+}
+
+
+def play(b: Bed, private: Path, playbook: Path, extravars: dict, tags: str | None = None) -> Run:
+    """playbook on bed b through ansible-runner (in the new folder private), extravars over the bed's vars.yml."""
+    private.mkdir(parents=True)
+    events: list[dict] = []
+    bed_vars = yaml.safe_load((b.path / "vars.yml").read_text())
+    result = ansible_runner.run(
+        private_data_dir=str(private),
+        playbook=str(playbook),
+        inventory=str(b.path / "inventory.yml"),
+        extravars=dict(bed_vars, **extravars),
+        quiet=True,
+        tags=tags,
+        event_handler=lambda e: events.append(e) or True,
+        envvars=RUNNER_ENV,
+    )
+    return Run(status=result.status, rc=result.rc, events=events)
+
+
+def failed(run: Run) -> dict:
+    """The message of each host's failed task."""
+    return {d.get("host"): d.get("res", {}).get("msg", "") for d in run.results("runner_on_failed")}
 
 
 def bed_output(*args: str) -> list[str]:

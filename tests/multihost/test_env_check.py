@@ -14,49 +14,20 @@ Run under the bed lock: flock /tmp/gtsfm-bed.lock .venv/bin/python -m pytest tes
 
 from __future__ import annotations
 
-import os
 import shlex
-import sys
 from pathlib import Path
 
-import ansible_runner
 import pytest
-import yaml
 
-from conftest import Bed, Run, fresh_bed
+from conftest import failed, fresh_bed, play
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {
-    "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-    "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"],
-}
 # What opencv-python and open3d do at import, in two lines each.
 PACKAGES = {
     "needs_gl": "import ctypes\nctypes.CDLL('libGL.so.1')\n",
     "needs_gomp": "import ctypes\nctypes.CDLL('libgomp.so.1')\n",
 }
 PURELIB = "~/gtsfm-env/bin/python -c 'import sysconfig; print(sysconfig.get_paths()[\"purelib\"])'"
-
-
-def play(b: Bed, private: Path, playbook: Path, extravars: dict, tags: str | None = None) -> Run:
-    private.mkdir(parents=True)
-    events: list[dict] = []
-    bed_vars = yaml.safe_load((b.path / "vars.yml").read_text())
-    result = ansible_runner.run(
-        private_data_dir=str(private),
-        playbook=str(playbook),
-        inventory=str(b.path / "inventory.yml"),
-        extravars=dict(bed_vars, **extravars),
-        quiet=True,
-        tags=tags,
-        event_handler=lambda e: events.append(e) or True,
-        envvars=ENV,
-    )
-    return Run(status=result.status, rc=result.rc, events=events)
-
-
-def failed(run: Run) -> dict:
-    return {d.get("host"): d.get("res", {}).get("msg", "") for d in run.results("runner_on_failed")}
 
 
 @pytest.fixture(scope="module")

@@ -22,35 +22,19 @@ import pytest
 
 from conftest import ROOT, Bed, fresh_bed, run_testbed
 
+sys.path.insert(0, str(ROOT / "tests"))
+import bed_play  # noqa: E402  pylint: disable=wrong-import-position
+
 FILES = Path(__file__).parent / "files"
-# The venv's tools, also when pytest runs without the Makefile's PATH.
-PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 DASK = "[d]istributed.cli.dask_spec"
 
 
 def playbook(bed, path: Path, extravars: dict | None = None, timeout: int = 300) -> dict:
     """Run a playbook that writes its module result to job_result_file; that result and the rc."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     result_file = bed.path / "job_result.json"
     result_file.unlink(missing_ok=True)
     extravars = dict(extravars or {}, job_result_file=str(result_file))
-    out = subprocess.run(
-        [
-            PLAYBOOK,
-            "-i",
-            str(bed.path / "inventory.yml"),
-            "-e",
-            "@" + str(bed.path / "vars.yml"),
-            "-e",
-            json.dumps(extravars),
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-        check=False,
-    )
+    out = bed_play.run(bed_play.command(bed, path, extravars=extravars), timeout)
     assert result_file.exists(), out.stdout[-3000:] + out.stderr[-2000:]
     return {"rc": out.returncode, "result": json.loads(result_file.read_text())}
 
@@ -80,28 +64,13 @@ def wait_joined(bed, seconds: int = 90) -> None:
 
 
 def _prepare(bed) -> None:
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     subprocess.run(
-        [
-            PLAYBOOK,
-            "-i",
-            str(bed.path / "inventory.yml"),
-            "-e",
-            "@" + str(bed.path / "vars.yml"),
-            "--tags",
-            "ssh_mesh,known_hosts",
-            str(ROOT / "site.yml"),
-        ],
+        bed_play.command(bed, ROOT / "site.yml", "--tags", "ssh_mesh,known_hosts"),
         check=True,
-        env=env,
+        env=bed_play.env(),
         capture_output=True,
     )
-    subprocess.run(
-        f"tar -C {FILES} -cf - gtsfm_head | ssh -F {bed.path}/ssh_config node1 "
-        "'tar -xf - && mkdir -p data/standin && echo x > data/standin/image.txt'",
-        shell=True,
-        check=True,
-    )
+    bed_play.unpack_stand_in(bed)
 
 
 @pytest.fixture(scope="module")
@@ -324,34 +293,17 @@ def _origin_text(spec: dict) -> str:
 
 
 def test_every_result_file_reaches_the_controller_once(bed3, tmp_path):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    (tmp_path / "ds").mkdir()
-    (tmp_path / "ds" / "image.txt").write_text("x\n")
     dest = tmp_path / "results"
-    base = [PLAYBOOK, "-i", str(bed3.path / "inventory.yml"), "-e", "@" + str(bed3.path / "vars.yml")]
-    out = subprocess.run(
-        base
-        + [
-            str(ROOT / "playbooks" / "gtsfm_run.yml"),
-            "-e",
-            json.dumps(
-                {
-                    "gtsfm_run_python": "/usr/bin/python3",
-                    "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
-                    "gtsfm_run_dataset_src": str(tmp_path / "ds"),
-                    "gtsfm_run_config_name": "hold_0_files_450.yaml",
-                    "gtsfm_run_worker_memory_limit": "1GB",
-                    "gtsfm_run_poll_interval": 2,
-                    "gtsfm_run_fetch_dest": str(dest),
-                    "gtsfm_run_output_root": "/home/gtsfm/gtsfm-runs/many",
-                }
-            ),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
+    out = bed_play.run(
+        _run_on_a_dataset(
+            bed3,
+            tmp_path,
+            gtsfm_run_config_name="hold_0_files_450.yaml",
+            gtsfm_run_poll_interval=2,
+            gtsfm_run_fetch_dest=str(dest),
+            gtsfm_run_output_root="/home/gtsfm/gtsfm-runs/many",
+        ),
+        600,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
     runs = [p for p in dest.iterdir() if p.is_dir()]
@@ -361,27 +313,27 @@ def test_every_result_file_reaches_the_controller_once(bed3, tmp_path):
     assert (runs[0] / "many" / "d03" / "f0444.txt").read_text() == "result 444\n"
     assert "451 result files" in out.stdout
     # The same run fetched again: nothing changes.
-    again = subprocess.run(
-        base
-        + [
-            str(FILES / "gtsfm_fetch.yml"),
-            "-e",
-            json.dumps(
-                {
-                    "fetch_run_id": runs[0].name,
-                    "fetch_dest": str(dest),
-                    "fetch_output_root": "/home/gtsfm/gtsfm-runs/many",
-                }
-            ),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
+    again = bed_play.run(
+        bed_play.command(
+            bed3,
+            FILES / "gtsfm_fetch.yml",
+            extravars={
+                "fetch_run_id": runs[0].name,
+                "fetch_dest": str(dest),
+                "fetch_output_root": "/home/gtsfm/gtsfm-runs/many",
+            },
+        ),
+        300,
     )
     assert again.returncode == 0, again.stdout[-3000:]
     assert re.search(r"node1\s*:\s*ok=\d+\s+changed=0\s", again.stdout), again.stdout[-2000:]
+
+
+def _run_on_a_dataset(bed, tmp: Path, *args: str, **extravars) -> list[str]:
+    """gtsfm_run.yml with the stand-in runner on a one-file dataset the controller holds (tmp/ds)."""
+    (tmp / "ds").mkdir()
+    (tmp / "ds" / "image.txt").write_text("x\n")
+    return bed_play.gtsfm_run(bed, *args, gtsfm_run_dataset_src=str(tmp / "ds"), **extravars)
 
 
 def _free_port() -> int:
@@ -391,52 +343,22 @@ def _free_port() -> int:
 
 
 def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed3, tmp_path):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    env = bed_play.env(ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     # The dashboard needs bokeh on the scheduler: the demo's wheels (bokeh, numpy, pillow) into node1's user site.
     subprocess.run(
-        [
-            PLAYBOOK,
-            "-i",
-            str(bed3.path / "inventory.yml"),
-            "-e",
-            "@" + str(bed3.path / "vars.yml"),
-            "--limit",
-            "node1",
-            str(FILES / "node_env.yml"),
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
+        bed_play.command(bed3, FILES / "node_env.yml", "--limit", "node1"), check=True, env=env, capture_output=True
     )
-    (tmp_path / "ds").mkdir()
-    (tmp_path / "ds" / "image.txt").write_text("x\n")
     local = _free_port()
-    proc = subprocess.Popen(
-        [
-            PLAYBOOK,
-            "-i",
-            str(bed3.path / "inventory.yml"),
-            "-e",
-            "@" + str(bed3.path / "vars.yml"),
-            str(ROOT / "playbooks" / "gtsfm_run.yml"),
-            "-e",
-            json.dumps(
-                {
-                    "gtsfm_run_python": "/usr/bin/python3",
-                    "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
-                    "gtsfm_run_dataset_src": str(tmp_path / "ds"),
-                    "gtsfm_run_config_name": "hold_40.yaml",
-                    "gtsfm_run_worker_memory_limit": "1GB",
-                    "gtsfm_run_poll_interval": 5,
-                    "gtsfm_run_fetch": False,
-                    "gtsfm_run_dashboard_local_port": local,
-                }
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
+    proc = bed_play.start(
+        _run_on_a_dataset(
+            bed3,
+            tmp_path,
+            gtsfm_run_config_name="hold_40.yaml",
+            gtsfm_run_poll_interval=5,
+            gtsfm_run_fetch=False,
+            gtsfm_run_dashboard_local_port=local,
+        ),
+        ANSIBLE_CALLBACK_RESULT_FORMAT="json",
     )
     # The command alone on its line (pasted whole, nothing after it reaches ssh), the address on the next.
     command, url, lines = None, None, []
@@ -477,38 +399,18 @@ def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed
 
 def test_a_job_is_followed_for_two_thousand_polls_to_its_end_and_its_results_fetched(bed3, tmp_path):
     """The follow is a loop in the controller: thousands of polls neither nest nor fail (each poll one small read)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
-    (tmp_path / "ds").mkdir()
-    (tmp_path / "ds" / "image.txt").write_text("x\n")
-    out = subprocess.run(
-        [
-            PLAYBOOK,
-            "-i",
-            str(bed3.path / "inventory.yml"),
-            "-e",
-            "@" + str(bed3.path / "vars.yml"),
-            str(ROOT / "playbooks" / "gtsfm_run.yml"),
-            "-e",
-            json.dumps(
-                {
-                    "gtsfm_run_python": "/usr/bin/python3",
-                    "gtsfm_run_checkout": "/home/gtsfm/gtsfm_head",
-                    "gtsfm_run_dataset_src": str(tmp_path / "ds"),
-                    "gtsfm_run_config_name": "hold_150.yaml",
-                    "gtsfm_run_name": "long-follow",
-                    "gtsfm_run_worker_memory_limit": "1GB",
-                    "gtsfm_run_poll_interval": 0.01,
-                    "gtsfm_cluster_progress_every": 5,
-                    "gtsfm_run_fetch_dest": str(tmp_path / "results"),
-                }
-            ),
+    out = bed_play.run(
+        _run_on_a_dataset(
+            bed3,
+            tmp_path,
             "-v",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-        check=False,
+            gtsfm_run_config_name="hold_150.yaml",
+            gtsfm_run_name="long-follow",
+            gtsfm_run_poll_interval=0.01,
+            gtsfm_cluster_progress_every=5,
+            gtsfm_run_fetch_dest=str(tmp_path / "results"),
+        ),
+        900,
     )
     text = out.stdout + out.stderr
     assert out.returncode == 0, text[-4000:]

@@ -99,6 +99,10 @@ def file_cfg(dest: Path, payload: bytes, **more) -> dict:
     return cfg
 
 
+def tree_cfg(dest: Path, digest: str, size: int, **more) -> dict:
+    return file_cfg(dest, b"", kind="tree", digest=digest, size=size, mode=0o755, mtime_ns=0, **more)
+
+
 def test_same_tree_same_digest_and_every_difference_shows(tmp_path):
     one, two = make_tree(tmp_path / "one"), tmp_path / "two"
     subprocess.run(f"cp -a {one} {two}", shell=True, check=True)
@@ -184,19 +188,7 @@ def test_one_hop_swaps_a_tree_whole_over_an_old_one_with_a_read_only_dir(tmp_pat
     dest = make_tree(tmp_path / "dest")
     (dest / "stale").write_text("gone after the swap")
     digest, size, dummy = hop.tree_manifest(str(src))
-    cfg = {
-        "chain": ["me"],
-        "path": str(dest),
-        "kind": "tree",
-        "token": "t2",
-        "timeout": 5,
-        "bufsize": 4096,
-        "digest": digest,
-        "size": size,
-        "mode": 0o755,
-        "mtime_ns": 0,
-        "compress": False,
-    }
+    cfg = tree_cfg(dest, digest, size, token="t2")
     rc, events = run_hop(cfg, stream_of(tar_of(src)))
     assert rc == 0, events
     assert hop.tree_manifest(str(dest))[0] == digest and not (dest / "stale").exists()
@@ -353,20 +345,7 @@ def test_one_hop_with_exclude_keeps_what_the_node_has_there_untouched(tmp_path):
         check=True,
         capture_output=True,
     ).stdout
-    cfg = {
-        "chain": ["me"],
-        "path": str(dest),
-        "kind": "tree",
-        "token": "t3",
-        "timeout": 5,
-        "bufsize": 4096,
-        "digest": digest,
-        "size": size,
-        "mode": 0o755,
-        "mtime_ns": 0,
-        "compress": False,
-        "exclude": CHECKOUT_EXCLUDE,
-    }
+    cfg = tree_cfg(dest, digest, size, token="t3", exclude=CHECKOUT_EXCLUDE)
     rc, events = run_hop(cfg, stream_of(payload))
     assert rc == 0, events
     assert (dest / "gtsfm" / "runner.py").read_text() == "print('new')\n" and not (dest / "stale.py").exists()

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check as ec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from scratch_venv import scratch_venv  # noqa: E402  pylint: disable=wrong-import-position
 
 DEBIAN = {"ID": "debian", "VERSION_ID": "12", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)"}
 UBUNTU = {"ID": "ubuntu", "ID_LIKE": "debian", "PRETTY_NAME": "Ubuntu 22.04.4 LTS"}
@@ -148,13 +151,7 @@ def test_top_level_names_from_installed_paths():
 def venv(tmp_path_factory):
     """A scratch venv (no pip) whose site-packages the tests fill with small packages."""
     root = tmp_path_factory.mktemp("env") / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    site = subprocess.run(
-        [str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    site = scratch_venv(root)
     return root, site
 
 

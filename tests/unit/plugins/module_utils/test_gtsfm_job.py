@@ -57,6 +57,19 @@ def params(tmp_path, **over):
     return p
 
 
+def sleeper_params(tmp_path, root):
+    """A job whose runner sleeps 30 s, on an unresolvable worker (no preflight reaches it), in job root root."""
+    return params(
+        tmp_path,
+        job_root=str(root),
+        workers=["gtsfm-job-test.invalid"],
+        runner_workaround=False,
+        drain_remote_output=False,
+        timeout=60,
+        entry_point=[sys.executable, "-c", "import time; time.sleep(30)"],
+    )
+
+
 @pytest.mark.parametrize(
     "workers, expect",
     [
@@ -314,15 +327,7 @@ def test_two_racing_starts_run_one_job(tmp_path, delay):
     (tmp_path / "gtsfm").mkdir()
     (tmp_path / "data").mkdir()
     root = tmp_path / "jobs"
-    p = params(
-        tmp_path,
-        job_root=str(root),
-        workers=["gtsfm-job-test.invalid"],
-        runner_workaround=False,
-        drain_remote_output=False,
-        timeout=60,
-        entry_point=[sys.executable, "-c", "import time; time.sleep(30)"],
-    )
+    p = sleeper_params(tmp_path, root)
     go = tmp_path / "go"
     collections = str(Path(__file__).resolve().parents[4] / "collections")
     racers = [
@@ -747,15 +752,7 @@ def test_a_start_takes_over_the_lock_of_a_dead_supervisor_and_says_so(tmp_path):
         str(root / "R1" / "status.json"),
         dict(agent.identity(gone.pid), run_id="R1", name="door", state="running", started=time.time()),
     )
-    p = params(
-        tmp_path,
-        job_root=str(root),
-        workers=["gtsfm-job-test.invalid"],
-        runner_workaround=False,
-        drain_remote_output=False,
-        timeout=60,
-        entry_point=[sys.executable, "-c", "import time; time.sleep(30)"],
-    )
+    p = sleeper_params(tmp_path, root)
     jobs = job.Jobs(str(root), sys.executable)
     try:
         run_id, notices = job.start(p, jobs, ["gtsfm-job-test.invalid"], {})

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 from ansible.module_utils import basic
+from scratch_venv import scratch_venv  # tests/, put on sys.path by conftest.py
 
 from ansible_collections.gtsfm.cluster.plugins.modules.env_check import main
 
@@ -26,13 +25,7 @@ exec sh -c "$1"
 def env(tmp_path, monkeypatch):
     """A venv with a package that loads a missing library, and a stand-in ssh first on PATH."""
     root = tmp_path / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    site = subprocess.run(
-        [str(root / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    site = scratch_venv(root)
     os.makedirs(os.path.join(site, "needs_absent"))
     with open(os.path.join(site, "needs_absent", "__init__.py"), "w") as f:
         f.write("import ctypes\nctypes.CDLL('libgtsfm-absent.so.7')\n")
