@@ -45,7 +45,7 @@ RECORD = ".gtsfm-env.json"
 PROJECT_FILES = ("pyproject.toml", "uv.lock")
 
 # The options a probe reads with (the others matter only to a build, copy or publish): python_env's own, and the
-# ones the stage's read (cluster_node_info option python_env) takes, so both read a node the same way.
+# ones the stage's read (cluster_node_info's python_env) takes, so both read a node the same way.
 PROBE_SPEC = dict(
     prefix=dict(type="path", required=True),
     manager=dict(type="str", choices=["uv", "conda", "archive"], default="uv"),
@@ -119,7 +119,9 @@ def env_spec(params, run_command):
         argv = [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]
         rc, out, err = run_command(argv)
         if rc != 0:
-            raise EnvError(f"asking {python} its version failed (rc={rc}): {' '.join(argv)}\n{out[-3000:]}\n{err[-3000:]}")
+            raise EnvError(
+                f"asking {python} its version failed (rc={rc}): {' '.join(argv)}\n{out[-3000:]}\n{err[-3000:]}"
+            )
         spec["python"] = {"path": python, "version": out.strip()}
     return spec, None
 

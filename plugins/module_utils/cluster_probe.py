@@ -18,7 +18,6 @@ import os
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
-
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import host_pattern, normalise_key
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, read_block
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KeyPairError, inspect_keypair

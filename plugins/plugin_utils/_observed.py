@@ -34,7 +34,8 @@ class ObservedWrite(ActionBase):
         # A task run in the background (async, for a subclass that allows it) always asks the node.
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         answer = None
-        if isinstance(observed, dict) and not wrap_async and not any(args.get(k) is not None for k in UNREAD_FILE_OPTIONS):
+        unread = any(args.get(k) is not None for k in UNREAD_FILE_OPTIONS)
+        if isinstance(observed, dict) and not wrap_async and not unread:
             answer = self.unchanged(args, observed)
         if answer is not None:
             result.update(answer, changed=False, decided_from="observed")
