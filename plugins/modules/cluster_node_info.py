@@ -122,6 +122,46 @@ options:
         C(env_file), C(archive), C(archive_sha256), C(import_check), C(imports) - and no others.
     type: dict
     version_added: 0.4.0
+    suboptions:
+      prefix:
+        description: M(gtsfm.cluster.python_env)'s O(gtsfm.cluster.python_env#module:prefix).
+        type: path
+        required: true
+      manager:
+        description: Its O(gtsfm.cluster.python_env#module:manager).
+        type: str
+        choices: [uv, conda, archive]
+        default: uv
+      python:
+        description: Its O(gtsfm.cluster.python_env#module:python).
+        type: path
+        default: /usr/bin/python3
+      requirements:
+        description: Its O(gtsfm.cluster.python_env#module:requirements).
+        type: list
+        elements: str
+        default: []
+      project_dir:
+        description: Its O(gtsfm.cluster.python_env#module:project_dir).
+        type: path
+      env_file:
+        description: Its O(gtsfm.cluster.python_env#module:env_file).
+        type: path
+      archive:
+        description: Its O(gtsfm.cluster.python_env#module:archive).
+        type: path
+      archive_sha256:
+        description: Its O(gtsfm.cluster.python_env#module:archive_sha256).
+        type: str
+      import_check:
+        description: Its O(gtsfm.cluster.python_env#module:import_check).
+        type: bool
+        default: false
+      imports:
+        description: Its O(gtsfm.cluster.python_env#module:imports).
+        type: list
+        elements: str
+        default: []
 notes:
   - The module never changes anything, so check mode and normal mode report the same.
 seealso:
