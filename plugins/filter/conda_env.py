@@ -2,7 +2,7 @@
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters gtsfm.cluster.env_setup, env_paths_check, env_checkout_plan, env_plan, env_final_check,
-env_import_check and env_settings_check; documented in the .yml files beside.
+env_import_check, env_settings_check, env_reads and env_checkout_sends; documented in the .yml files beside.
 
 Filters, not an action plugin: the conda_env plan is a function of data the play already holds (the stage's facts
 and each node's registered python_env probe), so it needs no file and no connection, and its inputs stay visible in
@@ -19,16 +19,19 @@ from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
     check_paths,
     check_settings,
     checkout_plan,
+    checkout_sends,
     env_plan,
     setup,
+    stage_reads,
 )
 
 
 def env_setup(
-    settings, home, scheduler, scheduler_home, controller_home, archive_sha256=None, checkout_src_is_dir=False
+    settings, home, scheduler, scheduler_home, controller_home, archive_sha256=None, checkout_src_is_dir=None
 ):
     """One node's paths, its python_env options, what a building node is sent and where the checkout comes from."""
-    return setup(settings, home, scheduler, scheduler_home, controller_home, archive_sha256, bool(checkout_src_is_dir))
+    is_dir = None if checkout_src_is_dir is None else bool(checkout_src_is_dir)
+    return setup(settings, home, scheduler, scheduler_home, controller_home, archive_sha256, is_dir)
 
 
 def env_paths_check(probes, names, prefix, checkout_dest, checkout=True):
@@ -36,9 +39,21 @@ def env_paths_check(probes, names, prefix, checkout_dest, checkout=True):
     return check_paths(list(names), probes, prefix, checkout_dest, bool(checkout))
 
 
-def env_checkout_plan(nodes, scheduler, checkout_path, replicate="broadcast", exclude=(), check_mode=False):
+def env_checkout_plan(
+    nodes, scheduler, checkout_path, replicate="broadcast", exclude=(), check_mode=False, reads=None, changed=False
+):
     """{broadcast, pull, rsync}: the nodes that receive the scheduler's checkout, and the pulling nodes' command."""
-    return checkout_plan(nodes, scheduler, checkout_path, replicate, exclude, bool(check_mode))
+    return checkout_plan(nodes, scheduler, checkout_path, replicate, exclude, bool(check_mode), reads, bool(changed))
+
+
+def env_reads(settings, controller_home):
+    """What the stage reads on every node for conda_env: its probe's options, the checkout archive and tree."""
+    return stage_reads(settings, controller_home)
+
+
+def env_checkout_sends(read, source, checkout_path, exclude=()):
+    """{send, unpack}: whether the scheduler must be sent and unpack the controller's checkout archive."""
+    return checkout_sends(read, source, checkout_path, exclude)
 
 
 def env_plan_filter(nodes, probes, scheduler, strategy, replicate, min_free_mb, check_mode=False, prefix="~/gtsfm-env"):
@@ -73,4 +88,6 @@ class FilterModule:
             "env_final_check": env_final_check,
             "env_import_check": env_import_check,
             "env_settings_check": env_settings_check,
+            "env_reads": env_reads,
+            "env_checkout_sends": env_checkout_sends,
         }

@@ -501,6 +501,8 @@ def broadcast(params, check_mode, ctx, warn):
     ctx: {'ssh': ssh binary, 'tar': tar binary, 'zstd': zstd binary or None, 'code': the hop program, shipped}.
     """
     started = time.monotonic()
+    if check_mode and os.path.isabs(params["path"]) and not os.path.lexists(params["path"]):
+        return _not_there_yet(params, started)
     source = stat_source(params["path"], params.get("exclude"))
     hosts = order_hosts(params["hosts"], params["order"])
     ctx = dict(ctx, opts=ssh_options(params))
@@ -596,6 +598,23 @@ def broadcast(params, check_mode, ctx, warn):
     result["rounds"] = rounds
     result["changed"] = any(n["status"] == "received" for n in nodes.values())
     return _finish(result, started, status)
+
+
+def _not_there_yet(params, started):
+    """Check mode before the source exists: the step that makes it (a build, a copy) only said it would, so every
+    target would receive it; nothing is asked of them."""
+    hosts = order_hosts(params["hosts"], params["order"])
+    result = {
+        "broadcast_path": params["path"],
+        "kind": None,
+        "size": None,
+        "digest": None,
+        "nodes": dict((h, {"status": "would receive"}) for h in hosts),
+        "changed": bool(hosts),
+        "rounds": 0,
+        "compressed": False,
+    }
+    return _finish(result, started, Status(None, {"path": params["path"], "kind": None, "size": 0}, hosts))
 
 
 def _finish(result, started, status):

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import platform
+import pwd
 import re
 import shutil
 import stat
@@ -38,8 +39,27 @@ try:
 except ImportError:  # pragma: no cover - Python 2 has no uv either
     html_unescape = urljoin = urlparse = None
 
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check
+
 RECORD = ".gtsfm-env.json"
 PROJECT_FILES = ("pyproject.toml", "uv.lock")
+
+# The options a probe reads with (the others matter only to a build, copy or publish): python_env's own, and the
+# ones the stage's read (cluster_node_info's python_env) takes, so both read a node the same way.
+PROBE_SPEC = dict(
+    prefix=dict(type="path", required=True),
+    manager=dict(type="str", choices=["uv", "conda", "archive"], default="uv"),
+    python=dict(type="path", default="/usr/bin/python3"),
+    requirements=dict(type="list", elements="str", default=[]),
+    project_dir=dict(type="path"),
+    env_file=dict(type="path"),
+    archive=dict(type="path"),
+    archive_sha256=dict(type="str"),
+    import_check=dict(type="bool", default=False),
+    imports=dict(type="list", elements="str", default=[]),
+)
+# Well inside the probe's own time limit (cluster_facts_timeout, 120 s by default).
+IMPORT_TIMEOUT = 90
 
 
 class EnvError(Exception):
@@ -74,6 +94,70 @@ def read_file(path, field):
             return handle.read().decode("utf-8", "replace")
     except OSError as exc:
         raise EnvError(f"cannot read {path} ({exc.strerror}); it defines the environment. Fix: check option {field}")
+
+
+def env_spec(params, run_command):
+    """(spec, missing): what the fingerprint hashes, read on this node. A probe before the inputs exist (the checkout
+    not there yet) gets (None, why) instead of an error; EnvError for anything else the user must fix."""
+    p = params
+    try:
+        inputs = read_inputs(
+            p["manager"], p["requirements"], p["project_dir"], p["env_file"], p["archive"], p["archive_sha256"]
+        )
+    except EnvError as exc:
+        if p.get("action", "probe") == "probe":
+            return None, str(exc)
+        raise
+    spec = {"inputs": inputs, "platform": platform_tag(), "prefix": os.path.abspath(p["prefix"])}
+    if p["manager"] == "uv":
+        python = p["python"]
+        if not os.access(python, os.X_OK):
+            raise EnvError(
+                f"the interpreter {python} is missing on this node. Fix: install it at the same path on every "
+                "node, or set option python"
+            )
+        argv = [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"]
+        rc, out, err = run_command(argv)
+        if rc != 0:
+            raise EnvError(
+                f"asking {python} its version failed (rc={rc}): {' '.join(argv)}\n{out[-3000:]}\n{err[-3000:]}"
+            )
+        spec["python"] = {"path": python, "version": out.strip()}
+    return spec, None
+
+
+def read_env(params, run_command):
+    """What a probe reports (python_env's RETURN); reads only. EnvError names what the user must fix.
+
+    read_with holds the probe's options as given, so that a task asked to probe with the same options can take this
+    read as its answer (the python_env action plugin, given the stage's read as observed).
+    """
+    prefix = os.path.abspath(params["prefix"])
+    spec, missing = env_spec(params, run_command)
+    fp = fingerprint(spec) if spec else None
+    found = probe(prefix, fp or "0" * 64)
+    dot_path = os.pathsep.join([os.path.join(prefix, "bin"), os.environ.get("PATH", "/usr/bin:/bin")])
+    result = dict(
+        prefix=prefix,
+        fingerprint=fp,
+        spec=spec,
+        inputs_error=missing,
+        home=os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir,
+        home_id=home_id(),
+        dot=shutil.which("dot", path=dot_path),
+        read_with=dict((name, params.get(name)) for name in PROBE_SPEC),
+        **found,
+    )
+    if params.get("action", "probe") == "probe" and params.get("import_check") and found["state"] == "current":
+        python = os.path.join(prefix, "bin", "python")
+        outcome = _env_check.run_local(python, params.get("imports") or [], timeout=IMPORT_TIMEOUT)
+        result["import_problems"] = _env_check.diagnose(outcome, python)
+        result["imported"] = [
+            {"name": e["name"], "seconds": e["seconds"]}
+            for e in (outcome.get("report") or {}).get("imports", [])
+            if e.get("ok")
+        ]
+    return result
 
 
 def file_sha256(path):

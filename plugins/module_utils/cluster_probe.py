@@ -13,8 +13,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import getpass
+import hashlib
 import os
 
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import host_pattern, normalise_key
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, read_block
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KeyPairError, inspect_keypair
@@ -59,6 +62,43 @@ def names_for(aliases, node, port):
     return names
 
 
+def file_checksum(path):
+    """{path, exists, mode, checksum, mtime} of a regular file: checksum its sha1, as ansible.builtin.copy compares."""
+    found = {"path": path, "exists": False, "mode": None, "checksum": None, "mtime": None}
+    try:
+        st = os.stat(path)
+        if not os.path.isfile(path):
+            return found
+        digest = hashlib.sha1()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError:
+        return found
+    found.update(exists=True, mode=f"{st.st_mode & 0o7777:04o}", checksum=digest.hexdigest(), mtime=st.st_mtime)
+    return found
+
+
+def tree_state(path, exclude):
+    """{path, held, why, written, exclude}: the content gtsfm.cluster.broadcast's record says the tree at path holds,
+    when the tree is still what the record describes (held null otherwise), and when that record was written."""
+    try:
+        held, why = hop.held_digest(path, "tree", exclude=exclude)
+    except (OSError, hop.HopError) as exc:
+        held, why = None, f"cannot read the tree: {exc}"
+    record = hop.read_record(path) if held else None
+    return {"path": path, "held": held, "why": why, "written": (record or {}).get("written"), "exclude": exclude}
+
+
+def python_env_state(options, run_command):
+    """gtsfm.cluster.python_env's probe of the node with options, or {error} naming what stops it (in the module's
+    own terms: the role whose probe it answers then asks the node itself, and words the error in its terms)."""
+    try:
+        return pe.read_env(options, run_command)
+    except (pe.EnvError, OSError) as exc:
+        return {"error": f"python_env: {exc}"}
+
+
 def probe(params, run_command, keygen):
     """The node as the stage publishes it; raises ProbeError with a message naming what to fix."""
     ssh_dir = os.path.abspath(os.path.expanduser(params["ssh_dir"]))
@@ -84,6 +124,9 @@ def probe(params, run_command, keygen):
         "self_names": [host_pattern(name, port) for name in SELF_NAMES],
         "files": {},
         "keypair": None,
+        "checksums": {},
+        "trees": {},
+        "python_env": None,
     }
     for item in params["files"]:
         path = os.path.abspath(os.path.expanduser(item["path"]))
@@ -101,4 +144,11 @@ def probe(params, run_command, keygen):
             raise ProbeError(str(exc))
         result["keypair"]["path"] = path
         result["keypair"]["requested"] = params["keypair"]
+    for path in params.get("checksums") or []:
+        result["checksums"][path] = file_checksum(os.path.abspath(os.path.expanduser(path)))
+    for item in params.get("trees") or []:
+        path = os.path.abspath(os.path.expanduser(item["path"]))
+        result["trees"][item["path"]] = tree_state(path, list(item.get("exclude") or []))
+    if params.get("python_env"):
+        result["python_env"] = python_env_state(params["python_env"], run_command)
     return result

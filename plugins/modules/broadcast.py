@@ -153,7 +153,8 @@ options:
     version_added: 0.4.0
 notes:
   - Check mode probes every target and lists in RV(would_receive) the nodes that would receive; nothing is sent or
-    written, not even the source's record.
+    written, not even the source's record. A source not there yet in check mode (an earlier step would make it)
+    would be sent to every target; they are not asked.
   - Modes travel with the content (the source's mode for a file, every entry's mode for a tree); owners are the
     user on each node. The standard file options (mode, owner, ...) are therefore not offered.
   - Bulk data never passes through the controller, module arguments or results. To broadcast a file that sits on

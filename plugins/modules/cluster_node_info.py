@@ -87,6 +87,81 @@ options:
     type: list
     elements: str
     default: []
+  checksums:
+    description:
+      - Files whose sha1 checksum to report (RV(checksums)), as M(ansible.builtin.copy) compares them, keyed by the
+        path as given; a checkout archive the role sends, so that it can tell without asking the node again that it
+        is there already.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.4.0
+  trees:
+    description:
+      - Directory trees whose M(gtsfm.cluster.broadcast) record to report (RV(trees)), keyed by O(trees[].path) as
+        given.
+    type: list
+    elements: dict
+    default: []
+    version_added: 0.4.0
+    suboptions:
+      path:
+        description: The tree (C(~) is the remote user's home).
+        type: str
+        required: true
+      exclude:
+        description: The broadcast's O(gtsfm.cluster.broadcast#module:exclude) patterns for this tree.
+        type: list
+        elements: str
+        default: []
+  python_env:
+    description:
+      - Also probe the Python environment these M(gtsfm.cluster.python_env) options describe, in the same process
+        (RV(python_env)), exactly as O(gtsfm.cluster.python_env#module:action=probe) would. Its own options for the
+        probe - O(gtsfm.cluster.python_env#module:prefix), C(manager), C(python), C(requirements), C(project_dir),
+        C(env_file), C(archive), C(archive_sha256), C(import_check), C(imports) - and no others.
+    type: dict
+    version_added: 0.4.0
+    suboptions:
+      prefix:
+        description: M(gtsfm.cluster.python_env)'s O(gtsfm.cluster.python_env#module:prefix).
+        type: path
+        required: true
+      manager:
+        description: Its O(gtsfm.cluster.python_env#module:manager).
+        type: str
+        choices: [uv, conda, archive]
+        default: uv
+      python:
+        description: Its O(gtsfm.cluster.python_env#module:python).
+        type: path
+        default: /usr/bin/python3
+      requirements:
+        description: Its O(gtsfm.cluster.python_env#module:requirements).
+        type: list
+        elements: str
+        default: []
+      project_dir:
+        description: Its O(gtsfm.cluster.python_env#module:project_dir).
+        type: path
+      env_file:
+        description: Its O(gtsfm.cluster.python_env#module:env_file).
+        type: path
+      archive:
+        description: Its O(gtsfm.cluster.python_env#module:archive).
+        type: path
+      archive_sha256:
+        description: Its O(gtsfm.cluster.python_env#module:archive_sha256).
+        type: str
+      import_check:
+        description: Its O(gtsfm.cluster.python_env#module:import_check).
+        type: bool
+        default: false
+      imports:
+        description: Its O(gtsfm.cluster.python_env#module:imports).
+        type: list
+        elements: str
+        default: []
 notes:
   - The module never changes anything, so check mode and normal mode report the same.
 seealso:
@@ -217,10 +292,34 @@ files:
   returned: always
   type: dict
   sample: {"~/.ssh/authorized_keys": {path: /home/alice/.ssh/authorized_keys, exists: true, mode: "0600", block: []}}
+checksums:
+  description: For each of O(checksums), keyed by its path as given, C(path), C(exists), C(mode), C(checksum) (sha1)
+    and C(mtime) (null when the file is missing).
+  returned: always
+  type: dict
+  version_added: 0.4.0
+trees:
+  description:
+    - For each of O(trees), keyed by its path as given - C(path); C(held), the digest the broadcast's record beside
+      the tree says it holds, null unless the tree is still exactly what that record describes; C(why); C(written),
+      when the record was written (epoch seconds); C(exclude).
+  returned: always
+  type: dict
+  version_added: 0.4.0
+python_env:
+  description:
+    - With O(python_env), what M(gtsfm.cluster.python_env)'s probe returns for those options (its
+      RV(gtsfm.cluster.python_env#module:read_with) included), or C({error}) naming what stopped the probe. Pass it as
+      the O(gtsfm.cluster.python_env#module:observed) of a probe with the same options, which then makes no remote
+      call. Null without O(python_env).
+  returned: always
+  type: dict
+  version_added: 0.4.0
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.gtsfm.cluster.plugins.module_utils._python_env import PROBE_SPEC
 from ansible_collections.gtsfm.cluster.plugins.module_utils.cluster_probe import HOST_KEY_TYPES, ProbeError, probe
 
 
@@ -246,6 +345,17 @@ def main():
                 ),
             ),
             free_paths=dict(type="list", elements="str", default=[]),
+            checksums=dict(type="list", elements="str", default=[]),
+            trees=dict(
+                type="list",
+                elements="dict",
+                default=[],
+                options=dict(
+                    path=dict(type="str", required=True),
+                    exclude=dict(type="list", elements="str", default=[]),
+                ),
+            ),
+            python_env=dict(type="dict", options=PROBE_SPEC),
         ),
         supports_check_mode=True,
     )

@@ -160,6 +160,17 @@ options:
     elements: str
     default: []
     version_added: 0.4.0
+  observed:
+    description:
+      - For O(action=probe) - an earlier read of this node with the same probe options, that is
+        M(gtsfm.cluster.cluster_node_info)'s RV(gtsfm.cluster.cluster_node_info#module:python_env) (the stage,
+        gtsfm.cluster.cluster_facts, publishes it in C(cluster_facts_probe.python_env)) or an earlier probe's result.
+      - When its RV(read_with) equals this task's probe options (C(~) taken as the node's home), the action plugin
+        answers with it on the controller, RV(decided_from=observed), without a remote call. Otherwise, or when that
+        read failed, or for any other O(action), the module runs on the node as without it.
+      - Used on the controller only; the module never receives it.
+    type: dict
+    version_added: 0.4.0
 notes:
   - Check mode reports what would change and changes nothing. Diff mode is not supported.
   - The environment is built at its real path C(PREFIX.<fp12>), so scripts and conda's hard-coded prefixes are valid
@@ -167,6 +178,13 @@ notes:
 extends_documentation_fragment:
   - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
+attributes:
+  action:
+    support: full
+    description: >-
+      Indicates this has a corresponding action plugin so some parts of the options can be executed on the
+      controller.
+    details: Answers a probe from O(observed) on the controller when that read was made with the same options.
 """
 
 EXAMPLES = r"""
@@ -247,6 +265,20 @@ waited_for:
   returned: when another run made the environment current while this one waited
   type: int
   version_added: 0.4.0
+decided_from:
+  description: V(observed) when the action plugin answered from O(observed) and the module did not run.
+  returned: when the module did not run
+  type: str
+  sample: observed
+  version_added: 0.4.0
+read_with:
+  description:
+    - The options that define what a probe reads (the environment's prefix and inputs, the interpreter, the import
+      check), as this run was given them. A later O(action=probe) with the same ones may take this result as its
+      O(observed) answer instead of asking the node again.
+  returned: always
+  type: dict
+  version_added: 0.4.0
 home:
   description: The user's home directory on this node.
   returned: always
@@ -258,7 +290,6 @@ seconds:
 """
 
 import os
-import pwd
 import shutil
 import tarfile
 import tempfile
@@ -268,7 +299,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url, open_url
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check, _progress, _terms
+from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress, _terms
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
 
 
@@ -320,31 +351,6 @@ class Env:
         if rc != 0:
             self.fail(f"{what} failed (rc={rc}): {' '.join(argv)}\n{out[-3000:]}\n{err[-3000:]}")
         return out
-
-    def spec(self):
-        p = self.params
-        try:
-            inputs = pe.read_inputs(
-                p["manager"], p["requirements"], p["project_dir"], p["env_file"], p["archive"], p["archive_sha256"]
-            )
-        except pe.EnvError as exc:
-            if p["action"] == "probe":
-                # Before the checkout is there: say so, and where things stand, without failing.
-                return None, str(exc)
-            self.fail(str(exc))
-        spec = {"inputs": inputs, "platform": pe.platform_tag(), "prefix": self.prefix}
-        if p["manager"] == "uv":
-            python = p["python"]
-            if not os.access(python, os.X_OK):
-                self.fail(
-                    f"the interpreter {python} is missing on this node. Fix: install it at the same path on every "
-                    "node, or set option python"
-                )
-            version = self.run(
-                [python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], f"asking {python} its version"
-            ).strip()
-            spec["python"] = {"path": python, "version": version}
-        return spec, None
 
     def check_space(self):
         need = self.params["min_free_mb"] * 1024 * 1024
@@ -466,31 +472,14 @@ class Env:
 
     def main(self):
         action = self.params["action"]
-        spec, missing = self.spec()
-        self.fp = pe.fingerprint(spec) if spec else None
-        found = pe.probe(self.prefix, self.fp or "0" * 64)
-        dot_path = os.pathsep.join([os.path.join(self.prefix, "bin"), os.environ.get("PATH", "/usr/bin:/bin")])
-        result = dict(
-            changed=False,
-            prefix=self.prefix,
-            fingerprint=self.fp,
-            spec=spec,
-            inputs_error=missing,
-            home=os.environ.get("HOME") or pwd.getpwuid(os.getuid()).pw_dir,
-            home_id=pe.home_id(),
-            dot=shutil.which("dot", path=dot_path),
-            **found,
-        )
-        if action == "probe" and self.params["import_check"] and found["state"] == "current":
-            python = os.path.join(self.prefix, "bin", "python")
-            # Well inside the probe task's own time limit (cluster_facts_timeout, 120 s by default).
-            outcome = _env_check.run_local(python, self.params["imports"], timeout=90)
-            result["import_problems"] = _env_check.diagnose(outcome, python)
-            result["imported"] = [
-                {"name": e["name"], "seconds": e["seconds"]}
-                for e in (outcome.get("report") or {}).get("imports", [])
-                if e.get("ok")
-            ]
+        try:
+            result = pe.read_env(self.params, self.module.run_command)
+        except pe.EnvError as exc:
+            self.fail(str(exc))
+        result["changed"] = False
+        spec = result["spec"]
+        self.fp = result["fingerprint"]
+        found = dict((key, result[key]) for key in ("state", "done", "staged", "real", "free"))
         if action == "probe" or found["done"]:
             self.module.exit_json(**result)
         try:
@@ -563,15 +552,8 @@ class Env:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            prefix=dict(type="path", required=True),
+            pe.PROBE_SPEC,
             action=dict(type="str", choices=["probe", "build", "pull", "publish"], default="probe"),
-            manager=dict(type="str", choices=["uv", "conda", "archive"], default="uv"),
-            python=dict(type="path", default="/usr/bin/python3"),
-            requirements=dict(type="list", elements="str", default=[]),
-            project_dir=dict(type="path"),
-            env_file=dict(type="path"),
-            archive=dict(type="path"),
-            archive_sha256=dict(type="str"),
             uv=dict(type="path"),
             uv_wheel=dict(type="path"),
             uv_index=dict(type="str"),
@@ -586,9 +568,8 @@ def main():
             min_free_mb=dict(type="int", default=2048),
             status_file=dict(type="path"),
             status_run_id=dict(type="str"),
-            import_check=dict(type="bool", default=False),
-            imports=dict(type="list", elements="str", default=[]),
             option_names=dict(type="dict", default={}),
+            observed=dict(type="dict"),
         ),
         required_if=[("action", "pull", ["source_host"])],
         supports_check_mode=True,

@@ -15,7 +15,11 @@ the role's settings - and returns plain data; the role's tasks then run one modu
   env_plan()        whether the nodes agree on one environment, who is short on space, who builds, who copies
                     (pull or broadcast), who publishes, and whether anything is left to change;
   check_final()     after the changes: every node names the same finished environment;
-  check_imports()   one node's environment imports what it holds.
+  check_imports()   one node's environment imports what it holds;
+  stage_reads()     what the stage (cluster_facts) reads on every node for the role, so that a no-op re-run asks
+                    each node once: the probe's options, the checkout archive the scheduler holds, the checkout tree;
+  checkout_sends()  from the stage's read of the scheduler, whether the checkout archive must be sent and unpacked;
+  probe_options()   python_env's probe options in one canonical form, to tell whether a read answers a probe.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,12 +28,14 @@ __metaclass__ = type
 
 import hashlib
 import json
+import os
 import posixpath
 import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils._plain import plain
+from ansible_collections.gtsfm.cluster.plugins.module_utils._python_env import PROBE_SPEC
 
 MIB = 1048576
 # Under the node's home: files from the controller wait here for the building node, and the role's progress records.
@@ -55,7 +61,31 @@ def _settings(settings):
     return s
 
 
-def setup(settings, home, scheduler, scheduler_home, controller_home, archive_sha256=None, checkout_src_is_dir=False):
+_DIGESTS: dict = {}
+
+
+def controller_digest(path, algorithm="sha256"):
+    """The hex digest of a controller file (None when it is not a readable file), computed once per file state: the
+    plan's filters are evaluated again for every host and every task that names them."""
+    path = os.path.expanduser(path or "")
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (path, algorithm, st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _DIGESTS:
+        digest = hashlib.new(algorithm)
+        try:
+            with open(path, "rb") as handle:
+                for chunk in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError:
+            return None
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
+
+
+def setup(settings, home, scheduler, scheduler_home, controller_home, archive_sha256=None, checkout_src_is_dir=None):
     """What the settings make on one node (home: its home directory; scheduler_home: the scheduler's).
 
     Returns {options, stage, progress, scheduler_progress, checkout, ship, installer, source, dot_msg}: options the
@@ -67,6 +97,10 @@ def setup(settings, home, scheduler, scheduler_home, controller_home, archive_sh
     scheduler has no Graphviz dot.
     """
     s = _settings(settings)
+    if checkout_src_is_dir is None:
+        checkout_src_is_dir = bool(s.get("checkout_src")) and os.path.isdir(os.path.expanduser(s["checkout_src"]))
+    if archive_sha256 is None and s["manager"] == "archive":
+        archive_sha256 = controller_digest(s.get("archive_src"))
     stage = "{}/{}".format(home.rstrip("/"), STAGE)
     checkout = _expand(s["checkout_dest"], home)
     wheelhouse = stage + "/wheelhouse" if s.get("wheelhouse_src") else ""
@@ -198,12 +232,19 @@ def _writers_elsewhere(nodes, scheduler):
 _RSYNC_ANCHOR = re.compile(r"^(?=[^/]+/.)")
 
 
-def checkout_plan(nodes, scheduler, checkout_path, replicate="broadcast", exclude=(), check_mode=False):
+def checkout_plan(
+    nodes, scheduler, checkout_path, replicate="broadcast", exclude=(), check_mode=False, reads=None, changed=False
+):
     """{broadcast, pull, rsync}: with replicate=broadcast, the nodes the scheduler's checkout is sent to along the
     chain (one per other home when the checkout is in the home, every other node otherwise); with replicate=pull, the
     nodes that rsync it (every other node, but those that share the scheduler's home when the checkout is in it: they
     see it there). The other list is empty. rsync is the command a pulling node runs (exclude: the checkout's exclude
-    patterns)."""
+    patterns).
+
+    reads ({name: the stage's cluster_facts_probe}) leaves out of broadcast the nodes whose checkout the broadcast's
+    own record shows to hold what the scheduler's holds, unless the scheduler's checkout changed in this run
+    (changed) or its record cannot tell: the broadcast module would skip them after asking them (its rule, read by
+    the stage with hop.held_digest)."""
     nodes = plain(nodes)
     by_name = dict((n["name"], n) for n in nodes)
     home = by_name[scheduler]["home"]
@@ -222,11 +263,71 @@ def checkout_plan(nodes, scheduler, checkout_path, replicate="broadcast", exclud
         + ["--exclude=" + _RSYNC_ANCHOR.sub("/", p) for p in plain(list(exclude))]
         + [f"{scheduler}:{checkout_path}/", checkout_path + "/"]
     )
+    if reads and not changed:
+        held = dict((n, tree_held(reads.get(n), checkout_path, exclude)) for n in [scheduler] + broadcast)
+        if held[scheduler]:
+            broadcast = [n for n in broadcast if held[n] != held[scheduler]]
     return {
         "broadcast": broadcast if replicate == "broadcast" else [],
         "pull": pull if replicate == "pull" else [],
         "rsync": rsync,
     }
+
+
+def tree_held(read, path, exclude=()):
+    """The digest the stage's read (cluster_facts_probe) says the tree at path holds, read with these exclude
+    patterns (cluster_node_info's trees); None when the read cannot tell."""
+    for entry in (plain(read) or {}).get("trees", {}).values():
+        if entry.get("path") == path and list(entry.get("exclude") or []) == list(plain(list(exclude))):
+            return entry.get("held")
+    return None
+
+
+def stage_reads(settings, controller_home):
+    """What the stage reads on every node for conda_env ({python_env, checksums, trees}, cluster_node_info's options
+    of those names): the probe's options as env_setup makes them (~ for the node's home), the checkout archive the
+    scheduler is sent from the controller, and the checkout tree with the broadcast's exclude patterns."""
+    s = _settings(settings)
+    setup_ = setup(settings, "~", "", "~", controller_home)
+    source = setup_["source"]
+    return {
+        "python_env": dict((k, v) for k, v in setup_["options"].items() if k in PROBE_SPEC),
+        "checksums": [source["dest"]] if s["checkout"] and source["route"] == "archive" else [],
+        "trees": [{"path": setup_["checkout"], "exclude": list(s["checkout_exclude"])}] if s["checkout"] else [],
+    }
+
+
+def checkout_sends(read, source, checkout_path, exclude=()):
+    """{send, unpack} for the scheduler, from the stage's read of it (cluster_facts_probe) and setup's source:
+    send unless the archive there has the controller's sha1 (copy's own rule) and mode 0600; unpack when sent, or
+    unless the checkout is still what the broadcast last recorded of it, after that archive arrived (a record from
+    before would not show that an unpack finished)."""
+    read, source = plain(read) or {}, plain(source)
+    theirs = next((e for e in read.get("checksums", {}).values() if e.get("path") == source["dest"]), {})
+    ours = controller_digest(source["archive"], "sha1")
+    send = not (ours and theirs.get("checksum") == ours and theirs.get("mode") == "0600")
+    tree = next((e for e in read.get("trees", {}).values() if e.get("path") == checkout_path), {})
+    recorded = tree_held(read, checkout_path, exclude) and (tree.get("written") or 0) > (theirs.get("mtime") or 0)
+    return {"send": send, "unpack": send or not recorded}
+
+
+def probe_options(options, home=None):
+    """python_env's probe options (PROBE_SPEC) in one form: defaults filled in, yes/no as booleans, and with home a
+    leading ~ of a path taken as that home, as the module on the node would take it."""
+    options = plain(options) or {}
+    out = {}
+    for name, spec in PROBE_SPEC.items():
+        value = options.get(name, spec.get("default"))
+        if value is not None and spec["type"] == "path":
+            value = _expand(str(value), home) if home else str(value)
+        elif value is not None and spec["type"] == "list":
+            value = [str(v) for v in value]
+        elif value is not None and spec["type"] == "bool":
+            value = boolean(value, strict=False)
+        elif value is not None:
+            value = str(value)
+        out[name] = value
+    return out
 
 
 def env_plan(nodes, probes, scheduler, strategy, replicate, min_free_mb, check_mode, prefix="~/gtsfm-env"):

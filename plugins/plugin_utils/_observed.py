@@ -31,15 +31,23 @@ class ObservedWrite(ActionBase):
         result = super().run(tmp, task_vars)
         args = dict(self._task.args)
         observed = args.pop("observed", None)
+        # A task run in the background (async, for a subclass that allows it) always asks the node.
+        wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
         answer = None
-        if isinstance(observed, dict) and not any(args.get(k) is not None for k in UNREAD_FILE_OPTIONS):
+        unread = any(args.get(k) is not None for k in UNREAD_FILE_OPTIONS)
+        if isinstance(observed, dict) and not wrap_async and not unread:
             answer = self.unchanged(args, observed)
         if answer is not None:
             result.update(answer, changed=False, decided_from="observed")
             return result
         result.update(
             self._execute_module(
-                module_name=self._task.resolved_action or self._task.action, module_args=args, task_vars=task_vars
+                module_name=self._task.resolved_action or self._task.action,
+                module_args=args,
+                task_vars=task_vars,
+                wrap_async=wrap_async,
             )
         )
+        if not wrap_async:
+            self._remove_tmp_path(self._connection._shell.tmpdir)  # pylint: disable=protected-access
         return result

@@ -62,6 +62,20 @@ def test_check_mode_writes_no_record_at_the_source(tmp_path):
     assert not (tmp_path / ".data.gtsfm-broadcast.json").exists()
 
 
+def test_check_mode_before_the_source_exists_sends_to_every_target_without_asking_them(tmp_path):
+    params = {"path": str(tmp_path / "env.abc"), "hosts": ["n3", "n2", "n3"], "order": "as_given"}
+    result = bc.broadcast(params, True, {}, warn=None)
+    assert (result["changed"], result["would_receive"], result["received"], result["failed_nodes"]) == (
+        True,
+        ["n3", "n2"],
+        [],
+        [],
+    )
+    assert result["msg"] == f"{tmp_path}/env.abc: 0 received, 0 already held it, 2 would receive"
+    with pytest.raises(bc.BroadcastError, match="No such file or directory on the source node"):
+        bc.broadcast(params, False, {"ssh": "ssh"}, warn=None)
+
+
 def test_tree_source_is_identified_by_its_manifest(tmp_path):
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "f").write_text("hello")

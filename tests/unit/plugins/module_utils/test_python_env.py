@@ -337,3 +337,32 @@ def test_an_archive_that_reaches_outside_is_refused_by_member(tmp_path, unpack, 
     assert "Nothing of it is kept. Fix: pack the environment directory alone" in msg
     assert sorted(p.name for p in out.iterdir()) == ["keep"] and (out / "keep").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.tar", "outside"], "the env goes on a refusal"
+
+
+def _run(argv, **_kw):
+    import subprocess
+
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_read_env_reports_the_probe_with_the_options_it_read_with(tmp_path):
+    import sys
+
+    params = dict(
+        {k: v.get("default") for k, v in pe.PROBE_SPEC.items()},
+        prefix=str(tmp_path / "env"),
+        requirements=["dask"],
+        python=sys.executable,
+    )
+    read = pe.read_env(params, _run)
+    assert read["read_with"] == params and read["state"] == "missing" and read["inputs_error"] is None
+    assert read["spec"]["python"] == {"path": sys.executable, "version": ".".join(map(str, sys.version_info[:3]))}
+    assert read["fingerprint"] == pe.fingerprint(read["spec"]) and "import_problems" not in read
+    # Before the checkout is there, a probe says why the fingerprint is unknown; a build stops, naming the option.
+    project = dict(params, requirements=[], project_dir=str(tmp_path / "gtsfm"))
+    assert pe.read_env(project, _run)["inputs_error"].endswith("Fix: check option project_dir")
+    with pytest.raises(pe.EnvError, match="Fix: check option project_dir"):
+        pe.env_spec(dict(project, action="build"), _run)
+    with pytest.raises(pe.EnvError, match="the interpreter /no/python3 is missing on this node"):
+        pe.read_env(dict(params, python="/no/python3"), _run)

@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 
@@ -118,3 +119,68 @@ def test_a_file_where_ssh_dir_should_be_is_named_with_the_fix(tmp_path, run_modu
         main, dict(host_key_dir=str(tmp_path), ssh_dir=str(ssh_dir), keypair=str(ssh_dir / "id_ed25519"))
     )
     assert failed and f"{ssh_dir} exists but is not a directory" in result["msg"] and "Fix: move" in result["msg"]
+
+
+def test_reads_checksums_broadcast_records_and_the_environment_in_the_same_call(tmp_path, run_module, monkeypatch):
+    from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "a.tar").write_bytes(b"archive")
+    (tmp_path / "a.tar").chmod(0o600)
+    checkout = tmp_path / "gtsfm"
+    (checkout / "results").mkdir(parents=True)
+    (checkout / "x.py").write_text("x")
+    signature = hop.signature(str(checkout), "tree", ["/results/"])
+    hop.write_record(str(checkout), {"kind": "tree", "digest": "sha256:d", "signature": signature, "written": 5.0})
+    (checkout / "results" / "out").write_text("an excluded path changes nothing")
+    before = tree(tmp_path)
+    failed, result = run_module(
+        main,
+        dict(
+            host_key_dir=str(tmp_path),
+            checksums=["~/a.tar", "~/none"],
+            trees=[{"path": "~/gtsfm", "exclude": ["/results/"]}, {"path": str(tmp_path / "none")}],
+            python_env={"prefix": "~/env", "requirements": ["dask"], "python": "/no/python3"},
+        ),
+    )
+    assert not failed, result
+    assert result["checksums"]["~/a.tar"] == {
+        "path": str(tmp_path / "a.tar"),
+        "exists": True,
+        "mode": "0600",
+        "checksum": hashlib.sha1(b"archive").hexdigest(),
+        "mtime": os.stat(tmp_path / "a.tar").st_mtime,
+    }
+    assert not result["checksums"]["~/none"]["exists"] and result["checksums"]["~/none"]["checksum"] is None
+    held = result["trees"]["~/gtsfm"]
+    assert (held["held"], held["written"], held["path"], held["exclude"]) == (
+        "sha256:d",
+        5.0,
+        str(checkout),
+        ["/results/"],
+    )
+    assert result["trees"][str(tmp_path / "none")]["held"] is None
+    # The probe's errors are data in the module's own terms: the role's own probe then asks the node and words them.
+    assert result["python_env"] == {
+        "error": "python_env: the interpreter /no/python3 is missing on this node. Fix: install it at the same path "
+        "on every node, or set option python"
+    }
+    assert tree(tmp_path) == before
+
+
+def test_the_environment_read_is_what_python_env_probe_returns(tmp_path, run_module, monkeypatch):
+    from ansible_collections.gtsfm.cluster.plugins.modules.python_env import main as env_main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    options = {"prefix": "~/env", "requirements": ["dask"], "python": shutil.which("python3")}
+    failed, read = run_module(main, dict(host_key_dir=str(tmp_path), python_env=options))
+    assert not failed, read
+    failed, probe = run_module(env_main, dict(options, action="probe"))
+    assert not failed, probe
+    # Free space moves between the two calls on a busy machine; everything else is the same read.
+    assert {k: v for k, v in read["python_env"].items() if k != "free"} == {
+        k: v for k, v in probe.items() if k not in ("changed", "invocation", "free")
+    }
+    assert (
+        read["python_env"]["read_with"]["prefix"] == str(tmp_path / "env") and read["python_env"]["state"] == "missing"
+    )

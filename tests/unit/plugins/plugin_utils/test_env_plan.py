@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
     check_final,
     check_imports,
     check_paths,
     check_settings,
     checkout_plan,
+    checkout_sends,
+    controller_digest,
     env_plan,
+    probe_options,
     setup,
+    stage_reads,
+    tree_held,
 )
 
 FP = "f" * 64
@@ -369,3 +377,109 @@ def test_missing_controller_files_are_named_once_the_settings_make_sense():
     ]
     assert len(check_settings(dict(GOOD, manager="pip"), ["uv_src"])) == 1
     assert check_settings(dict(GOOD, checkout="false", requirements=["dask"])) == []
+
+
+def tree_read(path, held, written=10.0, exclude=("__pycache__/",)):
+    return {"trees": {"~/gtsfm": {"path": path, "held": held, "written": written, "exclude": list(exclude)}}}
+
+
+def test_the_broadcast_leaves_out_the_nodes_whose_read_shows_the_schedulers_checkout():
+    reads = {"n1": tree_read("/g", "sha256:a"), "n2": tree_read("/g", "sha256:a"), "n3": tree_read("/g", "sha256:b")}
+    plan = checkout_plan(OWN, "n1", "/g", "broadcast", ["__pycache__/"], reads=reads)
+    assert plan["broadcast"] == ["n3"]
+    # The scheduler's own checkout changed in this run: the read is old, the module decides for every node.
+    assert checkout_plan(OWN, "n1", "/g", "broadcast", ["__pycache__/"], reads=reads, changed=True)["broadcast"] == [
+        "n2",
+        "n3",
+    ]
+    # A scheduler whose record cannot tell (none yet, another exclude, another path): every node, as without reads.
+    for unknown in (tree_read("/g", None), tree_read("/g", "sha256:a", exclude=()), tree_read("/h", "sha256:a")):
+        plan = checkout_plan(OWN, "n1", "/g", "broadcast", ["__pycache__/"], reads=dict(reads, n1=unknown))
+        assert plan["broadcast"] == ["n2", "n3"]
+    assert tree_held(None, "/g") is None and tree_held({}, "/g") is None
+
+
+def archive_read(checksum, mode="0600", mtime=5.0, held="sha256:a", written=10.0):
+    read = tree_read("/home/u/gtsfm", held, written, ["/results/"])
+    read["checksums"] = {
+        "~/c.tar": {
+            "path": "/home/u/c.tar",
+            "exists": checksum is not None,
+            "checksum": checksum,
+            "mode": mode,
+            "mtime": mtime,
+        }
+    }
+    return read
+
+
+def test_the_scheduler_is_sent_and_unpacks_the_checkout_only_when_its_read_shows_a_need(tmp_path):
+    archive = tmp_path / "c.tar"
+    archive.write_bytes(b"tar")
+    ours = hashlib.sha1(b"tar").hexdigest()
+    source = {"archive": str(archive), "dest": "/home/u/c.tar"}
+
+    def sends(read):
+        return checkout_sends(read, source, "/home/u/gtsfm", ["/results/"])
+
+    assert sends(archive_read(ours)) == {"send": False, "unpack": False}
+    assert sends(archive_read("0" * 40)) == {"send": True, "unpack": True}
+    assert sends(archive_read(None)) == {"send": True, "unpack": True}
+    assert sends(archive_read(ours, mode="0644")) == {"send": True, "unpack": True}
+    # The archive came after the broadcast's last record (an unpack that may not have finished), or the checkout
+    # changed since that record, or no broadcast recorded it: unpack, without sending again.
+    assert sends(archive_read(ours, mtime=11.0)) == {"send": False, "unpack": True}
+    assert sends(archive_read(ours, held=None)) == {"send": False, "unpack": True}
+    # Without the stage's read (conda_env in a play of its own): both, and the modules decide as before.
+    assert sends({}) == sends(None) == {"send": True, "unpack": True}
+    missing = {"archive": str(tmp_path / "none.tar"), "dest": "/home/u/c.tar"}
+    assert checkout_sends(archive_read(ours), missing, "/home/u/gtsfm", ["/results/"])["send"]
+
+
+def test_the_stage_reads_what_the_role_probes_and_sends_with_the_nodes_home_as_tilde(tmp_path):
+    checkout = tmp_path / "gtsfm"
+    checkout.mkdir()
+    reads = stage_reads(dict(SETTINGS, checkout_src=str(checkout)), "/home/ctl")
+    on_node = setup(dict(SETTINGS, checkout_src=str(checkout)), "/home/u", "n1", "/home/u", "/home/ctl")
+    assert reads["python_env"] == {
+        k: v
+        for k, v in setup(dict(SETTINGS, checkout_src=str(checkout)), "~", "", "~", "/home/ctl")["options"].items()
+        if k in ("prefix", "manager", "python", "requirements", "project_dir", "env_file", "import_check", "imports")
+    }
+    assert probe_options(reads["python_env"], "/home/u") == probe_options(on_node["options"], "/home/u")
+    assert reads["checksums"] == ["~/.cache/gtsfm/conda_env/" + os.path.basename(on_node["source"]["dest"])]
+    assert reads["trees"] == [{"path": "~/gtsfm", "exclude": list(SETTINGS["checkout_exclude"])}]
+    assert stage_reads(dict(SETTINGS, checkout=False), "/home/ctl")["trees"] == []
+    assert stage_reads(SETTINGS, "/home/ctl")["checksums"] == []  # from git: no archive
+
+
+def test_probe_options_fill_defaults_and_take_tilde_as_the_nodes_home():
+    canon = probe_options({"prefix": "~/env", "import_check": "yes", "requirements": ["dask"]}, "/home/u")
+    assert canon == {
+        "prefix": "/home/u/env",
+        "manager": "uv",
+        "python": "/usr/bin/python3",
+        "requirements": ["dask"],
+        "project_dir": None,
+        "env_file": None,
+        "archive": None,
+        "archive_sha256": None,
+        "import_check": True,
+        "imports": [],
+    }
+    assert probe_options({"prefix": "~/env", "min_free_mb": 1, "uv": "/x"})["prefix"] == "~/env"
+
+
+def test_controller_files_are_hashed_once_per_state(tmp_path, monkeypatch):
+    path = tmp_path / "env.tar"
+    path.write_bytes(b"one")
+    assert controller_digest(str(path)) == hashlib.sha256(b"one").hexdigest()
+    assert controller_digest(str(path), "sha1") == hashlib.sha1(b"one").hexdigest()
+    assert controller_digest(str(tmp_path / "none")) is None and controller_digest("") is None
+    path.write_bytes(b"two!")
+    assert controller_digest(str(path)) == hashlib.sha256(b"two!").hexdigest()
+    # The archive manager's sum and whether the checkout source is a directory default to what the controller holds.
+    s = setup(
+        dict(SETTINGS, manager="archive", archive_src=str(path), checkout_src=str(tmp_path)), "/h", "n1", "/h", "/c"
+    )
+    assert s["options"]["archive_sha256"] == hashlib.sha256(b"two!").hexdigest() and s["source"]["pack"]
