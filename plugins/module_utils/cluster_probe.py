@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The cluster stage's one read of a node: everything every role needs, nothing written (but a missing key pair, if asked).
+"""The cluster stage's one read of a node: everything every role needs, nothing written (but a key pair, if asked).
 
 Plain functions over the local machine; the module cluster_node_info is their
 thin face. Keeping every role's read in one call is what holds a no-op re-run
@@ -17,7 +17,11 @@ import os
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import host_pattern, normalise_key
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, read_block
-from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KeyPairError, ensure_member, inspect_member
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import (
+    KeyPairError,
+    ensure_member,
+    inspect_member,
+)
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
     NotADirectory,
     describe_node,
@@ -82,7 +86,9 @@ def keypair(params, run_command, keygen, check_mode=False):
     except NotADirectory as exc:
         raise ProbeError(exc.strerror)
     except OSError as exc:
-        raise ProbeError(f"{path}: {exc.strerror or exc}. Fix: make {os.path.dirname(path)} a directory the user can write.")
+        raise ProbeError(
+            f"{path}: {exc.strerror or exc}. Fix: make {os.path.dirname(path)} a directory the user can write."
+        )
     state["path"] = path
     state["requested"] = params["keypair"]
     # What this read made (or, in check mode, would make): the module's result says changed from these.
