@@ -46,8 +46,12 @@ def _lines(block, path):
     """The block's lines: its own, or its entries rendered against the block the file holds now."""
     if block.get("entries") is None:
         return list(block.get("lines") or [])
+    text = read_text(path)
     try:
-        old = split_block(read_text(path) or "", block["marker"])[1]
+        old = split_block(text or "", block["marker"])[1]
+    except BlockError as exc:
+        raise BlockError(f"{path}: {exc}")
+    try:
         return render_lines(block["entries"], bool(block.get("hash_hosts")), old)
     except (ValueError, KeyError, TypeError) as exc:
         raise BlockError(f"{path}: {exc}")
