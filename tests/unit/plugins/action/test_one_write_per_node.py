@@ -5,6 +5,7 @@ again, every writer answers from the read. Played on localhost (connection local
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -95,3 +96,22 @@ def test_check_mode_makes_no_key_pair_and_writes_nothing(tmp_path):
     assert result["pair"]["public_key"] is None and "decided_from" not in result["pair"]
     assert result["wrote"]["changed"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["play.yml", "result.json"]
+
+
+def test_a_failed_write_names_the_node_and_the_file(tmp_path):
+    fifo = tmp_path / "known_hosts"
+    os.mkfifo(fifo)
+    book = tmp_path / "play.yml"
+    book.write_text(f"""- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Both files in one call
+      gtsfm.cluster.managed_blocks:
+        blocks:
+          - {{path: {str(tmp_path / "authorized_keys")!r}, marker: m, lines: [a]}}
+          - {{path: {str(fifo)!r}, marker: k, entries: [{{names: [node1], keys: [{KEY!r}]}}]}}
+""")
+    out = run_localhost(book, ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    assert out.returncode != 0
+    assert f"managed_blocks on localhost: {fifo} is not a regular file" in out.stdout, out.stdout
+    assert not (tmp_path / "authorized_keys").exists()
