@@ -295,6 +295,7 @@ def main():
             keypair=dict(type="str", no_log=False),
             keypair_create=dict(
                 type="dict",
+                no_log=False,
                 options=dict(
                     type=dict(type="str", choices=list(KEY_TYPES), default="ed25519"),
                     comment=dict(type="str", default="gtsfm.cluster"),
