@@ -85,15 +85,10 @@ seealso:
   - module: gtsfm.cluster.known_hosts_block
   - module: gtsfm.cluster.cluster_node_info
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.observed
   - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
 attributes:
-  action:
-    support: full
-    description: >-
-      Indicates this has a corresponding action plugin so some parts of the options can be executed on the
-      controller.
-    details: Decides from each O(blocks[].observed) on the controller which files the module must write.
   diff_mode:
     support: full
     details: Shows each changed file's block before and after.
@@ -137,6 +132,7 @@ files:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils._managed_blocks import apply_blocks
+from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import ENTRY_OPTIONS
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError
 
 
@@ -151,14 +147,7 @@ def main():
                     path=dict(type="str", required=True),
                     marker=dict(type="str", required=True),
                     lines=dict(type="list", elements="str"),
-                    entries=dict(
-                        type="list",
-                        elements="dict",
-                        options=dict(
-                            names=dict(type="list", elements="str", required=True),
-                            keys=dict(type="list", elements="str", required=True, no_log=False),
-                        ),
-                    ),
+                    entries=dict(type="list", elements="dict", options=ENTRY_OPTIONS),
                     hash_hosts=dict(type="bool", default=False),
                     mode=dict(type="raw"),
                     # Read by the action plugin on the controller (plugins/action/managed_blocks.py), never sent here.

@@ -64,16 +64,11 @@ seealso:
   - module: gtsfm.cluster.cluster_node_info
   - module: gtsfm.cluster.home_marker
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.observed
   - gtsfm.cluster.attributes.idempotent
   - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
 attributes:
-  action:
-    support: full
-    description: >-
-      Indicates this has a corresponding action plugin so some parts of the options can be executed on the
-      controller.
-    details: Decides from O(observed) on the controller whether the module must run.
   idempotent:
     details: A second run finds the key pair and the marker in place.
 """
