@@ -21,7 +21,7 @@ from pathlib import Path
 from _bed import BenchError, fresh_bed, log, run_play, testbed  # the benchmarks' shared helpers (benchmarks/_bed.py)
 
 BED = "bench-site"
-ROLES = ("cluster_facts", "ssh_mesh", "known_hosts", "conda_env", "bashrc_init", "model_weights")
+ROLES = ("cluster_facts", "ssh_mesh", "known_hosts", "managed_blocks", "conda_env", "bashrc_init", "model_weights")
 
 
 def by_role(run: dict, scheduler: str) -> dict[str, dict[str, int]]:

@@ -4,15 +4,11 @@
 
 from __future__ import annotations
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import unchanged
-from ansible_collections.gtsfm.cluster.plugins.plugin_utils._observed import ObservedWrite
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._observed import ObservedWrite, lines_unchanged
 
 
 class ActionModule(ObservedWrite):
     """managed_block, skipped when O(observed) holds the block as asked."""
 
     def unchanged(self, args, observed):
-        lines = list(args.get("lines") or []) if args.get("state", "present") == "present" else None
-        if unchanged(observed, lines, args.get("mode")):
-            return {"path": observed.get("path"), "lines": len(lines or [])}
-        return None
+        return lines_unchanged(args, observed)

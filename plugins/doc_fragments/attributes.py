@@ -56,6 +56,18 @@ notes:
   - Check mode reports what would change and writes nothing.
 """
 
+    # The writers besides the block modules whose action plugin answers from what the stage read
+    # (plugins/plugin_utils/_observed.py): ssh_keypair, managed_blocks.
+    OBSERVED = r"""
+attributes:
+  action:
+    support: full
+    description: >-
+      Indicates this has a corresponding action plugin so some parts of the options can be executed on the
+      controller.
+    details: Decides on the controller, from what the stage read, whether the module must run.
+"""
+
     IDEMPOTENT = r"""
 attributes:
   idempotent:

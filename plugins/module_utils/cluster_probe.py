@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The cluster stage's one read of a node: everything every role needs, nothing written.
+"""The cluster stage's one read of a node: everything every role needs, nothing written (but a key pair, if asked).
 
 Plain functions over the local machine; the module cluster_node_info is their
 thin face. Keeping every role's read in one call is what holds a no-op re-run
@@ -20,10 +20,16 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_ho
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _python_env as pe
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import host_pattern, normalise_key
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError, read_block
-from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KeyPairError, inspect_keypair
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import (
+    KeyPairError,
+    ensure_member,
+    inspect_member,
+)
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
+    NotADirectory,
     describe_node,
     free_bytes,
+    read_home_id,
     shell_python,
     ssh_dir_state,
 )
@@ -99,7 +105,40 @@ def python_env_state(options, run_command):
         return {"error": f"python_env: {exc}"}
 
 
-def probe(params, run_command, keygen):
+def keypair(params, run_command, keygen, check_mode=False):
+    """The key pair at params['keypair'] as the stage reports it; made first when params['keypair_create'] asks.
+
+    Creating it here, in the read, is what lets a first run of ssh_mesh cost the read and one write per node: a
+    node's key must exist before its public half can go into its peers' files, and the key never leaves the node.
+    It is made by ssh_keypair's own rule (ensure_member: never over an existing private key; only in a normal run).
+    """
+    path = os.path.abspath(os.path.expanduser(params["keypair"]))
+    create = params.get("keypair_create")
+    made = None
+    try:
+        state = inspect_member(path, keygen, run_command)
+        if create and state["needs_write"]:
+            made = ensure_member(path, create["type"], create["comment"], check_mode, keygen, run_command)
+            if not check_mode:
+                state = inspect_member(path, keygen, run_command)
+    except (KeyPairError, BlockError) as exc:
+        raise ProbeError(str(exc))
+    except NotADirectory as exc:
+        raise ProbeError(exc.strerror)
+    except OSError as exc:
+        raise ProbeError(
+            f"{path}: {exc.strerror or exc}. Fix: make {os.path.dirname(path)} a directory the user can write."
+        )
+    state["path"] = path
+    state["requested"] = params["keypair"]
+    # What this read made (or, in check mode, would make): the module's result says changed from these.
+    state["created"] = bool(made and made["created"])
+    state["changed"] = bool(made and made["changed"])
+    state["repaired"] = list(made["repaired"]) if made else []
+    return state
+
+
+def probe(params, run_command, keygen, check_mode=False):
     """The node as the stage publishes it; raises ProbeError with a message naming what to fix."""
     ssh_dir = os.path.abspath(os.path.expanduser(params["ssh_dir"]))
     port = params["port"]
@@ -137,13 +176,11 @@ def probe(params, run_command, keygen):
         found["path"] = path
         result["files"][item["path"]] = found
     if params["keypair"]:
-        path = os.path.abspath(os.path.expanduser(params["keypair"]))
-        try:
-            result["keypair"] = inspect_keypair(path, keygen, run_command)
-        except KeyPairError as exc:
-            raise ProbeError(str(exc))
-        result["keypair"]["path"] = path
-        result["keypair"]["requested"] = params["keypair"]
+        result["keypair"] = keypair(params, run_command, keygen, check_mode)
+        if result["keypair"]["changed"] and not check_mode:
+            # The key pair's directory and home marker may be new: the node as it stands now.
+            node["home_id"] = read_home_id(ssh_dir)
+            node["ssh_dir_state"] = ssh_dir_state(ssh_dir)
     for path in params.get("checksums") or []:
         result["checksums"][path] = file_checksum(os.path.abspath(os.path.expanduser(path)))
     for item in params.get("trees") or []:

@@ -18,6 +18,12 @@ KEY_LINE = re.compile(
     r" [A-Za-z0-9+/]+={0,3}$"
 )
 
+# A known_hosts entry as the modules that take them declare it (known_hosts_block, managed_blocks).
+ENTRY_OPTIONS = dict(
+    names=dict(type="list", elements="str", required=True),
+    keys=dict(type="list", elements="str", required=True, no_log=False),
+)
+
 
 def host_pattern(name, port=22):
     """How known_hosts writes a host name reached on port."""

@@ -234,12 +234,11 @@ def write_text(path, text, new_mode=0o644):
     return target
 
 
-def apply_block(path, name, lines, new_mode, check_mode):
-    """Make the file at path hold exactly lines in block name (None removes the block).
+def plan_block(path, name, lines):
+    """What apply_block(path, name, lines) would write, reading only.
 
-    Returns {'changed', 'path', 'before', 'after', 'exists'}: path is the file
-    actually written (a symlink's target), before and after the block's lines.
-    Nothing is written in check mode or when nothing would change.
+    Returns {'path', 'exists', 'before', 'text', 'changed'}: before is the block's old lines (None without one), text
+    the file's new content. Raises BlockError naming the file for damaged markers or a file that is not regular.
     """
     before_text = read_text(path)
     exists = before_text is not None
@@ -250,16 +249,38 @@ def apply_block(path, name, lines, new_mode, check_mode):
         raise BlockError(f"{path}: {exc}")
     after_text = replace_block(text, name, lines)
     changed = after_text != text if exists else lines is not None
+    return {"path": path, "exists": exists, "before": old, "text": after_text, "changed": changed}
+
+
+def write_planned(plan, new_mode):
+    """Write what plan_block planned, creating the file's directory (0700) if missing; return the path written."""
+    directory = os.path.dirname(os.path.realpath(plan["path"]))
+    if not os.path.isdir(directory):
+        try:
+            os.makedirs(directory, 0o700)
+        except OSError as exc:
+            raise BlockError(explain(directory, exc))
+    return write_text(plan["path"], plan["text"], new_mode)
+
+
+def apply_block(path, name, lines, new_mode, check_mode):
+    """Make the file at path hold exactly lines in block name (None removes the block).
+
+    Returns {'changed', 'path', 'before', 'after', 'exists'}: path is the file
+    actually written (a symlink's target), before and after the block's lines.
+    Nothing is written in check mode or when nothing would change.
+    """
+    plan = plan_block(path, name, lines)
     written = os.path.realpath(path)
-    if changed and not check_mode:
-        directory = os.path.dirname(written)
-        if not os.path.isdir(directory):
-            try:
-                os.makedirs(directory, 0o700)
-            except OSError as exc:
-                raise BlockError(explain(directory, exc))
-        written = write_text(path, after_text, new_mode)
-    return {"changed": changed, "path": written, "before": old, "after": lines, "exists": exists}
+    if plan["changed"] and not check_mode:
+        written = write_planned(plan, new_mode)
+    return {
+        "changed": plan["changed"],
+        "path": written,
+        "before": plan["before"],
+        "after": lines,
+        "exists": plan["exists"],
+    }
 
 
 def new_file_mode(mode, default=0o644):

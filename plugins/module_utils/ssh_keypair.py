@@ -25,7 +25,13 @@ import tempfile
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import normalise_key
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import explain, write_text
-from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import publish_once
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
+    ensure_home_id,
+    ensure_ssh_dir,
+    publish_once,
+    read_home_id,
+    ssh_dir_state,
+)
 
 KEY_TYPES = ("ed25519", "rsa", "ecdsa")
 
@@ -183,3 +189,34 @@ def _repair(path, state, check_mode):
         if not check_mode:
             write_text(path + ".pub", state["public_key"] + "\n", 0o644)
     return {"public_key": state["public_key"], "created": False, "changed": bool(repaired), "repaired": repaired}
+
+
+def inspect_member(path, keygen, run_command):
+    """inspect_keypair's result for what ensure_member looks after: the key's directory and home marker too.
+
+    Adds 'dir_state' (ssh_node.ssh_dir_state of the key's directory) and 'home_id' (the marker beside the key, None
+    while there is none); needs_write then says whether ensure_member would change anything at all.
+    """
+    directory = os.path.dirname(path)
+    state = inspect_keypair(path, keygen, run_command)
+    state["dir_state"] = ssh_dir_state(directory)
+    state["home_id"] = read_home_id(directory)
+    state["needs_write"] = state["needs_write"] or state["dir_state"] != "ok" or state["home_id"] is None
+    return state
+
+
+def ensure_member(path, key_type, comment, check_mode, keygen, run_command, home_marker=True):
+    """Everything a node needs to join the mesh: the key's directory at 0700, the key pair, the home marker beside it.
+
+    Returns ensure_keypair's result with 'changed' covering all three and 'home_id' (None without home_marker, and in
+    check mode for a home without a marker). The module ssh_keypair and the stage's read (cluster_probe, when asked to
+    create the key pair) both call this, so they make a key pair by one rule. Raises KeyPairError, BlockError and
+    OSError (ssh_node.NotADirectory for a file where the directory should be) for the caller to word.
+    """
+    directory = os.path.dirname(path)
+    dir_changed = ensure_ssh_dir(directory, check_mode)
+    key = ensure_keypair(path, key_type, comment, check_mode, keygen, run_command)
+    home_id, marker_changed = ensure_home_id(directory, check_mode) if home_marker else (None, False)
+    key["changed"] = dir_changed or key["changed"] or marker_changed
+    key["home_id"] = home_id
+    return key

@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: cluster_node_info
-short_description: Read everything the cluster roles need to know about a node, in one call, writing nothing
+short_description: Read everything the cluster roles need to know about a node, in one call
 version_added: 0.2.0
 description:
   - The read of the C(gtsfm.cluster.cluster_facts) stage. In one call it reports the node's host names and global
@@ -18,8 +18,10 @@ description:
     non-interactive SSH command finds (the one Dask's SSHCluster would start), free space under given paths, the SSH
     server's host public keys, the state of the user's key pair, and the managed blocks of given files.
   - Reads host keys from the node itself over Ansible's authenticated connection, never by scanning the network.
-  - Writes nothing, ever, also outside check mode. Files that are not regular files (a FIFO left where
-    C(authorized_keys) should be, a directory) are refused with a message instead of blocking the read.
+  - Writes nothing, also outside check mode, with one exception that must be asked for - O(keypair_create) makes a
+    missing user key pair in the same call, by M(gtsfm.cluster.ssh_keypair)'s rule. Files that are not regular files
+    (a FIFO left where C(authorized_keys) should be, a directory) are refused with a message instead of blocking the
+    read.
   - Needs no root; host public keys are world-readable.
 options:
   ssh_dir:
@@ -56,6 +58,30 @@ options:
       - Path of a user private key to report on (RV(keypair)). Its public half is derived from it with
         C(ssh-keygen -y), so a stale C(.pub) is caught.
     type: str
+  keypair_create:
+    description:
+      - Make the key pair at O(keypair) in this call where there is nothing to read yet, or where it needs what
+        M(gtsfm.cluster.ssh_keypair) would do, by that module's own rule - the key's directory at C(0700), a new pair
+        (private key C(0600)) where none exists, an open mode set to C(0600), a missing or stale C(.pub) rebuilt, the
+        home marker beside the key. An existing private key is never replaced. RV(keypair) then reports the pair as
+        it stands after this call, and the module reports C(changed).
+      - A user's key pair must exist on every node before its public half can go into its peers' C(authorized_keys),
+        and it never leaves its node; making it in the read saves a call per node on a first run.
+      - In check mode nothing is made; RV(keypair) reports the pair as it is, with C(created=true) where one would be
+        made.
+      - Requires O(keypair). Without this option the module writes nothing.
+    type: dict
+    version_added: 0.4.0
+    suboptions:
+      type:
+        description: Key type for a new key.
+        type: str
+        choices: [ed25519, rsa, ecdsa]
+        default: ed25519
+      comment:
+        description: Comment for a new key.
+        type: str
+        default: gtsfm.cluster
   files:
     description:
       - Files whose managed block to report (RV(files)), keyed by O(files[].path) as given.
@@ -163,7 +189,7 @@ options:
         elements: str
         default: []
 notes:
-  - The module never changes anything, so check mode and normal mode report the same.
+  - Without O(keypair_create) the module never changes anything, so check mode and normal mode report the same.
 seealso:
   - module: gtsfm.cluster.ssh_keypair
   - module: gtsfm.cluster.known_hosts_block
@@ -172,13 +198,21 @@ extends_documentation_fragment:
   - gtsfm.cluster.attributes.info_module
   - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    details: >-
+      It reads the same in both; with O(keypair_create), check mode makes no key pair and reports the one it would
+      make (C(created=true), C(changed=true)).
 """
 
 EXAMPLES = r"""
-- name: Read the node the way the cluster stage does
+- name: Read the node the way the cluster stage does in site.yml (making a missing key pair)
   gtsfm.cluster.cluster_node_info:
     aliases: ["{{ inventory_hostname }}"]
     keypair: ~/.ssh/id_ed25519
+    keypair_create:
+      type: ed25519
+      comment: "gtsfm.cluster {{ inventory_hostname }}"
     files:
       - path: ~/.ssh/authorized_keys
         marker: gtsfm.cluster.ssh_mesh
@@ -279,8 +313,31 @@ keypair:
       description: Whether the C(.pub) file holds that key.
       type: bool
     needs_write:
-      description: Whether M(gtsfm.cluster.ssh_keypair) would change something (missing key, open mode, stale C(.pub)).
+      description:
+        - Whether M(gtsfm.cluster.ssh_keypair) would change something (missing key, open mode, stale C(.pub), the
+          key's directory missing or open, no home marker beside the key).
       type: bool
+    dir_state:
+      description: The key's directory, as RV(node.ssh_dir_state) tells.
+      type: str
+      version_added: 0.4.0
+    home_id:
+      description: The home marker's id beside the key; null while there is none.
+      type: str
+      version_added: 0.4.0
+    created:
+      description: Whether this call made the key pair (in check mode - would make it), with O(keypair_create).
+      type: bool
+      version_added: 0.4.0
+    changed:
+      description: Whether this call changed the key pair, its directory or the home marker (O(keypair_create)).
+      type: bool
+      version_added: 0.4.0
+    repaired:
+      description: What this call repaired in an existing key pair, as M(gtsfm.cluster.ssh_keypair) reports it.
+      type: list
+      elements: str
+      version_added: 0.4.0
 files:
   description:
     - For each of O(files), keyed by its path as given, what the file holds now. C(exists); C(mode) (octal text, null
@@ -321,6 +378,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils._python_env import PROBE_SPEC
 from ansible_collections.gtsfm.cluster.plugins.module_utils.cluster_probe import HOST_KEY_TYPES, ProbeError, probe
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KEY_TYPES
 
 
 def main():
@@ -334,6 +392,14 @@ def main():
             aliases=dict(type="list", elements="str", default=[]),
             port=dict(type="int", default=22),
             keypair=dict(type="str", no_log=False),
+            keypair_create=dict(
+                type="dict",
+                no_log=False,
+                options=dict(
+                    type=dict(type="str", choices=list(KEY_TYPES), default="ed25519"),
+                    comment=dict(type="str", default="gtsfm.cluster"),
+                ),
+            ),
             files=dict(
                 type="list",
                 elements="dict",
@@ -357,6 +423,7 @@ def main():
             ),
             python_env=dict(type="dict", options=PROBE_SPEC),
         ),
+        required_by={"keypair_create": "keypair"},
         supports_check_mode=True,
     )
     if not 0 < module.params["port"] < 65536:
@@ -366,10 +433,14 @@ def main():
         )
     keygen = module.get_bin_path("ssh-keygen", required=bool(module.params["keypair"]))
     try:
-        result = probe(module.params, module.run_command, keygen)
+        result = probe(module.params, module.run_command, keygen, module.check_mode)
     except ProbeError as exc:
         module.fail_json(msg=f"cluster_node_info: {exc}")
-    module.exit_json(changed=False, **result)
+    made = result["keypair"] or {}
+    for repair in made.get("repaired", []):
+        # A warning, as ssh_keypair gives, so a repair shows in every run's output.
+        module.warn(f"cluster_node_info on {made['path']}: repaired {repair}")
+    module.exit_json(changed=bool(made.get("changed")), **result)
 
 
 if __name__ == "__main__":

@@ -114,7 +114,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import render_lines
+from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import ENTRY_OPTIONS, render_lines
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import (
     KNOWN_HOSTS_BLOCK,
     BlockError,
@@ -130,14 +130,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="~/.ssh/known_hosts"),
-            entries=dict(
-                type="list",
-                elements="dict",
-                options=dict(
-                    names=dict(type="list", elements="str", required=True),
-                    keys=dict(type="list", elements="str", required=True, no_log=False),
-                ),
-            ),
+            entries=dict(type="list", elements="dict", options=ENTRY_OPTIONS),
             hash_hosts=dict(type="bool", default=False),
             marker=dict(type="str", default=KNOWN_HOSTS_BLOCK),
             state=dict(type="str", choices=["present", "absent"], default="present"),

@@ -47,12 +47,24 @@ options:
         which nodes share a home directory (RV(home_id)).
     type: bool
     default: true
+  observed:
+    description:
+      - What a read made earlier in the play found of this key pair, that is
+        M(gtsfm.cluster.cluster_node_info)'s RV(gtsfm.cluster.cluster_node_info#module:keypair), as the stage
+        (gtsfm.cluster.cluster_facts) publishes it in C(cluster_facts_probe.keypair).
+      - When it was read for this O(path) and shows nothing to do (its C(needs_write) is false - the key pair, its
+        directory and the home marker are in place, possibly made by that read), the action plugin answers from it
+        on the controller with RV(decided_from=observed) and no remote call. Otherwise the module runs as without it.
+      - Used on the controller only; the module never receives it.
+    type: dict
+    version_added: 0.4.0
 notes:
   - In check mode nothing is written; a missing key is reported as RV(created=true) with RV(public_key=null).
 seealso:
   - module: gtsfm.cluster.cluster_node_info
   - module: gtsfm.cluster.home_marker
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.observed
   - gtsfm.cluster.attributes.idempotent
   - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
@@ -66,6 +78,11 @@ EXAMPLES = r"""
   gtsfm.cluster.ssh_keypair:
   register: __ssh_mesh_member
 
+- name: Answer from the stage's read when it already shows the key pair in place (no remote call)
+  gtsfm.cluster.ssh_keypair:
+    path: ~/.ssh/id_ed25519
+    observed: "{{ cluster_facts_probe.keypair }}"
+
 - name: Use an RSA key at a custom path
   gtsfm.cluster.ssh_keypair:
     path: ~/.ssh/id_rsa_cluster
@@ -74,6 +91,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+decided_from:
+  description: V(observed) when the action plugin answered from O(observed) and the module did not run.
+  returned: when the module did not run
+  type: str
+  sample: observed
+  version_added: 0.4.0
 public_key:
   description: The public key line (type, key and comment); null in check mode when no key exists yet.
   returned: always
@@ -106,12 +129,8 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import BlockError
-from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KEY_TYPES, KeyPairError, ensure_keypair
-from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
-    NotADirectory,
-    ensure_home_id,
-    ensure_ssh_dir,
-)
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import KEY_TYPES, KeyPairError, ensure_member
+from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import NotADirectory
 
 
 def main():
@@ -121,20 +140,24 @@ def main():
             type=dict(type="str", choices=list(KEY_TYPES), default="ed25519"),
             comment=dict(type="str", default="gtsfm.cluster"),
             home_marker=dict(type="bool", default=True),
+            # Read by the action plugin on the controller (plugins/action/ssh_keypair.py) and never sent here.
+            observed=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
     path = os.path.abspath(module.params["path"])
     ssh_dir = os.path.dirname(path)
     keygen = module.get_bin_path("ssh-keygen", required=True)
-    home_id, marker_changed = None, False
     try:
-        dir_changed = ensure_ssh_dir(ssh_dir, module.check_mode)
-        key = ensure_keypair(
-            path, module.params["type"], module.params["comment"], module.check_mode, keygen, module.run_command
+        key = ensure_member(
+            path,
+            module.params["type"],
+            module.params["comment"],
+            module.check_mode,
+            keygen,
+            module.run_command,
+            module.params["home_marker"],
         )
-        if module.params["home_marker"]:
-            home_id, marker_changed = ensure_home_id(ssh_dir, module.check_mode)
     except (KeyPairError, BlockError) as exc:
         module.fail_json(msg=f"ssh_keypair on {path}: {exc}")
     except NotADirectory as exc:
@@ -148,12 +171,12 @@ def main():
         # A warning, so a repair shows in every run's output without a task of its own.
         module.warn(f"ssh_keypair on {path}: repaired {repair}")
     module.exit_json(
-        changed=dir_changed or key["changed"] or marker_changed,
+        changed=key["changed"],
         public_key=key["public_key"],
         path=path,
         created=key["created"],
         repaired=key["repaired"],
-        home_id=home_id,
+        home_id=key["home_id"],
     )
 
 

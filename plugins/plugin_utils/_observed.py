@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.gtsfm.cluster.plugins.module_utils.known_hosts import render_lines
+from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import unchanged
+
 # File options the stage's read does not report: with any of them set, only the module can tell.
 UNREAD_FILE_OPTIONS = ("owner", "group", "seuser", "serole", "setype", "selevel", "attributes", "unsafe_writes")
 
@@ -51,3 +54,50 @@ class ObservedWrite(ActionBase):
         if not wrap_async:
             self._remove_tmp_path(self._connection._shell.tmpdir)  # pylint: disable=protected-access
         return result
+
+
+# The judges, one per kind of write: each the module's own rule applied to what the stage read, returning the
+# module's result without running it, or None when the module must run. managed_blocks judges each of its files by
+# the judge of the writer that file would have alone.
+
+
+def lines_unchanged(args: dict, observed: dict) -> dict | None:
+    """managed_block's rule (managed_block.unchanged): the block holds O(lines) and the file has O(mode)."""
+    lines = list(args.get("lines") or []) if args.get("state", "present") == "present" else None
+    if unchanged(observed, lines, args.get("mode")):
+        return {"path": observed.get("path"), "lines": len(lines or [])}
+    return None
+
+
+def known_hosts_unchanged(args: dict, observed: dict) -> dict | None:
+    """known_hosts_block's rule: the block holds the lines render_lines makes against it (hashed lines reused)."""
+    lines = None
+    if args.get("state", "present") == "present":
+        try:
+            # The module renders against the block it finds: the same block the stage read.
+            lines = render_lines(
+                list(args.get("entries") or []), bool(args.get("hash_hosts")), list(observed.get("block") or [])
+            )
+        except (ValueError, KeyError, TypeError):
+            return None  # the module words the error
+    if unchanged(observed, lines, args.get("mode")):
+        return {"path": observed.get("path"), "lines": len(lines or [])}
+    return None
+
+
+def keypair_unchanged(args: dict, observed: dict) -> dict | None:
+    """ssh_keypair's rule (ssh_keypair.inspect_member's needs_write): read for this path, and nothing to do.
+
+    The read may have made the key pair itself (cluster_node_info's keypair_create): it then reports it in place.
+    """
+    if observed.get("requested") != args.get("path", "~/.ssh/id_ed25519") or observed.get("needs_write") is not False:
+        return None
+    if not observed.get("exists") or not observed.get("public_key"):
+        return None
+    return {
+        "public_key": observed["public_key"],
+        "path": observed.get("path"),
+        "created": bool(observed.get("created")),
+        "repaired": list(observed.get("repaired") or []),
+        "home_id": observed.get("home_id") if args.get("home_marker", True) else None,
+    }

@@ -10,7 +10,9 @@ import pytest
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_keypair import (
     KeyPairError,
     ensure_keypair,
+    ensure_member,
     inspect_keypair,
+    inspect_member,
 )
 from ansible_collections.gtsfm.cluster.plugins.module_utils.ssh_node import (
     NotADirectory,
@@ -191,3 +193,23 @@ def test_publish_once_lets_exactly_one_writer_win(tmp_path):
     second.write_text("b")
     assert publish_once(str(first), str(dst)) and not publish_once(str(second), str(dst))
     assert dst.read_text() == "a"
+
+
+def test_inspect_member_says_what_ensure_member_would_do(tmp_path):
+    path = str(tmp_path / ".ssh" / "id_ed25519")
+    state = inspect_member(path, KEYGEN, run_command)
+    assert state["needs_write"] and state["dir_state"] == "missing" and state["home_id"] is None
+    made = ensure_member(path, "ed25519", "c", False, KEYGEN, run_command)
+    assert made["created"] and made["changed"] and made["home_id"]
+    state = inspect_member(path, KEYGEN, run_command)
+    assert not state["needs_write"] and state["home_id"] == made["home_id"] and state["dir_state"] == "ok"
+    os.chmod(os.path.dirname(path), 0o755)
+    assert inspect_member(path, KEYGEN, run_command)["needs_write"]
+    again = ensure_member(path, "ed25519", "c", False, KEYGEN, run_command)
+    assert again["changed"] and not again["created"] and again["public_key"] == made["public_key"]
+
+
+def test_ensure_member_without_home_marker_makes_none(tmp_path):
+    path = str(tmp_path / "id_ed25519")
+    made = ensure_member(path, "ed25519", "c", False, KEYGEN, run_command, home_marker=False)
+    assert made["home_id"] is None and read_home_id(str(tmp_path)) is None

@@ -184,3 +184,61 @@ def test_the_environment_read_is_what_python_env_probe_returns(tmp_path, run_mod
     assert (
         read["python_env"]["read_with"]["prefix"] == str(tmp_path / "env") and read["python_env"]["state"] == "missing"
     )
+
+
+def create_args(tmp_path, **extra):
+    ssh = tmp_path / ".ssh"
+    args = dict(host_key_dir=str(tmp_path), ssh_dir=str(ssh), keypair=str(ssh / "id_ed25519"))
+    args["keypair_create"] = {"type": "ed25519", "comment": "gtsfm.cluster node1"}
+    return dict(args, **extra)
+
+
+@pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
+def test_keypair_create_makes_a_missing_pair_in_the_read_then_changes_nothing(tmp_path, run_module):
+    failed, result = run_module(main, create_args(tmp_path))
+    ssh = tmp_path / ".ssh"
+    assert not failed and result["changed"], result
+    pair = result["keypair"]
+    assert pair["created"] and pair["exists"] and not pair["needs_write"] and pair["mode"] == "0600"
+    assert pair["public_key"].endswith(" gtsfm.cluster node1") and pair["home_id"]
+    # The node as it stands after the call: the home marker and ~/.ssh the read made.
+    assert result["node"]["home_id"] == pair["home_id"] and result["node"]["ssh_dir_state"] == "ok"
+    assert oct(ssh.stat().st_mode & 0o777) == "0o700"
+    failed, again = run_module(main, create_args(tmp_path))
+    assert not failed and not again["changed"] and not again["keypair"]["created"]
+    assert again["keypair"]["public_key"] == pair["public_key"]
+
+
+@pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
+def test_keypair_create_never_replaces_a_private_key_and_repairs_an_open_one(tmp_path, run_module):
+    key = tmp_path / ".ssh" / "id_ed25519"
+    run_module(keypair_main, dict(path=str(key)))
+    before = key.read_bytes()
+    key.chmod(0o644)
+    failed, result = run_module(main, create_args(tmp_path))
+    assert not failed and result["changed"] and not result["keypair"]["created"]
+    assert result["keypair"]["repaired"] == ["mode 0644 -> 0600"] and key.read_bytes() == before
+    assert key.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.skipif(not shutil.which("ssh-keygen"), reason="needs ssh-keygen")
+def test_keypair_create_in_check_mode_makes_nothing_and_says_it_would(tmp_path, run_module):
+    failed, result = run_module(main, create_args(tmp_path, _ansible_check_mode=True))
+    assert not failed and result["changed"] and result["keypair"]["created"], result
+    assert not result["keypair"]["exists"] and result["keypair"]["needs_write"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_keypair_create_needs_a_keypair(tmp_path, run_module):
+    args = create_args(tmp_path)
+    del args["keypair"]
+    failed, result = run_module(main, args)
+    assert failed and "keypair_create" in result["msg"] and "keypair" in result["msg"], result
+
+
+def test_keypair_create_leaves_a_file_where_ssh_dir_should_be_alone(tmp_path, run_module):
+    ssh_dir = tmp_path / ".ssh"
+    ssh_dir.write_text("x")
+    failed, result = run_module(main, create_args(tmp_path))
+    assert failed and f"{ssh_dir} exists but is not a directory" in result["msg"] and "Fix: move" in result["msg"]
+    assert ssh_dir.read_text() == "x"
