@@ -222,8 +222,20 @@ def ours(nodes: int, args, wheels: Path, requirements: list[str], weights: Path,
         "total_s": round(site["wall_s"] + job["wall_s"], 3),
         "source_mb": {k: round(v, 1) for k, v in fetched.items()},
         "remote_per_role": site["remote_per_role"],
+        # Where site.yml's time went: start-up before the first play, then each role's tasks (their wall times).
+        "site_startup_s": site["startup_s"],
+        "site_by_role_s": by_role(site["tasks"]),
+        "site_slowest_tasks": sorted(site["tasks"], key=lambda t: -t["wall_s"])[:12],
         "result": check_result(runs[-1], nodes),
     }
+
+
+def by_role(tasks: list[dict]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for t in tasks:
+        role = (t["role"] or "(play)").rsplit(".", 1)[-1]
+        out[role] = round(out.get(role, 0.0) + t["wall_s"], 1)
+    return out
 
 
 # --- the manual procedure ------------------------------------------------------------------------------------------
@@ -376,6 +388,8 @@ def verdict(rows: list[dict]) -> list[str]:
     else:
         out.append(f"Target (≥ {TARGET_RATIO:.0f}× at N={TARGET_N}) not measured: N={TARGET_N} is not in this run.")
     for r in rows:
+        roles = ", ".join(f"{k} {v:.1f}" for k, v in r["ours"]["site_by_role_s"].items() if v >= 0.5)
+        out.append(f"N={r['nodes']} ours, site.yml by role (s): start-up {r['ours']['site_startup_s']:.1f}, {roles}.")
         for side in ("ours", "manual"):
             res = r[side]["result"]
             out.append(
