@@ -426,8 +426,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         ax.text(x + width / 2, r["manual"]["total_s"], f"{r['ratio']:.2f}×", ha="center", va="bottom")
     ax.set_xticks(list(xs), [f"N={r['nodes']}" for r in rows])
     ax.set_ylabel("wall time (s)")
+    ax.set_ylim(0, max(max(r["ours"]["total_s"], r["manual"]["total_s"]) for r in rows) * 1.4)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper left", ncol=3)
     fig.text(
         0.01,
         0.01,
@@ -438,33 +439,22 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     fig.savefig(path, dpi=110)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--nodes", type=int, nargs="+", default=[2, 4, 8], help="cluster sizes (default 2 4 8)")
-    parser.add_argument("--link-rate", default="100mbit", help="each node's link, both ways (default 100mbit)")
-    parser.add_argument(
-        "--source-rate",
-        default="100mbit",
-        help="cap on all the package source (and, separately, the weights' origin) sends: one uplink (default "
-        "100mbit; none = only the nodes' own links)",
-    )
-    parser.add_argument("--env", choices=sorted(ENVS), default="heavy", help="heavy (default, > 1 GB) or small")
-    parser.add_argument("--json", type=Path, help="also write every figure here")
-    parser.add_argument("--plot", type=Path, help="write a PNG bar chart here (e.g. docs/bench-e2e.png)")
-    args = parser.parse_args()
-    if any(not 1 <= n <= 32 for n in args.nodes):
-        parser.error("--nodes takes sizes from 1 to 32")
-    if VENV_BIN.is_dir():
-        os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+def measure(args) -> tuple[dict, list[dict]]:
+    """Both procedures at every N, one after the other; the run's settings and a row per N that finished."""
     requirements = ENVS[args.env]
     rows: list[dict] = []
+    info = {"env": requirements, "link_rate": args.link_rate, "source_rate": args.source_rate}
+    info |= {"weights_mb": sum(WEIGHTS.values()), "weights_files": len(WEIGHTS), "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         work = Path(tmp)
         try:
             wheels = wheelhouse(args.env, work)
-            env_mb = installed_mb(wheels, requirements, work)
-            wheels_mb = sum(p.stat().st_size for p in wheels.glob("*.whl")) / 1e6
-            log(f"env: {len(requirements)} requirements, {env_mb:.0f} MB installed, wheelhouse {wheels_mb:.0f} MB")
+            info["env_installed_mb"] = round(installed_mb(wheels, requirements, work), 1)
+            info["wheels_mb"] = round(sum(p.stat().st_size for p in wheels.glob("*.whl")) / 1e6, 1)
+            log(
+                f"env: {len(requirements)} requirements, {info['env_installed_mb']:.0f} MB installed, wheels "
+                f"{info['wheels_mb']:.0f} MB"
+            )
             weights, _sums = weights_dir(work)
             for nodes in sorted(set(args.nodes)):
                 row = {"nodes": nodes, "ours": ours(nodes, args, wheels, requirements, weights, work)}
@@ -482,38 +472,65 @@ def main() -> int:
                     testbed("down", "--name", name)
                 except BenchError as exc:
                     print(f"end_to_end benchmark: could not bring bed '{name}' down: {exc}", file=sys.stderr)
-    if not rows:
-        return 1
-    date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    weights_total = sum(WEIGHTS.values())
-    print(f"From bare accounts to a finished job: ours (site.yml + gtsfm_run) vs GTSfM's manual procedure, {date}")
+    info["date"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    return info, rows
+
+
+def report(info: dict, rows: list[dict], plot_path: Path | None) -> None:
     print(
-        f"Env: {', '.join(requirements)}: {env_mb:.0f} MB installed, from {wheels_mb:.0f} MB of wheels. Weights: "
-        f"{len(WEIGHTS)} files, {weights_total} MB. Links: every node {args.link_rate} both ways (tc tbf); the "
-        f"package source and the weights' origin on the controller, each capped to {args.source_rate} in all. "
-        f"Machine: {os.cpu_count()} cores shared by the controller and every node."
+        f"From bare accounts to a finished job: ours (site.yml + gtsfm_run) vs GTSfM's manual procedure, {info['date']}"
+    )
+    print(
+        f"Env: {', '.join(info['env'])}: {info['env_installed_mb']:.0f} MB installed, from {info['wheels_mb']:.0f} MB "
+        f"of wheels. Weights: {info['weights_files']} files, {info['weights_mb']} MB. Links: every node "
+        f"{info['link_rate']} both ways (tc tbf); the package source and the weights' origin on the controller, each "
+        f"capped to {info['source_rate']} in all. Machine: {info['cores']} cores shared by the controller and every "
+        "node."
     )
     print()
     print(table(rows))
     print()
     for line in verdict(rows):
         print(line)
-    title = (
-        f"From bare accounts to a finished job: env {env_mb / 1000:.2f} GB installed, weights {weights_total} MB, "
-        f"links {args.link_rate}, source {args.source_rate}"
+    if plot_path:
+        title = (
+            f"Bare accounts to a finished job: env {info['env_installed_mb'] / 1000:.2f} GB installed, weights "
+            f"{info['weights_mb']} MB, links {info['link_rate']}, source {info['source_rate']}"
+        )
+        plot(rows, plot_path, title)
+        print(f"Plot written to {plot_path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, nargs="+", default=[2, 4, 8], help="cluster sizes (default 2 4 8)")
+    parser.add_argument("--link-rate", default="100mbit", help="each node's link, both ways (default 100mbit)")
+    parser.add_argument(
+        "--source-rate",
+        default="100mbit",
+        help="cap on all the package source (and, separately, the weights' origin) sends: one uplink (default "
+        "100mbit; none = only the nodes' own links)",
     )
-    if args.plot:
-        plot(rows, args.plot, title)
-        print(f"Plot written to {args.plot}")
+    parser.add_argument("--env", choices=sorted(ENVS), default="heavy", help="heavy (default, > 1 GB) or small")
+    parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--plot", type=Path, help="write a PNG bar chart here (e.g. docs/bench-e2e.png)")
+    parser.add_argument("--from-json", type=Path, help="measure nothing: report (and plot) a run saved with --json")
+    args = parser.parse_args()
+    if any(not 1 <= n <= 32 for n in args.nodes):
+        parser.error("--nodes takes sizes from 1 to 32")
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        report(saved["run"], saved["results"], args.plot)
+        return 0
+    if VENV_BIN.is_dir():
+        os.environ["PATH"] = f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    info, rows = measure(args)
     if args.json:
-        info = {
-            "date": date,
-            "env": requirements,
-            "env_installed_mb": round(env_mb, 1),
-            "wheels_mb": round(wheels_mb, 1),
-        }
-        info |= {"weights_mb": weights_total, "link_rate": args.link_rate, "source_rate": args.source_rate}
         args.json.write_text(json.dumps({"run": info, "results": rows}, indent=2) + "\n")
+    if not rows:
+        return 1
+    report(info, rows, args.plot)
+    if args.json:
         print(f"Results written to {args.json}")
     return 0 if len(rows) == len(set(args.nodes)) else 1
 
