@@ -464,6 +464,8 @@ def measure(args) -> tuple[dict, list[dict]]:
                 row["ratio"] = round(row["manual"]["total_s"] / row["ours"]["total_s"], 3)
                 log(f"N={nodes}: ours {row['ours']['total_s']:.1f} s, manual {row['manual']['total_s']:.1f} s")
                 rows.append(row)
+                if args.json:  # after every N, so a run cut short still leaves what it measured
+                    args.json.write_text(json.dumps({"run": info | {"partial": True}, "results": rows}, indent=2))
         except BenchError as exc:
             print(f"end_to_end benchmark: {exc}", file=sys.stderr)
         finally:
