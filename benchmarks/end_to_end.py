@@ -445,6 +445,7 @@ def measure(args) -> tuple[dict, list[dict]]:
     rows: list[dict] = []
     info = {"env": requirements, "link_rate": args.link_rate, "source_rate": args.source_rate}
     info |= {"weights_mb": sum(WEIGHTS.values()), "weights_files": len(WEIGHTS), "cores": os.cpu_count()}
+    info["date"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         work = Path(tmp)
         try:
