@@ -260,7 +260,9 @@ def on_every_node(bed: Path, names: list[str], command: str, what: str, timeout:
 
 
 def scp(bed: Path, *args: str) -> None:
-    res = subprocess.run(["scp", "-q", "-r", "-F", str(bed / "ssh_config"), *args], capture_output=True, text=True)
+    res = subprocess.run(
+        ["scp", "-q", "-r", "-F", str(bed / "ssh_config"), *args], capture_output=True, text=True, check=False
+    )
     if res.returncode != 0:
         raise BenchError(f"scp {' '.join(args)} failed ({res.returncode}): {tail(res.stderr)}")
 
