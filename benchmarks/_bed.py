@@ -50,12 +50,13 @@ def testbed(*args: str) -> str:
     return res.stdout
 
 
-def fresh_bed(name: str, nodes: int) -> tuple[Path, list[str]]:
-    """Bring the bed called name down and up again with `nodes` nodes (nothing left from before): its directory and
-    its node names."""
+def fresh_bed(name: str, nodes: int, link_rate: str | None = None) -> tuple[Path, list[str]]:
+    """Bring the bed called name down and up again with `nodes` nodes (nothing left from before), each node's link
+    shaped to link_rate if given: its directory and its node names."""
     testbed("down", "--name", name)
     started = time.monotonic()
-    bed = Path(testbed("up", "--nodes", str(nodes), "--name", name).strip().splitlines()[-1])
+    shaping = ["--link-rate", link_rate] if link_rate else []
+    bed = Path(testbed("up", "--nodes", str(nodes), "--name", name, *shaping).strip().splitlines()[-1])
     names = [n["name"] for n in json.loads((bed / "state.json").read_text())["nodes"]]
     log(f"bed '{name}' up with {nodes} node(s) in {time.monotonic() - started:.0f} s: {bed}")
     return bed, names
@@ -93,9 +94,13 @@ class PeakMemory:
         self._thread.join()
 
 
-def run_play(bed: Path, hosts: list[str], tags: str | None) -> dict:
-    """Run site.yml (with these tags, or all) on the bed; BenchError with the runner's output tail unless it
-    succeeded. Remote calls per host and per role are counted by tests/play_record.py."""
+def run_play(
+    bed: Path, hosts: list[str], tags: str | None, extravars: dict | None = None, playbook: Path | None = None
+) -> dict:
+    """Run site.yml (or another playbook; with these tags, or all) on the bed, with the bed's vars.yml and then
+    extravars; BenchError with the runner's output tail unless it succeeded. Remote calls per host and per role are
+    counted by tests/play_record.py."""
+    playbook = playbook or ROOT / "site.yml"
     record = PlayRecord(hosts)
     with tempfile.TemporaryDirectory(prefix="bench-runner-") as pdd:
         envvars = {
@@ -109,11 +114,15 @@ def run_play(bed: Path, hosts: list[str], tags: str | None) -> dict:
         cmdline = f"-e ansible_control_path_dir={shlex.quote(str(Path(pdd) / 'cp'))}"
         if (bed / "vars.yml").exists():
             cmdline += f" -e @{shlex.quote(str(bed / 'vars.yml'))}"
+        if extravars:
+            # After vars.yml: the benchmark's own values replace the bed's.
+            (Path(pdd) / "bench_vars.json").write_text(json.dumps(extravars))
+            cmdline += f" -e @{shlex.quote(str(Path(pdd) / 'bench_vars.json'))}"
         started = time.time()
         with PeakMemory(pdd) as memory:
             result = ansible_runner.run(
                 private_data_dir=pdd,
-                playbook=str(ROOT / "site.yml"),
+                playbook=str(playbook),
                 inventory=str(bed / "inventory.yml"),
                 tags=tags,
                 envvars=envvars,
@@ -124,7 +133,7 @@ def run_play(bed: Path, hosts: list[str], tags: str | None) -> dict:
         wall = time.time() - started
         if result.status != "successful" or result.rc != 0:
             raise BenchError(
-                f"site.yml --tags {tags or '(all)'} ended {result.status} (rc {result.rc}):\n"
+                f"{playbook.name} --tags {tags or '(all)'} ended {result.status} (rc {result.rc}):\n"
                 f"{tail(result.stdout.read(), 60)}"
             )
     stats = record.stats
