@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import random
 
-from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import sha256_file
+from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import hash_file
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._controller_action import ControllerAction
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights import WeightsError, catalog, manifest
 from ansible_collections.gtsfm.cluster.plugins.plugin_utils._weights_plan import check_nodes, check_settings, split_held
@@ -69,7 +69,7 @@ class ActionModule(ControllerAction):
             for entry in entries:
                 if entry["cache"] and os.path.isfile(entry["cache"]):
                     held[entry["cache"]] = {
-                        "sha256": sha256_file(entry["cache"]),
+                        "sha256": hash_file(entry["cache"]),
                         "size": os.path.getsize(entry["cache"]),
                     }
         except WeightsError as exc:

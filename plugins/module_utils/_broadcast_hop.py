@@ -96,12 +96,13 @@ def leftovers(path):
 # --- content identity ---------------------------------------------------------------------------------------------
 
 
-def sha256_file(path, chunk=HASH_CHUNK, progress=None):
-    """The SHA-256 (hex) of a file, read in chunks; progress(bytes hashed) is called after each chunk.
+def hash_file(path, algorithm="sha256", chunk=HASH_CHUNK, progress=None):
+    """The hex digest (algorithm: a hashlib name) of a file, read in chunks; progress(bytes hashed) is called after
+    each chunk.
 
-    The collection's one file hasher: this file must stand alone on a node, so fetch and the controller's plans
-    import it from here."""
-    digest = hashlib.sha256()
+    The collection's one file hasher: this file must stand alone on a node, so fetch, python_env, the stage's read
+    and the controller's plans import it from here."""
+    digest = hashlib.new(algorithm)
     done = 0
     with open(path, "rb") as handle:
         while True:
@@ -117,7 +118,7 @@ def sha256_file(path, chunk=HASH_CHUNK, progress=None):
 
 def file_digest(path):
     """sha256 of a file's bytes, as 'sha256:<hex>'."""
-    return "sha256:" + sha256_file(path)
+    return "sha256:" + hash_file(path)
 
 
 # --- exclusion -----------------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover
     http_client = urllib_error = urllib_parse = urllib_request = None
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _progress
-from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import sha256_file
+from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import hash_file
 
 PARTIAL_SUFFIX = ".gtsfm-partial"
 KEPT_SUFFIX = ".gtsfm-partial.json"
@@ -358,7 +358,7 @@ class Fetcher:
             if os.path.exists(self.dest) and not self.force:
                 total = os.path.getsize(self.dest)
                 self.status.update(phase="verify", bytes=0, total=total, force=True)
-                have = sha256_file(self.dest, self.chunk, lambda done: self.status.update(bytes=done))
+                have = hash_file(self.dest, chunk=self.chunk, progress=lambda done: self.status.update(bytes=done))
                 if self.sha256 is None or have == self.sha256:
                     result.update(sha256=have, size=os.path.getsize(self.dest))
                     self.status.update(

@@ -40,6 +40,7 @@ except ImportError:  # pragma: no cover - Python 2 has no uv either
     html_unescape = urljoin = urlparse = None
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _env_check
+from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import hash_file
 
 RECORD = ".gtsfm-env.json"
 PROJECT_FILES = ("pyproject.toml", "uv.lock")
@@ -161,14 +162,10 @@ def read_env(params, run_command):
 
 
 def file_sha256(path):
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        return hash_file(path)
     except OSError as exc:
         raise EnvError(f"cannot read the environment archive {path} ({exc.strerror})")
-    return digest.hexdigest()
 
 
 def home_id():
@@ -529,11 +526,7 @@ def check_digest(path, url, digest):
     if digest is None:
         return
     name, want = digest
-    hasher = hashlib.new(name)
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            hasher.update(chunk)
-    got = hasher.hexdigest()
+    got = hash_file(path, name)
     if got != want:
         raise EnvError(
             f"{name} mismatch for {url}: its index gives {want}, the download has {got}. Nothing was installed. Fix: "

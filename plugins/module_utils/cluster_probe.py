@@ -13,7 +13,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import getpass
-import hashlib
 import os
 
 from ansible_collections.gtsfm.cluster.plugins.module_utils import _broadcast_hop as hop
@@ -75,13 +74,10 @@ def file_checksum(path):
         st = os.stat(path)
         if not os.path.isfile(path):
             return found
-        digest = hashlib.sha1()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        checksum = hop.hash_file(path, "sha1")
     except OSError:
         return found
-    found.update(exists=True, mode=f"{st.st_mode & 0o7777:04o}", checksum=digest.hexdigest(), mtime=st.st_mtime)
+    found.update(exists=True, mode=f"{st.st_mode & 0o7777:04o}", checksum=checksum, mtime=st.st_mtime)
     return found
 
 

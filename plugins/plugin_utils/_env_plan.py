@@ -34,6 +34,7 @@ import re
 
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.gtsfm.cluster.plugins.module_utils._broadcast_hop import hash_file
 from ansible_collections.gtsfm.cluster.plugins.module_utils._plain import plain
 from ansible_collections.gtsfm.cluster.plugins.module_utils._python_env import PROBE_SPEC
 
@@ -74,14 +75,10 @@ def controller_digest(path, algorithm="sha256"):
         return None
     key = (path, algorithm, st.st_size, st.st_mtime_ns, st.st_ino)
     if key not in _DIGESTS:
-        digest = hashlib.new(algorithm)
         try:
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
+            _DIGESTS[key] = hash_file(path, algorithm)
         except OSError:
             return None
-        _DIGESTS[key] = digest.hexdigest()
     return _DIGESTS[key]
 
 
