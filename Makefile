@@ -6,7 +6,7 @@ export PATH := $(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 SCENARIOS ?= $(notdir $(patsubst %/molecule.yml,%,$(wildcard extensions/molecule/*/molecule.yml)))
 
-.PHONY: test test-cores deps venv unit lint sanity molecule multihost test-faults test-heavy demo demo-down build clean bench-broadcast bench-conda-env bench-checkout
+.PHONY: test test-cores deps venv unit lint sanity molecule multihost test-scale test-faults test-heavy demo demo-down build clean bench-broadcast bench-conda-env bench-checkout
 
 test: deps unit lint sanity build molecule multihost ## the whole suite, from a fresh machine
 
@@ -39,7 +39,10 @@ molecule: venv ## every molecule scenario, each on its own test bed
 	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
 
 multihost: venv ## pytest + ansible-runner on a real 4-node bed: removal, unreachable node, check mode
-	$(PY) -m pytest tests/multihost -q --durations=12
+	$(PY) -m pytest tests/multihost -q --durations=12 -m "not scale"
+
+test-scale: deps ## tests/multihost marked scale: the N=16 beds (remote calls per node) and the 2,000-poll follow (~6 min)
+	flock /tmp/gtsfm-bed.lock $(PY) -m pytest tests/multihost -q --durations=6 -m scale
 
 test-faults: deps ## the fault campaign on a 4-node bed (tests/faults); writes docs/faults.md
 	flock /tmp/gtsfm-bed.lock $(PY) -m pytest tests/faults -q

@@ -20,6 +20,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from play_record import PlayRecord  # noqa: E402  pylint: disable=wrong-import-position
 
 
+def pytest_configure(config):
+    # The slowest beds live in their own target so that `make test` stays within its time (CI runs both).
+    config.addinivalue_line("markers", "scale: N=16 beds and the 2,000-poll follow; `make test-scale`, not `make test`")
+
+
 @dataclass
 class Bed:
     """A running test bed, as scripts/testbed describes it."""

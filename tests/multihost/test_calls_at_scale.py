@@ -21,7 +21,7 @@ MESH = "ssh_mesh,known_hosts"
 TAGS = "ssh_mesh,known_hosts,bashrc_init"
 
 
-@pytest.mark.parametrize("nodes", [2, 16])
+@pytest.mark.parametrize("nodes", [2, pytest.param(16, marks=pytest.mark.scale)])
 def test_a_first_run_costs_two_calls_per_node_and_a_no_op_re_run_one(nodes, site, tmp_path):
     with fresh_bed(f"it-calls{nodes}", nodes) as bed:
         inventory = bed.path / "inventory.yml"
@@ -44,7 +44,7 @@ def test_a_first_run_costs_two_calls_per_node_and_a_no_op_re_run_one(nodes, site
         assert len(answered) == 3 * nodes, [(d["host"], d["task"]) for d in answered]
 
 
-@pytest.mark.parametrize("nodes", [2, 16])
+@pytest.mark.parametrize("nodes", [2, pytest.param(16, marks=pytest.mark.scale)])
 def test_a_no_op_re_run_of_the_whole_site_costs_one_remote_call_per_node(nodes, site, record_property):
     with fresh_bed(f"it-site{nodes}", nodes) as bed:
         inventory = bed.path / "inventory.yml"

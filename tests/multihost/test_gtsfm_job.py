@@ -397,6 +397,7 @@ def test_printed_tunnel_serves_the_dashboard_and_data_stays_on_the_scheduler(bed
         assert bed3.ssh(host, "test -e ~/gtsfm-data", check=False).returncode != 0, host
 
 
+@pytest.mark.scale
 def test_a_job_is_followed_for_two_thousand_polls_to_its_end_and_its_results_fetched(bed3, tmp_path):
     """The follow is a loop in the controller: thousands of polls neither nest nor fail (each poll one small read)."""
     out = bed_play.run(
