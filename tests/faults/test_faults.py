@@ -421,7 +421,7 @@ def _weights_vars(origin, tmp: Path, *names: str, **more) -> dict:
 
 
 @pytest.fixture(scope="module")
-def origin(bed4):
+def origin_server(bed4):
     net = json.loads(
         subprocess.run(
             ["podman", "network", "inspect", f"gtsfm-{bed4.name}"], capture_output=True, text=True, check=True
@@ -431,6 +431,18 @@ def origin(bed4):
         for name, data in WEIGHTS.items():
             server.put(name, data)
         yield server
+
+
+@pytest.fixture
+def origin(bed4, origin_server):
+    """The bed's origin; the weights a case put under thirdparty/fault are removed from every node after it.
+
+    A weight the next case does not list is no longer excluded from the checkout, so its whole-site run would find
+    it as a new checkout file and send the checkout again (as for a user who drops a file from model_weights_files).
+    """
+    yield origin_server
+    for host in bed4.nodes:
+        bed4.ssh(host, "find ~/gtsfm/thirdparty/fault -mindepth 1 -delete 2>/dev/null; true", check=False)
 
 
 def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_without_the_origin(
