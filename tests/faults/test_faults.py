@@ -435,14 +435,15 @@ def origin_server(bed4):
 
 @pytest.fixture
 def origin(bed4, origin_server):
-    """The bed's origin; the weights a case put under thirdparty/fault are removed from every node after it.
+    """The bed's origin; the folder of weights a case put under thirdparty/fault is removed from every node after it.
 
     A weight the next case does not list is no longer excluded from the checkout, so its whole-site run would find
     it as a new checkout file and send the checkout again (as for a user who drops a file from model_weights_files).
+    The folder goes too: the checkout's copy leaves out a folder holding only excluded files, but not an empty one.
     """
     yield origin_server
     for host in bed4.nodes:
-        bed4.ssh(host, "find ~/gtsfm/thirdparty/fault -mindepth 1 -delete 2>/dev/null; true", check=False)
+        bed4.ssh(host, "rm -rf ~/gtsfm/thirdparty/fault", check=False)
 
 
 def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_without_the_origin(
