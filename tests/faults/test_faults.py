@@ -439,11 +439,12 @@ def origin(bed4, origin_server):
 
     A weight the next case does not list is no longer excluded from the checkout, so its whole-site run would find
     it as a new checkout file and send the checkout again (as for a user who drops a file from model_weights_files).
-    The folder goes too: the checkout's copy leaves out a folder holding only excluded files, but not an empty one.
+    The folders go too, thirdparty when it is left empty (the bed's checkout has none): the checkout's copy leaves
+    out a folder holding only excluded files, but not an empty one.
     """
     yield origin_server
     for host in bed4.nodes:
-        bed4.ssh(host, "rm -rf ~/gtsfm/thirdparty/fault", check=False)
+        bed4.ssh(host, "rm -rf ~/gtsfm/thirdparty/fault; rmdir ~/gtsfm/thirdparty 2>/dev/null; true", check=False)
 
 
 def test_a_weight_file_corrupted_on_one_node_is_repaired_from_the_scheduler_without_the_origin(
