@@ -2,7 +2,8 @@
 # Copyright: gtsfm.cluster contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters gtsfm.cluster.env_setup, env_paths_check, env_checkout_plan, env_plan, env_final_check,
-env_import_check, env_settings_check, env_reads and env_checkout_sends; documented in the .yml files beside.
+env_import_check, env_settings_check, env_reads, env_checkout_sends and env_checkout_changed; documented in the .yml
+files beside.
 
 Filters, not an action plugin: the conda_env plan is a function of data the play already holds (the stage's facts
 and each node's registered python_env probe), so it needs no file and no connection, and its inputs stay visible in
@@ -18,9 +19,11 @@ from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
     check_imports,
     check_paths,
     check_settings,
+    checkout_changed,
     checkout_plan,
     checkout_sends,
     env_plan,
+    missing_sources,
     setup,
     stage_reads,
 )
@@ -71,9 +74,15 @@ def env_import_check(probe, host, prefix):
     return check_imports(host, probe, prefix)
 
 
-def env_settings_check(settings, missing=()):
-    """One message per bad conda_env setting, or else one naming the controller files not there."""
-    return check_settings(settings, missing)
+def env_settings_check(settings, missing=None):
+    """One message per bad conda_env setting, or else one naming the controller files not there (by default the
+    settings ending in _src whose file the controller lacks)."""
+    return check_settings(settings, missing_sources(settings) if missing is None else missing)
+
+
+def env_checkout_changed(hosts):
+    """Whether any of these nodes' checkout steps changed the checkout in this run."""
+    return checkout_changed(list(hosts))
 
 
 class FilterModule:
@@ -90,4 +99,5 @@ class FilterModule:
             "env_settings_check": env_settings_check,
             "env_reads": env_reads,
             "env_checkout_sends": env_checkout_sends,
+            "env_checkout_changed": env_checkout_changed,
         }

@@ -428,6 +428,30 @@ _EXCLUDE = re.compile(r"^/?[^/\\]+(/[^/\\]+)*/?$")
 _EXCLUDE_BAD = re.compile(r"[*][*]|(^|/)[.][.]?(/|$)")
 
 
+def missing_sources(settings):
+    """The settings ending in _src (by NAME) whose controller file is not there; empty ones are not used."""
+    return [k for k, v in _settings(settings).items() if k.endswith("_src") and v and not os.path.exists(str(v))]
+
+
+# What the role registers for the checkout's steps: the scheduler's copy, unarchive and git, the others' rsync pull,
+# the chain's broadcast (run_once, so every node holds it).
+CHECKOUT_STEPS = (
+    "__conda_env_checkout_copy",
+    "__conda_env_checkout_unarchive",
+    "__conda_env_checkout_git",
+    "__conda_env_checkout_sync",
+    "__conda_env_bcast",
+)
+
+
+def checkout_changed(hosts):
+    """Whether any of these nodes' checkout steps (their hostvars) changed the checkout in this run; a step that did
+    not run counts as unchanged."""
+    return any(
+        boolean((host.get(step) or {}).get("changed", False), strict=False) for host in hosts for step in CHECKOUT_STEPS
+    )
+
+
 def check_settings(settings, missing=()):
     """One message per bad conda_env setting (empty when they make sense), naming the variable and the fix; when
     they make sense, one for the controller files that are not there (missing: the settings naming them)."""

@@ -10,10 +10,12 @@ from ansible_collections.gtsfm.cluster.plugins.plugin_utils._env_plan import (
     check_imports,
     check_paths,
     check_settings,
+    checkout_changed,
     checkout_plan,
     checkout_sends,
     controller_digest,
     env_plan,
+    missing_sources,
     probe_options,
     setup,
     stage_reads,
@@ -377,6 +379,25 @@ def test_missing_controller_files_are_named_once_the_settings_make_sense():
     ]
     assert len(check_settings(dict(GOOD, manager="pip"), ["uv_src"])) == 1
     assert check_settings(dict(GOOD, checkout="false", requirements=["dask"])) == []
+
+
+def test_missing_sources_names_the_src_settings_whose_controller_file_is_not_there(tmp_path):
+    there = tmp_path / "uv"
+    there.write_text("")
+    settings = dict(GOOD, uv_src=str(there), archive_src=str(tmp_path / "gone.tar"), wheelhouse_src="", prefix="/x")
+    assert missing_sources(settings) == ["archive_src"]
+    assert missing_sources(GOOD) == []
+
+
+def test_checkout_changed_is_true_when_any_checkout_step_changed_on_any_node():
+    unchanged = {"__conda_env_checkout_copy": {"changed": False}, "__conda_env_checkout_git": {"skipped": True}}
+    assert checkout_changed([]) is False
+    assert checkout_changed([{}, unchanged]) is False
+    # A step that did not run on this node at all (another role's vars only) counts as unchanged.
+    assert checkout_changed([{"other": {"changed": True}}]) is False
+    assert checkout_changed([unchanged, {"__conda_env_checkout_sync": {"changed": True}}]) is True
+    assert checkout_changed([{"__conda_env_checkout_unarchive": {"changed": "yes"}}]) is True
+    assert checkout_changed([{"__conda_env_bcast": {"changed": True}}]) is True
 
 
 def tree_read(path, held, written=10.0, exclude=("__pycache__/",)):
