@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.gtsfm.cluster.plugins.plugin_utils._observed import known_hosts_unchanged, lines_unchanged
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._observed import (
+    decide,
+    known_hosts_unchanged,
+    lines_unchanged,
+)
 
 
 class ActionModule(ActionBase):
@@ -30,14 +34,12 @@ class ActionModule(ActionBase):
             return result
         send, answered = [], {}
         for block in blocks:
-            block = dict(block)
-            observed = block.pop("observed", None)
             judge = lines_unchanged if block.get("entries") is None else known_hosts_unchanged
-            answer = judge(block, observed) if isinstance(observed, dict) else None
+            block, answer = decide(block, judge)
             if answer is None:
                 send.append(block)
             else:
-                answered[block["path"]] = dict(answer, changed=False, decided_from="observed")
+                answered[block["path"]] = answer
         if not send:
             result.update(changed=False, decided_from="observed", files=answered)
             return result

@@ -41,10 +41,7 @@ options:
     version_added: 0.4.0
 attributes:
   action:
-    support: full
-    description: >-
-      Indicates this has a corresponding action plugin so some parts of the options can be executed on the
-      controller.
+    # support and description come from gtsfm.cluster.attributes.observed, listed after this fragment.
     details: Decides from O(observed) on the controller whether the module must run.
   diff_mode:
     support: full
@@ -56,8 +53,8 @@ notes:
   - Check mode reports what would change and writes nothing.
 """
 
-    # The writers besides the block modules whose action plugin answers from what the stage read
-    # (plugins/plugin_utils/_observed.py): ssh_keypair, managed_blocks.
+    # Every module whose action plugin answers from what the stage read: the block writers (after
+    # gtsfm.cluster.attributes.block, whose details win), ssh_keypair, managed_blocks, python_env (its own details).
     OBSERVED = r"""
 attributes:
   action:

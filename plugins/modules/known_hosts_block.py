@@ -68,6 +68,7 @@ seealso:
   - module: ansible.builtin.known_hosts
 extends_documentation_fragment:
   - gtsfm.cluster.attributes.block
+  - gtsfm.cluster.attributes.observed
   - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files

@@ -53,6 +53,7 @@ seealso:
   - module: gtsfm.cluster.cluster_node_info
 extends_documentation_fragment:
   - gtsfm.cluster.attributes.block
+  - gtsfm.cluster.attributes.observed
   - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.files

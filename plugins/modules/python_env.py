@@ -176,14 +176,11 @@ notes:
   - The environment is built at its real path C(PREFIX.<fp12>), so scripts and conda's hard-coded prefixes are valid
     there on every node that gets the same tree at the same path; no relocation is needed.
 extends_documentation_fragment:
+  - gtsfm.cluster.attributes.observed
   - gtsfm.cluster.attributes
   - ansible.builtin.action_common_attributes
 attributes:
   action:
-    support: full
-    description: >-
-      Indicates this has a corresponding action plugin so some parts of the options can be executed on the
-      controller.
     details: Answers a probe from O(observed) on the controller when that read was made with the same options.
 """
 

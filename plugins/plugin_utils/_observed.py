@@ -19,6 +19,21 @@ from ansible_collections.gtsfm.cluster.plugins.module_utils.managed_block import
 UNREAD_FILE_OPTIONS = ("owner", "group", "seuser", "serole", "setype", "selevel", "attributes", "unsafe_writes")
 
 
+def decide(args: dict, judge, ask_node: bool = False) -> tuple[dict, dict | None]:
+    """One write's arguments without `observed`, and its result when that read shows nothing to change.
+
+    The result is None when the module must run: no read given, `ask_node` set, a file option the read does not
+    report, or `judge` (one of the judges below) cannot tell. ObservedWrite decides a task's one write with it and
+    managed_blocks each of its files, so both follow the same rule.
+    """
+    args = dict(args)
+    observed = args.pop("observed", None)
+    if ask_node or not isinstance(observed, dict) or any(args.get(k) is not None for k in UNREAD_FILE_OPTIONS):
+        return args, None
+    answer = judge(args, observed)
+    return args, None if answer is None else dict(answer, changed=False, decided_from="observed")
+
+
 class ObservedWrite(ActionBase):
     """Run the module unless `observed` shows that it would change nothing. Subclasses say how to judge."""
 
@@ -32,16 +47,11 @@ class ObservedWrite(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        observed = args.pop("observed", None)
         # A task run in the background (async, for a subclass that allows it) always asks the node.
         wrap_async = bool(self._task.async_val) and not self._connection.has_native_async
-        answer = None
-        unread = any(args.get(k) is not None for k in UNREAD_FILE_OPTIONS)
-        if isinstance(observed, dict) and not wrap_async and not unread:
-            answer = self.unchanged(args, observed)
+        args, answer = decide(self._task.args, self.unchanged, ask_node=wrap_async)
         if answer is not None:
-            result.update(answer, changed=False, decided_from="observed")
+            result.update(answer)
             return result
         result.update(
             self._execute_module(

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.gtsfm.cluster.plugins.plugin_utils._observed import keypair_unchanged
+from ansible_collections.gtsfm.cluster.plugins.plugin_utils._observed import decide, keypair_unchanged
 
 READ = {
     "requested": "~/.ssh/id_ed25519",
@@ -37,3 +37,24 @@ def test_a_read_of_another_key_or_with_work_left_runs_the_module():
         keypair_unchanged({"path": "~/.ssh/id_ed25519"}, {k: v for k, v in READ.items() if k != "needs_write"}) is None
     )
     assert keypair_unchanged({"path": "~/.ssh/id_ed25519"}, dict(READ, public_key=None)) is None
+
+
+def _nothing_to_change(args, observed):
+    return {"path": observed["path"]}
+
+
+def test_decide_answers_from_the_read_without_observed_in_the_args():
+    given = {"path": "/h/f", "observed": {"path": "/h/f"}}
+    args, answer = decide(given, _nothing_to_change)
+    assert args == {"path": "/h/f"}
+    assert answer == {"path": "/h/f", "changed": False, "decided_from": "observed"}
+    assert "observed" in given  # the task's own arguments stay as they were
+
+
+def test_decide_asks_the_node_when_the_read_cannot_tell():
+    read = {"path": "/h/f"}
+    assert decide({"path": "/h/f"}, _nothing_to_change) == ({"path": "/h/f"}, None)
+    assert decide({"observed": "not a mapping"}, _nothing_to_change) == ({}, None)
+    assert decide({"observed": read}, _nothing_to_change, ask_node=True) == ({}, None)
+    assert decide({"owner": "alice", "observed": read}, _nothing_to_change) == ({"owner": "alice"}, None)
+    assert decide({"observed": read}, lambda args, observed: None) == ({}, None)
